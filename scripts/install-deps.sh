@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# System packages dreamlens needs on Debian/Ubuntu: Vulkan on the CPU (lavapipe) for the
+# compositor and its tests, and ffmpeg/ffprobe for video checks. ONNX Runtime is installed by the
+# app itself on first use (from the onnxruntime PyPI wheel, with pip).
+set -euo pipefail
+packages=(mesa-vulkan-drivers libvulkan1 ffmpeg)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,110 @@
+//! Command-line interface definition (clap derive). Parsing only; `commands` does the work.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use dreamlens::inference::Provider;
+
+/// dreamlens: restyle a room live with on-device models, or process photos headless.
+#[derive(Debug, Parser)]
+#[command(name = "dreamlens", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Options shared by every command.
+    #[command(flatten)]
+    pub global: GlobalOptions,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command understands.
+#[derive(Debug, Args)]
+pub struct GlobalOptions {
+    /// Execution providers to try, in order (comma-separated). Without `cpu` in the list, a
+    /// failure to use the accelerator is an error instead of a CPU fallback. Default: every
+    /// accelerator the ONNX Runtime library has, then the CPU.
+    #[arg(long, global = true, value_delimiter = ',', env = "DREAMLENS_PROVIDERS")]
+    pub providers: Vec<Provider>,
+    /// Threads per model session (default: the number of cores, at most 8).
+    #[arg(long, global = true)]
+    pub threads: Option<usize>,
+    /// More log output (-v info, -vv debug, -vvv trace). `RUST_LOG` overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the installation: ONNX Runtime, execution providers, models, GPUs and cameras.
+    Doctor {
+        /// Print machine-readable JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List, download or verify models.
+    Models {
+        /// What to do with the models.
+        #[command(subcommand)]
+        action: ModelsAction,
+    },
+    /// Segment, find people and estimate depth in photos; write the maps as PNG files.
+    Analyze(AnalyzeArgs),
+    /// Measure per-model inference time at each model's own input size.
+    Bench(BenchArgs),
+}
+
+/// `models` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ModelsAction {
+    /// List every model the app knows.
+    List {
+        /// Print machine-readable JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Download models into the cache (all verifiable models when no id is given).
+    Fetch {
+        /// Model ids (see `dreamlens models list`).
+        ids: Vec<String>,
+        /// Also download files whose sha256 the manifest cannot pin; their hash is pinned locally.
+        #[arg(long)]
+        allow_unverified: bool,
+    },
+    /// Check every model file present against its sha256.
+    Verify {
+        /// Print machine-readable JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `analyze` options.
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// An image (.jpg, .png) or a folder of images.
+    #[arg(long, short)]
+    pub input: PathBuf,
+    /// Folder the maps are written to (created if needed).
+    #[arg(long, short)]
+    pub output: PathBuf,
+    /// Segmentation model id (`none` to skip).
+    #[arg(long, default_value = "ade20k-deeplabv3-mnv2")]
+    pub segmentation: String,
+    /// Person segmentation model id (`none` to skip).
+    #[arg(long, default_value = "selfie-segmentation")]
+    pub person: String,
+    /// Depth model id (`none` to skip).
+    #[arg(long, default_value = "tcmonodepth-small")]
+    pub depth: String,
+}
+
+/// `bench` options.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Timed runs per model (after two warm-up runs).
+    #[arg(long, default_value_t = 10)]
+    pub runs: usize,
+    /// Only these model ids (default: every model with an image contract that is present).
+    pub ids: Vec<String>,
+}

@@ -1,0 +1,41 @@
+//! One module per subcommand. Each returns the process exit code or an error with context.
+
+mod analyze;
+mod bench;
+mod doctor;
+mod models;
+
+use std::process::ExitCode;
+
+use dreamlens::{
+    inference::SessionOptions,
+    store::{Manifest, ModelStore},
+};
+
+use crate::cli::{Cli, Command, GlobalOptions};
+
+/// Runs the parsed command.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let store = ModelStore::from_env(Manifest::builtin());
+    let options = session_options(&cli.global);
+    match cli.command {
+        Command::Doctor { json } => doctor::run(&store, json),
+        Command::Models { action } => models::run(&store, action),
+        Command::Analyze(args) => analyze::run(&store, &options, &args),
+        Command::Bench(args) => bench::run(&store, &options, &args),
+    }
+}
+
+fn session_options(global: &GlobalOptions) -> SessionOptions {
+    let mut options =
+        SessionOptions { providers: global.providers.clone(), ..SessionOptions::default() };
+    if let Some(threads) = global.threads {
+        options.threads = threads.max(1);
+    }
+    options
+}
+
+/// `none` switches a stage off.
+fn optional_model(id: &str) -> Option<String> {
+    (!id.eq_ignore_ascii_case("none")).then(|| id.to_owned())
+}

@@ -1,0 +1,158 @@
+//! Scene analysis: segmentation, person mask and depth for one frame, each stage optional.
+
+use image::RgbImage;
+
+use super::{
+    decode,
+    session::{InferenceError, ModelSession, SessionOptions},
+};
+use crate::{
+    scene::SceneAnalysis,
+    store::{ModelStore, manifest::OutputKind},
+};
+
+/// Which model runs each stage; `None` turns the stage off.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct AnalysisModels {
+    /// Semantic segmentation model id.
+    pub segmentation: Option<String>,
+    /// Person segmentation model id.
+    pub person: Option<String>,
+    /// Depth model id.
+    pub depth: Option<String>,
+}
+
+impl Default for AnalysisModels {
+    fn default() -> Self {
+        Self {
+            segmentation: Some("ade20k-deeplabv3-mnv2".into()),
+            person: Some("selfie-segmentation".into()),
+            depth: Some("tcmonodepth-small".into()),
+        }
+    }
+}
+
+/// A stage that could not start, and why; the rest of the app keeps working without it.
+#[derive(Debug)]
+pub struct DisabledStage {
+    /// Stage name (`segmentation`, `person`, `depth`).
+    pub stage: &'static str,
+    /// Why it is off.
+    pub reason: String,
+}
+
+/// Prepared sessions for every enabled stage.
+#[derive(Debug)]
+pub struct SceneAnalyzer {
+    segmentation: Option<ModelSession>,
+    person: Option<ModelSession>,
+    depth: Option<ModelSession>,
+}
+
+/// Opens one stage's model; a missing or broken model disables the stage instead of failing.
+fn open_stage(
+    store: &ModelStore,
+    options: &SessionOptions,
+    stage: &'static str,
+    id: Option<&str>,
+    disabled: &mut Vec<DisabledStage>,
+) -> Result<Option<ModelSession>, InferenceError> {
+    let Some(id) = id else { return Ok(None) };
+    let model = match store.locate(id) {
+        Ok(model) => model,
+        Err(error) => {
+            disabled.push(DisabledStage { stage, reason: error.to_string() });
+            return Ok(None);
+        }
+    };
+    match ModelSession::open(&model, options) {
+        Ok(session) => Ok(Some(session)),
+        // Without ONNX Runtime no stage can run; that is one error, not three notices.
+        Err(error @ InferenceError::Runtime(_)) => Err(error),
+        Err(error) => {
+            disabled.push(DisabledStage { stage, reason: error.to_string() });
+            Ok(None)
+        }
+    }
+}
+
+impl SceneAnalyzer {
+    /// Opens the configured models. Stages whose model is missing or unusable are returned as
+    /// `DisabledStage`s; a missing ONNX Runtime is an error.
+    pub fn open(
+        store: &ModelStore,
+        models: &AnalysisModels,
+        options: &SessionOptions,
+    ) -> Result<(Self, Vec<DisabledStage>), InferenceError> {
+        let mut disabled = Vec::new();
+        let segmentation = open_stage(
+            store,
+            options,
+            "segmentation",
+            models.segmentation.as_deref(),
+            &mut disabled,
+        )?;
+        let person = open_stage(store, options, "person", models.person.as_deref(), &mut disabled)?;
+        let depth = open_stage(store, options, "depth", models.depth.as_deref(), &mut disabled)?;
+        Ok((Self { segmentation, person, depth }, disabled))
+    }
+
+    /// The open sessions, for reports (model id and provider).
+    pub fn sessions(&self) -> impl Iterator<Item = &ModelSession> {
+        [&self.segmentation, &self.person, &self.depth].into_iter().flatten()
+    }
+
+    /// Runs every enabled stage on one frame.
+    pub fn analyze(&mut self, frame: &RgbImage) -> Result<SceneAnalysis, InferenceError> {
+        let mut analysis = SceneAnalysis::default();
+        if let Some(session) = &mut self.segmentation {
+            analysis.classes = Some(run_segmentation(session, frame)?);
+        }
+        if let Some(session) = &mut self.person {
+            analysis.person = Some(run_person(session, frame)?);
+        }
+        if let Some(session) = &mut self.depth {
+            analysis.depth = Some(run_depth(session, frame)?);
+        }
+        Ok(analysis)
+    }
+}
+
+fn contract_error(session: &ModelSession, problem: String) -> InferenceError {
+    InferenceError::Run { model: session.model_id().to_owned(), reason: problem }
+}
+
+/// Runs a segmentation model and decodes its class scores.
+pub fn run_segmentation(
+    session: &mut ModelSession,
+    frame: &RgbImage,
+) -> Result<crate::scene::ClassScores, InferenceError> {
+    let raw = session.run_image(frame)?;
+    let output = &session.contract()?.output;
+    if output.kind != OutputKind::Logits {
+        return Err(contract_error(
+            session,
+            format!("segmentation output kind is {:?}, expected logits", output.kind),
+        ));
+    }
+    decode::class_scores(&raw, output).map_err(|p| contract_error(session, p))
+}
+
+/// Runs a person-segmentation model and decodes the person probability.
+pub fn run_person(
+    session: &mut ModelSession,
+    frame: &RgbImage,
+) -> Result<crate::scene::PersonMask, InferenceError> {
+    let raw = session.run_image(frame)?;
+    decode::probability(&raw, &session.contract()?.output).map_err(|p| contract_error(session, p))
+}
+
+/// Runs a depth model and decodes normalised inverse depth.
+pub fn run_depth(
+    session: &mut ModelSession,
+    frame: &RgbImage,
+) -> Result<crate::scene::DepthMap, InferenceError> {
+    let raw = session.run_image(frame)?;
+    decode::inverse_depth(&raw).map_err(|p| contract_error(session, p))
+}

@@ -1,0 +1,126 @@
+//! Turns raw output tensors into the plain scene types, following the output contract.
+
+use std::sync::Arc;
+
+use ndarray::{ArrayD, Axis};
+
+use crate::{
+    scene::{ClassScores, ScalarMap},
+    store::manifest::{Layout, OutputContract},
+};
+
+/// Drops leading unit axes until `rank` remain.
+fn squeeze_to(tensor: &ArrayD<f32>, rank: usize) -> Result<ArrayD<f32>, String> {
+    let mut view = tensor.view();
+    while view.ndim() > rank {
+        if view.shape()[0] != 1 {
+            return Err(format!("output shape {:?} has a batch larger than 1", tensor.shape()));
+        }
+        view = view.index_axis_move(Axis(0), 0);
+    }
+    if view.ndim() < rank {
+        return Err(format!("output shape {:?} has fewer than {rank} axes", tensor.shape()));
+    }
+    Ok(view.to_owned())
+}
+
+/// `[1, C, h, w]` (or NHWC) logits to planar class scores.
+pub fn class_scores(
+    tensor: &ArrayD<f32>,
+    contract: &OutputContract,
+) -> Result<ClassScores, String> {
+    let mut chw = squeeze_to(tensor, 3)?;
+    if contract.layout == Some(Layout::Nhwc) {
+        chw = chw.permuted_axes(vec![2, 0, 1]);
+    }
+    let (channels, height, width) = (chw.shape()[0], chw.shape()[1], chw.shape()[2]);
+    if channels != contract.labels.len() {
+        return Err(format!(
+            "output has {channels} classes, the manifest lists {} labels",
+            contract.labels.len()
+        ));
+    }
+    if channels > 256 {
+        return Err(format!("{channels} classes do not fit an 8-bit class map"));
+    }
+    let labels: Arc<[String]> = contract.labels.clone().into();
+    Ok(ClassScores {
+        width: width as u32,
+        height: height as u32,
+        scores: chw.as_standard_layout().iter().copied().collect(),
+        labels,
+    })
+}
+
+/// One channel of a probability output, clamped to 0..1.
+pub fn probability(tensor: &ArrayD<f32>, contract: &OutputContract) -> Result<ScalarMap, String> {
+    let chw = squeeze_to(tensor, 3)?;
+    let channel = contract.channel.unwrap_or(0);
+    let channel_axis = if contract.layout == Some(Layout::Nhwc) { 2 } else { 0 };
+    if channel >= chw.shape()[channel_axis] {
+        return Err(format!("output shape {:?} has no channel {channel}", tensor.shape()));
+    }
+    let plane = chw.index_axis(Axis(channel_axis), channel);
+    Ok(ScalarMap {
+        width: plane.shape()[1] as u32,
+        height: plane.shape()[0] as u32,
+        values: plane.iter().map(|v| v.clamp(0.0, 1.0)).collect(),
+    })
+}
+
+/// Relative inverse depth, normalised to 0..1 over the frame (1 = closest).
+pub fn inverse_depth(tensor: &ArrayD<f32>) -> Result<ScalarMap, String> {
+    let hw = squeeze_to(tensor, 2)?;
+    let (min, max) =
+        hw.iter().fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    let range = if max > min { max - min } else { 1.0 };
+    Ok(ScalarMap {
+        width: hw.shape()[1] as u32,
+        height: hw.shape()[0] as u32,
+        values: hw.iter().map(|v| (v - min) / range).collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::manifest::OutputKind;
+
+    fn contract(layout: Layout, channel: Option<usize>, labels: usize) -> OutputContract {
+        OutputContract {
+            name: "y".into(),
+            kind: OutputKind::Probability,
+            layout: Some(layout),
+            channel,
+            labels: (0..labels).map(|i| i.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn probability_reads_the_contract_channel_in_either_layout() {
+        let nchw =
+            ArrayD::from_shape_vec(vec![1, 2, 1, 2], vec![0.9, 0.8, 0.1, 0.2]).expect("shape");
+        let map = probability(&nchw, &contract(Layout::Nchw, Some(1), 0)).expect("decodes");
+        assert_eq!(map.values, vec![0.1, 0.2]);
+        let nhwc =
+            ArrayD::from_shape_vec(vec![1, 1, 2, 2], vec![0.9, 0.1, 0.8, 0.2]).expect("shape");
+        let map = probability(&nhwc, &contract(Layout::Nhwc, Some(1), 0)).expect("decodes");
+        assert_eq!(map.values, vec![0.1, 0.2]);
+    }
+
+    #[test]
+    fn depth_is_normalised_per_frame() {
+        let raw = ArrayD::from_shape_vec(vec![1, 1, 1, 3], vec![2.0, 4.0, 6.0]).expect("shape");
+        assert_eq!(inverse_depth(&raw).expect("decodes").values, vec![0.0, 0.5, 1.0]);
+    }
+
+    #[test]
+    fn label_count_must_match_the_output() {
+        let raw = ArrayD::zeros(vec![1, 3, 2, 2]);
+        assert!(class_scores(&raw, &contract(Layout::Nchw, None, 2)).is_err());
+        assert_eq!(
+            class_scores(&raw, &contract(Layout::Nchw, None, 3)).expect("ok").scores.len(),
+            12
+        );
+    }
+}

@@ -1,0 +1,16 @@
+//! Everything that touches ONNX Runtime: loading the library, choosing execution providers,
+//! preparing sessions from the manifest contract, and decoding outputs into `scene` types.
+//!
+//! Architecture invariant: this is the only module that uses `ort`; its outputs are plain
+//! `scene` types.
+
+pub mod analysis;
+mod decode;
+pub mod preprocess;
+pub mod providers;
+pub mod runtime;
+pub mod session;
+
+pub use analysis::{AnalysisModels, DisabledStage, SceneAnalyzer};
+pub use providers::{Provider, ProviderReport};
+pub use session::{InferenceError, ModelSession, SessionOptions};

@@ -1,0 +1,265 @@
+//! Finding and loading the ONNX Runtime shared library.
+//!
+//! dreamlens loads ONNX Runtime at run time (`ort`'s `load-dynamic`), so one binary works with the
+//! CPU build or a GPU/NPU build of the library. Search order: `ORT_DYLIB_PATH`; next to the
+//! executable (and its `lib/`); the app's data folder. If none is found, the pinned version is
+//! installed once into the data folder from the `onnxruntime` PyPI wheel with `pip`.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    sync::OnceLock,
+};
+
+/// The ONNX Runtime release this build of dreamlens is made for (ort's `api-31`).
+pub const ORT_VERSION: &str = "1.31.1";
+/// Minor version the loaded library must have at least.
+const ORT_MIN_MINOR: u32 = 31;
+/// Environment variable naming the library file explicitly.
+pub const ORT_DYLIB_ENV: &str = "ORT_DYLIB_PATH";
+
+/// Why ONNX Runtime is not available.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RuntimeError {
+    /// `ORT_DYLIB_PATH` points at nothing.
+    #[error(
+        "{ORT_DYLIB_ENV} is set to {0}, which does not exist; point it at libonnxruntime {ORT_VERSION} or unset it"
+    )]
+    EnvPathMissing(String),
+    /// Not found and could not be installed.
+    #[error(
+        "ONNX Runtime {ORT_VERSION} was not found ({searched}) and installing it failed: {reason}. \
+         Fix: `python3 -m pip install --target {target} onnxruntime=={ORT_VERSION}`, or set \
+         {ORT_DYLIB_ENV} to an existing libonnxruntime {ORT_VERSION}"
+    )]
+    Install {
+        /// Places searched.
+        searched: String,
+        /// Why pip failed.
+        reason: String,
+        /// Where dreamlens looks for it.
+        target: String,
+    },
+    /// The library file is wrong: not loadable, or too old.
+    #[error(
+        "cannot use ONNX Runtime at {path}: {reason}. dreamlens needs ONNX Runtime {ORT_VERSION} (1.{ORT_MIN_MINOR} or newer); set {ORT_DYLIB_ENV} to such a library or unset it to let dreamlens install one"
+    )]
+    Load {
+        /// The library file.
+        path: String,
+        /// What the loader said.
+        reason: String,
+    },
+}
+
+/// Where the loaded library came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LibrarySource {
+    /// `ORT_DYLIB_PATH`.
+    Environment,
+    /// Beside the executable.
+    BesideExecutable,
+    /// The app data folder (installed earlier).
+    DataFolder,
+    /// Installed by this run into the data folder.
+    InstalledNow,
+}
+
+/// The loaded ONNX Runtime.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OrtLibrary {
+    /// The library file.
+    pub path: PathBuf,
+    /// Version reported by the library's build info.
+    pub version: String,
+    /// How it was found.
+    pub source: LibrarySource,
+}
+
+/// The loaded library and the process-wide ONNX Runtime environment sessions are built in.
+pub struct Runtime {
+    /// Which library was loaded.
+    pub library: OrtLibrary,
+    /// The shared environment.
+    pub env: ort::environment::Environment,
+}
+
+static LOADED: OnceLock<Result<Runtime, RuntimeError>> = OnceLock::new();
+
+/// Loads ONNX Runtime once per process (later calls return the first result).
+pub fn load() -> Result<&'static Runtime, RuntimeError> {
+    LOADED.get_or_init(load_uncached).as_ref().map_err(Clone::clone)
+}
+
+fn load_uncached() -> Result<Runtime, RuntimeError> {
+    let (path, source) = locate()?;
+    let load_error =
+        |reason: String| RuntimeError::Load { path: path.display().to_string(), reason };
+    let env = ort::init_from(&path)
+        .map_err(|e| load_error(e.to_string()))?
+        .with_name("dreamlens")
+        .with_telemetry(false)
+        .build()
+        .map_err(|e| load_error(e.to_string()))?;
+    env.set_log_level(ort::logging::LogLevel::Error);
+    let version =
+        version_from_file_name(&path).unwrap_or_else(|| "unknown (not in the file name)".into());
+    tracing::info!(path = %path.display(), version, "loaded ONNX Runtime");
+    Ok(Runtime { library: OrtLibrary { path, version, source }, env })
+}
+
+/// Reads `1.31.1` from `libonnxruntime.so.1.31.1` or `libonnxruntime.1.31.1.dylib`; ort has
+/// already refused libraries older than the API level it was built for.
+fn version_from_file_name(path: &Path) -> Option<String> {
+    let name = path.file_name()?.to_str()?;
+    let start = name.find(|c: char| c.is_ascii_digit())?;
+    let rest = &name[start..];
+    let end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+    let version = rest[..end].trim_end_matches('.');
+    (version.matches('.').count() >= 1).then(|| version.to_owned())
+}
+
+/// The folder dreamlens installs ONNX Runtime into.
+pub fn data_dir() -> PathBuf {
+    directories::ProjectDirs::from("", "", "dreamlens")
+        .map(|dirs| dirs.data_dir().to_owned())
+        .unwrap_or_else(|| std::env::temp_dir().join("dreamlens-data"))
+        .join(format!("onnxruntime-{ORT_VERSION}"))
+}
+
+/// The platform's file name prefix/suffix test for the ORT library.
+fn is_library_name(name: &str) -> bool {
+    if cfg!(windows) {
+        name.eq_ignore_ascii_case("onnxruntime.dll")
+    } else if cfg!(target_os = "macos") {
+        name.starts_with("libonnxruntime") && name.ends_with(".dylib")
+    } else {
+        name.starts_with("libonnxruntime.so")
+    }
+}
+
+/// The first ORT library in `dir`, preferring the pinned version's file name.
+fn library_in(dir: &Path) -> Option<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(is_library_name))
+        .collect();
+    found.sort_by_key(|p| !p.to_string_lossy().contains(ORT_VERSION));
+    found.into_iter().next()
+}
+
+fn wheel_library(root: &Path) -> Option<PathBuf> {
+    library_in(&root.join("onnxruntime").join("capi"))
+}
+
+/// Finds the library, installing it if needed.
+fn locate() -> Result<(PathBuf, LibrarySource), RuntimeError> {
+    if let Some(path) = std::env::var_os(ORT_DYLIB_ENV).filter(|v| !v.is_empty()) {
+        let path = PathBuf::from(path);
+        return if path.is_file() {
+            Ok((path, LibrarySource::Environment))
+        } else {
+            Err(RuntimeError::EnvPathMissing(path.display().to_string()))
+        };
+    }
+    let mut searched = vec![format!("{ORT_DYLIB_ENV} unset")];
+    if let Some(exe_dir) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_owned))
+    {
+        for dir in [exe_dir.clone(), exe_dir.join("lib")] {
+            if let Some(path) = library_in(&dir) {
+                return Ok((path, LibrarySource::BesideExecutable));
+            }
+            searched.push(dir.display().to_string());
+        }
+    }
+    let data = data_dir();
+    if let Some(path) = wheel_library(&data) {
+        return Ok((path, LibrarySource::DataFolder));
+    }
+    searched.push(data.display().to_string());
+    let install_error = |reason: String| RuntimeError::Install {
+        searched: searched.join(", "),
+        reason,
+        target: data.display().to_string(),
+    };
+    install_with_pip(&data).map_err(install_error)?;
+    wheel_library(&data).map(|path| (path, LibrarySource::InstalledNow)).ok_or_else(|| {
+        install_error("pip succeeded but the wheel holds no library for this platform".into())
+    })
+}
+
+/// Installs the pinned wheel into a temporary folder beside `target`, then renames it into place,
+/// so concurrent first runs never see a half-installed library.
+fn install_with_pip(target: &Path) -> Result<(), String> {
+    let parent = target.parent().ok_or("data folder has no parent")?;
+    std::fs::create_dir_all(parent)
+        .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+    let staging = tempfile::Builder::new()
+        .prefix(".onnxruntime-install-")
+        .tempdir_in(parent)
+        .map_err(|e| format!("cannot create a folder in {}: {e}", parent.display()))?;
+    eprintln!(
+        "dreamlens: installing ONNX Runtime {ORT_VERSION} (one time) into {}",
+        target.display()
+    );
+    let mut last = String::from("no Python interpreter found (tried python3, python)");
+    for python in ["python3", "python"] {
+        let status = Command::new(python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-deps",
+                "--target",
+            ])
+            .arg(staging.path())
+            .arg(format!("onnxruntime=={ORT_VERSION}"))
+            .status();
+        match status {
+            Ok(status) if status.success() => {
+                return match std::fs::rename(staging.path(), target) {
+                    Ok(()) => Ok(()),
+                    // Another process finished first; its copy is as good as ours.
+                    Err(_) if wheel_library(target).is_some() => Ok(()),
+                    Err(e) => {
+                        Err(format!("cannot move the install into {}: {e}", target.display()))
+                    }
+                };
+            }
+            Ok(status) => {
+                last = format!(
+                    "`{python} -m pip install onnxruntime=={ORT_VERSION}` exited with {status}"
+                )
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => last = format!("cannot run {python}: {e}"),
+        }
+    }
+    Err(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_is_read_from_the_file_name() {
+        let version = |name: &str| version_from_file_name(Path::new(name));
+        assert_eq!(version("/x/libonnxruntime.so.1.31.1").as_deref(), Some("1.31.1"));
+        assert_eq!(version("libonnxruntime.1.32.0.dylib").as_deref(), Some("1.32.0"));
+        assert_eq!(version("onnxruntime.dll"), None);
+    }
+
+    #[test]
+    fn library_names_match_the_platform() {
+        if cfg!(target_os = "linux") {
+            assert!(is_library_name("libonnxruntime.so.1.31.1"));
+            assert!(!is_library_name("libonnxruntime_providers_shared.so"));
+        }
+    }
+}

@@ -1,0 +1,273 @@
+//! One prepared ONNX Runtime session per model: opened once, checked against its contract, run
+//! per frame.
+
+use std::path::PathBuf;
+
+use image::RgbImage;
+use ndarray::{ArrayD, IxDyn};
+use ort::{
+    session::{Session, builder::GraphOptimizationLevel},
+    value::{TensorRef, ValueType},
+};
+
+use super::{
+    preprocess,
+    providers::{self, NoProviderError, Provider, ProviderReport},
+    runtime::{self, RuntimeError},
+};
+use crate::store::{
+    ResolvedModel,
+    manifest::{Contract, Layout},
+};
+
+/// How sessions are created.
+#[derive(Debug, Clone)]
+pub struct SessionOptions {
+    /// Providers to try in order; empty means every accelerator compiled in, then the CPU.
+    pub providers: Vec<Provider>,
+    /// Intra-op threads per session.
+    pub threads: usize,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        Self { providers: Vec::new(), threads: default_threads() }
+    }
+}
+
+/// All cores, capped: models here are small and extra threads mostly spin.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()).min(8)
+}
+
+/// Why a model could not be opened or run.
+#[derive(Debug, thiserror::Error)]
+pub enum InferenceError {
+    /// ONNX Runtime itself is missing or wrong.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// No usable execution provider.
+    #[error("model `{model}`: {source}")]
+    Provider {
+        /// Model id.
+        model: String,
+        /// The provider failure.
+        source: NoProviderError,
+    },
+    /// The file is not a loadable ONNX graph (truncated, not ONNX, unsupported operator).
+    #[error(
+        "model `{model}`: cannot load {path} as an ONNX model: {reason}. Re-fetch it with `dreamlens models fetch {model}`"
+    )]
+    Load {
+        /// Model id.
+        model: String,
+        /// The file.
+        path: PathBuf,
+        /// ONNX Runtime's reason.
+        reason: String,
+    },
+    /// The graph does not match the manifest contract.
+    #[error("model `{model}` at {path} does not match its manifest contract: {problem}")]
+    Contract {
+        /// Model id.
+        model: String,
+        /// The file.
+        path: PathBuf,
+        /// What differs.
+        problem: String,
+    },
+    /// Running the model failed.
+    #[error("model `{model}`: inference failed: {reason}")]
+    Run {
+        /// Model id.
+        model: String,
+        /// ONNX Runtime's reason.
+        reason: String,
+    },
+}
+
+/// A model ready to run on images.
+pub struct ModelSession {
+    session: Session,
+    model_id: String,
+    contract: Option<Contract>,
+    providers: ProviderReport,
+}
+
+impl std::fmt::Debug for ModelSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelSession")
+            .field("model_id", &self.model_id)
+            .field("providers", &self.providers)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ModelSession {
+    /// Opens the model's main file and checks it against the manifest contract, when the manifest
+    /// gives one (models without one are run by name with [`ModelSession::run`]).
+    pub fn open(model: &ResolvedModel, options: &SessionOptions) -> Result<Self, InferenceError> {
+        let runtime = runtime::load()?;
+        let model_id = model.entry.id.clone();
+        let path = model.main_path().to_owned();
+        let contract = model.entry.contract.clone();
+        let load_error = |reason: String| InferenceError::Load {
+            model: model_id.clone(),
+            path: path.clone(),
+            reason,
+        };
+        let mut builder = Session::builder(&runtime.env)
+            .map_err(|e| load_error(e.to_string()))?
+            .with_optimization_level(GraphOptimizationLevel::All)
+            .map_err(|e| load_error(e.to_string()))?
+            .with_intra_threads(options.threads.max(1))
+            .map_err(|e| load_error(e.to_string()))?;
+        let providers = providers::register(&mut builder, &options.providers)
+            .map_err(|source| InferenceError::Provider { model: model_id.clone(), source })?;
+        let session = builder.commit_from_file(&path).map_err(|e| load_error(e.to_string()))?;
+        if let Some(contract) = &contract {
+            check_contract(&session, contract).map_err(|problem| InferenceError::Contract {
+                model: model_id.clone(),
+                path: path.clone(),
+                problem,
+            })?;
+        }
+        if providers.fell_back_to_cpu() {
+            tracing::warn!(
+                model = model_id,
+                "runs on the CPU: no requested accelerator registered"
+            );
+        }
+        Ok(Self { session, model_id, contract, providers })
+    }
+
+    /// The model id.
+    pub fn model_id(&self) -> &str {
+        &self.model_id
+    }
+
+    /// The contract this session follows, or an error naming the model when it has none.
+    pub fn contract(&self) -> Result<&Contract, InferenceError> {
+        self.contract.as_ref().ok_or_else(|| InferenceError::Run {
+            model: self.model_id.clone(),
+            reason: "the manifest gives this model no image contract".into(),
+        })
+    }
+
+    /// Which execution provider runs this model.
+    pub fn providers(&self) -> &ProviderReport {
+        &self.providers
+    }
+
+    /// The input size used for an image of this size.
+    pub fn input_size(
+        &self,
+        image_width: u32,
+        image_height: u32,
+    ) -> Result<(u32, u32), InferenceError> {
+        Ok(preprocess::input_size(&self.contract()?.input, image_width, image_height))
+    }
+
+    /// Resizes and normalises `image` per the contract and returns the main output.
+    pub fn run_image(&mut self, image: &RgbImage) -> Result<ArrayD<f32>, InferenceError> {
+        let (width, height) = self.input_size(image.width(), image.height())?;
+        let resized = preprocess::resize(image, width, height);
+        let input = preprocess::to_tensor(&resized, &self.contract()?.input);
+        self.run_tensor(input.into_dyn(), Vec::new())
+    }
+
+    /// Runs with an already-built image tensor plus the contract's extra inputs; returns the
+    /// contract's main output.
+    pub fn run_tensor(
+        &mut self,
+        input: ArrayD<f32>,
+        extra: Vec<(String, ArrayD<f32>)>,
+    ) -> Result<ArrayD<f32>, InferenceError> {
+        let contract = self.contract()?;
+        let output = contract.output.name.clone();
+        let mut inputs = vec![(contract.input.name.clone(), input)];
+        inputs.extend(extra);
+        Ok(self.run(&inputs, &[output.as_str()])?.remove(0))
+    }
+
+    /// Runs with named inputs and returns the named outputs, in the order asked.
+    pub fn run(
+        &mut self,
+        inputs: &[(String, ArrayD<f32>)],
+        outputs: &[&str],
+    ) -> Result<Vec<ArrayD<f32>>, InferenceError> {
+        let model_id = self.model_id.clone();
+        let run_error = |reason: String| InferenceError::Run { model: model_id.clone(), reason };
+        let mut feeds = Vec::with_capacity(inputs.len());
+        for (name, value) in inputs {
+            let tensor =
+                TensorRef::from_array_view(value.view()).map_err(|e| run_error(e.to_string()))?;
+            feeds.push((name.clone(), tensor));
+        }
+        let results = self.session.run(feeds).map_err(|e| run_error(e.to_string()))?;
+        outputs
+            .iter()
+            .map(|name| {
+                let value = results
+                    .get(*name)
+                    .ok_or_else(|| run_error(format!("the model has no output named `{name}`")))?;
+                let view =
+                    value.try_extract_array::<f32>().map_err(|e| run_error(e.to_string()))?;
+                Ok(view.to_owned().into_dimensionality::<IxDyn>().expect("dynamic"))
+            })
+            .collect()
+    }
+}
+
+/// Checks names, rank, channel position and fixed sizes of the image input and the output.
+fn check_contract(session: &Session, contract: &Contract) -> Result<(), String> {
+    let input = &contract.input;
+    let outlet = session.inputs().iter().find(|i| i.name() == input.name).ok_or_else(|| {
+        let names: Vec<_> = session.inputs().iter().map(|i| i.name().to_owned()).collect();
+        format!("no input named `{}` (the graph has {names:?})", input.name)
+    })?;
+    let ValueType::Tensor { shape, .. } = outlet.dtype() else {
+        return Err(format!("input `{}` is not a tensor", input.name));
+    };
+    if shape.len() != 4 {
+        return Err(format!("input `{}` has rank {}, expected 4", input.name, shape.len()));
+    }
+    let (channel_axis, height_axis, width_axis) = match input.layout {
+        Layout::Nchw => (1, 2, 3),
+        Layout::Nhwc => (3, 1, 2),
+    };
+    let fixed = |axis: usize| (shape[axis] > 0).then_some(shape[axis]);
+    if fixed(channel_axis).is_some_and(|c| c != 3) {
+        return Err(format!(
+            "input `{}` shape {:?} has no 3-channel axis where layout {:?} puts it",
+            input.name,
+            &shape[..],
+            input.layout
+        ));
+    }
+    for (axis, want, what) in
+        [(height_axis, input.height, "height"), (width_axis, input.width, "width")]
+    {
+        if let (Some(got), Some(want)) = (fixed(axis), want)
+            && got != i64::from(want)
+        {
+            return Err(format!(
+                "input `{}` shape {:?}: {what} is {got}, the manifest says {want}",
+                input.name,
+                &shape[..]
+            ));
+        }
+    }
+    for name in std::iter::once(&contract.output.name) {
+        if !session.outputs().iter().any(|o| o.name() == name) {
+            let names: Vec<_> = session.outputs().iter().map(|o| o.name().to_owned()).collect();
+            return Err(format!("no output named `{name}` (the graph has {names:?})"));
+        }
+    }
+    for name in &contract.extra_inputs {
+        if !session.inputs().iter().any(|i| i.name() == name) {
+            return Err(format!("no extra input named `{name}`"));
+        }
+    }
+    Ok(())
+}

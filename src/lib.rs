@@ -1,0 +1,11 @@
+//! dreamlens: an on-device AR camera for generative effects.
+//!
+//! See `ARCHITECTURE.md` for the map of modules and threads.
+
+pub mod capture;
+pub mod export;
+pub mod inference;
+pub mod render;
+pub mod scene;
+pub mod store;
+pub mod upsample;

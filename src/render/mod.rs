@@ -1,0 +1,39 @@
+//! GPU rendering with wgpu. The only module (besides the app shell) that knows wgpu.
+//!
+//! Architecture invariant: nothing here depends on `inference`, `store` or `capture`; the
+//! renderer takes plain frames and `scene` maps.
+
+/// One GPU adapter wgpu can see.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AdapterSummary {
+    /// Adapter name (for lavapipe: `llvmpipe (...)`).
+    pub name: String,
+    /// Backend (Vulkan, Metal, Dx12, Gl).
+    pub backend: String,
+    /// Discrete, integrated, virtual, CPU or other.
+    pub device_type: String,
+    /// Driver name and version.
+    pub driver: String,
+    /// True for software adapters that render on the CPU.
+    pub is_cpu: bool,
+}
+
+/// Lists every adapter on the backends selected by `WGPU_BACKEND` (all by default).
+pub fn list_adapters() -> Vec<AdapterSummary> {
+    let instance =
+        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+    adapters
+        .iter()
+        .map(|adapter| {
+            let info = adapter.get_info();
+            AdapterSummary {
+                name: info.name,
+                backend: format!("{:?}", info.backend),
+                device_type: format!("{:?}", info.device_type),
+                driver: format!("{} {}", info.driver, info.driver_info).trim().to_owned(),
+                is_cpu: info.device_type == wgpu::DeviceType::Cpu,
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,198 @@
+//! Plain scene-analysis data shared by inference, rendering and export. Nothing here knows about
+//! ONNX Runtime, wgpu or the camera.
+
+use std::sync::Arc;
+
+/// A region of a room the product restyles as one thing.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Region {
+    /// Walls.
+    Wall,
+    /// Floors, rugs and carpets.
+    Floor,
+    /// Ceilings.
+    Ceiling,
+    /// Furniture: beds, cabinets, tables, chairs, sofas, shelves, ...
+    Furniture,
+    /// Windows, curtains and blinds.
+    WindowCurtain,
+    /// People.
+    Person,
+    /// Everything else.
+    Other,
+}
+
+impl Region {
+    /// Every region, in display order.
+    pub const ALL: [Region; 7] = [
+        Region::Wall,
+        Region::Floor,
+        Region::Ceiling,
+        Region::Furniture,
+        Region::WindowCurtain,
+        Region::Person,
+        Region::Other,
+    ];
+
+    /// The region an ADE20K-style class label belongs to. Works for any label set that uses
+    /// ADE20K names (the 32-class DeepLab model and the 150-class SegFormer).
+    pub fn of_label(label: &str) -> Region {
+        match label {
+            "wall" => Region::Wall,
+            "floor" | "rug" | "carpet" => Region::Floor,
+            "ceiling" => Region::Ceiling,
+            "windowpane" | "window" | "curtain" | "blind" | "screen door" => Region::WindowCurtain,
+            "person" => Region::Person,
+            "bed" | "cabinet" | "table" | "chair" | "sofa" | "shelf" | "armchair" | "seat"
+            | "desk" | "wardrobe" | "chest of drawers" | "counter" | "bookcase"
+            | "coffee table" | "swivel chair" | "bench" | "stool" | "ottoman" | "buffet"
+            | "kitchen island" | "pool table" | "cradle" | "cushion" | "pillow" => {
+                Region::Furniture
+            }
+            _ => Region::Other,
+        }
+    }
+
+    /// Short name used in presets and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Region::Wall => "wall",
+            Region::Floor => "floor",
+            Region::Ceiling => "ceiling",
+            Region::Furniture => "furniture",
+            Region::WindowCurtain => "window-curtain",
+            Region::Person => "person",
+            Region::Other => "other",
+        }
+    }
+}
+
+/// Per-pixel class ids from a segmentation model, with the model's labels.
+#[derive(Debug, Clone)]
+pub struct ClassMap {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Row-major class ids.
+    pub classes: Vec<u8>,
+    /// Label of each class id.
+    pub labels: Arc<[String]>,
+}
+
+impl ClassMap {
+    /// The class id at a pixel.
+    pub fn class_at(&self, x: u32, y: u32) -> u8 {
+        self.classes[(y * self.width + x) as usize]
+    }
+
+    /// The region each class id belongs to, indexed by class id.
+    pub fn region_table(&self) -> Vec<Region> {
+        self.labels.iter().map(|l| Region::of_label(l)).collect()
+    }
+
+    /// Share of pixels in each region, in `Region::ALL` order.
+    pub fn region_fractions(&self) -> [f32; 7] {
+        let table = self.region_table();
+        let mut counts = [0usize; 7];
+        for &class in &self.classes {
+            let region = table.get(class as usize).copied().unwrap_or(Region::Other);
+            let index = Region::ALL.iter().position(|r| *r == region).unwrap_or(6);
+            counts[index] += 1;
+        }
+        let total = self.classes.len().max(1) as f32;
+        counts.map(|c| c as f32 / total)
+    }
+}
+
+/// Per-class scores at the model's resolution, planar (`[class][y][x]`).
+#[derive(Debug, Clone)]
+pub struct ClassScores {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Planar scores, `labels.len()` planes.
+    pub scores: Vec<f32>,
+    /// Label of each plane.
+    pub labels: Arc<[String]>,
+}
+
+impl ClassScores {
+    /// Per-pixel argmax.
+    pub fn argmax(&self) -> ClassMap {
+        let plane = (self.width * self.height) as usize;
+        let channels = self.labels.len();
+        let mut best = vec![f32::NEG_INFINITY; plane];
+        let mut classes = vec![0u8; plane];
+        for c in 0..channels {
+            let scores = &self.scores[c * plane..(c + 1) * plane];
+            for ((b, id), &s) in best.iter_mut().zip(classes.iter_mut()).zip(scores) {
+                if s > *b {
+                    *b = s;
+                    *id = c as u8;
+                }
+            }
+        }
+        ClassMap { width: self.width, height: self.height, classes, labels: self.labels.clone() }
+    }
+}
+
+/// A single-channel map of values in 0..1 (person probability, normalised depth).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScalarMap {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Row-major values.
+    pub values: Vec<f32>,
+}
+
+impl ScalarMap {
+    /// The value at a pixel.
+    pub fn at(&self, x: u32, y: u32) -> f32 {
+        self.values[(y * self.width + x) as usize]
+    }
+}
+
+/// Person probability, 0 = background, 1 = person.
+pub type PersonMask = ScalarMap;
+
+/// Relative inverse depth normalised per frame to 0..1 (1 = closest).
+pub type DepthMap = ScalarMap;
+
+/// Everything the analysis stages produced for one frame, at each model's own resolution.
+#[derive(Debug, Clone, Default)]
+pub struct SceneAnalysis {
+    /// Class scores from the segmentation model.
+    pub classes: Option<ClassScores>,
+    /// Person probability.
+    pub person: Option<PersonMask>,
+    /// Relative inverse depth.
+    pub depth: Option<DepthMap>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ade20k_labels_group_into_regions() {
+        assert_eq!(Region::of_label("wall"), Region::Wall);
+        assert_eq!(Region::of_label("rug"), Region::Floor);
+        assert_eq!(Region::of_label("armchair"), Region::Furniture);
+        assert_eq!(Region::of_label("curtain"), Region::WindowCurtain);
+        assert_eq!(Region::of_label("sky"), Region::Other);
+    }
+
+    #[test]
+    fn argmax_picks_the_highest_plane() {
+        let labels: Arc<[String]> = ["a".to_owned(), "b".to_owned()].into();
+        let scores = ClassScores { width: 2, height: 1, scores: vec![1.0, 0.0, 0.5, 2.0], labels };
+        assert_eq!(scores.argmax().classes, vec![0, 1]);
+    }
+}

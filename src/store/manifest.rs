@@ -1,0 +1,320 @@
+//! The model manifest (`models/models.toml`): what each model is, where it comes from, and the
+//! contract its inputs and outputs follow. Parsing only; resolving files is `store`'s job.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+/// The manifest shipped inside the binary, so the app knows every model with no file on disk.
+pub const BUILTIN_MANIFEST: &str = include_str!("../../models/models.toml");
+
+/// Every model the app knows about.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// One entry per model, in manifest order.
+    #[serde(rename = "model")]
+    pub models: Vec<ModelEntry>,
+}
+
+/// What a model is for; the effects and analysis stages pick models by task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Task {
+    /// Per-pixel semantic classes.
+    Segmentation,
+    /// Person versus background probability.
+    PersonSegmentation,
+    /// Monocular relative depth.
+    Depth,
+    /// Feed-forward style transfer.
+    StyleTransfer,
+    /// Style vector prediction for arbitrary style transfer.
+    StylePredict,
+    /// Image to latent (VAE or TAESD encoder).
+    VaeEncoder,
+    /// Latent to image (VAE or TAESD decoder).
+    VaeDecoder,
+    /// A whole few-step diffusion pipeline in the Optimum ONNX layout.
+    Diffusion,
+    /// Tokenizer vocabulary data.
+    Tokenizer,
+}
+
+/// One model: identity, provenance and contract.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelEntry {
+    /// Stable identifier used on the command line and in presets.
+    pub id: String,
+    /// What the model does.
+    pub task: Task,
+    /// Human-readable name.
+    pub name: String,
+    /// Licence of the weights.
+    pub license: String,
+    /// Where the weights come from, for people (URLs for machines live on each file).
+    pub source: String,
+    /// Files making up the model; the first is the ONNX graph the contract describes.
+    pub files: Vec<ModelFile>,
+    /// How to feed the model and read its output (absent for data-only entries).
+    pub contract: Option<Contract>,
+}
+
+/// One file of a model, relative to the cache or mirror root.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelFile {
+    /// Path relative to a store root, with `/` separators.
+    pub path: String,
+    /// Expected sha256 (lower-case hex); `None` when it could not be confirmed.
+    pub sha256: Option<String>,
+    /// Expected size in bytes, when known.
+    pub size: Option<u64>,
+    /// Public download URLs, tried in order.
+    #[serde(default)]
+    pub urls: Vec<String>,
+}
+
+impl ModelFile {
+    /// A file is verified when the manifest pins its hash.
+    pub fn is_verified(&self) -> bool {
+        self.sha256.is_some()
+    }
+}
+
+/// Tensor memory layout of an image tensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layout {
+    /// Batch, channel, height, width.
+    Nchw,
+    /// Batch, height, width, channel.
+    Nhwc,
+}
+
+/// How a model's image input is built from 8-bit RGB pixels: `value = (px - mean[c]) / std[c]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputContract {
+    /// Input tensor name.
+    pub name: String,
+    /// Tensor layout.
+    pub layout: Layout,
+    /// Width the image is resized to; `None` when the model takes any width.
+    pub width: Option<u32>,
+    /// Height the image is resized to; `None` when the model takes any height.
+    pub height: Option<u32>,
+    /// Free sizes are rounded down to a multiple of this.
+    #[serde(default = "one")]
+    pub multiple_of: u32,
+    /// Per-channel mean subtracted from 0..255 pixel values (RGB order).
+    pub mean: [f32; 3],
+    /// Per-channel divisor applied after the mean (RGB order).
+    pub std: [f32; 3],
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// How to read a model's main output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OutputKind {
+    /// Per-class scores `[1, C, h, w]`; the class is the argmax.
+    Logits,
+    /// Probabilities with the wanted one at `channel` (`[1, C, h, w]` or `[1, h, w, C]`).
+    Probability,
+    /// Relative inverse depth (larger = closer), `[1, 1, h, w]` or `[1, h, w]`.
+    InverseDepth,
+    /// An RGB image in the stated value range.
+    Image,
+    /// Anything else (latents, style vectors): read by the code that uses it.
+    Tensor,
+}
+
+/// The contract of the main output.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputContract {
+    /// Output tensor name.
+    pub name: String,
+    /// What the tensor holds.
+    pub kind: OutputKind,
+    /// Layout for multi-channel outputs.
+    pub layout: Option<Layout>,
+    /// Channel index for `probability` outputs.
+    pub channel: Option<usize>,
+    /// Class names for `logits` outputs, index = class id.
+    #[serde(default)]
+    pub labels: Vec<String>,
+}
+
+/// Input and output contract of a model's main graph.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Contract {
+    /// The image input.
+    pub input: InputContract,
+    /// Other inputs the using code feeds itself (style weights, style vectors).
+    #[serde(default)]
+    pub extra_inputs: Vec<String>,
+    /// The main output.
+    pub output: OutputContract,
+}
+
+/// A manifest that could not be read or is inconsistent.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    /// The file could not be read.
+    #[error("cannot read model manifest {path}: {source}")]
+    Read {
+        /// The manifest path.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The TOML is malformed or has unknown fields.
+    #[error("model manifest {origin} is invalid: {source}")]
+    Parse {
+        /// Where the text came from.
+        origin: String,
+        /// The parse error, with line and column.
+        source: Box<toml::de::Error>,
+    },
+    /// A semantic problem (duplicate id, bad hash, missing file list).
+    #[error("model manifest {origin}: model `{id}`: {problem}")]
+    Invalid {
+        /// Where the text came from.
+        origin: String,
+        /// The offending model.
+        id: String,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+impl Manifest {
+    /// The manifest compiled into the binary.
+    pub fn builtin() -> Self {
+        // The built-in manifest is checked by a unit test, so failing here is a build defect.
+        Self::parse(BUILTIN_MANIFEST, "models/models.toml (built in)")
+            .unwrap_or_else(|e| panic!("built-in manifest is invalid: {e}"))
+    }
+
+    /// Reads and validates a manifest file.
+    pub fn load(path: &Path) -> Result<Self, ManifestError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ManifestError::Read { path: path.display().to_string(), source })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates manifest text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Self, ManifestError> {
+        let manifest: Manifest = toml::from_str(text).map_err(|source| ManifestError::Parse {
+            origin: origin.to_owned(),
+            source: Box::new(source),
+        })?;
+        manifest.validate(origin)?;
+        Ok(manifest)
+    }
+
+    fn validate(&self, origin: &str) -> Result<(), ManifestError> {
+        let invalid = |id: &str, problem: String| ManifestError::Invalid {
+            origin: origin.to_owned(),
+            id: id.to_owned(),
+            problem,
+        };
+        let mut seen = std::collections::HashSet::new();
+        for model in &self.models {
+            if !seen.insert(model.id.as_str()) {
+                return Err(invalid(&model.id, "duplicate id".into()));
+            }
+            if model.files.is_empty() {
+                return Err(invalid(&model.id, "lists no files".into()));
+            }
+            for file in &model.files {
+                if let Some(hash) = &file.sha256
+                    && (hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()))
+                {
+                    return Err(invalid(
+                        &model.id,
+                        format!("sha256 of {} is not 64 hex digits", file.path),
+                    ));
+                }
+                if file.path.starts_with('/') || file.path.split('/').any(|part| part == "..") {
+                    return Err(invalid(
+                        &model.id,
+                        format!(
+                            "file path {} must be relative and stay inside the store",
+                            file.path
+                        ),
+                    ));
+                }
+            }
+            if let Some(contract) = &model.contract {
+                if contract.input.std.contains(&0.0) {
+                    return Err(invalid(&model.id, "input std contains 0".into()));
+                }
+                if contract.output.kind == OutputKind::Probability
+                    && contract.output.channel.is_none()
+                {
+                    return Err(invalid(&model.id, "probability output needs `channel`".into()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The entry with this id.
+    pub fn get(&self, id: &str) -> Option<&ModelEntry> {
+        self.models.iter().find(|m| m.id == id)
+    }
+
+    /// All model ids, in manifest order.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.models.iter().map(|m| m.id.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_manifest_is_valid_and_covers_every_task() {
+        let manifest = Manifest::parse(BUILTIN_MANIFEST, "builtin").expect("valid");
+        for task in [Task::Segmentation, Task::PersonSegmentation, Task::Depth] {
+            assert!(manifest.models.iter().any(|m| m.task == task), "{task:?}");
+        }
+        for id in ["depth-anything-v2-small", "segformer-b0-ade20k", "sd-turbo", "taesd"] {
+            let entry = manifest.get(id).unwrap_or_else(|| panic!("{id} missing"));
+            assert!(entry.files.iter().any(|f| !f.is_verified()), "{id} cannot be confirmed here");
+        }
+    }
+
+    #[test]
+    fn duplicate_ids_and_bad_hashes_are_rejected() {
+        let entry = r#"
+[[model]]
+id = "a"
+task = "depth"
+name = "A"
+license = "MIT"
+source = "test"
+[[model.files]]
+path = "a.onnx"
+sha256 = "HASH"
+"#;
+        let good = entry.replace("HASH", &"ab".repeat(32));
+        assert!(Manifest::parse(&good, "t").is_ok());
+        let twice = format!("{good}{good}");
+        let err = Manifest::parse(&twice, "t").expect_err("duplicate").to_string();
+        assert!(err.contains("duplicate id"), "{err}");
+        let err = Manifest::parse(&entry.replace("HASH", "xyz"), "t").expect_err("bad hash");
+        assert!(err.to_string().contains("not 64 hex digits"), "{err}");
+        let escape = good.replace("a.onnx", "../a.onnx");
+        assert!(Manifest::parse(&escape, "t").is_err());
+    }
+}

@@ -1,0 +1,490 @@
+//! The model store: finds every model file the manifest names, proves it is the right file, and
+//! downloads what is missing.
+//!
+//! Resolution order per file: the user cache (`DREAMLENS_CACHE_DIR`, else the platform cache
+//! folder), then each mirror folder in `DREAMLENS_MODEL_DIRS`, then the file's URLs. A cached
+//! file with a wrong hash is deleted; a download is checked before it is renamed into place, so
+//! the cache only ever holds good files.
+
+mod digest;
+mod download;
+pub mod manifest;
+
+use std::{
+    io,
+    path::{Path, PathBuf},
+};
+
+pub use digest::sha256_file;
+pub use download::DownloadOptions;
+pub use manifest::{Manifest, ModelEntry, ModelFile, Task};
+
+/// Environment variable overriding the user cache folder.
+pub const CACHE_DIR_ENV: &str = "DREAMLENS_CACHE_DIR";
+/// Environment variable listing read-only mirror folders, separated like `PATH`.
+pub const MODEL_DIRS_ENV: &str = "DREAMLENS_MODEL_DIRS";
+
+/// Sidecar suffix holding the hash pinned for a file the manifest could not verify.
+const PINNED_SUFFIX: &str = ".pinned-sha256";
+
+/// Why a model could not be provided. Every variant names the model and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The id is not in the manifest.
+    #[error("unknown model `{id}`; known models: {known}")]
+    UnknownModel {
+        /// The id asked for.
+        id: String,
+        /// Comma-separated known ids.
+        known: String,
+    },
+    /// Not in the cache or any mirror, and no way to download it.
+    #[error(
+        "model `{id}`: {file} not found (looked in {searched}); it has no download URL, so copy it \
+         into {cache} or add its folder to {MODEL_DIRS_ENV}"
+    )]
+    NoSource {
+        /// Model id.
+        id: String,
+        /// Relative file path.
+        file: String,
+        /// Folders searched.
+        searched: String,
+        /// The cache folder.
+        cache: String,
+    },
+    /// Not found locally and downloading was not asked for.
+    #[error(
+        "model `{id}`: {file} not found (looked in {searched}); run `dreamlens models fetch {id}` \
+         or add a folder holding it to {MODEL_DIRS_ENV}"
+    )]
+    Missing {
+        /// Model id.
+        id: String,
+        /// Relative file path.
+        file: String,
+        /// Folders searched.
+        searched: String,
+    },
+    /// The manifest cannot vouch for the file's hash.
+    #[error(
+        "model `{id}`: the sha256 of {file} is not pinned in the manifest, so its download cannot \
+         be verified; pass --allow-unverified to fetch it anyway (its hash is then pinned locally)"
+    )]
+    Unverified {
+        /// Model id.
+        id: String,
+        /// Relative file path.
+        file: String,
+    },
+    /// The server answered with an HTTP error.
+    #[error(
+        "model `{id}`: download from {url} failed with HTTP status {status}; check the URL or try again later"
+    )]
+    Http {
+        /// Model id.
+        id: String,
+        /// The URL.
+        url: String,
+        /// HTTP status.
+        status: u16,
+    },
+    /// Connection-level failure.
+    #[error("model `{id}`: download from {url} failed: {message}; check the network connection")]
+    Network {
+        /// Model id.
+        id: String,
+        /// The URL.
+        url: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The server went silent.
+    #[error(
+        "model `{id}`: download from {url} timed out; check the network connection and try again"
+    )]
+    Timeout {
+        /// Model id.
+        id: String,
+        /// The URL.
+        url: String,
+    },
+    /// The bytes are not the ones the manifest pins.
+    #[error(
+        "model `{id}`: {location} has sha256 {actual}, expected {expected}; the file is corrupt or \
+         a different version, so it was not used (delete it, or fetch again)"
+    )]
+    HashMismatch {
+        /// Model id.
+        id: String,
+        /// File path or URL.
+        location: String,
+        /// Pinned hash.
+        expected: String,
+        /// Hash found.
+        actual: String,
+    },
+    /// The file is shorter or longer than pinned: usually a truncated download.
+    #[error(
+        "model `{id}`: {location} is {actual} bytes, expected {expected} (truncated or a different \
+         file), so it was not used; fetch it again"
+    )]
+    SizeMismatch {
+        /// Model id.
+        id: String,
+        /// File path or URL.
+        location: String,
+        /// Pinned size.
+        expected: u64,
+        /// Size found.
+        actual: u64,
+    },
+    /// The disk is full.
+    #[error(
+        "model `{id}`: no space left on the disk holding {path}; free some space and fetch again"
+    )]
+    DiskFull {
+        /// Model id.
+        id: String,
+        /// Where the write failed.
+        path: String,
+    },
+    /// Any other file-system failure.
+    #[error("model `{id}`: {path}: {source}")]
+    Io {
+        /// Model id.
+        id: String,
+        /// The path involved.
+        path: String,
+        /// The I/O error.
+        source: io::Error,
+    },
+}
+
+impl StoreError {
+    fn io(id: &str, path: &Path, source: io::Error) -> Self {
+        if source.kind() == io::ErrorKind::StorageFull || source.raw_os_error() == Some(28) {
+            Self::DiskFull { id: id.to_owned(), path: path.display().to_string() }
+        } else {
+            Self::Io { id: id.to_owned(), path: path.display().to_string(), source }
+        }
+    }
+}
+
+/// Where a resolved file was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Origin {
+    /// The user cache.
+    Cache,
+    /// A mirror folder.
+    Mirror,
+    /// Downloaded just now into the cache.
+    Downloaded,
+}
+
+/// A model whose every file is present and checked.
+#[derive(Debug, Clone)]
+pub struct ResolvedModel {
+    /// The manifest entry.
+    pub entry: ModelEntry,
+    /// Absolute paths, one per manifest file, in manifest order.
+    pub paths: Vec<PathBuf>,
+    /// False when at least one file could not be checked against a manifest hash.
+    pub verified: bool,
+}
+
+impl ResolvedModel {
+    /// The model's main file (the ONNX graph its contract describes).
+    pub fn main_path(&self) -> &Path {
+        &self.paths[0]
+    }
+}
+
+/// The state of one file, for `models verify` and `doctor`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "state", rename_all = "kebab-case")]
+pub enum FileState {
+    /// Present and matching the manifest (or its locally pinned hash).
+    Present {
+        /// Where it is.
+        path: PathBuf,
+        /// Cache or mirror.
+        origin: Origin,
+        /// Whether a manifest hash vouched for it.
+        verified: bool,
+    },
+    /// Present but not the pinned bytes.
+    BadHash {
+        /// Where it is.
+        path: PathBuf,
+        /// Pinned hash.
+        expected: String,
+        /// Hash found.
+        actual: String,
+    },
+    /// Not present anywhere local.
+    Missing,
+}
+
+/// Finds, checks and downloads model files.
+#[derive(Debug, Clone)]
+pub struct ModelStore {
+    manifest: Manifest,
+    cache_dir: PathBuf,
+    mirrors: Vec<PathBuf>,
+    download: DownloadOptions,
+}
+
+/// The default cache folder: the platform's per-user cache for dreamlens.
+pub fn default_cache_dir() -> PathBuf {
+    directories::ProjectDirs::from("", "", "dreamlens")
+        .map(|dirs| dirs.cache_dir().join("models"))
+        .unwrap_or_else(|| std::env::temp_dir().join("dreamlens-models"))
+}
+
+impl ModelStore {
+    /// A store over explicit folders.
+    pub fn new(manifest: Manifest, cache_dir: PathBuf, mirrors: Vec<PathBuf>) -> Self {
+        Self { manifest, cache_dir, mirrors, download: DownloadOptions::default() }
+    }
+
+    /// A store configured from `DREAMLENS_CACHE_DIR` and `DREAMLENS_MODEL_DIRS`.
+    pub fn from_env(manifest: Manifest) -> Self {
+        let cache_dir = std::env::var_os(CACHE_DIR_ENV)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(default_cache_dir);
+        let mirrors = std::env::var_os(MODEL_DIRS_ENV)
+            .map(|v| std::env::split_paths(&v).filter(|p| !p.as_os_str().is_empty()).collect())
+            .unwrap_or_default();
+        Self::new(manifest, cache_dir, mirrors)
+    }
+
+    /// Replaces the network limits.
+    pub fn with_download_options(mut self, options: DownloadOptions) -> Self {
+        self.download = options;
+        self
+    }
+
+    /// The manifest this store serves.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The writable cache folder.
+    pub fn cache_dir(&self) -> &Path {
+        &self.cache_dir
+    }
+
+    /// The read-only mirror folders, in search order.
+    pub fn mirrors(&self) -> &[PathBuf] {
+        &self.mirrors
+    }
+
+    fn entry(&self, id: &str) -> Result<&ModelEntry, StoreError> {
+        self.manifest.get(id).ok_or_else(|| StoreError::UnknownModel {
+            id: id.to_owned(),
+            known: self.manifest.ids().collect::<Vec<_>>().join(", "),
+        })
+    }
+
+    /// Finds every file of `id` locally (cache, then mirrors), without downloading.
+    pub fn locate(&self, id: &str) -> Result<ResolvedModel, StoreError> {
+        self.resolve(id, None)
+    }
+
+    /// Finds every file of `id`, downloading what is missing. Files whose hash the manifest does
+    /// not pin are only downloaded when `allow_unverified` is set.
+    pub fn fetch(&self, id: &str, allow_unverified: bool) -> Result<ResolvedModel, StoreError> {
+        self.resolve(id, Some(allow_unverified))
+    }
+
+    fn resolve(&self, id: &str, download: Option<bool>) -> Result<ResolvedModel, StoreError> {
+        let entry = self.entry(id)?;
+        let mut paths = Vec::with_capacity(entry.files.len());
+        let mut verified = true;
+        for file in &entry.files {
+            let (path, file_verified) = match self.find_local(id, file)? {
+                Some(found) => found,
+                None => match download {
+                    None => {
+                        return Err(StoreError::Missing {
+                            id: id.to_owned(),
+                            file: file.path.clone(),
+                            searched: self.searched(),
+                        });
+                    }
+                    Some(allow_unverified) => {
+                        (self.download_file(id, file, allow_unverified)?, file.is_verified())
+                    }
+                },
+            };
+            verified &= file_verified;
+            paths.push(path);
+        }
+        Ok(ResolvedModel { entry: entry.clone(), paths, verified })
+    }
+
+    fn searched(&self) -> String {
+        std::iter::once(&self.cache_dir)
+            .chain(&self.mirrors)
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// Cache first (deleting a bad cached copy), then mirrors (skipping bad copies). A bad mirror
+    /// copy is an error only when no good copy exists anywhere.
+    fn find_local(
+        &self,
+        id: &str,
+        file: &ModelFile,
+    ) -> Result<Option<(PathBuf, bool)>, StoreError> {
+        let cached = self.cache_dir.join(&file.path);
+        match self.check(id, file, &cached, Origin::Cache)? {
+            FileState::Present { verified, .. } => return Ok(Some((cached, verified))),
+            FileState::BadHash { .. } => {
+                tracing::warn!(model = id, path = %cached.display(), "cached copy is corrupt; removed it");
+                std::fs::remove_file(&cached).map_err(|e| StoreError::io(id, &cached, e))?;
+                let _ = std::fs::remove_file(pinned_path(&cached));
+            }
+            FileState::Missing => {}
+        }
+        let mut bad_mirror = None;
+        for mirror in &self.mirrors {
+            let candidate = mirror.join(&file.path);
+            match self.check(id, file, &candidate, Origin::Mirror)? {
+                FileState::Present { verified, .. } => return Ok(Some((candidate, verified))),
+                FileState::BadHash { expected, actual, .. } => {
+                    bad_mirror.get_or_insert(StoreError::HashMismatch {
+                        id: id.to_owned(),
+                        location: candidate.display().to_string(),
+                        expected,
+                        actual,
+                    });
+                }
+                FileState::Missing => {}
+            }
+        }
+        match bad_mirror {
+            Some(error) if file.urls.is_empty() => Err(error),
+            Some(error) => {
+                tracing::warn!("{error}");
+                Ok(None)
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Checks one candidate path against the manifest (or the locally pinned hash).
+    fn check(
+        &self,
+        id: &str,
+        file: &ModelFile,
+        path: &Path,
+        origin: Origin,
+    ) -> Result<FileState, StoreError> {
+        if !path.is_file() {
+            return Ok(FileState::Missing);
+        }
+        let expected = match &file.sha256 {
+            Some(hash) => Some(hash.clone()),
+            None => std::fs::read_to_string(pinned_path(path)).ok().map(|s| s.trim().to_owned()),
+        };
+        let (actual, size) = sha256_file(path).map_err(|e| StoreError::io(id, path, e))?;
+        match expected {
+            Some(expected) if expected != actual => {
+                Ok(FileState::BadHash { path: path.to_owned(), expected, actual })
+            }
+            _ if file.size.is_some_and(|s| s != size) => Ok(FileState::BadHash {
+                path: path.to_owned(),
+                expected: file.sha256.clone().unwrap_or_default(),
+                actual,
+            }),
+            _ => Ok(FileState::Present {
+                path: path.to_owned(),
+                origin,
+                verified: file.is_verified(),
+            }),
+        }
+    }
+
+    fn download_file(
+        &self,
+        id: &str,
+        file: &ModelFile,
+        allow_unverified: bool,
+    ) -> Result<PathBuf, StoreError> {
+        if file.urls.is_empty() {
+            return Err(StoreError::NoSource {
+                id: id.to_owned(),
+                file: file.path.clone(),
+                searched: self.searched(),
+                cache: self.cache_dir.display().to_string(),
+            });
+        }
+        if !file.is_verified() && !allow_unverified {
+            return Err(StoreError::Unverified { id: id.to_owned(), file: file.path.clone() });
+        }
+        let dest = self.cache_dir.join(&file.path);
+        let mut last_error = None;
+        for url in &file.urls {
+            tracing::info!(model = id, url, "downloading");
+            match download::download_to(
+                id,
+                url,
+                &dest,
+                file.sha256.as_deref(),
+                file.size,
+                &self.download,
+            ) {
+                Ok(done) => {
+                    if !file.is_verified() {
+                        let pin = pinned_path(&dest);
+                        std::fs::write(&pin, format!("{}\n", done.sha256))
+                            .map_err(|e| StoreError::io(id, &pin, e))?;
+                        tracing::warn!(
+                            model = id,
+                            sha256 = done.sha256,
+                            "unverified download pinned locally"
+                        );
+                    }
+                    return Ok(dest);
+                }
+                Err(error @ (StoreError::DiskFull { .. } | StoreError::Io { .. })) => {
+                    return Err(error);
+                }
+                Err(error) => last_error = Some(error),
+            }
+        }
+        Err(last_error.expect("at least one URL was tried"))
+    }
+
+    /// The state of every file of `id`, for reports: the first copy in resolution order, so a
+    /// corrupt cached file shows up even when a mirror holds a good one. Never downloads or
+    /// deletes.
+    pub fn file_states(&self, id: &str) -> Result<Vec<(ModelFile, FileState)>, StoreError> {
+        let entry = self.entry(id)?;
+        let mut states = Vec::with_capacity(entry.files.len());
+        for file in &entry.files {
+            let mut state = FileState::Missing;
+            let candidates = std::iter::once((self.cache_dir.join(&file.path), Origin::Cache))
+                .chain(self.mirrors.iter().map(|m| (m.join(&file.path), Origin::Mirror)));
+            for (path, origin) in candidates {
+                state = self.check(id, file, &path, origin)?;
+                if state != FileState::Missing {
+                    break;
+                }
+            }
+            states.push((file.clone(), state));
+        }
+        Ok(states)
+    }
+}
+
+fn pinned_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(PINNED_SUFFIX);
+    PathBuf::from(name)
+}

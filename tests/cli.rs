@@ -1,0 +1,184 @@
+//! The real `dreamlens` binary on the real photos and models.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+fn dreamlens(cache: &std::path::Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_dreamlens"));
+    command.env("DREAMLENS_MODEL_DIRS", models_dir()).env("DREAMLENS_CACHE_DIR", cache);
+    command
+}
+
+fn region_fraction(classes: &image::GrayImage, labels: &[&str], region_labels: &[&str]) -> f32 {
+    let ids: Vec<u8> = labels
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| region_labels.contains(l))
+        .map(|(i, _)| i as u8)
+        .collect();
+    classes.pixels().filter(|p| ids.contains(&p.0[0])).count() as f32 / classes.len() as f32
+}
+
+#[test]
+fn analyze_writes_four_maps_per_photo_that_show_the_room() {
+    let cache = tempfile::tempdir().expect("temp");
+    let out = tempfile::tempdir().expect("temp");
+    let status = dreamlens(cache.path())
+        .args(["analyze", "--input"])
+        .arg(images_dir())
+        .arg("--output")
+        .arg(out.path())
+        .status()
+        .expect("runs");
+    assert!(status.success());
+    for n in 1..=4 {
+        let name = format!("ADE_val_{n:08}");
+        let photo = image::open(images_dir().join(format!("{name}.jpg"))).expect("photo");
+        let size = (photo.width(), photo.height());
+        let classes = image::open(out.path().join(format!("{name}.classes.png"))).expect("classes");
+        assert_eq!(classes.color(), image::ColorType::L8);
+        assert_eq!((classes.width(), classes.height()), size);
+        let person = image::open(out.path().join(format!("{name}.person.png"))).expect("person");
+        assert_eq!(person.color(), image::ColorType::L8);
+        assert_eq!((person.width(), person.height()), size);
+        let depth = image::open(out.path().join(format!("{name}.depth.png"))).expect("depth");
+        assert_eq!(depth.color(), image::ColorType::L16);
+        let depth = depth.to_luma16();
+        assert_eq!(depth.dimensions(), size);
+        let (lo, hi) =
+            depth.pixels().fold((u16::MAX, 0), |(lo, hi), p| (lo.min(p.0[0]), hi.max(p.0[0])));
+        assert!(lo < 2000 && hi > 63000, "depth normalised per image: {lo}..{hi}");
+        let overlay = image::open(out.path().join(format!("{name}.overlay.png"))).expect("overlay");
+        assert!(overlay.width() == 2 * size.0 && overlay.height() > size.1);
+    }
+    // Photo 3 is a wall with booths in front; photo 1 an armchair in a room.
+    let labels: Vec<&str> = vec![
+        "other",
+        "wall",
+        "building",
+        "sky",
+        "floor",
+        "tree",
+        "ceiling",
+        "road",
+        "bed",
+        "windowpane",
+        "grass",
+        "cabinet",
+        "sidewalk",
+        "person",
+        "earth",
+        "door",
+        "table",
+        "mountain",
+        "plant",
+        "curtain",
+        "chair",
+        "car",
+        "water",
+        "painting",
+        "sofa",
+        "shelf",
+        "house",
+        "sea",
+        "mirror",
+        "rug",
+        "field",
+        "armchair",
+    ];
+    let classes3 =
+        image::open(out.path().join("ADE_val_00000003.classes.png")).expect("c").to_luma8();
+    let wall = region_fraction(&classes3, &labels, &["wall"]);
+    assert!(wall > 0.5, "photo 3 is mostly wall: {wall}");
+    let classes1 =
+        image::open(out.path().join("ADE_val_00000001.classes.png")).expect("c").to_luma8();
+    let furniture =
+        region_fraction(&classes1, &labels, &["armchair", "sofa", "chair", "bed", "table"]);
+    assert!(furniture > 0.25, "photo 1 shows an armchair: {furniture}");
+    // The wall sits above the armchair: top rows are wall, not furniture.
+    let top = image::GrayImage::from_fn(classes1.width(), 40, |x, y| *classes1.get_pixel(x, y));
+    assert!(region_fraction(&top, &labels, &["wall"]) > 0.4);
+}
+
+#[test]
+fn a_missing_model_disables_only_its_stage_with_one_message() {
+    let cache = tempfile::tempdir().expect("temp");
+    let out = tempfile::tempdir().expect("temp");
+    let output = dreamlens(cache.path())
+        .args(["analyze", "--depth", "depth-anything-v2-small", "--input"])
+        .arg(images_dir().join("ADE_val_00000001.jpg"))
+        .arg("--output")
+        .arg(out.path())
+        .output()
+        .expect("runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.matches("depth maps are skipped").count(), 1, "{stderr}");
+    assert!(stderr.contains("depth-anything-v2-small"), "{stderr}");
+    assert!(out.path().join("ADE_val_00000001.classes.png").exists());
+    assert!(out.path().join("ADE_val_00000001.overlay.png").exists());
+    assert!(!out.path().join("ADE_val_00000001.depth.png").exists());
+}
+
+#[test]
+fn a_bad_input_is_named_and_nothing_panics() {
+    let cache = tempfile::tempdir().expect("temp");
+    let dir = tempfile::tempdir().expect("temp");
+    let fake = dir.path().join("broken.jpg");
+    std::fs::write(&fake, b"not a jpeg").expect("write");
+    let output = dreamlens(cache.path())
+        .args(["analyze", "--input"])
+        .arg(&fake)
+        .arg("--output")
+        .arg(dir.path().join("out"))
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("broken.jpg") && stderr.contains("cannot decode"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    let output = dreamlens(cache.path())
+        .args(["analyze", "--input", "/nonexistent/photo.png", "--output"])
+        .arg(dir.path())
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("/nonexistent/photo.png does not exist")
+    );
+}
+
+#[test]
+fn doctor_and_verify_tell_the_truth() {
+    let cache = tempfile::tempdir().expect("temp");
+    let output = dreamlens(cache.path()).args(["doctor", "--json"]).output().expect("runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    let ort = &report["onnxruntime"]["Ok"];
+    assert!(ort["path"].as_str().is_some_and(|p| p.contains("onnxruntime")), "{report}");
+    assert!(report["providers_compiled_in"].as_array().expect("list").iter().any(|p| p == "cpu"));
+    let models = report["models"].as_array().expect("models");
+    let state = |id: &str| models.iter().find(|m| m["id"] == id).expect("listed")["state"].clone();
+    assert_eq!(state("ade20k-deeplabv3-mnv2"), "present");
+    assert_eq!(state("sd-turbo"), "missing");
+
+    // A corrupted copy in the cache is reported as a bad hash and verify fails.
+    let corrupt = cache.path().join("obs-bgr");
+    std::fs::create_dir_all(&corrupt).expect("mkdir");
+    std::fs::write(corrupt.join("selfie_segmentation.onnx"), b"corrupt").expect("write");
+    let output = dreamlens(cache.path()).args(["models", "verify"]).output().expect("runs");
+    assert!(!output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.lines().any(|l| l.starts_with("selfie-segmentation") && l.contains("bad-hash")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.lines().any(|l| l.starts_with("tcmonodepth-small") && l.contains("present")),
+        "{stdout}"
+    );
+}

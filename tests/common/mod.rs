@@ -1,0 +1,86 @@
+//! Shared test helpers: the real model mirror, the real photos, and reference files.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use dreamlens::store::{Manifest, ModelStore};
+
+/// Project root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The mirror folder holding the real models (`DREAMLENS_MODEL_DIRS`, else `../shared/models`).
+pub fn models_dir() -> PathBuf {
+    let dir = std::env::var_os("DREAMLENS_MODEL_DIRS")
+        .and_then(|v| std::env::split_paths(&v).next())
+        .unwrap_or_else(|| root().join("../shared/models"));
+    assert!(
+        dir.join("obs-bgr").is_dir(),
+        "real models not found at {}; set DREAMLENS_MODEL_DIRS to the shared models folder",
+        dir.display()
+    );
+    dir
+}
+
+/// The real test photos.
+pub fn images_dir() -> PathBuf {
+    let dir = models_dir().join("../images/ade20k");
+    assert!(dir.is_dir(), "test photos not found at {}", dir.display());
+    dir
+}
+
+/// A store over the real mirror with an empty private cache.
+pub fn mirror_store(cache: &Path) -> ModelStore {
+    ModelStore::new(Manifest::builtin(), cache.to_owned(), vec![models_dir()])
+}
+
+/// Loads one of the real photos.
+pub fn photo(name: &str) -> image::RgbImage {
+    image::open(images_dir().join(format!("{name}.jpg"))).expect("photo decodes").to_rgb8()
+}
+
+/// A reference file written by `tests/golden/make_golden.py`.
+pub fn golden(name: &str) -> PathBuf {
+    root().join("tests/golden").join(name)
+}
+
+/// A 16-bit grey golden as values in 0..1.
+pub fn golden_u16(name: &str) -> (u32, u32, Vec<f32>) {
+    let image = image::open(golden(name)).expect("golden decodes").to_luma16();
+    let (w, h) = image.dimensions();
+    (w, h, image.into_raw().into_iter().map(|v| v as f32 / 65535.0).collect())
+}
+
+/// A float32 little-endian `.npy` golden: shape and values.
+pub fn golden_npy(name: &str) -> (Vec<usize>, Vec<f32>) {
+    let bytes = std::fs::read(golden(name)).expect("golden exists");
+    assert_eq!(&bytes[..6], b"\x93NUMPY", "not an npy file");
+    let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    let header = std::str::from_utf8(&bytes[10..10 + header_len]).expect("ascii header");
+    assert!(header.contains("'descr': '<f4'"), "expected float32: {header}");
+    let shape_text = &header[header.find("'shape': (").expect("shape") + 10..];
+    let shape: Vec<usize> = shape_text[..shape_text.find(')').expect("shape end")]
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    let values = bytes[10 + header_len..]
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    (shape, values)
+}
+
+/// Mean absolute difference.
+pub fn mean_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "sizes differ");
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f32>() / a.len() as f32
+}
+
+/// ||a - b|| / ||b||.
+pub fn relative_l2(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "sizes differ");
+    let diff: f32 = a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum();
+    let norm: f32 = b.iter().map(|y| y * y).sum();
+    (diff / norm.max(1e-12)).sqrt()
+}

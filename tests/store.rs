@@ -1,0 +1,275 @@
+//! The model store against a real HTTP server on 127.0.0.1 and real folders: good, corrupt,
+//! truncated, missing and slow downloads, mirrors, and the cache never keeping a bad file.
+
+use std::{
+    io::{Read, Write},
+    net::TcpListener,
+    path::Path,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    thread,
+    time::{Duration, Instant},
+};
+
+use dreamlens::store::{DownloadOptions, Manifest, ModelStore, Origin, StoreError, sha256_file};
+
+const GOOD: &[u8] = b"pretend this is an onnx graph, 64 bytes long..................!!";
+
+fn sha256(bytes: &[u8]) -> String {
+    let dir = tempfile::tempdir().expect("temp");
+    let path = dir.path().join("f");
+    std::fs::write(&path, bytes).expect("write");
+    sha256_file(&path).expect("hash").0
+}
+
+/// A tiny HTTP/1.1 server: `/good`, `/corrupt`, `/truncated` (sends half, then closes),
+/// `/slow` (headers, then silence), anything else 404. Counts requests.
+struct Server {
+    base: String,
+    hits: Arc<AtomicUsize>,
+}
+
+fn serve() -> Server {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            counter.fetch_add(1, Ordering::SeqCst);
+            thread::spawn(move || {
+                let mut request = [0u8; 2048];
+                let n = stream.read(&mut request).unwrap_or(0);
+                let line =
+                    String::from_utf8_lossy(&request[..n]).lines().next().unwrap_or("").to_owned();
+                let path = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                let header = |len: usize| {
+                    format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n")
+                };
+                match path.as_str() {
+                    "/good" => {
+                        let _ = stream.write_all(header(GOOD.len()).as_bytes());
+                        let _ = stream.write_all(GOOD);
+                    }
+                    "/corrupt" => {
+                        let mut bad = GOOD.to_vec();
+                        bad[10] ^= 0xff;
+                        let _ = stream.write_all(header(bad.len()).as_bytes());
+                        let _ = stream.write_all(&bad);
+                    }
+                    "/truncated" => {
+                        let _ = stream.write_all(header(GOOD.len()).as_bytes());
+                        let _ = stream.write_all(&GOOD[..GOOD.len() / 2]);
+                    }
+                    "/slow" => {
+                        let _ = stream.write_all(header(GOOD.len()).as_bytes());
+                        let _ = stream.write_all(&GOOD[..8]);
+                        let _ = stream.flush();
+                        thread::sleep(Duration::from_secs(5));
+                    }
+                    _ => {
+                        let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                    }
+                }
+            });
+        }
+    });
+    Server { base, hits }
+}
+
+/// A one-model manifest whose file comes from `urls`.
+fn manifest(urls: &[String], sha256: Option<&str>) -> Manifest {
+    let urls = urls.iter().map(|u| format!("\"{u}\"")).collect::<Vec<_>>().join(", ");
+    let hash =
+        sha256.map(|h| format!("sha256 = \"{h}\"\nsize = {}\n", GOOD.len())).unwrap_or_default();
+    let text = format!(
+        "[[model]]\nid = \"toy\"\ntask = \"depth\"\nname = \"Toy\"\nlicense = \"MIT\"\nsource = \"test\"\n\
+         [[model.files]]\npath = \"toy/model.onnx\"\n{hash}urls = [{urls}]\n"
+    );
+    Manifest::parse(&text, "test manifest").expect("valid manifest")
+}
+
+fn store(manifest: Manifest, cache: &Path, mirrors: Vec<std::path::PathBuf>) -> ModelStore {
+    ModelStore::new(manifest, cache.to_owned(), mirrors).with_download_options(DownloadOptions {
+        connect_timeout: Duration::from_secs(2),
+        read_timeout: Duration::from_millis(700),
+        progress: false,
+    })
+}
+
+/// Everything under `dir`, to prove no partial or bad file was left behind.
+fn files_under(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                out.extend(files_under(&path));
+            } else {
+                out.push(path.display().to_string());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_good_download_is_checked_cached_and_reused() {
+    let server = serve();
+    let cache = tempfile::tempdir().expect("temp");
+    let store = store(
+        manifest(&[format!("{}/good", server.base)], Some(&sha256(GOOD))),
+        cache.path(),
+        vec![],
+    );
+    assert!(matches!(store.locate("toy"), Err(StoreError::Missing { .. })));
+    let model = store.fetch("toy", false).expect("downloads");
+    assert!(model.verified);
+    assert_eq!(std::fs::read(model.main_path()).expect("read"), GOOD);
+    assert_eq!(
+        files_under(cache.path()).len(),
+        1,
+        "only the model file: {:?}",
+        files_under(cache.path())
+    );
+    let hits = server.hits.load(Ordering::SeqCst);
+    let again = store.fetch("toy", false).expect("cached");
+    assert_eq!(again.main_path(), model.main_path());
+    assert_eq!(server.hits.load(Ordering::SeqCst), hits, "second fetch must not download");
+}
+
+#[test]
+fn a_corrupt_download_is_refused_and_not_kept() {
+    let server = serve();
+    let cache = tempfile::tempdir().expect("temp");
+    let store = store(
+        manifest(&[format!("{}/corrupt", server.base)], Some(&sha256(GOOD))),
+        cache.path(),
+        vec![],
+    );
+    let error = store.fetch("toy", false).expect_err("bad hash");
+    assert!(matches!(error, StoreError::HashMismatch { .. }), "{error}");
+    let text = error.to_string();
+    assert!(text.contains("toy") && text.contains("sha256"), "{text}");
+    assert!(files_under(cache.path()).is_empty(), "{:?}", files_under(cache.path()));
+}
+
+#[test]
+fn a_truncated_download_is_refused_and_not_kept() {
+    let server = serve();
+    let cache = tempfile::tempdir().expect("temp");
+    let store = store(
+        manifest(&[format!("{}/truncated", server.base)], Some(&sha256(GOOD))),
+        cache.path(),
+        vec![],
+    );
+    let error = store.fetch("toy", false).expect_err("truncated");
+    assert!(
+        matches!(error, StoreError::Network { .. } | StoreError::SizeMismatch { .. }),
+        "{error}"
+    );
+    assert!(error.to_string().contains("toy"));
+    assert!(files_under(cache.path()).is_empty(), "{:?}", files_under(cache.path()));
+}
+
+#[test]
+fn http_errors_name_the_status_and_the_next_url_is_tried() {
+    let server = serve();
+    let cache = tempfile::tempdir().expect("temp");
+    let missing = format!("{}/missing", server.base);
+    let only_404 =
+        store(manifest(std::slice::from_ref(&missing), Some(&sha256(GOOD))), cache.path(), vec![]);
+    let error = only_404.fetch("toy", false).expect_err("404");
+    assert!(matches!(error, StoreError::Http { status: 404, .. }), "{error}");
+    assert!(error.to_string().contains("404") && error.to_string().contains(&missing));
+
+    let fallback = store(
+        manifest(&[missing, format!("{}/good", server.base)], Some(&sha256(GOOD))),
+        cache.path(),
+        vec![],
+    );
+    fallback.fetch("toy", false).expect("second URL works");
+}
+
+#[test]
+fn a_silent_server_times_out_quickly() {
+    let server = serve();
+    let cache = tempfile::tempdir().expect("temp");
+    let store = store(
+        manifest(&[format!("{}/slow", server.base)], Some(&sha256(GOOD))),
+        cache.path(),
+        vec![],
+    );
+    let started = Instant::now();
+    let error = store.fetch("toy", false).expect_err("timeout");
+    assert!(matches!(error, StoreError::Timeout { .. }), "{error}");
+    assert!(started.elapsed() < Duration::from_secs(4), "took {:?}", started.elapsed());
+    assert!(files_under(cache.path()).is_empty());
+}
+
+#[test]
+fn unverified_files_need_consent_and_are_pinned() {
+    let server = serve();
+    let cache = tempfile::tempdir().expect("temp");
+    let store = store(manifest(&[format!("{}/good", server.base)], None), cache.path(), vec![]);
+    let error = store.fetch("toy", false).expect_err("refused");
+    assert!(error.to_string().contains("--allow-unverified"), "{error}");
+    assert!(files_under(cache.path()).is_empty());
+    let model = store.fetch("toy", true).expect("allowed");
+    assert!(!model.verified);
+    // Tampering after download is caught by the locally pinned hash, and the bad copy removed.
+    std::fs::write(model.main_path(), b"tampered").expect("write");
+    assert!(matches!(store.locate("toy"), Err(StoreError::Missing { .. })));
+    assert!(!model.main_path().exists());
+}
+
+#[test]
+fn mirrors_are_used_after_the_cache_and_bad_copies_are_skipped() {
+    let cache = tempfile::tempdir().expect("temp");
+    let bad_mirror = tempfile::tempdir().expect("temp");
+    let good_mirror = tempfile::tempdir().expect("temp");
+    for (dir, bytes) in [(bad_mirror.path(), &b"not the model"[..]), (good_mirror.path(), GOOD)] {
+        std::fs::create_dir_all(dir.join("toy")).expect("mkdir");
+        std::fs::write(dir.join("toy/model.onnx"), bytes).expect("write");
+    }
+    // A corrupt cached copy is deleted, the bad mirror skipped, the good mirror used.
+    std::fs::create_dir_all(cache.path().join("toy")).expect("mkdir");
+    std::fs::write(cache.path().join("toy/model.onnx"), b"corrupt").expect("write");
+    let store = store(
+        manifest(&[], Some(&sha256(GOOD))),
+        cache.path(),
+        vec![bad_mirror.path().to_owned(), good_mirror.path().to_owned()],
+    );
+    let model = store.locate("toy").expect("found in mirror");
+    assert_eq!(model.main_path(), good_mirror.path().join("toy/model.onnx"));
+    assert!(!cache.path().join("toy/model.onnx").exists(), "bad cached copy removed");
+    let states = store.file_states("toy").expect("states");
+    assert!(matches!(
+        states[0].1,
+        dreamlens::store::FileState::Present { origin: Origin::Mirror, .. }
+    ));
+
+    // With only the bad mirror and no URL, the error names the bad file.
+    let only_bad = store_with_mirror(bad_mirror.path(), cache.path());
+    let error = only_bad.locate("toy").expect_err("bad");
+    assert!(matches!(error, StoreError::HashMismatch { .. }), "{error}");
+    assert!(error.to_string().contains(&bad_mirror.path().display().to_string()));
+}
+
+fn store_with_mirror(mirror: &Path, cache: &Path) -> ModelStore {
+    store(manifest(&[], Some(&sha256(GOOD))), cache, vec![mirror.to_owned()])
+}
+
+#[test]
+fn a_model_without_any_source_says_where_to_put_it() {
+    let cache = tempfile::tempdir().expect("temp");
+    let store = store(manifest(&[], Some(&sha256(GOOD))), cache.path(), vec![]);
+    let error = store.fetch("toy", false).expect_err("no source");
+    assert!(matches!(error, StoreError::NoSource { .. }), "{error}");
+    assert!(error.to_string().contains("DREAMLENS_MODEL_DIRS"));
+    let unknown = store.fetch("nope", false).expect_err("unknown");
+    assert!(unknown.to_string().contains("known models: toy"), "{unknown}");
+}
