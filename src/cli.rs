@@ -50,8 +50,56 @@ pub enum Command {
     },
     /// Segment, find people and estimate depth in photos; write the maps as PNG files.
     Analyze(AnalyzeArgs),
+    /// Apply a preset to photos, a video or the demo scene, headless, and write the result.
+    Process(ProcessArgs),
+    /// List the effect presets.
+    Presets {
+        /// What to do with the presets.
+        #[command(subcommand)]
+        action: PresetsAction,
+    },
     /// Measure per-model inference time at each model's own input size.
     Bench(BenchArgs),
+}
+
+/// `presets` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum PresetsAction {
+    /// List the built-in presets and what they do.
+    List,
+}
+
+/// `process` options.
+#[derive(Debug, Args)]
+pub struct ProcessArgs {
+    /// An image, a folder of images, a video file (MP4/H.264 and whatever FFmpeg reads), or
+    /// `demo` for the built-in scene.
+    #[arg(long, short)]
+    pub input: String,
+    /// An image file (for a single input picture) or a folder that receives
+    /// `frame_000000.png`, `frame_000001.png`, ...
+    #[arg(long, short)]
+    pub output: PathBuf,
+    /// A built-in preset name (see `dreamlens presets list`) or a preset TOML file.
+    #[arg(long, default_value = "wall-paint")]
+    pub preset: String,
+    /// Stop after this many frames (the demo runs 300 frames by default).
+    #[arg(long)]
+    pub max_frames: Option<u64>,
+    /// Size of the demo scene, WIDTHxHEIGHT.
+    #[arg(long, default_value = "1280x720", value_parser = parse_size)]
+    pub demo_size: (u32, u32),
+}
+
+/// Parses `WIDTHxHEIGHT`.
+pub fn parse_size(text: &str) -> Result<(u32, u32), String> {
+    let (w, h) =
+        text.split_once(['x', 'X']).ok_or_else(|| format!("`{text}` is not WIDTHxHEIGHT"))?;
+    let parse = |v: &str| v.trim().parse::<u32>().ok().filter(|v| *v > 0 && *v <= 16384);
+    match (parse(w), parse(h)) {
+        (Some(w), Some(h)) => Ok((w, h)),
+        _ => Err(format!("`{text}` is not WIDTHxHEIGHT with sizes 1..16384")),
+    }
 }
 
 /// `models` subcommands.

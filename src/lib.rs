@@ -3,8 +3,10 @@
 //! See `ARCHITECTURE.md` for the map of modules and threads.
 
 pub mod capture;
+pub mod effects;
 pub mod export;
 pub mod inference;
+pub mod pipeline;
 pub mod render;
 pub mod scene;
 pub mod store;

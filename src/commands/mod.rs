@@ -4,6 +4,7 @@ mod analyze;
 mod bench;
 mod doctor;
 mod models;
+mod process;
 
 use std::process::ExitCode;
 
@@ -22,6 +23,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Doctor { json } => doctor::run(&store, json),
         Command::Models { action } => models::run(&store, action),
         Command::Analyze(args) => analyze::run(&store, &options, &args),
+        Command::Process(args) => process::run(&store, &options, &args),
+        Command::Presets { action: crate::cli::PresetsAction::List } => process::list_presets(),
         Command::Bench(args) => bench::run(&store, &options, &args),
     }
 }

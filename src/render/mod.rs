@@ -1,7 +1,15 @@
 //! GPU rendering with wgpu. The only module (besides the app shell) that knows wgpu.
 //!
 //! Architecture invariant: nothing here depends on `inference`, `store` or `capture`; the
-//! renderer takes plain frames and `scene` maps.
+//! renderer takes plain frames, `scene` maps and `effects` layers.
+
+pub mod compositor;
+pub mod context;
+pub mod readback;
+pub mod shaders;
+
+pub use compositor::{AnalysisFilter, Compositor, CompositorInput, FrameData};
+pub use context::{RenderContext, RenderError};
 
 /// One GPU adapter wgpu can see.
 #[derive(Debug, Clone, serde::Serialize)]

@@ -1,0 +1,141 @@
+// Edge-aware upsampling of the low-resolution analysis to frame size (joint bilateral
+// upsampling, Kopf et al. 2007), with temporal smoothing for video.
+//
+// Each output pixel blends the 4x4 nearest low-resolution samples, weighted by distance and by
+// how close the frame's colour at the sample is to the pixel's own colour, so masks and depth
+// follow the picture's edges. The class map is turned into four soft region masks (one per
+// region set the layers use) by the same weighted vote.
+
+struct AnalysisUniform {
+    // width, height, 1/width, 1/height of the frame
+    size: vec4f,
+    // x: spatial sigma (low-res pixels), y: range sigma (0..1 colour), z: temporal base weight
+    // of the new frame, w: 1 when history is valid
+    params: vec4f,
+    // x: classes present, y: person present, z: depth present
+    present: vec4u,
+    // region set k is the 256-bit class set in words 8k..8k+7 (two vec4u per set)
+    region_sets: array<vec4u, 8>,
+}
+
+@group(0) @binding(0) var<uniform> analysis: AnalysisUniform;
+@group(0) @binding(1) var frame: texture_2d<f32>;
+@group(0) @binding(2) var frame_sampler: sampler;
+@group(0) @binding(3) var classes: texture_2d<u32>;
+@group(0) @binding(4) var person: texture_2d<f32>;
+@group(0) @binding(5) var depth: texture_2d<f32>;
+@group(0) @binding(6) var previous_masks: texture_2d<f32>;
+@group(0) @binding(7) var previous_person_depth: texture_2d<f32>;
+@group(0) @binding(8) var previous_frame: texture_2d<f32>;
+
+struct VertexOut {
+    @builtin(position) position: vec4f,
+    @location(0) uv: vec2f,
+}
+
+@vertex
+fn vs_fullscreen(@builtin(vertex_index) index: u32) -> VertexOut {
+    let x = f32((index << 1u) & 2u);
+    let y = f32(index & 2u);
+    var out: VertexOut;
+    out.position = vec4f(x * 2.0 - 1.0, 1.0 - y * 2.0, 0.0, 1.0);
+    out.uv = vec2f(x, y);
+    return out;
+}
+
+struct Outputs {
+    @location(0) masks: vec4f,
+    @location(1) person_depth: vec4f,
+}
+
+fn in_set(class_id: u32, set_index: u32) -> f32 {
+    let word = set_index * 8u + (class_id >> 5u);
+    let bits = analysis.region_sets[word >> 2u][word & 3u];
+    return f32((bits >> (class_id & 31u)) & 1u);
+}
+
+// Position of this pixel in a low-resolution map, in that map's texel units.
+fn low_position(uv: vec2f, low_size: vec2u) -> vec2f {
+    return uv * vec2f(low_size) - 0.5;
+}
+
+fn tap_weight(uv: vec2f, colour: vec3f, fx: vec2f, tap: vec2i, low_size: vec2u) -> f32 {
+    let d = vec2f(tap) - fx;
+    let tap_uv = (vec2f(tap) + 0.5) / vec2f(low_size);
+    let guide = textureSampleLevel(frame, frame_sampler, tap_uv, 0.0).rgb;
+    let dc = guide - colour;
+    let ss = analysis.params.x;
+    let sr = analysis.params.y;
+    return exp(-dot(d, d) / (2.0 * ss * ss) - dot(dc, dc) / (2.0 * sr * sr)) + 1e-6;
+}
+
+fn upsample_scalar(map: texture_2d<f32>, uv: vec2f, colour: vec3f) -> f32 {
+    let size = textureDimensions(map);
+    let fx = low_position(uv, size);
+    let base = vec2i(floor(fx)) - vec2i(1);
+    var sum = 0.0;
+    var total = 0.0;
+    for (var j = 0; j < 4; j++) {
+        for (var i = 0; i < 4; i++) {
+            let tap = clamp(base + vec2i(i, j), vec2i(0), vec2i(size) - 1);
+            let w = tap_weight(uv, colour, fx, tap, size);
+            sum += textureLoad(map, tap, 0).r * w;
+            total += w;
+        }
+    }
+    return sum / total;
+}
+
+fn upsample_regions(uv: vec2f, colour: vec3f) -> vec4f {
+    let size = textureDimensions(classes);
+    let fx = low_position(uv, size);
+    let base = vec2i(floor(fx)) - vec2i(1);
+    var sum = vec4f(0.0);
+    var total = 0.0;
+    for (var j = 0; j < 4; j++) {
+        for (var i = 0; i < 4; i++) {
+            let tap = clamp(base + vec2i(i, j), vec2i(0), vec2i(size) - 1);
+            let w = tap_weight(uv, colour, fx, tap, size);
+            let class_id = textureLoad(classes, tap, 0).r;
+            sum += w * vec4f(in_set(class_id, 0u), in_set(class_id, 1u), in_set(class_id, 2u), in_set(class_id, 3u));
+            total += w;
+        }
+    }
+    return sum / total;
+}
+
+@fragment
+fn fs_main(in: VertexOut) -> Outputs {
+    let colour = textureSampleLevel(frame, frame_sampler, in.uv, 0.0).rgb;
+    var masks = vec4f(0.0);
+    var person_depth = vec4f(0.0, 0.5, 0.0, 1.0);
+    if analysis.present.x != 0u {
+        masks = upsample_regions(in.uv, colour);
+    }
+    if analysis.present.y != 0u {
+        person_depth.r = upsample_scalar(person, in.uv, colour);
+    }
+    if analysis.present.z != 0u {
+        person_depth.g = upsample_scalar(depth, in.uv, colour);
+    }
+    if analysis.params.w > 0.5 {
+        // Take the new value fast where the picture moved, slowly where it is still; uncertain
+        // new mask values (near 0.5) lean on the history more (MediaPipe-style smoothing).
+        let pixel = vec2i(in.uv * analysis.size.xy);
+        let before = textureLoad(previous_frame, pixel, 0).rgb;
+        let motion = clamp(length(colour - before) * 6.0, 0.0, 1.0);
+        let base = analysis.params.z;
+        let alpha = max(base, motion);
+        let old_masks = textureLoad(previous_masks, pixel, 0);
+        let old_pd = textureLoad(previous_person_depth, pixel, 0);
+        let certainty_masks = abs(masks * 2.0 - 1.0);
+        masks = mix(old_masks, masks, alpha * mix(vec4f(0.5), vec4f(1.0), certainty_masks));
+        let certainty_person = abs(person_depth.r * 2.0 - 1.0);
+        person_depth.r = mix(old_pd.r, person_depth.r, alpha * mix(0.5, 1.0, certainty_person));
+        person_depth.g = mix(old_pd.g, person_depth.g, alpha);
+    }
+    var out: Outputs;
+    out.masks = masks;
+    out.person_depth = person_depth;
+    return out;
+}

@@ -1,0 +1,15 @@
+// Background blur or replace: people stay sharp, the rest comes from `aux` (the blurred
+// picture) or, with params.z = 1, from a vertical gradient colour -> accent.
+// params.x: person threshold, params.y: feather.
+@fragment
+fn fs_main(in: VertexOut) -> @location(0) vec4f {
+    let seen = textureSampleLevel(current, linear_sampler, in.uv, 0.0).rgb;
+    let threshold = layer.params.x;
+    let feather = max(layer.params.y, 1e-3);
+    let keep = smoothstep(threshold - feather, threshold + feather, person_at(in.uv));
+    var backdrop = textureSampleLevel(aux, linear_sampler, in.uv, 0.0).rgb;
+    if layer.params.z > 0.5 {
+        backdrop = mix(layer.colour.rgb, layer.accent.rgb, in.uv.y);
+    }
+    return vec4f(mix(backdrop, seen, keep), 1.0);
+}

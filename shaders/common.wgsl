@@ -1,0 +1,92 @@
+// Shared by every effect pass: the layer uniform, the bind group every effect sees, the
+// full-screen triangle, and colour helpers. Prepended to each effect shader by `render::shaders`.
+
+struct LayerUniform {
+    // width, height, 1/width, 1/height of the output
+    size: vec4f,
+    // rgb: the effect's main colour (sRGB), a: strength 0..1
+    colour: vec4f,
+    // rgb: the effect's second colour (sRGB), a: effect-specific
+    accent: vec4f,
+    // effect-specific parameters
+    params: vec4f,
+    // one-hot over the four region-mask channels; all zero = the whole frame
+    region: vec4f,
+    // rgb: mean colour of the layer's region in the original frame, a: frame index
+    reference: vec4f,
+    // LUT input domain
+    lut_domain_min: vec4f,
+    lut_domain_max: vec4f,
+}
+
+@group(0) @binding(0) var<uniform> layer: LayerUniform;
+@group(0) @binding(1) var linear_sampler: sampler;
+// The picture so far (output of the previous layer).
+@group(0) @binding(2) var current: texture_2d<f32>;
+// The untouched frame.
+@group(0) @binding(3) var original: texture_2d<f32>;
+// Four soft region masks at frame size (edge-aware upsampled, temporally smoothed).
+@group(0) @binding(4) var region_masks: texture_2d<f32>;
+// r: person probability, g: normalised inverse depth (1 = nearest), at frame size.
+@group(0) @binding(5) var person_depth: texture_2d<f32>;
+// Effect-specific image: a blurred copy, the stylized frame, ...
+@group(0) @binding(6) var aux: texture_2d<f32>;
+@group(0) @binding(7) var lut: texture_3d<f32>;
+
+struct VertexOut {
+    @builtin(position) position: vec4f,
+    @location(0) uv: vec2f,
+}
+
+// One triangle covering the screen; uv (0,0) is the top-left of the picture.
+@vertex
+fn vs_fullscreen(@builtin(vertex_index) index: u32) -> VertexOut {
+    let x = f32((index << 1u) & 2u);
+    let y = f32(index & 2u);
+    var out: VertexOut;
+    out.position = vec4f(x * 2.0 - 1.0, 1.0 - y * 2.0, 0.0, 1.0);
+    out.uv = vec2f(x, y);
+    return out;
+}
+
+fn to_linear(c: vec3f) -> vec3f {
+    return select(pow((c + 0.055) / 1.055, vec3f(2.4)), c / 12.92, c <= vec3f(0.04045));
+}
+
+fn to_srgb(c: vec3f) -> vec3f {
+    let v = max(c, vec3f(0.0));
+    return select(1.055 * pow(v, vec3f(1.0 / 2.4)) - 0.055, v * 12.92, v <= vec3f(0.0031308));
+}
+
+fn luminance(linear_rgb: vec3f) -> f32 {
+    return dot(linear_rgb, vec3f(0.2126, 0.7152, 0.0722));
+}
+
+// How much of this pixel belongs to the layer's region (1 everywhere when no region is set).
+fn region_weight(uv: vec2f) -> f32 {
+    if all(layer.region == vec4f(0.0)) {
+        return 1.0;
+    }
+    return clamp(dot(textureSampleLevel(region_masks, linear_sampler, uv, 0.0), layer.region), 0.0, 1.0);
+}
+
+fn person_at(uv: vec2f) -> f32 {
+    return textureSampleLevel(person_depth, linear_sampler, uv, 0.0).r;
+}
+
+fn depth_at(uv: vec2f) -> f32 {
+    return textureSampleLevel(person_depth, linear_sampler, uv, 0.0).g;
+}
+
+// Albedo swap: the picture seen = albedo x light, so the new albedo times the light the
+// original surface received (its luminance over the region's mean) keeps shadows and texture.
+fn relight(albedo_srgb: vec3f, seen_srgb: vec3f) -> vec3f {
+    let light = luminance(to_linear(seen_srgb)) / max(luminance(to_linear(layer.reference.rgb)), 0.02);
+    return to_srgb(to_linear(albedo_srgb) * light);
+}
+
+fn hash21(p: vec2f) -> f32 {
+    var q = fract(p * vec2f(123.34, 456.21));
+    q += dot(q, q + 45.32);
+    return fract(q.x * q.y);
+}

@@ -1,0 +1,217 @@
+//! The built-in demo scene: a living room rendered by ray casting on the CPU, seen by a slowly
+//! moving virtual camera. It needs no files and no camera, so every effect can be seen with zero
+//! set-up.
+
+use glam::Vec3;
+use image::RgbImage;
+
+/// An axis-aligned box with a surface.
+struct Block {
+    min: Vec3,
+    max: Vec3,
+    surface: Surface,
+}
+
+#[derive(Clone, Copy)]
+enum Surface {
+    Wall,
+    Floor,
+    Ceiling,
+    Fabric([f32; 3]),
+    Wood([f32; 3]),
+    Window,
+    Painting,
+}
+
+const ROOM_MIN: Vec3 = Vec3::new(-3.2, 0.0, -4.0);
+const ROOM_MAX: Vec3 = Vec3::new(3.2, 2.7, 4.5);
+
+fn furniture() -> Vec<Block> {
+    let sofa = [0.36, 0.42, 0.55];
+    let armchair = [0.62, 0.33, 0.24];
+    let wood = [0.45, 0.30, 0.18];
+    let b = |min: [f32; 3], max: [f32; 3], surface| Block {
+        min: Vec3::from(min),
+        max: Vec3::from(max),
+        surface,
+    };
+    vec![
+        // Sofa against the back wall: seat, back, arms.
+        b([-1.6, 0.0, -3.95], [1.6, 0.45, -3.0], Surface::Fabric(sofa)),
+        b([-1.6, 0.45, -3.95], [1.6, 1.0, -3.6], Surface::Fabric(sofa)),
+        b([-1.8, 0.0, -3.95], [-1.6, 0.7, -3.0], Surface::Fabric(sofa)),
+        b([1.6, 0.0, -3.95], [1.8, 0.7, -3.0], Surface::Fabric(sofa)),
+        // Coffee table: top and legs.
+        b([-0.8, 0.38, -2.3], [0.8, 0.45, -1.5], Surface::Wood(wood)),
+        b([-0.75, 0.0, -2.25], [-0.68, 0.38, -2.18], Surface::Wood(wood)),
+        b([0.68, 0.0, -2.25], [0.75, 0.38, -2.18], Surface::Wood(wood)),
+        b([-0.75, 0.0, -1.62], [-0.68, 0.38, -1.55], Surface::Wood(wood)),
+        b([0.68, 0.0, -1.62], [0.75, 0.38, -1.55], Surface::Wood(wood)),
+        // Armchair by the right wall.
+        b([2.0, 0.0, -2.2], [3.1, 0.5, -1.0], Surface::Fabric(armchair)),
+        b([2.8, 0.5, -2.2], [3.1, 1.1, -1.0], Surface::Fabric(armchair)),
+        // Cabinet on the left wall.
+        b([-3.15, 0.0, -0.5], [-2.6, 0.9, 1.2], Surface::Wood([0.55, 0.40, 0.26])),
+        // Window in the left wall and a painting above the sofa (thin slabs on the walls).
+        b([-3.2, 0.9, -2.8], [-3.17, 2.2, -1.2], Surface::Window),
+        b([-0.7, 1.35, -3.999], [0.7, 2.1, -3.97], Surface::Painting),
+    ]
+}
+
+/// Slab test; returns the entry distance and the hit normal.
+fn hit_box(origin: Vec3, inv_dir: Vec3, min: Vec3, max: Vec3) -> Option<(f32, Vec3)> {
+    let t0 = (min - origin) * inv_dir;
+    let t1 = (max - origin) * inv_dir;
+    let near = t0.min(t1);
+    let far = t0.max(t1);
+    let t_near = near.max_element();
+    let t_far = far.min_element();
+    if t_near > t_far || t_far < 0.0 || t_near < 1e-4 {
+        return None;
+    }
+    let normal = if t_near == near.x {
+        Vec3::new(-inv_dir.x.signum(), 0.0, 0.0)
+    } else if t_near == near.y {
+        Vec3::new(0.0, -inv_dir.y.signum(), 0.0)
+    } else {
+        Vec3::new(0.0, 0.0, -inv_dir.z.signum())
+    };
+    Some((t_near, normal))
+}
+
+/// Exit distance from inside the room box and the inward normal of the face hit.
+fn hit_room(origin: Vec3, inv_dir: Vec3) -> (f32, Vec3) {
+    let t0 = (ROOM_MIN - origin) * inv_dir;
+    let t1 = (ROOM_MAX - origin) * inv_dir;
+    let far = t0.max(t1);
+    let t = far.min_element();
+    let normal = if t == far.x {
+        Vec3::new(-inv_dir.x.signum(), 0.0, 0.0)
+    } else if t == far.y {
+        Vec3::new(0.0, -inv_dir.y.signum(), 0.0)
+    } else {
+        Vec3::new(0.0, 0.0, -inv_dir.z.signum())
+    };
+    (t, normal)
+}
+
+fn hash(x: f32, y: f32) -> f32 {
+    let v = (x * 127.1 + y * 311.7).sin() * 43_758.547;
+    v - v.floor()
+}
+
+fn albedo(surface: Surface, point: Vec3) -> [f32; 3] {
+    match surface {
+        Surface::Wall => {
+            let n =
+                hash((point.x * 40.0).floor(), (point.y * 40.0 + point.z * 40.0).floor()) * 0.03;
+            [0.86 + n, 0.83 + n, 0.76 + n]
+        }
+        Surface::Floor => {
+            let plank = (point.x * 5.0).floor();
+            let tone = 0.85 + 0.15 * hash(plank, 1.0);
+            let grain = 0.92 + 0.08 * ((point.z * 9.0 + hash(plank, 2.0) * 6.0).sin() * 0.5 + 0.5);
+            let seam = if (point.x * 5.0).fract() < 0.03 { 0.6 } else { 1.0 };
+            let s = tone * grain * seam;
+            [0.58 * s, 0.40 * s, 0.24 * s]
+        }
+        Surface::Ceiling => [0.92, 0.92, 0.9],
+        Surface::Fabric(c) => {
+            let weave = 0.95
+                + 0.05 * hash((point.x * 60.0).floor(), (point.y * 60.0 + point.z * 60.0).floor());
+            c.map(|v| v * weave)
+        }
+        Surface::Wood(c) => {
+            let grain = 0.9 + 0.1 * ((point.x * 14.0 + point.z * 3.0).sin() * 0.5 + 0.5);
+            c.map(|v| v * grain)
+        }
+        Surface::Window => [0.75, 0.86, 0.98],
+        Surface::Painting => {
+            let u = point.x * 2.0;
+            let v = point.y * 2.0;
+            [
+                0.5 + 0.4 * (u * 3.0).sin(),
+                0.45 + 0.35 * (v * 4.0 + u).cos(),
+                0.35 + 0.3 * (u + v).sin(),
+            ]
+        }
+    }
+}
+
+/// Renders the demo room at time `t_s` seconds.
+pub fn render(width: u32, height: u32, t_s: f32) -> RgbImage {
+    let blocks = furniture();
+    let yaw = (t_s * 0.35).sin() * 0.28;
+    let eye = Vec3::new((t_s * 0.2).sin() * 0.8, 1.45 + (t_s * 0.5).sin() * 0.05, 3.6);
+    let forward = Vec3::new(yaw.sin(), -0.12, -yaw.cos()).normalize();
+    let right = forward.cross(Vec3::Y).normalize();
+    let up = right.cross(forward);
+    let aspect = width as f32 / height as f32;
+    let tan_half_fov = (62f32.to_radians() / 2.0).tan();
+    let light = Vec3::new(0.5, 2.5, 0.5);
+    let window_centre = Vec3::new(-3.1, 1.55, -2.0);
+    let mut pixels = vec![0u8; (width * height * 3) as usize];
+    let rows_per_worker =
+        (height as usize).div_ceil(std::thread::available_parallelism().map_or(1, |n| n.get()));
+    std::thread::scope(|scope| {
+        for (chunk_index, chunk) in
+            pixels.chunks_mut(rows_per_worker * width as usize * 3).enumerate()
+        {
+            let blocks = &blocks;
+            scope.spawn(move || {
+                for (i, px) in chunk.chunks_exact_mut(3).enumerate() {
+                    let index = chunk_index * rows_per_worker * width as usize + i;
+                    let (x, y) = ((index % width as usize) as f32, (index / width as usize) as f32);
+                    let sx = ((x + 0.5) / width as f32 * 2.0 - 1.0) * tan_half_fov * aspect;
+                    let sy = (1.0 - (y + 0.5) / height as f32 * 2.0) * tan_half_fov;
+                    let dir = (forward + right * sx + up * sy).normalize();
+                    let inv = dir.recip();
+                    let (mut t, mut normal) = hit_room(eye, inv);
+                    let mut surface = if normal.y > 0.5 {
+                        Surface::Floor
+                    } else if normal.y < -0.5 {
+                        Surface::Ceiling
+                    } else {
+                        Surface::Wall
+                    };
+                    for block in blocks {
+                        if let Some((tb, nb)) = hit_box(eye, inv, block.min, block.max)
+                            && tb < t
+                        {
+                            t = tb;
+                            normal = nb;
+                            surface = block.surface;
+                        }
+                    }
+                    let point = eye + dir * t;
+                    let base = albedo(surface, point);
+                    let colour = if matches!(surface, Surface::Window) {
+                        base
+                    } else {
+                        let to_light = light - point;
+                        let distance = to_light.length();
+                        let lambert = normal.dot(to_light / distance).max(0.0) * 6.0
+                            / (distance * distance + 1.0);
+                        let to_window = window_centre - point;
+                        let window = normal.dot(to_window.normalize()).max(0.0) * 2.2
+                            / (to_window.length_squared() + 1.0);
+                        // Corners and contact areas darker (cheap ambient occlusion).
+                        let corner = ((point.x - ROOM_MIN.x)
+                            .min(ROOM_MAX.x - point.x)
+                            .min(point.y)
+                            .min(ROOM_MAX.y - point.y)
+                            * 2.5)
+                            .clamp(0.0, 1.0);
+                        let light_amount = 0.22 + 0.08 * corner + lambert + window;
+                        base.map(|c| c * light_amount)
+                    };
+                    for c in 0..3 {
+                        // Gamma-encode for display.
+                        px[c] = (colour[c].clamp(0.0, 1.0).powf(1.0 / 2.2) * 255.0).round() as u8;
+                    }
+                }
+            });
+        }
+    });
+    RgbImage::from_raw(width, height, pixels).expect("sizes match")
+}

@@ -1,0 +1,318 @@
+//! What the effects are, as plain data: layers, their parameters, presets and LUT files. The
+//! compositor in `render` turns these into GPU passes; nothing here knows wgpu.
+
+pub mod lut;
+pub mod preset;
+
+use serde::Deserialize;
+
+use crate::scene::Region;
+
+/// An sRGB colour written as `"#rrggbb"` in presets.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Colour(pub [f32; 3]);
+
+impl<'de> Deserialize<'de> for Colour {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Colour::parse(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!("`{text}` is not a colour; write it as \"#rrggbb\""))
+        })
+    }
+}
+
+impl Colour {
+    /// Parses `#rrggbb`.
+    pub fn parse(text: &str) -> Option<Self> {
+        let hex = text.strip_prefix('#')?;
+        if hex.len() != 6 {
+            return None;
+        }
+        let channel =
+            |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).ok().map(|v| v as f32 / 255.0);
+        Some(Colour([channel(0)?, channel(2)?, channel(4)?]))
+    }
+}
+
+/// Which pixels a layer changes.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(untagged)]
+pub enum RegionSelector {
+    /// The whole frame.
+    #[default]
+    Everything,
+    /// Pixels of these regions or class labels (`"wall"`, `"furniture"`, `"sofa"`).
+    Named(Vec<String>),
+}
+
+impl RegionSelector {
+    /// Class ids selected, for a segmentation model with these labels. Names that are neither a
+    /// region nor a label are returned as errors so presets fail loudly.
+    pub fn class_ids(&self, labels: &[String]) -> Result<Vec<u8>, String> {
+        let RegionSelector::Named(names) = self else {
+            return Ok((0..labels.len().min(256) as u16).map(|i| i as u8).collect());
+        };
+        let mut ids = Vec::new();
+        for name in names {
+            let region = Region::ALL.into_iter().find(|r| r.name() == name);
+            let matched: Vec<u8> = labels
+                .iter()
+                .enumerate()
+                .filter(|(_, label)| match region {
+                    Some(region) => Region::of_label(label) == region,
+                    None => *label == name,
+                })
+                .map(|(i, _)| i as u8)
+                .collect();
+            if matched.is_empty() && region.is_none() {
+                return Err(format!(
+                    "`{name}` is neither a region ({}) nor a class of the segmentation model",
+                    Region::ALL.map(|r| r.name()).join(", ")
+                ));
+            }
+            ids.extend(matched);
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(ids)
+    }
+
+    /// True when the layer needs a segmentation model.
+    pub fn needs_segmentation(&self) -> bool {
+        matches!(self, RegionSelector::Named(_))
+    }
+}
+
+/// Procedural surface patterns the project draws itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Pattern {
+    /// Vertical wallpaper stripes with a thin pinstripe.
+    Stripes,
+    /// Wood planks with grain.
+    Wood,
+    /// Veined marble.
+    Marble,
+    /// Square tiles with grout.
+    Tiles,
+}
+
+impl Pattern {
+    /// Index passed to the shader.
+    pub fn index(self) -> u32 {
+        self as u32
+    }
+}
+
+/// Built-in style of the multi-style network by index, with a weight.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StyleWeight {
+    /// Style index, 0..26.
+    pub style: usize,
+    /// Blend weight; weights are normalised to sum to 1.
+    pub weight: f32,
+}
+
+fn one() -> f32 {
+    1.0
+}
+
+/// One effect and its parameters. Presets name it with `effect = "..."`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "effect", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Effect {
+    /// Recolour a region, keeping its light and shadow.
+    Repaint {
+        /// Target paint colour.
+        colour: Colour,
+        /// 0..1 mix with the original.
+        #[serde(default = "one")]
+        strength: f32,
+    },
+    /// Fill a region with a pattern, shaded by the original lighting.
+    Texture {
+        /// Which pattern.
+        pattern: Pattern,
+        /// Main colour.
+        colour: Colour,
+        /// Second colour (stripes, veins, grout, grain).
+        accent: Colour,
+        /// Pattern repeats across the frame width.
+        #[serde(default = "default_pattern_scale")]
+        scale: f32,
+        /// 0..1 mix with the original.
+        #[serde(default = "one")]
+        strength: f32,
+    },
+    /// Blur what is not a person.
+    BackgroundBlur {
+        /// Blur radius in pixels at 1280 px width.
+        #[serde(default = "default_blur_radius")]
+        radius: f32,
+        /// Person probability where the mask switches.
+        #[serde(default = "default_threshold")]
+        threshold: f32,
+        /// Softness of the switch (probability units).
+        #[serde(default = "default_feather")]
+        feather: f32,
+    },
+    /// Replace what is not a person with a colour gradient.
+    BackgroundReplace {
+        /// Top colour of the backdrop.
+        colour: Colour,
+        /// Bottom colour of the backdrop.
+        accent: Colour,
+        /// Person probability where the mask switches.
+        #[serde(default = "default_threshold")]
+        threshold: f32,
+        /// Softness of the switch.
+        #[serde(default = "default_feather")]
+        feather: f32,
+    },
+    /// Depth of field: sharp at the focus depth, blurred in front and behind.
+    DepthOfField {
+        /// Focus as normalised inverse depth (1 = nearest); `None` focuses at `focus_point`.
+        focus_depth: Option<f32>,
+        /// Focus point in 0..1 frame coordinates, used when `focus_depth` is absent.
+        #[serde(default = "default_focus_point")]
+        focus_point: [f32; 2],
+        /// Largest blur radius in pixels at 1280 px width.
+        #[serde(default = "default_bokeh_radius")]
+        strength: f32,
+    },
+    /// Fog that thickens with distance.
+    DepthFog {
+        /// Fog colour.
+        colour: Colour,
+        /// 0..1 opacity at the far end.
+        #[serde(default = "default_fog_density")]
+        density: f32,
+    },
+    /// Neural style transfer (multistyle26), full frame or in a region.
+    Style {
+        /// Styles and their blend weights.
+        styles: Vec<StyleWeight>,
+        /// 0..1 mix with the original.
+        #[serde(default = "one")]
+        strength: f32,
+    },
+    /// A 3D colour lookup table from a `.cube` file (relative to the preset file).
+    Lut {
+        /// The `.cube` file.
+        file: String,
+        /// 0..1 mix with the original.
+        #[serde(default = "one")]
+        strength: f32,
+    },
+    /// Cartoon look: posterised colour with dark edges.
+    Toon {
+        /// Colour levels per channel.
+        #[serde(default = "default_levels")]
+        levels: f32,
+        /// Edge darkness 0..1.
+        #[serde(default = "one")]
+        edges: f32,
+    },
+    /// Film grain.
+    Grain {
+        /// Grain amplitude 0..1.
+        #[serde(default = "default_grain")]
+        amount: f32,
+    },
+    /// Darkened corners.
+    Vignette {
+        /// Corner darkening 0..1.
+        #[serde(default = "default_vignette")]
+        amount: f32,
+    },
+}
+
+fn default_pattern_scale() -> f32 {
+    12.0
+}
+fn default_blur_radius() -> f32 {
+    18.0
+}
+fn default_threshold() -> f32 {
+    0.5
+}
+fn default_feather() -> f32 {
+    0.2
+}
+fn default_focus_point() -> [f32; 2] {
+    [0.5, 0.5]
+}
+fn default_bokeh_radius() -> f32 {
+    14.0
+}
+fn default_fog_density() -> f32 {
+    0.7
+}
+fn default_levels() -> f32 {
+    5.0
+}
+fn default_grain() -> f32 {
+    0.08
+}
+fn default_vignette() -> f32 {
+    0.45
+}
+
+impl Effect {
+    /// Needs the person mask.
+    pub fn needs_person(&self) -> bool {
+        matches!(self, Effect::BackgroundBlur { .. } | Effect::BackgroundReplace { .. })
+    }
+
+    /// Needs the depth map.
+    pub fn needs_depth(&self) -> bool {
+        matches!(
+            self,
+            Effect::DepthOfField { .. } | Effect::DepthFog { .. } | Effect::Texture { .. }
+        )
+    }
+
+    /// Needs the style-transfer network.
+    pub fn needs_style(&self) -> bool {
+        matches!(self, Effect::Style { .. })
+    }
+}
+
+/// An effect applied to a region.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Layer {
+    /// Pixels the layer changes (default: everything).
+    #[serde(default)]
+    pub region: RegionSelector,
+    /// The effect.
+    #[serde(flatten)]
+    pub effect: Effect,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels() -> Vec<String> {
+        ["other", "wall", "floor", "sofa", "rug"].map(String::from).to_vec()
+    }
+
+    #[test]
+    fn regions_and_labels_select_class_ids() {
+        let wall = RegionSelector::Named(vec!["wall".into()]);
+        assert_eq!(wall.class_ids(&labels()), Ok(vec![1]));
+        let floor = RegionSelector::Named(vec!["floor".into(), "sofa".into()]);
+        assert_eq!(floor.class_ids(&labels()), Ok(vec![2, 3, 4]));
+        assert_eq!(RegionSelector::Everything.class_ids(&labels()).map(|v| v.len()), Ok(5));
+        let bad = RegionSelector::Named(vec!["walls".into()]);
+        assert!(bad.class_ids(&labels()).expect_err("unknown").contains("`walls`"));
+    }
+
+    #[test]
+    fn colours_parse_from_hex() {
+        assert_eq!(Colour::parse("#ff0080"), Some(Colour([1.0, 0.0, 128.0 / 255.0])));
+        assert_eq!(Colour::parse("ff0080"), None);
+        assert_eq!(Colour::parse("#ff00"), None);
+    }
+}

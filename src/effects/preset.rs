@@ -1,0 +1,306 @@
+//! Presets: TOML files naming a stack of layers (`assets/presets/*.toml`).
+//!
+//! ```toml
+//! description = "Walls repainted sage green"
+//! [[layer]]
+//! effect = "repaint"
+//! region = ["wall"]
+//! colour = "#9caf88"
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::{Effect, Layer, lut::Lut};
+
+/// The presets shipped with the app, embedded so they work from any folder.
+const BUILTIN: [(&str, &str); 8] = [
+    ("wall-paint", include_str!("../../assets/presets/wall-paint.toml")),
+    ("wallpaper", include_str!("../../assets/presets/wallpaper.toml")),
+    ("portrait-blur", include_str!("../../assets/presets/portrait-blur.toml")),
+    ("bokeh", include_str!("../../assets/presets/bokeh.toml")),
+    ("painting", include_str!("../../assets/presets/painting.toml")),
+    ("toon", include_str!("../../assets/presets/toon.toml")),
+    ("film", include_str!("../../assets/presets/film.toml")),
+    ("fog", include_str!("../../assets/presets/fog.toml")),
+];
+
+/// LUTs shipped with the app, by file name, for the built-in presets.
+const BUILTIN_LUTS: [(&str, &str); 2] = [
+    ("film.cube", include_str!("../../assets/luts/film.cube")),
+    ("teal-orange.cube", include_str!("../../assets/luts/teal-orange.cube")),
+];
+
+/// A preset or one of its files is wrong. The message names the file, the line and the problem.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}{}: {problem}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+pub struct PresetError {
+    /// The preset (or LUT) file.
+    pub file: String,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// What is wrong and how to fix it.
+    pub problem: String,
+}
+
+/// A loaded preset: its layers, with LUT files already read.
+#[derive(Debug, Clone)]
+pub struct Preset {
+    /// Name (file stem).
+    pub name: String,
+    /// One-line description.
+    pub description: String,
+    /// Layers, bottom first.
+    pub layers: Vec<Layer>,
+    /// Parsed LUTs, one per `lut` layer, in layer order.
+    pub luts: Vec<Lut>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PresetFile {
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    layer: Vec<toml::Value>,
+}
+
+impl Preset {
+    /// Names of the built-in presets.
+    pub fn builtin_names() -> impl Iterator<Item = &'static str> {
+        BUILTIN.iter().map(|(name, _)| *name)
+    }
+
+    /// A built-in preset by name, or a preset file by path.
+    pub fn load(name_or_path: &str) -> Result<Self, PresetError> {
+        if let Some((name, text)) = BUILTIN.iter().find(|(n, _)| *n == name_or_path) {
+            return Self::parse(text, &format!("assets/presets/{name}.toml"), name, None);
+        }
+        let path = Path::new(name_or_path);
+        let text = std::fs::read_to_string(path).map_err(|e| PresetError {
+            file: name_or_path.to_owned(),
+            line: None,
+            problem: format!(
+                "{e}; give a preset file or one of the built-in presets: {}",
+                Self::builtin_names().collect::<Vec<_>>().join(", ")
+            ),
+        })?;
+        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        Self::parse(&text, &path.display().to_string(), &name, path.parent())
+    }
+
+    /// Parses preset text; `file` names it in errors, `dir` resolves relative LUT paths.
+    pub fn parse(
+        text: &str,
+        file: &str,
+        name: &str,
+        dir: Option<&Path>,
+    ) -> Result<Self, PresetError> {
+        let error = |line: Option<usize>, problem: String| PresetError {
+            file: file.to_owned(),
+            line,
+            problem,
+        };
+        let raw: PresetFile = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|span| line_of(text, span.start));
+            error(line, e.message().to_owned())
+        })?;
+        let layer_lines = layer_header_lines(text);
+        let mut layers = Vec::with_capacity(raw.layer.len());
+        let mut luts = Vec::new();
+        for (index, value) in raw.layer.into_iter().enumerate() {
+            let line = layer_lines.get(index).copied();
+            let layer: Layer = value.try_into().map_err(|e: toml::de::Error| {
+                error(line, format!("layer {}: {}", index + 1, e.message()))
+            })?;
+            if let Effect::Lut { file: lut_file, .. } = &layer.effect {
+                luts.push(load_lut(lut_file, dir).map_err(|e| match e {
+                    LutLoad::Missing(problem) => error(line, problem),
+                    LutLoad::Bad(e) => e,
+                })?);
+            }
+            validate(&layer.effect)
+                .map_err(|p| error(line, format!("layer {}: {p}", index + 1)))?;
+            layers.push(layer);
+        }
+        if layers.is_empty() {
+            return Err(error(None, "the preset has no [[layer]]".into()));
+        }
+        Ok(Preset { name: name.to_owned(), description: raw.description, layers, luts })
+    }
+
+    /// True when some layer needs the segmentation model.
+    pub fn needs_segmentation(&self) -> bool {
+        self.layers.iter().any(|l| l.region.needs_segmentation())
+    }
+
+    /// True when some layer needs the person mask.
+    pub fn needs_person(&self) -> bool {
+        self.layers.iter().any(|l| l.effect.needs_person())
+    }
+
+    /// True when some layer needs depth.
+    pub fn needs_depth(&self) -> bool {
+        self.layers.iter().any(|l| l.effect.needs_depth())
+    }
+
+    /// True when some layer runs style transfer.
+    pub fn needs_style(&self) -> bool {
+        self.layers.iter().any(|l| l.effect.needs_style())
+    }
+}
+
+enum LutLoad {
+    Missing(String),
+    Bad(PresetError),
+}
+
+fn load_lut(file: &str, dir: Option<&Path>) -> Result<Lut, LutLoad> {
+    let path: PathBuf = dir.map(|d| d.join(file)).unwrap_or_else(|| PathBuf::from(file));
+    if path.is_file() {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| LutLoad::Missing(format!("cannot read LUT {}: {e}", path.display())))?;
+        return Lut::parse(&text, &path.display().to_string()).map_err(LutLoad::Bad);
+    }
+    match BUILTIN_LUTS.iter().find(|(name, _)| *name == file) {
+        Some((name, text)) => {
+            Lut::parse(text, &format!("assets/luts/{name}")).map_err(LutLoad::Bad)
+        }
+        None => Err(LutLoad::Missing(format!(
+            "LUT file {} not found (built-in LUTs: {})",
+            path.display(),
+            BUILTIN_LUTS.map(|(n, _)| n).join(", ")
+        ))),
+    }
+}
+
+fn validate(effect: &Effect) -> Result<(), String> {
+    let unit = |name: &str, v: f32| {
+        if (0.0..=1.0).contains(&v) {
+            Ok(())
+        } else {
+            Err(format!("`{name}` must be within 0..1, got {v}"))
+        }
+    };
+    match effect {
+        Effect::Repaint { strength, .. } | Effect::Lut { strength, .. } => {
+            unit("strength", *strength)
+        }
+        Effect::Texture { strength, scale, .. } => {
+            unit("strength", *strength)?;
+            if *scale <= 0.0 {
+                Err(format!("`scale` must be positive, got {scale}"))
+            } else {
+                Ok(())
+            }
+        }
+        Effect::BackgroundBlur { threshold, feather, radius } => {
+            unit("threshold", *threshold)?;
+            unit("feather", *feather)?;
+            if *radius < 0.0 || *radius > 64.0 {
+                Err(format!("`radius` must be within 0..64, got {radius}"))
+            } else {
+                Ok(())
+            }
+        }
+        Effect::BackgroundReplace { threshold, feather, .. } => {
+            unit("threshold", *threshold)?;
+            unit("feather", *feather)
+        }
+        Effect::DepthOfField { focus_depth, strength, .. } => {
+            if let Some(f) = focus_depth {
+                unit("focus_depth", *f)?;
+            }
+            if *strength < 0.0 || *strength > 48.0 {
+                Err(format!("`strength` must be within 0..48, got {strength}"))
+            } else {
+                Ok(())
+            }
+        }
+        Effect::DepthFog { density, .. } => unit("density", *density),
+        Effect::Style { styles, strength } => {
+            unit("strength", *strength)?;
+            if styles.is_empty() {
+                return Err("`styles` needs at least one { style = N, weight = W }".into());
+            }
+            if let Some(s) = styles.iter().find(|s| s.style >= 26) {
+                return Err(format!("style {} does not exist (0..25)", s.style));
+            }
+            if styles.iter().map(|s| s.weight).sum::<f32>() <= 0.0 {
+                return Err("style weights must sum to more than 0".into());
+            }
+            Ok(())
+        }
+        Effect::Toon { levels, edges } => {
+            unit("edges", *edges)?;
+            if *levels < 2.0 || *levels > 32.0 {
+                Err(format!("`levels` must be within 2..32, got {levels}"))
+            } else {
+                Ok(())
+            }
+        }
+        Effect::Grain { amount } | Effect::Vignette { amount } => unit("amount", *amount),
+    }
+}
+
+/// 1-based line of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// Lines of each `[[layer]]` header, in order.
+fn layer_header_lines(text: &str) -> Vec<usize> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| l.trim_start().starts_with("[[layer]]"))
+        .map(|(i, _)| i + 1)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_preset_loads() {
+        for name in Preset::builtin_names() {
+            let preset = Preset::load(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert!(!preset.layers.is_empty() && !preset.description.is_empty(), "{name}");
+        }
+        assert!(Preset::load("wall-paint").expect("ok").needs_segmentation());
+        assert!(Preset::load("portrait-blur").expect("ok").needs_person());
+        assert!(Preset::load("bokeh").expect("ok").needs_depth());
+        assert_eq!(Preset::load("film").expect("ok").luts.len(), 1);
+    }
+
+    #[test]
+    fn errors_name_the_file_line_and_problem() {
+        let text = "description = \"x\"\n\n[[layer]]\neffect = \"repaint\"\ncolour = \"#zzzzzz\"\n";
+        let error = Preset::parse(text, "my.toml", "my", None).expect_err("bad colour").to_string();
+        assert!(error.starts_with("my.toml:3:") && error.contains("#zzzzzz"), "{error}");
+
+        let text = "[[layer]]\neffect = \"repaint\"\ncolour = \"#ffffff\"\n[[layer]]\neffect = \"sparkle\"\n";
+        let error = Preset::parse(text, "my.toml", "my", None).expect_err("bad effect").to_string();
+        assert!(error.starts_with("my.toml:4:") && error.contains("sparkle"), "{error}");
+
+        let text = "[[layer]]\neffect = \"grain\"\namount = 3.0\n";
+        let error = Preset::parse(text, "my.toml", "my", None).expect_err("range").to_string();
+        assert!(error.contains("`amount` must be within 0..1"), "{error}");
+
+        let text = "descripton = \"typo\"\n[[layer]]\neffect = \"grain\"\n";
+        let error =
+            Preset::parse(text, "my.toml", "my", None).expect_err("unknown key").to_string();
+        assert!(error.starts_with("my.toml:1:") && error.contains("descripton"), "{error}");
+
+        let text = "[[layer]]\neffect = \"lut\"\nfile = \"nope.cube\"\n";
+        let error =
+            Preset::parse(text, "my.toml", "my", None).expect_err("missing lut").to_string();
+        assert!(error.contains("nope.cube") && error.contains("film.cube"), "{error}");
+
+        let text = "[[layer]]\neffect = \"repaint\"\ncolour = \"#ffffff\"\nstrenght = 1.0\n";
+        let error =
+            Preset::parse(text, "my.toml", "my", None).expect_err("typo in layer").to_string();
+        assert!(error.contains("strenght"), "{error}");
+    }
+}

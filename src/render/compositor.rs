@@ -1,0 +1,1224 @@
+//! The compositor: camera frame + analysis maps (+ stylized frame) -> the edited picture, all on
+//! the GPU. Pipelines and textures are built once; each frame uploads plain data, runs the
+//! analysis upsampling pass and one or more passes per layer, ping-ponging between two textures.
+
+use bytemuck::{Pod, Zeroable};
+use image::RgbaImage;
+use wgpu::util::DeviceExt as _;
+
+use super::{
+    context::{RenderContext, RenderError},
+    shaders,
+};
+use crate::{
+    effects::{Effect, Layer, RegionSelector, lut::Lut},
+    scene::{ClassMap, ScalarMap},
+};
+
+/// Region sets one frame can use (the four channels of the region-mask texture).
+const MAX_REGION_SETS: usize = 4;
+const COMPOSITE_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
+const ANALYSIS_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba16Float;
+
+/// A camera frame in one of the formats cameras deliver.
+#[derive(Debug, Clone, Copy)]
+pub enum FrameData<'a> {
+    /// Packed RGBA, 4 bytes per pixel.
+    Rgba8(&'a [u8]),
+    /// Packed YUYV 4:2:2, 2 bytes per pixel (width must be even).
+    Yuyv(&'a [u8]),
+    /// NV12 4:2:0: the Y plane then interleaved UV at half size (width and height even).
+    Nv12(&'a [u8]),
+}
+
+/// Everything one frame is composited from. Maps may have any resolution; they are upsampled to
+/// the frame on the GPU.
+#[derive(Debug, Clone, Copy)]
+pub struct CompositorInput<'a> {
+    /// The camera frame, at the compositor's size.
+    pub frame: FrameData<'a>,
+    /// Class ids from the segmentation model.
+    pub classes: Option<&'a ClassMap>,
+    /// Person probability.
+    pub person: Option<&'a ScalarMap>,
+    /// Normalised inverse depth.
+    pub depth: Option<&'a ScalarMap>,
+    /// The stylized frame for `style` layers.
+    pub stylized: Option<&'a RgbaImage>,
+}
+
+/// Filter settings of the analysis upsampling pass.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AnalysisFilter {
+    /// Spatial sigma in low-resolution pixels.
+    pub sigma_spatial: f32,
+    /// Range sigma in 0..1 colour units.
+    pub sigma_range: f32,
+    /// Blend video frames with the previous result (off for single images).
+    pub temporal: bool,
+    /// Weight of the new analysis on a still picture (1 = no smoothing).
+    pub temporal_base: f32,
+}
+
+impl Default for AnalysisFilter {
+    fn default() -> Self {
+        Self { sigma_spatial: 1.0, sigma_range: 0.1, temporal: false, temporal_base: 0.3 }
+    }
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Pod, Zeroable)]
+struct LayerUniform {
+    size: [f32; 4],
+    colour: [f32; 4],
+    accent: [f32; 4],
+    params: [f32; 4],
+    region: [f32; 4],
+    reference: [f32; 4],
+    lut_domain_min: [f32; 4],
+    lut_domain_max: [f32; 4],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct AnalysisUniform {
+    size: [f32; 4],
+    params: [f32; 4],
+    present: [u32; 4],
+    region_sets: [[u32; 4]; 8],
+}
+
+/// Which shader a pass runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shader {
+    Repaint,
+    Texture,
+    Blur,
+    Background,
+    Bokeh,
+    Fog,
+    Style,
+    Lut,
+    Toon,
+    Grain,
+    Vignette,
+}
+
+impl Shader {
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Where a pass reads `current` and `aux` from and writes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    /// The picture so far (ping-pong).
+    Picture,
+    BlurA,
+    BlurB,
+    Stylized,
+    Nothing,
+}
+
+#[derive(Debug)]
+struct Pass {
+    shader: Shader,
+    uniform: wgpu::Buffer,
+    /// Uniform contents except per-frame fields (reference colour, frame index).
+    base: LayerUniform,
+    region_slot: Option<usize>,
+    input: Slot,
+    aux: Slot,
+    output: Slot,
+    lut: Option<usize>,
+}
+
+struct Target {
+    texture: wgpu::Texture,
+    view: wgpu::TextureView,
+}
+
+fn target(
+    device: &wgpu::Device,
+    label: &str,
+    size: (u32, u32),
+    format: wgpu::TextureFormat,
+    extra: wgpu::TextureUsages,
+) -> Target {
+    let texture = device.create_texture(&wgpu::TextureDescriptor {
+        label: Some(label),
+        size: wgpu::Extent3d {
+            width: size.0.max(1),
+            height: size.1.max(1),
+            depth_or_array_layers: 1,
+        },
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format,
+        usage: wgpu::TextureUsages::TEXTURE_BINDING | extra,
+        view_formats: &[],
+    });
+    let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
+    Target { texture, view }
+}
+
+/// A texture re-created when the data uploaded into it changes size.
+struct Upload {
+    label: &'static str,
+    format: wgpu::TextureFormat,
+    bytes_per_pixel: u32,
+    target: Target,
+    size: (u32, u32),
+}
+
+impl Upload {
+    fn new(
+        device: &wgpu::Device,
+        label: &'static str,
+        format: wgpu::TextureFormat,
+        bytes_per_pixel: u32,
+    ) -> Self {
+        Self {
+            label,
+            format,
+            bytes_per_pixel,
+            target: target(device, label, (1, 1), format, wgpu::TextureUsages::COPY_DST),
+            size: (1, 1),
+        }
+    }
+
+    fn write(&mut self, context: &RenderContext, size: (u32, u32), data: &[u8]) {
+        if size != self.size {
+            self.target = target(
+                &context.device,
+                self.label,
+                size,
+                self.format,
+                wgpu::TextureUsages::COPY_DST,
+            );
+            self.size = size;
+        }
+        context.queue.write_texture(
+            wgpu::TexelCopyTextureInfo {
+                texture: &self.target.texture,
+                mip_level: 0,
+                origin: wgpu::Origin3d::ZERO,
+                aspect: wgpu::TextureAspect::All,
+            },
+            data,
+            wgpu::TexelCopyBufferLayout {
+                offset: 0,
+                bytes_per_row: Some(size.0 * self.bytes_per_pixel),
+                rows_per_image: Some(size.1),
+            },
+            wgpu::Extent3d { width: size.0, height: size.1, depth_or_array_layers: 1 },
+        );
+    }
+}
+
+/// Class ids per region set, for the labels they were resolved against.
+struct ResolvedRegions {
+    labels: std::sync::Arc<[String]>,
+    class_ids: Vec<Vec<u8>>,
+}
+
+/// The GPU effect stack for one frame size.
+pub struct Compositor {
+    size: (u32, u32),
+    effect_layout: wgpu::BindGroupLayout,
+    effect_pipelines: Vec<wgpu::RenderPipeline>,
+    analysis_layout: wgpu::BindGroupLayout,
+    analysis_pipeline: wgpu::RenderPipeline,
+    analysis_uniform: wgpu::Buffer,
+    convert_layout: wgpu::BindGroupLayout,
+    convert_yuyv: wgpu::RenderPipeline,
+    convert_nv12: wgpu::RenderPipeline,
+    sampler: wgpu::Sampler,
+    frame: Target,
+    previous_frame: Target,
+    masks: [Target; 2],
+    person_depth: [Target; 2],
+    pictures: [Target; 2],
+    blur: [Target; 2],
+    yuyv_upload: Upload,
+    luma_upload: Upload,
+    chroma_upload: Upload,
+    classes_upload: Upload,
+    person_upload: Upload,
+    depth_upload: Upload,
+    stylized_upload: Upload,
+    luts: Vec<Target>,
+    lut_sizes: Vec<u32>,
+    dummy_lut: Target,
+    passes: Vec<Pass>,
+    region_sets: Vec<RegionSelector>,
+    resolved: Option<ResolvedRegions>,
+    filter: AnalysisFilter,
+    /// Index into `masks`/`person_depth` holding the newest result.
+    current_history: usize,
+    history_valid: bool,
+    frame_index: u64,
+    /// Which of `pictures` holds the last output.
+    output: usize,
+}
+
+impl std::fmt::Debug for Compositor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Compositor")
+            .field("size", &self.size)
+            .field("passes", &self.passes.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn fullscreen_pipeline(
+    device: &wgpu::Device,
+    label: &str,
+    layout: &wgpu::BindGroupLayout,
+    source: &str,
+    fragment: &str,
+    targets: &[Option<wgpu::ColorTargetState>],
+) -> wgpu::RenderPipeline {
+    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some(label),
+        source: wgpu::ShaderSource::Wgsl(source.into()),
+    });
+    let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+        label: Some(label),
+        bind_group_layouts: &[Some(layout)],
+        immediate_size: 0,
+    });
+    device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+        label: Some(label),
+        layout: Some(&pipeline_layout),
+        vertex: wgpu::VertexState {
+            module: &module,
+            entry_point: Some("vs_fullscreen"),
+            compilation_options: Default::default(),
+            buffers: &[],
+        },
+        primitive: wgpu::PrimitiveState::default(),
+        depth_stencil: None,
+        multisample: wgpu::MultisampleState::default(),
+        fragment: Some(wgpu::FragmentState {
+            module: &module,
+            entry_point: Some(fragment),
+            compilation_options: Default::default(),
+            targets,
+        }),
+        multiview_mask: None,
+        cache: None,
+    })
+}
+
+fn texture_entry(
+    binding: u32,
+    sample_type: wgpu::TextureSampleType,
+    dimension: wgpu::TextureViewDimension,
+) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::FRAGMENT,
+        ty: wgpu::BindingType::Texture {
+            sample_type,
+            view_dimension: dimension,
+            multisampled: false,
+        },
+        count: None,
+    }
+}
+
+fn uniform_entry(binding: u32) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::FRAGMENT,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Uniform,
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    }
+}
+
+fn sampler_entry(binding: u32) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::FRAGMENT,
+        ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
+        count: None,
+    }
+}
+
+const FLOAT: wgpu::TextureSampleType = wgpu::TextureSampleType::Float { filterable: true };
+const FLOAT_UNFILTERED: wgpu::TextureSampleType =
+    wgpu::TextureSampleType::Float { filterable: false };
+const D2: wgpu::TextureViewDimension = wgpu::TextureViewDimension::D2;
+
+/// f32 to IEEE half bits (round to nearest), for 16-bit float textures.
+fn f16_bits(value: f32) -> u16 {
+    let bits = value.to_bits();
+    let sign = ((bits >> 16) & 0x8000) as u16;
+    let exponent = ((bits >> 23) & 0xff) as i32 - 127 + 15;
+    let mantissa = bits & 0x7f_ffff;
+    if exponent <= 0 {
+        return sign;
+    }
+    if exponent >= 31 {
+        return sign | 0x7c00;
+    }
+    let rounded = (exponent as u32) << 10 | (mantissa + 0x1000) >> 13;
+    sign | rounded.min(0x7bff) as u16
+}
+
+fn srgb4(colour: [f32; 3], a: f32) -> [f32; 4] {
+    [colour[0], colour[1], colour[2], a]
+}
+
+impl Compositor {
+    /// Builds the pipelines and textures for `layers` at `width` x `height`. `luts` holds one
+    /// table per `lut` layer, in layer order.
+    pub fn new(
+        context: &RenderContext,
+        width: u32,
+        height: u32,
+        layers: &[Layer],
+        luts: &[Lut],
+    ) -> Result<Self, RenderError> {
+        if width == 0 || height == 0 {
+            return Err(RenderError::Setup(format!("frame size {width}x{height} is empty")));
+        }
+        let device = &context.device;
+        let effect_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("effect"),
+            entries: &[
+                uniform_entry(0),
+                sampler_entry(1),
+                texture_entry(2, FLOAT, D2),
+                texture_entry(3, FLOAT, D2),
+                texture_entry(4, FLOAT, D2),
+                texture_entry(5, FLOAT, D2),
+                texture_entry(6, FLOAT, D2),
+                texture_entry(7, FLOAT, wgpu::TextureViewDimension::D3),
+            ],
+        });
+        let composite_target = [Some(wgpu::ColorTargetState {
+            format: COMPOSITE_FORMAT,
+            blend: None,
+            write_mask: wgpu::ColorWrites::ALL,
+        })];
+        let effect_pipelines = shaders::EFFECTS
+            .iter()
+            .map(|(name, body)| {
+                fullscreen_pipeline(
+                    device,
+                    name,
+                    &effect_layout,
+                    &shaders::effect_source(body),
+                    "fs_main",
+                    &composite_target,
+                )
+            })
+            .collect();
+        let analysis_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("analysis"),
+            entries: &[
+                uniform_entry(0),
+                texture_entry(1, FLOAT, D2),
+                sampler_entry(2),
+                texture_entry(3, wgpu::TextureSampleType::Uint, D2),
+                texture_entry(4, FLOAT_UNFILTERED, D2),
+                texture_entry(5, FLOAT_UNFILTERED, D2),
+                texture_entry(6, FLOAT, D2),
+                texture_entry(7, FLOAT, D2),
+                texture_entry(8, FLOAT, D2),
+            ],
+        });
+        let analysis_target = Some(wgpu::ColorTargetState {
+            format: ANALYSIS_FORMAT,
+            blend: None,
+            write_mask: wgpu::ColorWrites::ALL,
+        });
+        let analysis_pipeline = fullscreen_pipeline(
+            device,
+            "analysis",
+            &analysis_layout,
+            shaders::STANDALONE[0].1,
+            "fs_main",
+            &[analysis_target.clone(), analysis_target],
+        );
+        let convert_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("convert"),
+            entries: &[
+                texture_entry(0, FLOAT_UNFILTERED, D2),
+                texture_entry(1, FLOAT_UNFILTERED, D2),
+            ],
+        });
+        let convert_yuyv = fullscreen_pipeline(
+            device,
+            "yuyv",
+            &convert_layout,
+            shaders::STANDALONE[1].1,
+            "fs_yuyv",
+            &composite_target,
+        );
+        let convert_nv12 = fullscreen_pipeline(
+            device,
+            "nv12",
+            &convert_layout,
+            shaders::STANDALONE[1].1,
+            "fs_nv12",
+            &composite_target,
+        );
+        let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
+            label: Some("linear clamp"),
+            address_mode_u: wgpu::AddressMode::ClampToEdge,
+            address_mode_v: wgpu::AddressMode::ClampToEdge,
+            address_mode_w: wgpu::AddressMode::ClampToEdge,
+            mag_filter: wgpu::FilterMode::Linear,
+            min_filter: wgpu::FilterMode::Linear,
+            ..Default::default()
+        });
+        let size = (width, height);
+        let attachment = wgpu::TextureUsages::RENDER_ATTACHMENT;
+        let copyable = attachment | wgpu::TextureUsages::COPY_SRC | wgpu::TextureUsages::COPY_DST;
+        let analysis_uniform = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("analysis uniform"),
+            size: std::mem::size_of::<AnalysisUniform>() as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut compositor = Self {
+            size,
+            effect_layout,
+            effect_pipelines,
+            analysis_layout,
+            analysis_pipeline,
+            analysis_uniform,
+            convert_layout,
+            convert_yuyv,
+            convert_nv12,
+            sampler,
+            frame: target(
+                device,
+                "frame",
+                size,
+                COMPOSITE_FORMAT,
+                copyable | wgpu::TextureUsages::COPY_DST,
+            ),
+            previous_frame: target(
+                device,
+                "previous frame",
+                size,
+                COMPOSITE_FORMAT,
+                wgpu::TextureUsages::COPY_DST,
+            ),
+            masks: [
+                target(device, "masks a", size, ANALYSIS_FORMAT, attachment),
+                target(device, "masks b", size, ANALYSIS_FORMAT, attachment),
+            ],
+            person_depth: [
+                target(device, "person depth a", size, ANALYSIS_FORMAT, attachment),
+                target(device, "person depth b", size, ANALYSIS_FORMAT, attachment),
+            ],
+            pictures: [
+                target(device, "picture a", size, COMPOSITE_FORMAT, copyable),
+                target(device, "picture b", size, COMPOSITE_FORMAT, copyable),
+            ],
+            blur: [
+                target(device, "blur a", size, COMPOSITE_FORMAT, attachment),
+                target(device, "blur b", size, COMPOSITE_FORMAT, attachment),
+            ],
+            yuyv_upload: Upload::new(device, "yuyv", wgpu::TextureFormat::Rgba8Unorm, 4),
+            luma_upload: Upload::new(device, "luma", wgpu::TextureFormat::R8Unorm, 1),
+            chroma_upload: Upload::new(device, "chroma", wgpu::TextureFormat::Rg8Unorm, 2),
+            classes_upload: Upload::new(device, "classes", wgpu::TextureFormat::R8Uint, 1),
+            person_upload: Upload::new(device, "person", wgpu::TextureFormat::R32Float, 4),
+            depth_upload: Upload::new(device, "depth", wgpu::TextureFormat::R32Float, 4),
+            stylized_upload: Upload::new(device, "stylized", wgpu::TextureFormat::Rgba8Unorm, 4),
+            luts: Vec::new(),
+            lut_sizes: Vec::new(),
+            dummy_lut: Self::lut_texture(context, &Lut::identity(2)),
+            passes: Vec::new(),
+            region_sets: Vec::new(),
+            resolved: None,
+            filter: AnalysisFilter::default(),
+            current_history: 0,
+            history_valid: false,
+            frame_index: 0,
+            output: 0,
+        };
+        compositor.set_layers(context, layers, luts)?;
+        Ok(compositor)
+    }
+
+    fn lut_texture(context: &RenderContext, lut: &Lut) -> Target {
+        let n = lut.size;
+        let data: Vec<u16> = lut
+            .table
+            .iter()
+            .flat_map(|rgb| [f16_bits(rgb[0]), f16_bits(rgb[1]), f16_bits(rgb[2]), f16_bits(1.0)])
+            .collect();
+        let texture = context.device.create_texture_with_data(
+            &context.queue,
+            &wgpu::TextureDescriptor {
+                label: Some("lut"),
+                size: wgpu::Extent3d { width: n, height: n, depth_or_array_layers: n },
+                mip_level_count: 1,
+                sample_count: 1,
+                dimension: wgpu::TextureDimension::D3,
+                format: wgpu::TextureFormat::Rgba16Float,
+                usage: wgpu::TextureUsages::TEXTURE_BINDING,
+                view_formats: &[],
+            },
+            wgpu::util::TextureDataOrder::LayerMajor,
+            bytemuck::cast_slice(&data),
+        );
+        let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
+        Target { texture, view }
+    }
+
+    /// Replaces the effect stack (pipelines stay; per-layer buffers are rebuilt).
+    pub fn set_layers(
+        &mut self,
+        context: &RenderContext,
+        layers: &[Layer],
+        luts: &[Lut],
+    ) -> Result<(), RenderError> {
+        let lut_layers = layers.iter().filter(|l| matches!(l.effect, Effect::Lut { .. })).count();
+        if lut_layers != luts.len() {
+            return Err(RenderError::Setup(format!(
+                "{lut_layers} lut layers but {} LUTs given",
+                luts.len()
+            )));
+        }
+        let mut region_sets: Vec<RegionSelector> = Vec::new();
+        for layer in layers {
+            if layer.region.needs_segmentation() && !region_sets.contains(&layer.region) {
+                region_sets.push(layer.region.clone());
+            }
+        }
+        if region_sets.len() > MAX_REGION_SETS {
+            return Err(RenderError::Setup(format!(
+                "the layers use {} different regions; at most {MAX_REGION_SETS} fit in one stack",
+                region_sets.len()
+            )));
+        }
+        let (width, height) = (self.size.0 as f32, self.size.1 as f32);
+        let size = [width, height, 1.0 / width, 1.0 / height];
+        let mut passes = Vec::new();
+        let mut lut_index = 0;
+        for layer in layers {
+            let region_slot = region_sets
+                .iter()
+                .position(|r| *r == layer.region)
+                .filter(|_| layer.region.needs_segmentation());
+            let mut region = [0.0f32; 4];
+            if let Some(slot) = region_slot {
+                region[slot] = 1.0;
+            }
+            let base =
+                LayerUniform { size, region, lut_domain_max: [1.0; 4], ..Zeroable::zeroed() };
+            let mut single = |shader: Shader,
+                              uniform: LayerUniform,
+                              aux: Slot,
+                              lut: Option<usize>| {
+                passes.push((shader, uniform, region_slot, Slot::Picture, aux, Slot::Picture, lut));
+            };
+            match &layer.effect {
+                Effect::Repaint { colour, strength } => single(
+                    Shader::Repaint,
+                    LayerUniform { colour: srgb4(colour.0, *strength), ..base },
+                    Slot::Nothing,
+                    None,
+                ),
+                Effect::Texture { pattern, colour, accent, scale, strength } => {
+                    let horizontal = matches!(&layer.region, RegionSelector::Named(names) if names.iter().all(|n| ["floor", "ceiling", "rug", "carpet"].contains(&n.as_str())));
+                    single(
+                        Shader::Texture,
+                        LayerUniform {
+                            colour: srgb4(colour.0, *strength),
+                            accent: srgb4(accent.0, 0.0),
+                            params: [
+                                pattern.index() as f32,
+                                *scale,
+                                f32::from(u8::from(horizontal)),
+                                0.6,
+                            ],
+                            ..base
+                        },
+                        Slot::Nothing,
+                        None,
+                    );
+                }
+                Effect::BackgroundBlur { radius, threshold, feather } => {
+                    let radius = radius * width / 1280.0;
+                    passes.push((
+                        Shader::Blur,
+                        LayerUniform { params: [1.0, 0.0, radius, 1.0], ..base },
+                        None,
+                        Slot::Picture,
+                        Slot::Nothing,
+                        Slot::BlurA,
+                        None,
+                    ));
+                    passes.push((
+                        Shader::Blur,
+                        LayerUniform { params: [0.0, 1.0, radius, 1.0], ..base },
+                        None,
+                        Slot::BlurA,
+                        Slot::Nothing,
+                        Slot::BlurB,
+                        None,
+                    ));
+                    passes.push((
+                        Shader::Background,
+                        LayerUniform { params: [*threshold, *feather, 0.0, 0.0], ..base },
+                        region_slot,
+                        Slot::Picture,
+                        Slot::BlurB,
+                        Slot::Picture,
+                        None,
+                    ));
+                }
+                Effect::BackgroundReplace { colour, accent, threshold, feather } => single(
+                    Shader::Background,
+                    LayerUniform {
+                        colour: srgb4(colour.0, 1.0),
+                        accent: srgb4(accent.0, 0.0),
+                        params: [*threshold, *feather, 1.0, 0.0],
+                        ..base
+                    },
+                    Slot::Nothing,
+                    None,
+                ),
+                Effect::DepthOfField { focus_depth, focus_point, strength } => single(
+                    Shader::Bokeh,
+                    LayerUniform {
+                        params: [
+                            *strength,
+                            focus_point[0],
+                            focus_point[1],
+                            focus_depth.unwrap_or(-1.0),
+                        ],
+                        ..base
+                    },
+                    Slot::Nothing,
+                    None,
+                ),
+                Effect::DepthFog { colour, density } => single(
+                    Shader::Fog,
+                    LayerUniform { colour: srgb4(colour.0, *density), ..base },
+                    Slot::Nothing,
+                    None,
+                ),
+                Effect::Style { strength, .. } => single(
+                    Shader::Style,
+                    LayerUniform { colour: [0.0, 0.0, 0.0, *strength], ..base },
+                    Slot::Stylized,
+                    None,
+                ),
+                Effect::Lut { strength, .. } => {
+                    let lut = &luts[lut_index];
+                    single(
+                        Shader::Lut,
+                        LayerUniform {
+                            colour: [0.0, 0.0, 0.0, *strength],
+                            params: [lut.size as f32, 0.0, 0.0, 0.0],
+                            lut_domain_min: srgb4(lut.domain_min, 0.0),
+                            lut_domain_max: srgb4(lut.domain_max, 1.0),
+                            ..base
+                        },
+                        Slot::Nothing,
+                        Some(lut_index),
+                    );
+                    lut_index += 1;
+                }
+                Effect::Toon { levels, edges } => single(
+                    Shader::Toon,
+                    LayerUniform { params: [*levels, *edges, 0.0, 0.0], ..base },
+                    Slot::Nothing,
+                    None,
+                ),
+                Effect::Grain { amount } => single(
+                    Shader::Grain,
+                    LayerUniform { params: [*amount, 0.0, 0.0, 0.0], ..base },
+                    Slot::Nothing,
+                    None,
+                ),
+                Effect::Vignette { amount } => single(
+                    Shader::Vignette,
+                    LayerUniform { params: [*amount, 0.0, 0.0, 0.0], ..base },
+                    Slot::Nothing,
+                    None,
+                ),
+            }
+        }
+        self.passes = passes
+            .into_iter()
+            .map(|(shader, base, region_slot, input, aux, output, lut)| Pass {
+                shader,
+                uniform: context.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some("layer uniform"),
+                    contents: bytemuck::bytes_of(&base),
+                    usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                }),
+                base,
+                region_slot,
+                input,
+                aux,
+                output,
+                lut,
+            })
+            .collect();
+        self.luts = luts.iter().map(|lut| Self::lut_texture(context, lut)).collect();
+        self.lut_sizes = luts.iter().map(|l| l.size).collect();
+        self.region_sets = region_sets;
+        self.resolved = None;
+        Ok(())
+    }
+
+    /// Sets the upsampling filter; turning temporal smoothing on or off restarts the history.
+    pub fn set_filter(&mut self, filter: AnalysisFilter) {
+        if filter.temporal != self.filter.temporal {
+            self.history_valid = false;
+        }
+        self.filter = filter;
+    }
+
+    /// Forgets the previous frame (a cut in the video, a new photo).
+    pub fn reset_history(&mut self) {
+        self.history_valid = false;
+    }
+
+    /// Output size.
+    pub fn size(&self) -> (u32, u32) {
+        self.size
+    }
+
+    /// Class ids per region set for these labels.
+    fn resolve_regions(
+        &mut self,
+        labels: &std::sync::Arc<[String]>,
+    ) -> Result<&[Vec<u8>], RenderError> {
+        let stale = match &self.resolved {
+            Some(resolved) => {
+                !std::sync::Arc::ptr_eq(&resolved.labels, labels) && *resolved.labels != **labels
+            }
+            None => true,
+        };
+        if stale {
+            let sets = self
+                .region_sets
+                .iter()
+                .map(|set| set.class_ids(labels))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(RenderError::Setup)?;
+            self.resolved = Some(ResolvedRegions { labels: labels.clone(), class_ids: sets });
+        }
+        Ok(&self.resolved.as_ref().expect("resolved above").class_ids)
+    }
+
+    /// Uploads one frame's inputs and submits every pass; read the result with `readback`.
+    pub fn render(
+        &mut self,
+        context: &RenderContext,
+        input: &CompositorInput<'_>,
+    ) -> Result<(), RenderError> {
+        let (width, height) = self.size;
+        let pixels = (width * height) as usize;
+        let mut encoder = context
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("composite") });
+        if self.history_valid {
+            encoder.copy_texture_to_texture(
+                self.frame.texture.as_image_copy(),
+                self.previous_frame.texture.as_image_copy(),
+                self.frame.texture.size(),
+            );
+        }
+        // Frame upload (and conversion for camera formats).
+        match input.frame {
+            FrameData::Rgba8(data) => {
+                check_len("RGBA frame", data.len(), pixels * 4)?;
+                context.queue.write_texture(
+                    self.frame.texture.as_image_copy(),
+                    data,
+                    wgpu::TexelCopyBufferLayout {
+                        offset: 0,
+                        bytes_per_row: Some(width * 4),
+                        rows_per_image: Some(height),
+                    },
+                    self.frame.texture.size(),
+                );
+            }
+            FrameData::Yuyv(data) => {
+                if width % 2 != 0 {
+                    return Err(RenderError::Setup(format!(
+                        "YUYV frames need an even width, got {width}"
+                    )));
+                }
+                check_len("YUYV frame", data.len(), pixels * 2)?;
+                self.yuyv_upload.write(context, (width / 2, height), data);
+                self.convert(context, &mut encoder, false);
+            }
+            FrameData::Nv12(data) => {
+                if width % 2 != 0 || height % 2 != 0 {
+                    return Err(RenderError::Setup(format!(
+                        "NV12 frames need even sizes, got {width}x{height}"
+                    )));
+                }
+                check_len("NV12 frame", data.len(), pixels * 3 / 2)?;
+                let (luma, chroma) = data.split_at(pixels);
+                self.luma_upload.write(context, (width, height), luma);
+                self.chroma_upload.write(context, (width / 2, height / 2), chroma);
+                self.convert(context, &mut encoder, true);
+            }
+        }
+
+        // Analysis uploads.
+        let mut present = [0u32; 4];
+        let mut region_sets = [[0u32; 4]; 8];
+        let mut references = [[0.5f32; 3]; MAX_REGION_SETS];
+        if let Some(classes) = input.classes {
+            self.classes_upload.write(context, (classes.width, classes.height), &classes.classes);
+            present[0] = 1;
+            let frame = input.frame;
+            let size = self.size;
+            let sets = self.resolve_regions(&classes.labels)?.to_vec();
+            for (k, ids) in sets.iter().enumerate() {
+                for &id in ids {
+                    let word = k * 8 + (id as usize >> 5);
+                    region_sets[word / 4][word % 4] |= 1 << (id & 31);
+                }
+                references[k] = region_mean_colour(classes, ids, frame, size);
+            }
+        }
+        if let Some(person) = input.person {
+            self.person_upload.write(
+                context,
+                (person.width, person.height),
+                bytemuck::cast_slice(&person.values),
+            );
+            present[1] = 1;
+        }
+        if let Some(depth) = input.depth {
+            self.depth_upload.write(
+                context,
+                (depth.width, depth.height),
+                bytemuck::cast_slice(&depth.values),
+            );
+            present[2] = 1;
+        }
+        if let Some(stylized) = input.stylized {
+            self.stylized_upload.write(context, stylized.dimensions(), stylized.as_raw());
+        }
+        let uniform = AnalysisUniform {
+            size: [width as f32, height as f32, 1.0 / width as f32, 1.0 / height as f32],
+            params: [
+                self.filter.sigma_spatial,
+                self.filter.sigma_range,
+                self.filter.temporal_base,
+                f32::from(u8::from(self.filter.temporal && self.history_valid)),
+            ],
+            present,
+            region_sets,
+        };
+        context.queue.write_buffer(&self.analysis_uniform, 0, bytemuck::bytes_of(&uniform));
+
+        // Analysis upsampling into the other history slot.
+        let previous = self.current_history;
+        let next = 1 - previous;
+        let analysis_group = context.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("analysis"),
+            layout: &self.analysis_layout,
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: self.analysis_uniform.as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: wgpu::BindingResource::TextureView(&self.frame.view),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 2,
+                    resource: wgpu::BindingResource::Sampler(&self.sampler),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 3,
+                    resource: wgpu::BindingResource::TextureView(&self.classes_upload.target.view),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 4,
+                    resource: wgpu::BindingResource::TextureView(&self.person_upload.target.view),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 5,
+                    resource: wgpu::BindingResource::TextureView(&self.depth_upload.target.view),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 6,
+                    resource: wgpu::BindingResource::TextureView(&self.masks[previous].view),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 7,
+                    resource: wgpu::BindingResource::TextureView(&self.person_depth[previous].view),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 8,
+                    resource: wgpu::BindingResource::TextureView(&self.previous_frame.view),
+                },
+            ],
+        });
+        {
+            let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+                label: Some("analysis"),
+                color_attachments: &[
+                    Some(attachment(&self.masks[next].view)),
+                    Some(attachment(&self.person_depth[next].view)),
+                ],
+                depth_stencil_attachment: None,
+                timestamp_writes: None,
+                occlusion_query_set: None,
+                multiview_mask: None,
+            });
+            pass.set_pipeline(&self.analysis_pipeline);
+            pass.set_bind_group(0, &analysis_group, &[]);
+            pass.draw(0..3, 0..1);
+        }
+        self.current_history = next;
+        self.history_valid = true;
+
+        // Layers: the picture starts as the frame.
+        encoder.copy_texture_to_texture(
+            self.frame.texture.as_image_copy(),
+            self.pictures[0].texture.as_image_copy(),
+            self.frame.texture.size(),
+        );
+        let mut picture = 0;
+        for pass in &self.passes {
+            let mut uniform = pass.base;
+            if let Some(slot) = pass.region_slot {
+                let r = references[slot];
+                uniform.reference = [r[0], r[1], r[2], self.frame_index as f32];
+            } else {
+                uniform.reference = [0.5, 0.5, 0.5, self.frame_index as f32];
+            }
+            context.queue.write_buffer(&pass.uniform, 0, bytemuck::bytes_of(&uniform));
+            let view_of = |slot: Slot| match slot {
+                Slot::Picture => &self.pictures[picture].view,
+                Slot::BlurA => &self.blur[0].view,
+                Slot::BlurB => &self.blur[1].view,
+                Slot::Stylized => &self.stylized_upload.target.view,
+                Slot::Nothing => &self.frame.view,
+            };
+            let output_view = match pass.output {
+                Slot::Picture => &self.pictures[1 - picture].view,
+                other => view_of(other),
+            };
+            let lut_view = pass.lut.map_or(&self.dummy_lut.view, |i| &self.luts[i].view);
+            let group = context.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("effect"),
+                layout: &self.effect_layout,
+                entries: &[
+                    wgpu::BindGroupEntry { binding: 0, resource: pass.uniform.as_entire_binding() },
+                    wgpu::BindGroupEntry {
+                        binding: 1,
+                        resource: wgpu::BindingResource::Sampler(&self.sampler),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 2,
+                        resource: wgpu::BindingResource::TextureView(view_of(pass.input)),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 3,
+                        resource: wgpu::BindingResource::TextureView(&self.frame.view),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 4,
+                        resource: wgpu::BindingResource::TextureView(&self.masks[next].view),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 5,
+                        resource: wgpu::BindingResource::TextureView(&self.person_depth[next].view),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 6,
+                        resource: wgpu::BindingResource::TextureView(view_of(pass.aux)),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 7,
+                        resource: wgpu::BindingResource::TextureView(lut_view),
+                    },
+                ],
+            });
+            {
+                let mut render_pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+                    label: Some("effect"),
+                    color_attachments: &[Some(attachment(output_view))],
+                    depth_stencil_attachment: None,
+                    timestamp_writes: None,
+                    occlusion_query_set: None,
+                    multiview_mask: None,
+                });
+                render_pass.set_pipeline(&self.effect_pipelines[pass.shader.index()]);
+                render_pass.set_bind_group(0, &group, &[]);
+                render_pass.draw(0..3, 0..1);
+            }
+            if pass.output == Slot::Picture {
+                picture = 1 - picture;
+            }
+        }
+        self.output = picture;
+        self.frame_index += 1;
+        context.queue.submit([encoder.finish()]);
+        Ok(())
+    }
+
+    fn convert(&self, context: &RenderContext, encoder: &mut wgpu::CommandEncoder, nv12: bool) {
+        let packed = if nv12 { &self.luma_upload } else { &self.yuyv_upload };
+        let group = context.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("convert"),
+            layout: &self.convert_layout,
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: wgpu::BindingResource::TextureView(&packed.target.view),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: wgpu::BindingResource::TextureView(&self.chroma_upload.target.view),
+                },
+            ],
+        });
+        let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+            label: Some("convert"),
+            color_attachments: &[Some(attachment(&self.frame.view))],
+            depth_stencil_attachment: None,
+            timestamp_writes: None,
+            occlusion_query_set: None,
+            multiview_mask: None,
+        });
+        pass.set_pipeline(if nv12 { &self.convert_nv12 } else { &self.convert_yuyv });
+        pass.set_bind_group(0, &group, &[]);
+        pass.draw(0..3, 0..1);
+    }
+
+    /// The texture holding the last composited picture (for a window or the recorder).
+    pub fn output_texture(&self) -> &wgpu::Texture {
+        &self.pictures[self.output].texture
+    }
+
+    /// The converted camera frame of the last `render` (for tests of the format conversion).
+    pub fn frame_texture(&self) -> &wgpu::Texture {
+        &self.frame.texture
+    }
+
+    /// Upsampled analysis of the last frame: (region masks, person/depth), RGBA16F.
+    pub fn analysis_textures(&self) -> (&wgpu::Texture, &wgpu::Texture) {
+        (
+            &self.masks[self.current_history].texture,
+            &self.person_depth[self.current_history].texture,
+        )
+    }
+}
+
+fn attachment(view: &wgpu::TextureView) -> wgpu::RenderPassColorAttachment<'_> {
+    wgpu::RenderPassColorAttachment {
+        view,
+        depth_slice: None,
+        resolve_target: None,
+        ops: wgpu::Operations {
+            load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
+            store: wgpu::StoreOp::Store,
+        },
+    }
+}
+
+fn check_len(what: &str, got: usize, want: usize) -> Result<(), RenderError> {
+    if got == want {
+        Ok(())
+    } else {
+        Err(RenderError::Setup(format!(
+            "{what} has {got} bytes, expected {want} for the compositor's size"
+        )))
+    }
+}
+
+/// Mean sRGB colour of the frame over the pixels of a region set, sampled on the class map's
+/// grid (the reference the repaint and texture shaders relight against).
+fn region_mean_colour(
+    classes: &ClassMap,
+    ids: &[u8],
+    frame: FrameData<'_>,
+    size: (u32, u32),
+) -> [f32; 3] {
+    let mut member = [false; 256];
+    for &id in ids {
+        member[id as usize] = true;
+    }
+    let (width, height) = size;
+    let mut sum = [0f64; 3];
+    let mut count = 0u64;
+    for y in 0..classes.height {
+        let fy = ((y as f32 + 0.5) * height as f32 / classes.height as f32) as u32;
+        for x in 0..classes.width {
+            if !member[classes.class_at(x, y) as usize] {
+                continue;
+            }
+            let fx = ((x as f32 + 0.5) * width as f32 / classes.width as f32) as u32;
+            let rgb = sample_rgb(frame, width, height, fx.min(width - 1), fy.min(height - 1));
+            for c in 0..3 {
+                sum[c] += rgb[c] as f64;
+            }
+            count += 1;
+        }
+    }
+    if count == 0 {
+        return [0.5; 3];
+    }
+    sum.map(|s| (s / count as f64) as f32)
+}
+
+/// One pixel of a frame as sRGB 0..1 (BT.601 limited range for YUV formats).
+fn sample_rgb(frame: FrameData<'_>, width: u32, height: u32, x: u32, y: u32) -> [f32; 3] {
+    let yuv = |y: f32, u: f32, v: f32| {
+        let c = (y - 16.0 / 255.0) * 1.164_383;
+        let (d, e) = (u - 0.5, v - 0.5);
+        [c + 1.596_027 * e, c - 0.391_762 * d - 0.812_968 * e, c + 2.017_232 * d]
+            .map(|v| v.clamp(0.0, 1.0))
+    };
+    let byte = |data: &[u8], i: usize| data[i] as f32 / 255.0;
+    match frame {
+        FrameData::Rgba8(data) => {
+            let i = ((y * width + x) * 4) as usize;
+            [byte(data, i), byte(data, i + 1), byte(data, i + 2)]
+        }
+        FrameData::Yuyv(data) => {
+            let i = ((y * width + (x & !1)) * 2) as usize;
+            let luma = if x % 2 == 0 { byte(data, i) } else { byte(data, i + 2) };
+            yuv(luma, byte(data, i + 1), byte(data, i + 3))
+        }
+        FrameData::Nv12(data) => {
+            let luma = byte(data, (y * width + x) as usize);
+            let c = (width * height + (y / 2) * width + (x & !1)) as usize;
+            yuv(luma, byte(data, c), byte(data, c + 1))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn half_floats_round_trip_common_values() {
+        assert_eq!(f16_bits(0.0), 0);
+        assert_eq!(f16_bits(1.0), 0x3c00);
+        assert_eq!(f16_bits(0.5), 0x3800);
+        assert_eq!(f16_bits(-2.0), 0xc000);
+    }
+}
