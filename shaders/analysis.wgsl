@@ -9,9 +9,11 @@
 struct AnalysisUniform {
     // width, height, 1/width, 1/height of the frame
     size: vec4f,
-    // x: spatial sigma (low-res pixels), y: range sigma (0..1 colour), z: temporal base weight
-    // of the new frame, w: 1 when history is valid
+    // x: spatial sigma (low-res pixels), z: temporal base weight of the new frame, w: 1 when
+    // history is valid
     params: vec4f,
+    // x: range sigma (0..1 colour) for class votes, y: for soft maps
+    range: vec4f,
     // x: classes present, y: person present, z: depth present
     present: vec4u,
     // region set k is the 256-bit class set in words 8k..8k+7 (two vec4u per set)
@@ -27,6 +29,10 @@ struct AnalysisUniform {
 @group(0) @binding(6) var previous_masks: texture_2d<f32>;
 @group(0) @binding(7) var previous_person_depth: texture_2d<f32>;
 @group(0) @binding(8) var previous_frame: texture_2d<f32>;
+// The frame averaged over each texel of the class, person and depth maps.
+@group(0) @binding(9) var class_guide: texture_2d<f32>;
+@group(0) @binding(10) var person_guide: texture_2d<f32>;
+@group(0) @binding(11) var depth_guide: texture_2d<f32>;
 
 struct VertexOut {
     @builtin(position) position: vec4f,
@@ -59,17 +65,14 @@ fn low_position(uv: vec2f, low_size: vec2u) -> vec2f {
     return uv * vec2f(low_size) - 0.5;
 }
 
-fn tap_weight(uv: vec2f, colour: vec3f, fx: vec2f, tap: vec2i, low_size: vec2u) -> f32 {
+fn tap_weight(colour: vec3f, fx: vec2f, tap: vec2i, guide: texture_2d<f32>, sr: f32) -> f32 {
     let d = vec2f(tap) - fx;
-    let tap_uv = (vec2f(tap) + 0.5) / vec2f(low_size);
-    let guide = textureSampleLevel(frame, frame_sampler, tap_uv, 0.0).rgb;
-    let dc = guide - colour;
+    let dc = textureLoad(guide, tap, 0).rgb - colour;
     let ss = analysis.params.x;
-    let sr = analysis.params.y;
     return exp(-dot(d, d) / (2.0 * ss * ss) - dot(dc, dc) / (2.0 * sr * sr)) + 1e-6;
 }
 
-fn upsample_scalar(map: texture_2d<f32>, uv: vec2f, colour: vec3f) -> f32 {
+fn upsample_scalar(map: texture_2d<f32>, guide: texture_2d<f32>, uv: vec2f, colour: vec3f) -> f32 {
     let size = textureDimensions(map);
     let fx = low_position(uv, size);
     let base = vec2i(floor(fx)) - vec2i(1);
@@ -78,7 +81,7 @@ fn upsample_scalar(map: texture_2d<f32>, uv: vec2f, colour: vec3f) -> f32 {
     for (var j = 0; j < 4; j++) {
         for (var i = 0; i < 4; i++) {
             let tap = clamp(base + vec2i(i, j), vec2i(0), vec2i(size) - 1);
-            let w = tap_weight(uv, colour, fx, tap, size);
+            let w = tap_weight(colour, fx, tap, guide, analysis.range.y);
             sum += textureLoad(map, tap, 0).r * w;
             total += w;
         }
@@ -95,13 +98,15 @@ fn upsample_regions(uv: vec2f, colour: vec3f) -> vec4f {
     for (var j = 0; j < 4; j++) {
         for (var i = 0; i < 4; i++) {
             let tap = clamp(base + vec2i(i, j), vec2i(0), vec2i(size) - 1);
-            let w = tap_weight(uv, colour, fx, tap, size);
+            let w = tap_weight(colour, fx, tap, class_guide, analysis.range.x);
             let class_id = textureLoad(classes, tap, 0).r;
             sum += w * vec4f(in_set(class_id, 0u), in_set(class_id, 1u), in_set(class_id, 2u), in_set(class_id, 3u));
             total += w;
         }
     }
-    return sum / total;
+    // The vote share is soft only within about a pixel of an edge; sharpen it so a region's
+    // boundary sits where the vote flips, with a one-pixel anti-aliased transition.
+    return smoothstep(vec4f(0.3), vec4f(0.7), sum / total);
 }
 
 @fragment
@@ -113,17 +118,24 @@ fn fs_main(in: VertexOut) -> Outputs {
         masks = upsample_regions(in.uv, colour);
     }
     if analysis.present.y != 0u {
-        person_depth.r = upsample_scalar(person, in.uv, colour);
+        person_depth.r = upsample_scalar(person, person_guide, in.uv, colour);
     }
     if analysis.present.z != 0u {
-        person_depth.g = upsample_scalar(depth, in.uv, colour);
+        person_depth.g = upsample_scalar(depth, depth_guide, in.uv, colour);
     }
     if analysis.params.w > 0.5 {
         // Take the new value fast where the picture moved, slowly where it is still; uncertain
         // new mask values (near 0.5) lean on the history more (MediaPipe-style smoothing).
         let pixel = vec2i(in.uv * analysis.size.xy);
-        let before = textureLoad(previous_frame, pixel, 0).rgb;
-        let motion = clamp(length(colour - before) * 6.0, 0.0, 1.0);
+        // Motion from 4x4-pixel averages, so sensor noise does not read as movement.
+        var change = vec3f(0.0);
+        for (var k = 0; k < 4; k++) {
+            let offset = (vec2f(f32(k & 1), f32(k >> 1u)) * 2.0 - 1.0) * analysis.size.zw;
+            let uv = in.uv + offset;
+            change += textureSampleLevel(frame, frame_sampler, uv, 0.0).rgb
+                - textureSampleLevel(previous_frame, frame_sampler, uv, 0.0).rgb;
+        }
+        let motion = smoothstep(0.03, 0.15, length(change / 4.0));
         let base = analysis.params.z;
         let alpha = max(base, motion);
         let old_masks = textureLoad(previous_masks, pixel, 0);

@@ -23,9 +23,15 @@ pub struct JointBilateral {
     pub sigma_range: f32,
 }
 
-impl Default for JointBilateral {
-    fn default() -> Self {
+impl JointBilateral {
+    /// For class maps: a wider colour range lets the vote fill textured regions.
+    pub fn for_classes() -> Self {
         Self { sigma_spatial: 1.0, sigma_range: 24.0 }
+    }
+
+    /// For soft maps (person, depth): a narrow colour range stops at edges.
+    pub fn for_maps() -> Self {
+        Self { sigma_spatial: 1.0, sigma_range: 16.0 }
     }
 }
 
@@ -180,7 +186,7 @@ mod tests {
                 .map(|x| if (x * width / low_w) < edge { 0.0 } else { 1.0 })
                 .collect(),
         };
-        let up = upsample_scalar(&low, &guide, JointBilateral::default());
+        let up = upsample_scalar(&low, &guide, JointBilateral::for_maps());
         for x in 0..width {
             let v = up.at(x, 4);
             if x < edge - 1 {

@@ -75,11 +75,10 @@ pub fn run(
             );
         }
     }
-    let filter = JointBilateral::default();
     let mut failures = 0;
     for path in &images {
         let started = Instant::now();
-        match analyze_one(&mut analyzer, path, &args.output, filter) {
+        match analyze_one(&mut analyzer, path, &args.output) {
             Ok(written) => println!(
                 "{}: {} files in {:.0} ms",
                 path.display(),
@@ -95,12 +94,7 @@ pub fn run(
     Ok(if failures == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-fn analyze_one(
-    analyzer: &mut SceneAnalyzer,
-    path: &Path,
-    output: &Path,
-    filter: JointBilateral,
-) -> anyhow::Result<usize> {
+fn analyze_one(analyzer: &mut SceneAnalyzer, path: &Path, output: &Path) -> anyhow::Result<usize> {
     let photo = image::open(path)
         .with_context(|| format!("cannot decode {} as an image", path.display()))?
         .to_rgb8();
@@ -108,17 +102,22 @@ fn analyze_one(
     let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let out = |suffix: &str| output.join(format!("{stem}.{suffix}.png"));
     let mut written = 0;
-    let classes =
-        analysis.classes.map(|scores| upsample::upsample_classes(&scores.argmax(), &photo, filter));
+    let classes = analysis.classes.map(|scores| {
+        upsample::upsample_classes(&scores.argmax(), &photo, JointBilateral::for_classes())
+    });
     if let Some(classes) = &classes {
         export::write_classes(classes, &out("classes"))?;
         written += 1;
     }
     if let Some(person) = &analysis.person {
-        export::write_person(&upsample::upsample_scalar(person, &photo, filter), &out("person"))?;
+        export::write_person(
+            &upsample::upsample_scalar(person, &photo, JointBilateral::for_maps()),
+            &out("person"),
+        )?;
         written += 1;
     }
-    let depth = analysis.depth.map(|d| upsample::upsample_scalar(&d, &photo, filter));
+    let depth =
+        analysis.depth.map(|d| upsample::upsample_scalar(&d, &photo, JointBilateral::for_maps()));
     if let Some(depth) = &depth {
         export::write_depth(depth, &out("depth"))?;
         written += 1;

@@ -52,8 +52,11 @@ pub struct CompositorInput<'a> {
 pub struct AnalysisFilter {
     /// Spatial sigma in low-resolution pixels.
     pub sigma_spatial: f32,
-    /// Range sigma in 0..1 colour units.
-    pub sigma_range: f32,
+    /// Range sigma in 0..1 colour units for class maps (votes need a wider range to fill
+    /// texture).
+    pub sigma_range_classes: f32,
+    /// Range sigma in 0..1 colour units for soft maps (person, depth).
+    pub sigma_range_maps: f32,
     /// Blend video frames with the previous result (off for single images).
     pub temporal: bool,
     /// Weight of the new analysis on a still picture (1 = no smoothing).
@@ -62,7 +65,13 @@ pub struct AnalysisFilter {
 
 impl Default for AnalysisFilter {
     fn default() -> Self {
-        Self { sigma_spatial: 1.0, sigma_range: 0.1, temporal: false, temporal_base: 0.3 }
+        Self {
+            sigma_spatial: 1.0,
+            sigma_range_classes: 0.1,
+            sigma_range_maps: 0.06,
+            temporal: false,
+            temporal_base: 0.12,
+        }
     }
 }
 
@@ -84,6 +93,7 @@ struct LayerUniform {
 struct AnalysisUniform {
     size: [f32; 4],
     params: [f32; 4],
+    range: [f32; 4],
     present: [u32; 4],
     region_sets: [[u32; 4]; 8],
 }
@@ -218,6 +228,34 @@ impl Upload {
     }
 }
 
+/// The frame averaged down to one analysis map's size, re-created when that size changes.
+struct Guide {
+    target: Target,
+    size: (u32, u32),
+    uniform: wgpu::Buffer,
+}
+
+impl Guide {
+    fn new(device: &wgpu::Device) -> Self {
+        Self {
+            target: target(
+                device,
+                "guide",
+                (1, 1),
+                COMPOSITE_FORMAT,
+                wgpu::TextureUsages::RENDER_ATTACHMENT,
+            ),
+            size: (1, 1),
+            uniform: device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("guide uniform"),
+                size: 16,
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            }),
+        }
+    }
+}
+
 /// Class ids per region set, for the labels they were resolved against.
 struct ResolvedRegions {
     labels: std::sync::Arc<[String]>,
@@ -233,6 +271,10 @@ pub struct Compositor {
     analysis_pipeline: wgpu::RenderPipeline,
     analysis_uniform: wgpu::Buffer,
     convert_layout: wgpu::BindGroupLayout,
+    guide_layout: wgpu::BindGroupLayout,
+    guide_pipeline: wgpu::RenderPipeline,
+    /// Guides for the class, person and depth maps.
+    guides: [Guide; 3],
     convert_yuyv: wgpu::RenderPipeline,
     convert_nv12: wgpu::RenderPipeline,
     sampler: wgpu::Sampler,
@@ -434,6 +476,9 @@ impl Compositor {
                 texture_entry(6, FLOAT, D2),
                 texture_entry(7, FLOAT, D2),
                 texture_entry(8, FLOAT, D2),
+                texture_entry(9, FLOAT, D2),
+                texture_entry(10, FLOAT, D2),
+                texture_entry(11, FLOAT, D2),
             ],
         });
         let analysis_target = Some(wgpu::ColorTargetState {
@@ -445,7 +490,7 @@ impl Compositor {
             device,
             "analysis",
             &analysis_layout,
-            shaders::STANDALONE[0].1,
+            shaders::ANALYSIS,
             "fs_main",
             &[analysis_target.clone(), analysis_target],
         );
@@ -460,7 +505,7 @@ impl Compositor {
             device,
             "yuyv",
             &convert_layout,
-            shaders::STANDALONE[1].1,
+            shaders::CONVERT,
             "fs_yuyv",
             &composite_target,
         );
@@ -468,8 +513,20 @@ impl Compositor {
             device,
             "nv12",
             &convert_layout,
-            shaders::STANDALONE[1].1,
+            shaders::CONVERT,
             "fs_nv12",
+            &composite_target,
+        );
+        let guide_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("guide"),
+            entries: &[uniform_entry(0), texture_entry(1, FLOAT, D2), sampler_entry(2)],
+        });
+        let guide_pipeline = fullscreen_pipeline(
+            device,
+            "guide",
+            &guide_layout,
+            shaders::GUIDE,
+            "fs_main",
             &composite_target,
         );
         let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
@@ -483,6 +540,8 @@ impl Compositor {
         });
         let size = (width, height);
         let attachment = wgpu::TextureUsages::RENDER_ATTACHMENT;
+        // Analysis results can be read back (tests, snapshots of masks).
+        let analysis_usage = attachment | wgpu::TextureUsages::COPY_SRC;
         let copyable = attachment | wgpu::TextureUsages::COPY_SRC | wgpu::TextureUsages::COPY_DST;
         let analysis_uniform = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("analysis uniform"),
@@ -498,6 +557,9 @@ impl Compositor {
             analysis_pipeline,
             analysis_uniform,
             convert_layout,
+            guide_layout,
+            guide_pipeline,
+            guides: [Guide::new(device), Guide::new(device), Guide::new(device)],
             convert_yuyv,
             convert_nv12,
             sampler,
@@ -516,12 +578,12 @@ impl Compositor {
                 wgpu::TextureUsages::COPY_DST,
             ),
             masks: [
-                target(device, "masks a", size, ANALYSIS_FORMAT, attachment),
-                target(device, "masks b", size, ANALYSIS_FORMAT, attachment),
+                target(device, "masks a", size, ANALYSIS_FORMAT, analysis_usage),
+                target(device, "masks b", size, ANALYSIS_FORMAT, analysis_usage),
             ],
             person_depth: [
-                target(device, "person depth a", size, ANALYSIS_FORMAT, attachment),
-                target(device, "person depth b", size, ANALYSIS_FORMAT, attachment),
+                target(device, "person depth a", size, ANALYSIS_FORMAT, analysis_usage),
+                target(device, "person depth b", size, ANALYSIS_FORMAT, analysis_usage),
             ],
             pictures: [
                 target(device, "picture a", size, COMPOSITE_FORMAT, copyable),
@@ -833,11 +895,17 @@ impl Compositor {
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("composite") });
         if self.history_valid {
-            encoder.copy_texture_to_texture(
+            // Submitted on its own: queued texture writes below run before any later submission,
+            // so the copy must be in an earlier one to see the previous frame.
+            let mut keep = context.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("keep previous frame"),
+            });
+            keep.copy_texture_to_texture(
                 self.frame.texture.as_image_copy(),
                 self.previous_frame.texture.as_image_copy(),
                 self.frame.texture.size(),
             );
+            context.queue.submit([keep.finish()]);
         }
         // Frame upload (and conversion for camera formats).
         match input.frame {
@@ -915,14 +983,25 @@ impl Compositor {
         if let Some(stylized) = input.stylized {
             self.stylized_upload.write(context, stylized.dimensions(), stylized.as_raw());
         }
+        let map_sizes = [
+            input.classes.map(|m| (m.width, m.height)),
+            input.person.map(|m| (m.width, m.height)),
+            input.depth.map(|m| (m.width, m.height)),
+        ];
+        for (index, map_size) in map_sizes.into_iter().enumerate() {
+            if let Some(map_size) = map_size {
+                self.render_guide(context, &mut encoder, index, map_size);
+            }
+        }
         let uniform = AnalysisUniform {
             size: [width as f32, height as f32, 1.0 / width as f32, 1.0 / height as f32],
             params: [
                 self.filter.sigma_spatial,
-                self.filter.sigma_range,
+                self.filter.sigma_range_maps,
                 self.filter.temporal_base,
                 f32::from(u8::from(self.filter.temporal && self.history_valid)),
             ],
+            range: [self.filter.sigma_range_classes, self.filter.sigma_range_maps, 0.0, 0.0],
             present,
             region_sets,
         };
@@ -970,6 +1049,18 @@ impl Compositor {
                 wgpu::BindGroupEntry {
                     binding: 8,
                     resource: wgpu::BindingResource::TextureView(&self.previous_frame.view),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 9,
+                    resource: wgpu::BindingResource::TextureView(&self.guides[0].target.view),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 10,
+                    resource: wgpu::BindingResource::TextureView(&self.guides[1].target.view),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 11,
+                    resource: wgpu::BindingResource::TextureView(&self.guides[2].target.view),
                 },
             ],
         });
@@ -1076,6 +1167,55 @@ impl Compositor {
         self.frame_index += 1;
         context.queue.submit([encoder.finish()]);
         Ok(())
+    }
+
+    /// Averages the frame down to an analysis map's size.
+    fn render_guide(
+        &mut self,
+        context: &RenderContext,
+        encoder: &mut wgpu::CommandEncoder,
+        index: usize,
+        size: (u32, u32),
+    ) {
+        let guide = &mut self.guides[index];
+        if guide.size != size {
+            guide.target = target(
+                &context.device,
+                "guide",
+                size,
+                COMPOSITE_FORMAT,
+                wgpu::TextureUsages::RENDER_ATTACHMENT,
+            );
+            guide.size = size;
+            let uniform = [size.0 as f32, size.1 as f32, 0.0, 0.0];
+            context.queue.write_buffer(&guide.uniform, 0, bytemuck::cast_slice(&uniform));
+        }
+        let group = context.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("guide"),
+            layout: &self.guide_layout,
+            entries: &[
+                wgpu::BindGroupEntry { binding: 0, resource: guide.uniform.as_entire_binding() },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: wgpu::BindingResource::TextureView(&self.frame.view),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 2,
+                    resource: wgpu::BindingResource::Sampler(&self.sampler),
+                },
+            ],
+        });
+        let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+            label: Some("guide"),
+            color_attachments: &[Some(attachment(&guide.target.view))],
+            depth_stencil_attachment: None,
+            timestamp_writes: None,
+            occlusion_query_set: None,
+            multiview_mask: None,
+        });
+        pass.set_pipeline(&self.guide_pipeline);
+        pass.set_bind_group(0, &group, &[]);
+        pass.draw(0..3, 0..1);
     }
 
     fn convert(&self, context: &RenderContext, encoder: &mut wgpu::CommandEncoder, nv12: bool) {

@@ -63,8 +63,8 @@ impl RenderContext {
             wgpu::DeviceType::Cpu => 4,
         };
         let requested = wgpu::InstanceDescriptor::new_without_display_handle_from_env().backends;
-        // Vulkan/Metal/DX12 first; GL only when they offer no real GPU (probing GL/EGL is slow
-        // and noisy on machines without a display).
+        // Vulkan/Metal/DX12 first; GL only when they offer no adapter at all (probing GL/EGL is
+        // slow and prints errors on machines without a display).
         let mut found: Option<(wgpu::Instance, wgpu::Adapter)> = None;
         for backends in [requested & wgpu::Backends::PRIMARY, requested - wgpu::Backends::PRIMARY] {
             if backends.is_empty() {
@@ -76,13 +76,14 @@ impl RenderContext {
             let adapters = pollster::block_on(instance.enumerate_adapters(backends));
             let best = adapters.into_iter().min_by_key(|a| rank(&a.get_info()));
             if let Some(adapter) = best {
-                let better =
-                    found.as_ref().is_none_or(|(_, f)| rank(&adapter.get_info()) < rank(&f.get_info()));
+                let better = found
+                    .as_ref()
+                    .is_none_or(|(_, f)| rank(&adapter.get_info()) < rank(&f.get_info()));
                 if better {
                     found = Some((instance, adapter));
                 }
             }
-            if found.as_ref().is_some_and(|(_, a)| rank(&a.get_info()) < 4) {
+            if found.is_some() {
                 break;
             }
         }

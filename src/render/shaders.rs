@@ -4,10 +4,18 @@
 pub const COMMON: &str = include_str!("../../shaders/common.wgsl");
 
 /// Stand-alone shaders: (name, source).
-pub const STANDALONE: [(&str, &str); 2] = [
+pub const STANDALONE: [(&str, &str); 3] = [
     ("analysis", include_str!("../../shaders/analysis.wgsl")),
+    ("guide", include_str!("../../shaders/guide.wgsl")),
     ("convert", include_str!("../../shaders/convert.wgsl")),
 ];
+
+/// The analysis upsampling shader.
+pub const ANALYSIS: &str = STANDALONE[0].1;
+/// The low-resolution guide shader.
+pub const GUIDE: &str = STANDALONE[1].1;
+/// The camera-format conversion shader.
+pub const CONVERT: &str = STANDALONE[2].1;
 
 /// Effect shaders, each completed by `COMMON`: (name, body).
 pub const EFFECTS: [(&str, &str); 11] = [

@@ -1,0 +1,43 @@
+// The frame averaged over each texel of a low-resolution analysis map: the colour the model saw
+// there, which the edge-aware upsampling compares each full-resolution pixel against.
+
+struct GuideUniform {
+    // width, height of this guide (the analysis map's size)
+    size: vec4f,
+}
+
+@group(0) @binding(0) var<uniform> guide: GuideUniform;
+@group(0) @binding(1) var frame: texture_2d<f32>;
+@group(0) @binding(2) var frame_sampler: sampler;
+
+struct VertexOut {
+    @builtin(position) position: vec4f,
+    @location(0) uv: vec2f,
+}
+
+@vertex
+fn vs_fullscreen(@builtin(vertex_index) index: u32) -> VertexOut {
+    let x = f32((index << 1u) & 2u);
+    let y = f32(index & 2u);
+    var out: VertexOut;
+    out.position = vec4f(x * 2.0 - 1.0, 1.0 - y * 2.0, 0.0, 1.0);
+    out.uv = vec2f(x, y);
+    return out;
+}
+
+@fragment
+fn fs_main(in: VertexOut) -> @location(0) vec4f {
+    let frame_size = vec2f(textureDimensions(frame));
+    let footprint = frame_size / guide.size.xy;
+    // Bilinear taps two frame pixels apart cover the footprint with 2x2 averages each.
+    let taps = vec2i(clamp(ceil(footprint / 2.0), vec2f(1.0), vec2f(8.0)));
+    var sum = vec3f(0.0);
+    for (var j = 0; j < taps.y; j++) {
+        for (var i = 0; i < taps.x; i++) {
+            let offset = (vec2f(f32(i), f32(j)) + 0.5) / vec2f(taps) - 0.5;
+            let uv = in.uv + offset * footprint / frame_size;
+            sum += textureSampleLevel(frame, frame_sampler, uv, 0.0).rgb;
+        }
+    }
+    return vec4f(sum / f32(taps.x * taps.y), 1.0);
+}

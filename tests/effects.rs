@@ -1,0 +1,410 @@
+//! The compositor on lavapipe (or whatever GPU is present): every built-in preset against a
+//! golden image, plus checks of what each effect must do that hold on any GPU.
+//!
+//! Golden images live in tests/golden/effects. On a mismatch the test writes `NAME.actual.png`
+//! and `NAME.diff.png` (differences x8) to target/effects-output/. `DREAMLENS_BLESS=1` rewrites
+//! the goldens after a deliberate change; look at them before committing.
+
+use std::{path::PathBuf, sync::Arc};
+
+use dreamlens::{
+    effects::{Layer, lut::Lut, preset::Preset},
+    render::{AnalysisFilter, Compositor, CompositorInput, FrameData, RenderContext, readback},
+    scene::{ClassMap, ScalarMap},
+};
+use image::{Rgba, RgbaImage};
+
+const WIDTH: u32 = 320;
+const HEIGHT: u32 = 240;
+/// Golden comparison: mean absolute difference per channel (0..255) and the share of channel
+/// values allowed to differ by more than `LARGE_DIFF`. Rendering the same shaders on another
+/// GPU or driver moves values by a level or two; a changed effect moves thousands by far more.
+const MEAN_TOLERANCE: f64 = 1.0;
+const LARGE_DIFF: u8 = 12;
+const LARGE_SHARE: f64 = 0.002;
+
+const ADE_LABELS: [&str; 32] = [
+    "other",
+    "wall",
+    "building",
+    "sky",
+    "floor",
+    "tree",
+    "ceiling",
+    "road",
+    "bed",
+    "windowpane",
+    "grass",
+    "cabinet",
+    "sidewalk",
+    "person",
+    "earth",
+    "door",
+    "table",
+    "mountain",
+    "plant",
+    "curtain",
+    "chair",
+    "car",
+    "water",
+    "painting",
+    "sofa",
+    "shelf",
+    "house",
+    "sea",
+    "mirror",
+    "rug",
+    "field",
+    "armchair",
+];
+
+/// A synthetic room: textured wall with a light gradient on top, floor below, a sofa block and a
+/// person-shaped ellipse; analysis maps at a lower resolution, as models give them.
+struct Scene {
+    frame: RgbaImage,
+    classes: ClassMap,
+    person: ScalarMap,
+    depth: ScalarMap,
+    stylized: RgbaImage,
+}
+
+fn is_wall(x: f32, y: f32) -> bool {
+    y < 0.6 && !is_sofa(x, y)
+}
+fn is_sofa(x: f32, y: f32) -> bool {
+    (0.1..0.45).contains(&x) && (0.45..0.75).contains(&y)
+}
+fn is_person(x: f32, y: f32) -> bool {
+    ((x - 0.72) / 0.12).powi(2) + ((y - 0.55) / 0.3).powi(2) < 1.0
+}
+
+fn scene() -> Scene {
+    let frame = RgbaImage::from_fn(WIDTH, HEIGHT, |x, y| {
+        let (u, v) = (x as f32 / WIDTH as f32, y as f32 / HEIGHT as f32);
+        let texture = if (x / 6 + y / 6) % 2 == 0 { 10.0 } else { -10.0 };
+        let [r, g, b] = if is_person(u, v) {
+            [200.0, 150.0, 120.0]
+        } else if is_sofa(u, v) {
+            [70.0, 80.0, 150.0]
+        } else if is_wall(u, v) {
+            let light = 0.55 + 0.45 * (1.0 - u);
+            [210.0 * light + texture, 190.0 * light + texture, 160.0 * light + texture]
+        } else {
+            [130.0 + texture, 90.0, 60.0]
+        };
+        Rgba([r as u8, g as u8, b as u8, 255])
+    });
+    let (lw, lh) = (80, 60);
+    let labels: Arc<[String]> = ADE_LABELS.iter().map(|s| s.to_string()).collect();
+    let mut classes = Vec::with_capacity((lw * lh) as usize);
+    let mut person = Vec::with_capacity((lw * lh) as usize);
+    let mut depth = Vec::with_capacity((lw * lh) as usize);
+    for y in 0..lh {
+        for x in 0..lw {
+            let (u, v) = ((x as f32 + 0.5) / lw as f32, (y as f32 + 0.5) / lh as f32);
+            classes.push(if is_person(u, v) {
+                13
+            } else if is_sofa(u, v) {
+                24
+            } else if is_wall(u, v) {
+                1
+            } else {
+                4
+            });
+            person.push(if is_person(u, v) { 1.0 } else { 0.0 });
+            depth.push(if is_person(u, v) {
+                0.8
+            } else if v > 0.6 {
+                0.3 + 0.7 * (v - 0.6) / 0.4
+            } else {
+                0.15
+            });
+        }
+    }
+    let stylized = RgbaImage::from_fn(160, 120, |x, y| {
+        Rgba([(x * 255 / 160) as u8, 40, (y * 255 / 120) as u8, 255])
+    });
+    Scene {
+        frame,
+        classes: ClassMap { width: lw, height: lh, classes, labels },
+        person: ScalarMap { width: lw, height: lh, values: person },
+        depth: ScalarMap { width: lw, height: lh, values: depth },
+        stylized,
+    }
+}
+
+fn render(context: &RenderContext, layers: &[Layer], luts: &[Lut], scene: &Scene) -> RgbaImage {
+    let mut compositor = Compositor::new(context, WIDTH, HEIGHT, layers, luts).expect("compositor");
+    compositor
+        .render(
+            context,
+            &CompositorInput {
+                frame: FrameData::Rgba8(scene.frame.as_raw()),
+                classes: Some(&scene.classes),
+                person: Some(&scene.person),
+                depth: Some(&scene.depth),
+                stylized: Some(&scene.stylized),
+            },
+        )
+        .expect("renders");
+    readback::read_rgba8(context, compositor.output_texture()).expect("reads back")
+}
+
+fn output_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/effects-output");
+    std::fs::create_dir_all(&dir).expect("output dir");
+    dir
+}
+
+fn compare_with_golden(name: &str, actual: &RgbaImage) {
+    let golden_path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/golden/effects/{name}.png"));
+    if std::env::var_os("DREAMLENS_BLESS").is_some() {
+        actual.save(&golden_path).expect("write golden");
+        return;
+    }
+    let golden = image::open(&golden_path)
+        .unwrap_or_else(|e| {
+            panic!(
+                "golden {} missing ({e}); run with DREAMLENS_BLESS=1 to create it",
+                golden_path.display()
+            )
+        })
+        .to_rgba8();
+    assert_eq!(golden.dimensions(), actual.dimensions());
+    let mut sum = 0f64;
+    let mut large = 0usize;
+    let diff = RgbaImage::from_fn(WIDTH, HEIGHT, |x, y| {
+        let (a, g) = (actual.get_pixel(x, y), golden.get_pixel(x, y));
+        let mut out = [0u8, 0, 0, 255];
+        for (c, channel) in out.iter_mut().take(3).enumerate() {
+            let d = a.0[c].abs_diff(g.0[c]);
+            sum += f64::from(d);
+            large += usize::from(d > LARGE_DIFF);
+            *channel = d.saturating_mul(8);
+        }
+        Rgba(out)
+    });
+    let values = f64::from(WIDTH * HEIGHT * 3);
+    let mean = sum / values;
+    let share = large as f64 / values;
+    if mean > MEAN_TOLERANCE || share > LARGE_SHARE {
+        let dir = output_dir();
+        actual.save(dir.join(format!("{name}.actual.png"))).expect("write actual");
+        diff.save(dir.join(format!("{name}.diff.png"))).expect("write diff");
+        panic!(
+            "{name}: mean difference {mean:.2}, {:.3}% values off by more than {LARGE_DIFF}; see {}",
+            share * 100.0,
+            dir.display()
+        );
+    }
+}
+
+#[test]
+fn every_builtin_preset_matches_its_golden_image() {
+    let context = RenderContext::headless().expect("a GPU adapter (lavapipe in CI)");
+    let scene = scene();
+    let mut presets: Vec<(String, Preset)> =
+        Preset::builtin_names().map(|n| (n.to_owned(), Preset::load(n).expect("preset"))).collect();
+    let replace =
+        "[[layer]]\neffect = \"background-replace\"\ncolour = \"#3a6ea5\"\naccent = \"#f2c14e\"\n";
+    presets.push((
+        "background-replace".into(),
+        Preset::parse(replace, "test", "background-replace", None).expect("preset"),
+    ));
+    for (name, preset) in presets {
+        let actual = render(&context, &preset.layers, &preset.luts, &scene);
+        compare_with_golden(&name, &actual);
+    }
+}
+
+fn luma(p: &Rgba<u8>) -> f32 {
+    0.299 * p.0[0] as f32 + 0.587 * p.0[1] as f32 + 0.114 * p.0[2] as f32
+}
+
+/// Pixel centres well inside a region (away from edges, where masks are soft by design).
+fn interior(f: impl Fn(f32, f32) -> bool) -> Vec<(u32, u32)> {
+    let margin = 0.03;
+    let mut points = Vec::new();
+    for y in (0..HEIGHT).step_by(3) {
+        for x in (0..WIDTH).step_by(3) {
+            let (u, v) = ((x as f32 + 0.5) / WIDTH as f32, (y as f32 + 0.5) / HEIGHT as f32);
+            let all = [(-margin, 0.0), (margin, 0.0), (0.0, -margin), (0.0, margin), (0.0, 0.0)]
+                .iter()
+                .all(|(du, dv)| f(u + du, v + dv));
+            if all {
+                points.push((x, y));
+            }
+        }
+    }
+    points
+}
+
+#[test]
+fn repaint_recolours_only_the_wall_and_keeps_its_shading() {
+    let context = RenderContext::headless().expect("GPU adapter");
+    let scene = scene();
+    let preset = Preset::load("wall-paint").expect("preset");
+    let out = render(&context, &preset.layers, &preset.luts, &scene);
+    let wall = interior(is_wall);
+    let other = interior(|u, v| !is_wall(u, v));
+    assert!(wall.len() > 500 && other.len() > 500);
+    // Outside the wall nothing changes.
+    for &(x, y) in &other {
+        let (a, b) = (out.get_pixel(x, y), scene.frame.get_pixel(x, y));
+        assert!((0..3).all(|c| a.0[c].abs_diff(b.0[c]) <= 1), "({x},{y}) changed: {a:?} vs {b:?}");
+    }
+    // On the wall the hue is the paint's (sage: green above red and blue)...
+    let mean = |pts: &[(u32, u32)], img: &RgbaImage, c: usize| {
+        pts.iter().map(|&(x, y)| img.get_pixel(x, y).0[c] as f32).sum::<f32>() / pts.len() as f32
+    };
+    let (r, g, b) = (mean(&wall, &out, 0), mean(&wall, &out, 1), mean(&wall, &out, 2));
+    assert!(g > r + 8.0 && g > b + 8.0, "wall is not sage: {r} {g} {b}");
+    // ...and light and texture stay: brightness follows the original pixel by pixel.
+    let before: Vec<f32> = wall.iter().map(|&(x, y)| luma(scene.frame.get_pixel(x, y))).collect();
+    let after: Vec<f32> = wall.iter().map(|&(x, y)| luma(out.get_pixel(x, y))).collect();
+    let correlation = pearson(&before, &after);
+    assert!(correlation > 0.95, "shading lost: correlation {correlation}");
+}
+
+fn pearson(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len() as f32;
+    let (ma, mb) = (a.iter().sum::<f32>() / n, b.iter().sum::<f32>() / n);
+    let cov: f32 = a.iter().zip(b).map(|(x, y)| (x - ma) * (y - mb)).sum();
+    let va: f32 = a.iter().map(|x| (x - ma).powi(2)).sum();
+    let vb: f32 = b.iter().map(|y| (y - mb).powi(2)).sum();
+    cov / (va.sqrt() * vb.sqrt())
+}
+
+#[test]
+fn background_blur_keeps_the_person_sharp_and_blurs_the_rest() {
+    let context = RenderContext::headless().expect("GPU adapter");
+    let scene = scene();
+    let text = "[[layer]]\neffect = \"background-blur\"\nradius = 40.0\n";
+    let preset = Preset::parse(text, "t", "t", None).expect("preset");
+    let out = render(&context, &preset.layers, &preset.luts, &scene);
+    let person = interior(is_person);
+    for &(x, y) in &person {
+        let (a, b) = (out.get_pixel(x, y), scene.frame.get_pixel(x, y));
+        assert!((0..3).all(|c| a.0[c].abs_diff(b.0[c]) <= 2), "person changed at ({x},{y})");
+    }
+    // The wall's checker texture (+-10 levels) is smoothed away by the blur: the spread of
+    // brightness in 12x12 windows on the wall drops.
+    let texture_energy = |img: &RgbaImage| {
+        let points =
+            interior(|u, v| is_wall(u, v) && is_wall(u + 0.05, v + 0.06) && u < 0.5 && v > 0.04);
+        points
+            .iter()
+            .map(|&(x, y)| {
+                let values: Vec<f32> = (0..12)
+                    .flat_map(|dy| (0..12).map(move |dx| (dx, dy)))
+                    .map(|(dx, dy)| luma(img.get_pixel(x + dx, y + dy)))
+                    .collect();
+                let mean = values.iter().sum::<f32>() / values.len() as f32;
+                (values.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / values.len() as f32)
+                    .sqrt()
+            })
+            .sum::<f32>()
+            / points.len() as f32
+    };
+    let (after, before) = (texture_energy(&out), texture_energy(&scene.frame));
+    assert!(after < before * 0.3, "texture spread {before} -> {after}");
+}
+
+#[test]
+fn the_lut_on_the_gpu_matches_the_cpu_reference() {
+    let context = RenderContext::headless().expect("GPU adapter");
+    let scene = scene();
+    let preset =
+        Preset::parse("[[layer]]\neffect = \"lut\"\nfile = \"teal-orange.cube\"\n", "t", "t", None)
+            .expect("preset");
+    let out = render(&context, &preset.layers, &preset.luts, &scene);
+    let lut = &preset.luts[0];
+    let mut worst = 0f32;
+    for (x, y, p) in scene.frame.enumerate_pixels() {
+        let expected = lut.apply([0, 1, 2].map(|c| p.0[c] as f32 / 255.0));
+        let got = out.get_pixel(x, y);
+        for (c, value) in expected.iter().enumerate() {
+            worst = worst.max((value * 255.0 - got.0[c] as f32).abs());
+        }
+    }
+    // 8-bit input and output plus 16-bit float table entries: within 2 levels.
+    assert!(worst <= 2.0, "worst channel error {worst}");
+}
+
+/// BT.601 limited-range RGB -> YUV, the inverse of what the shader applies.
+fn yuv(p: &Rgba<u8>) -> [f32; 3] {
+    let [r, g, b] = [p.0[0] as f32, p.0[1] as f32, p.0[2] as f32];
+    [
+        16.0 + 0.256_788 * r + 0.504_129 * g + 0.097_906 * b,
+        128.0 - 0.148_223 * r - 0.290_993 * g + 0.439_216 * b,
+        128.0 + 0.439_216 * r - 0.367_788 * g - 0.071_427 * b,
+    ]
+}
+
+#[test]
+fn camera_formats_are_converted_on_the_gpu() {
+    let context = RenderContext::headless().expect("GPU adapter");
+    // A smooth image, so 4:2:x chroma subsampling loses little.
+    let rgb = RgbaImage::from_fn(WIDTH, HEIGHT, |x, y| {
+        Rgba([(40 + x / 2) as u8, (30 + y) as u8, (200 - x / 3) as u8, 255])
+    });
+    let mut yuyv = Vec::with_capacity((WIDTH * HEIGHT * 2) as usize);
+    for y in 0..HEIGHT {
+        for x in (0..WIDTH).step_by(2) {
+            let (a, b) = (yuv(rgb.get_pixel(x, y)), yuv(rgb.get_pixel(x + 1, y)));
+            yuyv.extend(
+                [a[0], (a[1] + b[1]) / 2.0, b[0], (a[2] + b[2]) / 2.0].map(|v| v.round() as u8),
+            );
+        }
+    }
+    let mut nv12: Vec<u8> = rgb.pixels().map(|p| yuv(p)[0].round() as u8).collect();
+    for y in (0..HEIGHT).step_by(2) {
+        for x in (0..WIDTH).step_by(2) {
+            let block = [(x, y), (x + 1, y), (x, y + 1), (x + 1, y + 1)]
+                .map(|(x, y)| yuv(rgb.get_pixel(x, y)));
+            nv12.push((block.iter().map(|v| v[1]).sum::<f32>() / 4.0).round() as u8);
+            nv12.push((block.iter().map(|v| v[2]).sum::<f32>() / 4.0).round() as u8);
+        }
+    }
+    for (name, frame) in [("yuyv", FrameData::Yuyv(&yuyv)), ("nv12", FrameData::Nv12(&nv12))] {
+        let mut compositor =
+            Compositor::new(&context, WIDTH, HEIGHT, &[], &[]).expect("compositor");
+        let input =
+            CompositorInput { frame, classes: None, person: None, depth: None, stylized: None };
+        compositor.render(&context, &input).expect("renders");
+        let out = readback::read_rgba8(&context, compositor.frame_texture()).expect("read");
+        let worst = out
+            .pixels()
+            .zip(rgb.pixels())
+            .map(|(a, b)| (0..3).map(|c| a.0[c].abs_diff(b.0[c])).max().unwrap_or(0))
+            .max()
+            .unwrap_or(0);
+        assert!(worst <= 4, "{name}: worst channel error {worst}");
+    }
+    // A frame of the wrong size is refused with a message, not a crash.
+    let mut compositor = Compositor::new(&context, WIDTH, HEIGHT, &[], &[]).expect("compositor");
+    let short = vec![0u8; 10];
+    let error = compositor
+        .render(
+            &context,
+            &CompositorInput {
+                frame: FrameData::Rgba8(&short),
+                classes: None,
+                person: None,
+                depth: None,
+                stylized: None,
+            },
+        )
+        .expect_err("wrong size");
+    assert!(error.to_string().contains("expected"), "{error}");
+}
+
+#[test]
+fn temporal_filter_setting_round_trips() {
+    let context = RenderContext::headless().expect("GPU adapter");
+    let mut compositor = Compositor::new(&context, 64, 48, &[], &[]).expect("compositor");
+    compositor.set_filter(AnalysisFilter { temporal: true, ..AnalysisFilter::default() });
+    compositor.reset_history();
+    assert_eq!(compositor.size(), (64, 48));
+}
