@@ -1,29 +1,35 @@
 // Edge-aware upsampling of the low-resolution analysis to frame size (joint bilateral
 // upsampling, Kopf et al. 2007), with temporal smoothing for video.
 //
-// Each output pixel blends the 4x4 nearest low-resolution samples, weighted by distance and by
-// how close the frame's colour at the sample is to the pixel's own colour, so masks and depth
-// follow the picture's edges. The class map is turned into four soft region masks (one per
-// region set the layers use) by the same weighted vote.
+// Each output pixel blends the TAPS x TAPS nearest low-resolution samples, weighted by distance
+// and by how close the frame's average colour over each sample is to the pixel's own colour, so
+// masks and depth follow the picture's edges. Region membership (one channel per region set the
+// layers use, made from the class map on upload) is blended the same way: a weighted vote.
 
 struct AnalysisUniform {
     // width, height, 1/width, 1/height of the frame
     size: vec4f,
-    // x: spatial sigma (low-res pixels), z: temporal base weight of the new frame, w: 1 when
-    // history is valid
+    // x: spatial sigma (low-res pixels), z: temporal base weight of the new frame
     params: vec4f,
     // x: range sigma (0..1 colour) for class votes, y: for soft maps
     range: vec4f,
-    // x: classes present, y: person present, z: depth present
-    present: vec4u,
-    // region set k is the 256-bit class set in words 8k..8k+7 (two vec4u per set)
-    region_sets: array<vec4u, 8>,
 }
+
+// Which inputs this pipeline variant reads. Pipeline constants rather than uniforms, so unused
+// work is compiled out (software rasterisers run both sides of a uniform branch).
+override HAS_REGIONS: bool = true;
+override HAS_PERSON: bool = true;
+override HAS_DEPTH: bool = true;
+// Blend with the previous frame's result.
+override TEMPORAL: bool = false;
+
+const TAPS: i32 = 2;
 
 @group(0) @binding(0) var<uniform> analysis: AnalysisUniform;
 @group(0) @binding(1) var frame: texture_2d<f32>;
 @group(0) @binding(2) var frame_sampler: sampler;
-@group(0) @binding(3) var classes: texture_2d<u32>;
+// Region membership per class-map texel: channel k is 1 where the class is in region set k.
+@group(0) @binding(3) var regions: texture_2d<f32>;
 @group(0) @binding(4) var person: texture_2d<f32>;
 @group(0) @binding(5) var depth: texture_2d<f32>;
 @group(0) @binding(6) var previous_masks: texture_2d<f32>;
@@ -54,12 +60,6 @@ struct Outputs {
     @location(1) person_depth: vec4f,
 }
 
-fn in_set(class_id: u32, set_index: u32) -> f32 {
-    let word = set_index * 8u + (class_id >> 5u);
-    let bits = analysis.region_sets[word >> 2u][word & 3u];
-    return f32((bits >> (class_id & 31u)) & 1u);
-}
-
 // Position of this pixel in a low-resolution map, in that map's texel units.
 fn low_position(uv: vec2f, low_size: vec2u) -> vec2f {
     return uv * vec2f(low_size) - 0.5;
@@ -72,41 +72,21 @@ fn tap_weight(colour: vec3f, fx: vec2f, tap: vec2i, guide: texture_2d<f32>, sr: 
     return exp(-dot(d, d) / (2.0 * ss * ss) - dot(dc, dc) / (2.0 * sr * sr)) + 1e-6;
 }
 
-fn upsample_scalar(map: texture_2d<f32>, guide: texture_2d<f32>, uv: vec2f, colour: vec3f) -> f32 {
+fn upsample(map: texture_2d<f32>, guide: texture_2d<f32>, uv: vec2f, colour: vec3f, sr: f32) -> vec4f {
     let size = textureDimensions(map);
     let fx = low_position(uv, size);
-    let base = vec2i(floor(fx)) - vec2i(1);
-    var sum = 0.0;
+    let base = vec2i(floor(fx - 0.5 * f32(TAPS - 2)));
+    var sum = vec4f(0.0);
     var total = 0.0;
-    for (var j = 0; j < 4; j++) {
-        for (var i = 0; i < 4; i++) {
+    for (var j = 0; j < TAPS; j++) {
+        for (var i = 0; i < TAPS; i++) {
             let tap = clamp(base + vec2i(i, j), vec2i(0), vec2i(size) - 1);
-            let w = tap_weight(colour, fx, tap, guide, analysis.range.y);
-            sum += textureLoad(map, tap, 0).r * w;
+            let w = tap_weight(colour, fx, tap, guide, sr);
+            sum += textureLoad(map, tap, 0) * w;
             total += w;
         }
     }
     return sum / total;
-}
-
-fn upsample_regions(uv: vec2f, colour: vec3f) -> vec4f {
-    let size = textureDimensions(classes);
-    let fx = low_position(uv, size);
-    let base = vec2i(floor(fx)) - vec2i(1);
-    var sum = vec4f(0.0);
-    var total = 0.0;
-    for (var j = 0; j < 4; j++) {
-        for (var i = 0; i < 4; i++) {
-            let tap = clamp(base + vec2i(i, j), vec2i(0), vec2i(size) - 1);
-            let w = tap_weight(colour, fx, tap, class_guide, analysis.range.x);
-            let class_id = textureLoad(classes, tap, 0).r;
-            sum += w * vec4f(in_set(class_id, 0u), in_set(class_id, 1u), in_set(class_id, 2u), in_set(class_id, 3u));
-            total += w;
-        }
-    }
-    // The vote share is soft only within about a pixel of an edge; sharpen it so a region's
-    // boundary sits where the vote flips, with a one-pixel anti-aliased transition.
-    return smoothstep(vec4f(0.3), vec4f(0.7), sum / total);
 }
 
 @fragment
@@ -114,16 +94,19 @@ fn fs_main(in: VertexOut) -> Outputs {
     let colour = textureSampleLevel(frame, frame_sampler, in.uv, 0.0).rgb;
     var masks = vec4f(0.0);
     var person_depth = vec4f(0.0, 0.5, 0.0, 1.0);
-    if analysis.present.x != 0u {
-        masks = upsample_regions(in.uv, colour);
+    if HAS_REGIONS {
+        // The vote share is soft only near an edge; sharpen it so a region's boundary sits where
+        // the vote flips, with a one-pixel anti-aliased transition.
+        let votes = upsample(regions, class_guide, in.uv, colour, analysis.range.x);
+        masks = smoothstep(vec4f(0.3), vec4f(0.7), votes);
     }
-    if analysis.present.y != 0u {
-        person_depth.r = upsample_scalar(person, person_guide, in.uv, colour);
+    if HAS_PERSON {
+        person_depth.r = upsample(person, person_guide, in.uv, colour, analysis.range.y).r;
     }
-    if analysis.present.z != 0u {
-        person_depth.g = upsample_scalar(depth, depth_guide, in.uv, colour);
+    if HAS_DEPTH {
+        person_depth.g = upsample(depth, depth_guide, in.uv, colour, analysis.range.y).r;
     }
-    if analysis.params.w > 0.5 {
+    if TEMPORAL {
         // Take the new value fast where the picture moved, slowly where it is still; uncertain
         // new mask values (near 0.5) lean on the history more (MediaPipe-style smoothing).
         let pixel = vec2i(in.uv * analysis.size.xy);

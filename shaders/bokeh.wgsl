@@ -1,7 +1,7 @@
 // Depth of field: each pixel gathers a disc whose radius is its circle of confusion,
 // |depth - focus| x strength. params.x: strength (pixels at 1280 wide), params.yz: focus point
 // (uv), params.w: focus depth (negative = read at the focus point).
-const TAPS: i32 = 40;
+const TAPS: i32 = 28;
 const GOLDEN_ANGLE: f32 = 2.39996323;
 
 fn circle_of_confusion(uv: vec2f, focus: f32, strength: f32) -> f32 {

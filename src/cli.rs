@@ -58,8 +58,12 @@ pub enum Command {
         #[command(subcommand)]
         action: PresetsAction,
     },
-    /// Measure per-model inference time at each model's own input size.
-    Bench(BenchArgs),
+    /// Measure speed: per-model inference, or every stage of the effect pipeline.
+    Bench {
+        /// What to measure.
+        #[command(subcommand)]
+        what: BenchWhat,
+    },
 }
 
 /// `presets` subcommands.
@@ -89,6 +93,10 @@ pub struct ProcessArgs {
     /// Size of the demo scene, WIDTHxHEIGHT.
     #[arg(long, default_value = "1280x720", value_parser = parse_size)]
     pub demo_size: (u32, u32),
+    /// Frames analysed in parallel (each with its own model sessions). Output is identical
+    /// whatever the number. Default: one per core, at most 4.
+    #[arg(long)]
+    pub jobs: Option<usize>,
 }
 
 /// Parses `WIDTHxHEIGHT`.
@@ -147,7 +155,31 @@ pub struct AnalyzeArgs {
     pub depth: String,
 }
 
-/// `bench` options.
+/// `bench` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum BenchWhat {
+    /// Median inference time of each model at its own input size.
+    Models(BenchArgs),
+    /// Median time of each pipeline stage on real frames: decode, each model, upload and
+    /// upsampling, each effect, readback, PNG encoding.
+    Stages(StagesArgs),
+}
+
+/// `bench stages` options.
+#[derive(Debug, Args)]
+pub struct StagesArgs {
+    /// A video file to decode frames from (default: the demo scene).
+    #[arg(long)]
+    pub video: Option<PathBuf>,
+    /// Frame size of the demo scene.
+    #[arg(long, default_value = "1280x720", value_parser = parse_size)]
+    pub size: (u32, u32),
+    /// Frames to time (after one warm-up frame).
+    #[arg(long, default_value_t = 8)]
+    pub frames: usize,
+}
+
+/// `bench models` options.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// Timed runs per model (after two warm-up runs).

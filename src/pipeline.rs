@@ -1,5 +1,7 @@
-//! One frame through the whole effect pipeline: the models a preset needs, then the GPU
-//! compositor. Used by headless processing now and by the live app's render thread later.
+//! One frame through the whole effect pipeline: the models a preset needs (`FrameAnalyzer`),
+//! then the GPU compositor (`EffectRenderer`). The two halves are separate so batch processing
+//! can analyse several frames in parallel and composite them in order, and the live app can run
+//! analysis on worker threads.
 //!
 //! A model that cannot be found turns off only the layers that need it; each such layer is
 //! reported once.
@@ -8,10 +10,9 @@ use image::{RgbImage, RgbaImage};
 use ndarray::ArrayD;
 
 use crate::{
-    effects::{Effect, Layer, preset::Preset},
+    effects::{Effect, Layer, lut::Lut, preset::Preset},
     inference::{
-        AnalysisModels, DisabledStage, InferenceError, ModelSession, SceneAnalyzer, SessionOptions,
-        preprocess,
+        AnalysisModels, InferenceError, ModelSession, SceneAnalyzer, SessionOptions, preprocess,
     },
     render::{
         AnalysisFilter, Compositor, CompositorInput, FrameData, RenderContext, RenderError,
@@ -46,55 +47,70 @@ pub struct DroppedLayer {
     pub reason: String,
 }
 
-/// Prepared models and GPU state for one preset.
-pub struct EffectPipeline {
-    analyzer: SceneAnalyzer,
-    style: Option<(ModelSession, ArrayD<f32>)>,
-    layers: Vec<Layer>,
-    luts: Vec<crate::effects::lut::Lut>,
-    compositor: Option<Compositor>,
-    filter: AnalysisFilter,
-    last_analysis: SceneAnalysis,
+/// Everything the models produced for one frame.
+#[derive(Debug, Clone, Default)]
+pub struct FrameAnalysis {
+    /// Segmentation, person mask and depth.
+    pub scene: SceneAnalysis,
+    /// The stylized frame for `style` layers.
+    pub stylized: Option<RgbaImage>,
 }
 
-impl std::fmt::Debug for EffectPipeline {
+/// The models one preset needs, prepared once.
+pub struct FrameAnalyzer {
+    analyzer: SceneAnalyzer,
+    style: Option<(ModelSession, ArrayD<f32>)>,
+}
+
+impl std::fmt::Debug for FrameAnalyzer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EffectPipeline").field("layers", &self.layers.len()).finish_non_exhaustive()
+        f.debug_struct("FrameAnalyzer").finish_non_exhaustive()
     }
+}
+
+/// The layers that can run with the models found, and those that cannot.
+#[derive(Debug, Clone)]
+pub struct LayerPlan {
+    /// Layers that will run, bottom first.
+    pub layers: Vec<Layer>,
+    /// One LUT per `lut` layer in `layers`.
+    pub luts: Vec<Lut>,
+    /// Layers turned off, with the reason.
+    pub dropped: Vec<DroppedLayer>,
 }
 
 fn effect_name(effect: &Effect) -> String {
     format!("{effect:?}").split([' ', '{']).next().unwrap_or("effect").to_owned()
 }
 
-impl EffectPipeline {
-    /// Opens the models `preset` needs (from `models`) and keeps the layers that can run.
-    pub fn new(
+impl FrameAnalyzer {
+    /// Opens the models `preset` needs (chosen from `models`) and plans which layers can run.
+    pub fn open(
         store: &ModelStore,
         options: &SessionOptions,
         preset: &Preset,
         models: &AnalysisModels,
-    ) -> Result<(Self, Vec<DroppedLayer>), PipelineError> {
+    ) -> Result<(Self, LayerPlan), PipelineError> {
         let needed = AnalysisModels {
             segmentation: models.segmentation.clone().filter(|_| preset.needs_segmentation()),
             person: models.person.clone().filter(|_| preset.needs_person()),
             depth: models.depth.clone().filter(|_| preset.needs_depth()),
         };
         let (analyzer, disabled) = SceneAnalyzer::open(store, &needed, options)?;
-        let stage_off = |stage: &str| {
-            disabled.iter().find(|d: &&DisabledStage| d.stage == stage).map(|d| d.reason.clone())
-        };
+        let stage_off =
+            |stage: &str| disabled.iter().find(|d| d.stage == stage).map(|d| d.reason.clone());
         let mut style = None;
         let mut style_off = None;
-        if let Some(weights) = preset.layers.iter().find_map(|l| match &l.effect {
+        let style_weights = preset.layers.iter().find_map(|l| match &l.effect {
             Effect::Style { styles, .. } => Some(styles.clone()),
             _ => None,
-        }) {
-            match store
+        });
+        if let Some(weights) = style_weights {
+            let session = store
                 .locate(STYLE_MODEL)
                 .map_err(|e| e.to_string())
-                .and_then(|m| ModelSession::open(&m, options).map_err(|e| e.to_string()))
-            {
+                .and_then(|m| ModelSession::open(&m, options).map_err(|e| e.to_string()));
+            match session {
                 Ok(session) => {
                     let total: f32 = weights.iter().map(|w| w.weight).sum();
                     let mut vector = ArrayD::zeros(vec![26]);
@@ -106,47 +122,32 @@ impl EffectPipeline {
                 Err(reason) => style_off = Some(reason),
             }
         }
-        let mut layers = Vec::new();
-        let mut luts = Vec::new();
-        let mut dropped = Vec::new();
-        let mut lut_index = 0;
+        let mut plan = LayerPlan { layers: Vec::new(), luts: Vec::new(), dropped: Vec::new() };
+        let mut luts = preset.luts.iter();
         for layer in &preset.layers {
-            let reason =
-                if layer.region.needs_segmentation() { stage_off("segmentation") } else { None }
-                    .or_else(
-                        || if layer.effect.needs_person() { stage_off("person") } else { None },
-                    )
-                    .or_else(|| match layer.effect {
-                        Effect::DepthOfField { .. } | Effect::DepthFog { .. } => stage_off("depth"),
-                        _ => None,
-                    })
-                    .or_else(|| if layer.effect.needs_style() { style_off.clone() } else { None });
-            let lut = matches!(layer.effect, Effect::Lut { .. }).then(|| {
-                lut_index += 1;
-                preset.luts[lut_index - 1].clone()
-            });
+            let lut = matches!(layer.effect, Effect::Lut { .. }).then(|| luts.next()).flatten();
+            let reason = None
+                .or_else(|| {
+                    layer.region.needs_segmentation().then(|| stage_off("segmentation")).flatten()
+                })
+                .or_else(|| layer.effect.needs_person().then(|| stage_off("person")).flatten())
+                .or_else(|| {
+                    matches!(layer.effect, Effect::DepthOfField { .. } | Effect::DepthFog { .. })
+                        .then(|| stage_off("depth"))
+                        .flatten()
+                })
+                .or_else(|| layer.effect.needs_style().then(|| style_off.clone()).flatten());
             match reason {
                 Some(reason) => {
-                    dropped.push(DroppedLayer { effect: effect_name(&layer.effect), reason })
+                    plan.dropped.push(DroppedLayer { effect: effect_name(&layer.effect), reason })
                 }
                 None => {
-                    layers.push(layer.clone());
-                    luts.extend(lut);
+                    plan.layers.push(layer.clone());
+                    plan.luts.extend(lut.cloned());
                 }
             }
         }
-        Ok((
-            Self {
-                analyzer,
-                style,
-                layers,
-                luts,
-                compositor: None,
-                filter: AnalysisFilter::default(),
-                last_analysis: SceneAnalysis::default(),
-            },
-            dropped,
-        ))
+        Ok((Self { analyzer, style }, plan))
     }
 
     /// The model sessions in use, for reporting providers.
@@ -154,9 +155,45 @@ impl EffectPipeline {
         self.analyzer.sessions().chain(self.style.iter().map(|(s, _)| s))
     }
 
-    /// Layers that will run.
-    pub fn layers(&self) -> &[Layer] {
-        &self.layers
+    /// Runs every needed model on one frame.
+    pub fn analyze(&mut self, frame: &RgbImage) -> Result<FrameAnalysis, InferenceError> {
+        let scene = self.analyzer.analyze(frame)?;
+        let stylized = match &mut self.style {
+            Some((session, weights)) => {
+                let height = (frame.height() * STYLE_WIDTH / frame.width().max(1)).max(4);
+                let contract = session.contract()?.clone();
+                let (w, h) = preprocess::input_size(&contract.input, STYLE_WIDTH, height);
+                let input =
+                    preprocess::to_tensor(&preprocess::resize(frame, w, h), &contract.input);
+                let extra = vec![(contract.extra_inputs[0].clone(), weights.clone())];
+                Some(nchw_to_rgba(&session.run_tensor(input.into_dyn(), extra)?))
+            }
+            None => None,
+        };
+        Ok(FrameAnalysis { scene, stylized })
+    }
+}
+
+/// The GPU half: composites frames with their analysis, in order (temporal smoothing carries
+/// state from one frame to the next).
+pub struct EffectRenderer {
+    plan: LayerPlan,
+    compositor: Option<Compositor>,
+    filter: AnalysisFilter,
+}
+
+impl std::fmt::Debug for EffectRenderer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EffectRenderer")
+            .field("layers", &self.plan.layers.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl EffectRenderer {
+    /// A renderer for the planned layers; GPU state is made on the first frame.
+    pub fn new(plan: LayerPlan) -> Self {
+        Self { plan, compositor: None, filter: AnalysisFilter::default() }
     }
 
     /// Sets temporal smoothing (on for video, off for unrelated photos).
@@ -167,77 +204,44 @@ impl EffectPipeline {
         }
     }
 
-    /// Analyses `frame` with every needed model, composites it, and returns the result.
-    pub fn process(
+    /// Submits the GPU work for one frame without waiting for it.
+    pub fn submit(
         &mut self,
         context: &RenderContext,
         frame: &RgbImage,
-    ) -> Result<RgbaImage, PipelineError> {
-        let analysis = self.analyzer.analyze(frame)?;
-        let stylized = match &mut self.style {
-            Some((session, weights)) => {
-                let height = (frame.height() * STYLE_WIDTH / frame.width().max(1)).max(4);
-                let contract = session.contract()?.clone();
-                let (w, h) = preprocess::input_size(&contract.input, STYLE_WIDTH, height);
-                let input =
-                    preprocess::to_tensor(&preprocess::resize(frame, w, h), &contract.input)
-                        .into_dyn();
-                let output = session
-                    .run_tensor(input, vec![(contract.extra_inputs[0].clone(), weights.clone())])?;
-                Some(nchw_to_rgba(&output))
-            }
-            None => None,
-        };
-        self.composite(context, frame, &analysis, stylized.as_ref())?;
-        self.last_analysis = analysis;
-        let compositor = self.compositor.as_ref().expect("composite created it");
-        Ok(readback::read_rgba8(context, compositor.output_texture())?)
-    }
-
-    /// The analysis of the last processed frame.
-    pub fn last_analysis(&self) -> &SceneAnalysis {
-        &self.last_analysis
-    }
-
-    /// Runs the compositor on given inputs (also used by benchmarks to time the GPU part alone).
-    pub fn composite(
-        &mut self,
-        context: &RenderContext,
-        frame: &RgbImage,
-        analysis: &SceneAnalysis,
-        stylized: Option<&RgbaImage>,
-    ) -> Result<(), PipelineError> {
+        analysis: &FrameAnalysis,
+    ) -> Result<&Compositor, PipelineError> {
         let size = frame.dimensions();
         if self.compositor.as_ref().is_none_or(|c| c.size() != size) {
             let mut compositor =
-                Compositor::new(context, size.0, size.1, &self.layers, &self.luts)?;
+                Compositor::new(context, size.0, size.1, &self.plan.layers, &self.plan.luts)?;
             compositor.set_filter(self.filter);
             self.compositor = Some(compositor);
         }
         let compositor = self.compositor.as_mut().expect("created above");
-        let classes = analysis.classes.as_ref().map(|scores| scores.argmax());
-        let rgba = RgbaImage::from_raw(
-            size.0,
-            size.1,
-            frame.pixels().flat_map(|p| [p.0[0], p.0[1], p.0[2], 255]).collect(),
-        )
-        .expect("sizes match");
+        let rgba = crate::render::rgba_bytes(frame);
         compositor.render(
             context,
             &CompositorInput {
-                frame: FrameData::Rgba8(rgba.as_raw()),
-                classes: classes.as_ref(),
-                person: analysis.person.as_ref(),
-                depth: analysis.depth.as_ref(),
-                stylized,
+                frame: FrameData::Rgba8(&rgba),
+                classes: analysis.scene.classes.as_ref(),
+                person: analysis.scene.person.as_ref(),
+                depth: analysis.scene.depth.as_ref(),
+                stylized: analysis.stylized.as_ref(),
             },
         )?;
-        Ok(())
+        Ok(compositor)
     }
 
-    /// The compositor of the current frame size, once a frame has been processed.
-    pub fn compositor(&self) -> Option<&Compositor> {
-        self.compositor.as_ref()
+    /// Composites one frame and reads the picture back.
+    pub fn render(
+        &mut self,
+        context: &RenderContext,
+        frame: &RgbImage,
+        analysis: &FrameAnalysis,
+    ) -> Result<RgbaImage, PipelineError> {
+        let compositor = self.submit(context, frame, analysis)?;
+        Ok(readback::read_rgba8(context, compositor.output_texture())?)
     }
 }
 

@@ -168,8 +168,8 @@ pub type DepthMap = ScalarMap;
 /// Everything the analysis stages produced for one frame, at each model's own resolution.
 #[derive(Debug, Clone, Default)]
 pub struct SceneAnalysis {
-    /// Class scores from the segmentation model.
-    pub classes: Option<ClassScores>,
+    /// Class ids from the segmentation model, at its resolution.
+    pub classes: Option<ClassMap>,
     /// Person probability.
     pub person: Option<PersonMask>,
     /// Relative inverse depth.

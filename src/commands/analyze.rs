@@ -102,9 +102,9 @@ fn analyze_one(analyzer: &mut SceneAnalyzer, path: &Path, output: &Path) -> anyh
     let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let out = |suffix: &str| output.join(format!("{stem}.{suffix}.png"));
     let mut written = 0;
-    let classes = analysis.classes.map(|scores| {
-        upsample::upsample_classes(&scores.argmax(), &photo, JointBilateral::for_classes())
-    });
+    let classes = analysis
+        .classes
+        .map(|classes| upsample::upsample_classes(&classes, &photo, JointBilateral::for_classes()));
     if let Some(classes) = &classes {
         export::write_classes(classes, &out("classes"))?;
         written += 1;

@@ -1,4 +1,4 @@
-//! `dreamlens bench`: median inference time of each model at its own input size.
+//! `dreamlens bench models|stages`: medians of model inference and of every pipeline stage.
 
 use std::{process::ExitCode, time::Instant};
 
@@ -8,9 +8,10 @@ use dreamlens::{
 };
 use ndarray::ArrayD;
 
-use crate::cli::BenchArgs;
+use crate::cli::{BenchArgs, StagesArgs};
 
-pub fn run(
+/// Median inference time of each model at its own input size.
+pub fn models(
     store: &ModelStore,
     options: &SessionOptions,
     args: &BenchArgs,
@@ -79,4 +80,161 @@ fn extra_inputs(names: &[String]) -> Vec<(String, ArrayD<f32>)> {
             (name.clone(), value)
         })
         .collect()
+}
+
+fn median(mut times: Vec<f64>) -> f64 {
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+/// Times `run` once per frame (after a warm-up on the first) and returns the median in ms.
+fn time_per_frame(
+    frames: &[image::RgbImage],
+    mut run: impl FnMut(&image::RgbImage) -> anyhow::Result<()>,
+) -> anyhow::Result<f64> {
+    run(&frames[0])?;
+    let mut times = Vec::with_capacity(frames.len());
+    for frame in frames {
+        let started = Instant::now();
+        run(frame)?;
+        times.push(started.elapsed().as_secs_f64() * 1e3);
+    }
+    Ok(median(times))
+}
+
+/// Median time of each pipeline stage on real frames.
+pub fn stages(
+    store: &ModelStore,
+    options: &SessionOptions,
+    args: &StagesArgs,
+) -> anyhow::Result<ExitCode> {
+    use dreamlens::{
+        capture::{self, FrameSource},
+        effects::preset::Preset,
+        inference::{AnalysisModels, analysis},
+        render::{Compositor, CompositorInput, FrameData, RenderContext, readback},
+    };
+    let count = args.frames.max(1);
+    // Decode.
+    let mut source: Box<dyn FrameSource> = match &args.video {
+        Some(path) => Box::new(capture::VideoFile::open(path)?),
+        None => Box::new(capture::DemoScene::new(args.size.0, args.size.1, 30.0, count as u64 + 1)),
+    };
+    let mut frames = Vec::with_capacity(count + 1);
+    let mut decode_times = Vec::with_capacity(count);
+    while frames.len() <= count {
+        let started = Instant::now();
+        let Some(frame) = source.next_frame()? else { break };
+        decode_times.push(started.elapsed().as_secs_f64() * 1e3);
+        frames.push(frame.image);
+    }
+    anyhow::ensure!(!frames.is_empty(), "the input has no frames");
+    let (width, height) = frames[0].dimensions();
+    let context = RenderContext::headless()?;
+    println!(
+        "stage timings, {width}x{height}, median of {} frames; GPU: {} ({:?})",
+        frames.len(),
+        context.adapter_info.name,
+        context.adapter_info.device_type
+    );
+    let source_name =
+        if args.video.is_some() { "decode (H.264, FFmpeg)" } else { "demo scene render (CPU)" };
+    println!("{source_name:<40} {:>8.1} ms", median(decode_times));
+
+    // Models at the frame's size (preprocessing included).
+    let models = AnalysisModels::default();
+    let mut analyses = Vec::new();
+    for (stage, id) in [
+        ("segmentation", &models.segmentation),
+        ("person", &models.person),
+        ("depth", &models.depth),
+    ] {
+        let Some(id) = id else { continue };
+        let mut session = ModelSession::open(&store.locate(id)?, options)?;
+        let mut outputs = Vec::new();
+        let ms = time_per_frame(&frames, |frame| {
+            let mut scene = dreamlens::scene::SceneAnalysis::default();
+            match stage {
+                "segmentation" => {
+                    scene.classes = Some(analysis::run_segmentation(&mut session, frame)?)
+                }
+                "person" => scene.person = Some(analysis::run_person(&mut session, frame)?),
+                _ => scene.depth = Some(analysis::run_depth(&mut session, frame)?),
+            }
+            outputs.push(scene);
+            Ok(())
+        })?;
+        println!("{:<40} {ms:>8.1} ms", format!("model {id} (with preprocessing)"));
+        analyses.push(outputs);
+    }
+    // One analysis per frame, combining the three stages (skipping the warm-up entry).
+    let scene_of = |i: usize| {
+        let mut scene = dreamlens::scene::SceneAnalysis::default();
+        for outputs in &analyses {
+            let part = &outputs[i + 1];
+            scene.classes = scene.classes.clone().or_else(|| part.classes.clone());
+            scene.person = scene.person.clone().or_else(|| part.person.clone());
+            scene.depth = scene.depth.clone().or_else(|| part.depth.clone());
+        }
+        scene
+    };
+    let rgba: Vec<Vec<u8>> = frames.iter().map(dreamlens::render::rgba_bytes).collect();
+    let to_rgba = time_per_frame(&frames, |frame| {
+        std::hint::black_box(dreamlens::render::rgba_bytes(frame));
+        Ok(())
+    })?;
+    println!("{:<40} {to_rgba:>8.1} ms", "RGB to RGBA (CPU)");
+
+    // GPU: the analysis pass alone, then each preset's effects on top of it, timed frame by
+    // frame side by side so the machine's noise cancels.
+    let stylized = image::RgbaImage::from_pixel(512, 288, image::Rgba([128, 100, 90, 255]));
+    let render_and_wait = |compositor: &mut Compositor, i: usize| -> anyhow::Result<f64> {
+        let scene = scene_of(i);
+        let started = Instant::now();
+        compositor.render(
+            &context,
+            &CompositorInput {
+                frame: FrameData::Rgba8(&rgba[i]),
+                classes: scene.classes.as_ref(),
+                person: scene.person.as_ref(),
+                depth: scene.depth.as_ref(),
+                stylized: Some(&stylized),
+            },
+        )?;
+        context.wait_idle()?;
+        Ok(started.elapsed().as_secs_f64() * 1e3)
+    };
+    let mut base = Compositor::new(&context, width, height, &[], &[])?;
+    let mut base_times = Vec::new();
+    let mut effect_rows = Vec::new();
+    for name in Preset::builtin_names() {
+        let preset = Preset::load(name)?;
+        let mut with = Compositor::new(&context, width, height, &preset.layers, &preset.luts)?;
+        let mut extra = Vec::new();
+        for i in 0..frames.len() - 1 {
+            let (b, w) = (render_and_wait(&mut base, i)?, render_and_wait(&mut with, i)?);
+            if i > 0 {
+                base_times.push(b);
+                extra.push(w - b);
+            }
+        }
+        effect_rows.push((name, median(extra)));
+    }
+    println!("{:<40} {:>8.1} ms", "upload + guides + edge-aware upsampling", median(base_times));
+    for (name, ms) in effect_rows {
+        println!("{:<40} {ms:>8.1} ms", format!("effect preset {name}"));
+    }
+    let compositor = Compositor::new(&context, width, height, &[], &[])?;
+    let readback_ms = time_per_frame(&frames, |_| {
+        std::hint::black_box(readback::read_rgba8(&context, compositor.output_texture())?);
+        Ok(())
+    })?;
+    println!("{:<40} {readback_ms:>8.1} ms", "readback");
+    let png_ms = time_per_frame(&frames, |frame| {
+        let mut bytes = Vec::new();
+        frame.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)?;
+        Ok(())
+    })?;
+    println!("{:<40} {png_ms:>8.1} ms", "PNG encode (writer thread)");
+    Ok(ExitCode::SUCCESS)
 }

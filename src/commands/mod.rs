@@ -25,7 +25,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Analyze(args) => analyze::run(&store, &options, &args),
         Command::Process(args) => process::run(&store, &options, &args),
         Command::Presets { action: crate::cli::PresetsAction::List } => process::list_presets(),
-        Command::Bench(args) => bench::run(&store, &options, &args),
+        Command::Bench { what: crate::cli::BenchWhat::Models(args) } => {
+            bench::models(&store, &options, &args)
+        }
+        Command::Bench { what: crate::cli::BenchWhat::Stages(args) } => {
+            bench::stages(&store, &options, &args)
+        }
     }
 }
 

@@ -1,18 +1,24 @@
 //! `dreamlens process` (headless effects over photos, videos or the demo) and `presets list`.
+//!
+//! Threads: `frame-reader` decodes, `analysis-N` workers run the models on whole frames in
+//! parallel, the calling thread composites on the GPU strictly in frame order (temporal
+//! smoothing needs the order), and `png-writer` encodes. Every frame gets its own fresh
+//! analysis, so the output does not depend on timing or on the number of workers.
 
 use std::{
+    collections::BTreeMap,
     path::{Path, PathBuf},
     process::ExitCode,
-    sync::mpsc,
+    sync::{Arc, Mutex, mpsc},
     thread,
 };
 
 use anyhow::{Context as _, bail};
 use dreamlens::{
-    capture,
+    capture::{self, Frame},
     effects::preset::Preset,
     inference::{AnalysisModels, SessionOptions},
-    pipeline::EffectPipeline,
+    pipeline::{EffectRenderer, FrameAnalysis, FrameAnalyzer},
     render::RenderContext,
     store::ModelStore,
 };
@@ -28,6 +34,7 @@ pub fn list_presets() -> anyhow::Result<ExitCode> {
 }
 
 /// Where frames go.
+#[derive(Clone)]
 enum Sink {
     /// One picture to this file.
     File(PathBuf),
@@ -35,28 +42,39 @@ enum Sink {
     Folder(PathBuf),
 }
 
-fn sink_for(output: &Path, frames: Option<u64>) -> anyhow::Result<Sink> {
-    if capture::is_image_path(output) {
-        if frames != Some(1) {
-            bail!(
-                "output {} is one image file, but the input has {} frames; give a folder instead",
-                output.display(),
-                frames.map_or("many".into(), |n| n.to_string())
-            );
+impl Sink {
+    fn for_output(output: &Path, frames: Option<u64>) -> anyhow::Result<Self> {
+        if capture::is_image_path(output) {
+            if frames != Some(1) {
+                bail!(
+                    "output {} is one image file, but the input has {} frames; give a folder instead",
+                    output.display(),
+                    frames.map_or("many".into(), |n| n.to_string())
+                );
+            }
+            if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("cannot create folder {}", parent.display()))?;
+            }
+            return Ok(Sink::File(output.to_owned()));
         }
-        if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("cannot create folder {}", parent.display()))?;
+        if output.extension().is_some_and(|e| e == "mp4") {
+            bail!("MP4 output is not available yet; write PNG frames to a folder instead");
         }
-        return Ok(Sink::File(output.to_owned()));
+        std::fs::create_dir_all(output)
+            .with_context(|| format!("cannot create output folder {}", output.display()))?;
+        Ok(Sink::Folder(output.to_owned()))
     }
-    if output.extension().is_some_and(|e| e == "mp4") {
-        bail!("MP4 output is not available yet; write PNG frames to a folder instead");
+
+    fn path(&self, index: u64) -> PathBuf {
+        match self {
+            Sink::File(path) => path.clone(),
+            Sink::Folder(folder) => folder.join(format!("frame_{index:06}.png")),
+        }
     }
-    std::fs::create_dir_all(output)
-        .with_context(|| format!("cannot create output folder {}", output.display()))?;
-    Ok(Sink::Folder(output.to_owned()))
 }
+
+type Analysed = (Frame, anyhow::Result<FrameAnalysis>);
 
 pub fn run(
     store: &ModelStore,
@@ -64,23 +82,62 @@ pub fn run(
     args: &ProcessArgs,
 ) -> anyhow::Result<ExitCode> {
     let preset = Preset::load(&args.preset)?;
-    let demo_frames = args.max_frames.unwrap_or(300);
-    let mut source = capture::open_input(&args.input, args.demo_size, demo_frames)?;
-    let total = match (source.frame_count(), args.max_frames) {
-        (Some(n), Some(max)) => Some(n.min(max)),
-        (n, max) => n.or(max),
-    };
-    let sink = sink_for(&args.output, total)?;
+    // The source lives on its own thread (decoders are not Send); it reports what it is first.
+    let (frame_sender, frame_receiver) = mpsc::sync_channel::<Frame>(4);
+    let (info_sender, info_receiver) = mpsc::channel::<anyhow::Result<(Option<u64>, bool)>>();
+    let (read_error_sender, read_error_receiver) = mpsc::channel::<anyhow::Error>();
+    let (input, demo_size, max_frames) = (args.input.clone(), args.demo_size, args.max_frames);
+    let reader = thread::Builder::new().name("frame-reader".into()).spawn(move || {
+        let mut source = match capture::open_input(&input, demo_size, max_frames.unwrap_or(300)) {
+            Ok(source) => source,
+            Err(error) => {
+                let _ = info_sender.send(Err(error.into()));
+                return;
+            }
+        };
+        let total = match (source.frame_count(), max_frames) {
+            (Some(n), Some(max)) => Some(n.min(max)),
+            (n, max) => n.or(max),
+        };
+        let _ = info_sender.send(Ok((total, source.is_sequence())));
+        let mut sent = 0u64;
+        while total.is_none_or(|n| sent < n) {
+            match source.next_frame() {
+                Ok(Some(frame)) => {
+                    if frame_sender.send(frame).is_err() {
+                        return;
+                    }
+                    sent += 1;
+                }
+                Ok(None) => return,
+                Err(error) => {
+                    let _ = read_error_sender.send(error.into());
+                    return;
+                }
+            }
+        }
+    })?;
+    let (total, is_sequence) = info_receiver
+        .recv()
+        .map_err(|_| anyhow::anyhow!("the frame reader stopped before opening the input"))??;
+    let sink = Sink::for_output(&args.output, total)?;
     let context = RenderContext::headless()?;
     if context.is_software() {
         eprintln!("note: no GPU found; compositing on {} (CPU)", context.adapter_info.name);
     }
-    let (mut pipeline, dropped) =
-        EffectPipeline::new(store, options, &preset, &AnalysisModels::default())?;
-    for layer in &dropped {
+
+    // One analyzer per worker, the cores shared between them.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let jobs =
+        args.jobs.unwrap_or(cores.min(4)).max(1).min(total.unwrap_or(u64::MAX).max(1) as usize);
+    let worker_options =
+        SessionOptions { threads: (options.threads / jobs).max(1), ..options.clone() };
+    let models = AnalysisModels::default();
+    let (first, plan) = FrameAnalyzer::open(store, &worker_options, &preset, &models)?;
+    for layer in &plan.dropped {
         eprintln!("note: the {} layer is off: {}", layer.effect, layer.reason);
     }
-    for session in pipeline.sessions() {
+    for session in first.sessions() {
         let report = session.providers();
         eprintln!("{}: runs on {}", session.model_id(), report.active);
         for (provider, reason) in &report.failures {
@@ -90,29 +147,48 @@ pub fn run(
             );
         }
     }
-    pipeline.set_temporal(source.is_sequence());
+    let mut analyzers = vec![first];
+    for _ in 1..jobs {
+        analyzers.push(FrameAnalyzer::open(store, &worker_options, &preset, &models)?.0);
+    }
+    let mut renderer = EffectRenderer::new(plan);
+    renderer.set_temporal(is_sequence);
 
-    // PNG encoding runs on its own thread so the next frame's inference overlaps it.
-    let (sender, receiver) = mpsc::sync_channel::<(u64, image::RgbaImage)>(2);
-    let writer = {
-        let sink = match &sink {
-            Sink::File(p) => Sink::File(p.clone()),
-            Sink::Folder(p) => Sink::Folder(p.clone()),
-        };
-        thread::Builder::new().name("png-writer".into()).spawn(move || -> anyhow::Result<u64> {
+    let frame_receiver = Arc::new(Mutex::new(frame_receiver));
+    let (result_sender, result_receiver) = mpsc::sync_channel::<Analysed>(jobs * 2);
+    let mut workers = Vec::with_capacity(jobs);
+    for (index, mut analyzer) in analyzers.into_iter().enumerate() {
+        let frames = Arc::clone(&frame_receiver);
+        let results = result_sender.clone();
+        workers.push(thread::Builder::new().name(format!("analysis-{index}")).spawn(
+            move || {
+                loop {
+                    let next = frames.lock().map(|receiver| receiver.recv());
+                    let Ok(Ok(frame)) = next else { return };
+                    let analysis = analyzer.analyze(&frame.image).map_err(anyhow::Error::from);
+                    if results.send((frame, analysis)).is_err() {
+                        return;
+                    }
+                }
+            },
+        )?);
+    }
+    drop(result_sender);
+
+    let (picture_sender, picture_receiver) = mpsc::sync_channel::<(u64, image::RgbaImage)>(2);
+    let writer_sink = sink.clone();
+    let writer = thread::Builder::new().name("png-writer".into()).spawn(
+        move || -> anyhow::Result<u64> {
             let mut written = 0;
-            for (index, picture) in receiver {
-                let path = match &sink {
-                    Sink::File(path) => path.clone(),
-                    Sink::Folder(folder) => folder.join(format!("frame_{index:06}.png")),
-                };
+            for (index, picture) in picture_receiver {
+                let path = writer_sink.path(index);
                 let rgb = image::DynamicImage::ImageRgba8(picture).to_rgb8();
                 rgb.save(&path).with_context(|| format!("cannot write {}", path.display()))?;
                 written += 1;
             }
             Ok(written)
-        })?
-    };
+        },
+    )?;
 
     let progress = match total {
         Some(n) => indicatif::ProgressBar::new(n),
@@ -123,37 +199,43 @@ pub fn run(
     {
         progress.set_style(style);
     }
-    let mut processed = 0u64;
+    // Composite strictly in frame order; workers may finish out of order.
+    let mut pending: BTreeMap<u64, Analysed> = BTreeMap::new();
+    let mut next = 0u64;
     let mut failure = None;
-    while total.is_none_or(|n| processed < n) {
-        let frame = match source.next_frame() {
-            Ok(Some(frame)) => frame,
-            Ok(None) => break,
-            Err(error) => {
-                failure = Some(anyhow::Error::from(error));
-                break;
-            }
-        };
-        match pipeline.process(&context, &frame.image) {
-            Ok(picture) => {
-                if sender.send((processed, picture)).is_err() {
-                    break;
+    'frames: for analysed in result_receiver.iter() {
+        pending.insert(analysed.0.index, analysed);
+        while let Some((frame, analysis)) = pending.remove(&next) {
+            let picture = analysis
+                .and_then(|analysis| Ok(renderer.render(&context, &frame.image, &analysis)?))
+                .with_context(|| format!("frame {}", frame.index));
+            match picture {
+                Ok(picture) => {
+                    if picture_sender.send((next, picture)).is_err() {
+                        break 'frames;
+                    }
+                }
+                Err(error) => {
+                    failure = Some(error);
+                    break 'frames;
                 }
             }
-            Err(error) => {
-                failure =
-                    Some(anyhow::Error::from(error).context(format!("frame {}", frame.index)));
-                break;
-            }
+            next += 1;
+            progress.inc(1);
         }
-        processed += 1;
-        progress.inc(1);
     }
-    drop(sender);
+    // Stop the reader and workers (their channels close) before joining.
+    drop(result_receiver);
+    drop(frame_receiver);
+    drop(picture_sender);
     progress.finish_and_clear();
     let written =
         writer.join().map_err(|_| anyhow::anyhow!("the PNG writer thread panicked"))??;
-    if let Some(error) = failure {
+    let _ = reader.join();
+    for worker in workers {
+        let _ = worker.join();
+    }
+    if let Some(error) = failure.or_else(|| read_error_receiver.try_recv().ok()) {
         return Err(error.context(format!("stopped after {written} frames were written")));
     }
     let place = match &sink {

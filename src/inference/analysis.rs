@@ -123,11 +123,17 @@ fn contract_error(session: &ModelSession, problem: String) -> InferenceError {
     InferenceError::Run { model: session.model_id().to_owned(), reason: problem }
 }
 
-/// Runs a segmentation model and decodes its class scores.
+/// Runs a segmentation model and returns per-pixel class ids at the model's resolution, read
+/// from the graph's own argmax output when it has one.
 pub fn run_segmentation(
     session: &mut ModelSession,
     frame: &RgbImage,
-) -> Result<crate::scene::ClassScores, InferenceError> {
+) -> Result<crate::scene::ClassMap, InferenceError> {
+    let output = session.contract()?.output.clone();
+    if let Some(argmax) = &output.argmax {
+        let ids = session.run_image_i64(frame, argmax)?;
+        return decode::class_ids(&ids, &output).map_err(|p| contract_error(session, p));
+    }
     let raw = session.run_image(frame)?;
     let output = &session.contract()?.output;
     if output.kind != OutputKind::Logits {
@@ -136,7 +142,9 @@ pub fn run_segmentation(
             format!("segmentation output kind is {:?}, expected logits", output.kind),
         ));
     }
-    decode::class_scores(&raw, output).map_err(|p| contract_error(session, p))
+    decode::class_scores(&raw, output)
+        .map(|scores| scores.argmax())
+        .map_err(|p| contract_error(session, p))
 }
 
 /// Runs a person-segmentation model and decodes the person probability.

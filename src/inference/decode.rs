@@ -5,7 +5,7 @@ use std::sync::Arc;
 use ndarray::{ArrayD, Axis};
 
 use crate::{
-    scene::{ClassScores, ScalarMap},
+    scene::{ClassMap, ClassScores, ScalarMap},
     store::manifest::{Layout, OutputContract},
 };
 
@@ -52,6 +52,27 @@ pub fn class_scores(
     })
 }
 
+/// `[1, h, w]` int64 class ids (the graph's own argmax) to a class map.
+pub fn class_ids(
+    tensor: &ndarray::ArrayD<i64>,
+    contract: &OutputContract,
+) -> Result<ClassMap, String> {
+    let mut view = tensor.view();
+    while view.ndim() > 2 {
+        view = view.index_axis_move(Axis(0), 0);
+    }
+    if view.ndim() != 2 {
+        return Err(format!("class id output shape {:?} is not [1, h, w]", tensor.shape()));
+    }
+    let labels: Arc<[String]> = contract.labels.clone().into();
+    let classes = view
+        .iter()
+        .map(|&id| u8::try_from(id).ok().filter(|&c| (c as usize) < labels.len()))
+        .collect::<Option<Vec<u8>>>()
+        .ok_or_else(|| format!("class ids outside 0..{}", labels.len()))?;
+    Ok(ClassMap { width: view.shape()[1] as u32, height: view.shape()[0] as u32, classes, labels })
+}
+
 /// One channel of a probability output, clamped to 0..1.
 pub fn probability(tensor: &ArrayD<f32>, contract: &OutputContract) -> Result<ScalarMap, String> {
     let chw = squeeze_to(tensor, 3)?;
@@ -93,6 +114,7 @@ mod tests {
             layout: Some(layout),
             channel,
             labels: (0..labels).map(|i| i.to_string()).collect(),
+            argmax: None,
         }
     }
 

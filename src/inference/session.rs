@@ -7,7 +7,7 @@ use image::RgbImage;
 use ndarray::{ArrayD, IxDyn};
 use ort::{
     session::{Session, builder::GraphOptimizationLevel},
-    value::{TensorRef, ValueType},
+    value::{PrimitiveTensorElementType, TensorRef, ValueType},
 };
 
 use super::{
@@ -190,12 +190,28 @@ impl ModelSession {
         Ok(self.run(&inputs, &[output.as_str()])?.remove(0))
     }
 
-    /// Runs with named inputs and returns the named outputs, in the order asked.
-    pub fn run(
+    /// Resizes and normalises `image` per the contract and returns the named integer output
+    /// (class ids computed inside the graph).
+    pub fn run_image_i64(
+        &mut self,
+        image: &RgbImage,
+        output: &str,
+    ) -> Result<ArrayD<i64>, InferenceError> {
+        let contract = self.contract()?.clone();
+        let (width, height) =
+            preprocess::input_size(&contract.input, image.width(), image.height());
+        let input =
+            preprocess::to_tensor(&preprocess::resize(image, width, height), &contract.input);
+        Ok(self.run(&[(contract.input.name, input.into_dyn())], &[output])?.remove(0))
+    }
+
+    /// Runs with named inputs and returns the named outputs (all of element type `T`), in the
+    /// order asked. Outputs not asked for are never copied out of ONNX Runtime.
+    pub fn run<T: PrimitiveTensorElementType + Clone + std::fmt::Debug>(
         &mut self,
         inputs: &[(String, ArrayD<f32>)],
         outputs: &[&str],
-    ) -> Result<Vec<ArrayD<f32>>, InferenceError> {
+    ) -> Result<Vec<ArrayD<T>>, InferenceError> {
         let model_id = self.model_id.clone();
         let run_error = |reason: String| InferenceError::Run { model: model_id.clone(), reason };
         let mut feeds = Vec::with_capacity(inputs.len());
@@ -211,8 +227,7 @@ impl ModelSession {
                 let value = results
                     .get(*name)
                     .ok_or_else(|| run_error(format!("the model has no output named `{name}`")))?;
-                let view =
-                    value.try_extract_array::<f32>().map_err(|e| run_error(e.to_string()))?;
+                let view = value.try_extract_array::<T>().map_err(|e| run_error(e.to_string()))?;
                 Ok(view.to_owned().into_dimensionality::<IxDyn>().expect("dynamic"))
             })
             .collect()

@@ -94,8 +94,6 @@ struct AnalysisUniform {
     size: [f32; 4],
     params: [f32; 4],
     range: [f32; 4],
-    present: [u32; 4],
-    region_sets: [[u32; 4]; 8],
 }
 
 /// Which shader a pass runs.
@@ -268,7 +266,8 @@ pub struct Compositor {
     effect_layout: wgpu::BindGroupLayout,
     effect_pipelines: Vec<wgpu::RenderPipeline>,
     analysis_layout: wgpu::BindGroupLayout,
-    analysis_pipeline: wgpu::RenderPipeline,
+    /// Analysis pipelines by (regions, person, depth, temporal), built on first use.
+    analysis_pipelines: std::collections::HashMap<[bool; 4], wgpu::RenderPipeline>,
     analysis_uniform: wgpu::Buffer,
     convert_layout: wgpu::BindGroupLayout,
     guide_layout: wgpu::BindGroupLayout,
@@ -287,7 +286,9 @@ pub struct Compositor {
     yuyv_upload: Upload,
     luma_upload: Upload,
     chroma_upload: Upload,
-    classes_upload: Upload,
+    regions_upload: Upload,
+    /// Scratch for region membership, reused across frames.
+    membership: Vec<u8>,
     person_upload: Upload,
     depth_upload: Upload,
     stylized_upload: Upload,
@@ -322,6 +323,7 @@ fn fullscreen_pipeline(
     source: &str,
     fragment: &str,
     targets: &[Option<wgpu::ColorTargetState>],
+    constants: &[(&str, f64)],
 ) -> wgpu::RenderPipeline {
     let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
         label: Some(label),
@@ -347,7 +349,10 @@ fn fullscreen_pipeline(
         fragment: Some(wgpu::FragmentState {
             module: &module,
             entry_point: Some(fragment),
-            compilation_options: Default::default(),
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants,
+                ..Default::default()
+            },
             targets,
         }),
         multiview_mask: None,
@@ -415,6 +420,11 @@ fn f16_bits(value: f32) -> u16 {
     sign | rounded.min(0x7bff) as u16
 }
 
+/// Half of a frame size, at least one pixel.
+fn half_size(size: (u32, u32)) -> (u32, u32) {
+    (size.0.div_ceil(2), size.1.div_ceil(2))
+}
+
 fn srgb4(colour: [f32; 3], a: f32) -> [f32; 4] {
     [colour[0], colour[1], colour[2], a]
 }
@@ -461,6 +471,7 @@ impl Compositor {
                     &shaders::effect_source(body),
                     "fs_main",
                     &composite_target,
+                    &[],
                 )
             })
             .collect();
@@ -470,7 +481,7 @@ impl Compositor {
                 uniform_entry(0),
                 texture_entry(1, FLOAT, D2),
                 sampler_entry(2),
-                texture_entry(3, wgpu::TextureSampleType::Uint, D2),
+                texture_entry(3, FLOAT_UNFILTERED, D2),
                 texture_entry(4, FLOAT_UNFILTERED, D2),
                 texture_entry(5, FLOAT_UNFILTERED, D2),
                 texture_entry(6, FLOAT, D2),
@@ -481,19 +492,7 @@ impl Compositor {
                 texture_entry(11, FLOAT, D2),
             ],
         });
-        let analysis_target = Some(wgpu::ColorTargetState {
-            format: ANALYSIS_FORMAT,
-            blend: None,
-            write_mask: wgpu::ColorWrites::ALL,
-        });
-        let analysis_pipeline = fullscreen_pipeline(
-            device,
-            "analysis",
-            &analysis_layout,
-            shaders::ANALYSIS,
-            "fs_main",
-            &[analysis_target.clone(), analysis_target],
-        );
+
         let convert_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("convert"),
             entries: &[
@@ -508,6 +507,7 @@ impl Compositor {
             shaders::CONVERT,
             "fs_yuyv",
             &composite_target,
+            &[],
         );
         let convert_nv12 = fullscreen_pipeline(
             device,
@@ -516,6 +516,7 @@ impl Compositor {
             shaders::CONVERT,
             "fs_nv12",
             &composite_target,
+            &[],
         );
         let guide_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("guide"),
@@ -528,6 +529,7 @@ impl Compositor {
             shaders::GUIDE,
             "fs_main",
             &composite_target,
+            &[],
         );
         let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
             label: Some("linear clamp"),
@@ -554,7 +556,7 @@ impl Compositor {
             effect_layout,
             effect_pipelines,
             analysis_layout,
-            analysis_pipeline,
+            analysis_pipelines: std::collections::HashMap::new(),
             analysis_uniform,
             convert_layout,
             guide_layout,
@@ -590,16 +592,17 @@ impl Compositor {
                 target(device, "picture b", size, COMPOSITE_FORMAT, copyable),
             ],
             blur: [
-                target(device, "blur a", size, COMPOSITE_FORMAT, attachment),
-                target(device, "blur b", size, COMPOSITE_FORMAT, attachment),
+                target(device, "blur a", half_size(size), COMPOSITE_FORMAT, attachment),
+                target(device, "blur b", half_size(size), COMPOSITE_FORMAT, attachment),
             ],
             yuyv_upload: Upload::new(device, "yuyv", wgpu::TextureFormat::Rgba8Unorm, 4),
             luma_upload: Upload::new(device, "luma", wgpu::TextureFormat::R8Unorm, 1),
             chroma_upload: Upload::new(device, "chroma", wgpu::TextureFormat::Rg8Unorm, 2),
-            classes_upload: Upload::new(device, "classes", wgpu::TextureFormat::R8Uint, 1),
+            regions_upload: Upload::new(device, "regions", wgpu::TextureFormat::Rgba8Unorm, 4),
             person_upload: Upload::new(device, "person", wgpu::TextureFormat::R32Float, 4),
             depth_upload: Upload::new(device, "depth", wgpu::TextureFormat::R32Float, 4),
             stylized_upload: Upload::new(device, "stylized", wgpu::TextureFormat::Rgba8Unorm, 4),
+            membership: Vec::new(),
             luts: Vec::new(),
             lut_sizes: Vec::new(),
             dummy_lut: Self::lut_texture(context, &Lut::identity(2)),
@@ -716,10 +719,16 @@ impl Compositor {
                     );
                 }
                 Effect::BackgroundBlur { radius, threshold, feather } => {
-                    let radius = radius * width / 1280.0;
+                    // Blurred at half resolution: a quarter of the pixels and half the taps; the
+                    // composite samples it bilinearly, which a wide blur does not show.
+                    let radius = radius * width / 1280.0 / 2.0;
+                    let half = half_size(self.size);
+                    let half_size =
+                        [half.0 as f32, half.1 as f32, 1.0 / half.0 as f32, 1.0 / half.1 as f32];
+                    let half_base = LayerUniform { size: half_size, ..base };
                     passes.push((
                         Shader::Blur,
-                        LayerUniform { params: [1.0, 0.0, radius, 1.0], ..base },
+                        LayerUniform { params: [1.0, 0.0, radius, 1.0], ..half_base },
                         None,
                         Slot::Picture,
                         Slot::Nothing,
@@ -728,7 +737,7 @@ impl Compositor {
                     ));
                     passes.push((
                         Shader::Blur,
-                        LayerUniform { params: [0.0, 1.0, radius, 1.0], ..base },
+                        LayerUniform { params: [0.0, 1.0, radius, 1.0], ..half_base },
                         None,
                         Slot::BlurA,
                         Slot::Nothing,
@@ -947,22 +956,22 @@ impl Compositor {
         }
 
         // Analysis uploads.
-        let mut present = [0u32; 4];
-        let mut region_sets = [[0u32; 4]; 8];
         let mut references = [[0.5f32; 3]; MAX_REGION_SETS];
         if let Some(classes) = input.classes {
-            self.classes_upload.write(context, (classes.width, classes.height), &classes.classes);
-            present[0] = 1;
             let frame = input.frame;
             let size = self.size;
             let sets = self.resolve_regions(&classes.labels)?.to_vec();
+            // Per class: which region sets it belongs to, as RGBA bytes.
+            let mut lookup = [[0u8; 4]; 256];
             for (k, ids) in sets.iter().enumerate() {
                 for &id in ids {
-                    let word = k * 8 + (id as usize >> 5);
-                    region_sets[word / 4][word % 4] |= 1 << (id & 31);
+                    lookup[id as usize][k] = 255;
                 }
                 references[k] = region_mean_colour(classes, ids, frame, size);
             }
+            self.membership.clear();
+            self.membership.extend(classes.classes.iter().flat_map(|&c| lookup[c as usize]));
+            self.regions_upload.write(context, (classes.width, classes.height), &self.membership);
         }
         if let Some(person) = input.person {
             self.person_upload.write(
@@ -970,7 +979,6 @@ impl Compositor {
                 (person.width, person.height),
                 bytemuck::cast_slice(&person.values),
             );
-            present[1] = 1;
         }
         if let Some(depth) = input.depth {
             self.depth_upload.write(
@@ -978,7 +986,6 @@ impl Compositor {
                 (depth.width, depth.height),
                 bytemuck::cast_slice(&depth.values),
             );
-            present[2] = 1;
         }
         if let Some(stylized) = input.stylized {
             self.stylized_upload.write(context, stylized.dimensions(), stylized.as_raw());
@@ -995,17 +1002,36 @@ impl Compositor {
         }
         let uniform = AnalysisUniform {
             size: [width as f32, height as f32, 1.0 / width as f32, 1.0 / height as f32],
-            params: [
-                self.filter.sigma_spatial,
-                self.filter.sigma_range_maps,
-                self.filter.temporal_base,
-                f32::from(u8::from(self.filter.temporal && self.history_valid)),
-            ],
+            params: [self.filter.sigma_spatial, 0.0, self.filter.temporal_base, 0.0],
             range: [self.filter.sigma_range_classes, self.filter.sigma_range_maps, 0.0, 0.0],
-            present,
-            region_sets,
         };
         context.queue.write_buffer(&self.analysis_uniform, 0, bytemuck::bytes_of(&uniform));
+        let variant = [
+            input.classes.is_some(),
+            input.person.is_some(),
+            input.depth.is_some(),
+            self.filter.temporal && self.history_valid,
+        ];
+        if !self.analysis_pipelines.contains_key(&variant) {
+            let names = ["HAS_REGIONS", "HAS_PERSON", "HAS_DEPTH", "TEMPORAL"];
+            let constants: Vec<(&str, f64)> =
+                names.iter().zip(variant).map(|(n, on)| (*n, f64::from(u8::from(on)))).collect();
+            let target = Some(wgpu::ColorTargetState {
+                format: ANALYSIS_FORMAT,
+                blend: None,
+                write_mask: wgpu::ColorWrites::ALL,
+            });
+            let pipeline = fullscreen_pipeline(
+                &context.device,
+                "analysis",
+                &self.analysis_layout,
+                shaders::ANALYSIS,
+                "fs_main",
+                &[target.clone(), target],
+                &constants,
+            );
+            self.analysis_pipelines.insert(variant, pipeline);
+        }
 
         // Analysis upsampling into the other history slot.
         let previous = self.current_history;
@@ -1028,7 +1054,7 @@ impl Compositor {
                 },
                 wgpu::BindGroupEntry {
                     binding: 3,
-                    resource: wgpu::BindingResource::TextureView(&self.classes_upload.target.view),
+                    resource: wgpu::BindingResource::TextureView(&self.regions_upload.target.view),
                 },
                 wgpu::BindGroupEntry {
                     binding: 4,
@@ -1076,7 +1102,7 @@ impl Compositor {
                 occlusion_query_set: None,
                 multiview_mask: None,
             });
-            pass.set_pipeline(&self.analysis_pipeline);
+            pass.set_pipeline(&self.analysis_pipelines[&variant]);
             pass.set_bind_group(0, &analysis_group, &[]);
             pass.draw(0..3, 0..1);
         }

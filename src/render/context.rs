@@ -105,6 +105,14 @@ impl RenderContext {
         Ok(Self { device, queue, adapter_info, instance, adapter })
     }
 
+    /// Blocks until the GPU has finished all submitted work (benchmarks, shutdown).
+    pub fn wait_idle(&self) -> Result<(), RenderError> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map(drop)
+            .map_err(|e| RenderError::Readback(e.to_string()))
+    }
+
     /// True when the adapter renders on the CPU.
     pub fn is_software(&self) -> bool {
         self.adapter_info.device_type == wgpu::DeviceType::Cpu

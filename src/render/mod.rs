@@ -45,3 +45,12 @@ pub fn list_adapters() -> Vec<AdapterSummary> {
         })
         .collect()
 }
+
+/// RGB pixels as the RGBA bytes the GPU takes (opaque alpha).
+pub fn rgba_bytes(image: &image::RgbImage) -> Vec<u8> {
+    let mut rgba = vec![255u8; (image.width() * image.height() * 4) as usize];
+    for (out, px) in rgba.chunks_exact_mut(4).zip(image.as_raw().chunks_exact(3)) {
+        out[..3].copy_from_slice(px);
+    }
+    rgba
+}

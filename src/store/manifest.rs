@@ -149,6 +149,9 @@ pub struct OutputContract {
     /// Class names for `logits` outputs, index = class id.
     #[serde(default)]
     pub labels: Vec<String>,
+    /// An int64 output holding the argmax of the logits, when the graph computes it; read instead
+    /// of copying every class's scores.
+    pub argmax: Option<String>,
 }
 
 /// Input and output contract of a model's main graph.
