@@ -9,15 +9,15 @@
 # ../shared/models).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rounds="${1:-2}"
+rounds="${1:-3}"
 models="${DREAMLENS_MODEL_DIRS:-$(cd .. && pwd)/shared/models}"
 export DREAMLENS_MODEL_DIRS="$models" XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 clip="$work/room_720p.mp4"
-# 3 s at 10 fps of a real room photo with a slow zoom: 30 frames of 1280x720 H.264.
+# 6 s at 10 fps of a real room photo with a slow zoom: 60 frames of 1280x720 H.264.
 ffmpeg -loglevel error -loop 1 -i "$models/../images/ade20k/ADE_val_00000001.jpg" \
-  -vf "scale=1280:720,zoompan=z='1+0.002*on':d=1:s=1280x720:fps=10" -frames:v 30 \
+  -vf "scale=1280:720,zoompan=z='1+0.002*on':d=1:s=1280x720:fps=10" -frames:v 60 \
   -c:v libx264 -pix_fmt yuv420p "$clip"
 frames=$(ffprobe -v error -count_frames -select_streams v:0 -show_entries stream=nb_read_frames -of csv=p=0 "$clip")
 echo "clip: $frames frames, 1280x720"

@@ -12,11 +12,14 @@ struct LayerUniform {
     params: vec4f,
     // one-hot over the four region-mask channels; all zero = the whole frame
     region: vec4f,
-    // rgb: mean colour of the layer's region in the original frame, a: frame index
+    // x: linear luminance of the region's mean colour in the original frame, a: frame index
     reference: vec4f,
     // LUT input domain
     lut_domain_min: vec4f,
     lut_domain_max: vec4f,
+    // `colour` and `accent` in linear RGB (converted once on the CPU)
+    colour_linear: vec4f,
+    accent_linear: vec4f,
 }
 
 @group(0) @binding(0) var<uniform> layer: LayerUniform;
@@ -80,9 +83,9 @@ fn depth_at(uv: vec2f) -> f32 {
 
 // Albedo swap: the picture seen = albedo x light, so the new albedo times the light the
 // original surface received (its luminance over the region's mean) keeps shadows and texture.
-fn relight(albedo_srgb: vec3f, seen_srgb: vec3f) -> vec3f {
-    let light = luminance(to_linear(seen_srgb)) / max(luminance(to_linear(layer.reference.rgb)), 0.02);
-    return to_srgb(to_linear(albedo_srgb) * light);
+fn relight(albedo_linear: vec3f, seen_srgb: vec3f) -> vec3f {
+    let light = luminance(to_linear(seen_srgb)) / max(layer.reference.x, 0.02);
+    return to_srgb(albedo_linear * light);
 }
 
 fn hash21(p: vec2f) -> f32 {

@@ -2,6 +2,6 @@
 @fragment
 fn fs_main(in: VertexOut) -> @location(0) vec4f {
     let seen = textureSampleLevel(current, linear_sampler, in.uv, 0.0);
-    let painted = relight(layer.colour.rgb, seen.rgb);
+    let painted = relight(layer.colour_linear.rgb, seen.rgb);
     return vec4f(mix(seen.rgb, painted, region_weight(in.uv) * layer.colour.a), 1.0);
 }

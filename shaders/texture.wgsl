@@ -67,7 +67,7 @@ fn fs_main(in: VertexOut) -> @location(0) vec4f {
         p = p / d;
     }
     let t = pattern(p * layer.params.y, u32(layer.params.x));
-    let albedo = mix(layer.colour.rgb, layer.accent.rgb, t);
+    let albedo = mix(layer.colour_linear.rgb, layer.accent_linear.rgb, t);
     let textured = relight(albedo, seen.rgb);
     return vec4f(mix(seen.rgb, textured, region_weight(in.uv) * layer.colour.a), 1.0);
 }

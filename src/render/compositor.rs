@@ -86,6 +86,8 @@ struct LayerUniform {
     reference: [f32; 4],
     lut_domain_min: [f32; 4],
     lut_domain_max: [f32; 4],
+    colour_linear: [f32; 4],
+    accent_linear: [f32; 4],
 }
 
 #[repr(C)]
@@ -418,6 +420,17 @@ fn f16_bits(value: f32) -> u16 {
     }
     let rounded = (exponent as u32) << 10 | (mantissa + 0x1000) >> 13;
     sign | rounded.min(0x7bff) as u16
+}
+
+/// sRGB to linear, one channel.
+fn srgb_to_linear(c: f32) -> f32 {
+    if c <= 0.04045 { c / 12.92 } else { ((c + 0.055) / 1.055).powf(2.4) }
+}
+
+/// Rec. 709 luminance of an sRGB colour, in linear light.
+fn linear_luminance(srgb: [f32; 3]) -> f32 {
+    let [r, g, b] = srgb.map(srgb_to_linear);
+    0.2126 * r + 0.7152 * g + 0.0722 * b
 }
 
 /// Half of a frame size, at least one pixel.
@@ -829,19 +842,29 @@ impl Compositor {
         }
         self.passes = passes
             .into_iter()
-            .map(|(shader, base, region_slot, input, aux, output, lut)| Pass {
-                shader,
-                uniform: context.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                    label: Some("layer uniform"),
-                    contents: bytemuck::bytes_of(&base),
-                    usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                }),
-                base,
-                region_slot,
-                input,
-                aux,
-                output,
-                lut,
+            .map(|(shader, base, region_slot, input, aux, output, lut)| {
+                let linear = |c: [f32; 4]| {
+                    [srgb_to_linear(c[0]), srgb_to_linear(c[1]), srgb_to_linear(c[2]), c[3]]
+                };
+                let base = LayerUniform {
+                    colour_linear: linear(base.colour),
+                    accent_linear: linear(base.accent),
+                    ..base
+                };
+                Pass {
+                    shader,
+                    uniform: context.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                        label: Some("layer uniform"),
+                        contents: bytemuck::bytes_of(&base),
+                        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                    }),
+                    base,
+                    region_slot,
+                    input,
+                    aux,
+                    output,
+                    lut,
+                }
             })
             .collect();
         self.luts = luts.iter().map(|lut| Self::lut_texture(context, lut)).collect();
@@ -1120,9 +1143,9 @@ impl Compositor {
             let mut uniform = pass.base;
             if let Some(slot) = pass.region_slot {
                 let r = references[slot];
-                uniform.reference = [r[0], r[1], r[2], self.frame_index as f32];
+                uniform.reference = [linear_luminance(r), 0.0, 0.0, self.frame_index as f32];
             } else {
-                uniform.reference = [0.5, 0.5, 0.5, self.frame_index as f32];
+                uniform.reference = [linear_luminance([0.5; 3]), 0.0, 0.0, self.frame_index as f32];
             }
             context.queue.write_buffer(&pass.uniform, 0, bytemuck::bytes_of(&uniform));
             let view_of = |slot: Slot| match slot {

@@ -1,0 +1,320 @@
+//! `dreamlens process` end to end: real photos, a video the test makes with ffmpeg, the demo
+//! scene, and the errors a user can run into.
+
+mod common;
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Output},
+};
+
+use common::*;
+use dreamlens::inference::{ModelSession, SessionOptions, analysis::run_segmentation};
+
+fn dreamlens(cache: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dreamlens"))
+        .env("DREAMLENS_MODEL_DIRS", models_dir())
+        .env("DREAMLENS_CACHE_DIR", cache)
+        .args(args)
+        .output()
+        .expect("runs")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn pngs_in(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(dir).expect("dir").map(|e| e.expect("entry").path()).collect();
+    files.sort();
+    files
+}
+
+/// A 12-frame 320x240 H.264 clip of ffmpeg's moving test pattern.
+fn test_clip(dir: &Path) -> PathBuf {
+    let clip = dir.join("clip.mp4");
+    let status = Command::new("ffmpeg")
+        .args([
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=12",
+            "-frames:v",
+            "12",
+        ])
+        .args(["-c:v", "libx264", "-pix_fmt", "yuv420p"])
+        .arg(&clip)
+        .status()
+        .expect("ffmpeg is installed (scripts/install-deps.sh)");
+    assert!(status.success());
+    clip
+}
+
+#[test]
+fn wall_paint_on_real_photos_repaints_walls_and_leaves_the_rest() {
+    let cache = tempfile::tempdir().expect("temp");
+    let out = tempfile::tempdir().expect("temp");
+    let images = images_dir();
+    let output = dreamlens(
+        cache.path(),
+        &[
+            "process",
+            "--input",
+            images.to_str().expect("utf8"),
+            "--output",
+            out.path().to_str().expect("utf8"),
+            "--preset",
+            "wall-paint",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let files = pngs_in(out.path());
+    assert_eq!(files.len(), 4, "{files:?}");
+    assert!(files[0].ends_with("frame_000000.png"));
+
+    // Photo 3: a stone wall behind booths. Where the model sees wall the picture changes a lot;
+    // elsewhere (away from the wall's border) it stays as it was.
+    let original = photo("ADE_val_00000003");
+    let edited = image::open(&files[2]).expect("png").to_rgb8();
+    assert_eq!(edited.dimensions(), original.dimensions());
+    let model = mirror_store(cache.path()).locate("ade20k-deeplabv3-mnv2").expect("model");
+    let mut session = ModelSession::open(&model, &SessionOptions::default()).expect("session");
+    let classes = run_segmentation(&mut session, &original).expect("runs");
+    let (w, h) = original.dimensions();
+    let wall_at =
+        |x: u32, y: u32| classes.class_at(x * classes.width / w, y * classes.height / h) == 1;
+    let near_border = |x: u32, y: u32| {
+        let r = 8i32;
+        [(-r, 0), (r, 0), (0, -r), (0, r)].iter().any(|(dx, dy)| {
+            let (nx, ny) = (
+                (x as i32 + dx).clamp(0, w as i32 - 1) as u32,
+                (y as i32 + dy).clamp(0, h as i32 - 1) as u32,
+            );
+            wall_at(nx, ny) != wall_at(x, y)
+        })
+    };
+    let (mut wall_change, mut wall_n, mut other_change, mut other_n) = (0f64, 0u32, 0f64, 0u32);
+    for (x, y, p) in original.enumerate_pixels() {
+        if near_border(x, y) {
+            continue;
+        }
+        let q = edited.get_pixel(x, y);
+        let change: f64 = (0..3).map(|c| f64::from(p.0[c].abs_diff(q.0[c]))).sum::<f64>() / 3.0;
+        if wall_at(x, y) {
+            wall_change += change;
+            wall_n += 1;
+        } else {
+            other_change += change;
+            other_n += 1;
+        }
+    }
+    let (wall_change, other_change) =
+        (wall_change / f64::from(wall_n), other_change / f64::from(other_n.max(1)));
+    assert!(wall_n > 50_000, "photo 3 should be mostly wall");
+    assert!(wall_change > 20.0, "walls barely changed: {wall_change}");
+    assert!(other_change < 1.0, "non-wall pixels changed: {other_change}");
+}
+
+#[test]
+fn a_video_made_with_ffmpeg_is_processed_frame_by_frame_and_deterministically() {
+    let cache = tempfile::tempdir().expect("temp");
+    let work = tempfile::tempdir().expect("temp");
+    let clip = test_clip(work.path());
+    let mut outputs = Vec::new();
+    for jobs in ["1", "2"] {
+        let out = work.path().join(format!("out{jobs}"));
+        let output = dreamlens(
+            cache.path(),
+            &[
+                "process",
+                "--input",
+                clip.to_str().expect("utf8"),
+                "--output",
+                out.to_str().expect("utf8"),
+                "--preset",
+                "portrait-blur",
+                "--jobs",
+                jobs,
+            ],
+        );
+        assert!(output.status.success(), "{}", stderr(&output));
+        let files = pngs_in(&out);
+        assert_eq!(files.len(), 12, "every frame written: {files:?}");
+        outputs.push(files);
+    }
+    for (a, b) in outputs[0].iter().zip(&outputs[1]) {
+        assert_eq!(
+            std::fs::read(a).expect("png"),
+            std::fs::read(b).expect("png"),
+            "{} differs between 1 and 2 workers",
+            a.display()
+        );
+    }
+    // The effect really ran: the pattern's sharp edges are blurred (no person in the clip).
+    let first = image::open(&outputs[0][0]).expect("png").to_rgb8();
+    assert_eq!(first.dimensions(), (320, 240));
+    let sharpness = |img: &image::RgbImage| -> f64 {
+        img.enumerate_pixels()
+            .filter(|(x, _, _)| *x + 1 < img.width())
+            .map(|(x, y, p)| f64::from(p.0[1].abs_diff(img.get_pixel(x + 1, y).0[1])))
+            .sum::<f64>()
+    };
+    let plain = work.path().join("plain.png");
+    let status = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-y", "-i"])
+        .arg(&clip)
+        .args(["-frames:v", "1"])
+        .arg(&plain)
+        .status()
+        .expect("ffmpeg");
+    assert!(status.success());
+    let plain = image::open(&plain).expect("png").to_rgb8();
+    assert!(sharpness(&first) < sharpness(&plain) * 0.7, "not blurred");
+}
+
+#[test]
+fn the_demo_runs_with_no_input_files() {
+    let cache = tempfile::tempdir().expect("temp");
+    let out = tempfile::tempdir().expect("temp");
+    let output = dreamlens(
+        cache.path(),
+        &[
+            "process",
+            "--input",
+            "demo",
+            "--output",
+            out.path().to_str().expect("utf8"),
+            "--max-frames",
+            "3",
+            "--demo-size",
+            "320x180",
+            "--preset",
+            "toon",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let files = pngs_in(out.path());
+    assert_eq!(files.len(), 3);
+    let frame = image::open(&files[2]).expect("png").to_rgb8();
+    assert_eq!(frame.dimensions(), (320, 180));
+}
+
+#[test]
+fn one_photo_to_one_file_and_clear_errors_otherwise() {
+    let cache = tempfile::tempdir().expect("temp");
+    let work = tempfile::tempdir().expect("temp");
+    let photo_path = images_dir().join("ADE_val_00000002.jpg");
+    let single = work.path().join("nested/edited.png");
+    let output = dreamlens(
+        cache.path(),
+        &[
+            "process",
+            "--input",
+            photo_path.to_str().expect("utf8"),
+            "--output",
+            single.to_str().expect("utf8"),
+            "--preset",
+            "film",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(image::image_dimensions(&single).expect("png"), (512, 512));
+
+    let images = images_dir();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec![
+                "--input".into(),
+                images.display().to_string(),
+                "--output".into(),
+                work.path().join("x.png").display().to_string(),
+            ],
+            "give a folder instead",
+        ),
+        (
+            vec![
+                "--input".into(),
+                "/no/such/clip.mp4".into(),
+                "--output".into(),
+                work.path().join("o").display().to_string(),
+            ],
+            "/no/such/clip.mp4: does not exist",
+        ),
+        (
+            vec![
+                "--input".into(),
+                "demo".into(),
+                "--output".into(),
+                work.path().join("o").display().to_string(),
+                "--preset".into(),
+                "sparkles".into(),
+            ],
+            "built-in presets",
+        ),
+    ];
+    for (args, expected) in cases {
+        let mut full = vec!["process"];
+        full.extend(args.iter().map(String::as_str));
+        let output = dreamlens(cache.path(), &full);
+        assert!(!output.status.success());
+        assert!(stderr(&output).contains(expected), "{}", stderr(&output));
+        assert!(!stderr(&output).contains("panicked"));
+    }
+
+    // A preset with a mistake names its file and line.
+    let preset = work.path().join("mine.toml");
+    std::fs::write(&preset, "description = \"mine\"\n\n[[layer]]\neffect = \"repaint\"\nregion = [\"wall\"]\ncolour = \"green\"\n").expect("write");
+    let output = dreamlens(
+        cache.path(),
+        &[
+            "process",
+            "--input",
+            "demo",
+            "--max-frames",
+            "1",
+            "--output",
+            work.path().join("p").to_str().expect("utf8"),
+            "--preset",
+            preset.to_str().expect("utf8"),
+        ],
+    );
+    assert!(!output.status.success());
+    assert!(stderr(&output).contains(&format!("{}:3:", preset.display())), "{}", stderr(&output));
+
+    // A file that is not a video is refused by name.
+    let fake = work.path().join("fake.mp4");
+    std::fs::write(&fake, b"not a video at all").expect("write");
+    let output = dreamlens(
+        cache.path(),
+        &[
+            "process",
+            "--input",
+            fake.to_str().expect("utf8"),
+            "--output",
+            work.path().join("f").to_str().expect("utf8"),
+            "--preset",
+            "toon",
+        ],
+    );
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("fake.mp4") && stderr(&output).contains("not a readable video"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn presets_are_listed() {
+    let cache = tempfile::tempdir().expect("temp");
+    let output = dreamlens(cache.path(), &["presets", "list"]);
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    for name in ["wall-paint", "wallpaper", "portrait-blur", "bokeh", "painting", "toon", "film"] {
+        assert!(stdout.lines().any(|l| l.starts_with(name)), "{name} missing: {stdout}");
+    }
+}
