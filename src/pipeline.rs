@@ -22,8 +22,12 @@ use crate::{
     store::ModelStore,
 };
 
-/// The style-transfer model used by `style` layers.
+/// The style-transfer model used by `style` layers with built-in styles.
 pub const STYLE_MODEL: &str = "multistyle26";
+/// The arbitrary-style pair used by `style` layers with a style image.
+pub const STYLE_PREDICT_MODEL: &str = "arbitrary-style-predict";
+/// See [`STYLE_PREDICT_MODEL`].
+pub const STYLE_TRANSFORM_MODEL: &str = "arbitrary-style-transform";
 /// Width the style network runs at (its cost grows with the pixel count).
 const STYLE_WIDTH: u32 = 512;
 
@@ -56,10 +60,72 @@ pub struct FrameAnalysis {
     pub stylized: Option<RgbaImage>,
 }
 
+/// How the `style` layer stylizes frames.
+enum StyleEngine {
+    /// multistyle26 with blended built-in style weights.
+    Multi { session: ModelSession, weights: ArrayD<f32> },
+    /// The arbitrary-style transformer with a style vector predicted once from an image.
+    Arbitrary { session: ModelSession, style_vector: ArrayD<f32> },
+}
+
+impl StyleEngine {
+    fn open(
+        store: &ModelStore,
+        options: &SessionOptions,
+        styles: &[crate::effects::StyleWeight],
+        image: Option<&str>,
+    ) -> Result<Self, String> {
+        let open = |id: &str| {
+            let model = store.locate(id).map_err(|e| e.to_string())?;
+            ModelSession::open(&model, options).map_err(|e| e.to_string())
+        };
+        match image {
+            Some(path) => {
+                let style = image::open(path)
+                    .map_err(|e| format!("cannot read style image {path}: {e}"))?
+                    .to_rgb8();
+                let mut predict = open(STYLE_PREDICT_MODEL)?;
+                let style_vector = predict.run_image(&style).map_err(|e| e.to_string())?;
+                Ok(StyleEngine::Arbitrary { session: open(STYLE_TRANSFORM_MODEL)?, style_vector })
+            }
+            None => {
+                let total: f32 = styles.iter().map(|w| w.weight).sum();
+                let mut weights = ArrayD::zeros(vec![26]);
+                for w in styles {
+                    weights[[w.style]] += w.weight / total;
+                }
+                Ok(StyleEngine::Multi { session: open(STYLE_MODEL)?, weights })
+            }
+        }
+    }
+
+    fn session(&self) -> &ModelSession {
+        match self {
+            StyleEngine::Multi { session, .. } | StyleEngine::Arbitrary { session, .. } => session,
+        }
+    }
+
+    fn stylize(&mut self, frame: &RgbImage) -> Result<RgbaImage, InferenceError> {
+        let (session, extra, nhwc) = match self {
+            StyleEngine::Multi { session, weights } => (session, weights.clone(), false),
+            StyleEngine::Arbitrary { session, style_vector } => {
+                (session, style_vector.clone(), true)
+            }
+        };
+        let contract = session.contract()?.clone();
+        let height = (frame.height() * STYLE_WIDTH / frame.width().max(1)).max(4);
+        let (w, h) = preprocess::input_size(&contract.input, STYLE_WIDTH, height);
+        let input = preprocess::to_tensor(&preprocess::resize(frame, w, h), &contract.input);
+        let output = session
+            .run_tensor(input.into_dyn(), vec![(contract.extra_inputs[0].clone(), extra)])?;
+        Ok(if nhwc { nhwc_to_rgba(&output) } else { nchw_to_rgba(&output) })
+    }
+}
+
 /// The models one preset needs, prepared once.
 pub struct FrameAnalyzer {
     analyzer: SceneAnalyzer,
-    style: Option<(ModelSession, ArrayD<f32>)>,
+    style: Option<StyleEngine>,
 }
 
 impl std::fmt::Debug for FrameAnalyzer {
@@ -101,24 +167,13 @@ impl FrameAnalyzer {
             |stage: &str| disabled.iter().find(|d| d.stage == stage).map(|d| d.reason.clone());
         let mut style = None;
         let mut style_off = None;
-        let style_weights = preset.layers.iter().find_map(|l| match &l.effect {
-            Effect::Style { styles, .. } => Some(styles.clone()),
+        let style_layer = preset.layers.iter().find_map(|l| match &l.effect {
+            Effect::Style { styles, image, .. } => Some((styles.clone(), image.clone())),
             _ => None,
         });
-        if let Some(weights) = style_weights {
-            let session = store
-                .locate(STYLE_MODEL)
-                .map_err(|e| e.to_string())
-                .and_then(|m| ModelSession::open(&m, options).map_err(|e| e.to_string()));
-            match session {
-                Ok(session) => {
-                    let total: f32 = weights.iter().map(|w| w.weight).sum();
-                    let mut vector = ArrayD::zeros(vec![26]);
-                    for w in &weights {
-                        vector[[w.style]] += w.weight / total;
-                    }
-                    style = Some((session, vector));
-                }
+        if let Some((styles, image)) = style_layer {
+            match StyleEngine::open(store, options, &styles, image.as_deref()) {
+                Ok(engine) => style = Some(engine),
                 Err(reason) => style_off = Some(reason),
             }
         }
@@ -152,22 +207,14 @@ impl FrameAnalyzer {
 
     /// The model sessions in use, for reporting providers.
     pub fn sessions(&self) -> impl Iterator<Item = &ModelSession> {
-        self.analyzer.sessions().chain(self.style.iter().map(|(s, _)| s))
+        self.analyzer.sessions().chain(self.style.iter().map(StyleEngine::session))
     }
 
     /// Runs every needed model on one frame.
     pub fn analyze(&mut self, frame: &RgbImage) -> Result<FrameAnalysis, InferenceError> {
         let scene = self.analyzer.analyze(frame)?;
         let stylized = match &mut self.style {
-            Some((session, weights)) => {
-                let height = (frame.height() * STYLE_WIDTH / frame.width().max(1)).max(4);
-                let contract = session.contract()?.clone();
-                let (w, h) = preprocess::input_size(&contract.input, STYLE_WIDTH, height);
-                let input =
-                    preprocess::to_tensor(&preprocess::resize(frame, w, h), &contract.input);
-                let extra = vec![(contract.extra_inputs[0].clone(), weights.clone())];
-                Some(nchw_to_rgba(&session.run_tensor(input.into_dyn(), extra)?))
-            }
+            Some(engine) => Some(engine.stylize(frame)?),
             None => None,
         };
         Ok(FrameAnalysis { scene, stylized })
@@ -243,6 +290,17 @@ impl EffectRenderer {
         let compositor = self.submit(context, frame, analysis)?;
         Ok(readback::read_rgba8(context, compositor.output_texture())?)
     }
+}
+
+/// `[1, h, w, 3]` 0..1 to RGBA8.
+fn nhwc_to_rgba(tensor: &ArrayD<f32>) -> RgbaImage {
+    let (height, width) = (tensor.shape()[1], tensor.shape()[2]);
+    let to_byte = |v: f32| (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+    let mut pixels = Vec::with_capacity(width * height * 4);
+    for rgb in tensor.iter().copied().collect::<Vec<f32>>().chunks_exact(3) {
+        pixels.extend([to_byte(rgb[0]), to_byte(rgb[1]), to_byte(rgb[2]), 255]);
+    }
+    RgbaImage::from_raw(width as u32, height as u32, pixels).expect("sizes match")
 }
 
 /// `[1, 3, h, w]` 0..1 to RGBA8.

@@ -309,6 +309,52 @@ fn one_photo_to_one_file_and_clear_errors_otherwise() {
 }
 
 #[test]
+fn any_picture_can_be_the_style_of_the_walls() {
+    let cache = tempfile::tempdir().expect("temp");
+    let work = tempfile::tempdir().expect("temp");
+    // The style image sits next to the preset and is named relative to it.
+    std::fs::copy(images_dir().join("ADE_val_00000002.jpg"), work.path().join("leaves.jpg"))
+        .expect("copy");
+    let preset = work.path().join("leafy-walls.toml");
+    std::fs::write(&preset, "description = \"walls in the style of a photo\"\n[[layer]]\neffect = \"style\"\nregion = [\"wall\"]\nimage = \"leaves.jpg\"\n").expect("write");
+    let out = work.path().join("out.png");
+    let input = images_dir().join("ADE_val_00000003.jpg");
+    let output = dreamlens(
+        cache.path(),
+        &[
+            "process",
+            "--input",
+            input.to_str().expect("utf8"),
+            "--output",
+            out.to_str().expect("utf8"),
+            "--preset",
+            preset.to_str().expect("utf8"),
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("arbitrary-style-transform"),
+        "the arbitrary-style model ran: {}",
+        stderr(&output)
+    );
+    let original = photo("ADE_val_00000003");
+    let edited = image::open(&out).expect("png").to_rgb8();
+    // The top of the photo is stone wall: restyled. The bottom rows are pavement: untouched.
+    let band_change = |rows: std::ops::Range<u32>| -> f64 {
+        let mut sum = 0f64;
+        for y in rows.clone() {
+            for x in 0..original.width() {
+                let (a, b) = (original.get_pixel(x, y), edited.get_pixel(x, y));
+                sum += (0..3).map(|c| f64::from(a.0[c].abs_diff(b.0[c]))).sum::<f64>() / 3.0;
+            }
+        }
+        sum / f64::from(original.width() * rows.len() as u32)
+    };
+    assert!(band_change(10..100) > 25.0, "wall not restyled: {}", band_change(10..100));
+    assert!(band_change(490..510) < 2.0, "pavement changed: {}", band_change(490..510));
+}
+
+#[test]
 fn presets_are_listed() {
     let cache = tempfile::tempdir().expect("temp");
     let output = dreamlens(cache.path(), &["presets", "list"]);

@@ -191,8 +191,12 @@ pub enum Effect {
     },
     /// Neural style transfer (multistyle26), full frame or in a region.
     Style {
-        /// Styles and their blend weights.
+        /// Built-in styles of the multi-style network and their blend weights.
+        #[serde(default)]
         styles: Vec<StyleWeight>,
+        /// Any painting or photo as the style (arbitrary style transfer), instead of `styles`;
+        /// a path relative to the preset file.
+        image: Option<String>,
         /// 0..1 mix with the original.
         #[serde(default = "one")]
         strength: f32,

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use super::{Effect, Layer, lut::Lut};
 
 /// The presets shipped with the app, embedded so they work from any folder.
-const BUILTIN: [(&str, &str); 8] = [
+const BUILTIN: [(&str, &str); 9] = [
     ("wall-paint", include_str!("../../assets/presets/wall-paint.toml")),
     ("wallpaper", include_str!("../../assets/presets/wallpaper.toml")),
     ("portrait-blur", include_str!("../../assets/presets/portrait-blur.toml")),
@@ -24,6 +24,7 @@ const BUILTIN: [(&str, &str); 8] = [
     ("toon", include_str!("../../assets/presets/toon.toml")),
     ("film", include_str!("../../assets/presets/film.toml")),
     ("fog", include_str!("../../assets/presets/fog.toml")),
+    ("painted-walls", include_str!("../../assets/presets/painted-walls.toml")),
 ];
 
 /// LUTs shipped with the app, by file name, for the built-in presets.
@@ -111,9 +112,13 @@ impl Preset {
         let mut luts = Vec::new();
         for (index, value) in raw.layer.into_iter().enumerate() {
             let line = layer_lines.get(index).copied();
-            let layer: Layer = value.try_into().map_err(|e: toml::de::Error| {
+            let mut layer: Layer = value.try_into().map_err(|e: toml::de::Error| {
                 error(line, format!("layer {}: {}", index + 1, e.message()))
             })?;
+            if let (Effect::Style { image: Some(image), .. }, Some(dir)) = (&mut layer.effect, dir)
+            {
+                *image = dir.join(&*image).display().to_string();
+            }
             if let Effect::Lut { file: lut_file, .. } = &layer.effect {
                 luts.push(load_lut(lut_file, dir).map_err(|e| match e {
                     LutLoad::Missing(problem) => error(line, problem),
@@ -219,10 +224,21 @@ fn validate(effect: &Effect) -> Result<(), String> {
             }
         }
         Effect::DepthFog { density, .. } => unit("density", *density),
-        Effect::Style { styles, strength } => {
+        Effect::Style { styles, image, strength } => {
             unit("strength", *strength)?;
+            if let Some(image) = image {
+                if !styles.is_empty() {
+                    return Err("give either `styles` or `image`, not both".into());
+                }
+                if !Path::new(image).is_file() {
+                    return Err(format!("style image {image} not found"));
+                }
+                return Ok(());
+            }
             if styles.is_empty() {
-                return Err("`styles` needs at least one { style = N, weight = W }".into());
+                return Err(
+                    "`styles` needs at least one { style = N, weight = W }, or give `image`".into(),
+                );
             }
             if let Some(s) = styles.iter().find(|s| s.style >= 26) {
                 return Err(format!("style {} does not exist (0..25)", s.style));
