@@ -17,6 +17,11 @@ use dreamlens::store::{DownloadOptions, Manifest, ModelStore, StoreError, sha256
 
 const GOOD: &[u8] = b"pretend this is an onnx graph, 64 bytes long..................!!";
 
+/// 256 KiB of model-sized data.
+fn big_file() -> Vec<u8> {
+    (0..256 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect()
+}
+
 fn sha256(bytes: &[u8]) -> String {
     let dir = tempfile::tempdir().expect("temp");
     let path = dir.path().join("f");
@@ -63,6 +68,11 @@ fn serve() -> Server {
                     "/truncated" => {
                         let _ = stream.write_all(header(GOOD.len()).as_bytes());
                         let _ = stream.write_all(&GOOD[..GOOD.len() / 2]);
+                    }
+                    "/big" => {
+                        let big = big_file();
+                        let _ = stream.write_all(header(big.len()).as_bytes());
+                        let _ = stream.write_all(&big);
                     }
                     "/slow" => {
                         let _ = stream.write_all(header(GOOD.len()).as_bytes());
@@ -274,4 +284,41 @@ fn a_model_without_any_source_says_where_to_put_it() {
     assert!(error.to_string().contains("DREAMLENS_MODEL_DIRS"));
     let unknown = store.fetch("nope", false).expect_err("unknown");
     assert!(unknown.to_string().contains("known models: toy"), "{unknown}");
+}
+
+/// A cache on a 64 KiB file system: the download fails with a disk-full error naming the model,
+/// and no partial file is left. Needs permission to mount a tmpfs (CI runs as root).
+#[test]
+fn a_full_disk_is_a_clear_error_and_leaves_nothing_behind() {
+    let mount_point = tempfile::tempdir().expect("temp");
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+        .arg(mount_point.path())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("SKIPPED: cannot mount a small tmpfs here (needs root)");
+        return;
+    }
+    let server = serve();
+    let big = big_file();
+    let text = format!(
+        "[[model]]\nid = \"huge\"\ntask = \"depth\"\nname = \"Huge\"\nlicense = \"MIT\"\nsource = \"test\"\n\
+         [[model.files]]\npath = \"huge/model.onnx\"\nsha256 = \"{}\"\nsize = {}\nurls = [\"{}/big\"]\n",
+        sha256(&big),
+        big.len(),
+        server.base
+    );
+    let store =
+        store(Manifest::parse(&text, "test").expect("manifest"), mount_point.path(), vec![]);
+    let result = store.fetch("huge", false);
+    let files = files_under(mount_point.path());
+    let _ = std::process::Command::new("umount").arg(mount_point.path()).status();
+    let error = result.expect_err("disk full");
+    assert!(matches!(error, StoreError::DiskFull { .. }), "{error}");
+    assert!(
+        error.to_string().contains("huge") && error.to_string().contains("no space left"),
+        "{error}"
+    );
+    assert!(files.is_empty(), "partial files left: {files:?}");
 }
