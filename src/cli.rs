@@ -80,8 +80,8 @@ pub struct ProcessArgs {
     /// `demo` for the built-in scene.
     #[arg(long, short)]
     pub input: String,
-    /// An image file (for a single input picture) or a folder that receives
-    /// `frame_000000.png`, `frame_000001.png`, ...
+    /// An image file (for a single input picture), an `.mp4` file (H.264, fragmented so a
+    /// crash keeps what was recorded), or a folder that receives `frame_000000.png`, ...
     #[arg(long, short)]
     pub output: PathBuf,
     /// A built-in preset name (see `dreamlens presets list`) or a preset TOML file.
@@ -97,6 +97,15 @@ pub struct ProcessArgs {
     /// whatever the number. Default: one per core, at most 4.
     #[arg(long)]
     pub jobs: Option<usize>,
+    /// MP4 output: target bit rate in kbit/s (default: from the frame size).
+    #[arg(long)]
+    pub bitrate: Option<u32>,
+    /// MP4 output: seconds between keyframes, also the most a crash can lose.
+    #[arg(long, default_value_t = 1.0)]
+    pub keyframe_interval: f64,
+    /// MP4 output: stop after this many seconds of video.
+    #[arg(long)]
+    pub max_duration: Option<f64>,
 }
 
 /// Parses `WIDTHxHEIGHT`.

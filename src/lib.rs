@@ -7,6 +7,7 @@ pub mod effects;
 pub mod export;
 pub mod inference;
 pub mod pipeline;
+pub mod record;
 pub mod render;
 pub mod scene;
 pub mod store;

@@ -236,5 +236,31 @@ pub fn stages(
         Ok(())
     })?;
     println!("{:<40} {png_ms:>8.1} ms", "PNG encode (writer thread)");
+    let yuv_ms = time_per_frame(&frames, |frame| {
+        let rgba = dreamlens::render::rgba_bytes(frame);
+        std::hint::black_box(dreamlens::record::I420::from_rgba(&rgba, width, height));
+        Ok(())
+    })?;
+    println!("{:<40} {yuv_ms:>8.1} ms", "RGBA to YUV 4:2:0 (recorder thread)");
+    let settings = dreamlens::record::EncoderSettings {
+        bitrate_bps: (f64::from(width * height) * 0.1 * 30.0) as u32,
+        keyframe_interval: Some(30),
+        frame_rate: 30.0,
+    };
+    let mut encoder = dreamlens::record::H264Encoder::new(width & !1, height & !1, settings)?;
+    let pictures: Vec<_> = frames
+        .iter()
+        .map(|f| {
+            dreamlens::record::I420::from_rgba(&dreamlens::render::rgba_bytes(f), width, height)
+        })
+        .collect();
+    let mut next = 0;
+    let encode_ms = time_per_frame(&frames, |_| {
+        std::hint::black_box(encoder.encode(&pictures[next % pictures.len()])?);
+        next += 1;
+        Ok(())
+    })?;
+    println!("{:<40} {encode_ms:>8.1} ms", "H.264 encode (OpenH264, recorder thread)");
+
     Ok(ExitCode::SUCCESS)
 }

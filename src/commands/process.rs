@@ -19,6 +19,7 @@ use dreamlens::{
     effects::preset::Preset,
     inference::{AnalysisModels, SessionOptions},
     pipeline::{EffectRenderer, FrameAnalysis, FrameAnalyzer},
+    record::{RecordFrame, RecordOptions, Recorder},
     render::RenderContext,
     store::ModelStore,
 };
@@ -40,6 +41,8 @@ enum Sink {
     File(PathBuf),
     /// `frame_NNNNNN.png` in this folder.
     Folder(PathBuf),
+    /// An H.264 MP4 recording.
+    Mp4(PathBuf),
 }
 
 impl Sink {
@@ -58,17 +61,21 @@ impl Sink {
             }
             return Ok(Sink::File(output.to_owned()));
         }
-        if output.extension().is_some_and(|e| e == "mp4") {
-            bail!("MP4 output is not available yet; write PNG frames to a folder instead");
+        if output.extension().is_some_and(|e| e.eq_ignore_ascii_case("mp4")) {
+            if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("cannot create folder {}", parent.display()))?;
+            }
+            return Ok(Sink::Mp4(output.to_owned()));
         }
         std::fs::create_dir_all(output)
             .with_context(|| format!("cannot create output folder {}", output.display()))?;
         Ok(Sink::Folder(output.to_owned()))
     }
 
-    fn path(&self, index: u64) -> PathBuf {
+    fn png_path(&self, index: u64) -> PathBuf {
         match self {
-            Sink::File(path) => path.clone(),
+            Sink::File(path) | Sink::Mp4(path) => path.clone(),
             Sink::Folder(folder) => folder.join(format!("frame_{index:06}.png")),
         }
     }
@@ -84,7 +91,8 @@ pub fn run(
     let preset = Preset::load(&args.preset)?;
     // The source lives on its own thread (decoders are not Send); it reports what it is first.
     let (frame_sender, frame_receiver) = mpsc::sync_channel::<Frame>(4);
-    let (info_sender, info_receiver) = mpsc::channel::<anyhow::Result<(Option<u64>, bool)>>();
+    type SourceInfo = (Option<u64>, bool, (u32, u32));
+    let (info_sender, info_receiver) = mpsc::channel::<anyhow::Result<SourceInfo>>();
     let (read_error_sender, read_error_receiver) = mpsc::channel::<anyhow::Error>();
     let (input, demo_size, max_frames) = (args.input.clone(), args.demo_size, args.max_frames);
     let reader = thread::Builder::new().name("frame-reader".into()).spawn(move || {
@@ -99,7 +107,7 @@ pub fn run(
             (Some(n), Some(max)) => Some(n.min(max)),
             (n, max) => n.or(max),
         };
-        let _ = info_sender.send(Ok((total, source.is_sequence())));
+        let _ = info_sender.send(Ok((total, source.is_sequence(), source.size())));
         let mut sent = 0u64;
         while total.is_none_or(|n| sent < n) {
             match source.next_frame() {
@@ -117,7 +125,7 @@ pub fn run(
             }
         }
     })?;
-    let (total, is_sequence) = info_receiver
+    let (total, is_sequence, size) = info_receiver
         .recv()
         .map_err(|_| anyhow::anyhow!("the frame reader stopped before opening the input"))??;
     let sink = Sink::for_output(&args.output, total)?;
@@ -175,20 +183,51 @@ pub fn run(
     }
     drop(result_sender);
 
-    let (picture_sender, picture_receiver) = mpsc::sync_channel::<(u64, image::RgbaImage)>(2);
+    // Output on its own thread: PNG encoding, or the recorder for MP4, so the next frame's
+    // analysis overlaps it.
+    let (picture_sender, picture_receiver) = mpsc::sync_channel::<(u64, f64, image::RgbaImage)>(2);
     let writer_sink = sink.clone();
-    let writer = thread::Builder::new().name("png-writer".into()).spawn(
-        move || -> anyhow::Result<u64> {
-            let mut written = 0;
-            for (index, picture) in picture_receiver {
-                let path = writer_sink.path(index);
-                let rgb = image::DynamicImage::ImageRgba8(picture).to_rgb8();
-                rgb.save(&path).with_context(|| format!("cannot write {}", path.display()))?;
+    let record_options = RecordOptions {
+        bitrate_bps: args.bitrate.map(|kbps| kbps.saturating_mul(1000)),
+        keyframe_interval_s: args.keyframe_interval.max(0.1),
+        max_duration_s: args.max_duration,
+    };
+    // The recording starts before the first frame, so an unwritable path is refused at once.
+    let mut recorder = match &sink {
+        Sink::Mp4(path) => Some(Recorder::start(path, size.0, size.1, record_options)?),
+        _ => None,
+    };
+    let writer = thread::Builder::new().name("output".into()).spawn(move || -> anyhow::Result<u64> {
+        let mut written = 0;
+        for (index, time_s, picture) in picture_receiver {
+            if let Some(recorder) = &mut recorder {
+                if picture.dimensions() != size {
+                    anyhow::bail!(
+                        "frame {index} is {}x{}, the recording is {}x{}; MP4 output needs frames of one size",
+                        picture.width(),
+                        picture.height(),
+                        size.0,
+                        size.1
+                    );
+                }
+                let frame = RecordFrame { width: picture.width(), height: picture.height(), rgba: picture.into_raw(), time_s };
+                if !recorder.push(frame) {
+                    break;
+                }
                 written += 1;
+                continue;
             }
-            Ok(written)
-        },
-    )?;
+            let path = writer_sink.png_path(index);
+            let rgb = image::DynamicImage::ImageRgba8(picture).to_rgb8();
+            rgb.save(&path).with_context(|| format!("cannot write {}", path.display()))?;
+            written += 1;
+        }
+        if let Some(recorder) = recorder {
+            let stats = recorder.finish()?;
+            return Ok(stats.frames);
+        }
+        Ok(written)
+    })?;
 
     let progress = match total {
         Some(n) => indicatif::ProgressBar::new(n),
@@ -211,7 +250,9 @@ pub fn run(
                 .with_context(|| format!("frame {}", frame.index));
             match picture {
                 Ok(picture) => {
-                    if picture_sender.send((next, picture)).is_err() {
+                    // Photos have no capture time; give them 30 frames per second.
+                    let time_s = if is_sequence { frame.time_s } else { next as f64 / 30.0 };
+                    if picture_sender.send((next, time_s, picture)).is_err() {
                         break 'frames;
                     }
                 }
@@ -239,7 +280,7 @@ pub fn run(
         return Err(error.context(format!("stopped after {written} frames were written")));
     }
     let place = match &sink {
-        Sink::File(p) | Sink::Folder(p) => p.display().to_string(),
+        Sink::File(p) | Sink::Folder(p) | Sink::Mp4(p) => p.display().to_string(),
     };
     eprintln!("{written} frames written to {place}");
     Ok(ExitCode::SUCCESS)

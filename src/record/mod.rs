@@ -1,0 +1,255 @@
+//! Recording edited clips: composited frames go to a `recorder` thread that converts them to
+//! YUV 4:2:0, encodes H.264 and writes fragmented MP4. The thread is fed through a bounded
+//! queue: batch processing waits for it (`push`), the live app never does (`try_push` drops the
+//! frame and counts it).
+
+mod encoder;
+mod mp4;
+
+use std::{
+    io,
+    path::{Path, PathBuf},
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+        mpsc,
+    },
+    thread,
+};
+
+pub use encoder::{EncodedPicture, EncoderSettings, H264Encoder, I420};
+pub use mp4::Mp4Writer;
+
+/// Why recording failed. Every variant names the file and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// The disk is full; what was written before plays.
+    #[error(
+        "recording to {path} stopped: the disk is full. Everything recorded until then is kept and plays; free some space to record more"
+    )]
+    DiskFull {
+        /// The output file.
+        path: String,
+    },
+    /// Another write failure.
+    #[error("recording to {path} failed: {source}. Everything recorded until then is kept")]
+    Write {
+        /// The output file.
+        path: String,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// The output cannot be created at all.
+    #[error("cannot record to {path}: {reason}; choose a writable .mp4 path")]
+    Unwritable {
+        /// The output file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// The encoder or muxer refused the data.
+    #[error("recording failed while encoding: {0}")]
+    Encode(String),
+}
+
+impl RecordError {
+    fn io(path: &Path, source: io::Error) -> Self {
+        let path = path.display().to_string();
+        if source.kind() == io::ErrorKind::StorageFull || source.raw_os_error() == Some(28) {
+            RecordError::DiskFull { path }
+        } else {
+            RecordError::Write { path, source }
+        }
+    }
+}
+
+impl From<encoder::EncodeError> for RecordError {
+    fn from(error: encoder::EncodeError) -> Self {
+        RecordError::Encode(error.0)
+    }
+}
+
+/// Recording options.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RecordOptions {
+    /// Target bit rate; `None` picks one from the frame size (about 0.1 bit per pixel at 30 fps).
+    pub bitrate_bps: Option<u32>,
+    /// Seconds between keyframes (also the fragment length, so at most this much is lost).
+    pub keyframe_interval_s: f64,
+    /// Stop after this much recorded time.
+    pub max_duration_s: Option<f64>,
+}
+
+impl Default for RecordOptions {
+    fn default() -> Self {
+        Self { bitrate_bps: None, keyframe_interval_s: 1.0, max_duration_s: None }
+    }
+}
+
+/// A composited frame for the recorder.
+#[derive(Debug, Clone)]
+pub struct RecordFrame {
+    /// RGBA pixels.
+    pub rgba: Vec<u8>,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Capture time in seconds (timestamps come from here, so variable frame rate is kept).
+    pub time_s: f64,
+}
+
+/// What a finished recording holds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RecordStats {
+    /// Frames in the file.
+    pub frames: u64,
+    /// Frames dropped because the encoder was behind (live recording only).
+    pub dropped: u64,
+    /// Recorded duration in seconds.
+    pub duration_s: f64,
+}
+
+/// A running recording.
+pub struct Recorder {
+    sender: Option<mpsc::SyncSender<RecordFrame>>,
+    thread: Option<thread::JoinHandle<Result<RecordStats, RecordError>>>,
+    dropped: Arc<AtomicU64>,
+    path: PathBuf,
+    max_duration_s: Option<f64>,
+    first_time_s: Option<f64>,
+}
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+/// Frames the queue holds before `try_push` starts dropping.
+const QUEUE: usize = 4;
+
+impl Recorder {
+    /// Starts recording `width` x `height` frames to `path` (odd sizes lose their last column or
+    /// row). Refuses at once a path that cannot be written.
+    pub fn start(
+        path: &Path,
+        width: u32,
+        height: u32,
+        options: RecordOptions,
+    ) -> Result<Self, RecordError> {
+        let unwritable =
+            |reason: String| RecordError::Unwritable { path: path.display().to_string(), reason };
+        if width < 2 || height < 2 {
+            return Err(unwritable(format!("frames of {width}x{height} are too small to encode")));
+        }
+        let (even_w, even_h) = (width & !1, height & !1);
+        let mut writer = Mp4Writer::create(
+            path,
+            even_w,
+            even_h,
+            (options.keyframe_interval_s * 1000.0).round().max(100.0) as u32,
+        )
+        .map_err(|e| unwritable(e.to_string()))?;
+        let settings = EncoderSettings {
+            bitrate_bps: options
+                .bitrate_bps
+                .unwrap_or_else(|| ((even_w * even_h) as f64 * 0.1 * 30.0) as u32)
+                .max(100_000),
+            keyframe_interval: None,
+            frame_rate: 30.0,
+        };
+        let mut encoder = H264Encoder::new(even_w, even_h, settings)?;
+        let (sender, receiver) = mpsc::sync_channel::<RecordFrame>(QUEUE);
+        let dropped = Arc::new(AtomicU64::new(0));
+        let dropped_in_thread = Arc::clone(&dropped);
+        let keyframe_interval_s = options.keyframe_interval_s;
+        let thread = thread::Builder::new()
+            .name("recorder".into())
+            .spawn(move || -> Result<RecordStats, RecordError> {
+                let mut first = None;
+                let mut last_key: Option<f64> = None;
+                let mut last_time = 0.0;
+                let result = (|| {
+                    for frame in receiver {
+                        let start = *first.get_or_insert(frame.time_s);
+                        let time_s = frame.time_s - start;
+                        if last_key.is_none_or(|k| time_s - k >= keyframe_interval_s) {
+                            encoder.force_keyframe();
+                        }
+                        let picture = encoder.encode(&I420::from_rgba(
+                            &frame.rgba,
+                            frame.width,
+                            frame.height,
+                        ))?;
+                        if picture.is_key {
+                            last_key = Some(time_s);
+                        }
+                        writer.write(time_s, &picture)?;
+                        last_time = time_s;
+                    }
+                    Ok(())
+                })();
+                // Whatever happened, close the last fragment so everything written plays.
+                let finished = writer.finish();
+                result.and(finished)?;
+                Ok(RecordStats {
+                    frames: writer.samples(),
+                    dropped: dropped_in_thread.load(Ordering::Relaxed),
+                    duration_s: last_time,
+                })
+            })
+            .map_err(|e| unwritable(format!("cannot start the recorder thread: {e}")))?;
+        Ok(Self {
+            sender: Some(sender),
+            thread: Some(thread),
+            dropped,
+            path: path.to_owned(),
+            max_duration_s: options.max_duration_s,
+            first_time_s: None,
+        })
+    }
+
+    /// True when `frame` lies beyond the maximum duration.
+    fn past_limit(&mut self, frame: &RecordFrame) -> bool {
+        let first = *self.first_time_s.get_or_insert(frame.time_s);
+        self.max_duration_s.is_some_and(|max| frame.time_s - first >= max)
+    }
+
+    /// Queues a frame, waiting while the encoder is busy (batch processing). Returns `false` once
+    /// the maximum duration is reached or the recorder stopped (then `finish` says why).
+    pub fn push(&mut self, frame: RecordFrame) -> bool {
+        if self.past_limit(&frame) {
+            return false;
+        }
+        self.sender.as_ref().is_some_and(|s| s.send(frame).is_ok())
+    }
+
+    /// Queues a frame if there is room, else drops it and counts the drop (live recording).
+    /// Returns `false` once the maximum duration is reached or the recorder stopped.
+    pub fn try_push(&mut self, frame: RecordFrame) -> bool {
+        if self.past_limit(&frame) {
+            return false;
+        }
+        match self.sender.as_ref().map(|s| s.try_send(frame)) {
+            Some(Ok(())) => true,
+            Some(Err(mpsc::TrySendError::Full(_))) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Some(Err(mpsc::TrySendError::Disconnected(_))) | None => false,
+        }
+    }
+
+    /// Frames dropped so far.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Closes the file cleanly and reports what it holds, or the error that stopped it.
+    pub fn finish(mut self) -> Result<RecordStats, RecordError> {
+        drop(self.sender.take());
+        let thread = self.thread.take().expect("finish runs once");
+        thread.join().map_err(|_| RecordError::Encode("the recorder thread panicked".into()))?
+    }
+}

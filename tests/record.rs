@@ -1,0 +1,247 @@
+//! MP4 recording checked by ffprobe and ffmpeg (real third-party readers): codec, frame count,
+//! duration, monotonic timestamps, odd sizes, a process killed with SIGKILL mid-recording, a full
+//! disk, and an unwritable path.
+
+mod common;
+
+use std::{
+    path::Path,
+    process::{Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+use common::*;
+
+fn dreamlens() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_dreamlens"));
+    command.env("DREAMLENS_MODEL_DIRS", models_dir());
+    command
+}
+
+fn ffprobe(args: &[&str], file: &Path) -> String {
+    let output = Command::new("ffprobe")
+        .args(["-v", "error"])
+        .args(args)
+        .arg(file)
+        .output()
+        .expect("ffprobe is installed");
+    assert!(
+        output.status.success(),
+        "ffprobe rejected {}: {}",
+        file.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+fn frames_decoded(file: &Path) -> u64 {
+    ffprobe(
+        &[
+            "-count_frames",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=nb_read_frames",
+            "-of",
+            "csv=p=0",
+        ],
+        file,
+    )
+    .parse()
+    .expect("a frame count")
+}
+
+fn packet_times(file: &Path) -> Vec<f64> {
+    ffprobe(&["-select_streams", "v:0", "-show_entries", "packet=pts_time", "-of", "csv=p=0"], file)
+        .lines()
+        .filter_map(|l| l.trim().trim_end_matches(',').parse().ok())
+        .collect()
+}
+
+/// ffmpeg decodes every frame without an error message.
+fn decodes_cleanly(file: &Path) -> bool {
+    let output = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(file)
+        .args(["-f", "null", "-"])
+        .output()
+        .expect("ffmpeg");
+    output.status.success() && output.stderr.is_empty()
+}
+
+fn run(command: &mut Command) -> Output {
+    command.output().expect("runs")
+}
+
+#[test]
+fn a_recording_is_valid_h264_mp4_with_every_frame_and_rising_timestamps() {
+    let dir = tempfile::tempdir().expect("temp");
+    let clip = dir.path().join("clip.mp4");
+    let output = run(dreamlens()
+        .args([
+            "process",
+            "--input",
+            "demo",
+            "--demo-size",
+            "320x240",
+            "--max-frames",
+            "45",
+            "--preset",
+            "toon",
+            "--output",
+        ])
+        .arg(&clip));
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stream = ffprobe(
+        &[
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=codec_name,width,height,pix_fmt",
+            "-of",
+            "default=nw=1",
+        ],
+        &clip,
+    );
+    for expected in ["codec_name=h264", "width=320", "height=240", "pix_fmt=yuv420p"] {
+        assert!(stream.contains(expected), "{stream}");
+    }
+    assert_eq!(frames_decoded(&clip), 45);
+    let duration: f64 = ffprobe(&["-show_entries", "format=duration", "-of", "csv=p=0"], &clip)
+        .parse()
+        .expect("duration");
+    assert!((duration - 1.5).abs() < 0.1, "45 frames at 30 fps: {duration}");
+    let times = packet_times(&clip);
+    assert_eq!(times.len(), 45);
+    assert!(times.windows(2).all(|w| w[1] > w[0]), "timestamps not rising: {times:?}");
+    assert!(decodes_cleanly(&clip));
+}
+
+#[test]
+fn odd_sizes_and_the_duration_limit_are_handled() {
+    let dir = tempfile::tempdir().expect("temp");
+    let clip = dir.path().join("odd.mp4");
+    let output = run(dreamlens()
+        .args([
+            "process",
+            "--input",
+            "demo",
+            "--demo-size",
+            "321x183",
+            "--max-frames",
+            "90",
+            "--max-duration",
+            "1.0",
+            "--preset",
+            "film",
+            "--output",
+        ])
+        .arg(&clip));
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let size = ffprobe(
+        &["-select_streams", "v:0", "-show_entries", "stream=width,height", "-of", "csv=p=0"],
+        &clip,
+    );
+    assert_eq!(size, "320,182");
+    let frames = frames_decoded(&clip);
+    assert_eq!(frames, 30, "one second at 30 fps");
+}
+
+#[test]
+fn a_recording_killed_with_sigkill_still_plays_up_to_its_last_fragment() {
+    let dir = tempfile::tempdir().expect("temp");
+    let clip = dir.path().join("killed.mp4");
+    let mut child = dreamlens()
+        .args([
+            "process",
+            "--input",
+            "demo",
+            "--demo-size",
+            "320x240",
+            "--max-frames",
+            "3000",
+            "--keyframe-interval",
+            "0.5",
+            "--preset",
+            "toon",
+            "--output",
+        ])
+        .arg(&clip)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starts");
+    // Wait until a few fragments are on disk, then kill without any chance to clean up.
+    let started = Instant::now();
+    while std::fs::metadata(&clip).map_or(0, |m| m.len()) < 60_000
+        && started.elapsed() < Duration::from_secs(60)
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().expect("SIGKILL");
+    let status = child.wait().expect("exits");
+    assert!(!status.success(), "the recording was still running when killed");
+    let frames = frames_decoded(&clip);
+    assert!(frames >= 15, "only {frames} frames survived");
+    assert!(decodes_cleanly(&clip), "the cut-off file does not decode cleanly");
+    let times = packet_times(&clip);
+    assert!(times.windows(2).all(|w| w[1] > w[0]));
+}
+
+#[test]
+fn a_full_disk_stops_the_recording_with_a_clear_message_and_a_playable_file() {
+    let mount_point = tempfile::tempdir().expect("temp");
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=400k", "tmpfs"])
+        .arg(mount_point.path())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("SKIPPED: cannot mount a small tmpfs here (needs root)");
+        return;
+    }
+    let clip = mount_point.path().join("full.mp4");
+    // Film grain makes every frame expensive to compress, so the disk fills quickly.
+    let output = run(dreamlens()
+        .args([
+            "process",
+            "--input",
+            "demo",
+            "--demo-size",
+            "320x240",
+            "--max-frames",
+            "600",
+            "--bitrate",
+            "1000",
+            "--keyframe-interval",
+            "0.5",
+            "--preset",
+            "film",
+            "--output",
+        ])
+        .arg(&clip));
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let frames = frames_decoded(&clip);
+    let clean = decodes_cleanly(&clip);
+    let _ = Command::new("umount").arg(mount_point.path()).status();
+    assert!(!output.status.success(), "a full disk must fail the command");
+    assert!(stderr.contains("disk is full") && stderr.contains("full.mp4"), "{stderr}");
+    assert!(frames > 0 && clean, "{frames} frames, clean: {clean}");
+}
+
+#[test]
+fn an_unwritable_output_is_refused_before_any_work() {
+    let output = run(dreamlens().args([
+        "process",
+        "--input",
+        "demo",
+        "--max-frames",
+        "5",
+        "--output",
+        "/proc/dreamlens/clip.mp4",
+    ]));
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("/proc/dreamlens"), "{stderr}");
+    assert!(!stderr.contains("frames written"), "{stderr}");
+}
