@@ -245,3 +245,53 @@ fn an_unwritable_output_is_refused_before_any_work() {
     assert!(stderr.contains("/proc/dreamlens"), "{stderr}");
     assert!(!stderr.contains("frames written"), "{stderr}");
 }
+
+#[test]
+fn the_input_sound_is_carried_into_the_recording_and_trimmed_with_it() {
+    let dir = tempfile::tempdir().expect("temp");
+    let input = dir.path().join("with_sound.mp4");
+    let status = Command::new("ffmpeg")
+        .args([
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=30",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:sample_rate=48000",
+        ])
+        .args(["-t", "2", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest"])
+        .arg(&input)
+        .status()
+        .expect("ffmpeg");
+    assert!(status.success());
+    for (max_frames, seconds) in [("60", 2.0), ("30", 1.0)] {
+        let clip = dir.path().join(format!("out{max_frames}.mp4"));
+        let output = run(dreamlens()
+            .args(["process", "--preset", "toon", "--max-frames", max_frames, "--input"])
+            .arg(&input)
+            .arg("--output")
+            .arg(&clip));
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let audio = ffprobe(
+            &[
+                "-select_streams",
+                "a:0",
+                "-show_entries",
+                "stream=codec_name,sample_rate,duration",
+                "-of",
+                "csv=p=0",
+            ],
+            &clip,
+        );
+        let fields: Vec<&str> = audio.split(',').collect();
+        assert_eq!(fields[..2], ["aac", "48000"], "{audio}");
+        let duration: f64 = fields[2].parse().expect("duration");
+        assert!((duration - seconds).abs() < 0.1, "audio {duration} s for {seconds} s of video");
+        assert!(decodes_cleanly(&clip));
+    }
+}

@@ -2,6 +2,7 @@
 //! behind the same trait), plus camera discovery. The only module that decodes input media or
 //! talks to camera devices.
 
+pub mod audio;
 pub mod demo;
 mod video;
 

@@ -83,6 +83,22 @@ impl Sink {
 
 type Analysed = (Frame, anyhow::Result<FrameAnalysis>);
 
+/// The input video's audio, to carry into the recording; says once why there is none.
+fn input_audio(input: &str) -> Option<capture::audio::AudioTrack> {
+    let path = Path::new(input);
+    if input == "demo" || path.is_dir() || capture::is_image_path(path) {
+        return None;
+    }
+    match capture::audio::read_audio(path) {
+        Ok(Some(track)) => Some(track),
+        Ok(None) => None,
+        Err(error) => {
+            eprintln!("note: the recording has no sound: {error}");
+            None
+        }
+    }
+}
+
 pub fn run(
     store: &ModelStore,
     options: &SessionOptions,
@@ -194,7 +210,10 @@ pub fn run(
     };
     // The recording starts before the first frame, so an unwritable path is refused at once.
     let mut recorder = match &sink {
-        Sink::Mp4(path) => Some(Recorder::start(path, size.0, size.1, record_options)?),
+        Sink::Mp4(path) => {
+            let audio = input_audio(&args.input);
+            Some(Recorder::start(path, size.0, size.1, record_options, audio)?)
+        }
         _ => None,
     };
     let writer = thread::Builder::new().name("output".into()).spawn(move || -> anyhow::Result<u64> {

@@ -20,6 +20,8 @@ use std::{
 pub use encoder::{EncodedPicture, EncoderSettings, H264Encoder, I420};
 pub use mp4::Mp4Writer;
 
+use crate::capture::audio::AudioTrack;
+
 /// Why recording failed. Every variant names the file and what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
@@ -131,12 +133,13 @@ const QUEUE: usize = 4;
 
 impl Recorder {
     /// Starts recording `width` x `height` frames to `path` (odd sizes lose their last column or
-    /// row). Refuses at once a path that cannot be written.
+    /// row), carrying `audio` along. Refuses at once a path that cannot be written.
     pub fn start(
         path: &Path,
         width: u32,
         height: u32,
         options: RecordOptions,
+        audio: Option<AudioTrack>,
     ) -> Result<Self, RecordError> {
         let unwritable =
             |reason: String| RecordError::Unwritable { path: path.display().to_string(), reason };
@@ -149,6 +152,7 @@ impl Recorder {
             even_w,
             even_h,
             (options.keyframe_interval_s * 1000.0).round().max(100.0) as u32,
+            audio,
         )
         .map_err(|e| unwritable(e.to_string()))?;
         let settings = EncoderSettings {
@@ -172,7 +176,10 @@ impl Recorder {
                 let mut last_time = 0.0;
                 let result = (|| {
                     for frame in receiver {
-                        let start = *first.get_or_insert(frame.time_s);
+                        let start = *first.get_or_insert_with(|| {
+                            writer.set_origin(frame.time_s);
+                            frame.time_s
+                        });
                         let time_s = frame.time_s - start;
                         if last_key.is_none_or(|k| time_s - k >= keyframe_interval_s) {
                             encoder.force_keyframe();
@@ -191,7 +198,7 @@ impl Recorder {
                     Ok(())
                 })();
                 // Whatever happened, close the last fragment so everything written plays.
-                let finished = writer.finish();
+                let finished = writer.finish(1.0 / 30.0);
                 result.and(finished)?;
                 Ok(RecordStats {
                     frames: writer.samples(),

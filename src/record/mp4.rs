@@ -8,9 +8,13 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use muxide::fragmented::{FragmentConfig, FragmentedMuxer};
+use muxide::{
+    api::{AacProfile as MuxAacProfile, AudioCodec},
+    fragmented::{FragmentAudioConfig, FragmentConfig, FragmentedMuxer},
+};
 
 use super::{RecordError, encoder::EncodedPicture};
+use crate::capture::audio::{AacProfile, AudioTrack};
 
 /// Media timescale: 90 kHz, the usual video clock.
 const TIMESCALE: u32 = 90_000;
@@ -29,6 +33,11 @@ pub struct Mp4Writer {
     samples: u64,
     /// File length after the last complete fragment.
     committed: u64,
+    /// Audio carried from the input, and the next packet to write.
+    audio: Option<AudioTrack>,
+    next_audio: usize,
+    /// Input time of the first video frame; audio is shifted by the same amount.
+    origin_s: f64,
 }
 
 impl std::fmt::Debug for Mp4Writer {
@@ -47,6 +56,7 @@ impl Mp4Writer {
         width: u32,
         height: u32,
         fragment_ms: u32,
+        audio: Option<AudioTrack>,
     ) -> Result<Self, RecordError> {
         let file = File::create(path).map_err(|source| RecordError::io(path, source))?;
         Ok(Self {
@@ -59,7 +69,35 @@ impl Mp4Writer {
             last_pts: None,
             samples: 0,
             committed: 0,
+            audio,
+            next_audio: 0,
+            origin_s: 0.0,
         })
+    }
+
+    /// Sets the input time of the first video frame (audio is aligned to it).
+    pub fn set_origin(&mut self, origin_s: f64) {
+        self.origin_s = origin_s;
+    }
+
+    /// Queues the audio packets that start before `until_s` (recording time).
+    fn queue_audio(&mut self, until_s: f64) -> Result<(), RecordError> {
+        let (Some(audio), Some(muxer)) = (&self.audio, self.muxer.as_mut()) else { return Ok(()) };
+        while let Some(packet) = audio.packets.get(self.next_audio) {
+            let time_s = packet.time_s - self.origin_s;
+            if time_s >= until_s {
+                break;
+            }
+            self.next_audio += 1;
+            if time_s < 0.0 {
+                continue;
+            }
+            let pts = (time_s * f64::from(audio.sample_rate)).round() as u64;
+            muxer
+                .write_audio(pts, pts, &packet.data)
+                .map_err(|e| RecordError::Encode(e.to_string()))?;
+        }
+        Ok(())
     }
 
     /// Pictures written so far.
@@ -106,8 +144,23 @@ impl Mp4Writer {
                 .with_fragment_duration_ms(self.fragment_ms);
             config.sps = sps;
             config.pps = pps;
-            let mut muxer =
-                FragmentedMuxer::new(config).map_err(|e| RecordError::Encode(e.to_string()))?;
+            let mut muxer = match &self.audio {
+                Some(audio) => {
+                    let profile = match audio.profile {
+                        AacProfile::Lc => MuxAacProfile::Lc,
+                        AacProfile::He => MuxAacProfile::He,
+                        AacProfile::HeV2 => MuxAacProfile::Hev2,
+                    };
+                    let audio_config = FragmentAudioConfig {
+                        codec: AudioCodec::Aac(profile),
+                        sample_rate: audio.sample_rate,
+                        channels: audio.channels,
+                    };
+                    FragmentedMuxer::new_with_audio(config, audio_config)
+                }
+                None => FragmentedMuxer::new(config),
+            }
+            .map_err(|e| RecordError::Encode(e.to_string()))?;
             let init = muxer.init_segment();
             self.write_bytes(&init)?;
             self.muxer = Some(muxer);
@@ -130,6 +183,9 @@ impl Mp4Writer {
         // Start a new fragment at a keyframe once the current one is long enough, so every
         // fragment begins decodable.
         if picture.is_key && muxer.current_fragment_duration_ms() >= u64::from(self.fragment_ms) {
+            // The fragment's audio: everything that starts before this keyframe.
+            self.queue_audio(pts as f64 / f64::from(TIMESCALE))?;
+            let muxer = self.muxer.as_mut().expect("created above");
             if let Some(segment) = muxer.flush_segment() {
                 self.write_bytes(&segment)?;
             }
@@ -143,8 +199,11 @@ impl Mp4Writer {
         Ok(())
     }
 
-    /// Writes the last fragment.
-    pub fn finish(&mut self) -> Result<(), RecordError> {
+    /// Writes the last fragment, with the audio up to the end of the last frame.
+    pub fn finish(&mut self, frame_duration_s: f64) -> Result<(), RecordError> {
+        if let Some(last) = self.last_pts {
+            self.queue_audio(last as f64 / f64::from(TIMESCALE) + frame_duration_s)?;
+        }
         if let Some(segment) = self.muxer.as_mut().and_then(FragmentedMuxer::flush_segment) {
             self.write_bytes(&segment)?;
         }
