@@ -6,15 +6,43 @@ use clap::{Args, Parser, Subcommand};
 use dreamlens::inference::Provider;
 
 /// dreamlens: restyle a room live with on-device models, or process photos headless.
+///
+/// Without a command, opens the live window: the camera (or the demo room) restyled live.
 #[derive(Debug, Parser)]
 #[command(name = "dreamlens", version, about, propagate_version = true)]
 pub struct Cli {
     /// Options shared by every command.
     #[command(flatten)]
     pub global: GlobalOptions,
-    /// What to do.
+    /// Options of the live window.
+    #[command(flatten)]
+    pub live: LiveArgs,
+    /// What to do (default: the live window).
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+}
+
+/// Options of the live window (no command).
+#[derive(Debug, Args)]
+pub struct LiveArgs {
+    /// A video file or photos to use as the camera (looped), or `demo`.
+    #[arg(long)]
+    pub input: Option<String>,
+    /// Preset name or file (default: the last one used).
+    #[arg(long)]
+    pub preset: Option<String>,
+    /// Window size, WIDTHxHEIGHT.
+    #[arg(long, value_parser = parse_size)]
+    pub window_size: Option<(u32, u32)>,
+    /// After `--quit-after-frames` frames, save what the window shows to this PNG.
+    #[arg(long, requires = "quit_after_frames")]
+    pub screenshot_to: Option<PathBuf>,
+    /// Exit after this many displayed frames.
+    #[arg(long)]
+    pub quit_after_frames: Option<u64>,
+    /// Start recording to this .mp4 at once (space toggles recording too).
+    #[arg(long)]
+    pub record_to: Option<PathBuf>,
 }
 
 /// Options every command understands.

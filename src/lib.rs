@@ -2,6 +2,7 @@
 //!
 //! See `ARCHITECTURE.md` for the map of modules and threads.
 
+pub mod app;
 pub mod capture;
 pub mod effects;
 pub mod export;
@@ -10,5 +11,6 @@ pub mod pipeline;
 pub mod record;
 pub mod render;
 pub mod scene;
+pub mod stages;
 pub mod store;
 pub mod upsample;

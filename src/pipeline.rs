@@ -12,7 +12,8 @@ use ndarray::ArrayD;
 use crate::{
     effects::{Effect, Layer, lut::Lut, preset::Preset},
     inference::{
-        AnalysisModels, InferenceError, ModelSession, SceneAnalyzer, SessionOptions, preprocess,
+        AnalysisModels, DisabledStage, InferenceError, ModelSession, SceneAnalyzer, SessionOptions,
+        preprocess,
     },
     render::{
         AnalysisFilter, Compositor, CompositorInput, FrameData, RenderContext, RenderError,
@@ -145,38 +146,12 @@ pub struct LayerPlan {
     pub dropped: Vec<DroppedLayer>,
 }
 
-fn effect_name(effect: &Effect) -> String {
-    format!("{effect:?}").split([' ', '{']).next().unwrap_or("effect").to_owned()
-}
-
-impl FrameAnalyzer {
-    /// Opens the models `preset` needs (chosen from `models`) and plans which layers can run.
-    pub fn open(
-        store: &ModelStore,
-        options: &SessionOptions,
-        preset: &Preset,
-        models: &AnalysisModels,
-    ) -> Result<(Self, LayerPlan), PipelineError> {
-        let needed = AnalysisModels {
-            segmentation: models.segmentation.clone().filter(|_| preset.needs_segmentation()),
-            person: models.person.clone().filter(|_| preset.needs_person()),
-            depth: models.depth.clone().filter(|_| preset.needs_depth()),
-        };
-        let (analyzer, disabled) = SceneAnalyzer::open(store, &needed, options)?;
+impl LayerPlan {
+    /// The layers of `preset` that can run when the `disabled` analysis stages are off and the
+    /// style engine failed for `style_off` (if it did).
+    pub fn new(preset: &Preset, disabled: &[DisabledStage], style_off: Option<String>) -> Self {
         let stage_off =
             |stage: &str| disabled.iter().find(|d| d.stage == stage).map(|d| d.reason.clone());
-        let mut style = None;
-        let mut style_off = None;
-        let style_layer = preset.layers.iter().find_map(|l| match &l.effect {
-            Effect::Style { styles, image, .. } => Some((styles.clone(), image.clone())),
-            _ => None,
-        });
-        if let Some((styles, image)) = style_layer {
-            match StyleEngine::open(store, options, &styles, image.as_deref()) {
-                Ok(engine) => style = Some(engine),
-                Err(reason) => style_off = Some(reason),
-            }
-        }
         let mut plan = LayerPlan { layers: Vec::new(), luts: Vec::new(), dropped: Vec::new() };
         let mut luts = preset.luts.iter();
         for layer in &preset.layers {
@@ -202,6 +177,41 @@ impl FrameAnalyzer {
                 }
             }
         }
+        plan
+    }
+}
+
+fn effect_name(effect: &Effect) -> String {
+    format!("{effect:?}").split([' ', '{']).next().unwrap_or("effect").to_owned()
+}
+
+impl FrameAnalyzer {
+    /// Opens the models `preset` needs (chosen from `models`) and plans which layers can run.
+    pub fn open(
+        store: &ModelStore,
+        options: &SessionOptions,
+        preset: &Preset,
+        models: &AnalysisModels,
+    ) -> Result<(Self, LayerPlan), PipelineError> {
+        let needed = AnalysisModels {
+            segmentation: models.segmentation.clone().filter(|_| preset.needs_segmentation()),
+            person: models.person.clone().filter(|_| preset.needs_person()),
+            depth: models.depth.clone().filter(|_| preset.needs_depth()),
+        };
+        let (analyzer, disabled) = SceneAnalyzer::open(store, &needed, options)?;
+        let mut style = None;
+        let mut style_off = None;
+        let style_layer = preset.layers.iter().find_map(|l| match &l.effect {
+            Effect::Style { styles, image, .. } => Some((styles.clone(), image.clone())),
+            _ => None,
+        });
+        if let Some((styles, image)) = style_layer {
+            match StyleEngine::open(store, options, &styles, image.as_deref()) {
+                Ok(engine) => style = Some(engine),
+                Err(reason) => style_off = Some(reason),
+            }
+        }
+        let plan = LayerPlan::new(preset, &disabled, style_off);
         Ok((Self { analyzer, style }, plan))
     }
 

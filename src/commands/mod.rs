@@ -19,7 +19,19 @@ use crate::cli::{Cli, Command, GlobalOptions};
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let store = ModelStore::from_env(Manifest::builtin());
     let options = session_options(&cli.global);
-    match cli.command {
+    let Some(command) = cli.command else {
+        let live = dreamlens::app::LiveOptions {
+            input: cli.live.input.filter(|i| i != "demo"),
+            preset: cli.live.preset,
+            window_size: cli.live.window_size,
+            screenshot_to: cli.live.screenshot_to,
+            quit_after_frames: cli.live.quit_after_frames,
+            record_to: cli.live.record_to,
+        };
+        dreamlens::app::run(store, options, live)?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    match command {
         Command::Doctor { json } => doctor::run(&store, json),
         Command::Models { action } => models::run(&store, action),
         Command::Analyze(args) => analyze::run(&store, &options, &args),

@@ -89,6 +89,27 @@ impl RenderContext {
         }
         let (instance, adapter) =
             found.ok_or(RenderError::NoAdapter { backends: format!("{requested:?}") })?;
+        Self::from_adapter(instance, adapter)
+    }
+
+    /// A device on the best adapter that can present to `surface` (made from `instance`).
+    pub fn for_surface(
+        instance: wgpu::Instance,
+        surface: &wgpu::Surface<'_>,
+    ) -> Result<Self, RenderError> {
+        let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+            power_preference: wgpu::PowerPreference::HighPerformance,
+            force_fallback_adapter: false,
+            compatible_surface: Some(surface),
+            apply_limit_buckets: false,
+        }))
+        .map_err(|_| RenderError::NoAdapter {
+            backends: "any that can draw to this window".into(),
+        })?;
+        Self::from_adapter(instance, adapter)
+    }
+
+    fn from_adapter(instance: wgpu::Instance, adapter: wgpu::Adapter) -> Result<Self, RenderError> {
         let adapter_info = adapter.get_info();
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("dreamlens"),

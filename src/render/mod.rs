@@ -5,6 +5,7 @@
 
 pub mod compositor;
 pub mod context;
+pub mod present;
 pub mod readback;
 pub mod shaders;
 

@@ -4,10 +4,11 @@
 pub const COMMON: &str = include_str!("../../shaders/common.wgsl");
 
 /// Stand-alone shaders: (name, source).
-pub const STANDALONE: [(&str, &str); 3] = [
+pub const STANDALONE: [(&str, &str); 4] = [
     ("analysis", include_str!("../../shaders/analysis.wgsl")),
     ("guide", include_str!("../../shaders/guide.wgsl")),
     ("convert", include_str!("../../shaders/convert.wgsl")),
+    ("present", include_str!("../../shaders/present.wgsl")),
 ];
 
 /// The analysis upsampling shader.
@@ -16,6 +17,8 @@ pub const ANALYSIS: &str = STANDALONE[0].1;
 pub const GUIDE: &str = STANDALONE[1].1;
 /// The camera-format conversion shader.
 pub const CONVERT: &str = STANDALONE[2].1;
+/// The blit shader that puts pictures on screen.
+pub const PRESENT: &str = STANDALONE[3].1;
 
 /// Effect shaders, each completed by `COMMON`: (name, body).
 pub const EFFECTS: [(&str, &str); 11] = [

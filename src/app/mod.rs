@@ -1,0 +1,789 @@
+//! The live app: camera (or demo, or a looped video) in, edited picture out, controls on screen.
+//!
+//! Threads: `capture` reads frames at the source's rate; the winit thread takes the newest frame
+//! each display refresh, offers it to one `stage-*` worker per model (newest wins, never a
+//! queue), composites it on the GPU with the newest results (temporal smoothing carries maps from
+//! older frames), draws egui on top and presents; `recorder` encodes what is recorded.
+
+mod settings;
+mod source;
+mod ui;
+
+use std::{
+    path::PathBuf,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+use winit::{
+    application::ApplicationHandler,
+    event::{ElementState, KeyEvent, WindowEvent},
+    event_loop::{ActiveEventLoop, ControlFlow, EventLoop},
+    keyboard::{Key, NamedKey},
+    window::{Fullscreen, Window, WindowId},
+};
+
+use crate::{
+    effects::preset::Preset,
+    inference::{AnalysisModels, DisabledStage, SceneAnalyzer, SessionOptions},
+    pipeline::{EffectRenderer, FrameAnalysis, FrameAnalyzer, LayerPlan},
+    record::{RecordFrame, RecordOptions, Recorder},
+    render::{
+        RenderContext,
+        present::{Presenter, fit_rect},
+        readback,
+    },
+    scene::{ClassMap, ScalarMap, SceneAnalysis},
+    stages::{Stage, StageStats},
+    store::ModelStore,
+};
+pub use settings::Settings;
+use source::{LiveFrame, LiveSource};
+
+/// What the command line asks of the live app.
+#[derive(Debug, Clone, Default)]
+pub struct LiveOptions {
+    /// A video or photos to use instead of the camera.
+    pub input: Option<String>,
+    /// A preset name or file (overrides the saved one).
+    pub preset: Option<String>,
+    /// Initial window size.
+    pub window_size: Option<(u32, u32)>,
+    /// Write a screenshot of the window here after `quit_after_frames` frames, then exit.
+    pub screenshot_to: Option<PathBuf>,
+    /// Exit after this many displayed frames.
+    pub quit_after_frames: Option<u64>,
+    /// Start recording to this file with the first frame.
+    pub record_to: Option<PathBuf>,
+}
+
+/// Opens the window and runs until it is closed.
+pub fn run(
+    store: ModelStore,
+    session_options: SessionOptions,
+    options: LiveOptions,
+) -> anyhow::Result<()> {
+    #[cfg(all(unix, not(target_os = "macos"), not(target_os = "android")))]
+    if std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
+        bail!(
+            "no display to open a window on (neither DISPLAY nor WAYLAND_DISPLAY is set). To edit \
+             photos or videos without a window use `dreamlens process --input ... --output ...`"
+        );
+    }
+    let mut settings = Settings::load();
+    if let Some(preset) = &options.preset {
+        settings.preset = preset.clone();
+    }
+    let event_loop = EventLoop::new().map_err(|e| {
+        anyhow::anyhow!(
+            "cannot connect to the display ({e}). To edit photos or videos without a window use \
+             `dreamlens process --input ... --output ...`"
+        )
+    })?;
+    event_loop.set_control_flow(ControlFlow::Poll);
+    let source = LiveSource::start(options.input.clone())?;
+    let mut app = LiveApp {
+        store,
+        session_options,
+        options,
+        settings,
+        source,
+        gpu: None,
+        window: None,
+        instance: None,
+        effects: None,
+        frame: None,
+        displayed: 0,
+        fps: FpsCounter::default(),
+        recording: None,
+        message: None,
+        failure: None,
+    };
+    event_loop.run_app(&mut app).context("the window's event loop failed")?;
+    app.settings.save();
+    match app.failure.take() {
+        Some(error) => Err(error),
+        None => Ok(()),
+    }
+}
+
+/// The models and layers of the current preset.
+struct Effects {
+    preset_name: String,
+    renderer: EffectRenderer,
+    plan: LayerPlan,
+    segmentation: Option<Stage<LiveFrame, ClassMap>>,
+    person: Option<Stage<LiveFrame, ScalarMap>>,
+    depth: Option<Stage<LiveFrame, ScalarMap>>,
+    style: Option<Stage<LiveFrame, image::RgbaImage>>,
+    /// Which execution provider each model runs on.
+    providers: Vec<(String, String)>,
+}
+
+/// Window-bound GPU state; the surface lives only while the app is resumed (Android drops it on
+/// suspend).
+struct Gpu {
+    context: RenderContext,
+    surface: Option<wgpu::Surface<'static>>,
+    config: Option<wgpu::SurfaceConfiguration>,
+    presenter: Presenter,
+    screen: Option<(wgpu::Texture, wgpu::TextureView)>,
+    egui_ctx: egui::Context,
+    egui_state: egui_winit::State,
+    egui_renderer: egui_wgpu::Renderer,
+}
+
+#[derive(Default)]
+struct FpsCounter {
+    last: Option<Instant>,
+    fps: f32,
+}
+
+impl FpsCounter {
+    fn tick(&mut self) {
+        let now = Instant::now();
+        if let Some(last) = self.last {
+            let fps = 1.0 / (now - last).as_secs_f32().max(1e-6);
+            self.fps = if self.fps == 0.0 { fps } else { self.fps * 0.9 + fps * 0.1 };
+        }
+        self.last = Some(now);
+    }
+}
+
+struct Recording {
+    recorder: Recorder,
+    path: PathBuf,
+    started: Instant,
+}
+
+struct LiveApp {
+    store: ModelStore,
+    session_options: SessionOptions,
+    options: LiveOptions,
+    settings: Settings,
+    source: LiveSource,
+    gpu: Option<Gpu>,
+    window: Option<Arc<Window>>,
+    instance: Option<wgpu::Instance>,
+    effects: Option<Effects>,
+    frame: Option<Arc<LiveFrame>>,
+    displayed: u64,
+    fps: FpsCounter,
+    recording: Option<Recording>,
+    message: Option<(String, Instant)>,
+    failure: Option<anyhow::Error>,
+}
+
+/// Opens one stage's model on a worker thread; `None` with the reason when it cannot run.
+fn spawn_stage<O: Clone + Send + 'static>(
+    name: &'static str,
+    store: &ModelStore,
+    options: &SessionOptions,
+    id: Option<String>,
+    pick: fn(SceneAnalysis) -> Option<O>,
+    disabled: &mut Vec<DisabledStage>,
+    providers: &mut Vec<(String, String)>,
+) -> Option<Stage<LiveFrame, O>> {
+    let mut models = AnalysisModels { segmentation: None, person: None, depth: None };
+    match name {
+        "segmentation" => models.segmentation = id,
+        "person" => models.person = id,
+        _ => models.depth = id,
+    }
+    let (mut analyzer, mut off) = match SceneAnalyzer::open(store, &models, options) {
+        Ok(opened) => opened,
+        Err(error) => {
+            disabled.push(DisabledStage { stage: name, reason: error.to_string() });
+            return None;
+        }
+    };
+    if !off.is_empty() {
+        disabled.append(&mut off);
+        return None;
+    }
+    for session in analyzer.sessions() {
+        providers.push((session.model_id().to_owned(), session.providers().active.to_string()));
+    }
+    Stage::spawn(name, move |live: &LiveFrame| {
+        let scene = analyzer.analyze(&live.frame.image).map_err(|e| e.to_string())?;
+        pick(scene).ok_or_else(|| "the model gave no output".to_owned())
+    })
+    .ok()
+}
+
+impl Effects {
+    fn open(
+        store: &ModelStore,
+        options: &SessionOptions,
+        preset_name: &str,
+    ) -> anyhow::Result<Self> {
+        let preset = Preset::load(preset_name)?;
+        // One session thread per stage; each gets one core's worth of threads.
+        let stage_options =
+            SessionOptions { threads: (options.threads / 2).max(1), ..options.clone() };
+        let models = AnalysisModels::default();
+        let mut disabled = Vec::new();
+        let mut providers = Vec::new();
+        let segmentation = preset
+            .needs_segmentation()
+            .then(|| {
+                spawn_stage(
+                    "segmentation",
+                    store,
+                    &stage_options,
+                    models.segmentation.clone(),
+                    |s| s.classes,
+                    &mut disabled,
+                    &mut providers,
+                )
+            })
+            .flatten();
+        let person = preset
+            .needs_person()
+            .then(|| {
+                spawn_stage(
+                    "person",
+                    store,
+                    &stage_options,
+                    models.person.clone(),
+                    |s| s.person,
+                    &mut disabled,
+                    &mut providers,
+                )
+            })
+            .flatten();
+        let depth = preset
+            .needs_depth()
+            .then(|| {
+                spawn_stage(
+                    "depth",
+                    store,
+                    &stage_options,
+                    models.depth.clone(),
+                    |s| s.depth,
+                    &mut disabled,
+                    &mut providers,
+                )
+            })
+            .flatten();
+        let mut style_off = None;
+        let style = if preset.needs_style() {
+            let style_preset = Preset {
+                layers: preset.layers.iter().filter(|l| l.effect.needs_style()).cloned().collect(),
+                luts: Vec::new(),
+                ..preset.clone()
+            };
+            let none = AnalysisModels { segmentation: None, person: None, depth: None };
+            match FrameAnalyzer::open(store, &stage_options, &style_preset, &none) {
+                Ok((mut analyzer, plan)) if plan.dropped.is_empty() => {
+                    for session in analyzer.sessions() {
+                        providers.push((
+                            session.model_id().to_owned(),
+                            session.providers().active.to_string(),
+                        ));
+                    }
+                    Stage::spawn("style", move |live: &LiveFrame| {
+                        let analysis =
+                            analyzer.analyze(&live.frame.image).map_err(|e| e.to_string())?;
+                        analysis.stylized.ok_or_else(|| "no stylized frame".to_owned())
+                    })
+                    .ok()
+                }
+                Ok((_, plan)) => {
+                    style_off = plan.dropped.first().map(|d| d.reason.clone());
+                    None
+                }
+                Err(error) => {
+                    style_off = Some(error.to_string());
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let plan = LayerPlan::new(&preset, &disabled, style_off);
+        let mut renderer = EffectRenderer::new(plan.clone());
+        renderer.set_temporal(true);
+        Ok(Self {
+            preset_name: preset_name.to_owned(),
+            renderer,
+            plan,
+            segmentation,
+            person,
+            depth,
+            style,
+            providers,
+        })
+    }
+
+    fn offer(&self, frame: &Arc<LiveFrame>) {
+        let (index, at) = (frame.frame.index, frame.captured_at);
+        let shared = || Arc::clone(frame);
+        if let Some(stage) = &self.segmentation {
+            stage.offer(shared(), index, at);
+        }
+        if let Some(stage) = &self.person {
+            stage.offer(shared(), index, at);
+        }
+        if let Some(stage) = &self.depth {
+            stage.offer(shared(), index, at);
+        }
+        if let Some(stage) = &self.style {
+            stage.offer(shared(), index, at);
+        }
+    }
+
+    fn latest(&self) -> FrameAnalysis {
+        FrameAnalysis {
+            scene: SceneAnalysis {
+                classes: self.segmentation.as_ref().and_then(|s| s.latest()).map(|r| r.value),
+                person: self.person.as_ref().and_then(|s| s.latest()).map(|r| r.value),
+                depth: self.depth.as_ref().and_then(|s| s.latest()).map(|r| r.value),
+            },
+            stylized: self.style.as_ref().and_then(|s| s.latest()).map(|r| r.value),
+        }
+    }
+
+    fn stage_stats(&self) -> Vec<(&str, StageStats)> {
+        let mut stats = Vec::new();
+        if let Some(s) = &self.segmentation {
+            stats.push((s.name(), s.stats()));
+        }
+        if let Some(s) = &self.person {
+            stats.push((s.name(), s.stats()));
+        }
+        if let Some(s) = &self.depth {
+            stats.push((s.name(), s.stats()));
+        }
+        if let Some(s) = &self.style {
+            stats.push((s.name(), s.stats()));
+        }
+        stats
+    }
+}
+
+impl LiveApp {
+    fn fail(&mut self, event_loop: &ActiveEventLoop, error: anyhow::Error) {
+        self.failure = Some(error);
+        event_loop.exit();
+    }
+
+    fn notify(&mut self, text: String) {
+        tracing::info!("{text}");
+        self.message = Some((text, Instant::now()));
+    }
+
+    fn configure_surface(&mut self) {
+        let (Some(gpu), Some(window)) = (&mut self.gpu, &self.window) else { return };
+        let Some(surface) = &gpu.surface else { return };
+        let size = window.inner_size();
+        let (width, height) = (size.width.max(1), size.height.max(1));
+        let caps = surface.get_capabilities(&gpu.context.adapter);
+        let format = caps.formats.iter().copied().find(|f| !f.is_srgb()).unwrap_or(caps.formats[0]);
+        let config = wgpu::SurfaceConfiguration {
+            usage: wgpu::TextureUsages::RENDER_ATTACHMENT,
+            format,
+            color_space: wgpu::SurfaceColorSpace::Auto,
+            width,
+            height,
+            present_mode: wgpu::PresentMode::AutoVsync,
+            desired_maximum_frame_latency: 2,
+            alpha_mode: caps.alpha_modes[0],
+            view_formats: vec![],
+        };
+        surface.configure(&gpu.context.device, &config);
+        gpu.config = Some(config);
+        let screen = gpu.context.device.create_texture(&wgpu::TextureDescriptor {
+            label: Some("window image"),
+            size: wgpu::Extent3d { width, height, depth_or_array_layers: 1 },
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: wgpu::TextureFormat::Rgba8Unorm,
+            usage: wgpu::TextureUsages::RENDER_ATTACHMENT
+                | wgpu::TextureUsages::TEXTURE_BINDING
+                | wgpu::TextureUsages::COPY_SRC,
+            view_formats: &[],
+        });
+        let view = screen.create_view(&wgpu::TextureViewDescriptor::default());
+        gpu.screen = Some((screen, view));
+    }
+
+    fn toggle_recording(&mut self) {
+        self.toggle_recording_to(None);
+    }
+
+    fn toggle_recording_to(&mut self, path: Option<PathBuf>) {
+        if let Some(recording) = self.recording.take() {
+            let path = recording.path.display().to_string();
+            match recording.recorder.finish() {
+                Ok(stats) => self.notify(format!(
+                    "Saved {path}: {} frames, {} dropped",
+                    stats.frames, stats.dropped
+                )),
+                Err(error) => self.notify(error.to_string()),
+            }
+            return;
+        }
+        let Some(frame) = &self.frame else { return };
+        let (width, height) = frame.frame.image.dimensions();
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let path = path.unwrap_or_else(|| PathBuf::from(format!("dreamlens-{stamp}.mp4")));
+        match Recorder::start(&path, width, height, RecordOptions::default(), None) {
+            Ok(recorder) => {
+                self.notify(format!(
+                    "Recording to {} (no microphone input in this build)",
+                    path.display()
+                ));
+                self.recording = Some(Recording { recorder, path, started: Instant::now() });
+            }
+            Err(error) => self.notify(error.to_string()),
+        }
+    }
+
+    fn snapshot(&mut self) {
+        let Some(gpu) = &self.gpu else { return };
+        let Some((screen, _)) = &gpu.screen else { return };
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let path = PathBuf::from(format!("dreamlens-{stamp}.png"));
+        let result = readback::read_rgba8(&gpu.context, screen)
+            .map_err(anyhow::Error::from)
+            .and_then(|image| image.save(&path).map_err(anyhow::Error::from));
+        match result {
+            Ok(()) => self.notify(format!("Snapshot saved to {}", path.display())),
+            Err(error) => self.notify(format!("Snapshot failed: {error}")),
+        }
+    }
+
+    fn redraw(&mut self, event_loop: &ActiveEventLoop) -> anyhow::Result<()> {
+        let Some(window) = self.window.clone() else { return Ok(()) };
+        if self.effects.as_ref().is_none_or(|e| e.preset_name != self.settings.preset) {
+            match Effects::open(&self.store, &self.session_options, &self.settings.preset) {
+                Ok(effects) => {
+                    for layer in &effects.plan.dropped {
+                        self.notify(format!("The {} layer is off: {}", layer.effect, layer.reason));
+                    }
+                    self.effects = Some(effects);
+                }
+                Err(error) => {
+                    self.notify(format!("{error:#}"));
+                    let previous = self.effects.as_ref().map(|e| e.preset_name.clone());
+                    self.settings.preset = previous.unwrap_or_else(|| "toon".into());
+                    return Ok(());
+                }
+            }
+        }
+        if let Some(frame) = self.source.frames.try_take() {
+            if let Some(effects) = &self.effects {
+                effects.offer(&frame);
+            }
+            self.frame = Some(frame);
+        }
+        let Some(frame) = self.frame.clone() else {
+            window.request_redraw();
+            return Ok(());
+        };
+        if let Some(path) = self.options.record_to.take() {
+            self.toggle_recording_to(Some(path));
+        }
+        let Some(gpu) = &mut self.gpu else { return Ok(()) };
+        let Some(effects) = &mut self.effects else { return Ok(()) };
+        if gpu.screen.is_none() {
+            return Ok(());
+        }
+        let analysis = effects.latest();
+        let compositor = effects.renderer.submit(&gpu.context, &frame.frame.image, &analysis)?;
+        let picture = compositor.output_texture().clone();
+        let picture_view = picture.create_view(&wgpu::TextureViewDescriptor::default());
+
+        // The UI.
+        let raw_input = gpu.egui_state.take_egui_input(&window);
+        let hud = ui::HudData {
+            display_fps: self.fps.fps,
+            stages: effects.stage_stats().into_iter().map(|(n, s)| (n.to_owned(), s)).collect(),
+            providers: effects.providers.clone(),
+            dropped_layers: effects
+                .plan
+                .dropped
+                .iter()
+                .map(|d| format!("{}: {}", d.effect, d.reason))
+                .collect(),
+            banner: self.source.banner.clone(),
+            recording: self.recording.as_ref().map(|r| (r.started.elapsed(), r.recorder.dropped())),
+            message: self
+                .message
+                .as_ref()
+                .filter(|(_, at)| at.elapsed() < Duration::from_secs(6))
+                .map(|(m, _)| m.clone()),
+            adapter: format!(
+                "{} ({:?})",
+                gpu.context.adapter_info.name, gpu.context.adapter_info.device_type
+            ),
+        };
+        let mut actions = ui::Actions::default();
+        let full_output = gpu.egui_ctx.run_ui(raw_input, |ui| {
+            ui::draw(ui, &mut self.settings, &hud, &mut actions);
+        });
+        gpu.egui_state.handle_platform_output(&window, full_output.platform_output);
+        let pixels_per_point = full_output.pixels_per_point;
+        let jobs = gpu.egui_ctx.tessellate(full_output.shapes, pixels_per_point);
+        let (screen, screen_view) = gpu.screen.as_ref().expect("checked above");
+        let size = screen.size();
+        let descriptor = egui_wgpu::ScreenDescriptor {
+            size_in_pixels: [size.width, size.height],
+            pixels_per_point,
+        };
+        for (id, deltas) in &full_output.textures_delta.set {
+            for delta in deltas {
+                gpu.egui_renderer.update_texture(
+                    &gpu.context.device,
+                    &gpu.context.queue,
+                    *id,
+                    delta,
+                );
+            }
+        }
+        let mut encoder = gpu
+            .context
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("window") });
+        let rect =
+            fit_rect((picture.size().width, picture.size().height), (size.width, size.height));
+        gpu.presenter.blit(
+            &gpu.context,
+            &mut encoder,
+            &picture_view,
+            screen_view,
+            wgpu::TextureFormat::Rgba8Unorm,
+            rect,
+        );
+        gpu.egui_renderer.update_buffers(
+            &gpu.context.device,
+            &gpu.context.queue,
+            &mut encoder,
+            &jobs,
+            &descriptor,
+        );
+        {
+            let pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+                label: Some("egui"),
+                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                    view: screen_view,
+                    depth_slice: None,
+                    resolve_target: None,
+                    ops: wgpu::Operations { load: wgpu::LoadOp::Load, store: wgpu::StoreOp::Store },
+                })],
+                depth_stencil_attachment: None,
+                timestamp_writes: None,
+                occlusion_query_set: None,
+                multiview_mask: None,
+            });
+            let mut pass = pass.forget_lifetime();
+            gpu.egui_renderer.render(&mut pass, &jobs, &descriptor);
+        }
+        for id in &full_output.textures_delta.free {
+            gpu.egui_renderer.free_texture(id);
+        }
+        // To the window.
+        let mut reconfigure = false;
+        if let (Some(surface), Some(config)) = (&gpu.surface, &gpu.config) {
+            match surface.get_current_texture() {
+                wgpu::CurrentSurfaceTexture::Success(texture)
+                | wgpu::CurrentSurfaceTexture::Suboptimal(texture) => {
+                    let view = texture.texture.create_view(&wgpu::TextureViewDescriptor::default());
+                    gpu.presenter.blit(
+                        &gpu.context,
+                        &mut encoder,
+                        screen_view,
+                        &view,
+                        config.format,
+                        [0.0, 0.0, 1.0, 1.0],
+                    );
+                    gpu.context.queue.submit([encoder.finish()]);
+                    window.pre_present_notify();
+                    gpu.context.queue.present(texture);
+                }
+                wgpu::CurrentSurfaceTexture::Outdated | wgpu::CurrentSurfaceTexture::Lost => {
+                    gpu.context.queue.submit([encoder.finish()]);
+                    reconfigure = true;
+                }
+                _ => {
+                    gpu.context.queue.submit([encoder.finish()]);
+                }
+            }
+        } else {
+            gpu.context.queue.submit([encoder.finish()]);
+        }
+        // Recording takes the edited picture without the UI; the queue drops frames, never waits.
+        if let Some(recording) = &mut self.recording {
+            let image = readback::read_rgba8(&gpu.context, &picture)?;
+            let frame_time =
+                frame.captured_at.duration_since(recording.started).as_secs_f64().max(0.0);
+            let (width, height) = image.dimensions();
+            recording.recorder.try_push(RecordFrame {
+                rgba: image.into_raw(),
+                width,
+                height,
+                time_s: frame_time,
+            });
+        }
+        self.displayed += 1;
+        self.fps.tick();
+        if reconfigure {
+            self.configure_surface();
+        }
+        if let Some(limit) = self.options.quit_after_frames
+            && self.displayed >= limit
+        {
+            if let Some(path) = self.options.screenshot_to.clone() {
+                let gpu = self.gpu.as_ref().expect("present");
+                let (screen, _) = gpu.screen.as_ref().expect("present");
+                let image = readback::read_rgba8(&gpu.context, screen)?;
+                image
+                    .save(&path)
+                    .with_context(|| format!("cannot write screenshot {}", path.display()))?;
+            }
+            event_loop.exit();
+            return Ok(());
+        }
+        if actions.record {
+            self.toggle_recording();
+        }
+        if actions.snapshot {
+            self.snapshot();
+        }
+        window.request_redraw();
+        Ok(())
+    }
+}
+
+impl ApplicationHandler for LiveApp {
+    fn resumed(&mut self, event_loop: &ActiveEventLoop) {
+        if self.window.is_none() {
+            let (width, height) = self.options.window_size.unwrap_or((1280, 800));
+            let attributes = Window::default_attributes()
+                .with_title("dreamlens")
+                .with_inner_size(winit::dpi::PhysicalSize::new(width.max(1), height.max(1)));
+            match event_loop.create_window(attributes) {
+                Ok(window) => self.window = Some(Arc::new(window)),
+                Err(error) => {
+                    return self.fail(event_loop, anyhow::anyhow!("cannot open a window: {error}"));
+                }
+            }
+        }
+        let window = self.window.clone().expect("created above");
+        let instance = self.instance.get_or_insert_with(|| {
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_with_display_handle_from_env(
+                Box::new(event_loop.owned_display_handle()),
+            ))
+        });
+        let surface = match instance.create_surface(Arc::clone(&window)) {
+            Ok(surface) => surface,
+            Err(error) => {
+                return self.fail(event_loop, anyhow::anyhow!("cannot draw to the window: {error}"));
+            }
+        };
+        if self.gpu.is_none() {
+            let context = match RenderContext::for_surface(instance.clone(), &surface) {
+                Ok(context) => context,
+                Err(error) => return self.fail(event_loop, error.into()),
+            };
+            let egui_ctx = egui::Context::default();
+            let egui_state = egui_winit::State::new(
+                egui_ctx.clone(),
+                egui::ViewportId::ROOT,
+                &window,
+                Some(window.scale_factor() as f32),
+                None,
+                Some(context.device.limits().max_texture_dimension_2d as usize),
+            );
+            let egui_renderer = egui_wgpu::Renderer::new(
+                &context.device,
+                wgpu::TextureFormat::Rgba8Unorm,
+                egui_wgpu::RendererOptions::default(),
+            );
+            let presenter = Presenter::new(&context);
+            self.gpu = Some(Gpu {
+                context,
+                surface: None,
+                config: None,
+                presenter,
+                screen: None,
+                egui_ctx,
+                egui_state,
+                egui_renderer,
+            });
+        }
+        if let Some(gpu) = &mut self.gpu {
+            gpu.surface = Some(surface);
+        }
+        self.configure_surface();
+        window.request_redraw();
+    }
+
+    fn suspended(&mut self, _event_loop: &ActiveEventLoop) {
+        // Android destroys the native window now; the surface must go with it.
+        if let Some(gpu) = &mut self.gpu {
+            gpu.surface = None;
+            gpu.config = None;
+        }
+    }
+
+    fn window_event(&mut self, event_loop: &ActiveEventLoop, _id: WindowId, event: WindowEvent) {
+        let Some(window) = self.window.clone() else { return };
+        let consumed = self
+            .gpu
+            .as_mut()
+            .is_some_and(|gpu| gpu.egui_state.on_window_event(&window, &event).consumed);
+        match event {
+            WindowEvent::CloseRequested => event_loop.exit(),
+            WindowEvent::Resized(_) => self.configure_surface(),
+            WindowEvent::RedrawRequested => {
+                if let Err(error) = self.redraw(event_loop) {
+                    self.fail(event_loop, error);
+                }
+            }
+            WindowEvent::KeyboardInput {
+                event: KeyEvent { logical_key, state: ElementState::Pressed, repeat: false, .. },
+                ..
+            } if !consumed => match logical_key {
+                Key::Named(NamedKey::Escape) => event_loop.exit(),
+                Key::Named(NamedKey::Space) => self.toggle_recording(),
+                Key::Character(c) if c.as_str() == "s" => self.snapshot(),
+                Key::Character(c) if c.as_str() == "h" => {
+                    self.settings.show_hud = !self.settings.show_hud
+                }
+                Key::Character(c) if c.as_str() == "f" => {
+                    let fullscreen =
+                        window.fullscreen().is_none().then_some(Fullscreen::Borderless(None));
+                    window.set_fullscreen(fullscreen);
+                }
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+
+    fn exiting(&mut self, _event_loop: &ActiveEventLoop) {
+        if let Some(recording) = self.recording.take() {
+            match recording.recorder.finish() {
+                Ok(stats) => {
+                    eprintln!("saved {}: {} frames", recording.path.display(), stats.frames)
+                }
+                Err(error) => eprintln!("error: {error}"),
+            }
+        }
+    }
+}
+
+impl Drop for LiveApp {
+    fn drop(&mut self) {
+        // Model workers stop before the GPU state goes.
+        self.effects = None;
+    }
+}

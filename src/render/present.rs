@@ -1,0 +1,179 @@
+//! Putting pictures on screen: a blit of a texture into a rectangle of a target, used to
+//! letterbox the edited picture in the window and to copy the finished window image to the
+//! surface.
+
+use std::collections::HashMap;
+
+use super::{context::RenderContext, shaders};
+
+/// Blit pipelines per target format, built on first use.
+pub struct Presenter {
+    layout: wgpu::BindGroupLayout,
+    sampler: wgpu::Sampler,
+    pipelines: HashMap<wgpu::TextureFormat, wgpu::RenderPipeline>,
+    module: wgpu::ShaderModule,
+}
+
+impl std::fmt::Debug for Presenter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Presenter").finish_non_exhaustive()
+    }
+}
+
+/// Where a `source_size` picture sits, letterboxed, in a `target_size` area (0..1 coordinates).
+pub fn fit_rect(source_size: (u32, u32), target_size: (u32, u32)) -> [f32; 4] {
+    let (sw, sh) = (source_size.0.max(1) as f32, source_size.1.max(1) as f32);
+    let (tw, th) = (target_size.0.max(1) as f32, target_size.1.max(1) as f32);
+    let scale = (tw / sw).min(th / sh);
+    let (w, h) = (sw * scale / tw, sh * scale / th);
+    [(1.0 - w) / 2.0, (1.0 - h) / 2.0, (1.0 + w) / 2.0, (1.0 + h) / 2.0]
+}
+
+impl Presenter {
+    /// Prepares the shader; pipelines follow per target format.
+    pub fn new(context: &RenderContext) -> Self {
+        let device = &context.device;
+        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("present"),
+            entries: &[
+                wgpu::BindGroupLayoutEntry {
+                    binding: 0,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                    count: None,
+                },
+                wgpu::BindGroupLayoutEntry {
+                    binding: 1,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Texture {
+                        sample_type: wgpu::TextureSampleType::Float { filterable: true },
+                        view_dimension: wgpu::TextureViewDimension::D2,
+                        multisampled: false,
+                    },
+                    count: None,
+                },
+                wgpu::BindGroupLayoutEntry {
+                    binding: 2,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
+                    count: None,
+                },
+            ],
+        });
+        let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
+            label: Some("present"),
+            mag_filter: wgpu::FilterMode::Linear,
+            min_filter: wgpu::FilterMode::Linear,
+            ..Default::default()
+        });
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("present"),
+            source: wgpu::ShaderSource::Wgsl(shaders::PRESENT.into()),
+        });
+        Self { layout, sampler, pipelines: HashMap::new(), module }
+    }
+
+    fn pipeline(
+        &mut self,
+        context: &RenderContext,
+        format: wgpu::TextureFormat,
+    ) -> &wgpu::RenderPipeline {
+        self.pipelines.entry(format).or_insert_with(|| {
+            let layout = context.device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some("present"),
+                bind_group_layouts: &[Some(&self.layout)],
+                immediate_size: 0,
+            });
+            context.device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+                label: Some("present"),
+                layout: Some(&layout),
+                vertex: wgpu::VertexState {
+                    module: &self.module,
+                    entry_point: Some("vs_fullscreen"),
+                    compilation_options: Default::default(),
+                    buffers: &[],
+                },
+                primitive: wgpu::PrimitiveState::default(),
+                depth_stencil: None,
+                multisample: wgpu::MultisampleState::default(),
+                fragment: Some(wgpu::FragmentState {
+                    module: &self.module,
+                    entry_point: Some("fs_main"),
+                    compilation_options: Default::default(),
+                    targets: &[Some(format.into())],
+                }),
+                multiview_mask: None,
+                cache: None,
+            })
+        })
+    }
+
+    /// Draws `source` into `rect` (0..1 coordinates) of `target`, clearing the rest.
+    pub fn blit(
+        &mut self,
+        context: &RenderContext,
+        encoder: &mut wgpu::CommandEncoder,
+        source: &wgpu::TextureView,
+        target: &wgpu::TextureView,
+        target_format: wgpu::TextureFormat,
+        rect: [f32; 4],
+    ) {
+        use wgpu::util::DeviceExt as _;
+        let uniform = context.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("present rect"),
+            contents: bytemuck::cast_slice(&rect),
+            usage: wgpu::BufferUsages::UNIFORM,
+        });
+        let group = context.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("present"),
+            layout: &self.layout,
+            entries: &[
+                wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: wgpu::BindingResource::TextureView(source),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 2,
+                    resource: wgpu::BindingResource::Sampler(&self.sampler),
+                },
+            ],
+        });
+        let pipeline = self.pipeline(context, target_format).clone();
+        let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+            label: Some("present"),
+            color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                view: target,
+                depth_slice: None,
+                resolve_target: None,
+                ops: wgpu::Operations {
+                    load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
+                    store: wgpu::StoreOp::Store,
+                },
+            })],
+            depth_stencil_attachment: None,
+            timestamp_writes: None,
+            occlusion_query_set: None,
+            multiview_mask: None,
+        });
+        pass.set_pipeline(&pipeline);
+        pass.set_bind_group(0, &group, &[]);
+        pass.draw(0..3, 0..1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pictures_are_letterboxed_not_stretched() {
+        assert_eq!(fit_rect((1280, 720), (1280, 720)), [0.0, 0.0, 1.0, 1.0]);
+        let r = fit_rect((1280, 720), (1280, 1440));
+        assert!((r[1] - 0.25).abs() < 1e-6 && (r[3] - 0.75).abs() < 1e-6 && r[0] == 0.0);
+    }
+}

@@ -1,0 +1,196 @@
+//! The live window under Xvfb: it opens, shows the effect and the controls, writes a screenshot
+//! of what it really drew, and exits; with no display it explains what to do instead.
+
+mod common;
+
+use std::{
+    path::Path,
+    process::{Child, Command},
+    time::Duration,
+};
+
+use common::*;
+
+struct Xvfb {
+    child: Child,
+    display: String,
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn xvfb() -> Xvfb {
+    // A display number of our own per test: tests run in parallel.
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let number = 100
+        + (std::process::id() % 200) * 4
+        + NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let display = format!(":{number}");
+    let child = Command::new("Xvfb")
+        .args([display.as_str(), "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+        .spawn()
+        .expect("Xvfb is installed (scripts/install-deps.sh)");
+    let socket = format!("/tmp/.X11-unix/X{number}");
+    for _ in 0..50 {
+        if Path::new(&socket).exists() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Xvfb { child, display }
+}
+
+#[test]
+fn the_window_shows_the_effect_and_the_controls() {
+    let screen = xvfb();
+    let dir = tempfile::tempdir().expect("temp");
+    let shot = dir.path().join("shot.png");
+    let photo_path = images_dir().join("ADE_val_00000002.jpg");
+    let output = Command::new(env!("CARGO_BIN_EXE_dreamlens"))
+        .env("DISPLAY", &screen.display)
+        .env_remove("WAYLAND_DISPLAY")
+        .env("DREAMLENS_MODEL_DIRS", models_dir())
+        .env("XDG_CONFIG_HOME", dir.path())
+        .args([
+            "--preset",
+            "toon",
+            "--window-size",
+            "800x600",
+            "--quit-after-frames",
+            "15",
+            "--input",
+        ])
+        .arg(&photo_path)
+        .arg("--screenshot-to")
+        .arg(&shot)
+        .output()
+        .expect("runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let shot = image::open(&shot).expect("screenshot").to_rgb8();
+    assert_eq!(shot.dimensions(), (800, 600));
+
+    // The control panel: egui's dark panel down the left side.
+    let panel: Vec<_> =
+        (40..560).step_by(4).flat_map(|y| (4..180).step_by(4).map(move |x| (x, y))).collect();
+    let dark =
+        panel.iter().filter(|&&(x, y)| shot.get_pixel(x, y).0.iter().all(|&c| c < 60)).count();
+    assert!(dark * 10 > panel.len() * 7, "no control panel: {dark} of {} dark", panel.len());
+    // Some text is drawn on it (light pixels).
+    let light =
+        panel.iter().filter(|&&(x, y)| shot.get_pixel(x, y).0.iter().all(|&c| c > 150)).count();
+    assert!(light > 5, "no text in the panel");
+
+    // The picture: the same photo through `process` with the same preset, letterboxed as the
+    // window does (512x512 into 800x600 -> 600x600 at x=100), compared away from the panels.
+    let reference_path = dir.path().join("reference.png");
+    let status = Command::new(env!("CARGO_BIN_EXE_dreamlens"))
+        .env("DREAMLENS_MODEL_DIRS", models_dir())
+        .args(["process", "--preset", "toon", "--input"])
+        .arg(&photo_path)
+        .arg("--output")
+        .arg(&reference_path)
+        .status()
+        .expect("runs");
+    assert!(status.success());
+    let reference = image::imageops::resize(
+        &image::open(&reference_path).expect("png").to_rgb8(),
+        600,
+        600,
+        image::imageops::FilterType::Triangle,
+    );
+    let (mut sum, mut count) = (0f64, 0u32);
+    for y in (160..580).step_by(2) {
+        for x in (260..680).step_by(2) {
+            let (a, b) = (shot.get_pixel(x, y), reference.get_pixel(x - 100, y));
+            sum += (0..3).map(|c| f64::from(a.0[c].abs_diff(b.0[c]))).sum::<f64>() / 3.0;
+            count += 1;
+        }
+    }
+    let mean = sum / f64::from(count);
+    // Toon's ink lines are one pixel wide, so resampling moves them; a missing effect differs by
+    // far more (the untouched photo is about 30 levels away on average).
+    assert!(mean < 14.0, "window picture differs from `process` by {mean:.1} levels");
+    let original = image::imageops::resize(
+        &photo("ADE_val_00000002"),
+        600,
+        600,
+        image::imageops::FilterType::Triangle,
+    );
+    let (mut raw, mut n) = (0f64, 0u32);
+    for y in (160..580).step_by(2) {
+        for x in (260..680).step_by(2) {
+            let (a, b) = (shot.get_pixel(x, y), original.get_pixel(x - 100, y));
+            raw += (0..3).map(|c| f64::from(a.0[c].abs_diff(b.0[c]))).sum::<f64>() / 3.0;
+            n += 1;
+        }
+    }
+    assert!(
+        raw / f64::from(n) > mean + 5.0,
+        "the effect is not visible: {:.1} vs {mean:.1}",
+        raw / f64::from(n)
+    );
+}
+
+#[test]
+fn without_a_display_the_app_points_to_process() {
+    let output = Command::new(env!("CARGO_BIN_EXE_dreamlens"))
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .env("DREAMLENS_MODEL_DIRS", models_dir())
+        .output()
+        .expect("runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no display") && stderr.contains("dreamlens process"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn recording_from_the_window_gives_a_clip_ffprobe_accepts() {
+    let screen = xvfb();
+    let dir = tempfile::tempdir().expect("temp");
+    let clip = dir.path().join("live.mp4");
+    let output = Command::new(env!("CARGO_BIN_EXE_dreamlens"))
+        .env("DISPLAY", &screen.display)
+        .env_remove("WAYLAND_DISPLAY")
+        .env("DREAMLENS_MODEL_DIRS", models_dir())
+        .env("XDG_CONFIG_HOME", dir.path())
+        .args([
+            "--preset",
+            "film",
+            "--window-size",
+            "640x400",
+            "--quit-after-frames",
+            "20",
+            "--record-to",
+        ])
+        .arg(&clip)
+        .output()
+        .expect("runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let probe = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=codec_name,nb_read_frames",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&clip)
+        .output()
+        .expect("ffprobe");
+    assert!(probe.status.success(), "{}", String::from_utf8_lossy(&probe.stderr));
+    let text = String::from_utf8_lossy(&probe.stdout);
+    let fields: Vec<&str> = text.trim().split(',').collect();
+    assert_eq!(fields[0], "h264");
+    let frames: u32 = fields[1].parse().expect("count");
+    assert!(frames >= 5, "only {frames} frames recorded");
+}
