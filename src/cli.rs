@@ -134,6 +134,9 @@ pub struct ProcessArgs {
     /// MP4 output: stop after this many seconds of video.
     #[arg(long)]
     pub max_duration: Option<f64>,
+    /// MP4 output: scale the video to WIDTHxHEIGHT.
+    #[arg(long, value_parser = parse_size)]
+    pub output_size: Option<(u32, u32)>,
 }
 
 /// Parses `WIDTHxHEIGHT`.

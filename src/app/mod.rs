@@ -444,14 +444,18 @@ impl LiveApp {
         }
     }
 
+    /// Saves the edited picture (without the controls) as a PNG.
     fn snapshot(&mut self) {
-        let Some(gpu) = &self.gpu else { return };
-        let Some((screen, _)) = &gpu.screen else { return };
+        let (Some(gpu), Some(effects)) = (&mut self.gpu, &mut self.effects) else { return };
+        let Some(frame) = &self.frame else { return };
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis());
         let path = PathBuf::from(format!("dreamlens-{stamp}.png"));
-        let result = readback::read_rgba8(&gpu.context, screen)
+        let analysis = effects.latest();
+        let result = effects
+            .renderer
+            .render(&gpu.context, &frame.frame.image, &analysis)
             .map_err(anyhow::Error::from)
             .and_then(|image| image.save(&path).map_err(anyhow::Error::from));
         match result {
@@ -685,7 +689,8 @@ impl ApplicationHandler for LiveApp {
         let surface = match instance.create_surface(Arc::clone(&window)) {
             Ok(surface) => surface,
             Err(error) => {
-                return self.fail(event_loop, anyhow::anyhow!("cannot draw to the window: {error}"));
+                return self
+                    .fail(event_loop, anyhow::anyhow!("cannot draw to the window: {error}"));
             }
         };
         if self.gpu.is_none() {

@@ -207,6 +207,7 @@ pub fn run(
         bitrate_bps: args.bitrate.map(|kbps| kbps.saturating_mul(1000)),
         keyframe_interval_s: args.keyframe_interval.max(0.1),
         max_duration_s: args.max_duration,
+        output_size: args.output_size,
     };
     // The recording starts before the first frame, so an unwritable path is refused at once.
     let mut recorder = match &sink {

@@ -80,11 +80,18 @@ pub struct RecordOptions {
     pub keyframe_interval_s: f64,
     /// Stop after this much recorded time.
     pub max_duration_s: Option<f64>,
+    /// Scale frames to this size before encoding (default: the frames' own size).
+    pub output_size: Option<(u32, u32)>,
 }
 
 impl Default for RecordOptions {
     fn default() -> Self {
-        Self { bitrate_bps: None, keyframe_interval_s: 1.0, max_duration_s: None }
+        Self {
+            bitrate_bps: None,
+            keyframe_interval_s: 1.0,
+            max_duration_s: None,
+            output_size: None,
+        }
     }
 }
 
@@ -128,6 +135,23 @@ impl std::fmt::Debug for Recorder {
     }
 }
 
+/// Resizes RGBA pixels (bilinear, area-aware when shrinking).
+fn scale_rgba(rgba: &[u8], from: (u32, u32), to: (u32, u32)) -> Vec<u8> {
+    use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer, images};
+    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
+    let mut target = images::Image::new(to.0, to.1, PixelType::U8x4);
+    let resized = images::ImageRef::new(from.0, from.1, rgba, PixelType::U8x4)
+        .map_err(|e| e.to_string())
+        .and_then(|source| {
+            Resizer::new().resize(&source, &mut target, &options).map_err(|e| e.to_string())
+        });
+    match resized {
+        Ok(()) => target.into_vec(),
+        // Only a malformed buffer fails; black keeps the recording going and visibly wrong.
+        Err(_) => vec![0; (to.0 * to.1 * 4) as usize],
+    }
+}
+
 /// Frames the queue holds before `try_push` starts dropping.
 const QUEUE: usize = 4;
 
@@ -146,7 +170,11 @@ impl Recorder {
         if width < 2 || height < 2 {
             return Err(unwritable(format!("frames of {width}x{height} are too small to encode")));
         }
-        let (even_w, even_h) = (width & !1, height & !1);
+        let (out_w, out_h) = options.output_size.unwrap_or((width, height));
+        if out_w < 2 || out_h < 2 {
+            return Err(unwritable(format!("an output size of {out_w}x{out_h} is too small")));
+        }
+        let (even_w, even_h) = (out_w & !1, out_h & !1);
         let mut writer = Mp4Writer::create(
             path,
             even_w,
@@ -184,11 +212,20 @@ impl Recorder {
                         if last_key.is_none_or(|k| time_s - k >= keyframe_interval_s) {
                             encoder.force_keyframe();
                         }
-                        let picture = encoder.encode(&I420::from_rgba(
-                            &frame.rgba,
-                            frame.width,
-                            frame.height,
-                        ))?;
+                        let (rgba, w, h) = if (frame.width, frame.height) == (out_w, out_h) {
+                            (frame.rgba, frame.width, frame.height)
+                        } else {
+                            (
+                                scale_rgba(
+                                    &frame.rgba,
+                                    (frame.width, frame.height),
+                                    (out_w, out_h),
+                                ),
+                                out_w,
+                                out_h,
+                            )
+                        };
+                        let picture = encoder.encode(&I420::from_rgba(&rgba, w, h))?;
                         if picture.is_key {
                             last_key = Some(time_s);
                         }
