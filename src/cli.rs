@@ -43,6 +43,13 @@ pub struct LiveArgs {
     /// Start recording to this .mp4 at once (space toggles recording too).
     #[arg(long)]
     pub record_to: Option<PathBuf>,
+    /// Offer only every Nth camera frame to the models.
+    #[arg(long, default_value_t = 1)]
+    pub model_every: u32,
+    /// Skip frames that changed less than this since the models last saw one (mean absolute
+    /// difference of a thumbnail in 0..255 levels; 0 = off).
+    #[arg(long, default_value_t = 0.0)]
+    pub skip_similar: f32,
 }
 
 /// Options every command understands.

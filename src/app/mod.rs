@@ -56,6 +56,57 @@ pub struct LiveOptions {
     pub quit_after_frames: Option<u64>,
     /// Start recording to this file with the first frame.
     pub record_to: Option<PathBuf>,
+    /// Offer only every Nth frame to the models (1 = every frame they can take).
+    pub model_every: u32,
+    /// Skip frames whose picture barely changed since the last one the models saw (mean
+    /// absolute difference of a small thumbnail, 0..255; 0 turns it off).
+    pub skip_similar: f32,
+}
+
+/// Which frames go to the models: every Nth, and only when the picture changed enough.
+struct FrameGate {
+    every: u32,
+    threshold: f32,
+    count: u64,
+    last_thumbnail: Option<Vec<u8>>,
+}
+
+impl FrameGate {
+    fn new(every: u32, threshold: f32) -> Self {
+        Self { every: every.max(1), threshold, count: 0, last_thumbnail: None }
+    }
+
+    /// 32x18 grey thumbnail: cheap, and blind to sensor noise.
+    fn thumbnail(image: &image::RgbImage) -> Vec<u8> {
+        let (w, h) = image.dimensions();
+        (0..18u32)
+            .flat_map(|y| (0..32u32).map(move |x| (x, y)))
+            .map(|(x, y)| {
+                let p = image.get_pixel((x * w / 32).min(w - 1), (y * h / 18).min(h - 1)).0;
+                ((u32::from(p[0]) * 77 + u32::from(p[1]) * 150 + u32::from(p[2]) * 29) >> 8) as u8
+            })
+            .collect()
+    }
+
+    fn admit(&mut self, image: &image::RgbImage) -> bool {
+        self.count += 1;
+        if (self.count - 1) % u64::from(self.every) != 0 {
+            return false;
+        }
+        if self.threshold <= 0.0 {
+            return true;
+        }
+        let thumbnail = Self::thumbnail(image);
+        let changed = self.last_thumbnail.as_ref().is_none_or(|last| {
+            let diff: u32 =
+                last.iter().zip(&thumbnail).map(|(a, b)| u32::from(a.abs_diff(*b))).sum();
+            diff as f32 / thumbnail.len() as f32 >= self.threshold
+        });
+        if changed {
+            self.last_thumbnail = Some(thumbnail);
+        }
+        changed
+    }
 }
 
 /// Opens the window and runs until it is closed.
@@ -83,6 +134,7 @@ pub fn run(
     })?;
     event_loop.set_control_flow(ControlFlow::Poll);
     let source = LiveSource::start(options.input.clone())?;
+    let gate = FrameGate::new(options.model_every, options.skip_similar);
     let mut app = LiveApp {
         store,
         session_options,
@@ -95,6 +147,8 @@ pub fn run(
         effects: None,
         frame: None,
         displayed: 0,
+        started: None,
+        gate,
         fps: FpsCounter::default(),
         recording: None,
         message: None,
@@ -169,6 +223,10 @@ struct LiveApp {
     effects: Option<Effects>,
     frame: Option<Arc<LiveFrame>>,
     displayed: u64,
+    /// When the first frame was shown.
+    started: Option<Instant>,
+    /// Decides which frames the models see.
+    gate: FrameGate,
     fps: FpsCounter,
     recording: Option<Recording>,
     message: Option<(String, Instant)>,
@@ -483,7 +541,9 @@ impl LiveApp {
             }
         }
         if let Some(frame) = self.source.frames.try_take() {
-            if let Some(effects) = &self.effects {
+            if let Some(effects) = &self.effects
+                && self.gate.admit(&frame.frame.image)
+            {
                 effects.offer(&frame);
             }
             self.frame = Some(frame);
@@ -637,6 +697,7 @@ impl LiveApp {
             });
         }
         self.displayed += 1;
+        self.started.get_or_insert_with(Instant::now);
         self.fps.tick();
         if reconfigure {
             self.configure_surface();
@@ -775,6 +836,27 @@ impl ApplicationHandler for LiveApp {
     }
 
     fn exiting(&mut self, _event_loop: &ActiveEventLoop) {
+        // A one-line summary of the session's rates, for benchmarks and bug reports.
+        if let Some(started) = self.started {
+            let seconds = started.elapsed().as_secs_f64();
+            let mut summary = format!(
+                "live session: {} frames in {seconds:.1} s ({:.1} fps shown)",
+                self.displayed,
+                self.displayed as f64 / seconds.max(1e-6)
+            );
+            if let Some(effects) = &self.effects {
+                for (name, stats) in effects.stage_stats() {
+                    summary.push_str(&format!(
+                        "; {name}: {} runs ({:.2}/s), last latency {:.0} ms, {} skipped",
+                        stats.completed,
+                        stats.completed as f64 / seconds.max(1e-6),
+                        stats.latency.as_secs_f64() * 1e3,
+                        stats.skipped
+                    ));
+                }
+            }
+            eprintln!("{summary}");
+        }
         if let Some(recording) = self.recording.take() {
             match recording.recorder.finish() {
                 Ok(stats) => {
@@ -790,5 +872,23 @@ impl Drop for LiveApp {
     fn drop(&mut self) {
         // Model workers stop before the GPU state goes.
         self.effects = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FrameGate;
+
+    #[test]
+    fn the_gate_passes_every_nth_frame_and_skips_still_ones() {
+        let still = image::RgbImage::from_pixel(64, 36, image::Rgb([100, 100, 100]));
+        let moved = image::RgbImage::from_pixel(64, 36, image::Rgb([160, 100, 100]));
+        let mut every_third = FrameGate::new(3, 0.0);
+        let admitted: Vec<bool> = (0..6).map(|_| every_third.admit(&still)).collect();
+        assert_eq!(admitted, [true, false, false, true, false, false]);
+        let mut similar = FrameGate::new(1, 4.0);
+        assert!(similar.admit(&still));
+        assert!(!similar.admit(&still), "an unchanged picture is skipped");
+        assert!(similar.admit(&moved), "a changed picture goes through");
     }
 }

@@ -27,6 +27,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             screenshot_to: cli.live.screenshot_to,
             quit_after_frames: cli.live.quit_after_frames,
             record_to: cli.live.record_to,
+            model_every: cli.live.model_every,
+            skip_similar: cli.live.skip_similar,
         };
         dreamlens::app::run(store, options, live)?;
         return Ok(ExitCode::SUCCESS);
