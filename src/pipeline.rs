@@ -253,6 +253,24 @@ impl EffectRenderer {
         Self { plan, compositor: None, filter: AnalysisFilter::default() }
     }
 
+    /// The layers being drawn.
+    pub fn layers(&self) -> &[Layer] {
+        &self.plan.layers
+    }
+
+    /// Replaces the layers' parameters or regions (same effects, same order, so the LUTs stay).
+    pub fn set_layers(
+        &mut self,
+        context: &RenderContext,
+        layers: Vec<Layer>,
+    ) -> Result<(), PipelineError> {
+        if let Some(compositor) = &mut self.compositor {
+            compositor.set_layers(context, &layers, &self.plan.luts)?;
+        }
+        self.plan.layers = layers;
+        Ok(())
+    }
+
     /// Sets temporal smoothing (on for video, off for unrelated photos).
     pub fn set_temporal(&mut self, temporal: bool) {
         self.filter.temporal = temporal;

@@ -149,6 +149,8 @@ pub fn run(
         displayed: 0,
         started: None,
         gate,
+        picked_layer: 0,
+        cursor: None,
         fps: FpsCounter::default(),
         recording: None,
         message: None,
@@ -227,6 +229,10 @@ struct LiveApp {
     started: Option<Instant>,
     /// Decides which frames the models see.
     gate: FrameGate,
+    /// The layer whose region a click on the picture sets.
+    picked_layer: usize,
+    /// Last cursor position in window pixels.
+    cursor: Option<(f64, f64)>,
     fps: FpsCounter,
     recording: Option<Recording>,
     message: Option<(String, Instant)>,
@@ -502,6 +508,51 @@ impl LiveApp {
         }
     }
 
+    /// Re-targets the picked layer to the class under the pointer.
+    fn pick_region(&mut self) {
+        let (Some(window), Some((x, y)), Some(frame), Some(effects)) =
+            (&self.window, self.cursor, &self.frame, &mut self.effects)
+        else {
+            return;
+        };
+        let Some(classes) = effects.segmentation.as_ref().and_then(|s| s.latest()).map(|r| r.value)
+        else {
+            self.message = Some((
+                "This preset has no region to pick: it runs no segmentation".into(),
+                Instant::now(),
+            ));
+            return;
+        };
+        let size = window.inner_size();
+        let (frame_w, frame_h) = frame.frame.image.dimensions();
+        let rect = fit_rect((frame_w, frame_h), (size.width, size.height));
+        let u =
+            (x / f64::from(size.width.max(1)) - f64::from(rect[0])) / f64::from(rect[2] - rect[0]);
+        let v =
+            (y / f64::from(size.height.max(1)) - f64::from(rect[1])) / f64::from(rect[3] - rect[1]);
+        if !(0.0..1.0).contains(&u) || !(0.0..1.0).contains(&v) {
+            return;
+        }
+        let class = classes.class_at(
+            (u * f64::from(classes.width)) as u32,
+            (v * f64::from(classes.height)) as u32,
+        );
+        let label = classes.labels.get(class as usize).cloned().unwrap_or_default();
+        let mut layers = effects.renderer.layers().to_vec();
+        let Some(layer) =
+            layers.get_mut(self.picked_layer).filter(|l| l.region.needs_segmentation())
+        else {
+            self.message = Some(("Pick a layer with a region first".into(), Instant::now()));
+            return;
+        };
+        layer.region = crate::effects::RegionSelector::Named(vec![label.clone()]);
+        let result = self.gpu.as_ref().map(|gpu| effects.renderer.set_layers(&gpu.context, layers));
+        self.message = Some(match result {
+            Some(Err(error)) => (format!("Cannot use `{label}`: {error}"), Instant::now()),
+            _ => (format!("Layer {} now changes: {label}", self.picked_layer + 1), Instant::now()),
+        });
+    }
+
     /// Saves the edited picture (without the controls) as a PNG.
     fn snapshot(&mut self) {
         let (Some(gpu), Some(effects)) = (&mut self.gpu, &mut self.effects) else { return };
@@ -590,9 +641,14 @@ impl LiveApp {
             ),
         };
         let mut actions = ui::Actions::default();
+        let mut layers = effects.renderer.layers().to_vec();
+        let picked_layer = &mut self.picked_layer;
         let full_output = gpu.egui_ctx.run_ui(raw_input, |ui| {
-            ui::draw(ui, &mut self.settings, &hud, &mut actions);
+            ui::draw(ui, &mut self.settings, &hud, &mut layers, picked_layer, &mut actions);
         });
+        if actions.layers_changed {
+            effects.renderer.set_layers(&gpu.context, layers)?;
+        }
         gpu.egui_state.handle_platform_output(&window, full_output.platform_output);
         let pixels_per_point = full_output.pixels_per_point;
         let jobs = gpu.egui_ctx.tessellate(full_output.shapes, pixels_per_point);
@@ -809,6 +865,16 @@ impl ApplicationHandler for LiveApp {
         match event {
             WindowEvent::CloseRequested => event_loop.exit(),
             WindowEvent::Resized(_) => self.configure_surface(),
+            WindowEvent::CursorMoved { position, .. } => {
+                self.cursor = Some((position.x, position.y))
+            }
+            WindowEvent::MouseInput {
+                state: ElementState::Pressed,
+                button: winit::event::MouseButton::Left,
+                ..
+            } if !consumed => {
+                self.pick_region();
+            }
             WindowEvent::RedrawRequested => {
                 if let Err(error) = self.redraw(event_loop) {
                     self.fail(event_loop, error);

@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
-use crate::{effects::preset::Preset, stages::StageStats};
+use crate::{
+    effects::{Effect, Layer, RegionSelector, preset::Preset},
+    stages::StageStats,
+};
 
 use super::Settings;
 
@@ -27,9 +30,11 @@ pub struct HudData {
     pub adapter: String,
 }
 
-/// Buttons pressed this frame.
+/// Buttons pressed and edits made this frame.
 #[derive(Debug, Default)]
 pub struct Actions {
+    /// A layer's parameters changed.
+    pub layers_changed: bool,
     /// Start or stop recording.
     pub record: bool,
     /// Save a still.
@@ -37,7 +42,14 @@ pub struct Actions {
 }
 
 /// Draws the side panel and the HUD.
-pub fn draw(ui: &mut egui::Ui, settings: &mut Settings, hud: &HudData, actions: &mut Actions) {
+pub fn draw(
+    ui: &mut egui::Ui,
+    settings: &mut Settings,
+    hud: &HudData,
+    layers: &mut [Layer],
+    picked_layer: &mut usize,
+    actions: &mut Actions,
+) {
     let ctx = ui.ctx().clone();
     egui::Panel::top("banner").show(ui, |ui| {
         ui.horizontal(|ui| {
@@ -50,7 +62,10 @@ pub fn draw(ui: &mut egui::Ui, settings: &mut Settings, hud: &HudData, actions: 
     });
     if settings.show_panel {
         egui::Panel::left("controls").resizable(false).default_size(220.0).show(ui, |ui| {
-            controls_ui(ui, settings, hud, actions);
+            egui::ScrollArea::vertical().show(ui, |ui| {
+                controls_ui(ui, settings, hud, actions);
+                layers_ui(ui, layers, picked_layer, actions);
+            });
         });
     }
     if settings.show_hud {
@@ -91,6 +106,93 @@ fn controls_ui(ui: &mut egui::Ui, settings: &mut Settings, hud: &HudData, action
     ui.checkbox(&mut settings.show_hud, "HUD (h)");
     ui.separator();
     ui.small("f: fullscreen, Esc: quit");
+}
+
+fn slider(
+    ui: &mut egui::Ui,
+    value: &mut f32,
+    range: std::ops::RangeInclusive<f32>,
+    label: &str,
+) -> bool {
+    ui.add(egui::Slider::new(value, range).text(label)).changed()
+}
+
+fn colour(ui: &mut egui::Ui, value: &mut crate::effects::Colour, label: &str) -> bool {
+    ui.horizontal(|ui| {
+        let changed = egui::color_picker::color_edit_button_rgb(ui, &mut value.0).changed();
+        ui.label(label);
+        changed
+    })
+    .inner
+}
+
+/// Sliders and colours of every layer, and which layer a click on the picture re-targets.
+fn layers_ui(
+    ui: &mut egui::Ui,
+    layers: &mut [Layer],
+    picked_layer: &mut usize,
+    actions: &mut Actions,
+) {
+    ui.separator();
+    ui.label("Layers");
+    let mut changed = false;
+    for (index, layer) in layers.iter_mut().enumerate() {
+        let name =
+            format!("{:?}", layer.effect).split([' ', '{']).next().unwrap_or("effect").to_owned();
+        let region = match &layer.region {
+            RegionSelector::Everything => "everything".to_owned(),
+            RegionSelector::Named(names) => names.join(", "),
+        };
+        egui::CollapsingHeader::new(format!("{}. {name} on {region}", index + 1))
+            .id_salt(index)
+            .default_open(index == 0)
+            .show(ui, |ui| {
+                if matches!(layer.region, RegionSelector::Named(_)) {
+                    ui.radio_value(picked_layer, index, "click the picture to pick its region");
+                }
+                changed |= match &mut layer.effect {
+                    Effect::Repaint { colour: c, strength } => {
+                        colour(ui, c, "paint") | slider(ui, strength, 0.0..=1.0, "strength")
+                    }
+                    Effect::Texture { colour: c, accent, scale, strength, .. } => {
+                        colour(ui, c, "colour")
+                            | colour(ui, accent, "accent")
+                            | slider(ui, scale, 1.0..=40.0, "scale")
+                            | slider(ui, strength, 0.0..=1.0, "strength")
+                    }
+                    Effect::BackgroundBlur { radius, threshold, feather } => {
+                        slider(ui, radius, 0.0..=64.0, "radius")
+                            | slider(ui, threshold, 0.0..=1.0, "threshold")
+                            | slider(ui, feather, 0.0..=1.0, "feather")
+                    }
+                    Effect::BackgroundReplace { colour: c, accent, threshold, feather } => {
+                        colour(ui, c, "top")
+                            | colour(ui, accent, "bottom")
+                            | slider(ui, threshold, 0.0..=1.0, "threshold")
+                            | slider(ui, feather, 0.0..=1.0, "feather")
+                    }
+                    Effect::DepthOfField { focus_point, strength, .. } => {
+                        slider(ui, &mut focus_point[0], 0.0..=1.0, "focus x")
+                            | slider(ui, &mut focus_point[1], 0.0..=1.0, "focus y")
+                            | slider(ui, strength, 0.0..=48.0, "strength")
+                    }
+                    Effect::DepthFog { colour: c, density } => {
+                        colour(ui, c, "fog") | slider(ui, density, 0.0..=1.0, "density")
+                    }
+                    Effect::Style { strength, .. } | Effect::Lut { strength, .. } => {
+                        slider(ui, strength, 0.0..=1.0, "strength")
+                    }
+                    Effect::Toon { levels, edges } => {
+                        slider(ui, levels, 2.0..=32.0, "levels")
+                            | slider(ui, edges, 0.0..=1.0, "edges")
+                    }
+                    Effect::Grain { amount } | Effect::Vignette { amount } => {
+                        slider(ui, amount, 0.0..=1.0, "amount")
+                    }
+                };
+            });
+    }
+    actions.layers_changed |= changed;
 }
 
 fn hud_ui(ui: &mut egui::Ui, hud: &HudData) {
