@@ -40,20 +40,6 @@ const TAPS: i32 = 2;
 @group(0) @binding(10) var person_guide: texture_2d<f32>;
 @group(0) @binding(11) var depth_guide: texture_2d<f32>;
 
-struct VertexOut {
-    @builtin(position) position: vec4f,
-    @location(0) uv: vec2f,
-}
-
-@vertex
-fn vs_fullscreen(@builtin(vertex_index) index: u32) -> VertexOut {
-    let x = f32((index << 1u) & 2u);
-    let y = f32(index & 2u);
-    var out: VertexOut;
-    out.position = vec4f(x * 2.0 - 1.0, 1.0 - y * 2.0, 0.0, 1.0);
-    out.uv = vec2f(x, y);
-    return out;
-}
 
 struct Outputs {
     @location(0) masks: vec4f,

@@ -36,21 +36,6 @@ struct LayerUniform {
 @group(0) @binding(6) var aux: texture_2d<f32>;
 @group(0) @binding(7) var lut: texture_3d<f32>;
 
-struct VertexOut {
-    @builtin(position) position: vec4f,
-    @location(0) uv: vec2f,
-}
-
-// One triangle covering the screen; uv (0,0) is the top-left of the picture.
-@vertex
-fn vs_fullscreen(@builtin(vertex_index) index: u32) -> VertexOut {
-    let x = f32((index << 1u) & 2u);
-    let y = f32(index & 2u);
-    var out: VertexOut;
-    out.position = vec4f(x * 2.0 - 1.0, 1.0 - y * 2.0, 0.0, 1.0);
-    out.uv = vec2f(x, y);
-    return out;
-}
 
 fn to_linear(c: vec3f) -> vec3f {
     return select(pow((c + 0.055) / 1.055, vec3f(2.4)), c / 12.92, c <= vec3f(0.04045));

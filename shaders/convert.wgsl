@@ -4,20 +4,6 @@
 @group(0) @binding(0) var packed: texture_2d<f32>;
 @group(0) @binding(1) var chroma: texture_2d<f32>;
 
-struct VertexOut {
-    @builtin(position) position: vec4f,
-    @location(0) uv: vec2f,
-}
-
-@vertex
-fn vs_fullscreen(@builtin(vertex_index) index: u32) -> VertexOut {
-    let x = f32((index << 1u) & 2u);
-    let y = f32(index & 2u);
-    var out: VertexOut;
-    out.position = vec4f(x * 2.0 - 1.0, 1.0 - y * 2.0, 0.0, 1.0);
-    out.uv = vec2f(x, y);
-    return out;
-}
 
 fn yuv_to_rgb(y: f32, u: f32, v: f32) -> vec4f {
     let c = (y - 16.0 / 255.0) * 1.164383;

@@ -10,20 +10,6 @@ struct GuideUniform {
 @group(0) @binding(1) var frame: texture_2d<f32>;
 @group(0) @binding(2) var frame_sampler: sampler;
 
-struct VertexOut {
-    @builtin(position) position: vec4f,
-    @location(0) uv: vec2f,
-}
-
-@vertex
-fn vs_fullscreen(@builtin(vertex_index) index: u32) -> VertexOut {
-    let x = f32((index << 1u) & 2u);
-    let y = f32(index & 2u);
-    var out: VertexOut;
-    out.position = vec4f(x * 2.0 - 1.0, 1.0 - y * 2.0, 0.0, 1.0);
-    out.uv = vec2f(x, y);
-    return out;
-}
 
 @fragment
 fn fs_main(in: VertexOut) -> @location(0) vec4f {

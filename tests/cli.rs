@@ -55,40 +55,7 @@ fn analyze_writes_four_maps_per_photo_that_show_the_room() {
         assert!(overlay.width() == 2 * size.0 && overlay.height() > size.1);
     }
     // Photo 3 is a wall with booths in front; photo 1 an armchair in a room.
-    let labels: Vec<&str> = vec![
-        "other",
-        "wall",
-        "building",
-        "sky",
-        "floor",
-        "tree",
-        "ceiling",
-        "road",
-        "bed",
-        "windowpane",
-        "grass",
-        "cabinet",
-        "sidewalk",
-        "person",
-        "earth",
-        "door",
-        "table",
-        "mountain",
-        "plant",
-        "curtain",
-        "chair",
-        "car",
-        "water",
-        "painting",
-        "sofa",
-        "shelf",
-        "house",
-        "sea",
-        "mirror",
-        "rug",
-        "field",
-        "armchair",
-    ];
+    let labels = ADE_LABELS;
     let classes3 =
         image::open(out.path().join("ADE_val_00000003.classes.png")).expect("c").to_luma8();
     let wall = region_fraction(&classes3, &labels, &["wall"]);

@@ -5,7 +5,11 @@
 //! and `NAME.diff.png` (differences x8) to target/effects-output/. `DREAMLENS_BLESS=1` rewrites
 //! the goldens after a deliberate change; look at them before committing.
 
+mod common;
+
 use std::{path::PathBuf, sync::Arc};
+
+use common::ADE_LABELS;
 
 use dreamlens::{
     effects::{Layer, lut::Lut, preset::Preset},
@@ -22,41 +26,6 @@ const HEIGHT: u32 = 240;
 const MEAN_TOLERANCE: f64 = 1.0;
 const LARGE_DIFF: u8 = 12;
 const LARGE_SHARE: f64 = 0.002;
-
-const ADE_LABELS: [&str; 32] = [
-    "other",
-    "wall",
-    "building",
-    "sky",
-    "floor",
-    "tree",
-    "ceiling",
-    "road",
-    "bed",
-    "windowpane",
-    "grass",
-    "cabinet",
-    "sidewalk",
-    "person",
-    "earth",
-    "door",
-    "table",
-    "mountain",
-    "plant",
-    "curtain",
-    "chair",
-    "car",
-    "water",
-    "painting",
-    "sofa",
-    "shelf",
-    "house",
-    "sea",
-    "mirror",
-    "rug",
-    "field",
-    "armchair",
-];
 
 /// A synthetic room: textured wall with a light gradient on top, floor below, a sofa block and a
 /// person-shaped ellipse; analysis maps at a lower resolution, as models give them.

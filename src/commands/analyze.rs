@@ -65,16 +65,7 @@ pub fn run(
     for stage in &disabled {
         eprintln!("note: {} maps are skipped: {}", stage.stage, stage.reason);
     }
-    for session in analyzer.sessions() {
-        let report = session.providers();
-        eprintln!("{}: runs on {}", session.model_id(), report.active);
-        for (provider, reason) in &report.failures {
-            eprintln!(
-                "warning: {}: execution provider {provider} failed: {reason}",
-                session.model_id()
-            );
-        }
-    }
+    super::report_providers(analyzer.sessions());
     let mut failures = 0;
     for path in &images {
         let started = Instant::now();

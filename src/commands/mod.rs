@@ -57,6 +57,20 @@ fn session_options(global: &GlobalOptions) -> SessionOptions {
     options
 }
 
+/// Says which execution provider each model really runs on, and every provider that failed.
+fn report_providers<'a>(sessions: impl Iterator<Item = &'a dreamlens::inference::ModelSession>) {
+    for session in sessions {
+        let report = session.providers();
+        eprintln!("{}: runs on {}", session.model_id(), report.active);
+        for (provider, reason) in &report.failures {
+            eprintln!(
+                "warning: {}: execution provider {provider} failed: {reason}",
+                session.model_id()
+            );
+        }
+    }
+}
+
 /// `none` switches a stage off.
 fn optional_model(id: &str) -> Option<String> {
     (!id.eq_ignore_ascii_case("none")).then(|| id.to_owned())

@@ -161,16 +161,7 @@ pub fn run(
     for layer in &plan.dropped {
         eprintln!("note: the {} layer is off: {}", layer.effect, layer.reason);
     }
-    for session in first.sessions() {
-        let report = session.providers();
-        eprintln!("{}: runs on {}", session.model_id(), report.active);
-        for (provider, reason) in &report.failures {
-            eprintln!(
-                "warning: {}: execution provider {provider} failed: {reason}",
-                session.model_id()
-            );
-        }
-    }
+    super::report_providers(first.sessions());
     let mut analyzers = vec![first];
     for _ in 1..jobs {
         analyzers.push(FrameAnalyzer::open(store, &worker_options, &preset, &models)?.0);

@@ -517,7 +517,7 @@ impl Compositor {
             device,
             "yuyv",
             &convert_layout,
-            shaders::CONVERT,
+            &shaders::standalone("convert"),
             "fs_yuyv",
             &composite_target,
             &[],
@@ -526,7 +526,7 @@ impl Compositor {
             device,
             "nv12",
             &convert_layout,
-            shaders::CONVERT,
+            &shaders::standalone("convert"),
             "fs_nv12",
             &composite_target,
             &[],
@@ -539,7 +539,7 @@ impl Compositor {
             device,
             "guide",
             &guide_layout,
-            shaders::GUIDE,
+            &shaders::standalone("guide"),
             "fs_main",
             &composite_target,
             &[],
@@ -1048,7 +1048,7 @@ impl Compositor {
                 &context.device,
                 "analysis",
                 &self.analysis_layout,
-                shaders::ANALYSIS,
+                &shaders::standalone("analysis"),
                 "fs_main",
                 &[target.clone(), target],
                 &constants,
@@ -1067,68 +1067,29 @@ impl Compositor {
                     binding: 0,
                     resource: self.analysis_uniform.as_entire_binding(),
                 },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: wgpu::BindingResource::TextureView(&self.frame.view),
-                },
+                view_entry(1, &self.frame.view),
                 wgpu::BindGroupEntry {
                     binding: 2,
                     resource: wgpu::BindingResource::Sampler(&self.sampler),
                 },
-                wgpu::BindGroupEntry {
-                    binding: 3,
-                    resource: wgpu::BindingResource::TextureView(&self.regions_upload.target.view),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 4,
-                    resource: wgpu::BindingResource::TextureView(&self.person_upload.target.view),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 5,
-                    resource: wgpu::BindingResource::TextureView(&self.depth_upload.target.view),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 6,
-                    resource: wgpu::BindingResource::TextureView(&self.masks[previous].view),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 7,
-                    resource: wgpu::BindingResource::TextureView(&self.person_depth[previous].view),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 8,
-                    resource: wgpu::BindingResource::TextureView(&self.previous_frame.view),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 9,
-                    resource: wgpu::BindingResource::TextureView(&self.guides[0].target.view),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 10,
-                    resource: wgpu::BindingResource::TextureView(&self.guides[1].target.view),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 11,
-                    resource: wgpu::BindingResource::TextureView(&self.guides[2].target.view),
-                },
+                view_entry(3, &self.regions_upload.target.view),
+                view_entry(4, &self.person_upload.target.view),
+                view_entry(5, &self.depth_upload.target.view),
+                view_entry(6, &self.masks[previous].view),
+                view_entry(7, &self.person_depth[previous].view),
+                view_entry(8, &self.previous_frame.view),
+                view_entry(9, &self.guides[0].target.view),
+                view_entry(10, &self.guides[1].target.view),
+                view_entry(11, &self.guides[2].target.view),
             ],
         });
-        {
-            let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
-                label: Some("analysis"),
-                color_attachments: &[
-                    Some(attachment(&self.masks[next].view)),
-                    Some(attachment(&self.person_depth[next].view)),
-                ],
-                depth_stencil_attachment: None,
-                timestamp_writes: None,
-                occlusion_query_set: None,
-                multiview_mask: None,
-            });
-            pass.set_pipeline(&self.analysis_pipelines[&variant]);
-            pass.set_bind_group(0, &analysis_group, &[]);
-            pass.draw(0..3, 0..1);
-        }
+        draw_fullscreen(
+            &mut encoder,
+            "analysis",
+            &[&self.masks[next].view, &self.person_depth[next].view],
+            &self.analysis_pipelines[&variant],
+            &analysis_group,
+        );
         self.current_history = next;
         self.history_valid = true;
 
@@ -1169,45 +1130,21 @@ impl Compositor {
                         binding: 1,
                         resource: wgpu::BindingResource::Sampler(&self.sampler),
                     },
-                    wgpu::BindGroupEntry {
-                        binding: 2,
-                        resource: wgpu::BindingResource::TextureView(view_of(pass.input)),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 3,
-                        resource: wgpu::BindingResource::TextureView(&self.frame.view),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 4,
-                        resource: wgpu::BindingResource::TextureView(&self.masks[next].view),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 5,
-                        resource: wgpu::BindingResource::TextureView(&self.person_depth[next].view),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 6,
-                        resource: wgpu::BindingResource::TextureView(view_of(pass.aux)),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 7,
-                        resource: wgpu::BindingResource::TextureView(lut_view),
-                    },
+                    view_entry(2, view_of(pass.input)),
+                    view_entry(3, &self.frame.view),
+                    view_entry(4, &self.masks[next].view),
+                    view_entry(5, &self.person_depth[next].view),
+                    view_entry(6, view_of(pass.aux)),
+                    view_entry(7, lut_view),
                 ],
             });
-            {
-                let mut render_pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
-                    label: Some("effect"),
-                    color_attachments: &[Some(attachment(output_view))],
-                    depth_stencil_attachment: None,
-                    timestamp_writes: None,
-                    occlusion_query_set: None,
-                    multiview_mask: None,
-                });
-                render_pass.set_pipeline(&self.effect_pipelines[pass.shader.index()]);
-                render_pass.set_bind_group(0, &group, &[]);
-                render_pass.draw(0..3, 0..1);
-            }
+            draw_fullscreen(
+                &mut encoder,
+                "effect",
+                &[output_view],
+                &self.effect_pipelines[pass.shader.index()],
+                &group,
+            );
             if pass.output == Slot::Picture {
                 picture = 1 - picture;
             }
@@ -1244,27 +1181,14 @@ impl Compositor {
             layout: &self.guide_layout,
             entries: &[
                 wgpu::BindGroupEntry { binding: 0, resource: guide.uniform.as_entire_binding() },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: wgpu::BindingResource::TextureView(&self.frame.view),
-                },
+                view_entry(1, &self.frame.view),
                 wgpu::BindGroupEntry {
                     binding: 2,
                     resource: wgpu::BindingResource::Sampler(&self.sampler),
                 },
             ],
         });
-        let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
-            label: Some("guide"),
-            color_attachments: &[Some(attachment(&guide.target.view))],
-            depth_stencil_attachment: None,
-            timestamp_writes: None,
-            occlusion_query_set: None,
-            multiview_mask: None,
-        });
-        pass.set_pipeline(&self.guide_pipeline);
-        pass.set_bind_group(0, &group, &[]);
-        pass.draw(0..3, 0..1);
+        draw_fullscreen(encoder, "guide", &[&guide.target.view], &self.guide_pipeline, &group);
     }
 
     fn convert(&self, context: &RenderContext, encoder: &mut wgpu::CommandEncoder, nv12: bool) {
@@ -1273,27 +1197,12 @@ impl Compositor {
             label: Some("convert"),
             layout: &self.convert_layout,
             entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: wgpu::BindingResource::TextureView(&packed.target.view),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: wgpu::BindingResource::TextureView(&self.chroma_upload.target.view),
-                },
+                view_entry(0, &packed.target.view),
+                view_entry(1, &self.chroma_upload.target.view),
             ],
         });
-        let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
-            label: Some("convert"),
-            color_attachments: &[Some(attachment(&self.frame.view))],
-            depth_stencil_attachment: None,
-            timestamp_writes: None,
-            occlusion_query_set: None,
-            multiview_mask: None,
-        });
-        pass.set_pipeline(if nv12 { &self.convert_nv12 } else { &self.convert_yuyv });
-        pass.set_bind_group(0, &group, &[]);
-        pass.draw(0..3, 0..1);
+        let pipeline = if nv12 { &self.convert_nv12 } else { &self.convert_yuyv };
+        draw_fullscreen(encoder, "convert", &[&self.frame.view], pipeline, &group);
     }
 
     /// The texture holding the last composited picture (for a window or the recorder).
@@ -1313,6 +1222,32 @@ impl Compositor {
             &self.person_depth[self.current_history].texture,
         )
     }
+}
+
+fn view_entry(binding: u32, view: &wgpu::TextureView) -> wgpu::BindGroupEntry<'_> {
+    wgpu::BindGroupEntry { binding, resource: wgpu::BindingResource::TextureView(view) }
+}
+
+/// Runs one full-screen triangle into `targets`.
+fn draw_fullscreen(
+    encoder: &mut wgpu::CommandEncoder,
+    label: &str,
+    targets: &[&wgpu::TextureView],
+    pipeline: &wgpu::RenderPipeline,
+    group: &wgpu::BindGroup,
+) {
+    let attachments: Vec<_> = targets.iter().map(|view| Some(attachment(view))).collect();
+    let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+        label: Some(label),
+        color_attachments: &attachments,
+        depth_stencil_attachment: None,
+        timestamp_writes: None,
+        occlusion_query_set: None,
+        multiview_mask: None,
+    });
+    pass.set_pipeline(pipeline);
+    pass.set_bind_group(0, group, &[]);
+    pass.draw(0..3, 0..1);
 }
 
 fn attachment(view: &wgpu::TextureView) -> wgpu::RenderPassColorAttachment<'_> {

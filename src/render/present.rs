@@ -72,7 +72,7 @@ impl Presenter {
         });
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some("present"),
-            source: wgpu::ShaderSource::Wgsl(shaders::PRESENT.into()),
+            source: wgpu::ShaderSource::Wgsl(shaders::standalone("present").into()),
         });
         Self { layout, sampler, pipelines: HashMap::new(), module }
     }

@@ -1,24 +1,19 @@
-//! WGSL sources, embedded in the binary. Effect shaders share `common.wgsl`, which is prepended.
+//! WGSL sources, embedded in the binary. Every shader is completed by `fullscreen.wgsl` (the
+//! full-screen triangle); effect shaders also by `common.wgsl` (the bindings every effect sees).
+
+/// The full-screen triangle, prepended to every shader.
+pub const FULLSCREEN: &str = include_str!("../../shaders/fullscreen.wgsl");
 
 /// Shared declarations of every effect pass.
 pub const COMMON: &str = include_str!("../../shaders/common.wgsl");
 
-/// Stand-alone shaders: (name, source).
+/// Shaders that stand alone besides the triangle: (name, body).
 pub const STANDALONE: [(&str, &str); 4] = [
     ("analysis", include_str!("../../shaders/analysis.wgsl")),
     ("guide", include_str!("../../shaders/guide.wgsl")),
     ("convert", include_str!("../../shaders/convert.wgsl")),
     ("present", include_str!("../../shaders/present.wgsl")),
 ];
-
-/// The analysis upsampling shader.
-pub const ANALYSIS: &str = STANDALONE[0].1;
-/// The low-resolution guide shader.
-pub const GUIDE: &str = STANDALONE[1].1;
-/// The camera-format conversion shader.
-pub const CONVERT: &str = STANDALONE[2].1;
-/// The blit shader that puts pictures on screen.
-pub const PRESENT: &str = STANDALONE[3].1;
 
 /// Effect shaders, each completed by `COMMON`: (name, body).
 pub const EFFECTS: [(&str, &str); 11] = [
@@ -35,16 +30,22 @@ pub const EFFECTS: [(&str, &str); 11] = [
     ("vignette", include_str!("../../shaders/vignette.wgsl")),
 ];
 
+/// The full source of a stand-alone shader by name (`analysis`, `guide`, `convert`, `present`).
+pub fn standalone(name: &str) -> String {
+    let body = STANDALONE.iter().find(|(n, _)| *n == name).map_or("", |(_, body)| body);
+    format!("{FULLSCREEN}\n{body}")
+}
+
 /// The full source of an effect shader.
 pub fn effect_source(body: &str) -> String {
-    format!("{COMMON}\n{body}")
+    format!("{FULLSCREEN}\n{COMMON}\n{body}")
 }
 
 /// Every complete shader source, for validation: (name, source).
 pub fn all_sources() -> Vec<(&'static str, String)> {
     STANDALONE
         .iter()
-        .map(|(name, source)| (*name, (*source).to_owned()))
+        .map(|(name, _)| (*name, standalone(name)))
         .chain(EFFECTS.iter().map(|(name, body)| (*name, effect_source(body))))
         .collect()
 }

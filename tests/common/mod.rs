@@ -5,6 +5,42 @@ use std::path::{Path, PathBuf};
 
 use dreamlens::store::{Manifest, ModelStore};
 
+/// Class labels of the 32-class ADE20K segmentation model, index = class id.
+pub const ADE_LABELS: [&str; 32] = [
+    "other",
+    "wall",
+    "building",
+    "sky",
+    "floor",
+    "tree",
+    "ceiling",
+    "road",
+    "bed",
+    "windowpane",
+    "grass",
+    "cabinet",
+    "sidewalk",
+    "person",
+    "earth",
+    "door",
+    "table",
+    "mountain",
+    "plant",
+    "curtain",
+    "chair",
+    "car",
+    "water",
+    "painting",
+    "sofa",
+    "shelf",
+    "house",
+    "sea",
+    "mirror",
+    "rug",
+    "field",
+    "armchair",
+];
+
 /// Project root.
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
