@@ -377,3 +377,45 @@ fn temporal_filter_setting_round_trips() {
     compositor.reset_history();
     assert_eq!(compositor.size(), (64, 48));
 }
+
+#[test]
+fn the_readback_ring_returns_every_picture_in_order_without_waiting() {
+    use dreamlens::render::readback::ReadbackRing;
+    let context = RenderContext::headless().expect("GPU adapter");
+    let mut compositor = Compositor::new(&context, 64, 48, &[], &[]).expect("compositor");
+    let mut ring: ReadbackRing<u8> = ReadbackRing::new(&context, 64, 48, 3);
+    let mut received = Vec::new();
+    for shade in [10u8, 90, 170, 250] {
+        let frame: Vec<u8> = (0..64 * 48).flat_map(|_| [shade, shade, shade, 255]).collect();
+        let input = CompositorInput {
+            frame: FrameData::Rgba8(&frame),
+            classes: None,
+            person: None,
+            depth: None,
+            stylized: None,
+        };
+        compositor.render(&context, &input).expect("renders");
+        if !ring.submit(&context, compositor.output_texture(), shade) {
+            received.extend(ring.drain(&context));
+            assert!(
+                ring.submit(&context, compositor.output_texture(), shade),
+                "a drained ring has room"
+            );
+        }
+        received.extend(ring.collect(&context));
+    }
+    received.extend(ring.drain(&context));
+    let shades: Vec<u8> = received.iter().map(|(tag, _)| *tag).collect();
+    assert_eq!(shades, [10, 90, 170, 250], "every picture, in order");
+    for (shade, image) in &received {
+        assert!(
+            image.pixels().all(|p| p.0[0] == *shade && p.0[3] == 255),
+            "picture {shade} read back wrong"
+        );
+    }
+    // A full ring refuses and counts instead of waiting.
+    let mut tiny: ReadbackRing<u8> = ReadbackRing::new(&context, 64, 48, 1);
+    assert!(tiny.submit(&context, compositor.output_texture(), 1));
+    assert!(!tiny.submit(&context, compositor.output_texture(), 2));
+    assert_eq!(tiny.dropped, 1);
+}

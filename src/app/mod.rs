@@ -32,7 +32,7 @@ use crate::{
     render::{
         RenderContext,
         present::{Presenter, fit_rect},
-        readback,
+        readback::{self, ReadbackRing},
     },
     scene::{ClassMap, ScalarMap, SceneAnalysis},
     stages::{Stage, StageStats},
@@ -209,8 +209,36 @@ impl FpsCounter {
 
 struct Recording {
     recorder: Recorder,
+    /// Pictures on their way back from the GPU, tagged with their recording time.
+    ring: ReadbackRing<f64>,
     path: PathBuf,
     started: Instant,
+}
+
+impl Recording {
+    /// Hands finished readbacks to the encoder (dropping, never waiting, when it is behind).
+    fn feed(&mut self, pictures: Vec<(f64, image::RgbaImage)>) {
+        for (time_s, image) in pictures {
+            let (width, height) = image.dimensions();
+            self.recorder.try_push(RecordFrame { rgba: image.into_raw(), width, height, time_s });
+        }
+    }
+
+    /// Collects the last pictures in flight and closes the file.
+    fn finish(
+        mut self,
+        context: Option<&RenderContext>,
+    ) -> Result<crate::record::RecordStats, crate::record::RecordError> {
+        if let Some(context) = context {
+            let last = self.ring.drain(context);
+            self.feed(last);
+        }
+        let dropped_on_gpu = self.ring.dropped;
+        self.recorder.finish().map(|stats| crate::record::RecordStats {
+            dropped: stats.dropped + dropped_on_gpu,
+            ..stats
+        })
+    }
 }
 
 struct LiveApp {
@@ -481,7 +509,7 @@ impl LiveApp {
     fn toggle_recording_to(&mut self, path: Option<PathBuf>) {
         if let Some(recording) = self.recording.take() {
             let path = recording.path.display().to_string();
-            match recording.recorder.finish() {
+            match recording.finish(self.gpu.as_ref().map(|g| &g.context)) {
                 Ok(stats) => self.notify(format!(
                     "Saved {path}: {} frames, {} dropped",
                     stats.frames, stats.dropped
@@ -502,7 +530,9 @@ impl LiveApp {
                     "Recording to {} (no microphone input in this build)",
                     path.display()
                 ));
-                self.recording = Some(Recording { recorder, path, started: Instant::now() });
+                let Some(gpu) = &self.gpu else { return };
+                let ring = ReadbackRing::new(&gpu.context, width, height, 3);
+                self.recording = Some(Recording { recorder, ring, path, started: Instant::now() });
             }
             Err(error) => self.notify(error.to_string()),
         }
@@ -629,7 +659,10 @@ impl LiveApp {
                 .map(|d| format!("{}: {}", d.effect, d.reason))
                 .collect(),
             banner: self.source.banner.clone(),
-            recording: self.recording.as_ref().map(|r| (r.started.elapsed(), r.recorder.dropped())),
+            recording: self
+                .recording
+                .as_ref()
+                .map(|r| (r.started.elapsed(), r.recorder.dropped() + r.ring.dropped)),
             message: self
                 .message
                 .as_ref()
@@ -739,18 +772,14 @@ impl LiveApp {
         } else {
             gpu.context.queue.submit([encoder.finish()]);
         }
-        // Recording takes the edited picture without the UI; the queue drops frames, never waits.
+        // Recording takes the edited picture without the UI, read back asynchronously: neither
+        // the GPU copy nor the encoder ever holds the display back (busy means dropped).
         if let Some(recording) = &mut self.recording {
-            let image = readback::read_rgba8(&gpu.context, &picture)?;
             let frame_time =
                 frame.captured_at.duration_since(recording.started).as_secs_f64().max(0.0);
-            let (width, height) = image.dimensions();
-            recording.recorder.try_push(RecordFrame {
-                rgba: image.into_raw(),
-                width,
-                height,
-                time_s: frame_time,
-            });
+            recording.ring.submit(&gpu.context, &picture, frame_time);
+            let finished = recording.ring.collect(&gpu.context);
+            recording.feed(finished);
         }
         self.displayed += 1;
         self.started.get_or_insert_with(Instant::now);
@@ -924,9 +953,10 @@ impl ApplicationHandler for LiveApp {
             eprintln!("{summary}");
         }
         if let Some(recording) = self.recording.take() {
-            match recording.recorder.finish() {
+            let path = recording.path.clone();
+            match recording.finish(self.gpu.as_ref().map(|g| &g.context)) {
                 Ok(stats) => {
-                    eprintln!("saved {}: {} frames", recording.path.display(), stats.frames)
+                    eprintln!("saved {}: {} frames", path.display(), stats.frames)
                 }
                 Err(error) => eprintln!("error: {error}"),
             }

@@ -89,3 +89,130 @@ fn f16_to_f32(bits: u16) -> f32 {
         e => sign * (1.0 + mantissa / 1024.0) * 2f32.powi(e - 15),
     }
 }
+
+struct Slot<T> {
+    buffer: wgpu::Buffer,
+    /// Set by the map callback when the copy can be read.
+    ready: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// The frame's tag while a copy is in flight.
+    pending: Option<T>,
+    /// Submission order, so results come back in order.
+    order: u64,
+}
+
+/// Asynchronous readback of a stream of same-sized RGBA8 pictures through a ring of staging
+/// buffers: `submit` queues a copy and returns at once, `collect` hands back the copies that have
+/// finished. The render loop never waits; when every buffer is still in flight the frame is
+/// dropped and counted.
+pub struct ReadbackRing<T> {
+    slots: Vec<Slot<T>>,
+    width: u32,
+    height: u32,
+    padded_row: u32,
+    /// Frames refused because no buffer was free.
+    pub dropped: u64,
+    submitted: u64,
+}
+
+impl<T> std::fmt::Debug for ReadbackRing<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadbackRing").field("slots", &self.slots.len()).finish_non_exhaustive()
+    }
+}
+
+impl<T> ReadbackRing<T> {
+    /// A ring of `slots` buffers for `width` x `height` RGBA8 pictures.
+    pub fn new(context: &RenderContext, width: u32, height: u32, slots: usize) -> Self {
+        let padded_row = (width * 4).div_ceil(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT)
+            * wgpu::COPY_BYTES_PER_ROW_ALIGNMENT;
+        let slots = (0..slots.max(1))
+            .map(|_| Slot {
+                buffer: context.device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("readback ring"),
+                    size: u64::from(padded_row) * u64::from(height),
+                    usage: wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::MAP_READ,
+                    mapped_at_creation: false,
+                }),
+                ready: std::sync::Arc::default(),
+                pending: None,
+                order: 0,
+            })
+            .collect();
+        Self { slots, width, height, padded_row, dropped: 0, submitted: 0 }
+    }
+
+    /// Queues a copy of `texture` tagged `tag`; `false` (and a counted drop) when every buffer
+    /// is busy or the size does not match.
+    pub fn submit(&mut self, context: &RenderContext, texture: &wgpu::Texture, tag: T) -> bool {
+        let size = texture.size();
+        let free = self.slots.iter().position(|s| s.pending.is_none());
+        let (Some(index), true) = (free, (size.width, size.height) == (self.width, self.height))
+        else {
+            self.dropped += 1;
+            return false;
+        };
+        let slot = &mut self.slots[index];
+        let mut encoder = context.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("readback ring"),
+        });
+        encoder.copy_texture_to_buffer(
+            texture.as_image_copy(),
+            wgpu::TexelCopyBufferInfo {
+                buffer: &slot.buffer,
+                layout: wgpu::TexelCopyBufferLayout {
+                    offset: 0,
+                    bytes_per_row: Some(self.padded_row),
+                    rows_per_image: Some(self.height),
+                },
+            },
+            wgpu::Extent3d { width: self.width, height: self.height, depth_or_array_layers: 1 },
+        );
+        context.queue.submit([encoder.finish()]);
+        let ready = std::sync::Arc::clone(&slot.ready);
+        ready.store(false, std::sync::atomic::Ordering::Release);
+        slot.buffer.slice(..).map_async(wgpu::MapMode::Read, move |result| {
+            if result.is_ok() {
+                ready.store(true, std::sync::atomic::Ordering::Release);
+            }
+        });
+        slot.pending = Some(tag);
+        slot.order = self.submitted;
+        self.submitted += 1;
+        true
+    }
+
+    /// The finished copies, oldest first, without waiting.
+    pub fn collect(&mut self, context: &RenderContext) -> Vec<(T, image::RgbaImage)> {
+        let _ = context.device.poll(wgpu::PollType::Poll);
+        let row = (self.width * 4) as usize;
+        let mut done = Vec::new();
+        let mut order: Vec<usize> = (0..self.slots.len()).collect();
+        order.sort_by_key(|&i| self.slots[i].order);
+        for index in order {
+            let slot = &mut self.slots[index];
+            if slot.pending.is_none() || !slot.ready.load(std::sync::atomic::Ordering::Acquire) {
+                continue;
+            }
+            let Ok(mapped) = slot.buffer.slice(..).get_mapped_range() else { continue };
+            let mut pixels = Vec::with_capacity(row * self.height as usize);
+            for chunk in mapped.chunks(self.padded_row as usize) {
+                pixels.extend_from_slice(&chunk[..row]);
+            }
+            drop(mapped);
+            slot.buffer.unmap();
+            slot.ready.store(false, std::sync::atomic::Ordering::Release);
+            if let (Some(tag), Some(image)) =
+                (slot.pending.take(), image::RgbaImage::from_raw(self.width, self.height, pixels))
+            {
+                done.push((tag, image));
+            }
+        }
+        done
+    }
+
+    /// Waits for every copy in flight (when recording stops).
+    pub fn drain(&mut self, context: &RenderContext) -> Vec<(T, image::RgbaImage)> {
+        let _ = context.device.poll(wgpu::PollType::wait_indefinitely());
+        self.collect(context)
+    }
+}
