@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# System packages dreamlens needs on Debian/Ubuntu: FFmpeg's libraries (video decoding) with
-# libclang for their bindings, Vulkan on the CPU (lavapipe) for the compositor, the ffmpeg and
-# ffprobe tools for making and checking test videos, and Xvfb for the window tests. ONNX Runtime
-# is installed by the app itself on first use (from the onnxruntime PyPI wheel, with pip).
+# System packages dreamlens needs on Debian/Ubuntu: FFmpeg's libraries (video decoding), libclang
+# for the FFmpeg and camera bindings, nasm for the camera library's JPEG decoder, Vulkan on the
+# CPU (lavapipe) for the compositor, the ffmpeg and ffprobe tools for making and checking test
+# videos, and Xvfb for the window tests. ONNX Runtime is installed by the app itself on first use
+# (from the onnxruntime PyPI wheel, with pip).
 set -euo pipefail
-packages=(mesa-vulkan-drivers libvulkan1 ffmpeg pkg-config libclang-dev
+packages=(mesa-vulkan-drivers libvulkan1 ffmpeg pkg-config libclang-dev nasm
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev xvfb xauth)
 missing=()
 for p in "${packages[@]}"; do

@@ -658,7 +658,7 @@ impl LiveApp {
                 .iter()
                 .map(|d| format!("{}: {}", d.effect, d.reason))
                 .collect(),
-            banner: self.source.banner.clone(),
+            banner: self.source.banner(),
             recording: self
                 .recording
                 .as_ref()

@@ -1,9 +1,9 @@
-//! The capture thread: frames from the demo room, a looped video or photos, paced at their own
-//! rate and handed out newest-wins.
+//! The capture thread: frames from the camera (reconnecting when it goes away), a looped video or
+//! photos, or the demo room, paced at their own rate and handed out newest-wins.
 
 use std::{
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicBool, Ordering},
     },
     thread,
@@ -11,7 +11,7 @@ use std::{
 };
 
 use crate::{
-    capture::{self, Frame},
+    capture::{self, CameraSource, Frame, FrameSource},
     stages::Latest,
 };
 
@@ -30,73 +30,116 @@ pub struct LiveSource {
     pub frames: Arc<Latest<Arc<LiveFrame>>>,
     stop: Arc<AtomicBool>,
     thread: Option<thread::JoinHandle<()>>,
-    /// Why the app shows what it shows (no camera, looping a file...).
-    pub banner: String,
+    /// What the picture comes from, and what went wrong with the camera (shown as a banner).
+    banner: Arc<Mutex<String>>,
 }
 
+/// How long to wait before trying a lost camera again.
+const RECONNECT: Duration = Duration::from_secs(2);
+
 impl LiveSource {
-    /// Starts reading `input` (a video, photos, or `None` for the camera/demo).
+    /// Starts reading `input` (a video or photos), or with `None` the first camera, or the demo
+    /// room when there is no camera.
     pub fn start(input: Option<String>) -> anyhow::Result<Self> {
-        let banner = match &input {
-            Some(input) => format!("Playing {input} in a loop as the camera"),
-            None => {
-                let cameras = capture::list_cameras();
-                if cameras.is_empty() {
-                    "No camera found: showing the built-in demo room".to_owned()
-                } else {
-                    format!(
-                        "Found {} but this build cannot open cameras yet: showing the built-in demo room",
-                        cameras[0].name
-                    )
-                }
-            }
-        };
-        let name = input.clone().unwrap_or_else(|| "demo".into());
-        // Open once here so a bad input is reported before the window opens.
-        capture::open_input(&name, (1280, 720), u64::MAX)?;
+        let cameras = if input.is_none() { capture::list_cameras() } else { Vec::new() };
+        let banner = Arc::new(Mutex::new(match (&input, cameras.first()) {
+            (Some(input), _) => format!("Playing {input} in a loop as the camera"),
+            (None, Some(camera)) => format!("Camera: {}", camera.name),
+            (None, None) => "No camera found: showing the built-in demo room".to_owned(),
+        }));
+        let use_camera = input.is_none() && !cameras.is_empty();
+        let name = input.unwrap_or_else(|| "demo".into());
+        if !use_camera {
+            // Open once here so a bad input is reported before the window opens.
+            capture::open_input(&name, (1280, 720), u64::MAX)?;
+        }
         let frames: Arc<Latest<Arc<LiveFrame>>> = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
-        let (thread_frames, thread_stop) = (Arc::clone(&frames), Arc::clone(&stop));
+        let (thread_frames, thread_stop, thread_banner) =
+            (Arc::clone(&frames), Arc::clone(&stop), Arc::clone(&banner));
         let thread = thread::Builder::new().name("capture".into()).spawn(move || {
             let mut index = 0u64;
-            while !thread_stop.load(Ordering::Relaxed) {
-                let Ok(mut source) = capture::open_input(&name, (1280, 720), u64::MAX) else {
-                    return;
-                };
-                let sequence = source.is_sequence();
-                let started = Instant::now();
-                let mut first_time: Option<f64> = None;
-                let mut frames_in_pass = 0u64;
-                while !thread_stop.load(Ordering::Relaxed) {
-                    let frame = match source.next_frame() {
-                        Ok(Some(frame)) => frame,
-                        Ok(None) => break,
-                        Err(error) => {
-                            tracing::warn!(%error, "capture failed; restarting the source");
-                            break;
-                        }
-                    };
-                    // Pace to the source's own clock; photos are shown like a 30 fps camera.
-                    if sequence {
-                        let offset = frame.time_s - *first_time.get_or_insert(frame.time_s);
-                        let due = started + Duration::from_secs_f64(offset.max(0.0));
-                        if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                            thread::sleep(wait);
-                        }
-                    } else {
-                        thread::sleep(Duration::from_millis(33));
-                    }
-                    let frame = Frame { index, ..frame };
-                    thread_frames.put(Arc::new(LiveFrame { frame, captured_at: Instant::now() }));
-                    index += 1;
-                    frames_in_pass += 1;
-                }
-                if frames_in_pass == 0 {
-                    return;
-                }
+            let publish = |frame: Frame, index: &mut u64| {
+                let frame = Frame { index: *index, ..frame };
+                thread_frames.put(Arc::new(LiveFrame { frame, captured_at: Instant::now() }));
+                *index += 1;
+            };
+            if use_camera {
+                run_camera(&thread_stop, &thread_banner, |frame| publish(frame, &mut index));
+            } else {
+                run_file(&name, &thread_stop, |frame| publish(frame, &mut index));
             }
         })?;
         Ok(Self { frames, stop, thread: Some(thread), banner })
+    }
+
+    /// The current banner text.
+    pub fn banner(&self) -> String {
+        self.banner.lock().map(|b| b.clone()).unwrap_or_default()
+    }
+}
+
+/// Streams the first camera; when it fails or disappears, says so and tries again.
+fn run_camera(stop: &AtomicBool, banner: &Mutex<String>, mut publish: impl FnMut(Frame)) {
+    let set_banner = |text: String| {
+        if let Ok(mut banner) = banner.lock() {
+            *banner = text;
+        }
+    };
+    while !stop.load(Ordering::Relaxed) {
+        match CameraSource::open(0) {
+            Ok(mut camera) => {
+                set_banner(format!("Camera: {}", camera.name()));
+                while !stop.load(Ordering::Relaxed) {
+                    match camera.next_frame() {
+                        Ok(Some(frame)) => publish(frame),
+                        Ok(None) => break,
+                        Err(error) => {
+                            set_banner(format!("Camera lost ({error}); reconnecting..."));
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(error) => set_banner(format!("Camera unavailable ({error}); retrying...")),
+        }
+        thread::sleep(RECONNECT);
+    }
+}
+
+/// Plays a video, photos or the demo in a loop at their own pace.
+fn run_file(name: &str, stop: &AtomicBool, mut publish: impl FnMut(Frame)) {
+    while !stop.load(Ordering::Relaxed) {
+        let Ok(mut source) = capture::open_input(name, (1280, 720), u64::MAX) else { return };
+        let sequence = source.is_sequence();
+        let started = Instant::now();
+        let mut first_time: Option<f64> = None;
+        let mut frames_in_pass = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            let frame = match source.next_frame() {
+                Ok(Some(frame)) => frame,
+                Ok(None) => break,
+                Err(error) => {
+                    tracing::warn!(%error, "capture failed; restarting the source");
+                    break;
+                }
+            };
+            // Pace to the source's own clock; photos are shown like a 30 fps camera.
+            if sequence {
+                let offset = frame.time_s - *first_time.get_or_insert(frame.time_s);
+                let due = started + Duration::from_secs_f64(offset.max(0.0));
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    thread::sleep(wait);
+                }
+            } else {
+                thread::sleep(Duration::from_millis(33));
+            }
+            publish(frame);
+            frames_in_pass += 1;
+        }
+        if frames_in_pass == 0 {
+            return;
+        }
     }
 }
 

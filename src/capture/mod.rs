@@ -3,6 +3,7 @@
 //! talks to camera devices.
 
 pub mod audio;
+mod camera;
 pub mod demo;
 mod video;
 
@@ -10,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use image::RgbImage;
 
+pub use camera::CameraSource;
 pub use video::VideoFile;
 
 /// One input frame.
@@ -212,28 +214,7 @@ pub struct CameraSummary {
     pub name: String,
 }
 
-/// Cameras present now. On Linux these are the V4L2 capture nodes (`/dev/video*`).
+/// Cameras present now.
 pub fn list_cameras() -> Vec<CameraSummary> {
-    #[cfg(target_os = "linux")]
-    {
-        let Ok(entries) = std::fs::read_dir("/sys/class/video4linux") else {
-            return Vec::new();
-        };
-        let mut cameras: Vec<CameraSummary> = entries
-            .filter_map(|e| e.ok())
-            .map(|entry| {
-                let node = entry.file_name().to_string_lossy().into_owned();
-                let name = std::fs::read_to_string(entry.path().join("name"))
-                    .map(|n| n.trim().to_owned())
-                    .unwrap_or_else(|_| node.clone());
-                CameraSummary { device: format!("/dev/{node}"), name }
-            })
-            .collect();
-        cameras.sort_by(|a, b| a.device.cmp(&b.device));
-        cameras
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        Vec::new()
-    }
+    camera::list()
 }
