@@ -318,7 +318,8 @@ impl std::fmt::Debug for Compositor {
     }
 }
 
-fn fullscreen_pipeline(
+/// A pipeline drawing the full-screen triangle with `fragment` of `source` into `targets`.
+pub(super) fn fullscreen_pipeline(
     device: &wgpu::Device,
     label: &str,
     layout: &wgpu::BindGroupLayout,

@@ -4,14 +4,14 @@
 
 use std::collections::HashMap;
 
-use super::{context::RenderContext, shaders};
+use super::{compositor::fullscreen_pipeline, context::RenderContext, shaders};
 
 /// Blit pipelines per target format, built on first use.
 pub struct Presenter {
     layout: wgpu::BindGroupLayout,
     sampler: wgpu::Sampler,
     pipelines: HashMap<wgpu::TextureFormat, wgpu::RenderPipeline>,
-    module: wgpu::ShaderModule,
+    source: String,
 }
 
 impl std::fmt::Debug for Presenter {
@@ -70,11 +70,7 @@ impl Presenter {
             min_filter: wgpu::FilterMode::Linear,
             ..Default::default()
         });
-        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("present"),
-            source: wgpu::ShaderSource::Wgsl(shaders::standalone("present").into()),
-        });
-        Self { layout, sampler, pipelines: HashMap::new(), module }
+        Self { layout, sampler, pipelines: HashMap::new(), source: shaders::standalone("present") }
     }
 
     fn pipeline(
@@ -83,32 +79,15 @@ impl Presenter {
         format: wgpu::TextureFormat,
     ) -> &wgpu::RenderPipeline {
         self.pipelines.entry(format).or_insert_with(|| {
-            let layout = context.device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                label: Some("present"),
-                bind_group_layouts: &[Some(&self.layout)],
-                immediate_size: 0,
-            });
-            context.device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-                label: Some("present"),
-                layout: Some(&layout),
-                vertex: wgpu::VertexState {
-                    module: &self.module,
-                    entry_point: Some("vs_fullscreen"),
-                    compilation_options: Default::default(),
-                    buffers: &[],
-                },
-                primitive: wgpu::PrimitiveState::default(),
-                depth_stencil: None,
-                multisample: wgpu::MultisampleState::default(),
-                fragment: Some(wgpu::FragmentState {
-                    module: &self.module,
-                    entry_point: Some("fs_main"),
-                    compilation_options: Default::default(),
-                    targets: &[Some(format.into())],
-                }),
-                multiview_mask: None,
-                cache: None,
-            })
+            fullscreen_pipeline(
+                &context.device,
+                "present",
+                &self.layout,
+                &self.source,
+                "fs_main",
+                &[Some(format.into())],
+                &[],
+            )
         })
     }
 
