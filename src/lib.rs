@@ -4,6 +4,7 @@
 
 pub mod app;
 pub mod capture;
+pub mod diffusion;
 pub mod effects;
 pub mod export;
 pub mod inference;

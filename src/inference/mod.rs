@@ -13,4 +13,4 @@ pub mod session;
 
 pub use analysis::{AnalysisModels, DisabledStage, SceneAnalyzer};
 pub use providers::{Provider, ProviderReport};
-pub use session::{InferenceError, ModelSession, SessionOptions};
+pub use session::{ElementType, Feed, InferenceError, ModelSession, SessionOptions, TensorInfo};

@@ -1,13 +1,13 @@
 //! One prepared ONNX Runtime session per model: opened once, checked against its contract, run
 //! per frame.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use image::RgbImage;
-use ndarray::{ArrayD, IxDyn};
+use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use ort::{
-    session::{Session, builder::GraphOptimizationLevel},
-    value::{PrimitiveTensorElementType, TensorRef, ValueType},
+    session::{Session, SessionInputValue, builder::GraphOptimizationLevel},
+    value::{PrimitiveTensorElementType, TensorElementType, TensorRef, ValueType},
 };
 
 use super::{
@@ -107,13 +107,32 @@ impl ModelSession {
     /// Opens the model's main file and checks it against the manifest contract, when the manifest
     /// gives one (models without one are run by name with [`ModelSession::run`]).
     pub fn open(model: &ResolvedModel, options: &SessionOptions) -> Result<Self, InferenceError> {
+        let path = model.main_path();
+        let mut opened = Self::open_file(path, &model.entry.id, options)?;
+        if let Some(contract) = &model.entry.contract {
+            check_contract(&opened.session, contract).map_err(|problem| {
+                InferenceError::Contract {
+                    model: model.entry.id.clone(),
+                    path: path.to_owned(),
+                    problem,
+                }
+            })?;
+        }
+        opened.contract = model.entry.contract.clone();
+        Ok(opened)
+    }
+
+    /// Opens one ONNX file with no manifest contract (parts of a model folder such as a
+    /// diffusion pipeline); `model_id` names it in errors and reports.
+    pub fn open_file(
+        path: &Path,
+        model_id: &str,
+        options: &SessionOptions,
+    ) -> Result<Self, InferenceError> {
         let runtime = runtime::load()?;
-        let model_id = model.entry.id.clone();
-        let path = model.main_path().to_owned();
-        let contract = model.entry.contract.clone();
         let load_error = |reason: String| InferenceError::Load {
-            model: model_id.clone(),
-            path: path.clone(),
+            model: model_id.to_owned(),
+            path: path.to_owned(),
             reason,
         };
         let mut builder = Session::builder(&runtime.env)
@@ -123,22 +142,15 @@ impl ModelSession {
             .with_intra_threads(options.threads.max(1))
             .map_err(|e| load_error(e.to_string()))?;
         let providers = providers::register(&mut builder, &options.providers)
-            .map_err(|source| InferenceError::Provider { model: model_id.clone(), source })?;
-        let session = builder.commit_from_file(&path).map_err(|e| load_error(e.to_string()))?;
-        if let Some(contract) = &contract {
-            check_contract(&session, contract).map_err(|problem| InferenceError::Contract {
-                model: model_id.clone(),
-                path: path.clone(),
-                problem,
-            })?;
-        }
+            .map_err(|source| InferenceError::Provider { model: model_id.to_owned(), source })?;
+        let session = builder.commit_from_file(path).map_err(|e| load_error(e.to_string()))?;
         if providers.fell_back_to_cpu() {
             tracing::warn!(
                 model = model_id,
                 "runs on the CPU: no requested accelerator registered"
             );
         }
-        Ok(Self { session, model_id, contract, providers })
+        Ok(Self { session, model_id: model_id.to_owned(), contract: None, providers })
     }
 
     /// The model id.
@@ -212,13 +224,28 @@ impl ModelSession {
         inputs: &[(String, ArrayD<f32>)],
         outputs: &[&str],
     ) -> Result<Vec<ArrayD<T>>, InferenceError> {
+        let feeds: Vec<(String, Feed<'_>)> =
+            inputs.iter().map(|(name, value)| (name.clone(), Feed::F32(value.view()))).collect();
+        self.run_feeds(&feeds, outputs)
+    }
+
+    /// [`ModelSession::run`] with inputs of mixed element types (token ids, integer timesteps).
+    pub fn run_feeds<T: PrimitiveTensorElementType + Clone + std::fmt::Debug>(
+        &mut self,
+        inputs: &[(String, Feed<'_>)],
+        outputs: &[&str],
+    ) -> Result<Vec<ArrayD<T>>, InferenceError> {
         let model_id = self.model_id.clone();
         let run_error = |reason: String| InferenceError::Run { model: model_id.clone(), reason };
-        let mut feeds = Vec::with_capacity(inputs.len());
+        let mut feeds: Vec<(String, SessionInputValue<'_>)> = Vec::with_capacity(inputs.len());
         for (name, value) in inputs {
-            let tensor =
-                TensorRef::from_array_view(value.view()).map_err(|e| run_error(e.to_string()))?;
-            feeds.push((name.clone(), tensor));
+            let value: SessionInputValue<'_> = match value {
+                Feed::F32(a) => TensorRef::from_array_view(a.view()).map(Into::into),
+                Feed::I64(a) => TensorRef::from_array_view(a.view()).map(Into::into),
+                Feed::I32(a) => TensorRef::from_array_view(a.view()).map(Into::into),
+            }
+            .map_err(|e| run_error(e.to_string()))?;
+            feeds.push((name.clone(), value));
         }
         let results = self.session.run(feeds).map_err(|e| run_error(e.to_string()))?;
         outputs
@@ -231,6 +258,72 @@ impl ModelSession {
                 Ok(view.to_owned().into_dimensionality::<IxDyn>().expect("dynamic"))
             })
             .collect()
+    }
+
+    /// The graph's inputs: name, element type and shape (-1 for a free axis).
+    pub fn inputs(&self) -> Vec<TensorInfo> {
+        self.session.inputs().iter().map(|o| TensorInfo::of(o.name(), o.dtype())).collect()
+    }
+
+    /// The graph's outputs: name, element type and shape (-1 for a free axis).
+    pub fn outputs(&self) -> Vec<TensorInfo> {
+        self.session.outputs().iter().map(|o| TensorInfo::of(o.name(), o.dtype())).collect()
+    }
+}
+
+/// One input tensor, borrowed, of an element type the models here take.
+#[derive(Debug)]
+pub enum Feed<'a> {
+    /// 32-bit floats (images, latents, embeddings, float timesteps).
+    F32(ArrayViewD<'a, f32>),
+    /// 64-bit integers (token ids, integer timesteps).
+    I64(ArrayViewD<'a, i64>),
+    /// 32-bit integers (token ids in some exports).
+    I32(ArrayViewD<'a, i32>),
+}
+
+/// Element types of graph inputs and outputs, as far as the app cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ElementType {
+    /// f32.
+    F32,
+    /// f16.
+    F16,
+    /// i64.
+    I64,
+    /// i32.
+    I32,
+    /// Anything else (or not a tensor).
+    Other,
+}
+
+/// A graph input or output as declared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TensorInfo {
+    /// Its name.
+    pub name: String,
+    /// Its element type.
+    pub element: ElementType,
+    /// Its shape; -1 where the axis is free.
+    pub shape: Vec<i64>,
+}
+
+impl TensorInfo {
+    fn of(name: &str, dtype: &ValueType) -> Self {
+        let (element, shape) = match dtype {
+            ValueType::Tensor { ty, shape, .. } => {
+                let element = match ty {
+                    TensorElementType::Float32 => ElementType::F32,
+                    TensorElementType::Float16 => ElementType::F16,
+                    TensorElementType::Int64 => ElementType::I64,
+                    TensorElementType::Int32 => ElementType::I32,
+                    _ => ElementType::Other,
+                };
+                (element, shape.iter().copied().collect())
+            }
+            _ => (ElementType::Other, Vec::new()),
+        };
+        Self { name: name.to_owned(), element, shape }
     }
 }
 

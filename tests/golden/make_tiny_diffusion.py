@@ -310,7 +310,7 @@ def run_case(name, pipe, scheduler_config, prompt, negative, strength, steps, gu
     save_npy(f"{name}.output.npy", out)
     case = {
         "name": name,
-        "scheduler": scheduler_config,
+        "scheduler": {**scheduler_config, "_class_name": type(pipe.scheduler).__name__},
         "vae": vae,
         "prompt": prompt,
         "negative_prompt": negative,
