@@ -50,6 +50,9 @@ pub struct LiveArgs {
     /// difference of a thumbnail in 0..255 levels; 0 = off).
     #[arg(long, default_value_t = 0.0)]
     pub skip_similar: f32,
+    /// Restyle the picture from this prompt (sets the preset's restyle layer, or adds one).
+    #[arg(long)]
+    pub restyle: Option<String>,
 }
 
 /// Options every command understands.
@@ -63,6 +66,17 @@ pub struct GlobalOptions {
     /// Threads per model session (default: the number of cores, at most 8).
     #[arg(long, global = true)]
     pub threads: Option<usize>,
+    /// A diffusion pipeline folder (Optimum ONNX layout) for restyling. Default: the first of
+    /// sd-turbo, sdxs in the model store, else style transfer (which ignores the prompt).
+    #[arg(long, global = true, env = "DREAMLENS_DIFFUSION_MODEL")]
+    pub diffusion_model: Option<PathBuf>,
+    /// A TAESD folder (encoder.onnx, decoder.onnx) used instead of the pipeline's VAE: several
+    /// times faster, slightly softer.
+    #[arg(long, global = true)]
+    pub taesd: Option<PathBuf>,
+    /// Side of the square area the diffusion model works in (default 512).
+    #[arg(long, global = true)]
+    pub restyle_size: Option<u32>,
     /// More log output (-v info, -vv debug, -vvv trace). `RUST_LOG` overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -87,6 +101,9 @@ pub enum Command {
     Analyze(AnalyzeArgs),
     /// Apply a preset to photos, a video or the demo scene, headless, and write the result.
     Process(ProcessArgs),
+    /// Restyle one picture from a text prompt (few-step diffusion, or style transfer when no
+    /// diffusion model is installed).
+    Restyle(RestyleArgs),
     /// List the effect presets.
     Presets {
         /// What to do with the presets.
@@ -119,9 +136,10 @@ pub struct ProcessArgs {
     /// crash keeps what was recorded), or a folder that receives `frame_000000.png`, ...
     #[arg(long, short)]
     pub output: PathBuf,
-    /// A built-in preset name (see `dreamlens presets list`) or a preset TOML file.
-    #[arg(long, default_value = "wall-paint")]
-    pub preset: String,
+    /// A built-in preset name (see `dreamlens presets list`) or a preset TOML file. Default:
+    /// wall-paint, or restyle with `--restyle`.
+    #[arg(long)]
+    pub preset: Option<String>,
     /// Stop after this many frames (the demo runs 300 frames by default).
     #[arg(long)]
     pub max_frames: Option<u64>,
@@ -144,6 +162,48 @@ pub struct ProcessArgs {
     /// MP4 output: scale the video to WIDTHxHEIGHT.
     #[arg(long, value_parser = parse_size)]
     pub output_size: Option<(u32, u32)>,
+    /// Restyle from this prompt (sets the preset's restyle layer, or adds a full-frame one).
+    #[arg(long)]
+    pub restyle: Option<String>,
+    /// Restyle (or stylize) only every Nth frame; the frames between get the last result
+    /// carried along by the measured motion. 1 restyles every frame.
+    #[arg(long, default_value_t = 1)]
+    pub restyle_every: u64,
+}
+
+/// `restyle` options.
+#[derive(Debug, Args)]
+pub struct RestyleArgs {
+    /// The picture to restyle.
+    #[arg(long, short)]
+    pub input: PathBuf,
+    /// What the picture should become.
+    #[arg(long, short)]
+    pub prompt: String,
+    /// Where to write the restyled picture (PNG or JPEG).
+    #[arg(long, short)]
+    pub output: PathBuf,
+    /// How much of the picture is re-imagined, 0..1.
+    #[arg(long, default_value_t = 0.5)]
+    pub strength: f32,
+    /// Scheduled steps; floor(steps * strength) of them run.
+    #[arg(long, default_value_t = 2)]
+    pub steps: usize,
+    /// Noise seed: the same seed gives the same picture.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Classifier-free guidance scale (at most 1 is off, right for turbo models).
+    #[arg(long, default_value_t = 0.0)]
+    pub guidance: f32,
+    /// What to steer away from (with guidance).
+    #[arg(long, default_value = "")]
+    pub negative_prompt: String,
+    /// Without a diffusion model: built-in style (0..25) for the style-transfer fallback.
+    #[arg(long)]
+    pub style: Option<usize>,
+    /// Without a diffusion model: any picture as the style.
+    #[arg(long, conflicts_with = "style")]
+    pub style_image: Option<PathBuf>,
 }
 
 /// Parses `WIDTHxHEIGHT`.

@@ -12,6 +12,7 @@ pub mod pipeline;
 pub mod projection;
 pub mod record;
 pub mod render;
+pub mod restyle;
 pub mod scene;
 pub mod stages;
 pub mod store;

@@ -19,6 +19,7 @@ use crate::{
         AnalysisFilter, Compositor, CompositorInput, FrameData, RenderContext, RenderError,
         readback,
     },
+    restyle::{EngineChoice, RestyleRequest, Restyler},
     scene::SceneAnalysis,
     store::ModelStore,
 };
@@ -62,7 +63,7 @@ pub struct FrameAnalysis {
 }
 
 /// How the `style` layer stylizes frames.
-enum StyleEngine {
+pub(crate) enum StyleEngine {
     /// multistyle26 with blended built-in style weights.
     Multi { session: ModelSession, weights: ArrayD<f32> },
     /// The arbitrary-style transformer with a style vector predicted once from an image.
@@ -70,7 +71,7 @@ enum StyleEngine {
 }
 
 impl StyleEngine {
-    fn open(
+    pub(crate) fn open(
         store: &ModelStore,
         options: &SessionOptions,
         styles: &[crate::effects::StyleWeight],
@@ -100,13 +101,13 @@ impl StyleEngine {
         }
     }
 
-    fn session(&self) -> &ModelSession {
+    pub(crate) fn session(&self) -> &ModelSession {
         match self {
             StyleEngine::Multi { session, .. } | StyleEngine::Arbitrary { session, .. } => session,
         }
     }
 
-    fn stylize(&mut self, frame: &RgbImage) -> Result<RgbaImage, InferenceError> {
+    pub(crate) fn stylize(&mut self, frame: &RgbImage) -> Result<RgbaImage, InferenceError> {
         let (session, extra, nhwc) = match self {
             StyleEngine::Multi { session, weights } => (session, weights.clone(), false),
             StyleEngine::Arbitrary { session, style_vector } => {
@@ -123,10 +124,17 @@ impl StyleEngine {
     }
 }
 
+/// What makes the stylized picture of a preset's `style` or `restyle` layer.
+enum Stylizer {
+    Transfer(Box<StyleEngine>),
+    Restyle(Box<Restyler>),
+}
+
 /// The models one preset needs, prepared once.
 pub struct FrameAnalyzer {
     analyzer: SceneAnalyzer,
-    style: Option<StyleEngine>,
+    stylizer: Option<Stylizer>,
+    keyframe_every: u64,
 }
 
 impl std::fmt::Debug for FrameAnalyzer {
@@ -186,12 +194,14 @@ fn effect_name(effect: &Effect) -> String {
 }
 
 impl FrameAnalyzer {
-    /// Opens the models `preset` needs (chosen from `models`) and plans which layers can run.
+    /// Opens the models `preset` needs (chosen from `models`; a `restyle` layer's engine as
+    /// `engine` says) and plans which layers can run.
     pub fn open(
         store: &ModelStore,
         options: &SessionOptions,
         preset: &Preset,
         models: &AnalysisModels,
+        engine: &EngineChoice,
     ) -> Result<(Self, LayerPlan), PipelineError> {
         let needed = AnalysisModels {
             segmentation: models.segmentation.clone().filter(|_| preset.needs_segmentation()),
@@ -199,33 +209,73 @@ impl FrameAnalyzer {
             depth: models.depth.clone().filter(|_| preset.needs_depth()),
         };
         let (analyzer, disabled) = SceneAnalyzer::open(store, &needed, options)?;
-        let mut style = None;
+        let mut stylizer = None;
         let mut style_off = None;
-        let style_layer = preset.layers.iter().find_map(|l| match &l.effect {
-            Effect::Style { styles, image, .. } => Some((styles.clone(), image.clone())),
-            _ => None,
+        let opened = preset.layers.iter().find_map(|l| match &l.effect {
+            Effect::Style { styles, image, .. } => Some(
+                StyleEngine::open(store, options, styles, image.as_deref())
+                    .map(|e| Stylizer::Transfer(Box::new(e))),
+            ),
+            effect => RestyleRequest::of(effect).map(|request| {
+                Restyler::open(store, options, &request, engine)
+                    .map(|r| Stylizer::Restyle(Box::new(r)))
+            }),
         });
-        if let Some((styles, image)) = style_layer {
-            match StyleEngine::open(store, options, &styles, image.as_deref()) {
-                Ok(engine) => style = Some(engine),
-                Err(reason) => style_off = Some(reason),
-            }
+        match opened {
+            Some(Ok(opened)) => stylizer = Some(opened),
+            Some(Err(reason)) => style_off = Some(reason),
+            None => {}
         }
         let plan = LayerPlan::new(preset, &disabled, style_off);
-        Ok((Self { analyzer, style }, plan))
+        Ok((Self { analyzer, stylizer, keyframe_every: 1 }, plan))
+    }
+
+    /// Makes the stylized picture only for every `n`th frame (keyframes); the frames between
+    /// get it projected by motion. 1 (the default) stylizes every frame.
+    pub fn set_keyframe_every(&mut self, n: u64) {
+        self.keyframe_every = n.max(1);
     }
 
     /// The model sessions in use, for reporting providers.
     pub fn sessions(&self) -> impl Iterator<Item = &ModelSession> {
-        self.analyzer.sessions().chain(self.style.iter().map(StyleEngine::session))
+        let style = match &self.stylizer {
+            Some(Stylizer::Transfer(engine)) => Some(engine.session()),
+            _ => None,
+        };
+        self.analyzer.sessions().chain(style)
     }
 
-    /// Runs every needed model on one frame.
-    pub fn analyze(&mut self, frame: &RgbImage) -> Result<FrameAnalysis, InferenceError> {
+    /// The restyle engine in use and why, when the preset restyles.
+    pub fn restyle_label(&self) -> Option<&str> {
+        match &self.stylizer {
+            Some(Stylizer::Restyle(restyler)) => Some(restyler.label()),
+            _ => None,
+        }
+    }
+
+    /// Changes the restyle prompt, when the preset restyles.
+    pub fn set_prompt(&mut self, prompt: &str) {
+        if let Some(Stylizer::Restyle(restyler)) = &mut self.stylizer {
+            restyler.set_prompt(prompt);
+        }
+    }
+
+    /// Runs every needed model on frame number `index`.
+    pub fn analyze(
+        &mut self,
+        frame: &RgbImage,
+        index: u64,
+    ) -> Result<FrameAnalysis, InferenceError> {
         let scene = self.analyzer.analyze(frame)?;
-        let stylized = match &mut self.style {
-            Some(engine) => Some(engine.stylize(frame)?),
-            None => None,
+        let keyframe = index % self.keyframe_every == 0;
+        let stylized = match &mut self.stylizer {
+            Some(Stylizer::Transfer(engine)) if keyframe => Some(engine.stylize(frame)?),
+            Some(Stylizer::Restyle(restyler)) if keyframe => Some(
+                restyler
+                    .restyle(frame)
+                    .map_err(|reason| InferenceError::Run { model: "restyle".into(), reason })?,
+            ),
+            _ => None,
         };
         Ok(FrameAnalysis { scene, stylized })
     }

@@ -7,6 +7,9 @@ use image::{RgbImage, RgbaImage};
 
 use crate::inference::preprocess;
 
+/// How long a new keyframe takes to replace the old one: long enough not to pop, short enough
+/// not to smear a new prompt.
+pub const DEFAULT_FADE_S: f64 = 0.3;
 /// Thumbnail width: 1 thumbnail pixel is about 10 pixels of a 1280-wide frame.
 const THUMB_WIDTH: u32 = 128;
 /// Largest global shift searched, in thumbnail pixels (about a tenth of the frame).
@@ -40,6 +43,15 @@ impl Thumbnail {
             })
             .collect();
         Self { width: THUMB_WIDTH as usize, height: height as usize, luma }
+    }
+
+    /// Mean absolute difference from `other` in 0..255 levels (infinite for another size).
+    pub fn difference(&self, other: &Thumbnail) -> f32 {
+        if (self.width, self.height) != (other.width, other.height) {
+            return f32::INFINITY;
+        }
+        let sum: f32 = self.luma.iter().zip(&other.luma).map(|(a, b)| (a - b).abs()).sum();
+        255.0 * sum / self.luma.len() as f32
     }
 
     fn at(&self, x: i32, y: i32) -> f32 {
@@ -289,7 +301,9 @@ mod tests {
     fn scene(ox: i32, oy: i32) -> RgbImage {
         RgbImage::from_fn(320, 180, |x, y| {
             let (x, y) = ((x as i32 + ox) as f32, (y as i32 + oy) as f32);
-            let v = 128.0 + 60.0 * (x * 0.11).sin() * (y * 0.07).cos() + 40.0 * (x * 0.031 + y * 0.05).sin();
+            let v = 128.0
+                + 60.0 * (x * 0.11).sin() * (y * 0.07).cos()
+                + 40.0 * (x * 0.031 + y * 0.05).sin();
             image::Rgb([v as u8, (255.0 - v) as u8, ((x * 0.5) as i32 % 255) as u8])
         })
     }
@@ -305,7 +319,8 @@ mod tests {
         for y in margin..h - margin {
             for x in margin..w - margin {
                 for c in 0..3 {
-                    sum += (f32::from(a.get_pixel(x, y)[c]) - f32::from(b.get_pixel(x, y)[c])).abs();
+                    sum +=
+                        (f32::from(a.get_pixel(x, y)[c]) - f32::from(b.get_pixel(x, y)[c])).abs();
                     n += 1.0;
                 }
             }
@@ -347,8 +362,11 @@ mod tests {
         projector.set_keyframe(black, Thumbnail::of(&frame), 0.0);
         projector.set_keyframe(white, Thumbnail::of(&frame), 1.0);
         let thumb = Thumbnail::of(&frame);
-        let level = |p: &mut KeyframeProjector, at: f64| p.project(&thumb, at).expect("kf").get_pixel(160, 90)[0];
-        let levels: Vec<u8> = [1.0, 1.1, 1.25, 1.4, 1.5, 2.0].iter().map(|&t| level(&mut projector, t)).collect();
+        let level = |p: &mut KeyframeProjector, at: f64| {
+            p.project(&thumb, at).expect("kf").get_pixel(160, 90)[0]
+        };
+        let levels: Vec<u8> =
+            [1.0, 1.1, 1.25, 1.4, 1.5, 2.0].iter().map(|&t| level(&mut projector, t)).collect();
         assert_eq!(levels[0], 0, "no pop: the old keyframe shows at first");
         assert!(levels.windows(2).all(|w| w[0] <= w[1]), "monotonic fade {levels:?}");
         assert!((120..=135).contains(&levels[2]), "half way at half time {levels:?}");

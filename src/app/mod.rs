@@ -25,15 +25,17 @@ use winit::{
 };
 
 use crate::{
-    effects::preset::Preset,
+    effects::{Effect, preset::Preset},
     inference::{AnalysisModels, DisabledStage, SceneAnalyzer, SessionOptions},
     pipeline::{EffectRenderer, FrameAnalysis, FrameAnalyzer, LayerPlan},
+    projection::{DEFAULT_FADE_S, KeyframeProjector, Thumbnail},
     record::{RecordFrame, RecordOptions, Recorder},
     render::{
         RenderContext,
         present::{Presenter, fit_rect},
         readback::{self, ReadbackRing},
     },
+    restyle::EngineChoice,
     scene::{ClassMap, ScalarMap, SceneAnalysis},
     stages::{Stage, StageStats},
     store::ModelStore,
@@ -61,6 +63,10 @@ pub struct LiveOptions {
     /// Skip frames whose picture barely changed since the last one the models saw (mean
     /// absolute difference of a small thumbnail, 0..255; 0 turns it off).
     pub skip_similar: f32,
+    /// Restyle from this prompt (the `restyle` preset, or the given preset's restyle layer).
+    pub restyle: Option<String>,
+    /// Where the restyle engine comes from.
+    pub engine: EngineChoice,
 }
 
 /// Which frames go to the models: every Nth, and only when the picture changed enough.
@@ -125,6 +131,11 @@ pub fn run(
     let mut settings = Settings::load();
     if let Some(preset) = &options.preset {
         settings.preset = preset.clone();
+    } else if options.restyle.is_some() {
+        settings.preset = "restyle".into();
+    }
+    if let Some(prompt) = &options.restyle {
+        settings.restyle_prompt = prompt.clone();
     }
     let event_loop = EventLoop::new().map_err(|e| {
         anyhow::anyhow!(
@@ -172,10 +183,33 @@ struct Effects {
     segmentation: Option<Stage<LiveFrame, ClassMap>>,
     person: Option<Stage<LiveFrame, ScalarMap>>,
     depth: Option<Stage<LiveFrame, ScalarMap>>,
-    style: Option<Stage<LiveFrame, image::RgbaImage>>,
+    style: Option<Stage<LiveFrame, Keyframe>>,
+    /// Carries the newest stylized keyframe onto each displayed frame.
+    projector: KeyframeProjector,
+    /// The frame the projector's keyframe came from.
+    projected_from: Option<u64>,
+    /// Thumbnail of the frame last offered to the style stage (near-identical ones are skipped).
+    style_offered: Option<Thumbnail>,
+    /// A new restyle prompt for the style stage to pick up.
+    prompt: Arc<std::sync::Mutex<Option<String>>>,
+    /// Which restyle engine runs and why.
+    restyle_label: Option<String>,
+    /// Time base of the projector's fades.
+    epoch: Instant,
     /// Which execution provider each model runs on.
     providers: Vec<(String, String)>,
 }
+
+/// A stylized picture and the thumbnail of the frame it was made from.
+#[derive(Clone)]
+struct Keyframe {
+    picture: image::RgbaImage,
+    source: Thumbnail,
+}
+
+/// Frames closer than this to the last one offered to the style stage are not restyled again
+/// (mean absolute thumbnail difference, 0..255 levels): a still camera costs no diffusion runs.
+const RESTYLE_SKIP_LEVELS: f32 = 1.5;
 
 /// Window-bound GPU state; the surface lives only while the app is resumed (Android drops it on
 /// suspend).
@@ -309,8 +343,14 @@ impl Effects {
         store: &ModelStore,
         options: &SessionOptions,
         preset_name: &str,
+        restyle: Option<(&str, bool)>,
+        engine: &EngineChoice,
     ) -> anyhow::Result<Self> {
-        let preset = Preset::load(preset_name)?;
+        let mut preset = Preset::load(preset_name)?;
+        let restyles = preset.layers.iter().any(|l| matches!(l.effect, Effect::Restyle { .. }));
+        if let Some((prompt, _)) = restyle.filter(|(p, add)| !p.is_empty() && (restyles || *add)) {
+            preset = preset.with_restyle(prompt)?;
+        }
         // One session thread per stage; each gets one core's worth of threads.
         let stage_options =
             SessionOptions { threads: (options.threads / 2).max(1), ..options.clone() };
@@ -360,6 +400,8 @@ impl Effects {
             })
             .flatten();
         let mut style_off = None;
+        let mut restyle_label = None;
+        let prompt: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
         let style = if preset.needs_style() {
             let style_preset = Preset {
                 layers: preset.layers.iter().filter(|l| l.effect.needs_style()).cloned().collect(),
@@ -367,7 +409,7 @@ impl Effects {
                 ..preset.clone()
             };
             let none = AnalysisModels { segmentation: None, person: None, depth: None };
-            match FrameAnalyzer::open(store, &stage_options, &style_preset, &none) {
+            match FrameAnalyzer::open(store, &stage_options, &style_preset, &none, engine) {
                 Ok((mut analyzer, plan)) if plan.dropped.is_empty() => {
                     for session in analyzer.sessions() {
                         providers.push((
@@ -375,10 +417,18 @@ impl Effects {
                             session.providers().active.to_string(),
                         ));
                     }
+                    restyle_label = analyzer.restyle_label().map(str::to_owned);
+                    let new_prompt = Arc::clone(&prompt);
                     Stage::spawn("style", move |live: &LiveFrame| {
+                        let pending = new_prompt.lock().ok().and_then(|mut p| p.take());
+                        if let Some(text) = pending {
+                            analyzer.set_prompt(&text);
+                        }
                         let analysis =
-                            analyzer.analyze(&live.frame.image).map_err(|e| e.to_string())?;
-                        analysis.stylized.ok_or_else(|| "no stylized frame".to_owned())
+                            analyzer.analyze(&live.frame.image, 0).map_err(|e| e.to_string())?;
+                        let picture =
+                            analysis.stylized.ok_or_else(|| "no stylized frame".to_owned())?;
+                        Ok(Keyframe { picture, source: Thumbnail::of(&live.frame.image) })
                     })
                     .ok()
                 }
@@ -405,11 +455,26 @@ impl Effects {
             person,
             depth,
             style,
+            projector: KeyframeProjector::new(DEFAULT_FADE_S),
+            projected_from: None,
+            style_offered: None,
+            prompt,
+            restyle_label,
+            epoch: Instant::now(),
             providers,
         })
     }
 
-    fn offer(&self, frame: &Arc<LiveFrame>) {
+    /// Hands a new prompt to the restyle stage; the next frame is restyled even if the camera
+    /// is still.
+    fn set_prompt(&mut self, text: &str) {
+        if let Ok(mut pending) = self.prompt.lock() {
+            *pending = Some(text.to_owned());
+        }
+        self.style_offered = None;
+    }
+
+    fn offer(&mut self, frame: &Arc<LiveFrame>) {
         let (index, at) = (frame.frame.index, frame.captured_at);
         let shared = || Arc::clone(frame);
         if let Some(stage) = &self.segmentation {
@@ -422,18 +487,40 @@ impl Effects {
             stage.offer(shared(), index, at);
         }
         if let Some(stage) = &self.style {
-            stage.offer(shared(), index, at);
+            let thumbnail = Thumbnail::of(&frame.frame.image);
+            let unchanged = self
+                .style_offered
+                .as_ref()
+                .is_some_and(|last| last.difference(&thumbnail) < RESTYLE_SKIP_LEVELS);
+            if !unchanged {
+                stage.offer(shared(), index, at);
+                self.style_offered = Some(thumbnail);
+            }
         }
     }
 
-    fn latest(&self) -> FrameAnalysis {
+    /// The newest results for `frame`: maps as they are (the compositor smooths them), the
+    /// stylized keyframe projected onto this frame.
+    fn latest(&mut self, frame: &LiveFrame) -> FrameAnalysis {
+        let now = self.epoch.elapsed().as_secs_f64();
+        if let Some(result) = self.style.as_ref().and_then(|s| s.latest())
+            && self.projected_from != Some(result.frame_index)
+        {
+            self.projected_from = Some(result.frame_index);
+            self.projector.set_keyframe(result.value.picture, result.value.source, now);
+        }
+        let stylized = self
+            .style
+            .is_some()
+            .then(|| self.projector.project(&Thumbnail::of(&frame.frame.image), now))
+            .flatten();
         FrameAnalysis {
             scene: SceneAnalysis {
                 classes: self.segmentation.as_ref().and_then(|s| s.latest()).map(|r| r.value),
                 person: self.person.as_ref().and_then(|s| s.latest()).map(|r| r.value),
                 depth: self.depth.as_ref().and_then(|s| s.latest()).map(|r| r.value),
             },
-            stylized: self.style.as_ref().and_then(|s| s.latest()).map(|r| r.value),
+            stylized,
         }
     }
 
@@ -591,7 +678,7 @@ impl LiveApp {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis());
         let path = PathBuf::from(format!("dreamlens-{stamp}.png"));
-        let analysis = effects.latest();
+        let analysis = effects.latest(frame);
         let result = effects
             .renderer
             .render(&gpu.context, &frame.frame.image, &analysis)
@@ -606,7 +693,18 @@ impl LiveApp {
     fn redraw(&mut self, event_loop: &ActiveEventLoop) -> anyhow::Result<()> {
         let Some(window) = self.window.clone() else { return Ok(()) };
         if self.effects.as_ref().is_none_or(|e| e.preset_name != self.settings.preset) {
-            match Effects::open(&self.store, &self.session_options, &self.settings.preset) {
+            // `--restyle` adds a restyle layer to any preset; a saved prompt only fills one.
+            let restyle = match &self.options.restyle {
+                Some(prompt) => Some((prompt.as_str(), true)),
+                None => Some((self.settings.restyle_prompt.as_str(), false)),
+            };
+            match Effects::open(
+                &self.store,
+                &self.session_options,
+                &self.settings.preset,
+                restyle,
+                &self.options.engine,
+            ) {
                 Ok(effects) => {
                     for layer in &effects.plan.dropped {
                         self.notify(format!("The {} layer is off: {}", layer.effect, layer.reason));
@@ -622,7 +720,7 @@ impl LiveApp {
             }
         }
         if let Some(frame) = self.source.frames.try_take() {
-            if let Some(effects) = &self.effects
+            if let Some(effects) = &mut self.effects
                 && self.gate.admit(&frame.frame.image)
             {
                 effects.offer(&frame);
@@ -641,7 +739,7 @@ impl LiveApp {
         if gpu.screen.is_none() {
             return Ok(());
         }
-        let analysis = effects.latest();
+        let analysis = effects.latest(&frame);
         let compositor = effects.renderer.submit(&gpu.context, &frame.frame.image, &analysis)?;
         let picture = compositor.output_texture().clone();
         let picture_view = picture.create_view(&wgpu::TextureViewDescriptor::default());
@@ -672,6 +770,7 @@ impl LiveApp {
                 "{} ({:?})",
                 gpu.context.adapter_info.name, gpu.context.adapter_info.device_type
             ),
+            restyle_engine: effects.restyle_label.clone(),
         };
         let mut actions = ui::Actions::default();
         let mut layers = effects.renderer.layers().to_vec();
@@ -679,6 +778,15 @@ impl LiveApp {
         let full_output = gpu.egui_ctx.run_ui(raw_input, |ui| {
             ui::draw(ui, &mut self.settings, &hud, &mut layers, picked_layer, &mut actions);
         });
+        if actions.restyle {
+            effects.set_prompt(&self.settings.restyle_prompt);
+            for layer in &mut layers {
+                if let Effect::Restyle { prompt, .. } = &mut layer.effect {
+                    prompt.clone_from(&self.settings.restyle_prompt);
+                }
+            }
+            actions.layers_changed = true;
+        }
         if actions.layers_changed {
             effects.renderer.set_layers(&gpu.context, layers)?;
         }

@@ -14,11 +14,18 @@ pub struct Settings {
     pub show_hud: bool,
     /// Show the control panel.
     pub show_panel: bool,
+    /// The last restyle prompt applied.
+    pub restyle_prompt: String,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { preset: "wall-paint".into(), show_hud: true, show_panel: true }
+        Self {
+            preset: "wall-paint".into(),
+            show_hud: true,
+            show_panel: true,
+            restyle_prompt: String::new(),
+        }
     }
 }
 

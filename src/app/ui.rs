@@ -28,6 +28,8 @@ pub struct HudData {
     pub message: Option<String>,
     /// The GPU adapter.
     pub adapter: String,
+    /// Which restyle engine runs and why, when the preset restyles.
+    pub restyle_engine: Option<String>,
 }
 
 /// Buttons pressed and edits made this frame.
@@ -39,6 +41,8 @@ pub struct Actions {
     pub record: bool,
     /// Save a still.
     pub snapshot: bool,
+    /// Apply the prompt in `Settings::restyle_prompt`.
+    pub restyle: bool,
 }
 
 /// Draws the side panel and the HUD.
@@ -64,6 +68,9 @@ pub fn draw(
         egui::Panel::left("controls").resizable(false).default_size(220.0).show(ui, |ui| {
             egui::ScrollArea::vertical().show(ui, |ui| {
                 controls_ui(ui, settings, hud, actions);
+                if layers.iter().any(|l| matches!(l.effect, Effect::Restyle { .. })) {
+                    restyle_ui(ui, settings, hud, actions);
+                }
                 layers_ui(ui, layers, picked_layer, actions);
             });
         });
@@ -127,6 +134,23 @@ fn colour(ui: &mut egui::Ui, value: &mut crate::effects::Colour, label: &str) ->
 }
 
 /// Sliders and colours of every layer, and which layer a click on the picture re-targets.
+fn restyle_ui(ui: &mut egui::Ui, settings: &mut Settings, hud: &HudData, actions: &mut Actions) {
+    ui.separator();
+    ui.label("Restyle prompt");
+    let edit = ui.add(
+        egui::TextEdit::multiline(&mut settings.restyle_prompt)
+            .desired_rows(2)
+            .hint_text("mid-century modern living room, teal walls"),
+    );
+    let entered = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+    if ui.button("Restyle").clicked() || entered {
+        actions.restyle = true;
+    }
+    if let Some(engine) = &hud.restyle_engine {
+        ui.small(format!("Engine: {engine}"));
+    }
+}
+
 fn layers_ui(
     ui: &mut egui::Ui,
     layers: &mut [Layer],
@@ -179,9 +203,9 @@ fn layers_ui(
                     Effect::DepthFog { colour: c, density } => {
                         colour(ui, c, "fog") | slider(ui, density, 0.0..=1.0, "density")
                     }
-                    Effect::Style { strength, .. } | Effect::Lut { strength, .. } => {
-                        slider(ui, strength, 0.0..=1.0, "strength")
-                    }
+                    Effect::Style { strength, .. }
+                    | Effect::Restyle { strength, .. }
+                    | Effect::Lut { strength, .. } => slider(ui, strength, 0.0..=1.0, "strength"),
                     Effect::Toon { levels, edges } => {
                         slider(ui, levels, 2.0..=32.0, "levels")
                             | slider(ui, edges, 0.0..=1.0, "edges")

@@ -5,11 +5,14 @@ mod bench;
 mod doctor;
 mod models;
 mod process;
+mod restyle;
 
 use std::process::ExitCode;
 
 use dreamlens::{
+    diffusion::AutoencoderChoice,
     inference::SessionOptions,
+    restyle::EngineChoice,
     store::{Manifest, ModelStore},
 };
 
@@ -19,6 +22,7 @@ use crate::cli::{Cli, Command, GlobalOptions};
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let store = ModelStore::from_env(Manifest::builtin());
     let options = session_options(&cli.global);
+    let engine = engine_choice(&cli.global);
     let Some(command) = cli.command else {
         let live = dreamlens::app::LiveOptions {
             input: cli.live.input.filter(|i| i != "demo"),
@@ -29,6 +33,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             record_to: cli.live.record_to,
             model_every: cli.live.model_every,
             skip_similar: cli.live.skip_similar,
+            restyle: cli.live.restyle,
+            engine,
         };
         dreamlens::app::run(store, options, live)?;
         return Ok(ExitCode::SUCCESS);
@@ -37,7 +43,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Doctor { json } => doctor::run(&store, json),
         Command::Models { action } => models::run(&store, action),
         Command::Analyze(args) => analyze::run(&store, &options, &args),
-        Command::Process(args) => process::run(&store, &options, &args),
+        Command::Process(args) => process::run(&store, &options, &engine, &args),
+        Command::Restyle(args) => restyle::run(&store, &options, &engine, &args),
         Command::Presets { action: crate::cli::PresetsAction::List } => process::list_presets(),
         Command::Bench { what: crate::cli::BenchWhat::Models(args) } => {
             bench::models(&store, &options, &args)
@@ -55,6 +62,14 @@ fn session_options(global: &GlobalOptions) -> SessionOptions {
         options.threads = threads.max(1);
     }
     options
+}
+
+fn engine_choice(global: &GlobalOptions) -> EngineChoice {
+    EngineChoice {
+        diffusion_dir: global.diffusion_model.clone(),
+        autoencoder: global.taesd.clone().map_or(AutoencoderChoice::Full, AutoencoderChoice::Tiny),
+        working_size: global.restyle_size,
+    }
 }
 
 /// Says which execution provider each model really runs on, and every provider that failed.

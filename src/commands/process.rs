@@ -16,11 +16,13 @@ use std::{
 use anyhow::{Context as _, bail};
 use dreamlens::{
     capture::{self, Frame},
-    effects::preset::Preset,
+    effects::{Effect, preset::Preset},
     inference::{AnalysisModels, SessionOptions},
     pipeline::{EffectRenderer, FrameAnalysis, FrameAnalyzer},
+    projection::{DEFAULT_FADE_S, KeyframeProjector, Thumbnail},
     record::{RecordFrame, RecordOptions, Recorder},
     render::RenderContext,
+    restyle::EngineChoice,
     store::ModelStore,
 };
 
@@ -102,9 +104,14 @@ fn input_audio(input: &str) -> Option<capture::audio::AudioTrack> {
 pub fn run(
     store: &ModelStore,
     options: &SessionOptions,
+    engine: &EngineChoice,
     args: &ProcessArgs,
 ) -> anyhow::Result<ExitCode> {
-    let preset = Preset::load(&args.preset)?;
+    let default_preset = if args.restyle.is_some() { "restyle" } else { "wall-paint" };
+    let mut preset = Preset::load(args.preset.as_deref().unwrap_or(default_preset))?;
+    if let Some(prompt) = &args.restyle {
+        preset = preset.with_restyle(prompt)?;
+    }
     // The source lives on its own thread (decoders are not Send); it reports what it is first.
     let (frame_sender, frame_receiver) = mpsc::sync_channel::<Frame>(4);
     type SourceInfo = (Option<u64>, bool, (u32, u32));
@@ -157,15 +164,27 @@ pub fn run(
     let worker_options =
         SessionOptions { threads: (options.threads / jobs).max(1), ..options.clone() };
     let models = AnalysisModels::default();
-    let (first, plan) = FrameAnalyzer::open(store, &worker_options, &preset, &models)?;
+    let (mut first, plan) = FrameAnalyzer::open(store, &worker_options, &preset, &models, engine)?;
     for layer in &plan.dropped {
         eprintln!("note: the {} layer is off: {}", layer.effect, layer.reason);
     }
     super::report_providers(first.sessions());
+    if let Some(label) = first.restyle_label() {
+        eprintln!("restyle engine: {label}");
+    }
+    let keyframe_every = args.restyle_every.max(1);
+    first.set_keyframe_every(keyframe_every);
     let mut analyzers = vec![first];
     for _ in 1..jobs {
-        analyzers.push(FrameAnalyzer::open(store, &worker_options, &preset, &models)?.0);
+        let mut analyzer = FrameAnalyzer::open(store, &worker_options, &preset, &models, engine)?.0;
+        analyzer.set_keyframe_every(keyframe_every);
+        analyzers.push(analyzer);
     }
+    // Between keyframes (and across restyled frames, which would flicker), the stylized picture
+    // is carried along by the measured motion and each new one fades in.
+    let restyles = preset.layers.iter().any(|l| matches!(l.effect, Effect::Restyle { .. }));
+    let mut projector = (preset.needs_style() && is_sequence && (restyles || keyframe_every > 1))
+        .then(|| KeyframeProjector::new(DEFAULT_FADE_S));
     let mut renderer = EffectRenderer::new(plan);
     renderer.set_temporal(is_sequence);
 
@@ -180,7 +199,8 @@ pub fn run(
                 loop {
                     let next = frames.lock().map(|receiver| receiver.recv());
                     let Ok(Ok(frame)) = next else { return };
-                    let analysis = analyzer.analyze(&frame.image).map_err(anyhow::Error::from);
+                    let analysis =
+                        analyzer.analyze(&frame.image, frame.index).map_err(anyhow::Error::from);
                     if results.send((frame, analysis)).is_err() {
                         return;
                     }
@@ -256,6 +276,16 @@ pub fn run(
     'frames: for analysed in result_receiver.iter() {
         pending.insert(analysed.0.index, analysed);
         while let Some((frame, analysis)) = pending.remove(&next) {
+            let analysis = analysis.map(|mut analysis| {
+                if let Some(projector) = &mut projector {
+                    let thumbnail = Thumbnail::of(&frame.image);
+                    if let Some(keyframe) = analysis.stylized.take() {
+                        projector.set_keyframe(keyframe, thumbnail.clone(), frame.time_s);
+                    }
+                    analysis.stylized = projector.project(&thumbnail, frame.time_s);
+                }
+                analysis
+            });
             let picture = analysis
                 .and_then(|analysis| Ok(renderer.render(&context, &frame.image, &analysis)?))
                 .with_context(|| format!("frame {}", frame.index));

@@ -104,7 +104,10 @@ impl Autoencoder {
 
     /// Picture in -1..1 to scaled latents. An encoder that returns the Gaussian's parameters
     /// (mean and log-variance, as Optimum exports it) is read at its mean.
-    pub(super) fn encode(&mut self, pixels: ArrayView4<f32>) -> Result<Array4<f32>, DiffusionError> {
+    pub(super) fn encode(
+        &mut self,
+        pixels: ArrayView4<f32>,
+    ) -> Result<Array4<f32>, DiffusionError> {
         let (input, output) = self.encoder_io.clone();
         let out = self.encoder.run::<f32>(&[(input, pixels.to_owned().into_dyn())], &[&output])?;
         let latents = four_d(out, "autoencoder encoder")?;
@@ -126,7 +129,10 @@ impl Autoencoder {
     }
 
     /// Scaled latents to a picture in -1..1.
-    pub(super) fn decode(&mut self, latents: ArrayView4<f32>) -> Result<Array4<f32>, DiffusionError> {
+    pub(super) fn decode(
+        &mut self,
+        latents: ArrayView4<f32>,
+    ) -> Result<Array4<f32>, DiffusionError> {
         let (input, output) = self.decoder_io.clone();
         let unscaled = latents.mapv(|v| v / self.scaling).into_dyn();
         let out = self.decoder.run::<f32>(&[(input, unscaled)], &[&output])?;

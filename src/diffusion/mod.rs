@@ -19,8 +19,8 @@ use std::{
 use image::RgbImage;
 use ndarray::{Array1, Array3, Array4, ArrayView4, Axis, Ix3, Ix4, concatenate, s};
 
-pub use autoencoder::AutoencoderChoice;
 use autoencoder::Autoencoder;
+pub use autoencoder::AutoencoderChoice;
 pub use noise::{NoiseSource, RecordedNoise, SeededNoise};
 pub use scheduler::{Scheduler, SchedulerConfig};
 use tokenizer::ClipTokenizer;
@@ -220,9 +220,11 @@ impl DiffusionPipeline {
             .iter()
             .find(|i| i.name == "timestep")
             .map_or(ElementType::F32, |i| i.element);
-        let unet_output = unet.outputs().first().map(|o| o.name.clone()).ok_or(
-            DiffusionError::Graph { part: "unet", problem: "no output".into() },
-        )?;
+        let unet_output = unet
+            .outputs()
+            .first()
+            .map(|o| o.name.clone())
+            .ok_or(DiffusionError::Graph { part: "unet", problem: "no output".into() })?;
         if ![ElementType::I64, ElementType::I32].contains(&ids.element)
             || ![ElementType::F32, ElementType::I64].contains(&timestep_type)
         {
@@ -261,7 +263,8 @@ impl DiffusionPipeline {
     }
 
     /// Restyles `image` (any size): fitted into a `working_size`-square area in multiples of
-    /// 64 pixels, restyled with noise from `seed`, and scaled back to the input's size.
+    /// 64 pixels and restyled with noise from `seed`. The result stays at the working size
+    /// (callers scale it where they need it: the compositor samples it at any size).
     pub fn restyle(
         &mut self,
         image: &RgbImage,
@@ -271,18 +274,18 @@ impl DiffusionPipeline {
     ) -> Result<RgbImage, DiffusionError> {
         let (width, height) = working_dimensions(image.width(), image.height(), working_size)?;
         let resized = preprocess::resize(image, width, height);
-        let tensor = Array4::from_shape_fn((1, 3, height as usize, width as usize), |(_, c, y, x)| {
-            f32::from(resized.get_pixel(x as u32, y as u32)[c]) / 255.0
-        });
+        let tensor =
+            Array4::from_shape_fn((1, 3, height as usize, width as usize), |(_, c, y, x)| {
+                f32::from(resized.get_pixel(x as u32, y as u32)[c]) / 255.0
+            });
         let result = self.img2img(tensor.view(), request, &mut SeededNoise::new(seed))?;
-        let out = RgbImage::from_fn(width, height, |x, y| {
+        Ok(RgbImage::from_fn(width, height, |x, y| {
             let v = |c: usize| {
                 (result.image[[0, c, y as usize, x as usize]] * 255.0).round().clamp(0.0, 255.0)
                     as u8
             };
             image::Rgb([v(0), v(1), v(2)])
-        });
-        Ok(preprocess::resize(&out, image.width(), image.height()))
+        }))
     }
 
     /// img2img on a [1, 3, H, W] picture in 0..1 (H and W multiples of the autoencoder's
@@ -331,8 +334,7 @@ impl DiffusionPipeline {
                 .scheduler
                 .step_needs_noise(&plan, index)
                 .then(|| noise.normal([shape.0, shape.1, shape.2, shape.3]));
-            latents =
-                self.scheduler.step(&plan, index, &prediction, &latents, step_noise.as_ref());
+            latents = self.scheduler.step(&plan, index, &prediction, &latents, step_noise.as_ref());
         }
         let decoded = self.autoencoder.decode(latents.view())?;
         Ok(Restyled {
@@ -374,7 +376,11 @@ impl DiffusionPipeline {
                 )?
             }
         };
-        let hidden = outputs.into_iter().next().expect("one output asked").into_dimensionality::<Ix3>()
+        let hidden = outputs
+            .into_iter()
+            .next()
+            .expect("one output asked")
+            .into_dimensionality::<Ix3>()
             .map_err(|e| DiffusionError::Graph {
                 part: "text encoder",
                 problem: format!("last_hidden_state is not [batch, tokens, width]: {e}"),
@@ -419,7 +425,11 @@ impl DiffusionPipeline {
 
 /// The working size for a picture: the same aspect within a `size` x `size` area, each side a
 /// multiple of 64 (what the UNet's down-sampling needs), at least 64.
-pub fn working_dimensions(width: u32, height: u32, size: u32) -> Result<(u32, u32), DiffusionError> {
+pub fn working_dimensions(
+    width: u32,
+    height: u32,
+    size: u32,
+) -> Result<(u32, u32), DiffusionError> {
     if width == 0 || height == 0 {
         return Err(DiffusionError::Request("the picture is empty".into()));
     }

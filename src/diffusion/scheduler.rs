@@ -207,8 +207,9 @@ impl Scheduler {
         };
         let kind = if lcm {
             if spacing != Spacing::Leading {
-                return Err("LCMScheduler uses its own spacing; timestep_spacing must be `leading`"
-                    .into());
+                return Err(
+                    "LCMScheduler uses its own spacing; timestep_spacing must be `leading`".into(),
+                );
             }
             let final_alpha =
                 if config.set_alpha_to_one.unwrap_or(true) { 1.0 } else { alphas_cumprod[0] };
@@ -264,7 +265,9 @@ impl Scheduler {
                 let k = train / original_steps;
                 let origin: Vec<usize> = (1..=original_steps).map(|i| i * k - 1).rev().collect();
                 (0..steps)
-                    .map(|i| origin[(i as f64 * origin.len() as f64 / steps as f64).floor() as usize])
+                    .map(|i| {
+                        origin[(i as f64 * origin.len() as f64 / steps as f64).floor() as usize]
+                    })
                     .map(|t| t as f64)
                     .collect()
             }
@@ -338,7 +341,12 @@ impl Scheduler {
     }
 
     /// Scales the latents before the UNet sees them at step `index` of the plan.
-    pub fn scale_model_input(&self, plan: &Plan, index: usize, sample: &Array4<f32>) -> Array4<f32> {
+    pub fn scale_model_input(
+        &self,
+        plan: &Plan,
+        index: usize,
+        sample: &Array4<f32>,
+    ) -> Array4<f32> {
         match self.kind {
             Kind::Euler { .. } => {
                 let sigma = plan.sigmas[plan.begin + index];

@@ -21,7 +21,9 @@ pub struct ClipTokenizer {
 
 impl std::fmt::Debug for ClipTokenizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClipTokenizer").field("max_length", &self.max_length).finish_non_exhaustive()
+        f.debug_struct("ClipTokenizer")
+            .field("max_length", &self.max_length)
+            .finish_non_exhaustive()
     }
 }
 
@@ -37,7 +39,9 @@ impl ClipTokenizer {
         let token = |key: &str, default: &str| -> String {
             match &config[key] {
                 Value::String(s) => s.clone(),
-                Value::Object(o) => o.get("content").and_then(Value::as_str).unwrap_or(default).into(),
+                Value::Object(o) => {
+                    o.get("content").and_then(Value::as_str).unwrap_or(default).into()
+                }
                 _ => default.into(),
             }
         };
@@ -47,10 +51,9 @@ impl ClipTokenizer {
             token("pad_token", "<|endoftext|>"),
             token("unk_token", "<|endoftext|>"),
         );
-        let max_length = config["model_max_length"]
-            .as_u64()
-            .filter(|&n| (3..=4096).contains(&n))
-            .unwrap_or(77) as usize;
+        let max_length =
+            config["model_max_length"].as_u64().filter(|&n| (3..=4096).contains(&n)).unwrap_or(77)
+                as usize;
         let json_path = folder.join("tokenizer.json");
         let inner = if json_path.is_file() {
             Tokenizer::from_file(&json_path)
@@ -58,11 +61,11 @@ impl ClipTokenizer {
         } else {
             let vocab_path = folder.join("vocab.json");
             let merges_path = folder.join("merges.txt");
-            let vocab: Value = serde_json::from_str(
-                &std::fs::read_to_string(&vocab_path)
-                    .map_err(|e| DiffusionError::file(&vocab_path, format!("cannot read it: {e}")))?,
-            )
-            .map_err(|e| DiffusionError::file(&vocab_path, format!("not JSON: {e}")))?;
+            let vocab: Value =
+                serde_json::from_str(&std::fs::read_to_string(&vocab_path).map_err(|e| {
+                    DiffusionError::file(&vocab_path, format!("cannot read it: {e}"))
+                })?)
+                .map_err(|e| DiffusionError::file(&vocab_path, format!("not JSON: {e}")))?;
             let merges = std::fs::read_to_string(&merges_path)
                 .map_err(|e| DiffusionError::file(&merges_path, format!("cannot read it: {e}")))?;
             let merges: Vec<&str> = merges

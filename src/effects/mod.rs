@@ -118,6 +118,14 @@ fn one() -> f32 {
     1.0
 }
 
+fn default_denoise() -> f32 {
+    0.5
+}
+
+fn default_steps() -> usize {
+    2
+}
+
 /// One effect and its parameters. Presets name it with `effect = "..."`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "effect", rename_all = "kebab-case", deny_unknown_fields)]
@@ -201,6 +209,35 @@ pub enum Effect {
         #[serde(default = "one")]
         strength: f32,
     },
+    /// The picture restyled from a text prompt by a few-step diffusion model (or by style
+    /// transfer when none is installed), projected onto the live frame between keyframes.
+    Restyle {
+        /// What the picture should become.
+        prompt: String,
+        /// What to steer away from (used with guidance only).
+        #[serde(default)]
+        negative_prompt: String,
+        /// How much of the picture is re-imagined, 0..1 (img2img strength).
+        #[serde(default = "default_denoise")]
+        denoise: f32,
+        /// Scheduled steps; `floor(steps * denoise)` of them run.
+        #[serde(default = "default_steps")]
+        steps: usize,
+        /// Classifier-free guidance scale; at most 1 is off (turbo models).
+        #[serde(default)]
+        guidance: f32,
+        /// Noise seed: the same seed gives the same picture.
+        #[serde(default)]
+        seed: u64,
+        /// Built-in styles for the style-transfer fallback.
+        #[serde(default)]
+        styles: Vec<StyleWeight>,
+        /// A style image for the fallback, instead of `styles`.
+        image: Option<String>,
+        /// 0..1 mix with the original.
+        #[serde(default = "one")]
+        strength: f32,
+    },
     /// A 3D colour lookup table from a `.cube` file (relative to the preset file).
     Lut {
         /// The `.cube` file.
@@ -277,9 +314,9 @@ impl Effect {
         )
     }
 
-    /// Needs the style-transfer network.
+    /// Needs a stylized picture (style transfer or restyle).
     pub fn needs_style(&self) -> bool {
-        matches!(self, Effect::Style { .. })
+        matches!(self, Effect::Style { .. } | Effect::Restyle { .. })
     }
 }
 

@@ -12,10 +12,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use super::{Effect, Layer, lut::Lut};
+use super::{Effect, Layer, StyleWeight, lut::Lut};
 
 /// The presets shipped with the app, embedded so they work from any folder.
-const BUILTIN: [(&str, &str); 9] = [
+const BUILTIN: [(&str, &str); 11] = [
     ("wall-paint", include_str!("../../assets/presets/wall-paint.toml")),
     ("wallpaper", include_str!("../../assets/presets/wallpaper.toml")),
     ("portrait-blur", include_str!("../../assets/presets/portrait-blur.toml")),
@@ -25,6 +25,8 @@ const BUILTIN: [(&str, &str); 9] = [
     ("film", include_str!("../../assets/presets/film.toml")),
     ("fog", include_str!("../../assets/presets/fog.toml")),
     ("painted-walls", include_str!("../../assets/presets/painted-walls.toml")),
+    ("restyle", include_str!("../../assets/presets/restyle.toml")),
+    ("restyle-walls", include_str!("../../assets/presets/restyle-walls.toml")),
 ];
 
 /// LUTs shipped with the app, by file name, for the built-in presets.
@@ -68,6 +70,38 @@ struct PresetFile {
 }
 
 impl Preset {
+    /// This preset with `prompt` as the prompt of its restyle layers; a preset without one gets
+    /// a full-frame restyle layer on top.
+    pub fn with_restyle(mut self, prompt: &str) -> Result<Self, PresetError> {
+        if prompt.trim().is_empty() {
+            return Err(PresetError {
+                file: self.name.clone(),
+                line: None,
+                problem: "the restyle prompt is empty; say what the picture should become".into(),
+            });
+        }
+        let mut found = false;
+        for layer in &mut self.layers {
+            if let Effect::Restyle { prompt: p, .. } = &mut layer.effect {
+                *p = prompt.to_owned();
+                found = true;
+            }
+        }
+        if !found {
+            let layer: Layer = toml::from_str(&format!(
+                "effect = \"restyle\"\nprompt = {}",
+                toml::Value::String(prompt.to_owned())
+            ))
+            .map_err(|e| PresetError {
+                file: self.name.clone(),
+                line: None,
+                problem: e.message().to_owned(),
+            })?;
+            self.layers.push(layer);
+        }
+        Ok(self)
+    }
+
     /// Names of the built-in presets.
     pub fn builtin_names() -> impl Iterator<Item = &'static str> {
         BUILTIN.iter().map(|(name, _)| *name)
@@ -115,7 +149,11 @@ impl Preset {
             let mut layer: Layer = value.try_into().map_err(|e: toml::de::Error| {
                 error(line, format!("layer {}: {}", index + 1, e.message()))
             })?;
-            if let (Effect::Style { image: Some(image), .. }, Some(dir)) = (&mut layer.effect, dir)
+            if let (
+                Effect::Style { image: Some(image), .. }
+                | Effect::Restyle { image: Some(image), .. },
+                Some(dir),
+            ) = (&mut layer.effect, dir)
             {
                 *image = dir.join(&*image).display().to_string();
             }
@@ -224,29 +262,23 @@ fn validate(effect: &Effect) -> Result<(), String> {
             }
         }
         Effect::DepthFog { density, .. } => unit("density", *density),
+        Effect::Restyle { prompt, denoise, steps, guidance, styles, image, strength, .. } => {
+            unit("strength", *strength)?;
+            unit("denoise", *denoise)?;
+            if prompt.trim().is_empty() {
+                return Err("`prompt` is empty; say what the picture should become".into());
+            }
+            if *steps == 0 || *steps > 50 {
+                return Err(format!("`steps` must be within 1..50, got {steps}"));
+            }
+            if !(0.0..=30.0).contains(guidance) {
+                return Err(format!("`guidance` must be within 0..30, got {guidance}"));
+            }
+            validate_styles(styles, image.as_deref(), true)
+        }
         Effect::Style { styles, image, strength } => {
             unit("strength", *strength)?;
-            if let Some(image) = image {
-                if !styles.is_empty() {
-                    return Err("give either `styles` or `image`, not both".into());
-                }
-                if !Path::new(image).is_file() {
-                    return Err(format!("style image {image} not found"));
-                }
-                return Ok(());
-            }
-            if styles.is_empty() {
-                return Err(
-                    "`styles` needs at least one { style = N, weight = W }, or give `image`".into(),
-                );
-            }
-            if let Some(s) = styles.iter().find(|s| s.style >= 26) {
-                return Err(format!("style {} does not exist (0..25)", s.style));
-            }
-            if styles.iter().map(|s| s.weight).sum::<f32>() <= 0.0 {
-                return Err("style weights must sum to more than 0".into());
-            }
-            Ok(())
+            validate_styles(styles, image.as_deref(), false)
         }
         Effect::Toon { levels, edges } => {
             unit("edges", *edges)?;
@@ -272,6 +304,38 @@ fn layer_header_lines(text: &str) -> Vec<usize> {
         .filter(|(_, l)| l.trim_start().starts_with("[[layer]]"))
         .map(|(i, _)| i + 1)
         .collect()
+}
+
+/// Built-in style weights or a style image, not both; the restyle fallback may have neither
+/// (it then uses the default style).
+fn validate_styles(
+    styles: &[StyleWeight],
+    image: Option<&str>,
+    optional: bool,
+) -> Result<(), String> {
+    if let Some(image) = image {
+        if !styles.is_empty() {
+            return Err("give either `styles` or `image`, not both".into());
+        }
+        if !Path::new(image).is_file() {
+            return Err(format!("style image {image} not found"));
+        }
+        return Ok(());
+    }
+    if styles.is_empty() {
+        return if optional {
+            Ok(())
+        } else {
+            Err("`styles` needs at least one { style = N, weight = W }, or give `image`".into())
+        };
+    }
+    if let Some(s) = styles.iter().find(|s| s.style >= 26) {
+        return Err(format!("style {} does not exist (0..25)", s.style));
+    }
+    if styles.iter().map(|s| s.weight).sum::<f32>() <= 0.0 {
+        return Err("style weights must sum to more than 0".into());
+    }
+    Ok(())
 }
 
 #[cfg(test)]

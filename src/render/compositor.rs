@@ -799,7 +799,7 @@ impl Compositor {
                     Slot::Nothing,
                     None,
                 ),
-                Effect::Style { strength, .. } => single(
+                Effect::Style { strength, .. } | Effect::Restyle { strength, .. } => single(
                     Shader::Style,
                     LayerUniform { colour: [0.0, 0.0, 0.0, *strength], ..base },
                     Slot::Stylized,

@@ -1,0 +1,191 @@
+//! Restyling a picture from a text prompt: a few-step diffusion pipeline when one is installed,
+//! else the style-transfer networks. Style transfer cannot read a prompt, so the engine's label
+//! says which one runs and why; an explicitly named diffusion model that fails is an error, never
+//! a quiet fallback.
+
+use std::path::{Path, PathBuf};
+
+use image::{RgbImage, RgbaImage};
+
+use crate::{
+    diffusion::{AutoencoderChoice, DiffusionOptions, DiffusionPipeline, Img2Img},
+    effects::{Effect, StyleWeight},
+    inference::SessionOptions,
+    pipeline::StyleEngine,
+    store::ModelStore,
+};
+
+/// Diffusion pipelines the store is searched for, best first.
+pub const DIFFUSION_MODELS: [&str; 2] = ["sd-turbo", "sdxs"];
+/// The built-in style used by the fallback when the layer names none.
+pub const FALLBACK_STYLE: usize = 13;
+/// Side of the square area the diffusion model works in (SD-Turbo's training size).
+pub const DEFAULT_WORKING_SIZE: u32 = 512;
+
+/// Where the diffusion pipeline comes from.
+#[derive(Debug, Clone, Default)]
+pub struct EngineChoice {
+    /// A pipeline folder to use (an error if it cannot be opened); `None` searches the store.
+    pub diffusion_dir: Option<PathBuf>,
+    /// The autoencoder: the pipeline's VAE, or a TAESD folder.
+    pub autoencoder: AutoencoderChoice,
+    /// Working size of the diffusion model (see [`DEFAULT_WORKING_SIZE`]).
+    pub working_size: Option<u32>,
+}
+
+/// What one restyle layer asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestyleRequest {
+    /// The img2img parameters.
+    pub img2img: Img2Img,
+    /// Noise seed.
+    pub seed: u64,
+    /// Fallback built-in styles.
+    pub styles: Vec<StyleWeight>,
+    /// Fallback style image.
+    pub style_image: Option<String>,
+}
+
+impl RestyleRequest {
+    /// The request of a `restyle` layer; `None` for other effects.
+    pub fn of(effect: &Effect) -> Option<Self> {
+        let Effect::Restyle {
+            prompt,
+            negative_prompt,
+            denoise,
+            steps,
+            guidance,
+            seed,
+            styles,
+            image,
+            ..
+        } = effect
+        else {
+            return None;
+        };
+        Some(Self {
+            img2img: Img2Img {
+                prompt: prompt.clone(),
+                negative_prompt: negative_prompt.clone(),
+                strength: *denoise,
+                steps: *steps,
+                guidance_scale: *guidance,
+            },
+            seed: *seed,
+            styles: styles.clone(),
+            style_image: image.clone(),
+        })
+    }
+}
+
+enum Engine {
+    Diffusion { pipeline: Box<DiffusionPipeline>, working_size: u32 },
+    StyleTransfer(Box<StyleEngine>),
+}
+
+/// A restyle engine, opened once.
+pub struct Restyler {
+    engine: Engine,
+    request: RestyleRequest,
+    label: String,
+}
+
+impl std::fmt::Debug for Restyler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Restyler").field("label", &self.label).finish_non_exhaustive()
+    }
+}
+
+impl Restyler {
+    /// Opens the diffusion pipeline `choice` names or the store holds, else style transfer.
+    pub fn open(
+        store: &ModelStore,
+        options: &SessionOptions,
+        request: &RestyleRequest,
+        choice: &EngineChoice,
+    ) -> Result<Self, String> {
+        let diffusion_options = DiffusionOptions {
+            session: options.clone(),
+            autoencoder: choice.autoencoder.clone(),
+            scheduler: None,
+        };
+        let working_size = choice.working_size.unwrap_or(DEFAULT_WORKING_SIZE);
+        let installed = match &choice.diffusion_dir {
+            Some(dir) => Some((dir.clone(), dir.display().to_string())),
+            None => DIFFUSION_MODELS.iter().find_map(|id| {
+                let model = store.locate(id).ok()?;
+                let index = model.paths.iter().find(|p| p.ends_with("model_index.json"))?;
+                Some((index.parent()?.to_owned(), (*id).to_owned()))
+            }),
+        };
+        if let Some((dir, name)) = installed {
+            let pipeline = DiffusionPipeline::open(&dir, &diffusion_options)
+                .map_err(|e| format!("diffusion model {name}: {e}"))?;
+            let label = format!(
+                "diffusion: {name} ({} scheduler, {}) on {}",
+                pipeline.scheduler_name(),
+                pipeline.autoencoder_name(),
+                pipeline.providers().active
+            );
+            return Ok(Self {
+                engine: Engine::Diffusion { pipeline: Box::new(pipeline), working_size },
+                request: request.clone(),
+                label,
+            });
+        }
+        let styles = if request.styles.is_empty() && request.style_image.is_none() {
+            vec![StyleWeight { style: FALLBACK_STYLE, weight: 1.0 }]
+        } else {
+            request.styles.clone()
+        };
+        let engine = StyleEngine::open(store, options, &styles, request.style_image.as_deref())?;
+        let style = match &request.style_image {
+            Some(image) => format!("the style of {}", short_name(image)),
+            None => format!(
+                "built-in style {}",
+                styles.iter().map(|s| s.style.to_string()).collect::<Vec<_>>().join("+")
+            ),
+        };
+        let label = format!(
+            "style transfer ({style}) on {}: no diffusion model is installed, so the prompt is not used (`dreamlens models fetch sd-turbo --allow-unverified`, or --diffusion-model DIR)",
+            engine.session().providers().active
+        );
+        Ok(Self {
+            engine: Engine::StyleTransfer(Box::new(engine)),
+            request: request.clone(),
+            label,
+        })
+    }
+
+    /// Which engine runs, on which provider, and why.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// Whether the prompt is used (a diffusion model runs).
+    pub fn reads_prompt(&self) -> bool {
+        matches!(self.engine, Engine::Diffusion { .. })
+    }
+
+    /// Changes the prompt (cheap: embeddings are cached per prompt).
+    pub fn set_prompt(&mut self, prompt: &str) {
+        self.request.img2img.prompt = prompt.to_owned();
+    }
+
+    /// The restyled picture at the engine's working size (same aspect as `frame`).
+    pub fn restyle(&mut self, frame: &RgbImage) -> Result<RgbaImage, String> {
+        match &mut self.engine {
+            Engine::Diffusion { pipeline, working_size } => {
+                let picture = pipeline
+                    .restyle(frame, &self.request.img2img, self.request.seed, *working_size)
+                    .map_err(|e| e.to_string())?;
+                Ok(image::DynamicImage::ImageRgb8(picture).to_rgba8())
+            }
+            Engine::StyleTransfer(engine) => engine.stylize(frame).map_err(|e| e.to_string()),
+        }
+    }
+}
+
+fn short_name(path: &str) -> String {
+    Path::new(path).file_name().map_or(path.to_owned(), |n| n.to_string_lossy().into_owned())
+}
