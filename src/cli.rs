@@ -270,6 +270,23 @@ pub enum BenchWhat {
     /// Median time of each pipeline stage on real frames: decode, each model, upload and
     /// upsampling, each effect, readback, PNG encoding.
     Stages(StagesArgs),
+    /// Median time of each part of a diffusion pipeline (text encoder, VAE or TAESD encode and
+    /// decode, one UNet step) and of a whole restyle.
+    Diffusion(DiffusionBenchArgs),
+}
+
+/// `bench diffusion` options.
+#[derive(Debug, Args)]
+pub struct DiffusionBenchArgs {
+    /// The pipeline folder (default: --diffusion-model, else the model store's).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Picture side in pixels (square).
+    #[arg(long, default_value_t = 512)]
+    pub size: u32,
+    /// Timed runs per part (after one warm-up).
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
 }
 
 /// `bench stages` options.

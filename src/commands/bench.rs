@@ -1,14 +1,17 @@
-//! `dreamlens bench models|stages`: medians of model inference and of every pipeline stage.
+//! `dreamlens bench models|stages|diffusion`: medians of model inference, of every pipeline
+//! stage, and of each part of a diffusion pipeline.
 
 use std::{process::ExitCode, time::Instant};
 
 use dreamlens::{
+    diffusion::{DiffusionOptions, DiffusionPipeline, Img2Img},
     inference::{ModelSession, SessionOptions, preprocess},
+    restyle::EngineChoice,
     store::ModelStore,
 };
 use ndarray::ArrayD;
 
-use crate::cli::{BenchArgs, StagesArgs};
+use crate::cli::{BenchArgs, DiffusionBenchArgs, StagesArgs};
 
 /// Median inference time of each model at its own input size.
 pub fn models(
@@ -262,5 +265,71 @@ pub fn stages(
     })?;
     println!("{:<40} {encode_ms:>8.1} ms", "H.264 encode (OpenH264, recorder thread)");
 
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Median time of each part of a diffusion pipeline, then of whole restyles (one and two steps).
+pub fn diffusion(
+    store: &ModelStore,
+    options: &SessionOptions,
+    engine: &EngineChoice,
+    args: &DiffusionBenchArgs,
+) -> anyhow::Result<ExitCode> {
+    let dir = match args.model.clone().or_else(|| engine.diffusion_dir.clone()) {
+        Some(dir) => dir,
+        None => dreamlens::restyle::DIFFUSION_MODELS
+            .iter()
+            .find_map(|id| {
+                let model = store.locate(id).ok()?;
+                let index = model.paths.iter().find(|p| p.ends_with("model_index.json"))?;
+                index.parent().map(std::path::Path::to_path_buf)
+            })
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "no diffusion pipeline to measure: give --model DIR (tests/data/tiny-sd is a tiny one)"
+                )
+            })?,
+    };
+    let diffusion_options = DiffusionOptions {
+        session: options.clone(),
+        autoencoder: engine.autoencoder.clone(),
+        scheduler: None,
+    };
+    let mut pipeline = DiffusionPipeline::open(&dir, &diffusion_options)?;
+    println!(
+        "{} at {size}x{size}: {} scheduler, {}, on {}, {} threads",
+        dir.display(),
+        pipeline.scheduler_name(),
+        pipeline.autoencoder_name(),
+        pipeline.providers().active,
+        options.threads,
+        size = args.size,
+    );
+    println!("{:<32} {:>10}", "part", "median ms");
+    for (part, ms) in pipeline.profile(args.size, args.size, args.runs)? {
+        println!("{part:<32} {ms:>10.1}");
+    }
+    let picture = image::RgbImage::from_fn(args.size, args.size, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, 128])
+    });
+    for (steps, strength) in [(2, 0.5), (4, 0.5)] {
+        let request =
+            Img2Img { prompt: "a cozy living room".into(), strength, steps, ..Img2Img::default() };
+        let mut times = Vec::with_capacity(args.runs);
+        for run in 0..=args.runs.max(1) {
+            let started = Instant::now();
+            pipeline.restyle(&picture, &request, 0, args.size)?;
+            if run > 0 {
+                times.push(started.elapsed().as_secs_f64() * 1e3);
+            }
+        }
+        times.sort_by(f64::total_cmp);
+        let ran = ((steps as f32 * strength) as usize).max(1);
+        println!(
+            "{:<32} {:>10.1}",
+            format!("restyle, {ran} UNet step{}", if ran == 1 { "" } else { "s" }),
+            times[times.len() / 2]
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

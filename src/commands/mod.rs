@@ -52,6 +52,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench { what: crate::cli::BenchWhat::Stages(args) } => {
             bench::stages(&store, &options, &args)
         }
+        Command::Bench { what: crate::cli::BenchWhat::Diffusion(args) } => {
+            bench::diffusion(&store, &options, &engine, &args)
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use ndarray::{Array4, ArrayView4, Ix4, s};
 use serde_json::Value;
 
 use super::DiffusionError;
-use crate::inference::{ModelSession, SessionOptions};
+use crate::inference::{Feed, ModelSession, SessionOptions};
 
 /// Which autoencoder turns pictures into latents and back.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -109,7 +109,8 @@ impl Autoencoder {
         pixels: ArrayView4<f32>,
     ) -> Result<Array4<f32>, DiffusionError> {
         let (input, output) = self.encoder_io.clone();
-        let out = self.encoder.run::<f32>(&[(input, pixels.to_owned().into_dyn())], &[&output])?;
+        let pixels = pixels.into_dyn();
+        let out = self.encoder.run_f32(&[(input, Feed::F32(pixels))], &[&output])?;
         let latents = four_d(out, "autoencoder encoder")?;
         let channels = latents.dim().1;
         let mean = if channels == 2 * self.latent_channels {
@@ -135,7 +136,7 @@ impl Autoencoder {
     ) -> Result<Array4<f32>, DiffusionError> {
         let (input, output) = self.decoder_io.clone();
         let unscaled = latents.mapv(|v| v / self.scaling).into_dyn();
-        let out = self.decoder.run::<f32>(&[(input, unscaled)], &[&output])?;
+        let out = self.decoder.run_f32(&[(input, Feed::F32(unscaled.view()))], &[&output])?;
         four_d(out, "autoencoder decoder")
     }
 }

@@ -225,12 +225,16 @@ impl DiffusionPipeline {
             .first()
             .map(|o| o.name.clone())
             .ok_or(DiffusionError::Graph { part: "unet", problem: "no output".into() })?;
-        if ![ElementType::I64, ElementType::I32].contains(&ids.element)
-            || ![ElementType::F32, ElementType::I64].contains(&timestep_type)
-        {
+        if ![ElementType::I64, ElementType::I32].contains(&ids.element) {
+            return Err(DiffusionError::Graph {
+                part: "text encoder",
+                problem: "token ids must be int32 or int64".into(),
+            });
+        }
+        if ![ElementType::F32, ElementType::F16, ElementType::I64].contains(&timestep_type) {
             return Err(DiffusionError::Graph {
                 part: "unet",
-                problem: "only float32 graphs with int32/int64 token ids are supported".into(),
+                problem: "the timestep must be a float or int64 tensor".into(),
             });
         }
         Ok(Self {
@@ -347,6 +351,57 @@ impl DiffusionPipeline {
         })
     }
 
+    /// Median milliseconds of each part at `width` x `height` over `runs` runs (after one
+    /// warm-up): text encoding, image encoding, one UNet step (batch 1, and batch 2 as
+    /// classifier-free guidance runs it), and decoding.
+    pub fn profile(
+        &mut self,
+        width: u32,
+        height: u32,
+        runs: usize,
+    ) -> Result<Vec<(&'static str, f64)>, DiffusionError> {
+        let (width, height) = (width as usize, height as usize);
+        let mut noise = SeededNoise::new(0);
+        let pixels = noise.normal([1, 3, height, width]).mapv(|v| v.clamp(-1.0, 1.0));
+        let latents = self.autoencoder.encode(pixels.view())?;
+        let batch2 = concatenate(Axis(0), &[latents.view(), latents.view()]).expect("same");
+        let text = self.embed("profile")?;
+        let text2 = concatenate(Axis(0), &[text.view(), text.view()]).expect("same");
+        let mut parts: Vec<(&'static str, f64)> = Vec::new();
+        let mut time = |name: &'static str,
+                        work: &mut dyn FnMut(&mut Self) -> Result<(), DiffusionError>,
+                        this: &mut Self|
+         -> Result<(), DiffusionError> {
+            work(this)?;
+            let mut samples = Vec::with_capacity(runs.max(1));
+            for _ in 0..runs.max(1) {
+                let started = std::time::Instant::now();
+                work(this)?;
+                samples.push(started.elapsed().as_secs_f64() * 1e3);
+            }
+            samples.sort_by(f64::total_cmp);
+            parts.push((name, samples[samples.len() / 2]));
+            Ok(())
+        };
+        time(
+            "text encoder (uncached)",
+            &mut |this| {
+                this.embeddings.clear();
+                this.embed("profile").map(drop)
+            },
+            self,
+        )?;
+        time("encode", &mut |this| this.autoencoder.encode(pixels.view()).map(drop), self)?;
+        time("unet step", &mut |this| this.predict(&latents, 999.0, &text).map(drop), self)?;
+        time(
+            "unet step, guided (batch 2)",
+            &mut |this| this.predict(&batch2, 999.0, &text2).map(drop),
+            self,
+        )?;
+        time("decode", &mut |this| this.autoencoder.decode(latents.view()).map(drop), self)?;
+        Ok(parts)
+    }
+
     /// The text encoder's hidden states for `prompt`, [1, tokens, width], cached.
     fn embed(&mut self, prompt: &str) -> Result<Array3<f32>, DiffusionError> {
         if let Some(cached) = self.embeddings.get(prompt) {
@@ -360,7 +415,7 @@ impl DiffusionPipeline {
                     .into_shape_with_order((1, n))
                     .expect("one row")
                     .into_dyn();
-                self.text_encoder.run_feeds::<f32>(
+                self.text_encoder.run_f32(
                     &[("input_ids".into(), Feed::I32(ids.view()))],
                     &[&self.hidden_output],
                 )?
@@ -370,7 +425,7 @@ impl DiffusionPipeline {
                     .into_shape_with_order((1, n))
                     .expect("one row")
                     .into_dyn();
-                self.text_encoder.run_feeds::<f32>(
+                self.text_encoder.run_f32(
                     &[("input_ids".into(), Feed::I64(ids.view()))],
                     &[&self.hidden_output],
                 )?
@@ -409,7 +464,7 @@ impl DiffusionPipeline {
             ElementType::I64 => Feed::I64(int_t.view()),
             _ => Feed::F32(float_t.view()),
         };
-        let out = self.unet.run_feeds::<f32>(
+        let out = self.unet.run_f32(
             &[
                 ("sample".into(), Feed::F32(sample)),
                 ("timestep".into(), t),

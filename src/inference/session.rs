@@ -7,7 +7,7 @@ use image::RgbImage;
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use ort::{
     session::{Session, SessionInputValue, builder::GraphOptimizationLevel},
-    value::{PrimitiveTensorElementType, TensorElementType, TensorRef, ValueType},
+    value::{PrimitiveTensorElementType, Tensor, TensorElementType, TensorRef, ValueType},
 };
 
 use super::{
@@ -256,6 +256,54 @@ impl ModelSession {
                     .ok_or_else(|| run_error(format!("the model has no output named `{name}`")))?;
                 let view = value.try_extract_array::<T>().map_err(|e| run_error(e.to_string()))?;
                 Ok(view.to_owned().into_dimensionality::<IxDyn>().expect("dynamic"))
+            })
+            .collect()
+    }
+
+    /// [`ModelSession::run_feeds`] for float graphs of either precision: float inputs are
+    /// converted to half precision where the graph declares it, and half outputs come back as
+    /// f32 (fp16 exports such as SD-Turbo's take and give half floats).
+    pub fn run_f32(
+        &mut self,
+        inputs: &[(String, Feed<'_>)],
+        outputs: &[&str],
+    ) -> Result<Vec<ArrayD<f32>>, InferenceError> {
+        let model_id = self.model_id.clone();
+        let run_error = |reason: String| InferenceError::Run { model: model_id.clone(), reason };
+        let half_inputs: Vec<String> = self
+            .inputs()
+            .into_iter()
+            .filter(|i| i.element == ElementType::F16)
+            .map(|i| i.name)
+            .collect();
+        let mut feeds: Vec<(String, SessionInputValue<'_>)> = Vec::with_capacity(inputs.len());
+        for (name, value) in inputs {
+            let value: SessionInputValue<'_> = match value {
+                Feed::F32(a) if half_inputs.contains(name) => {
+                    Tensor::from_array(a.mapv(half::f16::from_f32)).map(Into::into)
+                }
+                Feed::F32(a) => TensorRef::from_array_view(a.view()).map(Into::into),
+                Feed::I64(a) => TensorRef::from_array_view(a.view()).map(Into::into),
+                Feed::I32(a) => TensorRef::from_array_view(a.view()).map(Into::into),
+            }
+            .map_err(|e| run_error(e.to_string()))?;
+            feeds.push((name.clone(), value));
+        }
+        let results = self.session.run(feeds).map_err(|e| run_error(e.to_string()))?;
+        outputs
+            .iter()
+            .map(|name| {
+                let value = results
+                    .get(*name)
+                    .ok_or_else(|| run_error(format!("the model has no output named `{name}`")))?;
+                let array = match value.try_extract_array::<f32>() {
+                    Ok(view) => view.to_owned(),
+                    Err(_) => value
+                        .try_extract_array::<half::f16>()
+                        .map_err(|e| run_error(e.to_string()))?
+                        .mapv(half::f16::to_f32),
+                };
+                Ok(array.into_dimensionality::<IxDyn>().expect("dynamic"))
             })
             .collect()
     }

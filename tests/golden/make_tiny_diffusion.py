@@ -10,6 +10,8 @@ the same architecture and file layout with random weights instead. Run from the 
 It writes
 - tests/data/tiny-sd/: the pipeline in the Optimum ONNX layout (model_index.json, tokenizer/,
   text_encoder/, unet/, vae_encoder/, vae_decoder/, scheduler/) plus taesd/{encoder,decoder}.onnx;
+- tests/data/tiny-sd-unet-fp16.onnx: the same UNet in half precision (as SD-Turbo's ONNX release
+  ships), to check the pipeline's float16 path;
 - tests/golden/diffusion/: the input picture, one JSON per case (parameters, token ids, timesteps)
   and .npy arrays: the noise diffusers drew, the noised starting latents, the final latents and the
   decoded picture (float, before 8-bit rounding).
@@ -19,6 +21,7 @@ Rust side can replay exactly the same noise. The VAE encoder is read at its mean
 `sample_mode="argmax"`), which is what a real-time restyler wants and what the export returns.
 """
 
+import copy
 import gzip
 import json
 import shutil
@@ -219,6 +222,14 @@ def export_pipeline(text_encoder, unet, vae, taesd):
            ["sample"], ["latent_parameters"], {"sample": image, "latent_parameters": latent})
     export(VaeDecoderExport(vae), (torch.randn(1, 4, 8, 8),), MODEL_DIR / "vae_decoder" / "model.onnx",
            ["latent_sample"], ["sample"], {"latent_sample": latent, "sample": image})
+    export(
+        UNetExport(copy.deepcopy(unet).half()),
+        (torch.randn(2, 4, 8, 8).half(), torch.tensor([999.0, 999.0]).half(), torch.randn(2, 77, 32).half()),
+        MODEL_DIR.parent / "tiny-sd-unet-fp16.onnx",
+        ["sample", "timestep", "encoder_hidden_states"],
+        ["out_sample"],
+        {"sample": latent, "timestep": {0: "batch"}, "encoder_hidden_states": {0: "batch"}, "out_sample": latent},
+    )
     export(TaesdEncoderExport(taesd), (torch.randn(1, 3, SIZE, SIZE),), MODEL_DIR / "taesd" / "encoder.onnx",
            ["sample"], ["latent_sample"], {"sample": image, "latent_sample": latent})
     export(TaesdDecoderExport(taesd), (torch.randn(1, 4, 8, 8),), MODEL_DIR / "taesd" / "decoder.onnx",
