@@ -189,3 +189,50 @@ fn recording_from_the_window_gives_a_clip_ffprobe_accepts() {
     let frames: u32 = fields[1].parse().expect("count");
     assert!(frames >= 5, "only {frames} frames recorded");
 }
+
+#[test]
+fn the_window_restyles_from_a_prompt() {
+    // No diffusion model in CI: the restyle layer runs on the style-transfer fallback, projected
+    // onto each displayed frame; the picture must match `process --restyle` on the same photo.
+    let screen = xvfb();
+    let dir = tempfile::tempdir().expect("temp");
+    let shot = dir.path().join("shot.png");
+    let photo_path = images_dir().join("ADE_val_00000002.jpg");
+    let output = Command::new(env!("CARGO_BIN_EXE_dreamlens"))
+        .env("DISPLAY", &screen.display)
+        .env_remove("WAYLAND_DISPLAY")
+        .env_remove("DREAMLENS_DIFFUSION_MODEL")
+        .env("DREAMLENS_MODEL_DIRS", models_dir())
+        .env("XDG_CONFIG_HOME", dir.path())
+        .args(["--restyle", "a watercolour room", "--window-size", "800x600"])
+        .args(["--quit-after-frames", "60", "--input"])
+        .arg(&photo_path)
+        .arg("--screenshot-to")
+        .arg(&shot)
+        .output()
+        .expect("runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let shot = image::open(&shot).expect("screenshot").to_rgb8();
+
+    let reference_path = dir.path().join("reference.png");
+    let status = Command::new(env!("CARGO_BIN_EXE_dreamlens"))
+        .env("DREAMLENS_MODEL_DIRS", models_dir())
+        .env_remove("DREAMLENS_DIFFUSION_MODEL")
+        .args(["process", "--restyle", "a watercolour room", "--input"])
+        .arg(&photo_path)
+        .arg("--output")
+        .arg(&reference_path)
+        .status()
+        .expect("runs");
+    assert!(status.success());
+    let resize = |image: &image::RgbImage| {
+        image::imageops::resize(image, 600, 600, image::imageops::FilterType::Triangle)
+    };
+    let reference = resize(&image::open(&reference_path).expect("png").to_rgb8());
+    let mean = mean_difference(&shot, &reference);
+    let untouched = mean_difference(&shot, &resize(&photo("ADE_val_00000002")));
+    eprintln!("restyled window vs process: {mean:.1} levels; vs the photo: {untouched:.1}");
+    // Measured 0.5 levels: the projection of a still input is the keyframe itself.
+    assert!(mean < 6.0, "window picture differs from `process` by {mean:.1} levels");
+    assert!(untouched > mean + 15.0, "the restyle is not visible: {untouched:.1} vs {mean:.1}");
+}
