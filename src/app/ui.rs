@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::{
-    effects::{Effect, Layer, RegionSelector, preset::Preset},
+    effects::{Effect, Layer, Pattern, RegionSelector, preset::Preset},
     stages::StageStats,
 };
 
@@ -151,6 +151,47 @@ fn restyle_ui(ui: &mut egui::Ui, settings: &mut Settings, hud: &HudData, actions
     }
 }
 
+/// Where a restyle or style layer acts: everything, or one of the common regions.
+fn region_choice(ui: &mut egui::Ui, index: usize, region: &mut RegionSelector) -> bool {
+    const CHOICES: [(&str, Option<&str>); 4] = [
+        ("everything", None),
+        ("walls", Some("wall")),
+        ("floor", Some("floor")),
+        ("furniture", Some("furniture")),
+    ];
+    let current = match region {
+        RegionSelector::Everything => "everything".to_owned(),
+        RegionSelector::Named(names) => names.join(", "),
+    };
+    let mut changed = false;
+    egui::ComboBox::from_id_salt(("region", index)).selected_text(current).show_ui(ui, |ui| {
+        for (label, name) in CHOICES {
+            let choice = match name {
+                None => RegionSelector::Everything,
+                Some(name) => RegionSelector::Named(vec![name.to_owned()]),
+            };
+            if ui.selectable_label(*region == choice, label).clicked() && *region != choice {
+                *region = choice;
+                changed = true;
+            }
+        }
+    });
+    changed
+}
+
+fn pattern_choice(ui: &mut egui::Ui, index: usize, pattern: &mut Pattern) -> bool {
+    let mut changed = false;
+    egui::ComboBox::from_id_salt(("pattern", index)).selected_text(pattern.name()).show_ui(
+        ui,
+        |ui| {
+            for choice in Pattern::ALL {
+                changed |= ui.selectable_value(pattern, choice, choice.name()).changed();
+            }
+        },
+    );
+    changed
+}
+
 fn layers_ui(
     ui: &mut egui::Ui,
     layers: &mut [Layer],
@@ -171,6 +212,9 @@ fn layers_ui(
             .id_salt(index)
             .default_open(index == 0)
             .show(ui, |ui| {
+                if layer.effect.needs_style() {
+                    changed |= region_choice(ui, index, &mut layer.region);
+                }
                 if matches!(layer.region, RegionSelector::Named(_)) {
                     ui.radio_value(picked_layer, index, "click the picture to pick its region");
                 }
@@ -178,8 +222,9 @@ fn layers_ui(
                     Effect::Repaint { colour: c, strength } => {
                         colour(ui, c, "paint") | slider(ui, strength, 0.0..=1.0, "strength")
                     }
-                    Effect::Texture { colour: c, accent, scale, strength, .. } => {
-                        colour(ui, c, "colour")
+                    Effect::Texture { pattern, colour: c, accent, scale, strength } => {
+                        pattern_choice(ui, index, pattern)
+                            | colour(ui, c, "colour")
                             | colour(ui, accent, "accent")
                             | slider(ui, scale, 1.0..=40.0, "scale")
                             | slider(ui, strength, 0.0..=1.0, "strength")

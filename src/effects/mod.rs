@@ -98,6 +98,20 @@ pub enum Pattern {
 }
 
 impl Pattern {
+    /// Every pattern, for pickers.
+    pub const ALL: [Pattern; 4] =
+        [Pattern::Stripes, Pattern::Wood, Pattern::Marble, Pattern::Tiles];
+
+    /// The name presets use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Pattern::Stripes => "stripes",
+            Pattern::Wood => "wood",
+            Pattern::Marble => "marble",
+            Pattern::Tiles => "tiles",
+        }
+    }
+
     /// Index passed to the shader.
     pub fn index(self) -> u32 {
         self as u32
