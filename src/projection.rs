@@ -5,7 +5,10 @@
 
 use image::{RgbImage, RgbaImage};
 
-use crate::inference::preprocess;
+use crate::{
+    inference::preprocess,
+    scene::{ClassMap, ScalarMap},
+};
 
 /// How long a new keyframe takes to replace the old one: long enough not to pop, short enough
 /// not to smear a new prompt.
@@ -208,27 +211,60 @@ pub fn estimate_flow(current: &Thumbnail, key: &Thumbnail) -> Flow {
     Flow { cols, rows, thumb: (current.width, current.height), vectors: smoothed }
 }
 
+/// Where, in a `w` x `h` picture of the keyframe's frame, pixel (x, y) of the current frame was.
+fn source_position(flow: &Flow, x: u32, y: u32, w: u32, h: u32) -> (f32, f32) {
+    let (wf, hf) = (w as f32, h as f32);
+    let (u, v) = ((x as f32 + 0.5) / wf, (y as f32 + 0.5) / hf);
+    let d = flow.at(u, v);
+    (((u + d[0]) * wf - 0.5).clamp(0.0, wf - 1.0), ((v + d[1]) * hf - 0.5).clamp(0.0, hf - 1.0))
+}
+
+/// Bilinear sample at (sx, sy) of a row-major `w` x `h` grid read through `sample(index)`.
+fn bilinear(w: u32, h: u32, (sx, sy): (f32, f32), sample: impl Fn(usize) -> f32) -> f32 {
+    let (x0, y0) = (sx.floor() as u32, sy.floor() as u32);
+    let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
+    let (fx, fy) = (sx - x0 as f32, sy - y0 as f32);
+    let at = |x: u32, y: u32| sample((y * w + x) as usize);
+    let top = at(x0, y0) * (1.0 - fx) + at(x1, y0) * fx;
+    let bottom = at(x0, y1) * (1.0 - fx) + at(x1, y1) * fx;
+    top * (1.0 - fy) + bottom * fy
+}
+
 /// `key` resampled so each pixel shows what the keyframe had where that part of the scene was.
 pub fn warp(key: &RgbaImage, flow: &Flow) -> RgbaImage {
     let (w, h) = key.dimensions();
-    let (wf, hf) = (w as f32, h as f32);
+    let raw = key.as_raw();
     RgbaImage::from_fn(w, h, |x, y| {
-        let (u, v) = ((x as f32 + 0.5) / wf, (y as f32 + 0.5) / hf);
-        let d = flow.at(u, v);
-        let sx = ((u + d[0]) * wf - 0.5).clamp(0.0, wf - 1.0);
-        let sy = ((v + d[1]) * hf - 0.5).clamp(0.0, hf - 1.0);
-        let (x0, y0) = (sx.floor() as u32, sy.floor() as u32);
-        let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
-        let (fx, fy) = (sx - x0 as f32, sy - y0 as f32);
+        let from = source_position(flow, x, y, w, h);
         let mut out = [0u8; 4];
         for (c, value) in out.iter_mut().enumerate() {
-            let p = |px: u32, py: u32| f32::from(key.get_pixel(px, py)[c]);
-            let top = p(x0, y0) * (1.0 - fx) + p(x1, y0) * fx;
-            let bottom = p(x0, y1) * (1.0 - fx) + p(x1, y1) * fx;
-            *value = (top * (1.0 - fy) + bottom * fy).round() as u8;
+            *value = bilinear(w, h, from, |i| f32::from(raw[i * 4 + c])).round() as u8;
         }
         image::Rgba(out)
     })
+}
+
+/// A class map carried by `flow` (nearest class: ids do not blend).
+pub fn warp_classes(map: &ClassMap, flow: &Flow) -> ClassMap {
+    let (w, h) = (map.width, map.height);
+    let classes = (0..h)
+        .flat_map(|y| (0..w).map(move |x| (x, y)))
+        .map(|(x, y)| {
+            let (sx, sy) = source_position(flow, x, y, w, h);
+            map.classes[(sy.round() as u32 * w + sx.round() as u32) as usize]
+        })
+        .collect();
+    ClassMap { classes, ..map.clone() }
+}
+
+/// A person mask or depth map carried by `flow`.
+pub fn warp_scalars(map: &ScalarMap, flow: &Flow) -> ScalarMap {
+    let (w, h) = (map.width, map.height);
+    let values = (0..h)
+        .flat_map(|y| (0..w).map(move |x| (x, y)))
+        .map(|(x, y)| bilinear(w, h, source_position(flow, x, y, w, h), |i| map.values[i]))
+        .collect();
+    ScalarMap { width: w, height: h, values }
 }
 
 struct Keyframe {
@@ -351,6 +387,33 @@ mod tests {
         let unmoved = mean_diff(&keyframe, &truth, 24);
         let moved = mean_diff(&projected, &truth, 24);
         assert!(moved < unmoved / 3.0, "projection error {moved} vs unmoved {unmoved}");
+    }
+
+    #[test]
+    fn maps_follow_the_scene_too() {
+        // A person mask made on the keyframe's frame, carried to the panned frame, lands where
+        // the same mask made on the panned frame is.
+        let mask = |ox: i32, oy: i32| ScalarMap {
+            width: 320,
+            height: 180,
+            values: (0..180)
+                .flat_map(|y| (0..320).map(move |x| (x + ox, y + oy)))
+                .map(
+                    |(x, y)| {
+                        if (100..200).contains(&x) && (40..140).contains(&y) { 1.0 } else { 0.0 }
+                    },
+                )
+                .collect(),
+        };
+        let flow = estimate_flow(&Thumbnail::of(&scene(15, 5)), &Thumbnail::of(&scene(0, 0)));
+        let carried = warp_scalars(&mask(0, 0), &flow);
+        let truth = mask(15, 5);
+        let error = |m: &ScalarMap| {
+            m.values.iter().zip(&truth.values).map(|(a, b)| (a - b).abs()).sum::<f32>()
+                / truth.values.len() as f32
+        };
+        let (moved, unmoved) = (error(&carried), error(&mask(0, 0)));
+        assert!(moved < unmoved / 3.0, "carried mask error {moved} vs unmoved {unmoved}");
     }
 
     #[test]

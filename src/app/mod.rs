@@ -28,7 +28,10 @@ use crate::{
     effects::{Effect, preset::Preset},
     inference::{AnalysisModels, DisabledStage, SceneAnalyzer, SessionOptions},
     pipeline::{EffectRenderer, FrameAnalysis, FrameAnalyzer, LayerPlan},
-    projection::{DEFAULT_FADE_S, KeyframeProjector, Thumbnail},
+    projection::{
+        DEFAULT_FADE_S, Flow, KeyframeProjector, Thumbnail, estimate_flow, warp_classes,
+        warp_scalars,
+    },
     record::{RecordFrame, RecordOptions, Recorder},
     render::{
         RenderContext,
@@ -180,10 +183,10 @@ struct Effects {
     preset_name: String,
     renderer: EffectRenderer,
     plan: LayerPlan,
-    segmentation: Option<Stage<LiveFrame, ClassMap>>,
-    person: Option<Stage<LiveFrame, ScalarMap>>,
-    depth: Option<Stage<LiveFrame, ScalarMap>>,
-    style: Option<Stage<LiveFrame, Keyframe>>,
+    segmentation: Option<Stage<LiveFrame, Sourced<ClassMap>>>,
+    person: Option<Stage<LiveFrame, Sourced<ScalarMap>>>,
+    depth: Option<Stage<LiveFrame, Sourced<ScalarMap>>>,
+    style: Option<Stage<LiveFrame, Sourced<image::RgbaImage>>>,
     /// Carries the newest stylized keyframe onto each displayed frame.
     projector: KeyframeProjector,
     /// The frame the projector's keyframe came from.
@@ -200,10 +203,11 @@ struct Effects {
     providers: Vec<(String, String)>,
 }
 
-/// A stylized picture and the thumbnail of the frame it was made from.
+/// A stage result and the thumbnail of the frame it was made from, so it can be carried onto
+/// later frames by the motion since.
 #[derive(Clone)]
-struct Keyframe {
-    picture: image::RgbaImage,
+struct Sourced<T> {
+    value: T,
     source: Thumbnail,
 }
 
@@ -310,7 +314,7 @@ fn spawn_stage<O: Clone + Send + 'static>(
     pick: fn(SceneAnalysis) -> Option<O>,
     disabled: &mut Vec<DisabledStage>,
     providers: &mut Vec<(String, String)>,
-) -> Option<Stage<LiveFrame, O>> {
+) -> Option<Stage<LiveFrame, Sourced<O>>> {
     let mut models = AnalysisModels { segmentation: None, person: None, depth: None };
     match name {
         "segmentation" => models.segmentation = id,
@@ -333,7 +337,8 @@ fn spawn_stage<O: Clone + Send + 'static>(
     }
     Stage::spawn(name, move |live: &LiveFrame| {
         let scene = analyzer.analyze(&live.frame.image).map_err(|e| e.to_string())?;
-        pick(scene).ok_or_else(|| "the model gave no output".to_owned())
+        let value = pick(scene).ok_or_else(|| "the model gave no output".to_owned())?;
+        Ok(Sourced { value, source: Thumbnail::of(&live.frame.image) })
     })
     .ok()
 }
@@ -429,7 +434,7 @@ impl Effects {
                             analyzer.analyze(&live.frame.image, 0).map_err(|e| e.to_string())?;
                         let picture =
                             analysis.stylized.ok_or_else(|| "no stylized frame".to_owned())?;
-                        Ok(Keyframe { picture, source: Thumbnail::of(&live.frame.image) })
+                        Ok(Sourced { value: picture, source: Thumbnail::of(&live.frame.image) })
                     })
                     .ok()
                 }
@@ -504,25 +509,46 @@ impl Effects {
     /// stylized keyframe projected onto this frame.
     fn latest(&mut self, frame: &LiveFrame) -> FrameAnalysis {
         let now = self.epoch.elapsed().as_secs_f64();
+        let current = Thumbnail::of(&frame.frame.image);
+        // Maps from older frames are carried onto this one by the motion since their frame
+        // (one flow per source frame: the stages often finish on the same one).
+        let mut flows: Vec<(u64, Flow)> = Vec::new();
+        let mut flow_from = |index: u64, source: &Thumbnail| -> Flow {
+            if let Some((_, flow)) = flows.iter().find(|(i, _)| *i == index) {
+                return flow.clone();
+            }
+            let flow = estimate_flow(&current, source);
+            flows.push((index, flow.clone()));
+            flow
+        };
+        let here = frame.frame.index;
+        let classes = self.segmentation.as_ref().and_then(|s| s.latest()).map(|r| {
+            if r.frame_index == here {
+                r.value.value
+            } else {
+                warp_classes(&r.value.value, &flow_from(r.frame_index, &r.value.source))
+            }
+        });
+        let mut scalars = |stage: &Option<Stage<LiveFrame, Sourced<ScalarMap>>>| {
+            stage.as_ref().and_then(|s| s.latest()).map(|r| {
+                if r.frame_index == here {
+                    r.value.value
+                } else {
+                    warp_scalars(&r.value.value, &flow_from(r.frame_index, &r.value.source))
+                }
+            })
+        };
+        let person = scalars(&self.person);
+        let depth = scalars(&self.depth);
         if let Some(result) = self.style.as_ref().and_then(|s| s.latest())
             && self.projected_from != Some(result.frame_index)
         {
             self.projected_from = Some(result.frame_index);
-            self.projector.set_keyframe(result.value.picture, result.value.source, now);
+            self.projector.set_keyframe(result.value.value, result.value.source, now);
         }
-        let stylized = self
-            .style
-            .is_some()
-            .then(|| self.projector.project(&Thumbnail::of(&frame.frame.image), now))
-            .flatten();
-        FrameAnalysis {
-            scene: SceneAnalysis {
-                classes: self.segmentation.as_ref().and_then(|s| s.latest()).map(|r| r.value),
-                person: self.person.as_ref().and_then(|s| s.latest()).map(|r| r.value),
-                depth: self.depth.as_ref().and_then(|s| s.latest()).map(|r| r.value),
-            },
-            stylized,
-        }
+        let stylized =
+            self.style.is_some().then(|| self.projector.project(&current, now)).flatten();
+        FrameAnalysis { scene: SceneAnalysis { classes, person, depth }, stylized }
     }
 
     fn stage_stats(&self) -> Vec<(&str, StageStats)> {
@@ -633,7 +659,8 @@ impl LiveApp {
         else {
             return;
         };
-        let Some(classes) = effects.segmentation.as_ref().and_then(|s| s.latest()).map(|r| r.value)
+        let Some(classes) =
+            effects.segmentation.as_ref().and_then(|s| s.latest()).map(|r| r.value.value)
         else {
             self.message = Some((
                 "This preset has no region to pick: it runs no segmentation".into(),
