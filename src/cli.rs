@@ -53,6 +53,15 @@ pub struct LiveArgs {
     /// Restyle the picture from this prompt (sets the preset's restyle layer, or adds one).
     #[arg(long)]
     pub restyle: Option<String>,
+    /// Which camera (`dreamlens doctor` lists them).
+    #[arg(long, default_value_t = 0)]
+    pub camera: u32,
+    /// Picture size wanted from the camera, WIDTHxHEIGHT (the closest it offers is used).
+    #[arg(long, value_parser = parse_size)]
+    pub camera_size: Option<(u32, u32)>,
+    /// Frame rate wanted from the camera (the closest it offers is used; default: its highest).
+    #[arg(long)]
+    pub camera_fps: Option<u32>,
 }
 
 /// Options every command understands.

@@ -25,6 +25,7 @@ use winit::{
 };
 
 use crate::{
+    capture::CameraRequest,
     effects::{Effect, preset::Preset},
     inference::{AnalysisModels, DisabledStage, SceneAnalyzer, SessionOptions},
     pipeline::{EffectRenderer, FrameAnalysis, FrameAnalyzer, LayerPlan},
@@ -70,6 +71,8 @@ pub struct LiveOptions {
     pub restyle: Option<String>,
     /// Where the restyle engine comes from.
     pub engine: EngineChoice,
+    /// Which camera, at what size and rate.
+    pub camera: CameraRequest,
 }
 
 /// Which frames go to the models: every Nth, and only when the picture changed enough.
@@ -147,7 +150,7 @@ pub fn run(
         )
     })?;
     event_loop.set_control_flow(ControlFlow::Poll);
-    let source = LiveSource::start(options.input.clone())?;
+    let source = LiveSource::start(options.input.clone(), options.camera)?;
     let gate = FrameGate::new(options.model_every, options.skip_similar);
     let mut app = LiveApp {
         store,

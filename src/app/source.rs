@@ -11,7 +11,7 @@ use std::{
 };
 
 use crate::{
-    capture::{self, CameraSource, Frame, FrameSource},
+    capture::{self, CameraRequest, CameraSource, Frame, FrameSource},
     stages::Latest,
 };
 
@@ -38,16 +38,25 @@ pub struct LiveSource {
 const RECONNECT: Duration = Duration::from_secs(2);
 
 impl LiveSource {
-    /// Starts reading `input` (a video or photos), or with `None` the first camera, or the demo
-    /// room when there is no camera.
-    pub fn start(input: Option<String>) -> anyhow::Result<Self> {
+    /// Starts reading `input` (a video or photos), or with `None` the camera `camera` names, or
+    /// the demo room when there is no such camera.
+    pub fn start(input: Option<String>, camera: CameraRequest) -> anyhow::Result<Self> {
         let cameras = if input.is_none() { capture::list_cameras() } else { Vec::new() };
-        let banner = Arc::new(Mutex::new(match (&input, cameras.first()) {
+        let wanted = cameras.get(camera.index as usize);
+        let banner = Arc::new(Mutex::new(match (&input, wanted) {
             (Some(input), _) => format!("Playing {input} in a loop as the camera"),
-            (None, Some(camera)) => format!("Camera: {}", camera.name),
-            (None, None) => "No camera found: showing the built-in demo room".to_owned(),
+            (None, Some(found)) => format!("Camera: {}", found.name),
+            (None, None) if cameras.is_empty() => {
+                "No camera found: showing the built-in demo room".to_owned()
+            }
+            (None, None) => format!(
+                "Camera {} not found (there are {}: {}): showing the built-in demo room",
+                camera.index,
+                cameras.len(),
+                cameras.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+            ),
         }));
-        let use_camera = input.is_none() && !cameras.is_empty();
+        let use_camera = input.is_none() && wanted.is_some();
         let name = input.unwrap_or_else(|| "demo".into());
         if !use_camera {
             // Open once here so a bad input is reported before the window opens.
@@ -65,7 +74,9 @@ impl LiveSource {
                 *index += 1;
             };
             if use_camera {
-                run_camera(&thread_stop, &thread_banner, |frame| publish(frame, &mut index));
+                run_camera(&camera, &thread_stop, &thread_banner, |frame| {
+                    publish(frame, &mut index);
+                });
             } else {
                 run_file(&name, &thread_stop, |frame| publish(frame, &mut index));
             }
@@ -79,17 +90,23 @@ impl LiveSource {
     }
 }
 
-/// Streams the first camera; when it fails or disappears, says so and tries again.
-fn run_camera(stop: &AtomicBool, banner: &Mutex<String>, mut publish: impl FnMut(Frame)) {
+/// Streams the requested camera; when it fails or disappears, says so and tries again.
+fn run_camera(
+    request: &CameraRequest,
+    stop: &AtomicBool,
+    banner: &Mutex<String>,
+    mut publish: impl FnMut(Frame),
+) {
     let set_banner = |text: String| {
         if let Ok(mut banner) = banner.lock() {
             *banner = text;
         }
     };
     while !stop.load(Ordering::Relaxed) {
-        match CameraSource::open(0) {
+        match CameraSource::open(request) {
             Ok(mut camera) => {
-                set_banner(format!("Camera: {}", camera.name()));
+                let (w, h) = camera.size();
+                set_banner(format!("Camera: {} ({w}x{h})", camera.name()));
                 while !stop.load(Ordering::Relaxed) {
                     match camera.next_frame() {
                         Ok(Some(frame)) => publish(frame),

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use image::RgbImage;
 
-pub use camera::CameraSource;
+pub use camera::{CameraRequest, CameraSource};
 pub use video::VideoFile;
 
 /// One input frame.

@@ -35,6 +35,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             skip_similar: cli.live.skip_similar,
             restyle: cli.live.restyle,
             engine,
+            camera: dreamlens::capture::CameraRequest {
+                index: cli.live.camera,
+                size: cli.live.camera_size,
+                fps: cli.live.camera_fps,
+            },
         };
         dreamlens::app::run(store, options, live)?;
         return Ok(ExitCode::SUCCESS);
