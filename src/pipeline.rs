@@ -17,7 +17,7 @@ use crate::{
     },
     render::{
         AnalysisFilter, Compositor, CompositorInput, FrameData, RenderContext, RenderError,
-        readback,
+        readback, yuv::I420Converter,
     },
     restyle::{EngineChoice, RestyleRequest, Restyler},
     scene::SceneAnalysis,
@@ -356,6 +356,25 @@ impl EffectRenderer {
             },
         )?;
         Ok(compositor)
+    }
+
+    /// Composites one frame, converts it to I420 at the converter's size on the GPU, and reads
+    /// the planes back (for recording).
+    pub fn render_i420(
+        &mut self,
+        context: &RenderContext,
+        frame: &RgbImage,
+        analysis: &FrameAnalysis,
+        converter: &I420Converter,
+    ) -> Result<Vec<u8>, PipelineError> {
+        let compositor = self.submit(context, frame, analysis)?;
+        let view = compositor.output_texture().create_view(&Default::default());
+        let mut encoder = context
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("i420") });
+        converter.encode(context, &mut encoder, &view, compositor.size());
+        context.queue.submit([encoder.finish()]);
+        Ok(readback::read_texture(context, converter.target())?)
     }
 
     /// Composites one frame and reads the picture back.

@@ -383,7 +383,8 @@ fn the_readback_ring_returns_every_picture_in_order_without_waiting() {
     use dreamlens::render::readback::ReadbackRing;
     let context = RenderContext::headless().expect("GPU adapter");
     let mut compositor = Compositor::new(&context, 64, 48, &[], &[]).expect("compositor");
-    let mut ring: ReadbackRing<u8> = ReadbackRing::new(&context, 64, 48, 3);
+    let rgba = wgpu::TextureFormat::Rgba8Unorm;
+    let mut ring: ReadbackRing<u8> = ReadbackRing::new(&context, 64, 48, rgba, 3);
     let mut received = Vec::new();
     for shade in [10u8, 90, 170, 250] {
         let frame: Vec<u8> = (0..64 * 48).flat_map(|_| [shade, shade, shade, 255]).collect();
@@ -407,14 +408,15 @@ fn the_readback_ring_returns_every_picture_in_order_without_waiting() {
     received.extend(ring.drain(&context));
     let shades: Vec<u8> = received.iter().map(|(tag, _)| *tag).collect();
     assert_eq!(shades, [10, 90, 170, 250], "every picture, in order");
-    for (shade, image) in &received {
+    for (shade, bytes) in &received {
+        assert_eq!(bytes.len(), 64 * 48 * 4);
         assert!(
-            image.pixels().all(|p| p.0[0] == *shade && p.0[3] == 255),
+            bytes.chunks_exact(4).all(|p| p[0] == *shade && p[3] == 255),
             "picture {shade} read back wrong"
         );
     }
     // A full ring refuses and counts instead of waiting.
-    let mut tiny: ReadbackRing<u8> = ReadbackRing::new(&context, 64, 48, 1);
+    let mut tiny: ReadbackRing<u8> = ReadbackRing::new(&context, 64, 48, rgba, 1);
     assert!(tiny.submit(&context, compositor.output_texture(), 1));
     assert!(!tiny.submit(&context, compositor.output_texture(), 2));
     assert_eq!(tiny.dropped, 1);

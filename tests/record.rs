@@ -295,3 +295,47 @@ fn the_input_sound_is_carried_into_the_recording_and_trimmed_with_it() {
         assert!(decodes_cleanly(&clip));
     }
 }
+
+/// The edited picture's I420 made on the GPU against the CPU conversion of the same RGBA.
+fn gpu_i420(picture: &image::RgbaImage, out: (u32, u32)) -> (Vec<u8>, (u32, u32)) {
+    use dreamlens::render::{
+        Compositor, CompositorInput, FrameData, RenderContext, readback, yuv::I420Converter,
+    };
+    let context = RenderContext::headless().expect("GPU adapter");
+    let (w, h) = picture.dimensions();
+    let mut compositor = Compositor::new(&context, w, h, &[], &[]).expect("compositor");
+    let input = CompositorInput {
+        frame: FrameData::Rgba8(picture.as_raw()),
+        classes: None,
+        person: None,
+        depth: None,
+        stylized: None,
+    };
+    compositor.render(&context, &input).expect("renders");
+    let converter = I420Converter::new(&context, out.0, out.1);
+    let view = compositor.output_texture().create_view(&Default::default());
+    let mut encoder = context.device.create_command_encoder(&Default::default());
+    converter.encode(&context, &mut encoder, &view, (w, h));
+    context.queue.submit([encoder.finish()]);
+    (readback::read_texture(&context, converter.target()).expect("reads back"), converter.size())
+}
+
+#[test]
+fn the_gpu_converts_to_i420_like_the_cpu() {
+    use dreamlens::record::encoder::I420;
+    // A real photo at an odd size: the GPU crops the last column and row like the CPU does.
+    let photo = image::DynamicImage::ImageRgb8(photo("ADE_val_00000001")).to_rgba8();
+    let photo = image::imageops::crop_imm(&photo, 0, 0, 321, 183).to_image();
+    let (gpu, size) = gpu_i420(&photo, (321, 183));
+    assert_eq!(size, (320, 182));
+    let cpu = I420::from_rgba(photo.as_raw(), 321, 183);
+    let cpu: Vec<u8> = [cpu.y, cpu.u, cpu.v].concat();
+    assert_eq!(gpu.len(), cpu.len(), "one luma and two quarter chroma planes");
+    let worst = gpu.iter().zip(&cpu).map(|(a, b)| a.abs_diff(*b)).max().unwrap_or(0);
+    // Rounding differs (float on the GPU, integer shifts on the CPU): at most one level.
+    assert!(worst <= 1, "GPU and CPU I420 differ by up to {worst} levels");
+    // A different recording size is scaled, not cropped.
+    let (scaled, size) = gpu_i420(&photo, (160, 90));
+    assert_eq!(size, (160, 90));
+    assert_eq!(scaled.len(), 160 * 90 * 3 / 2);
+}

@@ -33,11 +33,12 @@ use crate::{
         DEFAULT_FADE_S, Flow, KeyframeProjector, Thumbnail, estimate_flow, warp_classes,
         warp_scalars,
     },
-    record::{RecordFrame, RecordOptions, Recorder},
+    record::{Pixels, RecordFrame, RecordOptions, Recorder},
     render::{
         RenderContext,
         present::{Presenter, fit_rect},
         readback::{self, ReadbackRing},
+        yuv::I420Converter,
     },
     restyle::EngineChoice,
     scene::{ClassMap, ScalarMap, SceneAnalysis},
@@ -250,7 +251,9 @@ impl FpsCounter {
 
 struct Recording {
     recorder: Recorder,
-    /// Pictures on their way back from the GPU, tagged with their recording time.
+    /// Converts the edited picture to I420 on the GPU.
+    converter: I420Converter,
+    /// I420 pictures on their way back from the GPU, tagged with their recording time.
     ring: ReadbackRing<f64>,
     path: PathBuf,
     started: Instant,
@@ -258,10 +261,15 @@ struct Recording {
 
 impl Recording {
     /// Hands finished readbacks to the encoder (dropping, never waiting, when it is behind).
-    fn feed(&mut self, pictures: Vec<(f64, image::RgbaImage)>) {
-        for (time_s, image) in pictures {
-            let (width, height) = image.dimensions();
-            self.recorder.try_push(RecordFrame { rgba: image.into_raw(), width, height, time_s });
+    fn feed(&mut self, pictures: Vec<(f64, Vec<u8>)>) {
+        let (width, height) = self.converter.size();
+        for (time_s, bytes) in pictures {
+            self.recorder.try_push(RecordFrame {
+                pixels: Pixels::I420(bytes),
+                width,
+                height,
+                time_s,
+            });
         }
     }
 
@@ -648,8 +656,17 @@ impl LiveApp {
                     path.display()
                 ));
                 let Some(gpu) = &self.gpu else { return };
-                let ring = ReadbackRing::new(&gpu.context, width, height, 3);
-                self.recording = Some(Recording { recorder, ring, path, started: Instant::now() });
+                let converter = I420Converter::new(&gpu.context, width, height);
+                let (even_w, even_h) = converter.size();
+                let ring = ReadbackRing::new(
+                    &gpu.context,
+                    even_w,
+                    even_h * 3 / 2,
+                    wgpu::TextureFormat::R8Unorm,
+                    3,
+                );
+                self.recording =
+                    Some(Recording { recorder, converter, ring, path, started: Instant::now() });
             }
             Err(error) => self.notify(error.to_string()),
         }
@@ -916,7 +933,14 @@ impl LiveApp {
         if let Some(recording) = &mut self.recording {
             let frame_time =
                 frame.captured_at.duration_since(recording.started).as_secs_f64().max(0.0);
-            recording.ring.submit(&gpu.context, &picture, frame_time);
+            let mut encoder =
+                gpu.context.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("recording"),
+                });
+            let size = (picture.size().width, picture.size().height);
+            recording.converter.encode(&gpu.context, &mut encoder, &picture_view, size);
+            gpu.context.queue.submit([encoder.finish()]);
+            recording.ring.submit(&gpu.context, recording.converter.target(), frame_time);
             let finished = recording.ring.collect(&gpu.context);
             recording.feed(finished);
         }

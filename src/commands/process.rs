@@ -20,8 +20,8 @@ use dreamlens::{
     inference::{AnalysisModels, SessionOptions},
     pipeline::{EffectRenderer, FrameAnalysis, FrameAnalyzer},
     projection::{DEFAULT_FADE_S, KeyframeProjector, Thumbnail},
-    record::{RecordFrame, RecordOptions, Recorder},
-    render::RenderContext,
+    record::{Pixels, RecordFrame, RecordOptions, Recorder},
+    render::{RenderContext, yuv::I420Converter},
     restyle::EngineChoice,
     store::ModelStore,
 };
@@ -212,7 +212,7 @@ pub fn run(
 
     // Output on its own thread: PNG encoding, or the recorder for MP4, so the next frame's
     // analysis overlaps it.
-    let (picture_sender, picture_receiver) = mpsc::sync_channel::<(u64, f64, image::RgbaImage)>(2);
+    let (picture_sender, picture_receiver) = mpsc::sync_channel::<(u64, RecordFrame)>(2);
     let writer_sink = sink.clone();
     let record_options = RecordOptions {
         bitrate_bps: args.bitrate.map(|kbps| kbps.saturating_mul(1000)),
@@ -228,37 +228,38 @@ pub fn run(
         }
         _ => None,
     };
-    let writer = thread::Builder::new().name("output".into()).spawn(move || -> anyhow::Result<u64> {
-        let mut written = 0;
-        for (index, time_s, picture) in picture_receiver {
-            if let Some(recorder) = &mut recorder {
-                if picture.dimensions() != size {
-                    anyhow::bail!(
-                        "frame {index} is {}x{}, the recording is {}x{}; MP4 output needs frames of one size",
-                        picture.width(),
-                        picture.height(),
-                        size.0,
-                        size.1
-                    );
+    // MP4: the picture goes to I420 (and to the output size) on the GPU.
+    let converter = recorder.as_ref().map(|_| {
+        let (width, height) = args.output_size.unwrap_or(size);
+        I420Converter::new(&context, width, height)
+    });
+    let writer =
+        thread::Builder::new().name("output".into()).spawn(move || -> anyhow::Result<u64> {
+            let mut written = 0;
+            for (index, frame) in picture_receiver {
+                if let Some(recorder) = &mut recorder {
+                    if !recorder.push(frame) {
+                        break;
+                    }
+                    written += 1;
+                    continue;
                 }
-                let frame = RecordFrame { width: picture.width(), height: picture.height(), rgba: picture.into_raw(), time_s };
-                if !recorder.push(frame) {
-                    break;
-                }
+                let Pixels::Rgba(rgba) = frame.pixels else {
+                    anyhow::bail!("frame {index}: a picture file needs RGBA pixels");
+                };
+                let path = writer_sink.png_path(index);
+                let rgb = image::RgbaImage::from_raw(frame.width, frame.height, rgba)
+                    .map(|rgba| image::DynamicImage::ImageRgba8(rgba).to_rgb8())
+                    .ok_or_else(|| anyhow::anyhow!("frame {index}: short picture"))?;
+                rgb.save(&path).with_context(|| format!("cannot write {}", path.display()))?;
                 written += 1;
-                continue;
             }
-            let path = writer_sink.png_path(index);
-            let rgb = image::DynamicImage::ImageRgba8(picture).to_rgb8();
-            rgb.save(&path).with_context(|| format!("cannot write {}", path.display()))?;
-            written += 1;
-        }
-        if let Some(recorder) = recorder {
-            let stats = recorder.finish()?;
-            return Ok(stats.frames);
-        }
-        Ok(written)
-    })?;
+            if let Some(recorder) = recorder {
+                let stats = recorder.finish()?;
+                return Ok(stats.frames);
+            }
+            Ok(written)
+        })?;
 
     let progress = match total {
         Some(n) => indicatif::ProgressBar::new(n),
@@ -286,14 +287,34 @@ pub fn run(
                 }
                 analysis
             });
+            // Photos have no capture time; give them 30 frames per second.
+            let time_s = if is_sequence { frame.time_s } else { next as f64 / 30.0 };
             let picture = analysis
-                .and_then(|analysis| Ok(renderer.render(&context, &frame.image, &analysis)?))
+                .and_then(|analysis| {
+                    let Some(converter) = &converter else {
+                        let picture = renderer.render(&context, &frame.image, &analysis)?;
+                        let (width, height) = picture.dimensions();
+                        let pixels = Pixels::Rgba(picture.into_raw());
+                        return Ok(RecordFrame { pixels, width, height, time_s });
+                    };
+                    if frame.image.dimensions() != size {
+                        anyhow::bail!(
+                            "the frame is {}x{}, the recording {}x{}; MP4 output needs frames of one size",
+                            frame.image.width(),
+                            frame.image.height(),
+                            size.0,
+                            size.1
+                        );
+                    }
+                    let bytes =
+                        renderer.render_i420(&context, &frame.image, &analysis, converter)?;
+                    let (width, height) = converter.size();
+                    Ok(RecordFrame { pixels: Pixels::I420(bytes), width, height, time_s })
+                })
                 .with_context(|| format!("frame {}", frame.index));
             match picture {
                 Ok(picture) => {
-                    // Photos have no capture time; give them 30 frames per second.
-                    let time_s = if is_sequence { frame.time_s } else { next as f64 / 30.0 };
-                    if picture_sender.send((next, time_s, picture)).is_err() {
+                    if picture_sender.send((next, picture)).is_err() {
                         break 'frames;
                     }
                 }

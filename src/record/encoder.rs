@@ -43,6 +43,18 @@ pub struct I420 {
 }
 
 impl I420 {
+    /// Splits a contiguous I420 buffer (luma, Cb, Cr) of `width` x `height`; `None` when the
+    /// sizes are odd or the buffer has another length.
+    pub fn from_planes(mut bytes: Vec<u8>, width: u32, height: u32) -> Option<Self> {
+        let luma = (width * height) as usize;
+        if width % 2 == 1 || height % 2 == 1 || bytes.len() != luma * 3 / 2 {
+            return None;
+        }
+        let v = bytes.split_off(luma + luma / 4);
+        let u = bytes.split_off(luma);
+        Some(Self { width, height, y: bytes, u, v })
+    }
+
     /// Converts RGBA (any size) to BT.601 limited-range 4:2:0, cropping an odd last column or
     /// row so both sizes are even as 4:2:0 requires.
     pub fn from_rgba(rgba: &[u8], width: u32, height: u32) -> Self {

@@ -3,7 +3,7 @@
 //! queue: batch processing waits for it (`push`), the live app never does (`try_push` drops the
 //! frame and counts it).
 
-mod encoder;
+pub mod encoder;
 mod mp4;
 
 use std::{
@@ -95,11 +95,21 @@ impl Default for RecordOptions {
     }
 }
 
+/// The pixels of a frame for the recorder.
+#[derive(Debug, Clone)]
+pub enum Pixels {
+    /// RGBA, converted to 4:2:0 (and scaled) on the recorder thread.
+    Rgba(Vec<u8>),
+    /// I420 already at the recording size (even sides), as `render::yuv` makes it on the GPU:
+    /// luma, then Cb, then Cr.
+    I420(Vec<u8>),
+}
+
 /// A composited frame for the recorder.
 #[derive(Debug, Clone)]
 pub struct RecordFrame {
-    /// RGBA pixels.
-    pub rgba: Vec<u8>,
+    /// The picture.
+    pub pixels: Pixels,
     /// Width in pixels.
     pub width: u32,
     /// Height in pixels.
@@ -212,20 +222,27 @@ impl Recorder {
                         if last_key.is_none_or(|k| time_s - k >= keyframe_interval_s) {
                             encoder.force_keyframe();
                         }
-                        let (rgba, w, h) = if (frame.width, frame.height) == (out_w, out_h) {
-                            (frame.rgba, frame.width, frame.height)
-                        } else {
-                            (
-                                scale_rgba(
-                                    &frame.rgba,
-                                    (frame.width, frame.height),
-                                    (out_w, out_h),
-                                ),
+                        let planes = match frame.pixels {
+                            Pixels::I420(bytes) => {
+                                I420::from_planes(bytes, frame.width, frame.height)
+                                    .filter(|p| (p.width, p.height) == (even_w, even_h))
+                                    .ok_or_else(|| {
+                                        RecordError::Encode(format!(
+                                            "an I420 frame of {}x{} does not fit the {even_w}x{even_h} recording",
+                                            frame.width, frame.height
+                                        ))
+                                    })?
+                            }
+                            Pixels::Rgba(rgba) if (frame.width, frame.height) == (out_w, out_h) => {
+                                I420::from_rgba(&rgba, out_w, out_h)
+                            }
+                            Pixels::Rgba(rgba) => I420::from_rgba(
+                                &scale_rgba(&rgba, (frame.width, frame.height), (out_w, out_h)),
                                 out_w,
                                 out_h,
-                            )
+                            ),
                         };
-                        let picture = encoder.encode(&I420::from_rgba(&rgba, w, h))?;
+                        let picture = encoder.encode(&planes)?;
                         if picture.is_key {
                             last_key = Some(time_s);
                         }

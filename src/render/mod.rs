@@ -8,6 +8,7 @@ pub mod context;
 pub mod present;
 pub mod readback;
 pub mod shaders;
+pub mod yuv;
 
 pub use compositor::{AnalysisFilter, Compositor, CompositorInput, FrameData};
 pub use context::{RenderContext, RenderError};

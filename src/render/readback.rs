@@ -100,14 +100,16 @@ struct Slot<T> {
     order: u64,
 }
 
-/// Asynchronous readback of a stream of same-sized RGBA8 pictures through a ring of staging
-/// buffers: `submit` queues a copy and returns at once, `collect` hands back the copies that have
+/// Asynchronous readback of a stream of same-sized, same-format pictures (RGBA8 frames, R8
+/// I420 layouts) through a ring of staging buffers: `submit` queues a copy and returns at once, `collect` hands back the copies that have
 /// finished. The render loop never waits; when every buffer is still in flight the frame is
 /// dropped and counted.
 pub struct ReadbackRing<T> {
     slots: Vec<Slot<T>>,
     width: u32,
     height: u32,
+    format: wgpu::TextureFormat,
+    row: u32,
     padded_row: u32,
     /// Frames refused because no buffer was free.
     pub dropped: u64,
@@ -121,10 +123,17 @@ impl<T> std::fmt::Debug for ReadbackRing<T> {
 }
 
 impl<T> ReadbackRing<T> {
-    /// A ring of `slots` buffers for `width` x `height` RGBA8 pictures.
-    pub fn new(context: &RenderContext, width: u32, height: u32, slots: usize) -> Self {
-        let padded_row = (width * 4).div_ceil(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT)
-            * wgpu::COPY_BYTES_PER_ROW_ALIGNMENT;
+    /// A ring of `slots` buffers for `width` x `height` pictures of an uncompressed `format`.
+    pub fn new(
+        context: &RenderContext,
+        width: u32,
+        height: u32,
+        format: wgpu::TextureFormat,
+        slots: usize,
+    ) -> Self {
+        let row = width * format.block_copy_size(None).unwrap_or(4);
+        let padded_row =
+            row.div_ceil(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT) * wgpu::COPY_BYTES_PER_ROW_ALIGNMENT;
         let slots = (0..slots.max(1))
             .map(|_| Slot {
                 buffer: context.device.create_buffer(&wgpu::BufferDescriptor {
@@ -138,16 +147,17 @@ impl<T> ReadbackRing<T> {
                 order: 0,
             })
             .collect();
-        Self { slots, width, height, padded_row, dropped: 0, submitted: 0 }
+        Self { slots, width, height, format, row, padded_row, dropped: 0, submitted: 0 }
     }
 
     /// Queues a copy of `texture` tagged `tag`; `false` (and a counted drop) when every buffer
-    /// is busy or the size does not match.
+    /// is busy or the size or format does not match.
     pub fn submit(&mut self, context: &RenderContext, texture: &wgpu::Texture, tag: T) -> bool {
         let size = texture.size();
         let free = self.slots.iter().position(|s| s.pending.is_none());
-        let (Some(index), true) = (free, (size.width, size.height) == (self.width, self.height))
-        else {
+        let fits = (size.width, size.height) == (self.width, self.height)
+            && texture.format() == self.format;
+        let (Some(index), true) = (free, fits) else {
             self.dropped += 1;
             return false;
         };
@@ -181,10 +191,10 @@ impl<T> ReadbackRing<T> {
         true
     }
 
-    /// The finished copies, oldest first, without waiting.
-    pub fn collect(&mut self, context: &RenderContext) -> Vec<(T, image::RgbaImage)> {
+    /// The finished copies as tightly packed rows, oldest first, without waiting.
+    pub fn collect(&mut self, context: &RenderContext) -> Vec<(T, Vec<u8>)> {
         let _ = context.device.poll(wgpu::PollType::Poll);
-        let row = (self.width * 4) as usize;
+        let row = self.row as usize;
         let mut done = Vec::new();
         let mut order: Vec<usize> = (0..self.slots.len()).collect();
         order.sort_by_key(|&i| self.slots[i].order);
@@ -201,17 +211,15 @@ impl<T> ReadbackRing<T> {
             drop(mapped);
             slot.buffer.unmap();
             slot.ready.store(false, std::sync::atomic::Ordering::Release);
-            if let (Some(tag), Some(image)) =
-                (slot.pending.take(), image::RgbaImage::from_raw(self.width, self.height, pixels))
-            {
-                done.push((tag, image));
+            if let Some(tag) = slot.pending.take() {
+                done.push((tag, pixels));
             }
         }
         done
     }
 
     /// Waits for every copy in flight (when recording stops).
-    pub fn drain(&mut self, context: &RenderContext) -> Vec<(T, image::RgbaImage)> {
+    pub fn drain(&mut self, context: &RenderContext) -> Vec<(T, Vec<u8>)> {
         let _ = context.device.poll(wgpu::PollType::wait_indefinitely());
         self.collect(context)
     }
