@@ -339,3 +339,48 @@ fn the_gpu_converts_to_i420_like_the_cpu() {
     assert_eq!(size, (160, 90));
     assert_eq!(scaled.len(), 160 * 90 * 3 / 2);
 }
+
+#[test]
+fn gpu_made_i420_frames_record_to_a_valid_clip() {
+    use dreamlens::record::{Pixels, RecordFrame, RecordOptions, Recorder};
+    let photo = image::DynamicImage::ImageRgb8(photo("ADE_val_00000001")).to_rgba8();
+    let photo = image::imageops::resize(&photo, 320, 240, image::imageops::FilterType::Triangle);
+    let (i420, (w, h)) = gpu_i420(&photo, (320, 240));
+    let dir = tempfile::tempdir().expect("temp");
+    let clip = dir.path().join("gpu.mp4");
+    let mut recorder =
+        Recorder::start(&clip, w, h, RecordOptions::default(), None).expect("starts");
+    for index in 0..10 {
+        let frame = RecordFrame {
+            pixels: Pixels::I420(i420.clone()),
+            width: w,
+            height: h,
+            time_s: f64::from(index) / 30.0,
+        };
+        assert!(recorder.push(frame));
+    }
+    let stats = recorder.finish().expect("finishes");
+    assert_eq!(stats.frames, 10);
+    assert_eq!(frames_decoded(&clip), 10);
+    assert!(decodes_cleanly(&clip));
+    // What comes out is the photo: its decoded first frame matches it closely.
+    let png = dir.path().join("first.png");
+    let status = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-y", "-i"])
+        .arg(&clip)
+        .args(["-frames:v", "1"])
+        .arg(&png)
+        .status()
+        .expect("ffmpeg");
+    assert!(status.success());
+    let decoded = image::open(&png).expect("png").to_rgb8();
+    let original = image::DynamicImage::ImageRgba8(photo).to_rgb8();
+    let mean = decoded
+        .as_raw()
+        .iter()
+        .zip(original.as_raw())
+        .map(|(a, b)| f64::from(a.abs_diff(*b)))
+        .sum::<f64>()
+        / decoded.as_raw().len() as f64;
+    assert!(mean < 8.0, "the clip differs from the photo by {mean:.1} levels");
+}

@@ -251,10 +251,13 @@ impl FpsCounter {
 
 struct Recording {
     recorder: Recorder,
-    /// Converts the edited picture to I420 on the GPU.
-    converter: I420Converter,
-    /// I420 pictures on their way back from the GPU, tagged with their recording time.
+    /// Converts the edited picture to I420 on a real GPU (a software adapter reads RGBA back
+    /// and the recorder converts on the CPU, which is faster there).
+    converter: Option<I420Converter>,
+    /// Pictures on their way back from the GPU, tagged with their recording time.
     ring: ReadbackRing<f64>,
+    /// Size of the pictures in the ring (the converter's, or the edited picture's).
+    size: (u32, u32),
     path: PathBuf,
     started: Instant,
 }
@@ -262,14 +265,11 @@ struct Recording {
 impl Recording {
     /// Hands finished readbacks to the encoder (dropping, never waiting, when it is behind).
     fn feed(&mut self, pictures: Vec<(f64, Vec<u8>)>) {
-        let (width, height) = self.converter.size();
+        let (width, height) = self.size;
         for (time_s, bytes) in pictures {
-            self.recorder.try_push(RecordFrame {
-                pixels: Pixels::I420(bytes),
-                width,
-                height,
-                time_s,
-            });
+            let pixels =
+                if self.converter.is_some() { Pixels::I420(bytes) } else { Pixels::Rgba(bytes) };
+            self.recorder.try_push(RecordFrame { pixels, width, height, time_s });
         }
     }
 
@@ -656,17 +656,24 @@ impl LiveApp {
                     path.display()
                 ));
                 let Some(gpu) = &self.gpu else { return };
-                let converter = I420Converter::new(&gpu.context, width, height);
-                let (even_w, even_h) = converter.size();
-                let ring = ReadbackRing::new(
-                    &gpu.context,
-                    even_w,
-                    even_h * 3 / 2,
-                    wgpu::TextureFormat::R8Unorm,
-                    3,
-                );
-                self.recording =
-                    Some(Recording { recorder, converter, ring, path, started: Instant::now() });
+                let converter = (!gpu.context.is_software())
+                    .then(|| I420Converter::new(&gpu.context, width, height));
+                let (size, ring_height, format) = match &converter {
+                    Some(converter) => {
+                        let (w, h) = converter.size();
+                        ((w, h), h * 3 / 2, wgpu::TextureFormat::R8Unorm)
+                    }
+                    None => ((width, height), height, wgpu::TextureFormat::Rgba8Unorm),
+                };
+                let ring = ReadbackRing::new(&gpu.context, size.0, ring_height, format, 3);
+                self.recording = Some(Recording {
+                    recorder,
+                    converter,
+                    ring,
+                    size,
+                    path,
+                    started: Instant::now(),
+                });
             }
             Err(error) => self.notify(error.to_string()),
         }
@@ -933,14 +940,20 @@ impl LiveApp {
         if let Some(recording) = &mut self.recording {
             let frame_time =
                 frame.captured_at.duration_since(recording.started).as_secs_f64().max(0.0);
-            let mut encoder =
-                gpu.context.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                    label: Some("recording"),
-                });
-            let size = (picture.size().width, picture.size().height);
-            recording.converter.encode(&gpu.context, &mut encoder, &picture_view, size);
-            gpu.context.queue.submit([encoder.finish()]);
-            recording.ring.submit(&gpu.context, recording.converter.target(), frame_time);
+            match &recording.converter {
+                Some(converter) => {
+                    let mut encoder = gpu.context.device.create_command_encoder(
+                        &wgpu::CommandEncoderDescriptor { label: Some("recording") },
+                    );
+                    let size = (picture.size().width, picture.size().height);
+                    converter.encode(&gpu.context, &mut encoder, &picture_view, size);
+                    gpu.context.queue.submit([encoder.finish()]);
+                    recording.ring.submit(&gpu.context, converter.target(), frame_time);
+                }
+                None => {
+                    recording.ring.submit(&gpu.context, &picture, frame_time);
+                }
+            }
             let finished = recording.ring.collect(&gpu.context);
             recording.feed(finished);
         }

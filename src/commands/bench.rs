@@ -244,7 +244,17 @@ pub fn stages(
         std::hint::black_box(dreamlens::record::I420::from_rgba(&rgba, width, height));
         Ok(())
     })?;
-    println!("{:<40} {yuv_ms:>8.1} ms", "RGBA to YUV 4:2:0 (recorder thread)");
+    println!("{:<40} {yuv_ms:>8.1} ms", "RGBA to YUV 4:2:0 on the CPU");
+    let converter = dreamlens::render::yuv::I420Converter::new(&context, width, height);
+    let view = compositor.output_texture().create_view(&Default::default());
+    let gpu_yuv_ms = time_per_frame(&frames, |_| {
+        let mut encoder = context.device.create_command_encoder(&Default::default());
+        converter.encode(&context, &mut encoder, &view, (width, height));
+        context.queue.submit([encoder.finish()]);
+        std::hint::black_box(readback::read_texture(&context, converter.target())?);
+        Ok(())
+    })?;
+    println!("{:<40} {gpu_yuv_ms:>8.1} ms", "YUV 4:2:0 on the GPU + its readback (recording)");
     let settings = dreamlens::record::EncoderSettings {
         bitrate_bps: (f64::from(width * height) * 0.1 * 30.0) as u32,
         keyframe_interval: Some(30),

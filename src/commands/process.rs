@@ -228,8 +228,9 @@ pub fn run(
         }
         _ => None,
     };
-    // MP4: the picture goes to I420 (and to the output size) on the GPU.
-    let converter = recorder.as_ref().map(|_| {
+    // MP4 on a real GPU: the picture goes to I420 (and to the output size) there. A software
+    // adapter is slower at it than the recorder thread's CPU conversion (BENCHMARKS.md).
+    let converter = recorder.as_ref().filter(|_| !context.is_software()).map(|_| {
         let (width, height) = args.output_size.unwrap_or(size);
         I420Converter::new(&context, width, height)
     });
