@@ -384,3 +384,57 @@ fn gpu_made_i420_frames_record_to_a_valid_clip() {
         / decoded.as_raw().len() as f64;
     assert!(mean < 8.0, "the clip differs from the photo by {mean:.1} levels");
 }
+
+#[test]
+fn sound_in_another_codec_is_re_encoded_to_aac() {
+    // MP3 sound cannot be copied into the recording: it is decoded and encoded to AAC, and
+    // what plays is still the input's 440 Hz tone for as long as the video.
+    let dir = tempfile::tempdir().expect("temp");
+    let input = dir.path().join("mp3_sound.mp4");
+    let status = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=15"])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100", "-t", "2"])
+        .args(["-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "libmp3lame", "-shortest"])
+        .arg(&input)
+        .status()
+        .expect("ffmpeg");
+    assert!(status.success());
+    let clip = dir.path().join("out.mp4");
+    let output = run(dreamlens()
+        .args(["process", "--preset", "toon", "--input"])
+        .arg(&input)
+        .arg("--output")
+        .arg(&clip));
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let audio = ffprobe(
+        &[
+            "-select_streams",
+            "a:0",
+            "-show_entries",
+            "stream=codec_name,duration",
+            "-of",
+            "csv=p=0",
+        ],
+        &clip,
+    );
+    let fields: Vec<&str> = audio.split(',').collect();
+    assert_eq!(fields[0], "aac", "{audio}");
+    let duration: f64 = fields[1].parse().expect("duration");
+    assert!((duration - 2.0).abs() < 0.1, "audio {duration} s for 2 s of video");
+    assert!(decodes_cleanly(&clip));
+    // The tone: one second from the middle, decoded to 16-bit mono, has 440 rising zero
+    // crossings and a strong level.
+    let decoded = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-i"])
+        .arg(&clip)
+        .args(["-vn", "-ac", "1", "-ar", "44100", "-f", "s16le", "-"])
+        .output()
+        .expect("ffmpeg");
+    let samples: Vec<i16> =
+        decoded.stdout.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
+    let second = &samples[22050..66150];
+    let crossings = second.windows(2).filter(|w| w[0] < 0 && w[1] >= 0).count();
+    assert!((438..=442).contains(&crossings), "{crossings} cycles in one second, not 440");
+    let rms = (second.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / 44100.0).sqrt();
+    assert!(rms > 1000.0, "the tone is missing (rms {rms:.0})");
+}

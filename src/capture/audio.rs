@@ -1,5 +1,5 @@
-//! The audio track of an input video, read as compressed packets so a recording can carry it
-//! unchanged (no generation loss, no encoder needed).
+//! The audio track of an input video as AAC packets for a recording: AAC is copied unchanged (no
+//! generation loss); any other codec FFmpeg decodes is re-encoded to AAC-LC.
 
 use std::path::Path;
 
@@ -40,8 +40,8 @@ pub struct AudioTrack {
     pub packets: Vec<AudioPacket>,
 }
 
-/// Reads the best audio stream of `path`. `Ok(None)` when there is none; an error names a codec
-/// that cannot be copied.
+/// Reads the best audio stream of `path` as AAC: copied when it is AAC, re-encoded otherwise.
+/// `Ok(None)` when there is none; an error names what could not be read.
 pub fn read_audio(path: &Path) -> Result<Option<AudioTrack>, CaptureError> {
     let error = |problem: String| CaptureError::Open { input: path.display().to_string(), problem };
     ffmpeg::init().map_err(|e| error(format!("FFmpeg failed to start: {e}")))?;
@@ -51,15 +51,15 @@ pub fn read_audio(path: &Path) -> Result<Option<AudioTrack>, CaptureError> {
     let index = stream.index();
     let time_base = f64::from(stream.time_base());
     let parameters = stream.parameters();
-    if parameters.id() != ffmpeg::codec::Id::AAC {
-        return Err(error(format!(
-            "its audio is {:?}; only AAC audio can be carried into the recording (convert it with `ffmpeg -c:a aac`)",
-            parameters.id()
-        )));
-    }
+    let codec = parameters.id();
     let decoder = ffmpeg::codec::context::Context::from_parameters(parameters)
         .and_then(|c| c.decoder().audio())
-        .map_err(|e| error(format!("unreadable audio parameters ({e})")))?;
+        .map_err(|e| error(format!("unreadable {codec:?} audio parameters ({e})")))?;
+    if codec != ffmpeg::codec::Id::AAC {
+        return transcode_to_aac(&mut input, index, time_base, decoder)
+            .map(Some)
+            .map_err(|e| error(format!("its {codec:?} audio cannot be re-encoded to AAC: {e}")));
+    }
     use ffmpeg::codec::profile::{AAC, Profile};
     let profile = match decoder.profile() {
         Profile::AAC(AAC::HE) => AacProfile::He,
@@ -77,4 +77,147 @@ pub fn read_audio(path: &Path) -> Result<Option<AudioTrack>, CaptureError> {
     }
     packets.sort_by(|a, b| a.time_s.total_cmp(&b.time_s));
     Ok(Some(AudioTrack { profile, sample_rate, channels, packets }))
+}
+
+/// AAC-LC bit rate per channel of re-encoded audio.
+const AAC_BITS_PER_CHANNEL: usize = 64_000;
+
+/// Decodes the audio stream `index` of `input` and encodes it to AAC-LC with FFmpeg's native
+/// encoder (mono stays mono, more than two channels are mixed down to stereo).
+fn transcode_to_aac(
+    input: &mut ffmpeg::format::context::Input,
+    index: usize,
+    time_base: f64,
+    mut decoder: ffmpeg::decoder::Audio,
+) -> Result<AudioTrack, ffmpeg::Error> {
+    use ffmpeg::{ChannelLayout, format::Sample, format::sample::Type, frame};
+    let channels = decoder.channels().clamp(1, 2);
+    let mut aac = AacEncoder::open(decoder.rate(), channels)?;
+    if decoder.channel_layout().channels() == 0 {
+        let layout = ChannelLayout::default(i32::from(decoder.channels()));
+        decoder.set_channel_layout(layout);
+    }
+    let mut resampler = decoder.resampler(Sample::F32(Type::Planar), aac.layout, decoder.rate())?;
+    let mut first_time: Option<f64> = None;
+    let mut decoded = frame::Audio::empty();
+    let mut drain =
+        |decoder: &mut ffmpeg::decoder::Audio, aac: &mut AacEncoder| -> Result<(), ffmpeg::Error> {
+            while decoder.receive_frame(&mut decoded).is_ok() {
+                // A fresh output frame each time: a reused one keeps its first size as the capacity
+                // and the resampler would hold back the rest.
+                let mut converted = frame::Audio::empty();
+                resampler.run(&decoded, &mut converted)?;
+                aac.push(&converted)?;
+            }
+            Ok(())
+        };
+    for (stream, packet) in input.packets() {
+        if stream.index() != index {
+            continue;
+        }
+        if first_time.is_none() {
+            first_time = packet.pts().map(|pts| pts as f64 * time_base);
+        }
+        decoder.send_packet(&packet)?;
+        drain(&mut decoder, &mut aac)?;
+    }
+    decoder.send_eof()?;
+    drain(&mut decoder, &mut aac)?;
+    let rate = aac.rate;
+    let mut packets = aac.finish()?;
+    // The encoder's priming delay makes its first packets start before zero; shifting keeps the
+    // track starting where the input's did.
+    let start = first_time.unwrap_or(0.0);
+    let shift = packets.first().map_or(0.0, |p| p.time_s.min(0.0));
+    for packet in &mut packets {
+        packet.time_s += start - shift;
+    }
+    Ok(AudioTrack { profile: AacProfile::Lc, sample_rate: rate, channels, packets })
+}
+
+/// FFmpeg's AAC-LC encoder fed planar float samples in any amounts: it takes whole encoder
+/// frames (1024 samples) and collects the packets.
+struct AacEncoder {
+    encoder: ffmpeg::encoder::Audio,
+    layout: ffmpeg::ChannelLayout,
+    rate: u32,
+    frame_size: usize,
+    /// Samples per channel waiting for a whole frame.
+    pending: Vec<Vec<f32>>,
+    next_pts: i64,
+    packets: Vec<AudioPacket>,
+}
+
+impl AacEncoder {
+    fn open(rate: u32, channels: u16) -> Result<Self, ffmpeg::Error> {
+        use ffmpeg::format::{Sample, sample::Type};
+        let layout = ffmpeg::ChannelLayout::default(i32::from(channels));
+        let codec =
+            ffmpeg::encoder::find(ffmpeg::codec::Id::AAC).ok_or(ffmpeg::Error::EncoderNotFound)?;
+        let mut settings =
+            ffmpeg::codec::context::Context::new_with_codec(codec).encoder().audio()?;
+        settings.set_rate(rate as i32);
+        settings.set_channel_layout(layout);
+        settings.set_format(Sample::F32(Type::Planar));
+        settings.set_bit_rate(AAC_BITS_PER_CHANNEL * usize::from(channels));
+        settings.set_time_base((1, rate as i32));
+        let encoder = settings.open_as(codec)?;
+        let frame_size = encoder.frame_size().max(1) as usize;
+        Ok(Self {
+            encoder,
+            layout,
+            rate,
+            frame_size,
+            pending: vec![Vec::new(); usize::from(channels)],
+            next_pts: 0,
+            packets: Vec::new(),
+        })
+    }
+
+    /// Adds planar float samples (in this encoder's layout) and encodes every whole frame.
+    fn push(&mut self, samples: &ffmpeg::frame::Audio) -> Result<(), ffmpeg::Error> {
+        for (plane, pending) in self.pending.iter_mut().enumerate() {
+            pending.extend_from_slice(&samples.plane::<f32>(plane)[..samples.samples()]);
+        }
+        while self.pending[0].len() >= self.frame_size {
+            self.encode(self.frame_size)?;
+        }
+        Ok(())
+    }
+
+    fn encode(&mut self, n: usize) -> Result<(), ffmpeg::Error> {
+        use ffmpeg::format::{Sample, sample::Type};
+        let mut frame = ffmpeg::frame::Audio::new(Sample::F32(Type::Planar), n, self.layout);
+        frame.set_rate(self.rate);
+        frame.set_pts(Some(self.next_pts));
+        for (plane, pending) in self.pending.iter_mut().enumerate() {
+            frame.plane_mut::<f32>(plane)[..n].copy_from_slice(&pending[..n]);
+            pending.drain(..n);
+        }
+        self.next_pts += n as i64;
+        self.encoder.send_frame(&frame)?;
+        self.receive()
+    }
+
+    fn receive(&mut self) -> Result<(), ffmpeg::Error> {
+        let mut packet = ffmpeg::Packet::empty();
+        while self.encoder.receive_packet(&mut packet).is_ok() {
+            if let (Some(pts), Some(data)) = (packet.pts(), packet.data()) {
+                let time_s = pts as f64 / f64::from(self.rate);
+                self.packets.push(AudioPacket { time_s, data: data.to_vec() });
+            }
+        }
+        Ok(())
+    }
+
+    /// Encodes the last partial frame, flushes the encoder and returns every packet.
+    fn finish(mut self) -> Result<Vec<AudioPacket>, ffmpeg::Error> {
+        let rest = self.pending[0].len();
+        if rest > 0 {
+            self.encode(rest)?;
+        }
+        self.encoder.send_eof()?;
+        self.receive()?;
+        Ok(self.packets)
+    }
 }
