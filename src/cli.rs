@@ -62,6 +62,10 @@ pub struct LiveArgs {
     /// Frame rate wanted from the camera (the closest it offers is used; default: its highest).
     #[arg(long)]
     pub camera_fps: Option<u32>,
+    /// Audio input recordings take their sound from (a device name or part of one, as
+    /// `dreamlens doctor` lists them; `none` for no sound). Default: the default input.
+    #[arg(long)]
+    pub microphone: Option<String>,
 }
 
 /// Options every command understands.

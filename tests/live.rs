@@ -154,6 +154,8 @@ fn recording_from_the_window_gives_a_clip_ffprobe_accepts() {
         .env_remove("WAYLAND_DISPLAY")
         .env("DREAMLENS_MODEL_DIRS", models_dir())
         .env("XDG_CONFIG_HOME", dir.path())
+        // No ALSA configuration and no sound card: the recording is video-only.
+        .env("HOME", dir.path())
         .args([
             "--preset",
             "film",
@@ -188,6 +190,82 @@ fn recording_from_the_window_gives_a_clip_ffprobe_accepts() {
     assert_eq!(fields[0], "h264");
     let frames: u32 = fields[1].parse().expect("count");
     assert!(frames >= 5, "only {frames} frames recorded");
+    assert_eq!(stream_codecs(&clip), ["h264"], "no audio device, no audio track");
+}
+
+fn stream_codecs(clip: &Path) -> Vec<String> {
+    let probe = Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "stream=codec_name", "-of", "csv=p=0"])
+        .arg(clip)
+        .output()
+        .expect("ffprobe");
+    String::from_utf8_lossy(&probe.stdout).lines().map(str::to_owned).collect()
+}
+
+#[test]
+fn recording_from_the_window_takes_the_microphone() {
+    // A real ALSA capture device that plays a 440 Hz tone from a file (alsa-lib's `file`
+    // plugin over `null`, converted by `plug`). It has no clock of its own, so this also checks
+    // that such a source is held to real time and stays in step with the video.
+    let screen = xvfb();
+    let dir = tempfile::tempdir().expect("temp");
+    let tone = dir.path().join("tone.raw");
+    let samples: Vec<u8> = (0..48_000 * 10)
+        .flat_map(|i| {
+            let v =
+                (8000.0 * (std::f64::consts::TAU * 440.0 * f64::from(i) / 48_000.0).sin()) as i16;
+            v.to_le_bytes()
+        })
+        .collect();
+    std::fs::write(&tone, samples).expect("tone");
+    std::fs::write(
+        dir.path().join(".asoundrc"),
+        format!(
+            "pcm.!default {{ type plug slave {{ pcm \"tone\" format S16_LE rate 48000 channels 1 }} }}\n\
+             pcm.tone {{ type file slave.pcm \"null\" file \"/dev/null\" infile \"{}\" format \"raw\" }}\n",
+            tone.display()
+        ),
+    )
+    .expect("asoundrc");
+    let clip = dir.path().join("with_sound.mp4");
+    let output = Command::new(env!("CARGO_BIN_EXE_dreamlens"))
+        .env("DISPLAY", &screen.display)
+        .env_remove("WAYLAND_DISPLAY")
+        .env("DREAMLENS_MODEL_DIRS", models_dir())
+        .env("XDG_CONFIG_HOME", dir.path())
+        .env("HOME", dir.path())
+        .args(["--preset", "toon", "--window-size", "640x400", "--quit-after-frames", "20"])
+        .arg("--record-to")
+        .arg(&clip)
+        .output()
+        .expect("runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(stream_codecs(&clip), ["h264", "aac"]);
+    let durations = Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries", "stream=duration", "-of", "csv=p=0"])
+        .arg(&clip)
+        .output()
+        .expect("ffprobe");
+    let durations: Vec<f64> = String::from_utf8_lossy(&durations.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    assert_eq!(durations.len(), 2);
+    assert!((durations[0] - durations[1]).abs() < 0.1, "video and sound lengths {durations:?}");
+    // The tone is what was recorded: 440 cycles per second in the decoded sound.
+    let decoded = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-i"])
+        .arg(&clip)
+        .args(["-vn", "-ac", "1", "-ar", "48000", "-f", "s16le", "-"])
+        .output()
+        .expect("ffmpeg");
+    let pcm: Vec<i16> =
+        decoded.stdout.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
+    assert!(pcm.len() > 24_000, "only {} samples", pcm.len());
+    let part = &pcm[4_800..pcm.len().min(52_800) - 1];
+    let crossings = part.windows(2).filter(|w| w[0] < 0 && w[1] >= 0).count() as f64;
+    let frequency = crossings * 48_000.0 / part.len() as f64;
+    assert!((frequency - 440.0).abs() < 5.0, "recorded {frequency:.0} Hz, not the 440 Hz tone");
 }
 
 #[test]

@@ -25,7 +25,7 @@ use winit::{
 };
 
 use crate::{
-    capture::CameraRequest,
+    capture::{CameraRequest, audio::Sound, microphone::Microphone},
     effects::{Effect, preset::Preset},
     inference::{AnalysisModels, DisabledStage, SceneAnalyzer, SessionOptions},
     pipeline::{EffectRenderer, FrameAnalysis, FrameAnalyzer, LayerPlan},
@@ -74,6 +74,9 @@ pub struct LiveOptions {
     pub engine: EngineChoice,
     /// Which camera, at what size and rate.
     pub camera: CameraRequest,
+    /// The microphone recordings take their sound from (a device name or part of one); `None`
+    /// is the default input, `"none"` records no sound.
+    pub microphone: Option<String>,
 }
 
 /// Which frames go to the models: every Nth, and only when the picture changed enough.
@@ -251,6 +254,8 @@ impl FpsCounter {
 
 struct Recording {
     recorder: Recorder,
+    /// The microphone, when there is one (its AAC packets go straight to the recorder).
+    microphone: Option<Microphone>,
     /// Converts the edited picture to I420 on a real GPU (a software adapter reads RGBA back
     /// and the recorder converts on the CPU, which is faster there).
     converter: Option<I420Converter>,
@@ -281,6 +286,9 @@ impl Recording {
         if let Some(context) = context {
             let last = self.ring.drain(context);
             self.feed(last);
+        }
+        if let Some(microphone) = self.microphone.take() {
+            microphone.stop();
         }
         let dropped_on_gpu = self.ring.dropped;
         self.recorder.finish().map(|stats| crate::record::RecordStats {
@@ -649,12 +657,20 @@ impl LiveApp {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
         let path = path.unwrap_or_else(|| PathBuf::from(format!("dreamlens-{stamp}.mp4")));
-        match Recorder::start(&path, width, height, RecordOptions::default(), None) {
+        let started = Instant::now();
+        let (microphone, sound, sound_note) = match self.options.microphone.as_deref() {
+            Some("none") => (None, None, "without sound (--microphone none)".to_owned()),
+            device => match Microphone::start(device, started) {
+                Ok((microphone, sound)) => {
+                    let note = format!("with sound from {}", microphone.name());
+                    (Some(microphone), Some(Sound::Live(sound)), note)
+                }
+                Err(error) => (None, None, format!("without sound: {error}")),
+            },
+        };
+        match Recorder::start(&path, width, height, RecordOptions::default(), sound) {
             Ok(recorder) => {
-                self.notify(format!(
-                    "Recording to {} (no microphone input in this build)",
-                    path.display()
-                ));
+                self.notify(format!("Recording to {} {sound_note}", path.display()));
                 let Some(gpu) = &self.gpu else { return };
                 let converter = (!gpu.context.is_software())
                     .then(|| I420Converter::new(&gpu.context, width, height));
@@ -666,14 +682,8 @@ impl LiveApp {
                     None => ((width, height), height, wgpu::TextureFormat::Rgba8Unorm),
                 };
                 let ring = ReadbackRing::new(&gpu.context, size.0, ring_height, format, 3);
-                self.recording = Some(Recording {
-                    recorder,
-                    converter,
-                    ring,
-                    size,
-                    path,
-                    started: Instant::now(),
-                });
+                self.recording =
+                    Some(Recording { recorder, microphone, converter, ring, size, path, started });
             }
             Err(error) => self.notify(error.to_string()),
         }

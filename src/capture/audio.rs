@@ -40,6 +40,26 @@ pub struct AudioTrack {
     pub packets: Vec<AudioPacket>,
 }
 
+/// AAC packets arriving while a recording runs (the microphone), timed like the video frames.
+#[derive(Debug)]
+pub struct LiveSound {
+    /// Samples per second.
+    pub sample_rate: u32,
+    /// Channel count.
+    pub channels: u16,
+    /// The packets, in order.
+    pub packets: std::sync::mpsc::Receiver<AudioPacket>,
+}
+
+/// Where a recording's sound comes from.
+#[derive(Debug)]
+pub enum Sound {
+    /// An input file's track, read in full beforehand.
+    File(AudioTrack),
+    /// Packets arriving as the recording runs.
+    Live(LiveSound),
+}
+
 /// Reads the best audio stream of `path` as AAC: copied when it is AAC, re-encoded otherwise.
 /// `Ok(None)` when there is none; an error names what could not be read.
 pub fn read_audio(path: &Path) -> Result<Option<AudioTrack>, CaptureError> {
@@ -137,7 +157,7 @@ fn transcode_to_aac(
 
 /// FFmpeg's AAC-LC encoder fed planar float samples in any amounts: it takes whole encoder
 /// frames (1024 samples) and collects the packets.
-struct AacEncoder {
+pub(super) struct AacEncoder {
     encoder: ffmpeg::encoder::Audio,
     layout: ffmpeg::ChannelLayout,
     rate: u32,
@@ -149,7 +169,7 @@ struct AacEncoder {
 }
 
 impl AacEncoder {
-    fn open(rate: u32, channels: u16) -> Result<Self, ffmpeg::Error> {
+    pub(super) fn open(rate: u32, channels: u16) -> Result<Self, ffmpeg::Error> {
         use ffmpeg::format::{Sample, sample::Type};
         let layout = ffmpeg::ChannelLayout::default(i32::from(channels));
         let codec =
@@ -179,6 +199,30 @@ impl AacEncoder {
         for (plane, pending) in self.pending.iter_mut().enumerate() {
             pending.extend_from_slice(&samples.plane::<f32>(plane)[..samples.samples()]);
         }
+        self.encode_whole_frames()
+    }
+
+    /// Adds interleaved float samples with `channels` per frame (extra channels are dropped,
+    /// a missing second channel repeats the first) and encodes every whole frame.
+    pub(super) fn push_interleaved(
+        &mut self,
+        samples: &[f32],
+        channels: usize,
+    ) -> Result<(), ffmpeg::Error> {
+        let channels = channels.max(1);
+        for (plane, pending) in self.pending.iter_mut().enumerate() {
+            let source = plane.min(channels - 1);
+            pending.extend(samples.chunks_exact(channels).map(|frame| frame[source]));
+        }
+        self.encode_whole_frames()
+    }
+
+    /// Packets finished so far (their times count samples from the first one pushed).
+    pub(super) fn take_packets(&mut self) -> Vec<AudioPacket> {
+        std::mem::take(&mut self.packets)
+    }
+
+    fn encode_whole_frames(&mut self) -> Result<(), ffmpeg::Error> {
         while self.pending[0].len() >= self.frame_size {
             self.encode(self.frame_size)?;
         }
@@ -210,8 +254,9 @@ impl AacEncoder {
         Ok(())
     }
 
-    /// Encodes the last partial frame, flushes the encoder and returns every packet.
-    fn finish(mut self) -> Result<Vec<AudioPacket>, ffmpeg::Error> {
+    /// Encodes the last partial frame, flushes the encoder and returns every packet not yet
+    /// taken.
+    pub(super) fn finish(mut self) -> Result<Vec<AudioPacket>, ffmpeg::Error> {
         let rest = self.pending[0].len();
         if rest > 0 {
             self.encode(rest)?;

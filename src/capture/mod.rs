@@ -5,6 +5,7 @@
 pub mod audio;
 mod camera;
 pub mod demo;
+pub mod microphone;
 mod video;
 
 use std::path::{Path, PathBuf};

@@ -19,6 +19,7 @@ struct Report {
     models: Vec<ModelReport>,
     gpu_adapters: Vec<render::AdapterSummary>,
     cameras: Vec<capture::CameraSummary>,
+    microphones: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -74,6 +75,7 @@ pub fn run(store: &ModelStore, json: bool) -> anyhow::Result<ExitCode> {
         models: model_reports(store)?,
         gpu_adapters: render::list_adapters(),
         cameras: capture::list_cameras(),
+        microphones: capture::microphone::list(),
     };
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -131,5 +133,12 @@ fn print_report(report: &Report) {
     }
     for camera in &report.cameras {
         println!("  {} ({})", camera.name, camera.device);
+    }
+    println!("Audio inputs (for the sound of live recordings)");
+    if report.microphones.is_empty() {
+        println!("  none found: live recordings are video-only");
+    }
+    for name in &report.microphones {
+        println!("  {name}");
     }
 }

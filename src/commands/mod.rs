@@ -40,6 +40,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 size: cli.live.camera_size,
                 fps: cli.live.camera_fps,
             },
+            microphone: cli.live.microphone,
         };
         dreamlens::app::run(store, options, live)?;
         return Ok(ExitCode::SUCCESS);

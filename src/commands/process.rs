@@ -223,7 +223,7 @@ pub fn run(
     // The recording starts before the first frame, so an unwritable path is refused at once.
     let mut recorder = match &sink {
         Sink::Mp4(path) => {
-            let audio = input_audio(&args.input);
+            let audio = input_audio(&args.input).map(capture::audio::Sound::File);
             Some(Recorder::start(path, size.0, size.1, record_options, audio)?)
         }
         _ => None,

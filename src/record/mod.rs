@@ -20,7 +20,7 @@ use std::{
 pub use encoder::{EncodedPicture, EncoderSettings, H264Encoder, I420};
 pub use mp4::Mp4Writer;
 
-use crate::capture::audio::AudioTrack;
+use crate::capture::audio::Sound;
 
 /// Why recording failed. Every variant names the file and what to do.
 #[derive(Debug, thiserror::Error)]
@@ -173,7 +173,7 @@ impl Recorder {
         width: u32,
         height: u32,
         options: RecordOptions,
-        audio: Option<AudioTrack>,
+        audio: Option<Sound>,
     ) -> Result<Self, RecordError> {
         let unwritable =
             |reason: String| RecordError::Unwritable { path: path.display().to_string(), reason };

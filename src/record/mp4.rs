@@ -14,7 +14,7 @@ use muxide::{
 };
 
 use super::{RecordError, encoder::EncodedPicture};
-use crate::capture::audio::{AacProfile, AudioTrack};
+use crate::capture::audio::{AacProfile, AudioPacket, Sound};
 
 /// Media timescale: 90 kHz, the usual video clock.
 const TIMESCALE: u32 = 90_000;
@@ -33,9 +33,13 @@ pub struct Mp4Writer {
     samples: u64,
     /// File length after the last complete fragment.
     committed: u64,
-    /// Audio carried from the input, and the next packet to write.
-    audio: Option<AudioTrack>,
+    /// The sound's format: profile, sample rate, channels.
+    audio: Option<(AacProfile, u32, u16)>,
+    /// Its packets so far, and the next to write.
+    audio_packets: Vec<AudioPacket>,
     next_audio: usize,
+    /// Packets still arriving (live sound).
+    audio_feed: Option<std::sync::mpsc::Receiver<AudioPacket>>,
     /// Input time of the first video frame; audio is shifted by the same amount.
     origin_s: f64,
 }
@@ -56,9 +60,20 @@ impl Mp4Writer {
         width: u32,
         height: u32,
         fragment_ms: u32,
-        audio: Option<AudioTrack>,
+        audio: Option<Sound>,
     ) -> Result<Self, RecordError> {
         let file = File::create(path).map_err(|source| RecordError::io(path, source))?;
+        let (format, audio_packets, audio_feed) = match audio {
+            Some(Sound::File(track)) => {
+                (Some((track.profile, track.sample_rate, track.channels)), track.packets, None)
+            }
+            Some(Sound::Live(live)) => (
+                Some((AacProfile::Lc, live.sample_rate, live.channels)),
+                Vec::new(),
+                Some(live.packets),
+            ),
+            None => (None, Vec::new(), None),
+        };
         Ok(Self {
             file,
             path: path.to_owned(),
@@ -69,8 +84,10 @@ impl Mp4Writer {
             last_pts: None,
             samples: 0,
             committed: 0,
-            audio,
+            audio: format,
+            audio_packets,
             next_audio: 0,
+            audio_feed,
             origin_s: 0.0,
         })
     }
@@ -82,8 +99,13 @@ impl Mp4Writer {
 
     /// Queues the audio packets that start before `until_s` (recording time).
     fn queue_audio(&mut self, until_s: f64) -> Result<(), RecordError> {
-        let (Some(audio), Some(muxer)) = (&self.audio, self.muxer.as_mut()) else { return Ok(()) };
-        while let Some(packet) = audio.packets.get(self.next_audio) {
+        if let Some(feed) = &self.audio_feed {
+            self.audio_packets.extend(feed.try_iter());
+        }
+        let (Some((_, sample_rate, _)), Some(muxer)) = (self.audio, self.muxer.as_mut()) else {
+            return Ok(());
+        };
+        while let Some(packet) = self.audio_packets.get(self.next_audio) {
             let time_s = packet.time_s - self.origin_s;
             if time_s >= until_s {
                 break;
@@ -92,7 +114,7 @@ impl Mp4Writer {
             if time_s < 0.0 {
                 continue;
             }
-            let pts = (time_s * f64::from(audio.sample_rate)).round() as u64;
+            let pts = (time_s * f64::from(sample_rate)).round() as u64;
             muxer
                 .write_audio(pts, pts, &packet.data)
                 .map_err(|e| RecordError::Encode(e.to_string()))?;
@@ -144,17 +166,17 @@ impl Mp4Writer {
                 .with_fragment_duration_ms(self.fragment_ms);
             config.sps = sps;
             config.pps = pps;
-            let mut muxer = match &self.audio {
-                Some(audio) => {
-                    let profile = match audio.profile {
+            let mut muxer = match self.audio {
+                Some((profile, sample_rate, channels)) => {
+                    let profile = match profile {
                         AacProfile::Lc => MuxAacProfile::Lc,
                         AacProfile::He => MuxAacProfile::He,
                         AacProfile::HeV2 => MuxAacProfile::Hev2,
                     };
                     let audio_config = FragmentAudioConfig {
                         codec: AudioCodec::Aac(profile),
-                        sample_rate: audio.sample_rate,
-                        channels: audio.channels,
+                        sample_rate,
+                        channels,
                     };
                     FragmentedMuxer::new_with_audio(config, audio_config)
                 }

@@ -1,0 +1,197 @@
+//! The microphone while a live recording runs: cpal delivers samples on its audio thread, a
+//! `microphone` thread encodes them to AAC-LC and hands the packets to the recorder, timed from
+//! the same instant as the video frames.
+
+use std::{
+    sync::mpsc,
+    thread,
+    time::{Duration, Instant},
+};
+
+use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
+
+use super::{
+    CaptureError,
+    audio::{AacEncoder, AudioPacket, LiveSound},
+};
+
+/// The input devices the platform reports, by name.
+pub fn list() -> Vec<String> {
+    cpal::default_host()
+        .input_devices()
+        .map(|devices| devices.filter_map(|d| d.name().ok()).collect())
+        .unwrap_or_default()
+}
+
+/// A running microphone capture; dropping it without [`Microphone::stop`] loses the last
+/// fraction of a second.
+pub struct Microphone {
+    stream: Option<cpal::Stream>,
+    thread: Option<thread::JoinHandle<()>>,
+    name: String,
+}
+
+impl std::fmt::Debug for Microphone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Microphone").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+/// Interleaved samples as cpal delivered them, with when they arrived.
+struct Chunk {
+    samples: Vec<f32>,
+    arrived: Instant,
+}
+
+impl Microphone {
+    /// Starts the input device whose name contains `device` (the default input with `None`);
+    /// packet times count from `origin`. The sound goes to a recorder as [`LiveSound`].
+    pub fn start(device: Option<&str>, origin: Instant) -> Result<(Self, LiveSound), CaptureError> {
+        let label = device.unwrap_or("the default microphone").to_owned();
+        let error = |problem: String| CaptureError::Open { input: label.clone(), problem };
+        let host = cpal::default_host();
+        let device = match device {
+            None => host.default_input_device(),
+            Some(wanted) => host
+                .input_devices()
+                .map_err(|e| error(e.to_string()))?
+                .find(|d| d.name().is_ok_and(|n| n.contains(wanted))),
+        }
+        .ok_or_else(|| error("no such audio input device".into()))?;
+        let name = device.name().unwrap_or_else(|_| label.clone());
+        let config = device.default_input_config().map_err(|e| error(e.to_string()))?;
+        let rate = config.sample_rate().0;
+        let device_channels = usize::from(config.channels());
+        let channels = config.channels().clamp(1, 2);
+        let mut encoder = AacEncoder::open(rate, channels)
+            .map_err(|e| error(format!("cannot start the AAC encoder: {e}")))?;
+        let (chunk_sender, chunks) = mpsc::channel::<Chunk>();
+        let stream_config: cpal::StreamConfig = config.clone().into();
+        let on_error = |e: cpal::StreamError| tracing::warn!("microphone: {e}");
+        let pace = Pace::new(rate, device_channels);
+        let stream = match config.sample_format() {
+            cpal::SampleFormat::F32 => {
+                build::<f32>(&device, &stream_config, chunk_sender, pace, on_error)
+            }
+            cpal::SampleFormat::I16 => {
+                build::<i16>(&device, &stream_config, chunk_sender, pace, on_error)
+            }
+            cpal::SampleFormat::I32 => {
+                build::<i32>(&device, &stream_config, chunk_sender, pace, on_error)
+            }
+            cpal::SampleFormat::U8 => {
+                build::<u8>(&device, &stream_config, chunk_sender, pace, on_error)
+            }
+            other => return Err(error(format!("sample format {other} is not supported"))),
+        }
+        .map_err(|e| error(e.to_string()))?;
+        stream.play().map_err(|e| error(e.to_string()))?;
+
+        let (packet_sender, packets) = mpsc::channel::<AudioPacket>();
+        let thread = thread::Builder::new()
+            .name("microphone".into())
+            .spawn(move || {
+                // The first samples' arrival, less their own duration, places the track.
+                let mut start_s: Option<f64> = None;
+                let mut priming: Option<f64> = None;
+                let mut send = |packets: Vec<AudioPacket>, start_s: f64| {
+                    for mut packet in packets {
+                        // The encoder's priming delay makes its first packet start before zero.
+                        let shift = *priming.get_or_insert(-packet.time_s.min(0.0));
+                        packet.time_s += start_s + shift;
+                        if packet_sender.send(packet).is_err() {
+                            return;
+                        }
+                    }
+                };
+                for chunk in chunks {
+                    let start = *start_s.get_or_insert_with(|| {
+                        let duration = chunk.samples.len() as f64
+                            / device_channels.max(1) as f64
+                            / f64::from(rate);
+                        (chunk.arrived.saturating_duration_since(origin).as_secs_f64() - duration)
+                            .max(0.0)
+                    });
+                    if encoder.push_interleaved(&chunk.samples, device_channels).is_err() {
+                        return;
+                    }
+                    send(encoder.take_packets(), start);
+                }
+                if let (Ok(rest), Some(start)) = (encoder.finish(), start_s) {
+                    send(rest, start);
+                }
+            })
+            .map_err(|e| error(format!("cannot start the microphone thread: {e}")))?;
+        Ok((
+            Self { stream: Some(stream), thread: Some(thread), name },
+            LiveSound { sample_rate: rate, channels, packets },
+        ))
+    }
+
+    /// The device's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Stops capturing and waits until every packet went to the recorder.
+    pub fn stop(mut self) {
+        // Dropping the stream drops the sample sender, which ends the encoding thread.
+        drop(self.stream.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Holds a source that delivers faster than real time (a file-backed or virtual device) to the
+/// clock, so its sound stays in step with the video. A sound card is never ahead and never
+/// waits.
+struct Pace {
+    started: Option<Instant>,
+    samples: u64,
+    rate: u32,
+    channels: usize,
+}
+
+impl Pace {
+    fn new(rate: u32, channels: usize) -> Self {
+        Self { started: None, samples: 0, rate: rate.max(1), channels: channels.max(1) }
+    }
+
+    fn delivered(&mut self, values: usize) {
+        let started = *self.started.get_or_insert_with(Instant::now);
+        self.samples += (values / self.channels) as u64;
+        let ahead = self.samples as f64 / f64::from(self.rate) - started.elapsed().as_secs_f64();
+        if ahead > 0.05 {
+            thread::sleep(Duration::from_secs_f64(ahead));
+        }
+    }
+}
+
+fn build<T>(
+    device: &cpal::Device,
+    config: &cpal::StreamConfig,
+    sender: mpsc::Sender<Chunk>,
+    mut pace: Pace,
+    on_error: impl FnMut(cpal::StreamError) + Send + 'static,
+) -> Result<cpal::Stream, cpal::BuildStreamError>
+where
+    T: cpal::SizedSample,
+    f32: cpal::FromSample<T>,
+{
+    device.build_input_stream(
+        config,
+        move |data: &[T], _: &cpal::InputCallbackInfo| {
+            // A misbehaving driver must not poison the encoder: non-finite samples become silence.
+            let samples = data
+                .iter()
+                .map(|&s| <f32 as cpal::FromSample<T>>::from_sample_(s))
+                .map(|v| if v.is_finite() { v.clamp(-1.0, 1.0) } else { 0.0 })
+                .collect();
+            let _ = sender.send(Chunk { samples, arrived: Instant::now() });
+            pace.delivered(data.len());
+        },
+        on_error,
+        Some(Duration::from_secs(2)),
+    )
+}
