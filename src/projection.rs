@@ -93,6 +93,12 @@ impl Flow {
         out
     }
 
+    /// True when nothing moved by as much as a quarter of a thumbnail pixel (a few frame
+    /// pixels): carrying anything by this flow would change nothing visible.
+    pub fn is_still(&self) -> bool {
+        self.vectors.iter().all(|v| v[0].abs() < 0.25 && v[1].abs() < 0.25)
+    }
+
     /// The mean displacement in thumbnail pixels (for reports and tests).
     pub fn mean(&self) -> [f32; 2] {
         let n = self.vectors.len() as f32;
@@ -111,12 +117,24 @@ fn cost(
     stride: usize,
 ) -> f32 {
     let (x0, y0, x1, y1) = area;
+    let (w, h) = (key.width as i32, key.height as i32);
+    let inside = x0 + d.0 >= 0 && y0 + d.1 >= 0 && x1 + d.0 <= w && y1 + d.1 <= h;
     let mut sum = 0.0;
     let mut n = 0u32;
     for y in (y0..y1).step_by(stride) {
-        for x in (x0..x1).step_by(stride) {
-            sum += (current.at(x, y) - key.at(x + d.0, y + d.1)).abs();
-            n += 1;
+        if inside {
+            // The common case, without per-pixel clamping.
+            let (row, shifted) = ((y * w) as usize, ((y + d.1) * w + d.0) as isize);
+            for x in (x0..x1).step_by(stride) {
+                let there = key.luma[(shifted + x as isize) as usize];
+                sum += (current.luma[row + x as usize] - there).abs();
+                n += 1;
+            }
+        } else {
+            for x in (x0..x1).step_by(stride) {
+                sum += (current.at(x, y) - key.at(x + d.0, y + d.1)).abs();
+                n += 1;
+            }
         }
     }
     sum / n.max(1) as f32
@@ -158,6 +176,11 @@ fn best_shift(
 
 /// The motion from the keyframe's source frame to the current frame.
 pub fn estimate_flow(current: &Thumbnail, key: &Thumbnail) -> Flow {
+    if (current.width, current.height) != (key.width, key.height) {
+        // Another frame size (the camera changed format): nothing can be matched.
+        let thumb = (current.width, current.height);
+        return Flow { cols: 1, rows: 1, thumb, vectors: vec![[0.0; 2]] };
+    }
     let (w, h) = (current.width as i32, current.height as i32);
     let margin = GLOBAL_RANGE;
     let interior = (margin, margin, (w - margin).max(margin + 1), (h - margin).max(margin + 1));
@@ -211,12 +234,63 @@ pub fn estimate_flow(current: &Thumbnail, key: &Thumbnail) -> Flow {
     Flow { cols, rows, thumb: (current.width, current.height), vectors: smoothed }
 }
 
-/// Where, in a `w` x `h` picture of the keyframe's frame, pixel (x, y) of the current frame was.
-fn source_position(flow: &Flow, x: u32, y: u32, w: u32, h: u32) -> (f32, f32) {
-    let (wf, hf) = (w as f32, h as f32);
-    let (u, v) = ((x as f32 + 0.5) / wf, (y as f32 + 0.5) / hf);
-    let d = flow.at(u, v);
-    (((u + d[0]) * wf - 0.5).clamp(0.0, wf - 1.0), ((v + d[1]) * hf - 0.5).clamp(0.0, hf - 1.0))
+/// Where, in a `w` x `h` picture of the keyframe's frame, each pixel of the current frame was:
+/// row by row, the flow grid is interpolated once per row and then only along it.
+struct SourcePositions<'a> {
+    flow: &'a Flow,
+    w: u32,
+    h: u32,
+    /// The flow at this row, one vector per grid column (in 0..1 frame units).
+    row: Vec<[f32; 2]>,
+}
+
+impl<'a> SourcePositions<'a> {
+    fn new(flow: &'a Flow, w: u32, h: u32) -> Self {
+        Self { flow, w, h, row: vec![[0.0; 2]; flow.cols] }
+    }
+
+    /// Prepares row `y`; then [`SourcePositions::at`] gives the positions along it.
+    fn set_row(&mut self, y: u32) {
+        let flow = self.flow;
+        let v = (y as f32 + 0.5) / self.h as f32;
+        let gy = (v * flow.rows as f32 - 0.5).clamp(0.0, (flow.rows - 1) as f32);
+        let y0 = gy.floor() as usize;
+        let y1 = (y0 + 1).min(flow.rows - 1);
+        let fy = gy - y0 as f32;
+        let scale = [1.0 / flow.thumb.0 as f32, 1.0 / flow.thumb.1 as f32];
+        for (col, out) in self.row.iter_mut().enumerate() {
+            let (top, bottom) =
+                (flow.vectors[y0 * flow.cols + col], flow.vectors[y1 * flow.cols + col]);
+            for axis in 0..2 {
+                out[axis] = (top[axis] * (1.0 - fy) + bottom[axis] * fy) * scale[axis];
+            }
+        }
+    }
+
+    /// The source position of pixel `x` of the prepared row `y`.
+    fn at(&self, x: u32, y: u32) -> (f32, f32) {
+        let (wf, hf) = (self.w as f32, self.h as f32);
+        let (u, v) = ((x as f32 + 0.5) / wf, (y as f32 + 0.5) / hf);
+        let cols = self.flow.cols;
+        let gx = (u * cols as f32 - 0.5).clamp(0.0, (cols - 1) as f32);
+        let x0 = gx.floor() as usize;
+        let x1 = (x0 + 1).min(cols - 1);
+        let fx = gx - x0 as f32;
+        let (a, b) = (self.row[x0], self.row[x1]);
+        let d = [a[0] * (1.0 - fx) + b[0] * fx, a[1] * (1.0 - fx) + b[1] * fx];
+        (((u + d[0]) * wf - 0.5).clamp(0.0, wf - 1.0), ((v + d[1]) * hf - 0.5).clamp(0.0, hf - 1.0))
+    }
+}
+
+/// Every pixel of a `w` x `h` grid, row by row, with where it came from.
+fn resample<T>(flow: &Flow, w: u32, h: u32, mut pixel: impl FnMut((f32, f32)) -> T) -> Vec<T> {
+    let mut positions = SourcePositions::new(flow, w, h);
+    let mut out = Vec::with_capacity((w * h) as usize);
+    for y in 0..h {
+        positions.set_row(y);
+        out.extend((0..w).map(|x| pixel(positions.at(x, y))));
+    }
+    out
 }
 
 /// Bilinear sample at (sx, sy) of a row-major `w` x `h` grid read through `sample(index)`.
@@ -232,38 +306,40 @@ fn bilinear(w: u32, h: u32, (sx, sy): (f32, f32), sample: impl Fn(usize) -> f32)
 
 /// `key` resampled so each pixel shows what the keyframe had where that part of the scene was.
 pub fn warp(key: &RgbaImage, flow: &Flow) -> RgbaImage {
+    if flow.is_still() {
+        return key.clone();
+    }
     let (w, h) = key.dimensions();
     let raw = key.as_raw();
-    RgbaImage::from_fn(w, h, |x, y| {
-        let from = source_position(flow, x, y, w, h);
+    let pixels = resample(flow, w, h, |from| {
         let mut out = [0u8; 4];
         for (c, value) in out.iter_mut().enumerate() {
             *value = bilinear(w, h, from, |i| f32::from(raw[i * 4 + c])).round() as u8;
         }
-        image::Rgba(out)
-    })
+        out
+    });
+    RgbaImage::from_raw(w, h, pixels.concat()).expect("one pixel per position")
 }
 
 /// A class map carried by `flow` (nearest class: ids do not blend).
 pub fn warp_classes(map: &ClassMap, flow: &Flow) -> ClassMap {
-    let (w, h) = (map.width, map.height);
-    let classes = (0..h)
-        .flat_map(|y| (0..w).map(move |x| (x, y)))
-        .map(|(x, y)| {
-            let (sx, sy) = source_position(flow, x, y, w, h);
-            map.classes[(sy.round() as u32 * w + sx.round() as u32) as usize]
-        })
-        .collect();
+    if flow.is_still() {
+        return map.clone();
+    }
+    let w = map.width;
+    let classes = resample(flow, w, map.height, |(sx, sy)| {
+        map.classes[(sy.round() as u32 * w + sx.round() as u32) as usize]
+    });
     ClassMap { classes, ..map.clone() }
 }
 
 /// A person mask or depth map carried by `flow`.
 pub fn warp_scalars(map: &ScalarMap, flow: &Flow) -> ScalarMap {
+    if flow.is_still() {
+        return map.clone();
+    }
     let (w, h) = (map.width, map.height);
-    let values = (0..h)
-        .flat_map(|y| (0..w).map(move |x| (x, y)))
-        .map(|(x, y)| bilinear(w, h, source_position(flow, x, y, w, h), |i| map.values[i]))
-        .collect();
+    let values = resample(flow, w, h, |from| bilinear(w, h, from, |i| map.values[i]));
     ScalarMap { width: w, height: h, values }
 }
 

@@ -381,9 +381,8 @@ impl Effects {
         let models = AnalysisModels::default();
         let mut disabled = Vec::new();
         let mut providers = Vec::new();
-        // Restyle and style layers can be moved to a region from the panel, so their presets
-        // keep segmentation running.
-        let segmentation = (preset.needs_segmentation() || preset.needs_style())
+        let segmentation = preset
+            .needs_segmentation()
             .then(|| {
                 spawn_stage(
                     "segmentation",

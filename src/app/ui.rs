@@ -71,7 +71,7 @@ pub fn draw(
                 if layers.iter().any(|l| matches!(l.effect, Effect::Restyle { .. })) {
                     restyle_ui(ui, settings, hud, actions);
                 }
-                layers_ui(ui, layers, picked_layer, actions);
+                layers_ui(ui, hud, layers, picked_layer, actions);
             });
         });
     }
@@ -194,6 +194,7 @@ fn pattern_choice(ui: &mut egui::Ui, index: usize, pattern: &mut Pattern) -> boo
 
 fn layers_ui(
     ui: &mut egui::Ui,
+    hud: &HudData,
     layers: &mut [Layer],
     picked_layer: &mut usize,
     actions: &mut Actions,
@@ -213,7 +214,16 @@ fn layers_ui(
             .default_open(index == 0)
             .show(ui, |ui| {
                 if layer.effect.needs_style() {
-                    changed |= region_choice(ui, index, &mut layer.region);
+                    // Regions need the segmentation model, which runs only for presets that
+                    // use it (it costs a core on small machines).
+                    let segmented = hud.stages.iter().any(|(name, _)| name == "segmentation");
+                    ui.add_enabled_ui(segmented, |ui| {
+                        changed |= region_choice(ui, index, &mut layer.region);
+                    })
+                    .response
+                    .on_disabled_hover_text(
+                        "This preset runs no segmentation: choose restyle-walls to restyle by region",
+                    );
                 }
                 if matches!(layer.region, RegionSelector::Named(_)) {
                     ui.radio_value(picked_layer, index, "click the picture to pick its region");

@@ -233,6 +233,33 @@ pub fn stages(
         Ok(())
     })?;
     println!("{:<40} {readback_ms:>8.1} ms", "readback");
+    // Carrying maps made on an older frame onto the current one (live app, display thread):
+    // thumbnails, the flow between them, and the warps of maps at the models' sizes.
+    let key = dreamlens::projection::Thumbnail::of(&frames[0]);
+    let labels: std::sync::Arc<[String]> = vec!["wall".to_owned(); 32].into();
+    let classes = dreamlens::scene::ClassMap {
+        width: 512,
+        height: 512,
+        classes: (0..512 * 512).map(|i| (i % 7) as u8).collect(),
+        labels,
+    };
+    let scalars = |w: u32, h: u32| dreamlens::scene::ScalarMap {
+        width: w,
+        height: h,
+        values: (0..w * h).map(|i| (i % 13) as f32 / 13.0).collect(),
+    };
+    let (person, depth) = (scalars(256, 256), scalars(320, 192));
+    let carry_ms = time_per_frame(&frames[1..], |frame| {
+        use dreamlens::projection::{Thumbnail, estimate_flow, warp_classes, warp_scalars};
+        let flow = estimate_flow(&Thumbnail::of(frame), &key);
+        std::hint::black_box((
+            warp_classes(&classes, &flow),
+            warp_scalars(&person, &flow),
+            warp_scalars(&depth, &flow),
+        ));
+        Ok(())
+    })?;
+    println!("{:<40} {carry_ms:>8.1} ms", "carry maps to the frame (flow + warps)");
     let png_ms = time_per_frame(&frames, |frame| {
         let mut bytes = Vec::new();
         frame.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)?;
