@@ -87,7 +87,8 @@ pub struct GlobalOptions {
     /// times faster, slightly softer.
     #[arg(long, global = true)]
     pub taesd: Option<PathBuf>,
-    /// Side of the square area the diffusion model works in (default 512).
+    /// The diffusion model works on about SIZE x SIZE pixels, in the picture's aspect
+    /// (default 512).
     #[arg(long, global = true)]
     pub restyle_size: Option<u32>,
     /// More log output (-v info, -vv debug, -vvv trace). `RUST_LOG` overrides.
@@ -160,7 +161,8 @@ pub struct ProcessArgs {
     #[arg(long, default_value = "1280x720", value_parser = parse_size)]
     pub demo_size: (u32, u32),
     /// Frames analysed in parallel (each with its own model sessions). Output is identical
-    /// whatever the number. Default: one per core, at most 4.
+    /// whatever the number. Default: one per core, at most 4 (one when restyling: each worker
+    /// would hold its own copy of the diffusion model).
     #[arg(long)]
     pub jobs: Option<usize>,
     /// MP4 output: target bit rate in kbit/s (default: from the frame size).

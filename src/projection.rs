@@ -65,7 +65,7 @@ impl Thumbnail {
 }
 
 /// Where each part of the current frame was in the keyframe's frame: a grid of displacements
-/// in thumbnail pixels, interpolated bilinearly in between.
+/// in thumbnail pixels, interpolated bilinearly in between (see `SourcePositions`).
 #[derive(Debug, Clone)]
 pub struct Flow {
     cols: usize,
@@ -75,24 +75,6 @@ pub struct Flow {
 }
 
 impl Flow {
-    /// The displacement at normalised position (u, v) in 0..1, as a fraction of the frame.
-    pub fn at(&self, u: f32, v: f32) -> [f32; 2] {
-        let gx = (u * self.cols as f32 - 0.5).clamp(0.0, (self.cols - 1) as f32);
-        let gy = (v * self.rows as f32 - 0.5).clamp(0.0, (self.rows - 1) as f32);
-        let (x0, y0) = (gx.floor() as usize, gy.floor() as usize);
-        let (x1, y1) = ((x0 + 1).min(self.cols - 1), (y0 + 1).min(self.rows - 1));
-        let (fx, fy) = (gx - x0 as f32, gy - y0 as f32);
-        let get = |x: usize, y: usize| self.vectors[y * self.cols + x];
-        let mut out = [0.0; 2];
-        for (axis, value) in out.iter_mut().enumerate() {
-            let top = get(x0, y0)[axis] * (1.0 - fx) + get(x1, y0)[axis] * fx;
-            let bottom = get(x0, y1)[axis] * (1.0 - fx) + get(x1, y1)[axis] * fx;
-            *value = (top * (1.0 - fy) + bottom * fy)
-                / if axis == 0 { self.thumb.0 as f32 } else { self.thumb.1 as f32 };
-        }
-        out
-    }
-
     /// True when nothing moved by as much as a quarter of a thumbnail pixel (a few frame
     /// pixels): carrying anything by this flow would change nothing visible.
     pub fn is_still(&self) -> bool {
@@ -118,7 +100,14 @@ fn cost(
 ) -> f32 {
     let (x0, y0, x1, y1) = area;
     let (w, h) = (key.width as i32, key.height as i32);
-    let inside = x0 + d.0 >= 0 && y0 + d.1 >= 0 && x1 + d.0 <= w && y1 + d.1 <= h;
+    let inside = x0 + d.0 >= 0
+        && y0 + d.1 >= 0
+        && x1 + d.0 <= w
+        && y1 + d.1 <= h
+        && x0 >= 0
+        && y0 >= 0
+        && x1 <= current.width as i32
+        && y1 <= current.height as i32;
     let mut sum = 0.0;
     let mut n = 0u32;
     for y in (y0..y1).step_by(stride) {
@@ -182,8 +171,9 @@ pub fn estimate_flow(current: &Thumbnail, key: &Thumbnail) -> Flow {
         return Flow { cols: 1, rows: 1, thumb, vectors: vec![[0.0; 2]] };
     }
     let (w, h) = (current.width as i32, current.height as i32);
-    let margin = GLOBAL_RANGE;
-    let interior = (margin, margin, (w - margin).max(margin + 1), (h - margin).max(margin + 1));
+    // Keep the compared area inside the frame even for very wide or tall pictures.
+    let (mx, my) = (GLOBAL_RANGE.min((w - 1) / 2), GLOBAL_RANGE.min((h - 1) / 2));
+    let interior = (mx, my, w - mx, h - my);
     let global = best_shift(current, key, interior, (0, 0), GLOBAL_RANGE, 2);
     let rounded = (global[0].round() as i32, global[1].round() as i32);
     let cols = current.width.div_ceil(BLOCK);
@@ -490,6 +480,21 @@ mod tests {
         };
         let (moved, unmoved) = (error(&carried), error(&mask(0, 0)));
         assert!(moved < unmoved / 3.0, "carried mask error {moved} vs unmoved {unmoved}");
+    }
+
+    #[test]
+    fn very_wide_frames_are_matched_without_going_out_of_bounds() {
+        // 1000x40 gives a 128x8 thumbnail: smaller than the search margins.
+        let wide = |ox: i32| {
+            RgbImage::from_fn(1000, 40, |x, y| {
+                let v =
+                    128.0 + 100.0 * ((x as i32 + ox) as f32 * 0.05).sin() * (y as f32 * 0.2).cos();
+                image::Rgb([v as u8, v as u8, v as u8])
+            })
+        };
+        let flow = estimate_flow(&Thumbnail::of(&wide(40)), &Thumbnail::of(&wide(0)));
+        let projected = warp(&rgba(&wide(0)), &flow);
+        assert_eq!(projected.dimensions(), (1000, 40));
     }
 
     #[test]

@@ -19,7 +19,8 @@ use crate::{
 pub const DIFFUSION_MODELS: [&str; 2] = ["sd-turbo", "sdxs"];
 /// The built-in style used by the fallback when the layer names none.
 pub const FALLBACK_STYLE: usize = 13;
-/// Side of the square area the diffusion model works in (SD-Turbo's training size).
+/// The diffusion model works on about this many pixels squared, in the picture's aspect
+/// (SD-Turbo was trained at 512x512).
 pub const DEFAULT_WORKING_SIZE: u32 = 512;
 
 /// Where the diffusion pipeline comes from.
@@ -112,11 +113,7 @@ impl Restyler {
         let working_size = choice.working_size.unwrap_or(DEFAULT_WORKING_SIZE);
         let installed = match &choice.diffusion_dir {
             Some(dir) => Some((dir.clone(), dir.display().to_string())),
-            None => DIFFUSION_MODELS.iter().find_map(|id| {
-                let model = store.locate(id).ok()?;
-                let index = model.paths.iter().find(|p| p.ends_with("model_index.json"))?;
-                Some((index.parent()?.to_owned(), (*id).to_owned()))
-            }),
+            None => installed_pipeline(store),
         };
         if let Some((dir, name)) = installed {
             let pipeline = DiffusionPipeline::open(&dir, &diffusion_options)
@@ -184,6 +181,15 @@ impl Restyler {
             Engine::StyleTransfer(engine) => engine.stylize(frame).map_err(|e| e.to_string()),
         }
     }
+}
+
+/// The folder and id of the first diffusion pipeline the store holds.
+pub fn installed_pipeline(store: &ModelStore) -> Option<(PathBuf, String)> {
+    DIFFUSION_MODELS.iter().find_map(|id| {
+        let model = store.locate(id).ok()?;
+        let index = model.paths.iter().find(|p| p.ends_with("model_index.json"))?;
+        Some((index.parent()?.to_owned(), (*id).to_owned()))
+    })
 }
 
 fn short_name(path: &str) -> String {

@@ -251,7 +251,13 @@ fn recording_from_the_window_takes_the_microphone() {
         .filter_map(|l| l.trim().parse().ok())
         .collect();
     assert_eq!(durations.len(), 2);
-    assert!((durations[0] - durations[1]).abs() < 0.1, "video and sound lengths {durations:?}");
+    // Both start at the recording's start; their ends differ by the last frame's duration,
+    // which the muxer estimates (0.13 s measured with the machine idle, up to 0.45 s with the
+    // two cores overloaded four times over, when frames come at irregular intervals).
+    assert!(
+        (durations[0] - durations[1]).abs() < 0.6 && durations[1] > 1.0,
+        "video and sound lengths {durations:?}"
+    );
     // The tone is what was recorded: 440 cycles per second in the decoded sound.
     let decoded = Command::new("ffmpeg")
         .args(["-loglevel", "error", "-i"])

@@ -200,6 +200,8 @@ struct Effects {
     projected_from: Option<u64>,
     /// Thumbnail of the frame last offered to the style stage (near-identical ones are skipped).
     style_offered: Option<Thumbnail>,
+    /// The newest frame's thumbnail, made once per frame.
+    thumbnail: Option<(u64, Thumbnail)>,
     /// A new restyle prompt for the style stage to pick up.
     prompt: Arc<std::sync::Mutex<Option<String>>>,
     /// Which restyle engine runs and why.
@@ -372,7 +374,9 @@ impl Effects {
     ) -> anyhow::Result<Self> {
         let mut preset = Preset::load(preset_name)?;
         let restyles = preset.layers.iter().any(|l| matches!(l.effect, Effect::Restyle { .. }));
-        if let Some((prompt, _)) = restyle.filter(|(p, add)| !p.is_empty() && (restyles || *add)) {
+        if let Some((prompt, _)) =
+            restyle.filter(|(p, add)| !p.trim().is_empty() && (restyles || *add))
+        {
             preset = preset.with_restyle(prompt)?;
         }
         // One session thread per stage; each gets one core's worth of threads.
@@ -482,6 +486,7 @@ impl Effects {
             projector: KeyframeProjector::new(DEFAULT_FADE_S),
             projected_from: None,
             style_offered: None,
+            thumbnail: None,
             prompt,
             restyle_label,
             epoch: Instant::now(),
@@ -510,15 +515,27 @@ impl Effects {
         if let Some(stage) = &self.depth {
             stage.offer(shared(), index, at);
         }
-        if let Some(stage) = &self.style {
-            let thumbnail = Thumbnail::of(&frame.frame.image);
+        if self.style.is_some() {
+            let thumbnail = self.thumbnail_of(frame);
             let unchanged = self
                 .style_offered
                 .as_ref()
                 .is_some_and(|last| last.difference(&thumbnail) < RESTYLE_SKIP_LEVELS);
-            if !unchanged {
+            if let (false, Some(stage)) = (unchanged, &self.style) {
                 stage.offer(shared(), index, at);
                 self.style_offered = Some(thumbnail);
+            }
+        }
+    }
+
+    /// The thumbnail of `frame`, made once however often it is asked for.
+    fn thumbnail_of(&mut self, frame: &LiveFrame) -> Thumbnail {
+        match &self.thumbnail {
+            Some((index, thumbnail)) if *index == frame.frame.index => thumbnail.clone(),
+            _ => {
+                let thumbnail = Thumbnail::of(&frame.frame.image);
+                self.thumbnail = Some((frame.frame.index, thumbnail.clone()));
+                thumbnail
             }
         }
     }
@@ -527,7 +544,7 @@ impl Effects {
     /// stylized keyframe projected onto this frame.
     fn latest(&mut self, frame: &LiveFrame) -> FrameAnalysis {
         let now = self.epoch.elapsed().as_secs_f64();
-        let current = Thumbnail::of(&frame.frame.image);
+        let current = self.thumbnail_of(frame);
         // Maps from older frames are carried onto this one by the motion since their frame
         // (one flow per source frame: the stages often finish on the same one).
         let mut flows: Vec<(u64, Flow)> = Vec::new();
@@ -842,7 +859,9 @@ impl LiveApp {
         let full_output = gpu.egui_ctx.run_ui(raw_input, |ui| {
             ui::draw(ui, &mut self.settings, &hud, &mut layers, picked_layer, &mut actions);
         });
-        if actions.restyle {
+        if actions.restyle && self.settings.restyle_prompt.trim().is_empty() {
+            self.message = Some(("Type what the picture should become".into(), Instant::now()));
+        } else if actions.restyle {
             effects.set_prompt(&self.settings.restyle_prompt);
             for layer in &mut layers {
                 if let Effect::Restyle { prompt, .. } = &mut layer.effect {

@@ -138,8 +138,7 @@ fn restyle_ui(ui: &mut egui::Ui, settings: &mut Settings, hud: &HudData, actions
     ui.separator();
     ui.label("Restyle prompt");
     let edit = ui.add(
-        egui::TextEdit::multiline(&mut settings.restyle_prompt)
-            .desired_rows(2)
+        egui::TextEdit::singleline(&mut settings.restyle_prompt)
             .hint_text("mid-century modern living room, teal walls"),
     );
     let entered = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));

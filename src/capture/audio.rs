@@ -21,7 +21,8 @@ pub enum AacProfile {
 /// One compressed audio frame.
 #[derive(Debug, Clone)]
 pub struct AudioPacket {
-    /// Presentation time in seconds from the start of the input.
+    /// Presentation time in seconds: from the start of the input (a file's track) or of the
+    /// recording (live sound).
     pub time_s: f64,
     /// The raw AAC frame.
     pub data: Vec<u8>,
@@ -145,8 +146,9 @@ fn transcode_to_aac(
     drain(&mut decoder, &mut aac)?;
     let rate = aac.rate;
     let mut packets = aac.finish()?;
-    // The encoder's priming delay makes its first packets start before zero; shifting keeps the
-    // track starting where the input's did.
+    // The encoder's priming packet starts before zero. Shifting it to the input's start keeps
+    // every packet decodable, at the price of the sound playing one AAC frame late (1024
+    // samples, about 21 ms at 48 kHz): MP4 edit lists would hide it, the muxer writes none.
     let start = first_time.unwrap_or(0.0);
     let shift = packets.first().map_or(0.0, |p| p.time_s.min(0.0));
     for packet in &mut packets {

@@ -91,34 +91,43 @@ impl Microphone {
         let thread = thread::Builder::new()
             .name("microphone".into())
             .spawn(move || {
-                // The first samples' arrival, less their own duration, places the track.
-                let mut start_s: Option<f64> = None;
                 let mut priming: Option<f64> = None;
-                let mut send = |packets: Vec<AudioPacket>, start_s: f64| {
+                let mut send = |packets: Vec<AudioPacket>| {
                     for mut packet in packets {
-                        // The encoder's priming delay makes its first packet start before zero.
+                        // The encoder's priming packet starts before zero: shifted to the start,
+                        // the sound plays one AAC frame (about 21 ms) late, as for files.
                         let shift = *priming.get_or_insert(-packet.time_s.min(0.0));
-                        packet.time_s += start_s + shift;
+                        packet.time_s += shift;
                         if packet_sender.send(packet).is_err() {
                             return;
                         }
                     }
                 };
+                // The track is one unbroken run of samples from the recording's start (MP4
+                // audio has no gaps): silence fills the time before the first samples and any
+                // stretch the device lost.
+                let channels = device_channels.max(1);
+                let mut sent = 0u64;
                 for chunk in chunks {
-                    let start = *start_s.get_or_insert_with(|| {
-                        let duration = chunk.samples.len() as f64
-                            / device_channels.max(1) as f64
-                            / f64::from(rate);
-                        (chunk.arrived.saturating_duration_since(origin).as_secs_f64() - duration)
-                            .max(0.0)
-                    });
-                    if encoder.push_interleaved(&chunk.samples, device_channels).is_err() {
+                    let frames = (chunk.samples.len() / channels) as u64;
+                    let began = chunk.arrived.saturating_duration_since(origin).as_secs_f64()
+                        - frames as f64 / f64::from(rate);
+                    let missing = (began * f64::from(rate)) as i64 - sent as i64;
+                    if missing > i64::from(rate / 10) {
+                        let silence = vec![0.0; missing as usize * channels];
+                        if encoder.push_interleaved(&silence, channels).is_err() {
+                            return;
+                        }
+                        sent += missing as u64;
+                    }
+                    if encoder.push_interleaved(&chunk.samples, channels).is_err() {
                         return;
                     }
-                    send(encoder.take_packets(), start);
+                    sent += frames;
+                    send(encoder.take_packets());
                 }
-                if let (Ok(rest), Some(start)) = (encoder.finish(), start_s) {
-                    send(rest, start);
+                if let Ok(rest) = encoder.finish() {
+                    send(rest);
                 }
             })
             .map_err(|e| error(format!("cannot start the microphone thread: {e}")))?;
@@ -159,8 +168,14 @@ impl Pace {
     }
 
     fn delivered(&mut self, values: usize) {
-        let started = *self.started.get_or_insert_with(Instant::now);
-        self.samples += (values / self.channels) as u64;
+        let frames = (values / self.channels) as u64;
+        // The clock starts when the first samples began, not when they were delivered: a
+        // sound card is then never ahead.
+        let started = *self.started.get_or_insert_with(|| {
+            let first = Duration::from_secs_f64(frames as f64 / f64::from(self.rate));
+            Instant::now().checked_sub(first).unwrap_or_else(Instant::now)
+        });
+        self.samples += frames;
         let ahead = self.samples as f64 / f64::from(self.rate) - started.elapsed().as_secs_f64();
         if ahead > 0.05 {
             thread::sleep(Duration::from_secs_f64(ahead));

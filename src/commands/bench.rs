@@ -314,13 +314,8 @@ pub fn diffusion(
 ) -> anyhow::Result<ExitCode> {
     let dir = match args.model.clone().or_else(|| engine.diffusion_dir.clone()) {
         Some(dir) => dir,
-        None => dreamlens::restyle::DIFFUSION_MODELS
-            .iter()
-            .find_map(|id| {
-                let model = store.locate(id).ok()?;
-                let index = model.paths.iter().find(|p| p.ends_with("model_index.json"))?;
-                index.parent().map(std::path::Path::to_path_buf)
-            })
+        None => dreamlens::restyle::installed_pipeline(store)
+            .map(|(dir, _)| dir)
             .ok_or_else(|| {
                 anyhow::anyhow!(
                     "no diffusion pipeline to measure: give --model DIR (tests/data/tiny-sd is a tiny one)"

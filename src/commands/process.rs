@@ -159,8 +159,11 @@ pub fn run(
 
     // One analyzer per worker, the cores shared between them.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // A diffusion model is gigabytes: one copy, not one per worker.
+    let restyles = preset.layers.iter().any(|l| matches!(l.effect, Effect::Restyle { .. }));
+    let default_jobs = if restyles { 1 } else { cores.min(4) };
     let jobs =
-        args.jobs.unwrap_or(cores.min(4)).max(1).min(total.unwrap_or(u64::MAX).max(1) as usize);
+        args.jobs.unwrap_or(default_jobs).max(1).min(total.unwrap_or(u64::MAX).max(1) as usize);
     let worker_options =
         SessionOptions { threads: (options.threads / jobs).max(1), ..options.clone() };
     let models = AnalysisModels::default();
@@ -182,7 +185,6 @@ pub fn run(
     }
     // Between keyframes (and across restyled frames, which would flicker), the stylized picture
     // is carried along by the measured motion and each new one fades in.
-    let restyles = preset.layers.iter().any(|l| matches!(l.effect, Effect::Restyle { .. }));
     let mut projector = (preset.needs_style() && is_sequence && (restyles || keyframe_every > 1))
         .then(|| KeyframeProjector::new(DEFAULT_FADE_S));
     let mut renderer = EffectRenderer::new(plan);

@@ -54,13 +54,18 @@ impl Autoencoder {
             ),
         };
         for path in [&encoder_path, &decoder_path] {
-            if !path.is_file() {
-                let base = if tiny { path.parent().unwrap_or(dir) } else { dir };
-                return Err(DiffusionError::Missing {
-                    dir: base.to_owned(),
-                    missing: path.strip_prefix(base).unwrap_or(path).display().to_string(),
-                });
+            if path.is_file() {
+                continue;
             }
+            let file = |base: &Path| path.strip_prefix(base).unwrap_or(path).display().to_string();
+            return Err(match choice {
+                AutoencoderChoice::Tiny(folder) => {
+                    DiffusionError::MissingTaesd { dir: folder.clone(), missing: file(folder) }
+                }
+                AutoencoderChoice::Full => {
+                    DiffusionError::Missing { dir: dir.to_owned(), missing: file(dir) }
+                }
+            });
         }
         let config: Value = match std::fs::read_to_string(&config_path) {
             Ok(text) => serde_json::from_str(&text)

@@ -42,6 +42,16 @@ pub enum DiffusionError {
         /// The missing file, relative to it.
         missing: String,
     },
+    /// The TAESD folder lacks a file.
+    #[error(
+        "{dir} is not a TAESD folder: {missing} is missing. It needs encoder.onnx and decoder.onnx (madebyollin/taesd exported with diffusers' AutoencoderTiny)"
+    )]
+    MissingTaesd {
+        /// The folder.
+        dir: PathBuf,
+        /// The missing file.
+        missing: String,
+    },
     /// A file of the pipeline is unreadable or wrong.
     #[error("{path}: {problem}")]
     File {
@@ -138,7 +148,7 @@ pub struct DiffusionPipeline {
     unet: ModelSession,
     autoencoder: Autoencoder,
     scheduler: Scheduler,
-    embeddings: HashMap<String, Array3<f32>>,
+    embeddings: HashMap<String, (Vec<u32>, Array3<f32>)>,
     ids_type: ElementType,
     timestep_type: ElementType,
     unet_output: String,
@@ -168,12 +178,15 @@ impl DiffusionPipeline {
                 Err(DiffusionError::Missing { dir: dir.to_owned(), missing: relative.into() })
             }
         };
-        let scheduler_config = match &options.scheduler {
-            Some(config) => config.clone(),
-            None => SchedulerConfig::load(&require("scheduler/scheduler_config.json")?)?,
+        let scheduler = match &options.scheduler {
+            Some(config) => Scheduler::new(config)
+                .map_err(|problem| DiffusionError::Request(format!("scheduler: {problem}")))?,
+            None => {
+                let path = require("scheduler/scheduler_config.json")?;
+                Scheduler::new(&SchedulerConfig::load(&path)?)
+                    .map_err(|problem| DiffusionError::file(&path, problem))?
+            }
         };
-        let scheduler = Scheduler::new(&scheduler_config)
-            .map_err(|problem| DiffusionError::Request(format!("scheduler: {problem}")))?;
         let tokenizer = ClipTokenizer::load(&require("tokenizer")?)?;
         let text_encoder = ModelSession::open_file(
             &require("text_encoder/model.onnx")?,
@@ -266,8 +279,8 @@ impl DiffusionPipeline {
         self.unet.providers()
     }
 
-    /// Restyles `image` (any size): fitted into a `working_size`-square area in multiples of
-    /// 64 pixels and restyled with noise from `seed`. The result stays at the working size
+    /// Restyles `image` (any size): scaled to about `working_size` x `working_size` pixels in
+    /// area, same aspect, sides in multiples of 64, and restyled with noise from `seed`. The result stays at the working size
     /// (callers scale it where they need it: the compositor samples it at any size).
     pub fn restyle(
         &mut self,
@@ -305,10 +318,9 @@ impl DiffusionPipeline {
             .plan(request.steps, request.strength)
             .map_err(DiffusionError::Request)?;
         let guided = request.guidance_scale > 1.0;
-        let token_ids = self.tokenizer.encode(&request.prompt)?;
-        let mut embeddings = self.embed(&request.prompt)?;
+        let (token_ids, mut embeddings) = self.embed(&request.prompt)?;
         if guided {
-            let negative = self.embed(&request.negative_prompt)?;
+            let (_, negative) = self.embed(&request.negative_prompt)?;
             embeddings = concatenate(Axis(0), &[negative.view(), embeddings.view()])
                 .expect("prompt embeddings share a shape");
         }
@@ -365,7 +377,7 @@ impl DiffusionPipeline {
         let pixels = noise.normal([1, 3, height, width]).mapv(|v| v.clamp(-1.0, 1.0));
         let latents = self.autoencoder.encode(pixels.view())?;
         let batch2 = concatenate(Axis(0), &[latents.view(), latents.view()]).expect("same");
-        let text = self.embed("profile")?;
+        let (_, text) = self.embed("profile")?;
         let text2 = concatenate(Axis(0), &[text.view(), text.view()]).expect("same");
         let mut parts: Vec<(&'static str, f64)> = Vec::new();
         let mut time = |name: &'static str,
@@ -402,8 +414,9 @@ impl DiffusionPipeline {
         Ok(parts)
     }
 
-    /// The text encoder's hidden states for `prompt`, [1, tokens, width], cached.
-    fn embed(&mut self, prompt: &str) -> Result<Array3<f32>, DiffusionError> {
+    /// The token ids of `prompt` and the text encoder's hidden states for them, [1, tokens,
+    /// width]; cached per prompt.
+    fn embed(&mut self, prompt: &str) -> Result<(Vec<u32>, Array3<f32>), DiffusionError> {
         if let Some(cached) = self.embeddings.get(prompt) {
             return Ok(cached.clone());
         }
@@ -443,8 +456,8 @@ impl DiffusionPipeline {
         if self.embeddings.len() >= EMBEDDING_CACHE {
             self.embeddings.clear();
         }
-        self.embeddings.insert(prompt.to_owned(), hidden.clone());
-        Ok(hidden)
+        self.embeddings.insert(prompt.to_owned(), (ids.clone(), hidden.clone()));
+        Ok((ids, hidden))
     }
 
     /// The UNet's prediction for a batch of latents at `timestep`.
@@ -478,8 +491,8 @@ impl DiffusionPipeline {
     }
 }
 
-/// The working size for a picture: the same aspect within a `size` x `size` area, each side a
-/// multiple of 64 (what the UNet's down-sampling needs), at least 64.
+/// The working size for a picture: about `size` x `size` pixels in area with the picture's
+/// aspect, each side a multiple of 64 (what the UNet's down-sampling needs) and at least 64.
 pub fn working_dimensions(
     width: u32,
     height: u32,

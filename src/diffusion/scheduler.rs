@@ -206,15 +206,20 @@ impl Scheduler {
             other => return Err(format!("prediction_type `{other}` is not supported")),
         };
         let kind = if lcm {
-            if spacing != Spacing::Leading {
-                return Err(
-                    "LCMScheduler uses its own spacing; timestep_spacing must be `leading`".into(),
-                );
+            // LCM has its own spacing: diffusers ignores `timestep_spacing` for it.
+            let original_steps = config.original_inference_steps.unwrap_or(50);
+            if original_steps == 0 || original_steps > n {
+                return Err(format!(
+                    "original_inference_steps {original_steps} must be within 1..={n} (num_train_timesteps)"
+                ));
+            }
+            if config.prediction_type == "original_sample" {
+                return Err("prediction_type `original_sample` is not supported by LCM".into());
             }
             let final_alpha =
                 if config.set_alpha_to_one.unwrap_or(true) { 1.0 } else { alphas_cumprod[0] };
             Kind::Lcm {
-                original_steps: config.original_inference_steps.unwrap_or(50),
+                original_steps,
                 timestep_scaling: config.timestep_scaling.unwrap_or(10.0),
                 clip: config.clip_sample.then(|| config.clip_sample_range.unwrap_or(1.0)),
                 final_alpha,
@@ -257,7 +262,7 @@ impl Scheduler {
         let full: Vec<f64> = match self.kind {
             Kind::Euler { .. } => self.euler_timesteps(steps),
             Kind::Lcm { original_steps, .. } => {
-                if original_steps > train || steps > original_steps {
+                if steps > original_steps {
                     return Err(format!(
                         "LCM takes at most {original_steps} steps (its distillation schedule)"
                     ));
@@ -502,5 +507,13 @@ mod tests {
         )
         .expect_err("unknown class");
         assert!(err.contains("DPMSolverMultistepScheduler"), "{err}");
+        let err = Scheduler::new(
+            &SchedulerConfig::parse(
+                r#"{"_class_name": "LCMScheduler", "original_inference_steps": 0}"#,
+            )
+            .expect("parse"),
+        )
+        .expect_err("a zero-length distillation schedule");
+        assert!(err.contains("original_inference_steps"), "{err}");
     }
 }

@@ -235,29 +235,9 @@ impl ModelSession {
         inputs: &[(String, Feed<'_>)],
         outputs: &[&str],
     ) -> Result<Vec<ArrayD<T>>, InferenceError> {
-        let model_id = self.model_id.clone();
-        let run_error = |reason: String| InferenceError::Run { model: model_id.clone(), reason };
-        let mut feeds: Vec<(String, SessionInputValue<'_>)> = Vec::with_capacity(inputs.len());
-        for (name, value) in inputs {
-            let value: SessionInputValue<'_> = match value {
-                Feed::F32(a) => TensorRef::from_array_view(a.view()).map(Into::into),
-                Feed::I64(a) => TensorRef::from_array_view(a.view()).map(Into::into),
-                Feed::I32(a) => TensorRef::from_array_view(a.view()).map(Into::into),
-            }
-            .map_err(|e| run_error(e.to_string()))?;
-            feeds.push((name.clone(), value));
-        }
-        let results = self.session.run(feeds).map_err(|e| run_error(e.to_string()))?;
-        outputs
-            .iter()
-            .map(|name| {
-                let value = results
-                    .get(*name)
-                    .ok_or_else(|| run_error(format!("the model has no output named `{name}`")))?;
-                let view = value.try_extract_array::<T>().map_err(|e| run_error(e.to_string()))?;
-                Ok(view.to_owned().into_dimensionality::<IxDyn>().expect("dynamic"))
-            })
-            .collect()
+        self.run_with(inputs, outputs, false, |value| {
+            value.try_extract_array::<T>().map(|view| view.to_owned())
+        })
     }
 
     /// [`ModelSession::run_feeds`] for float graphs of either precision: float inputs are
@@ -268,14 +248,31 @@ impl ModelSession {
         inputs: &[(String, Feed<'_>)],
         outputs: &[&str],
     ) -> Result<Vec<ArrayD<f32>>, InferenceError> {
+        self.run_with(inputs, outputs, true, |value| match value.try_extract_array::<f32>() {
+            Ok(view) => Ok(view.to_owned()),
+            Err(_) => {
+                value.try_extract_array::<half::f16>().map(|view| view.mapv(half::f16::to_f32))
+            }
+        })
+    }
+
+    /// Runs with `inputs` (float ones converted to half where the graph wants half, when
+    /// `to_half`) and turns each named output into an array with `extract`.
+    fn run_with<T>(
+        &mut self,
+        inputs: &[(String, Feed<'_>)],
+        outputs: &[&str],
+        to_half: bool,
+        extract: impl Fn(&ort::value::DynValue) -> ort::Result<ArrayD<T>>,
+    ) -> Result<Vec<ArrayD<T>>, InferenceError> {
         let model_id = self.model_id.clone();
         let run_error = |reason: String| InferenceError::Run { model: model_id.clone(), reason };
-        let half_inputs: Vec<String> = self
-            .inputs()
-            .into_iter()
-            .filter(|i| i.element == ElementType::F16)
-            .map(|i| i.name)
-            .collect();
+        let half_inputs: Vec<String> = if to_half {
+            let inputs = self.inputs().into_iter();
+            inputs.filter(|i| i.element == ElementType::F16).map(|i| i.name).collect()
+        } else {
+            Vec::new()
+        };
         let mut feeds: Vec<(String, SessionInputValue<'_>)> = Vec::with_capacity(inputs.len());
         for (name, value) in inputs {
             let value: SessionInputValue<'_> = match value {
@@ -296,24 +293,18 @@ impl ModelSession {
                 let value = results
                     .get(*name)
                     .ok_or_else(|| run_error(format!("the model has no output named `{name}`")))?;
-                let array = match value.try_extract_array::<f32>() {
-                    Ok(view) => view.to_owned(),
-                    Err(_) => value
-                        .try_extract_array::<half::f16>()
-                        .map_err(|e| run_error(e.to_string()))?
-                        .mapv(half::f16::to_f32),
-                };
+                let array = extract(value).map_err(|e| run_error(e.to_string()))?;
                 Ok(array.into_dimensionality::<IxDyn>().expect("dynamic"))
             })
             .collect()
     }
 
-    /// The graph's inputs: name, element type and shape (-1 for a free axis).
+    /// The graph's inputs: name and element type.
     pub fn inputs(&self) -> Vec<TensorInfo> {
         self.session.inputs().iter().map(|o| TensorInfo::of(o.name(), o.dtype())).collect()
     }
 
-    /// The graph's outputs: name, element type and shape (-1 for a free axis).
+    /// The graph's outputs: name and element type.
     pub fn outputs(&self) -> Vec<TensorInfo> {
         self.session.outputs().iter().map(|o| TensorInfo::of(o.name(), o.dtype())).collect()
     }
@@ -352,26 +343,18 @@ pub struct TensorInfo {
     pub name: String,
     /// Its element type.
     pub element: ElementType,
-    /// Its shape; -1 where the axis is free.
-    pub shape: Vec<i64>,
 }
 
 impl TensorInfo {
     fn of(name: &str, dtype: &ValueType) -> Self {
-        let (element, shape) = match dtype {
-            ValueType::Tensor { ty, shape, .. } => {
-                let element = match ty {
-                    TensorElementType::Float32 => ElementType::F32,
-                    TensorElementType::Float16 => ElementType::F16,
-                    TensorElementType::Int64 => ElementType::I64,
-                    TensorElementType::Int32 => ElementType::I32,
-                    _ => ElementType::Other,
-                };
-                (element, shape.iter().copied().collect())
-            }
-            _ => (ElementType::Other, Vec::new()),
+        let element = match dtype {
+            ValueType::Tensor { ty: TensorElementType::Float32, .. } => ElementType::F32,
+            ValueType::Tensor { ty: TensorElementType::Float16, .. } => ElementType::F16,
+            ValueType::Tensor { ty: TensorElementType::Int64, .. } => ElementType::I64,
+            ValueType::Tensor { ty: TensorElementType::Int32, .. } => ElementType::I32,
+            _ => ElementType::Other,
         };
-        Self { name: name.to_owned(), element, shape }
+        Self { name: name.to_owned(), element }
     }
 }
 

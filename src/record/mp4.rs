@@ -35,9 +35,8 @@ pub struct Mp4Writer {
     committed: u64,
     /// The sound's format: profile, sample rate, channels.
     audio: Option<(AacProfile, u32, u16)>,
-    /// Its packets so far, and the next to write.
+    /// Its packets not written yet.
     audio_packets: Vec<AudioPacket>,
-    next_audio: usize,
     /// Packets still arriving (live sound).
     audio_feed: Option<std::sync::mpsc::Receiver<AudioPacket>>,
     /// Input time of the first video frame; audio is shifted by the same amount.
@@ -86,7 +85,6 @@ impl Mp4Writer {
             committed: 0,
             audio: format,
             audio_packets,
-            next_audio: 0,
             audio_feed,
             origin_s: 0.0,
         })
@@ -105,12 +103,13 @@ impl Mp4Writer {
         let (Some((_, sample_rate, _)), Some(muxer)) = (self.audio, self.muxer.as_mut()) else {
             return Ok(());
         };
-        while let Some(packet) = self.audio_packets.get(self.next_audio) {
+        let mut written = 0;
+        while let Some(packet) = self.audio_packets.get(written) {
             let time_s = packet.time_s - self.origin_s;
             if time_s >= until_s {
                 break;
             }
-            self.next_audio += 1;
+            written += 1;
             if time_s < 0.0 {
                 continue;
             }
@@ -119,6 +118,8 @@ impl Mp4Writer {
                 .write_audio(pts, pts, &packet.data)
                 .map_err(|e| RecordError::Encode(e.to_string()))?;
         }
+        // Written packets are not needed again (a live recording would keep them all).
+        self.audio_packets.drain(..written);
         Ok(())
     }
 
