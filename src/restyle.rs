@@ -159,6 +159,14 @@ impl Restyler {
         &self.label
     }
 
+    /// The execution provider the engine's main model (the UNet, or the style network) runs on.
+    pub fn provider(&self) -> String {
+        match &self.engine {
+            Engine::Diffusion { pipeline, .. } => pipeline.providers().active.to_string(),
+            Engine::StyleTransfer(engine) => engine.session().providers().active.to_string(),
+        }
+    }
+
     /// Whether the prompt is used (a diffusion model runs).
     pub fn reads_prompt(&self) -> bool {
         matches!(self.engine, Engine::Diffusion { .. })

@@ -446,6 +446,9 @@ impl Effects {
                         ));
                     }
                     restyle_label = analyzer.restyle_label().map(str::to_owned);
+                    if let Some(provider) = analyzer.restyle_provider() {
+                        providers.push(("restyle".to_owned(), provider));
+                    }
                     let new_prompt = Arc::clone(&prompt);
                     Stage::spawn("style", move |live: &LiveFrame| {
                         let pending = new_prompt.lock().ok().and_then(|mut p| p.take());

@@ -309,6 +309,7 @@ fn stage_model(stage: &str, model: &str) -> bool {
         "segmentation" => model.contains("ade20k") || model.contains("segformer"),
         "person" => model.contains("selfie") || model.contains("sinet"),
         "depth" => model.contains("depth"),
+        // The style stage runs style transfer or the restyler.
         _ => model.contains("style"),
     }
 }

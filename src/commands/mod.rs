@@ -24,6 +24,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let options = session_options(&cli.global);
     let engine = engine_choice(&cli.global);
     let Some(command) = cli.command else {
+        // Live, speed comes first: an installed TAESD replaces the VAE unless one was named.
+        let mut engine = engine;
+        if cli.global.taesd.is_none()
+            && let Ok(taesd) = store.locate("taesd")
+            && let Some(folder) = taesd.main_path().parent()
+        {
+            engine.autoencoder = AutoencoderChoice::Tiny(folder.to_owned());
+        }
         let live = dreamlens::app::LiveOptions {
             input: cli.live.input.filter(|i| i != "demo"),
             preset: cli.live.preset,
