@@ -438,3 +438,28 @@ fn sound_in_another_codec_is_re_encoded_to_aac() {
     let rms = (second.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / 44100.0).sqrt();
     assert!(rms > 1000.0, "the tone is missing (rms {rms:.0})");
 }
+
+#[test]
+fn irregular_frame_times_are_kept_exactly_across_fragments() {
+    // Live capture delivers frames at uneven intervals; each one must play at its own time,
+    // including the first frame of every fragment (the muxer alone would place it one average
+    // interval after the previous fragment's last frame).
+    use dreamlens::record::{Pixels, RecordFrame, RecordOptions, Recorder};
+    let times = [0.0, 0.1, 0.5, 0.55, 1.6, 1.7, 2.9, 3.0, 3.05, 4.4, 4.45];
+    let dir = tempfile::tempdir().expect("temp");
+    let clip = dir.path().join("vfr.mp4");
+    let mut recorder =
+        Recorder::start(&clip, 64, 48, RecordOptions::default(), None).expect("starts");
+    for (index, &time_s) in times.iter().enumerate() {
+        let shade = (index * 20) as u8;
+        let rgba = (0..64 * 48).flat_map(|_| [shade, 128, 255 - shade, 255]).collect();
+        let frame = RecordFrame { pixels: Pixels::Rgba(rgba), width: 64, height: 48, time_s };
+        assert!(recorder.push(frame));
+    }
+    recorder.finish().expect("finishes");
+    let written = packet_times(&clip);
+    assert_eq!(written.len(), times.len());
+    for (got, want) in written.iter().zip(times) {
+        assert!((got - want).abs() < 0.002, "frame at {want} s plays at {got} s: {written:?}");
+    }
+}

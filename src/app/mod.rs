@@ -265,6 +265,8 @@ struct Recording {
     ring: ReadbackRing<f64>,
     /// Size of the pictures in the ring (the converter's, or the edited picture's).
     size: (u32, u32),
+    /// The last captured frame recorded.
+    last_frame: Option<u64>,
     path: PathBuf,
     started: Instant,
 }
@@ -701,8 +703,16 @@ impl LiveApp {
                     None => ((width, height), height, wgpu::TextureFormat::Rgba8Unorm),
                 };
                 let ring = ReadbackRing::new(&gpu.context, size.0, ring_height, format, 3);
-                self.recording =
-                    Some(Recording { recorder, microphone, converter, ring, size, path, started });
+                self.recording = Some(Recording {
+                    recorder,
+                    microphone,
+                    converter,
+                    ring,
+                    size,
+                    last_frame: None,
+                    path,
+                    started,
+                });
             }
             Err(error) => self.notify(error.to_string()),
         }
@@ -968,7 +978,14 @@ impl LiveApp {
         }
         // Recording takes the edited picture without the UI, read back asynchronously: neither
         // the GPU copy nor the encoder ever holds the display back (busy means dropped).
-        if let Some(recording) = &mut self.recording {
+        // Each captured frame is recorded once: the display may show one twice when the source
+        // is slower than the screen, and two pictures cannot share a capture time.
+        if let Some(recording) = self
+            .recording
+            .as_mut()
+            .filter(|r| r.last_frame.is_none_or(|last| last != frame.frame.index))
+        {
+            recording.last_frame = Some(frame.frame.index);
             let frame_time =
                 frame.captured_at.duration_since(recording.started).as_secs_f64().max(0.0);
             match &recording.converter {

@@ -108,23 +108,31 @@ impl Microphone {
                 // stretch the device lost.
                 let channels = device_channels.max(1);
                 let mut sent = 0u64;
+                // Silence up to `until_s` (from the origin) when more than 0.1 s is missing.
+                let fill = |encoder: &mut AacEncoder, sent: &mut u64, until_s: f64| {
+                    let missing = (until_s * f64::from(rate)) as i64 - *sent as i64;
+                    if missing > i64::from(rate / 10) {
+                        let silence = vec![0.0; missing as usize * channels];
+                        *sent += missing as u64;
+                        return encoder.push_interleaved(&silence, channels).is_ok();
+                    }
+                    true
+                };
                 for chunk in chunks {
                     let frames = (chunk.samples.len() / channels) as u64;
                     let began = chunk.arrived.saturating_duration_since(origin).as_secs_f64()
                         - frames as f64 / f64::from(rate);
-                    let missing = (began * f64::from(rate)) as i64 - sent as i64;
-                    if missing > i64::from(rate / 10) {
-                        let silence = vec![0.0; missing as usize * channels];
-                        if encoder.push_interleaved(&silence, channels).is_err() {
-                            return;
-                        }
-                        sent += missing as u64;
-                    }
-                    if encoder.push_interleaved(&chunk.samples, channels).is_err() {
+                    if !fill(&mut encoder, &mut sent, began)
+                        || encoder.push_interleaved(&chunk.samples, channels).is_err()
+                    {
                         return;
                     }
                     sent += frames;
                     send(encoder.take_packets());
+                }
+                // Samples the device still held when it stopped are silence, not a short track.
+                if !fill(&mut encoder, &mut sent, origin.elapsed().as_secs_f64()) {
+                    return;
                 }
                 if let Ok(rest) = encoder.finish() {
                     send(rest);

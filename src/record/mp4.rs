@@ -41,6 +41,8 @@ pub struct Mp4Writer {
     audio_feed: Option<std::sync::mpsc::Receiver<AudioPacket>>,
     /// Input time of the first video frame; audio is shifted by the same amount.
     origin_s: f64,
+    /// Decode times of the first video and audio samples of the fragment being built.
+    fragment_starts: (Option<u64>, Option<u64>),
 }
 
 impl std::fmt::Debug for Mp4Writer {
@@ -87,6 +89,7 @@ impl Mp4Writer {
             audio_packets,
             audio_feed,
             origin_s: 0.0,
+            fragment_starts: (None, None),
         })
     }
 
@@ -114,6 +117,7 @@ impl Mp4Writer {
                 continue;
             }
             let pts = (time_s * f64::from(sample_rate)).round() as u64;
+            self.fragment_starts.1.get_or_insert(pts);
             muxer
                 .write_audio(pts, pts, &packet.data)
                 .map_err(|e| RecordError::Encode(e.to_string()))?;
@@ -208,11 +212,9 @@ impl Mp4Writer {
         if picture.is_key && muxer.current_fragment_duration_ms() >= u64::from(self.fragment_ms) {
             // The fragment's audio: everything that starts before this keyframe.
             self.queue_audio(pts as f64 / f64::from(TIMESCALE))?;
-            let muxer = self.muxer.as_mut().expect("created above");
-            if let Some(segment) = muxer.flush_segment() {
-                self.write_bytes(&segment)?;
-            }
+            self.flush()?;
         }
+        self.fragment_starts.0.get_or_insert(pts);
         let muxer = self.muxer.as_mut().expect("created above");
         muxer
             .write_video(pts, pts, &sample, picture.is_key)
@@ -227,9 +229,75 @@ impl Mp4Writer {
         if let Some(last) = self.last_pts {
             self.queue_audio(last as f64 / f64::from(TIMESCALE) + frame_duration_s)?;
         }
-        if let Some(segment) = self.muxer.as_mut().and_then(FragmentedMuxer::flush_segment) {
-            self.write_bytes(&segment)?;
+        self.flush()
+    }
+
+    /// Writes the fragment built so far. The muxer places each fragment at the previous one's
+    /// end estimated from its average sample duration, which drifts when frames come at
+    /// irregular intervals (live capture); each track's decode time is set to the exact time
+    /// of its first sample instead.
+    fn flush(&mut self) -> Result<(), RecordError> {
+        let Some(mut segment) = self.muxer.as_mut().and_then(FragmentedMuxer::flush_segment) else {
+            return Ok(());
+        };
+        let (video, audio) = std::mem::take(&mut self.fragment_starts);
+        set_decode_time(&mut segment, VIDEO_TRACK, video);
+        set_decode_time(&mut segment, AUDIO_TRACK, audio);
+        self.write_bytes(&segment)
+    }
+}
+
+/// Track ids the muxer gives video and audio.
+const VIDEO_TRACK: u32 = 1;
+const AUDIO_TRACK: u32 = 2;
+
+/// The child boxes of `bytes[range]`: (type, start, end).
+fn boxes(bytes: &[u8], range: std::ops::Range<usize>) -> Vec<([u8; 4], usize, usize)> {
+    let mut out = Vec::new();
+    let mut at = range.start;
+    while at + 8 <= range.end {
+        let size = u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+        let end = at + size as usize;
+        if size < 8 || end > range.end {
+            break;
         }
-        Ok(())
+        out.push(([bytes[at + 4], bytes[at + 5], bytes[at + 6], bytes[at + 7]], at, end));
+        at = end;
+    }
+    out
+}
+
+/// Sets the 64-bit `tfdt` decode time of `track` in a `moof`+`mdat` segment.
+fn set_decode_time(segment: &mut [u8], track: u32, time: Option<u64>) {
+    let Some(time) = time else { return };
+    for (kind, start, end) in boxes(segment, 0..segment.len()) {
+        if &kind != b"moof" {
+            continue;
+        }
+        for (kind, start, end) in boxes(segment, start + 8..end) {
+            if &kind != b"traf" {
+                continue;
+            }
+            let children = boxes(segment, start + 8..end);
+            let id = children.iter().find(|(k, ..)| k == b"tfhd").and_then(|&(_, s, e)| {
+                (e >= s + 16).then(|| {
+                    u32::from_be_bytes([
+                        segment[s + 12],
+                        segment[s + 13],
+                        segment[s + 14],
+                        segment[s + 15],
+                    ])
+                })
+            });
+            let tfdt = children.iter().find(|(k, ..)| k == b"tfdt");
+            // Version 1: a 64-bit time after the version and flags.
+            if let (Some(id), Some(&(_, s, e))) = (id, tfdt)
+                && id == track
+                && e >= s + 20
+                && segment[s + 8] == 1
+            {
+                segment[s + 12..s + 20].copy_from_slice(&time.to_be_bytes());
+            }
+        }
     }
 }
