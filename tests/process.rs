@@ -31,29 +31,6 @@ fn pngs_in(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// A 12-frame 320x240 H.264 clip of ffmpeg's moving test pattern.
-fn test_clip(dir: &Path) -> PathBuf {
-    let clip = dir.join("clip.mp4");
-    let status = Command::new("ffmpeg")
-        .args([
-            "-loglevel",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=320x240:rate=12",
-            "-frames:v",
-            "12",
-        ])
-        .args(["-c:v", "libx264", "-pix_fmt", "yuv420p"])
-        .arg(&clip)
-        .status()
-        .expect("ffmpeg is installed (scripts/install-deps.sh)");
-    assert!(status.success());
-    clip
-}
-
 #[test]
 fn wall_paint_on_real_photos_repaints_walls_and_leaves_the_rest() {
     let cache = tempfile::tempdir().expect("temp");

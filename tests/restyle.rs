@@ -149,19 +149,6 @@ fn restyle_errors_name_the_input_and_the_fix() {
     assert!(stderr(&output).contains("no denoising step"), "{}", stderr(&output));
 }
 
-/// A 12-frame 320x240 clip of ffmpeg's moving test pattern.
-fn test_clip(dir: &Path) -> PathBuf {
-    let clip = dir.join("clip.mp4");
-    let status = Command::new("ffmpeg")
-        .args(["-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=12"])
-        .args(["-frames:v", "12", "-c:v", "libx264", "-pix_fmt", "yuv420p"])
-        .arg(&clip)
-        .status()
-        .expect("ffmpeg is installed (scripts/install-deps.sh)");
-    assert!(status.success());
-    clip
-}
-
 #[test]
 fn process_restyles_keyframes_and_carries_them_between() {
     let cache = tempfile::tempdir().expect("temp");

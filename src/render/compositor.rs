@@ -1229,8 +1229,8 @@ fn view_entry(binding: u32, view: &wgpu::TextureView) -> wgpu::BindGroupEntry<'_
     wgpu::BindGroupEntry { binding, resource: wgpu::BindingResource::TextureView(view) }
 }
 
-/// Runs one full-screen triangle into `targets`.
-fn draw_fullscreen(
+/// Runs one full-screen triangle into `targets` (cleared first).
+pub(super) fn draw_fullscreen(
     encoder: &mut wgpu::CommandEncoder,
     label: &str,
     targets: &[&wgpu::TextureView],

@@ -4,7 +4,11 @@
 
 use std::collections::HashMap;
 
-use super::{compositor::fullscreen_pipeline, context::RenderContext, shaders};
+use super::{
+    compositor::{draw_fullscreen, fullscreen_pipeline},
+    context::RenderContext,
+    shaders,
+};
 
 /// Blit pipelines per target format, built on first use.
 pub struct Presenter {
@@ -123,25 +127,7 @@ impl Presenter {
             ],
         });
         let pipeline = self.pipeline(context, target_format).clone();
-        let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
-            label: Some("present"),
-            color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                view: target,
-                depth_slice: None,
-                resolve_target: None,
-                ops: wgpu::Operations {
-                    load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
-                    store: wgpu::StoreOp::Store,
-                },
-            })],
-            depth_stencil_attachment: None,
-            timestamp_writes: None,
-            occlusion_query_set: None,
-            multiview_mask: None,
-        });
-        pass.set_pipeline(&pipeline);
-        pass.set_bind_group(0, &group, &[]);
-        pass.draw(0..3, 0..1);
+        draw_fullscreen(encoder, "present", &[target], &pipeline, &group);
     }
 }
 

@@ -2,7 +2,11 @@
 //! texture laid out exactly as the encoder's planes, so the readback carries 1.5 bytes per pixel
 //! instead of 4 and the recorder does no colour conversion.
 
-use super::{compositor::fullscreen_pipeline, context::RenderContext, shaders};
+use super::{
+    compositor::{draw_fullscreen, fullscreen_pipeline},
+    context::RenderContext,
+    shaders,
+};
 
 /// Converts pictures to I420 at one output size (both sides even).
 pub struct I420Converter {
@@ -130,25 +134,7 @@ impl I420Converter {
                 },
             ],
         });
-        let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
-            label: Some("i420"),
-            color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                view: &self.view,
-                depth_slice: None,
-                resolve_target: None,
-                ops: wgpu::Operations {
-                    load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
-                    store: wgpu::StoreOp::Store,
-                },
-            })],
-            depth_stencil_attachment: None,
-            timestamp_writes: None,
-            occlusion_query_set: None,
-            multiview_mask: None,
-        });
-        pass.set_pipeline(&self.pipeline);
-        pass.set_bind_group(0, &group, &[]);
-        pass.draw(0..3, 0..1);
+        draw_fullscreen(encoder, "i420", &[&self.view], &self.pipeline, &group);
     }
 
     /// The I420 picture: `width * height * 3 / 2` bytes once read back.

@@ -1,7 +1,10 @@
 //! Shared test helpers: the real model mirror, the real photos, and reference files.
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
 
 use dreamlens::store::{Manifest, ModelStore};
 
@@ -119,4 +122,27 @@ pub fn relative_l2(a: &[f32], b: &[f32]) -> f32 {
     let diff: f32 = a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum();
     let norm: f32 = b.iter().map(|y| y * y).sum();
     (diff / norm.max(1e-12)).sqrt()
+}
+
+/// A 12-frame 320x240 H.264 clip of ffmpeg's moving test pattern.
+pub fn test_clip(dir: &Path) -> PathBuf {
+    let clip = dir.join("clip.mp4");
+    let status = Command::new("ffmpeg")
+        .args([
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=12",
+            "-frames:v",
+            "12",
+        ])
+        .args(["-c:v", "libx264", "-pix_fmt", "yuv420p"])
+        .arg(&clip)
+        .status()
+        .expect("ffmpeg is installed (scripts/install-deps.sh)");
+    assert!(status.success());
+    clip
 }
