@@ -300,8 +300,8 @@ pub struct DiffusionBenchArgs {
     #[arg(long, default_value_t = 512)]
     pub size: u32,
     /// Timed runs per part (after one warm-up).
-    #[arg(long, default_value_t = 5)]
-    pub runs: usize,
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub runs: u32,
 }
 
 /// `bench stages` options.
@@ -313,17 +313,18 @@ pub struct StagesArgs {
     /// Frame size of the demo scene.
     #[arg(long, default_value = "1280x720", value_parser = parse_size)]
     pub size: (u32, u32),
-    /// Frames to time (after one warm-up frame).
-    #[arg(long, default_value_t = 8)]
-    pub frames: usize,
+    /// Frames to time (after one warm-up frame); effects are timed against the frame before,
+    /// so at least 2.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(2..))]
+    pub frames: u32,
 }
 
 /// `bench models` options.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// Timed runs per model (after two warm-up runs).
-    #[arg(long, default_value_t = 10)]
-    pub runs: usize,
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub runs: u32,
     /// Only these model ids (default: every model with an image contract that is present).
     pub ids: Vec<String>,
 }

@@ -83,9 +83,8 @@ impl StyleEngine {
         };
         match image {
             Some(path) => {
-                let style = image::open(path)
-                    .map_err(|e| format!("cannot read style image {path}: {e}"))?
-                    .to_rgb8();
+                let style = crate::capture::photo::read_photo_logged(std::path::Path::new(path))
+                    .map_err(|e| format!("style image: {e}"))?;
                 let mut predict = open(STYLE_PREDICT_MODEL)?;
                 let style_vector = predict.run_image(&style).map_err(|e| e.to_string())?;
                 Ok(StyleEngine::Arbitrary { session: open(STYLE_TRANSFORM_MODEL)?, style_vector })

@@ -83,7 +83,11 @@ fn the_real_model_with_its_real_contract_opens() {
     let dir = tempfile::tempdir().expect("temp");
     let store = broken_store(dir.path(), &selfie_bytes(), 256);
     let model = store.locate("broken").expect("present");
-    let session = ModelSession::open(&model, &SessionOptions::default()).expect("opens");
+    let cpu = SessionOptions {
+        providers: vec![dreamlens::inference::Provider::Cpu],
+        ..SessionOptions::default()
+    };
+    let session = ModelSession::open(&model, &cpu).expect("opens");
     assert_eq!(session.providers().active, dreamlens::inference::Provider::Cpu);
 }
 
@@ -92,18 +96,20 @@ fn requesting_only_an_accelerator_that_is_absent_is_an_error_not_a_cpu_fallback(
     let dir = tempfile::tempdir().expect("temp");
     let store = broken_store(dir.path(), &selfie_bytes(), 256);
     let model = store.locate("broken").expect("present");
-    let options = SessionOptions {
-        providers: vec![dreamlens::inference::Provider::Cuda],
-        ..SessionOptions::default()
-    };
+    // Whichever accelerator this ONNX Runtime build lacks (a GPU build has CUDA, but no build
+    // has every one of these).
+    use dreamlens::inference::Provider;
+    let absent = [Provider::Coreml, Provider::Nnapi, Provider::Directml, Provider::Qnn, Provider::Cuda]
+        .into_iter()
+        .find(|p| !p.is_compiled_in())
+        .expect("this ONNX Runtime build lacks at least one of these accelerators");
+    let options = SessionOptions { providers: vec![absent], ..SessionOptions::default() };
     let error = ModelSession::open(&model, &options).expect_err("no silent fallback");
     let text = error.to_string();
-    assert!(text.contains("cuda") && text.contains("add `cpu`"), "{text}");
+    assert!(text.contains(absent.name()) && text.contains("add `cpu`"), "{text}");
 
-    let with_cpu = SessionOptions {
-        providers: vec![dreamlens::inference::Provider::Cuda, dreamlens::inference::Provider::Cpu],
-        ..SessionOptions::default()
-    };
+    let with_cpu =
+        SessionOptions { providers: vec![absent, Provider::Cpu], ..SessionOptions::default() };
     let session = ModelSession::open(&model, &with_cpu).expect("cpu allowed");
     let report = session.providers();
     assert!(report.fell_back_to_cpu());

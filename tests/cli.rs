@@ -119,9 +119,24 @@ fn a_bad_input_is_named_and_nothing_panics() {
     );
 }
 
+/// A mirror holding exactly the named folders of the real one (links), so a test knows what
+/// is present whatever else the shared folder happens to hold.
+fn mirror_of(dir: &std::path::Path, folders: &[&str]) {
+    for folder in folders {
+        std::os::unix::fs::symlink(models_dir().join(folder), dir.join(folder)).expect("link");
+    }
+}
+
 #[test]
 fn doctor_and_verify_tell_the_truth() {
     let cache = tempfile::tempdir().expect("temp");
+    let mirror = tempfile::tempdir().expect("temp");
+    mirror_of(mirror.path(), &["ade20k-deeplabv3-mnv2", "obs-bgr"]);
+    let dreamlens = |cache: &std::path::Path| {
+        let mut command = dreamlens(cache);
+        command.env("DREAMLENS_MODEL_DIRS", mirror.path());
+        command
+    };
     let output = dreamlens(cache.path()).args(["doctor", "--json"]).output().expect("runs");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
@@ -131,7 +146,7 @@ fn doctor_and_verify_tell_the_truth() {
     let models = report["models"].as_array().expect("models");
     let state = |id: &str| models.iter().find(|m| m["id"] == id).expect("listed")["state"].clone();
     assert_eq!(state("ade20k-deeplabv3-mnv2"), "present");
-    assert_eq!(state("sd-turbo"), "missing");
+    assert_eq!(state("multistyle26"), "missing", "not in this test's mirror");
 
     // A corrupted copy in the cache is reported as a bad hash and verify fails.
     let corrupt = cache.path().join("obs-bgr");

@@ -30,16 +30,17 @@ fn xvfb() -> Xvfb {
         + (std::process::id() % 200) * 4
         + NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     let display = format!(":{number}");
-    let child = Command::new("Xvfb")
+    let mut child = Command::new("Xvfb")
         .args([display.as_str(), "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
         .spawn()
         .expect("Xvfb is installed (scripts/install-deps.sh)");
+    // Ready once its socket exists; a server that exits instead fails the test here.
     let socket = format!("/tmp/.X11-unix/X{number}");
-    for _ in 0..50 {
-        if Path::new(&socket).exists() {
-            break;
+    while !Path::new(&socket).exists() {
+        if let Some(status) = child.try_wait().expect("Xvfb state") {
+            panic!("Xvfb on {display} exited with {status} before it was ready");
         }
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(50));
     }
     Xvfb { child, display }
 }

@@ -194,6 +194,67 @@ fn process_restyles_keyframes_and_carries_them_between() {
     }
 }
 
+/// Mean level difference between `frame` and `keyframe` moved left by `shift` pixels, over the
+/// part both show.
+fn shifted_difference(frame: &image::RgbImage, keyframe: &image::RgbImage, shift: u32) -> f32 {
+    let (w, h) = frame.dimensions();
+    let (mut sum, mut count) = (0u64, 0u64);
+    for y in 8..h - 8 {
+        for x in 8..w - shift - 8 {
+            let (a, b) = (frame.get_pixel(x, y), keyframe.get_pixel(x + shift, y));
+            sum += (0..3).map(|c| u64::from(a.0[c].abs_diff(b.0[c]))).sum::<u64>();
+            count += 3;
+        }
+    }
+    sum as f32 / count as f32
+}
+
+/// A camera panning right over a photo by 6 pixels a frame: frames between keyframes must show
+/// the keyframe's restyle moved with the scene, not left where it was.
+#[test]
+fn frames_between_keyframes_carry_the_restyle_with_the_motion() {
+    let cache = tempfile::tempdir().expect("temp");
+    let work = tempfile::tempdir().expect("temp");
+    let clip = work.path().join("pan.mp4");
+    let status = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-y", "-loop", "1", "-framerate", "12", "-i"])
+        .arg(photo_path())
+        .args(["-vf", "crop=320:240:6*n:120", "-frames:v", "4", "-c:v", "libx264"])
+        .args(["-qp", "0", "-pix_fmt", "yuv444p"])
+        .arg(&clip)
+        .status()
+        .expect("ffmpeg");
+    assert!(status.success());
+    let out = work.path().join("out");
+    let output = dreamlens(
+        cache.path(),
+        &[
+            "process",
+            "--input",
+            clip.to_str().expect("utf8"),
+            "--output",
+            out.to_str().expect("utf8"),
+            "--restyle",
+            "a watercolour painting",
+            "--restyle-every",
+            "4",
+        ],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let frame = |i: u32| {
+        image::open(out.join(format!("frame_{i:06}.png"))).expect("frame written").to_rgb8()
+    };
+    let keyframe = frame(0);
+    for index in 1..4u32 {
+        let carried = shifted_difference(&frame(index), &keyframe, 6 * index);
+        let left_in_place = shifted_difference(&frame(index), &keyframe, 0);
+        assert!(
+            carried * 2.0 < left_in_place,
+            "frame {index}: {carried:.1} levels from the moved keyframe, {left_in_place:.1} from the unmoved one"
+        );
+    }
+}
+
 #[test]
 fn process_restyles_with_the_tiny_diffusion_pipeline_in_a_region() {
     let cache = tempfile::tempdir().expect("temp");

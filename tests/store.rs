@@ -10,7 +10,7 @@ use std::{
         atomic::{AtomicUsize, Ordering},
     },
     thread,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use dreamlens::store::{DownloadOptions, Manifest, ModelStore, StoreError, sha256_file};
@@ -78,7 +78,10 @@ fn serve() -> Server {
                         let _ = stream.write_all(header(GOOD.len()).as_bytes());
                         let _ = stream.write_all(&GOOD[..8]);
                         let _ = stream.flush();
-                        thread::sleep(Duration::from_secs(5));
+                        // Far past the client's read timeout, then the rest: a client without
+                        // a working timeout would get the whole, valid file and succeed.
+                        thread::sleep(Duration::from_secs(30));
+                        let _ = stream.write_all(&GOOD[8..]);
                     }
                     _ => {
                         let _ = stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
@@ -213,10 +216,8 @@ fn a_silent_server_times_out_quickly() {
         cache.path(),
         vec![],
     );
-    let started = Instant::now();
     let error = store.fetch("toy", false).expect_err("timeout");
     assert!(matches!(error, StoreError::Timeout { .. }), "{error}");
-    assert!(started.elapsed() < Duration::from_secs(4), "took {:?}", started.elapsed());
     assert!(files_under(cache.path()).is_empty());
 }
 
@@ -296,10 +297,10 @@ fn a_full_disk_is_a_clear_error_and_leaves_nothing_behind() {
         .arg(mount_point.path())
         .status()
         .is_ok_and(|s| s.success());
-    if !mounted {
-        eprintln!("SKIPPED: cannot mount a small tmpfs here (needs root)");
-        return;
-    }
+    assert!(
+        mounted,
+        "this test fills a small tmpfs and needs permission to mount one: run it as root (CI does)"
+    );
     let server = serve();
     let big = big_file();
     let text = format!(

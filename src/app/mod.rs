@@ -5,12 +5,13 @@
 //! queue), composites it on the GPU with the newest results (temporal smoothing carries maps from
 //! older frames), draws egui on top and presents; `recorder` encodes what is recorded.
 
+mod output_names;
 mod settings;
 mod source;
 mod ui;
 
 use std::{
-    path::PathBuf,
+    path::{Path, PathBuf},
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -674,10 +675,16 @@ impl LiveApp {
         }
         let Some(frame) = &self.frame else { return };
         let (width, height) = frame.frame.image.dimensions();
-        let stamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let path = path.unwrap_or_else(|| PathBuf::from(format!("dreamlens-{stamp}.mp4")));
+        let path = match path {
+            Some(path) => path,
+            None => match output_names::claim(Path::new("."), output_names::stamp_now(), "mp4") {
+                Ok(path) => path,
+                Err(error) => {
+                    self.notify(format!("Cannot start a recording here: {error}"));
+                    return;
+                }
+            },
+        };
         let started = Instant::now();
         let (microphone, sound, sound_note) = match self.options.microphone.as_deref() {
             Some("none") => (None, None, "without sound (--microphone none)".to_owned()),
@@ -768,18 +775,19 @@ impl LiveApp {
     fn snapshot(&mut self) {
         let (Some(gpu), Some(effects)) = (&mut self.gpu, &mut self.effects) else { return };
         let Some(frame) = &self.frame else { return };
-        let stamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis());
-        let path = PathBuf::from(format!("dreamlens-{stamp}.png"));
         let analysis = effects.latest(frame);
         let result = effects
             .renderer
             .render(&gpu.context, &frame.frame.image, &analysis)
             .map_err(anyhow::Error::from)
-            .and_then(|image| image.save(&path).map_err(anyhow::Error::from));
+            .and_then(|image| {
+                let path =
+                    output_names::claim(Path::new("."), output_names::stamp_now(), "png")?;
+                image.save_with_format(&path, image::ImageFormat::Png)?;
+                Ok(path)
+            });
         match result {
-            Ok(()) => self.notify(format!("Snapshot saved to {}", path.display())),
+            Ok(path) => self.notify(format!("Snapshot saved to {}", path.display())),
             Err(error) => self.notify(format!("Snapshot failed: {error}")),
         }
     }

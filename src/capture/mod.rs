@@ -6,6 +6,7 @@ pub mod audio;
 mod camera;
 pub mod demo;
 pub mod microphone;
+pub mod photo;
 mod video;
 
 use std::path::{Path, PathBuf};
@@ -59,11 +60,13 @@ pub trait FrameSource {
     fn is_sequence(&self) -> bool;
 }
 
-/// Photos, in name order. Each may have its own size.
+/// Photos, in name order, upright. Each may have its own size.
 pub struct ImageFiles {
     paths: Vec<PathBuf>,
     next: usize,
     size: (u32, u32),
+    /// The first photo, decoded to learn its upright size.
+    first: Option<RgbImage>,
 }
 
 impl ImageFiles {
@@ -73,23 +76,19 @@ impl ImageFiles {
             input: "(no files)".into(),
             problem: "no images given".into(),
         })?;
-        let size = image::image_dimensions(first).map_err(|e| CaptureError::Open {
-            input: first.display().to_string(),
-            problem: format!("cannot read it as an image ({e})"),
-        })?;
-        Ok(Self { paths, next: 0, size })
+        // Decoded, not only probed: EXIF orientation can swap width and height.
+        let first = photo::read_photo_logged(first)?;
+        Ok(Self { paths, next: 0, size: first.dimensions(), first: Some(first) })
     }
 }
 
 impl FrameSource for ImageFiles {
     fn next_frame(&mut self) -> Result<Option<Frame>, CaptureError> {
         let Some(path) = self.paths.get(self.next) else { return Ok(None) };
-        let image = image::open(path)
-            .map_err(|e| CaptureError::Read {
-                input: path.display().to_string(),
-                problem: format!("cannot decode it as an image ({e})"),
-            })?
-            .to_rgb8();
+        let image = match self.first.take() {
+            Some(first) => first,
+            None => photo::read_photo_logged(path)?,
+        };
         let frame = Frame { image, index: self.next as u64, time_s: 0.0 };
         self.next += 1;
         Ok(Some(frame))

@@ -19,6 +19,9 @@ pub struct VideoFile {
     next_index: u64,
     flushed: bool,
     finished: bool,
+    /// Clockwise quarter turns that make the picture upright (phones store the sensor's
+    /// orientation and a display matrix instead of turning the pixels).
+    quarter_turns: u8,
 }
 
 impl VideoFile {
@@ -34,6 +37,7 @@ impl VideoFile {
             .best(ffmpeg::media::Type::Video)
             .ok_or_else(|| error("has no video stream".into()))?;
         let stream_index = stream.index();
+        let quarter_turns = upright_quarter_turns(&stream);
         let time_base = f64::from(stream.time_base());
         let frames = stream.frames();
         let context = ffmpeg::codec::context::Context::from_parameters(stream.parameters())
@@ -66,6 +70,7 @@ impl VideoFile {
             next_index: 0,
             flushed: false,
             finished: false,
+            quarter_turns,
         })
     }
 
@@ -86,6 +91,12 @@ impl VideoFile {
             pixels.extend_from_slice(&data[row * stride..row * stride + width as usize * 3]);
         }
         let image = RgbImage::from_raw(width, height, pixels).expect("sizes match");
+        let image = match self.quarter_turns {
+            1 => image::imageops::rotate90(&image),
+            2 => image::imageops::rotate180(&image),
+            3 => image::imageops::rotate270(&image),
+            _ => image,
+        };
         let time_s = decoded
             .timestamp()
             .map_or(self.next_index as f64 / 30.0, |pts| pts as f64 * self.time_base);
@@ -135,7 +146,8 @@ impl FrameSource for VideoFile {
     }
 
     fn size(&self) -> (u32, u32) {
-        (self.decoder.width(), self.decoder.height())
+        let (width, height) = (self.decoder.width(), self.decoder.height());
+        if self.quarter_turns % 2 == 1 { (height, width) } else { (width, height) }
     }
 
     fn frame_count(&self) -> Option<u64> {
@@ -144,5 +156,56 @@ impl FrameSource for VideoFile {
 
     fn is_sequence(&self) -> bool {
         true
+    }
+}
+
+/// Clockwise quarter turns to show `stream` upright, from its display matrix (or the older
+/// `rotate` tag), rounded to the nearest quarter as players do.
+fn upright_quarter_turns(stream: &ffmpeg::format::stream::Stream<'_>) -> u8 {
+    let from_matrix = stream.side_data().find_map(|side| {
+        (side.kind() == ffmpeg::codec::packet::side_data::Type::DisplayMatrix)
+            .then(|| display_matrix_degrees(side.data()))
+            .flatten()
+    });
+    let degrees = from_matrix.or_else(|| stream.metadata().get("rotate")?.parse::<f64>().ok());
+    degrees.map_or(0, |d| ((d / 90.0).round().rem_euclid(4.0)) as u8)
+}
+
+/// The clockwise rotation in degrees a 3x3 display matrix (16.16 fixed point, row-major, as
+/// FFmpeg stores it) asks for.
+fn display_matrix_degrees(data: &[u8]) -> Option<f64> {
+    if data.len() < 36 {
+        return None;
+    }
+    let at = |i: usize| {
+        let bytes = [data[4 * i], data[4 * i + 1], data[4 * i + 2], data[4 * i + 3]];
+        f64::from(i32::from_ne_bytes(bytes)) / 65536.0
+    };
+    let (a, b, c, d) = (at(0), at(1), at(3), at(4));
+    let (scale_x, scale_y) = (a.hypot(c), b.hypot(d));
+    if scale_x == 0.0 || scale_y == 0.0 {
+        return None;
+    }
+    Some((b / scale_y).atan2(a / scale_x).to_degrees())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn matrix(a: i32, b: i32, c: i32, d: i32) -> Vec<u8> {
+        [a, b, 0, c, d, 0, 0, 0, 1 << 30].iter().flat_map(|v| v.to_ne_bytes()).collect()
+    }
+
+    #[test]
+    fn display_matrices_give_clockwise_turns() {
+        let one = 1 << 16;
+        // FFmpeg's av_display_rotation_set(m, -90): a phone held upright (turn 90 clockwise).
+        assert_eq!(display_matrix_degrees(&matrix(0, one, -one, 0)).map(f64::round), Some(90.0));
+        assert_eq!(display_matrix_degrees(&matrix(one, 0, 0, one)).map(f64::round), Some(0.0));
+        assert_eq!(display_matrix_degrees(&matrix(-one, 0, 0, -one)).map(f64::abs), Some(180.0));
+        assert_eq!(display_matrix_degrees(&matrix(0, -one, one, 0)).map(f64::round), Some(-90.0));
+        assert_eq!(display_matrix_degrees(&[0; 8]), None);
+        assert_eq!(display_matrix_degrees(&matrix(0, 0, 0, 0)), None);
     }
 }

@@ -54,18 +54,27 @@ pub fn run(
     args: &AnalyzeArgs,
 ) -> anyhow::Result<ExitCode> {
     let images = collect_images(&args.input)?;
-    std::fs::create_dir_all(&args.output)
-        .with_context(|| format!("cannot create output folder {}", args.output.display()))?;
     let models = AnalysisModels {
         segmentation: optional_model(&args.segmentation),
         person: optional_model(&args.person),
         depth: optional_model(&args.depth),
     };
     let (mut analyzer, disabled) = SceneAnalyzer::open(store, &models, options)?;
+    if analyzer.sessions().next().is_none() {
+        let reasons: Vec<String> =
+            disabled.iter().map(|s| format!("{}: {}", s.stage, s.reason)).collect();
+        bail!(
+            "no analysis model could be opened, so there is nothing to analyze:\n  {}\nFetch the models with `dreamlens models fetch` or point DREAMLENS_MODEL_DIRS at a folder holding them",
+            reasons.join("\n  ")
+        );
+    }
     for stage in &disabled {
         eprintln!("note: {} maps are skipped: {}", stage.stage, stage.reason);
     }
     super::report_providers(analyzer.sessions());
+    // Made only once something can be written into it.
+    std::fs::create_dir_all(&args.output)
+        .with_context(|| format!("cannot create output folder {}", args.output.display()))?;
     let mut failures = 0;
     for path in &images {
         let started = Instant::now();
@@ -86,9 +95,7 @@ pub fn run(
 }
 
 fn analyze_one(analyzer: &mut SceneAnalyzer, path: &Path, output: &Path) -> anyhow::Result<usize> {
-    let photo = image::open(path)
-        .with_context(|| format!("cannot decode {} as an image", path.display()))?
-        .to_rgb8();
+    let photo = dreamlens::capture::photo::read_photo_logged(path)?;
     let analysis = analyzer.analyze(&photo)?;
     let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let out = |suffix: &str| output.join(format!("{stem}.{suffix}.png"));

@@ -45,7 +45,7 @@ pub fn models(
         });
         let input = preprocess::to_tensor(&image, &contract.input).into_dyn();
         let extra = extra_inputs(&contract.extra_inputs);
-        let mut times = Vec::with_capacity(args.runs);
+        let mut times = Vec::with_capacity(args.runs as usize);
         for run in 0..args.runs + 2 {
             let started = Instant::now();
             session.run_tensor(input.clone(), extra.clone())?;
@@ -54,14 +54,13 @@ pub fn models(
             }
         }
         times.sort_by(f64::total_cmp);
-        let median = times[times.len() / 2];
         println!(
             "{:<26} {:>11} {:>10.1} {:>10.1} {:>10.1}  {}",
             id,
             format!("{width}x{height}"),
-            median,
-            times[0],
-            times[times.len() - 1],
+            median(&times),
+            times.first().copied().unwrap_or(f64::NAN),
+            times.last().copied().unwrap_or(f64::NAN),
             session.providers().active
         );
     }
@@ -85,9 +84,11 @@ fn extra_inputs(names: &[String]) -> Vec<(String, ArrayD<f32>)> {
         .collect()
 }
 
-fn median(mut times: Vec<f64>) -> f64 {
-    times.sort_by(f64::total_cmp);
-    times[times.len() / 2]
+/// The median, or NaN (printed as such) when nothing was timed.
+fn median(times: &[f64]) -> f64 {
+    let mut sorted = times.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 /// Times `run` once per frame (after a warm-up on the first) and returns the median in ms.
@@ -102,7 +103,7 @@ fn time_per_frame(
         run(frame)?;
         times.push(started.elapsed().as_secs_f64() * 1e3);
     }
-    Ok(median(times))
+    Ok(median(&times))
 }
 
 /// Median time of each pipeline stage on real frames.
@@ -117,7 +118,7 @@ pub fn stages(
         inference::{AnalysisModels, analysis},
         render::{Compositor, CompositorInput, FrameData, RenderContext, readback},
     };
-    let count = args.frames.max(1);
+    let count = args.frames as usize;
     // Decode.
     let mut source: Box<dyn FrameSource> = match &args.video {
         Some(path) => Box::new(capture::VideoFile::open(path)?),
@@ -131,7 +132,11 @@ pub fn stages(
         decode_times.push(started.elapsed().as_secs_f64() * 1e3);
         frames.push(frame.image);
     }
-    anyhow::ensure!(!frames.is_empty(), "the input has no frames");
+    anyhow::ensure!(
+        frames.len() >= 3,
+        "the input has {} frames; `bench stages` needs at least 3 (one warm-up, two timed)",
+        frames.len()
+    );
     let (width, height) = frames[0].dimensions();
     let context = RenderContext::headless()?;
     println!(
@@ -142,7 +147,7 @@ pub fn stages(
     );
     let source_name =
         if args.video.is_some() { "decode (H.264, FFmpeg)" } else { "demo scene render (CPU)" };
-    println!("{source_name:<40} {:>8.1} ms", median(decode_times));
+    println!("{source_name:<40} {:>8.1} ms", median(&decode_times));
 
     // Models at the frame's size (preprocessing included).
     let models = AnalysisModels::default();
@@ -221,9 +226,9 @@ pub fn stages(
                 extra.push(w - b);
             }
         }
-        effect_rows.push((name, median(extra)));
+        effect_rows.push((name, median(&extra)));
     }
-    println!("{:<40} {:>8.1} ms", "upload + guides + edge-aware upsampling", median(base_times));
+    println!("{:<40} {:>8.1} ms", "upload + guides + edge-aware upsampling", median(&base_times));
     for (name, ms) in effect_rows {
         println!("{:<40} {ms:>8.1} ms", format!("effect preset {name}"));
     }
@@ -338,7 +343,7 @@ pub fn diffusion(
         size = args.size,
     );
     println!("{:<32} {:>10}", "part", "median ms");
-    for (part, ms) in pipeline.profile(args.size, args.size, args.runs)? {
+    for (part, ms) in pipeline.profile(args.size, args.size, args.runs as usize)? {
         println!("{part:<32} {ms:>10.1}");
     }
     let picture = image::RgbImage::from_fn(args.size, args.size, |x, y| {
@@ -347,20 +352,19 @@ pub fn diffusion(
     for (steps, strength) in [(2, 0.5), (4, 0.5)] {
         let request =
             Img2Img { prompt: "a cozy living room".into(), strength, steps, ..Img2Img::default() };
-        let mut times = Vec::with_capacity(args.runs);
-        for run in 0..=args.runs.max(1) {
+        let mut times = Vec::with_capacity(args.runs as usize);
+        for run in 0..=args.runs {
             let started = Instant::now();
             pipeline.restyle(&picture, &request, 0, args.size)?;
             if run > 0 {
                 times.push(started.elapsed().as_secs_f64() * 1e3);
             }
         }
-        times.sort_by(f64::total_cmp);
         let ran = ((steps as f32 * strength) as usize).max(1);
         println!(
             "{:<32} {:>10.1}",
             format!("restyle, {ran} UNet step{}", if ran == 1 { "" } else { "s" }),
-            times[times.len() / 2]
+            median(&times)
         );
     }
     Ok(ExitCode::SUCCESS)

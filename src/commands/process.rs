@@ -118,6 +118,8 @@ pub fn run(
     let (info_sender, info_receiver) = mpsc::channel::<anyhow::Result<SourceInfo>>();
     let (read_error_sender, read_error_receiver) = mpsc::channel::<anyhow::Error>();
     let (input, demo_size, max_frames) = (args.input.clone(), args.demo_size, args.max_frames);
+    // A recording has one picture size: photos of other sizes are scaled to the first one's.
+    let one_size = args.output.extension().is_some_and(|e| e.eq_ignore_ascii_case("mp4"));
     let reader = thread::Builder::new().name("frame-reader".into()).spawn(move || {
         let mut source = match capture::open_input(&input, demo_size, max_frames.unwrap_or(300)) {
             Ok(source) => source,
@@ -130,11 +132,32 @@ pub fn run(
             (Some(n), Some(max)) => Some(n.min(max)),
             (n, max) => n.or(max),
         };
-        let _ = info_sender.send(Ok((total, source.is_sequence(), source.size())));
+        let size = source.size();
+        let _ = info_sender.send(Ok((total, source.is_sequence(), size)));
         let mut sent = 0u64;
+        let mut noticed_resize = false;
         while total.is_none_or(|n| sent < n) {
             match source.next_frame() {
-                Ok(Some(frame)) => {
+                Ok(Some(mut frame)) => {
+                    if one_size && frame.image.dimensions() != size {
+                        if !noticed_resize {
+                            eprintln!(
+                                "note: frame {} is {}x{}; frames of other sizes are scaled to the first frame's {}x{} for the recording",
+                                frame.index,
+                                frame.image.width(),
+                                frame.image.height(),
+                                size.0,
+                                size.1
+                            );
+                            noticed_resize = true;
+                        }
+                        frame.image = image::imageops::resize(
+                            &frame.image,
+                            size.0,
+                            size.1,
+                            image::imageops::FilterType::Triangle,
+                        );
+                    }
                     if frame_sender.send(frame).is_err() {
                         return;
                     }
@@ -300,15 +323,6 @@ pub fn run(
                         let pixels = Pixels::Rgba(picture.into_raw());
                         return Ok(RecordFrame { pixels, width, height, time_s });
                     };
-                    if frame.image.dimensions() != size {
-                        anyhow::bail!(
-                            "the frame is {}x{}, the recording {}x{}; MP4 output needs frames of one size",
-                            frame.image.width(),
-                            frame.image.height(),
-                            size.0,
-                            size.1
-                        );
-                    }
                     let bytes =
                         renderer.render_i420(&context, &frame.image, &analysis, converter)?;
                     let (width, height) = converter.size();

@@ -19,11 +19,7 @@ pub fn run(
     engine: &EngineChoice,
     args: &RestyleArgs,
 ) -> anyhow::Result<ExitCode> {
-    let picture = image::open(&args.input)
-        .with_context(|| {
-            format!("cannot read {} as a picture (PNG or JPEG expected)", args.input.display())
-        })?
-        .to_rgb8();
+    let picture = dreamlens::capture::photo::read_photo_logged(&args.input)?;
     // Refused before the models load: a bad output path should not cost a restyle.
     let extension = args.output.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
     if !matches!(extension.as_deref(), Some("png" | "jpg" | "jpeg")) {

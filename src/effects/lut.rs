@@ -4,6 +4,10 @@
 
 use super::preset::PresetError;
 
+/// Largest magnitude accepted for a table or domain value: far beyond any real grade (HDR LUTs
+/// stay within a few hundred), small enough that the GPU's half floats cannot overflow to inf.
+const MAX_VALUE: f32 = 60_000.0;
+
 /// A parsed 3D LUT, values normalised to the 0..1 input domain.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Lut {
@@ -46,6 +50,12 @@ impl Lut {
                         w.parse::<f32>().map_err(|_| error(line, format!("`{w}` is not a number")))
                     })
                     .collect::<Result<_, _>>()?;
+                if let Some(bad) = values.iter().find(|v| !v.is_finite() || v.abs() > MAX_VALUE) {
+                    return Err(error(
+                        line,
+                        format!("{bad} is out of range (values must be finite, within ±{MAX_VALUE})"),
+                    ));
+                }
                 <[f32; 3]>::try_from(values.as_slice())
                     .map_err(|_| error(line, format!("expected 3 numbers, found {}", values.len())))
             };
@@ -68,15 +78,22 @@ impl Lut {
                 "DOMAIN_MAX" => domain_max = three(words)?,
                 "LUT_3D_INPUT_RANGE" => {
                     let v: Vec<f32> = words.filter_map(|w| w.parse().ok()).collect();
-                    if v.len() != 2 {
+                    if v.len() != 2 || v.iter().any(|x| !x.is_finite()) {
                         return Err(error(line, "LUT_3D_INPUT_RANGE needs two numbers".into()));
                     }
                     domain_min = [v[0]; 3];
                     domain_max = [v[1]; 3];
                 }
                 k if k.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '.') => {
-                    if size.is_none() {
+                    let Some(n) = size else {
                         return Err(error(line, "table data before LUT_3D_SIZE".into()));
+                    };
+                    // Stop at the first extra line rather than reading an endless file.
+                    if table.len() == (n * n * n) as usize {
+                        return Err(error(
+                            line,
+                            format!("LUT_3D_SIZE {n} needs {} entries; this line is one too many", n * n * n),
+                        ));
                     }
                     table.push(three(content.split_whitespace())?);
                 }

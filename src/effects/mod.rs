@@ -25,7 +25,8 @@ impl Colour {
     /// Parses `#rrggbb`.
     pub fn parse(text: &str) -> Option<Self> {
         let hex = text.strip_prefix('#')?;
-        if hex.len() != 6 {
+        // Byte slicing below needs ASCII: a multi-byte character would split mid-character.
+        if hex.len() != 6 || !hex.is_ascii() {
             return None;
         }
         let channel =
@@ -369,5 +370,8 @@ mod tests {
         assert_eq!(Colour::parse("#ff0080"), Some(Colour([1.0, 0.0, 128.0 / 255.0])));
         assert_eq!(Colour::parse("ff0080"), None);
         assert_eq!(Colour::parse("#ff00"), None);
+        // Six bytes but not six ASCII digits: must be refused, not sliced mid-character.
+        assert_eq!(Colour::parse("#ffé00"), None);
+        assert_eq!(Colour::parse("#€€"), None);
     }
 }

@@ -125,7 +125,9 @@ impl Preset {
         Self::parse(&text, &path.display().to_string(), &name, path.parent())
     }
 
-    /// Parses preset text; `file` names it in errors, `dir` resolves relative LUT paths.
+    /// Parses preset text; `file` names it in errors. `dir` is the folder of a user's preset
+    /// file, against which its relative paths resolve; `None` for a built-in preset, whose LUTs
+    /// come only from the built-in assets.
     pub fn parse(
         text: &str,
         file: &str,
@@ -199,20 +201,40 @@ enum LutLoad {
     Bad(PresetError),
 }
 
+/// A LUT named by a preset. Built-in presets (`dir` None) use only the built-in LUTs, so a file
+/// of the same name in the working folder cannot replace them; a user preset's relative path is
+/// resolved against its own folder, then against the built-in names.
 fn load_lut(file: &str, dir: Option<&Path>) -> Result<Lut, LutLoad> {
-    let path: PathBuf = dir.map(|d| d.join(file)).unwrap_or_else(|| PathBuf::from(file));
-    if path.is_file() {
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| LutLoad::Missing(format!("cannot read LUT {}: {e}", path.display())))?;
-        return Lut::parse(&text, &path.display().to_string()).map_err(LutLoad::Bad);
+    let builtin = BUILTIN_LUTS.iter().find(|(name, _)| *name == file);
+    if let Some(dir) = dir {
+        let path: PathBuf = dir.join(file);
+        if path.is_file() {
+            let bytes = std::fs::read(&path).map_err(|e| {
+                LutLoad::Missing(format!("cannot read LUT {}: {e}", path.display()))
+            })?;
+            let text = String::from_utf8(bytes).map_err(|e| {
+                LutLoad::Missing(format!(
+                    "LUT {} is not text (invalid UTF-8 at byte {}); give a .cube file",
+                    path.display(),
+                    e.utf8_error().valid_up_to()
+                ))
+            })?;
+            return Lut::parse(&text, &path.display().to_string()).map_err(LutLoad::Bad);
+        }
+        if builtin.is_none() {
+            return Err(LutLoad::Missing(format!(
+                "LUT file {} not found (built-in LUTs: {})",
+                path.display(),
+                BUILTIN_LUTS.map(|(n, _)| n).join(", ")
+            )));
+        }
     }
-    match BUILTIN_LUTS.iter().find(|(name, _)| *name == file) {
+    match builtin {
         Some((name, text)) => {
             Lut::parse(text, &format!("assets/luts/{name}")).map_err(LutLoad::Bad)
         }
         None => Err(LutLoad::Missing(format!(
-            "LUT file {} not found (built-in LUTs: {})",
-            path.display(),
+            "LUT {file} is not a built-in LUT (built-in LUTs: {})",
             BUILTIN_LUTS.map(|(n, _)| n).join(", ")
         ))),
     }
@@ -352,6 +374,25 @@ mod tests {
         assert!(Preset::load("portrait-blur").expect("ok").needs_person());
         assert!(Preset::load("bokeh").expect("ok").needs_depth());
         assert_eq!(Preset::load("film").expect("ok").luts.len(), 1);
+    }
+
+    #[test]
+    fn builtin_luts_cannot_be_replaced_and_user_luts_resolve_next_to_their_preset() {
+        let dir = tempfile::tempdir().expect("temp");
+        // A `film.cube` where a built-in preset might look: its table is all black.
+        let black: String = "LUT_3D_SIZE 2\n".to_owned() + &"0 0 0\n".repeat(8);
+        std::fs::write(dir.path().join("film.cube"), &black).expect("write");
+        let builtin = Preset::load("film").expect("built-in film");
+        assert_ne!(builtin.luts[0], Lut::parse(&black, "x").expect("parses"), "built-in kept");
+        // A user preset naming the same file gets its own folder's file.
+        let user = dir.path().join("mine.toml");
+        std::fs::write(&user, "[[layer]]\neffect = \"lut\"\nfile = \"film.cube\"\n").expect("write");
+        let preset = Preset::load(&user.display().to_string()).expect("user preset");
+        assert_eq!(preset.luts[0].table, vec![[0.0; 3]; 8]);
+        // A user preset naming a built-in LUT it does not have gets the built-in one.
+        std::fs::write(&user, "[[layer]]\neffect = \"lut\"\nfile = \"teal-orange.cube\"\n")
+            .expect("write");
+        assert!(Preset::load(&user.display().to_string()).is_ok());
     }
 
     #[test]

@@ -15,6 +15,9 @@ use std::{
 pub const ORT_VERSION: &str = "1.31.1";
 /// Minor version the loaded library must have at least.
 const ORT_MIN_MINOR: u32 = 31;
+/// The published wheels' sha256 digests, in pip's requirements format: pip refuses any wheel
+/// whose hash is not listed, so only the published library is ever installed and run.
+const WHEEL_REQUIREMENTS: &str = include_str!("../../assets/onnxruntime/requirements-1.31.1.txt");
 /// Environment variable naming the library file explicitly.
 pub const ORT_DYLIB_ENV: &str = "ORT_DYLIB_PATH";
 
@@ -185,15 +188,16 @@ fn locate() -> Result<(PathBuf, LibrarySource), RuntimeError> {
         reason,
         target: data.display().to_string(),
     };
-    install_with_pip(&data).map_err(install_error)?;
+    install_with_pip(&data, WHEEL_REQUIREMENTS).map_err(install_error)?;
     wheel_library(&data).map(|path| (path, LibrarySource::InstalledNow)).ok_or_else(|| {
         install_error("pip succeeded but the wheel holds no library for this platform".into())
     })
 }
 
-/// Installs the pinned wheel into a temporary folder beside `target`, then renames it into place,
-/// so concurrent first runs never see a half-installed library.
-fn install_with_pip(target: &Path) -> Result<(), String> {
+/// Installs the wheel `requirements` pins (version and hashes) into a temporary folder beside
+/// `target`, then renames it into place, so concurrent first runs never see a half-installed
+/// library.
+fn install_with_pip(target: &Path, requirements: &str) -> Result<(), String> {
     let parent = target.parent().ok_or("data folder has no parent")?;
     std::fs::create_dir_all(parent)
         .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
@@ -201,8 +205,12 @@ fn install_with_pip(target: &Path) -> Result<(), String> {
         .prefix(".onnxruntime-install-")
         .tempdir_in(parent)
         .map_err(|e| format!("cannot create a folder in {}: {e}", parent.display()))?;
+    let requirements_file = staging.path().join("requirements.txt");
+    std::fs::write(&requirements_file, requirements)
+        .map_err(|e| format!("cannot write {}: {e}", requirements_file.display()))?;
+    let packages = staging.path().join("packages");
     eprintln!(
-        "dreamlens: installing ONNX Runtime {ORT_VERSION} (one time) into {}",
+        "dreamlens: installing ONNX Runtime {ORT_VERSION} (one time, checked against its published sha256) into {}",
         target.display()
     );
     let mut last = String::from("no Python interpreter found (tried python3, python)");
@@ -215,14 +223,17 @@ fn install_with_pip(target: &Path) -> Result<(), String> {
                 "--quiet",
                 "--disable-pip-version-check",
                 "--no-deps",
+                "--require-hashes",
+                "--only-binary=:all:",
                 "--target",
             ])
-            .arg(staging.path())
-            .arg(format!("onnxruntime=={ORT_VERSION}"))
-            .status();
+            .arg(&packages)
+            .arg("-r")
+            .arg(&requirements_file)
+            .output();
         match status {
-            Ok(status) if status.success() => {
-                return match std::fs::rename(staging.path(), target) {
+            Ok(output) if output.status.success() => {
+                return match std::fs::rename(&packages, target) {
                     Ok(()) => Ok(()),
                     // Another process finished first; its copy is as good as ours.
                     Err(_) if wheel_library(target).is_some() => Ok(()),
@@ -231,9 +242,16 @@ fn install_with_pip(target: &Path) -> Result<(), String> {
                     }
                 };
             }
-            Ok(status) => {
+            Ok(output) => {
+                let stderr = String::from_utf8_lossy(&output.stderr);
+                let why = if stderr.contains("DO NOT MATCH THE HASHES") {
+                    "the downloaded wheel's sha256 does not match the published one, so it was refused (a proxy or mirror altered it)".to_owned()
+                } else {
+                    stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").to_owned()
+                };
                 last = format!(
-                    "`{python} -m pip install onnxruntime=={ORT_VERSION}` exited with {status}"
+                    "`{python} -m pip install onnxruntime=={ORT_VERSION}` failed ({}): {why}",
+                    output.status
                 )
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -253,6 +271,30 @@ mod tests {
         assert_eq!(version("/x/libonnxruntime.so.1.31.1").as_deref(), Some("1.31.1"));
         assert_eq!(version("libonnxruntime.1.32.0.dylib").as_deref(), Some("1.32.0"));
         assert_eq!(version("onnxruntime.dll"), None);
+    }
+
+    #[test]
+    fn every_requirement_line_pins_a_sha256() {
+        let hashes: Vec<&str> =
+            WHEEL_REQUIREMENTS.split_whitespace().filter(|w| w.starts_with("--hash=")).collect();
+        assert!(hashes.len() >= 8, "one per published wheel");
+        for hash in hashes {
+            let hex = hash.strip_prefix("--hash=sha256:").expect("sha256");
+            assert!(hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()), "{hash}");
+        }
+        assert!(WHEEL_REQUIREMENTS.contains(&format!("onnxruntime=={ORT_VERSION}")));
+    }
+
+    /// The real pip, fetching the real wheel, with hashes that cannot match: it must refuse and
+    /// leave nothing installed. (Uses PyPI, or pip's cache after the first install.)
+    #[test]
+    fn a_wheel_with_the_wrong_hash_is_refused() {
+        let dir = tempfile::tempdir().expect("temp");
+        let target = dir.path().join("onnxruntime");
+        let wrong = format!("onnxruntime=={ORT_VERSION} --hash=sha256:{}\n", "0".repeat(64));
+        let error = install_with_pip(&target, &wrong).expect_err("refused");
+        assert!(error.contains("sha256 does not match"), "{error}");
+        assert!(!target.exists(), "nothing installed");
     }
 
     #[test]

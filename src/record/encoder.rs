@@ -2,7 +2,10 @@
 
 use openh264::{
     OpenH264API,
-    encoder::{BitRate, Encoder, EncoderConfig, FrameRate, FrameType, IntraFramePeriod},
+    encoder::{
+        BitRate, ColorPrimaries, Encoder, EncoderConfig, FrameRate, FrameType, IntraFramePeriod,
+        MatrixCoefficients, TransferCharacteristics, VuiConfig,
+    },
     formats::YUVSlices,
 };
 
@@ -95,6 +98,18 @@ impl I420 {
 #[error("H.264 encoder: {0}")]
 pub struct EncodeError(pub String);
 
+/// What the pictures are, written into the stream so players decode the colours as they were
+/// encoded: sRGB pixels (BT.709 primaries, the sRGB curve) converted with the BT.601 matrix at
+/// limited range, exactly as [`I420::from_rgba`] and `i420.wgsl` do. Without it players guess,
+/// and most guess BT.709 for HD sizes, which shifts skin and wall colours.
+pub fn colour_description() -> VuiConfig {
+    VuiConfig::bt709()
+        .color_primaries(ColorPrimaries::Bt709)
+        .transfer_characteristics(TransferCharacteristics::Srgb)
+        .matrix_coefficients(MatrixCoefficients::Smpte170M)
+        .full_range(false)
+}
+
 /// A configured OpenH264 encoder.
 pub struct H264Encoder {
     encoder: Encoder,
@@ -121,7 +136,8 @@ impl H264Encoder {
                 Some(frames) => IntraFramePeriod::from_num_frames(frames.max(1)),
                 None => IntraFramePeriod::auto(),
             })
-            .skip_frames(false);
+            .skip_frames(false)
+            .vui(colour_description());
         let encoder = Encoder::with_api_config(OpenH264API::from_source(), config)
             .map_err(|e| EncodeError(e.to_string()))?;
         Ok(Self { encoder, width, height })

@@ -21,6 +21,67 @@ const TIMESCALE: u32 = 90_000;
 const NAL_SPS: u8 = 7;
 const NAL_PPS: u8 = 8;
 
+/// The `colr` box (nclx) matching the stream's colour description
+/// ([`super::encoder::colour_description`]): BT.709 primaries, sRGB transfer, BT.601 matrix,
+/// limited range. Players that read the container rather than the stream see the same.
+const COLOUR_BOX: [u8; 19] =
+    [0, 0, 0, 19, b'c', b'o', b'l', b'r', b'n', b'c', b'l', b'x', 0, 1, 0, 13, 0, 6, 0];
+
+/// Boxes holding only boxes, on the way from `moov` down to the video sample entry.
+const CONTAINERS: [&[u8; 4]; 5] = [b"moov", b"trak", b"mdia", b"minf", b"stbl"];
+
+/// `init` with [`COLOUR_BOX`] appended inside its `avc1` sample entry and every enclosing box
+/// grown to match; `None` when the layout is not the one expected (then nothing is changed).
+fn with_colour_box(init: &[u8]) -> Option<Vec<u8>> {
+    let path = path_to_avc1(init, 0, init.len())?;
+    let &avc1 = path.last()?;
+    let end = avc1 + box_size(init, avc1)?;
+    let mut out = Vec::with_capacity(init.len() + COLOUR_BOX.len());
+    out.extend_from_slice(&init[..end]);
+    out.extend_from_slice(&COLOUR_BOX);
+    out.extend_from_slice(&init[end..]);
+    for offset in path {
+        let grown = u32::try_from(box_size(init, offset)? + COLOUR_BOX.len()).ok()?;
+        out[offset..offset + 4].copy_from_slice(&grown.to_be_bytes());
+    }
+    Some(out)
+}
+
+/// Offsets of the boxes from the outermost container down to `avc1`, searching `[start, end)`.
+fn path_to_avc1(buf: &[u8], mut start: usize, end: usize) -> Option<Vec<usize>> {
+    while start + 8 <= end {
+        let size = box_size(buf, start)?;
+        if size < 8 || start + size > end {
+            return None;
+        }
+        let kind = &buf[start + 4..start + 8];
+        let children = if CONTAINERS.iter().any(|c| &c[..] == kind) {
+            Some(start + 8)
+        } else if kind == b"stsd" {
+            Some(start + 16) // version, flags and entry count come first
+        } else if kind == b"avc1" {
+            return Some(vec![start]);
+        } else {
+            None
+        };
+        if let Some(children) = children
+            && let Some(mut path) = path_to_avc1(buf, children, start + size)
+        {
+            path.insert(0, start);
+            return Some(path);
+        }
+        start += size;
+    }
+    None
+}
+
+/// The 32-bit size of the box at `offset` (64-bit sizes are not expected in an init segment).
+fn box_size(buf: &[u8], offset: usize) -> Option<usize> {
+    let bytes = buf.get(offset..offset + 4)?;
+    let size = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+    (size >= 8).then_some(size as usize)
+}
+
 /// Writes encoded pictures to a fragmented MP4 file.
 pub struct Mp4Writer {
     file: File,
@@ -189,6 +250,10 @@ impl Mp4Writer {
             }
             .map_err(|e| RecordError::Encode(e.to_string()))?;
             let init = muxer.init_segment();
+            let init = with_colour_box(&init).unwrap_or_else(|| {
+                tracing::warn!("the MP4 init segment has an unexpected layout; no colr box added");
+                init
+            });
             self.write_bytes(&init)?;
             self.muxer = Some(muxer);
         }

@@ -456,6 +456,7 @@ impl Compositor {
         if width == 0 || height == 0 {
             return Err(RenderError::Setup(format!("frame size {width}x{height} is empty")));
         }
+        context.check_size(width, height)?;
         let device = &context.device;
         let effect_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("effect"),
@@ -1153,7 +1154,7 @@ impl Compositor {
         self.output = picture;
         self.frame_index += 1;
         context.queue.submit([encoder.finish()]);
-        Ok(())
+        context.check_errors()
     }
 
     /// Averages the frame down to an analysis map's size.

@@ -1,6 +1,8 @@
 //! The GPU device: one adapter, device and queue, usable without a window (offscreen textures
 //! and readback) and, later, with a window surface.
 
+use std::sync::{Arc, Mutex};
+
 /// Why no GPU device could be made.
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
@@ -27,6 +29,21 @@ pub enum RenderError {
     /// The effect stack cannot be built as asked.
     #[error("{0}")]
     Setup(String),
+    /// The GPU refused a command (a validation error or out of memory).
+    #[error("the GPU refused the work: {0}")]
+    Gpu(String),
+    /// A picture is larger than the adapter's textures can hold.
+    #[error(
+        "a {width}x{height} picture is larger than this GPU's textures allow ({max}x{max}); give a smaller input or set --output-size"
+    )]
+    TooLarge {
+        /// Asked width.
+        width: u32,
+        /// Asked height.
+        height: u32,
+        /// The adapter's limit per side.
+        max: u32,
+    },
 }
 
 /// A device and queue on the best adapter available.
@@ -41,6 +58,9 @@ pub struct RenderContext {
     pub instance: wgpu::Instance,
     /// The chosen adapter.
     pub adapter: wgpu::Adapter,
+    /// The first GPU error no error scope caught, kept for [`RenderContext::check_errors`];
+    /// wgpu's default for these is to panic.
+    uncaptured: Arc<Mutex<Option<String>>>,
 }
 
 impl std::fmt::Debug for RenderContext {
@@ -123,7 +143,35 @@ impl RenderContext {
             adapter: adapter_info.name.clone(),
             reason: e.to_string(),
         })?;
-        Ok(Self { device, queue, adapter_info, instance, adapter })
+        let uncaptured = Arc::new(Mutex::new(None::<String>));
+        let sink = Arc::clone(&uncaptured);
+        device.on_uncaptured_error(Arc::new(move |error: wgpu::Error| {
+            tracing::error!("GPU error: {error}");
+            if let Ok(mut first) = sink.lock() {
+                first.get_or_insert_with(|| error.to_string());
+            }
+        }));
+        Ok(Self { device, queue, adapter_info, instance, adapter, uncaptured })
+    }
+
+    /// The first GPU error since the last call, as an error; `Ok` when the GPU accepted
+    /// everything. Callers check after submitting a frame's work.
+    pub fn check_errors(&self) -> Result<(), RenderError> {
+        let taken = self.uncaptured.lock().map(|mut first| first.take());
+        match taken {
+            Ok(None) => Ok(()),
+            Ok(Some(error)) => Err(RenderError::Gpu(error)),
+            Err(_) => Err(RenderError::Gpu("the GPU error record was poisoned".into())),
+        }
+    }
+
+    /// Refuses a picture this adapter cannot hold in one texture, before anything is created.
+    pub fn check_size(&self, width: u32, height: u32) -> Result<(), RenderError> {
+        let max = self.device.limits().max_texture_dimension_2d;
+        if width == 0 || height == 0 || width > max || height > max {
+            return Err(RenderError::TooLarge { width, height, max });
+        }
+        Ok(())
     }
 
     /// Blocks until the GPU has finished all submitted work (benchmarks, shutdown).

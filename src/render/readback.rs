@@ -36,6 +36,7 @@ pub fn read_texture(
         wgpu::Extent3d { width: size.width, height: size.height, depth_or_array_layers: 1 },
     );
     context.queue.submit([encoder.finish()]);
+    context.check_errors()?;
     let slice = buffer.slice(..);
     let (sender, receiver) = std::sync::mpsc::channel();
     slice.map_async(wgpu::MapMode::Read, move |result| {

@@ -201,6 +201,14 @@ impl ResolvedModel {
     }
 }
 
+/// What the local folders hold of one file.
+enum Local {
+    /// A good copy, and whether its hash is pinned by the manifest.
+    Found(PathBuf, bool),
+    /// No good copy; the error for the first corrupt one, if any.
+    Absent { bad_copy: Option<StoreError> },
+}
+
 /// The state of one file, for `models verify` and `doctor`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "state", rename_all = "kebab-case")]
@@ -305,20 +313,26 @@ impl ModelStore {
         let mut paths = Vec::with_capacity(entry.files.len());
         let mut verified = true;
         for file in &entry.files {
-            let (path, file_verified) = match self.find_local(id, file)? {
-                Some(found) => found,
-                None => match download {
-                    None => {
-                        return Err(StoreError::Missing {
-                            id: id.to_owned(),
-                            file: file.path.clone(),
-                            searched: self.searched(),
-                        });
+            let (path, file_verified) = match (self.find_local(id, file)?, download) {
+                (Local::Found(path, verified), _) => (path, verified),
+                // Only a corrupt copy: that is what the user needs to hear, not "not found".
+                (Local::Absent { bad_copy: Some(error) }, None) => return Err(error),
+                (Local::Absent { .. }, None) => {
+                    return Err(StoreError::Missing {
+                        id: id.to_owned(),
+                        file: file.path.clone(),
+                        searched: self.searched(),
+                    });
+                }
+                (Local::Absent { bad_copy: Some(error) }, Some(_)) if file.urls.is_empty() => {
+                    return Err(error);
+                }
+                (Local::Absent { bad_copy }, Some(allow_unverified)) => {
+                    if let Some(error) = bad_copy {
+                        tracing::warn!("{error}; downloading a fresh copy");
                     }
-                    Some(allow_unverified) => {
-                        (self.download_file(id, file, allow_unverified)?, file.is_verified())
-                    }
-                },
+                    (self.download_file(id, file, allow_unverified)?, file.is_verified())
+                }
             };
             verified &= file_verified;
             paths.push(path);
@@ -334,16 +348,12 @@ impl ModelStore {
             .join(", ")
     }
 
-    /// Cache first (deleting a bad cached copy), then mirrors (skipping bad copies). A bad mirror
-    /// copy is an error only when no good copy exists anywhere.
-    fn find_local(
-        &self,
-        id: &str,
-        file: &ModelFile,
-    ) -> Result<Option<(PathBuf, bool)>, StoreError> {
+    /// Cache first (deleting a bad cached copy), then mirrors (skipping bad copies, the first of
+    /// which is returned when no good copy exists).
+    fn find_local(&self, id: &str, file: &ModelFile) -> Result<Local, StoreError> {
         let cached = self.cache_dir.join(&file.path);
         match self.check(id, file, &cached, Origin::Cache)? {
-            FileState::Present { verified, .. } => return Ok(Some((cached, verified))),
+            FileState::Present { verified, .. } => return Ok(Local::Found(cached, verified)),
             FileState::BadHash { .. } => {
                 tracing::warn!(model = id, path = %cached.display(), "cached copy is corrupt; removed it");
                 std::fs::remove_file(&cached).map_err(|e| StoreError::io(id, &cached, e))?;
@@ -355,7 +365,9 @@ impl ModelStore {
         for mirror in &self.mirrors {
             let candidate = mirror.join(&file.path);
             match self.check(id, file, &candidate, Origin::Mirror)? {
-                FileState::Present { verified, .. } => return Ok(Some((candidate, verified))),
+                FileState::Present { verified, .. } => {
+                    return Ok(Local::Found(candidate, verified));
+                }
                 FileState::BadHash { expected, actual, .. } => {
                     bad_mirror.get_or_insert(StoreError::HashMismatch {
                         id: id.to_owned(),
@@ -367,14 +379,7 @@ impl ModelStore {
                 FileState::Missing => {}
             }
         }
-        match bad_mirror {
-            Some(error) if file.urls.is_empty() => Err(error),
-            Some(error) => {
-                tracing::warn!("{error}");
-                Ok(None)
-            }
-            None => Ok(None),
-        }
+        Ok(Local::Absent { bad_copy: bad_mirror })
     }
 
     /// Checks one candidate path against the manifest (or the locally pinned hash).
