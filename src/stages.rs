@@ -219,7 +219,8 @@ mod tests {
 
     #[test]
     fn results_carry_their_frame_and_counters_add_up() {
-        let stage: Stage<u64, u64> = Stage::spawn("echo", |frame: &u64| Ok(*frame + 1)).expect("spawns");
+        let stage: Stage<u64, u64> =
+            Stage::spawn("echo", |frame: &u64| Ok(*frame + 1)).expect("spawns");
         stage.offer(Arc::new(41), 7, Instant::now());
         let result = loop {
             if let Some(result) = stage.latest() {

@@ -99,10 +99,11 @@ fn requesting_only_an_accelerator_that_is_absent_is_an_error_not_a_cpu_fallback(
     // Whichever accelerator this ONNX Runtime build lacks (a GPU build has CUDA, but no build
     // has every one of these).
     use dreamlens::inference::Provider;
-    let absent = [Provider::Coreml, Provider::Nnapi, Provider::Directml, Provider::Qnn, Provider::Cuda]
-        .into_iter()
-        .find(|p| !p.is_compiled_in())
-        .expect("this ONNX Runtime build lacks at least one of these accelerators");
+    let absent =
+        [Provider::Coreml, Provider::Nnapi, Provider::Directml, Provider::Qnn, Provider::Cuda]
+            .into_iter()
+            .find(|p| !p.is_compiled_in())
+            .expect("this ONNX Runtime build lacks at least one of these accelerators");
     let options = SessionOptions { providers: vec![absent], ..SessionOptions::default() };
     let error = ModelSession::open(&model, &options).expect_err("no silent fallback");
     let text = error.to_string();

@@ -382,38 +382,41 @@ fn red_with_person_mask(context: &RenderContext, compositor: &mut Compositor, pe
         stylized: None,
     };
     compositor.render(context, &input).expect("renders");
-    readback::read_rgba8(context, compositor.output_texture()).expect("reads back").get_pixel(32, 24).0[0]
+    readback::read_rgba8(context, compositor.output_texture())
+        .expect("reads back")
+        .get_pixel(32, 24)
+        .0[0]
 }
 
 #[test]
 fn temporal_filter_blends_masks_over_frames_and_reset_forgets_them() {
     let context = RenderContext::headless().expect("GPU adapter");
-    let text = "[[layer]]\neffect = \"background-replace\"\ncolour = \"#ff0000\"\naccent = \"#ff0000\"\n";
+    let text =
+        "[[layer]]\neffect = \"background-replace\"\ncolour = \"#ff0000\"\naccent = \"#ff0000\"\n";
     let preset = Preset::parse(text, "test", "red backdrop", None).expect("preset");
     let compositor = |temporal: bool| {
         let mut c = Compositor::new(&context, 64, 48, &preset.layers, &preset.luts).expect("new");
         c.set_filter(AnalysisFilter { temporal, ..AnalysisFilter::default() });
         c
     };
-    let (mut instant, mut smoothed, mut reset) = (compositor(false), compositor(true), compositor(true));
+    let (mut instant, mut smoothed, mut reset) =
+        (compositor(false), compositor(true), compositor(true));
     // Frame 1: all person, so the grey frame shows everywhere.
     for c in [&mut instant, &mut smoothed, &mut reset] {
         assert_eq!(red_with_person_mask(&context, c, 1.0), 128);
     }
-    // Frame 2: nobody. Without smoothing the backdrop replaces everything at once; with it, the
-    // mask moves only part of the way, so the red is in between.
-    let (now, blended) = (
-        red_with_person_mask(&context, &mut instant, 0.0),
-        red_with_person_mask(&context, &mut smoothed, 0.0),
+    // Frame 2: nobody. Without smoothing the backdrop replaces everything at once; with it,
+    // one frame's evidence only moves the mask part of the way, not past the switch.
+    assert_eq!(red_with_person_mask(&context, &mut instant, 0.0), 255, "the new mask at once");
+    assert_eq!(red_with_person_mask(&context, &mut smoothed, 0.0), 128, "history holds");
+    // Kept up, the new mask wins after a few frames.
+    assert!(
+        (3..=40).any(|_| red_with_person_mask(&context, &mut smoothed, 0.0) == 255),
+        "the smoothed mask reaches the new value"
     );
-    assert_eq!(now, 255, "no smoothing: the new mask at once");
-    assert!((140..245).contains(&blended), "smoothing blends with the last frame: {blended}");
     // Forgetting the history makes the next frame count alone, like the first one.
-    red_with_person_mask(&context, &mut reset, 0.0);
     reset.reset_history();
-    assert_eq!(red_with_person_mask(&context, &mut reset, 1.0), 128, "history forgotten");
-    let kept = red_with_person_mask(&context, &mut smoothed, 1.0);
-    assert!(kept > 135, "without a reset the red fades out over frames: {kept}");
+    assert_eq!(red_with_person_mask(&context, &mut reset, 0.0), 255, "history forgotten");
 }
 
 #[test]

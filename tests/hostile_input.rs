@@ -118,9 +118,8 @@ fn read(path: impl AsRef<Path>) -> String {
 #[test]
 fn preset_parser_never_panics() {
     let dir = common::root().join("assets/presets");
-    let seeds: Vec<String> = Preset::builtin_names()
-        .map(|name| read(dir.join(format!("{name}.toml"))))
-        .collect();
+    let seeds: Vec<String> =
+        Preset::builtin_names().map(|name| read(dir.join(format!("{name}.toml")))).collect();
     fuzz("preset", &seeds, 3000, |text| {
         let _ = Preset::parse(text, "fuzz.toml", "fuzz", None);
     });
@@ -128,7 +127,8 @@ fn preset_parser_never_panics() {
 
 #[test]
 fn lut_parser_never_panics_and_bounds_its_values() {
-    let mut small = String::from("TITLE \"t\"\nLUT_3D_SIZE 3\nDOMAIN_MIN 0 0 0\nDOMAIN_MAX 1 1 1\n");
+    let mut small =
+        String::from("TITLE \"t\"\nLUT_3D_SIZE 3\nDOMAIN_MIN 0 0 0\nDOMAIN_MAX 1 1 1\n");
     for i in 0..27 {
         small.push_str(&format!("{} {} {}\n", i % 3, (i / 3) % 3, i / 9));
     }

@@ -164,27 +164,43 @@ fn multistyle26_matches_reference() {
     assert!(error <= IMAGE_TOLERANCE, "{error}");
 }
 
-#[test]
-fn arbitrary_style_pair_matches_reference() {
-    let predict = resolve("arbitrary-style-predict");
-    let style_vector = open(&predict).run_image(&photo("ADE_val_00000002")).expect("runs");
-    let (shape, reference) = golden_npy("arbitrary-style-predict.ADE_val_00000002.npy");
-    assert_eq!(style_vector.shape(), &shape[..]);
-    let error = relative_l2(style_vector.as_slice().expect("contiguous"), &reference);
-    assert!(error <= VECTOR_TOLERANCE, "style vector: {error}");
+/// The arbitrary-style pair is int8-quantized, and ONNX Runtime runs int8 convolutions with
+/// different kernels per CPU (AVX2 vs AVX-512 VNNI round differently): the style vector of the
+/// same photo differs by 0.18 relative L2 between the two, Python and Rust alike, so it cannot
+/// be held to a golden made on one CPU. What the user sees is the stylized picture, and there
+/// the kernels' difference nearly vanishes. So the style vector made here (dreamlens's
+/// preprocessing, this CPU's kernels) drives the transform, and the picture is held to the
+/// reference picture (Python's preprocessing and vector on the CPU that made the goldens).
+/// Measured on AVX-512 VNNI: 0.074 mean error with correct preprocessing, 0.49 with the
+/// normalisation broken; on the reference's AVX2 machine the correct path differs from the
+/// golden only by preprocessing (PIL vs the `image` crate), less than the kernels add here.
+const STYLE_PICTURE_TOLERANCE: f32 = 0.15;
 
+/// Stylizes photo 1 with the style of photo 2, both through `predict`'s preprocessing.
+fn arbitrary_style_error(predict: &ResolvedModel) -> f32 {
+    let style_vector = open(predict).run_image(&photo("ADE_val_00000002")).expect("runs");
+    let (shape, _) = golden_npy("arbitrary-style-predict.ADE_val_00000002.npy");
+    assert_eq!(style_vector.shape(), &shape[..]);
     let transform = resolve("arbitrary-style-transform");
     let mut session = open(&transform);
     let contract = session.contract().expect("contract").clone();
     let frame = preprocess::resize(&photo(PHOTOS[0]), 384, 384);
     let input = preprocess::to_tensor(&frame, &contract.input).into_dyn();
-    let golden_vector = ArrayD::from_shape_vec(shape, reference).expect("shape");
     let styled = session
-        .run_tensor(input, vec![(contract.extra_inputs[0].clone(), golden_vector)])
+        .run_tensor(input, vec![(contract.extra_inputs[0].clone(), style_vector)])
         .expect("runs");
     let (_, _, expected) = golden_rgb(&format!("arbitrary-style-transform.{}.png", PHOTOS[0]));
-    let error = mean_abs_diff(styled.as_slice().expect("contiguous"), &expected);
-    assert!(error <= IMAGE_TOLERANCE, "stylized: {error}");
+    mean_abs_diff(styled.as_slice().expect("contiguous"), &expected)
+}
+
+#[test]
+fn arbitrary_style_pair_matches_reference_and_breaks_with_wrong_normalisation() {
+    let predict = resolve("arbitrary-style-predict");
+    let error = arbitrary_style_error(&predict);
+    let broken = arbitrary_style_error(&with_wrong_normalisation(&predict));
+    eprintln!("arbitrary style: picture error {error:.4}, with broken normalisation {broken:.4}");
+    assert!(error <= STYLE_PICTURE_TOLERANCE, "stylized: {error}");
+    assert!(broken > STYLE_PICTURE_TOLERANCE, "broken normalisation still passes: {broken}");
 }
 
 #[test]

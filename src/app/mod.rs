@@ -781,8 +781,7 @@ impl LiveApp {
             .render(&gpu.context, &frame.frame.image, &analysis)
             .map_err(anyhow::Error::from)
             .and_then(|image| {
-                let path =
-                    output_names::claim(Path::new("."), output_names::stamp_now(), "png")?;
+                let path = output_names::claim(Path::new("."), output_names::stamp_now(), "png")?;
                 image.save_with_format(&path, image::ImageFormat::Png)?;
                 Ok(path)
             });

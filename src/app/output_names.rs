@@ -31,9 +31,7 @@ pub fn claim(dir: &Path, stamp: u128, extension: &str) -> io::Result<PathBuf> {
 
 /// Milliseconds since the Unix epoch, for file names.
 pub fn stamp_now() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis())
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis())
 }
 
 #[cfg(test)]

@@ -71,7 +71,7 @@ fn decode_problem(error: &image::ImageError) -> String {
             "the image is too large ({error}); the most accepted is {MAX_SIDE}x{MAX_SIDE} pixels"
         ),
         image::ImageError::Unsupported(_) => {
-            format!("not a supported image ({error}); give a JPEG or PNG photo")
+            format!("cannot decode it: not a JPEG or PNG image ({error})")
         }
         _ => format!("cannot decode it as an image ({error})"),
     }
@@ -140,7 +140,8 @@ mod tests {
         let path = dir.path().join("phone.jpg");
         // A 64x48 sensor picture, dark on the left, that the phone says to turn 90 degrees
         // clockwise (orientation 6): upright it is 48x64 and dark at the top.
-        let sensor = RgbImage::from_fn(64, 48, |x, _| image::Rgb([if x < 16 { 0 } else { 255 }; 3]));
+        let sensor =
+            RgbImage::from_fn(64, 48, |x, _| image::Rgb([if x < 16 { 0 } else { 255 }; 3]));
         let mut bytes = Vec::new();
         sensor
             .write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Jpeg)

@@ -53,7 +53,9 @@ impl Lut {
                 if let Some(bad) = values.iter().find(|v| !v.is_finite() || v.abs() > MAX_VALUE) {
                     return Err(error(
                         line,
-                        format!("{bad} is out of range (values must be finite, within ±{MAX_VALUE})"),
+                        format!(
+                            "{bad} is out of range (values must be finite, within ±{MAX_VALUE})"
+                        ),
                     ));
                 }
                 <[f32; 3]>::try_from(values.as_slice())
@@ -92,7 +94,10 @@ impl Lut {
                     if table.len() == (n * n * n) as usize {
                         return Err(error(
                             line,
-                            format!("LUT_3D_SIZE {n} needs {} entries; this line is one too many", n * n * n),
+                            format!(
+                                "LUT_3D_SIZE {n} needs {} entries; this line is one too many",
+                                n * n * n
+                            ),
                         ));
                     }
                     table.push(three(content.split_whitespace())?);

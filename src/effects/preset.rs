@@ -386,7 +386,8 @@ mod tests {
         assert_ne!(builtin.luts[0], Lut::parse(&black, "x").expect("parses"), "built-in kept");
         // A user preset naming the same file gets its own folder's file.
         let user = dir.path().join("mine.toml");
-        std::fs::write(&user, "[[layer]]\neffect = \"lut\"\nfile = \"film.cube\"\n").expect("write");
+        std::fs::write(&user, "[[layer]]\neffect = \"lut\"\nfile = \"film.cube\"\n")
+            .expect("write");
         let preset = Preset::load(&user.display().to_string()).expect("user preset");
         assert_eq!(preset.luts[0].table, vec![[0.0; 3]; 8]);
         // A user preset naming a built-in LUT it does not have gets the built-in one.
