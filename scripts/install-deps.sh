@@ -2,12 +2,13 @@
 # System packages dreamlens needs on Debian/Ubuntu: FFmpeg's libraries (video decoding), libclang
 # for the FFmpeg and camera bindings, nasm for the camera library's JPEG decoder, Vulkan on the
 # CPU (lavapipe) for the compositor, the ffmpeg and ffprobe tools for making and checking test
-# videos, Xvfb for the window tests, and ALSA headers for the microphone. ONNX Runtime is installed by the app itself on first use
+# videos, Xvfb for the window tests, ALSA headers for the microphone, and strace for the test that
+# proves no command opens an internet connection. ONNX Runtime is installed by the app itself on first use
 # (from the onnxruntime PyPI wheel, with pip).
 set -euo pipefail
 packages=(mesa-vulkan-drivers libvulkan1 ffmpeg pkg-config libclang-dev nasm
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev xvfb xauth
-  libasound2-dev)
+  libasound2-dev strace)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

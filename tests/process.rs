@@ -341,3 +341,97 @@ fn presets_are_listed() {
         assert!(stdout.lines().any(|l| l.starts_with(name)), "{name} missing: {stdout}");
     }
 }
+
+fn ffmpeg(args: &[&str]) {
+    let status = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-y"])
+        .args(args)
+        .status()
+        .expect("ffmpeg is installed");
+    assert!(status.success(), "ffmpeg {args:?}");
+}
+
+fn mean_difference(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
+    assert_eq!(a.dimensions(), b.dimensions());
+    let sum: u64 = a.as_raw().iter().zip(b.as_raw()).map(|(x, y)| u64::from(x.abs_diff(*y))).sum();
+    sum as f64 / a.as_raw().len() as f64
+}
+
+/// A phone video stores the sensor's picture plus a display rotation; it must come out the way
+/// players show it (FFmpeg's own autorotation is the reference), not sideways.
+#[test]
+fn a_video_with_rotation_metadata_is_processed_upright() {
+    let cache = tempfile::tempdir().expect("temp");
+    let dir = tempfile::tempdir().expect("temp");
+    let path = |name: &str| dir.path().join(name).to_str().expect("utf8").to_owned();
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x240:rate=12",
+        "-frames:v",
+        "3",
+        "-c:v",
+        "libx264",
+        "-qp",
+        "0",
+        "-pix_fmt",
+        "yuv444p",
+        &path("flat.mp4"),
+    ]);
+    ffmpeg(&["-i", &path("flat.mp4"), "-c", "copy", "-metadata:s:v:0", "rotate=90", &path("phone.mp4")]);
+    ffmpeg(&["-i", &path("phone.mp4"), "-frames:v", "1", &path("upright.png")]);
+    let output = dreamlens(
+        cache.path(),
+        &["process", "--input", &path("phone.mp4"), "--output", &path("out"), "--preset", "film"],
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let ours = image::open(dir.path().join("out/frame_000000.png")).expect("written").to_rgb8();
+    let upright = image::open(path("upright.png")).expect("ffmpeg's frame").to_rgb8();
+    assert_eq!(ours.dimensions(), (240, 320), "turned a quarter");
+    let same_way = mean_difference(&ours, &upright);
+    let other_way = mean_difference(&ours, &image::imageops::rotate180(&upright));
+    // The film grade moves colours by some levels; the wrong turn moves every pattern.
+    assert!(same_way * 2.0 < other_way, "{same_way:.1} vs {other_way:.1} turned the other way");
+}
+
+#[test]
+fn broken_videos_are_named_in_clear_errors() {
+    let cache = tempfile::tempdir().expect("temp");
+    let dir = tempfile::tempdir().expect("temp");
+    let fake = dir.path().join("notes.mp4");
+    std::fs::write(&fake, b"these are not the frames you are looking for").expect("write");
+    let output = dreamlens(
+        cache.path(),
+        &["process", "--input", fake.to_str().expect("utf8"), "--output", "/tmp/unused-out"],
+    );
+    assert!(!output.status.success());
+    let text = stderr(&output);
+    assert!(text.contains("notes.mp4") && !text.contains("panicked"), "{text}");
+
+    // A clip cut in the middle of its data: what decodes is processed; nothing panics.
+    let clip = test_clip(dir.path());
+    let bytes = std::fs::read(&clip).expect("read");
+    let cut = dir.path().join("cut.mp4");
+    std::fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).expect("write");
+    let out = dir.path().join("cut-out");
+    let output = dreamlens(
+        cache.path(),
+        &[
+            "process",
+            "--input",
+            cut.to_str().expect("utf8"),
+            "--output",
+            out.to_str().expect("utf8"),
+            "--preset",
+            "film",
+        ],
+    );
+    let text = stderr(&output);
+    assert!(!text.contains("panicked"), "{text}");
+    if output.status.success() {
+        assert!(!pngs_in(&out).is_empty(), "a cut clip that succeeds wrote its frames");
+    } else {
+        assert!(text.contains("cut.mp4"), "{text}");
+    }
+}
