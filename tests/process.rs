@@ -379,7 +379,15 @@ fn a_video_with_rotation_metadata_is_processed_upright() {
         "yuv444p",
         &path("flat.mp4"),
     ]);
-    ffmpeg(&["-i", &path("flat.mp4"), "-c", "copy", "-metadata:s:v:0", "rotate=90", &path("phone.mp4")]);
+    ffmpeg(&[
+        "-i",
+        &path("flat.mp4"),
+        "-c",
+        "copy",
+        "-metadata:s:v:0",
+        "rotate=90",
+        &path("phone.mp4"),
+    ]);
     ffmpeg(&["-i", &path("phone.mp4"), "-frames:v", "1", &path("upright.png")]);
     let output = dreamlens(
         cache.path(),
