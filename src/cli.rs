@@ -91,14 +91,79 @@ pub struct GlobalOptions {
     /// (default 512).
     #[arg(long, global = true)]
     pub restyle_size: Option<u32>,
+    /// Run the heavy models on this inference server (Triton, KServe or MLServer; Open
+    /// Inference Protocol over HTTP or HTTPS), e.g. `http://gpu-box:8000`. Nothing leaves the
+    /// device without it.
+    #[arg(long, global = true, env = "DREAMLENS_REMOTE")]
+    pub remote: Option<String>,
+    /// Which models run on the server: comma-separated model ids, `diffusion` (the restyler's
+    /// text_encoder, unet, vae_encoder, vae_decoder and TAESD parts) or `all`.
+    #[arg(long, global = true, default_value = "diffusion")]
+    pub remote_models: String,
+    /// Prefix of every model name on the server (`sdturbo-` serves `sdturbo-unet`).
+    #[arg(long, global = true, default_value = "")]
+    pub remote_prefix: String,
+    /// Model version to ask the server for (default: the server's choice).
+    #[arg(long, global = true)]
+    pub remote_version: Option<String>,
+    /// What to do when the server fails mid-run: `stop` with an error, or continue `local`ly
+    /// (reported once; needs the model files on this device).
+    #[arg(long, global = true, value_enum, default_value_t = RemoteFallback::Stop)]
+    pub remote_fallback: RemoteFallback,
+    /// Seconds one request to the server may take.
+    #[arg(long, global = true, default_value_t = 60.0)]
+    pub remote_timeout: f64,
     /// More log output (-v info, -vv debug, -vvv trace). `RUST_LOG` overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 }
 
+/// `serve` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ServeAction {
+    /// Write a Triton model repository (config.pbtxt + 1/model.onnx per model) for the
+    /// diffusion pipeline (--diffusion-model, or the installed one; --taesd adds TAESD) and the
+    /// model ids given. Names get --remote-prefix.
+    Export(ServeExportArgs),
+}
+
+/// `serve export` options.
+#[derive(Debug, Args)]
+pub struct ServeExportArgs {
+    /// The repository folder to write.
+    #[arg(long)]
+    pub output: PathBuf,
+    /// Model ids from the store to add (e.g. ade20k-deeplabv3-mnv2).
+    pub ids: Vec<String>,
+    /// Ask Triton to build TensorRT engines (FP16) for the graphs.
+    #[arg(long)]
+    pub tensorrt: bool,
+    /// Model instances per server.
+    #[arg(long, default_value_t = 1)]
+    pub instances: u32,
+    /// CPU instances instead of GPU ones (a server without a GPU).
+    #[arg(long)]
+    pub cpu: bool,
+}
+
+/// What a run does when the inference server fails mid-run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RemoteFallback {
+    /// Stop with an error (what was written so far stays valid).
+    Stop,
+    /// Continue on this device.
+    Local,
+}
+
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Serve the heavy graphs from a GPU server: write a Triton model repository.
+    Serve {
+        /// What to do.
+        #[command(subcommand)]
+        action: ServeAction,
+    },
     /// Check the installation: ONNX Runtime, execution providers, models, GPUs and cameras.
     Doctor {
         /// Print machine-readable JSON.

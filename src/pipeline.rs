@@ -237,9 +237,10 @@ impl FrameAnalyzer {
 
     /// The model sessions in use, for reporting providers.
     pub fn sessions(&self) -> impl Iterator<Item = &ModelSession> {
-        let style = match &self.stylizer {
-            Some(Stylizer::Transfer(engine)) => Some(engine.session()),
-            _ => None,
+        let style: Box<dyn Iterator<Item = &ModelSession>> = match &self.stylizer {
+            Some(Stylizer::Transfer(engine)) => Box::new(std::iter::once(engine.session())),
+            Some(Stylizer::Restyle(restyler)) => restyler.sessions(),
+            None => Box::new(std::iter::empty()),
         };
         self.analyzer.sessions().chain(style)
     }

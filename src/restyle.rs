@@ -10,7 +10,7 @@ use image::{RgbImage, RgbaImage};
 use crate::{
     diffusion::{AutoencoderChoice, DiffusionOptions, DiffusionPipeline, Img2Img},
     effects::{Effect, StyleWeight},
-    inference::SessionOptions,
+    inference::{ModelSession, SessionOptions, remote::CallStats},
     pipeline::StyleEngine,
     store::ModelStore,
 };
@@ -122,7 +122,7 @@ impl Restyler {
                 "diffusion: {name} ({} scheduler, {}) on {}",
                 pipeline.scheduler_name(),
                 pipeline.autoencoder_name(),
-                pipeline.providers().active
+                pipeline.providers()
             );
             return Ok(Self {
                 engine: Engine::Diffusion { pipeline: Box::new(pipeline), working_size },
@@ -145,7 +145,7 @@ impl Restyler {
         };
         let label = format!(
             "style transfer ({style}) on {}: no diffusion model is installed, so the prompt is not used (`dreamlens models fetch sd-turbo --allow-unverified`, or --diffusion-model DIR)",
-            engine.session().providers().active
+            engine.session().providers()
         );
         Ok(Self {
             engine: Engine::StyleTransfer(Box::new(engine)),
@@ -162,9 +162,24 @@ impl Restyler {
     /// The execution provider the engine's main model (the UNet, or the style network) runs on.
     pub fn provider(&self) -> String {
         match &self.engine {
-            Engine::Diffusion { pipeline, .. } => pipeline.providers().active.to_string(),
-            Engine::StyleTransfer(engine) => engine.session().providers().active.to_string(),
+            Engine::Diffusion { pipeline, .. } => pipeline.providers().to_string(),
+            Engine::StyleTransfer(engine) => engine.session().providers().to_string(),
         }
+    }
+
+    /// Every model session of the engine, for provider reports.
+    pub fn sessions(&self) -> Box<dyn Iterator<Item = &ModelSession> + '_> {
+        match &self.engine {
+            Engine::Diffusion { pipeline, .. } => Box::new(pipeline.sessions()),
+            Engine::StyleTransfer(engine) => Box::new(std::iter::once(engine.session())),
+        }
+    }
+
+    /// Per model served remotely: its id and what its calls cost so far.
+    pub fn remote_stats(&self) -> Vec<(String, CallStats)> {
+        self.sessions()
+            .filter_map(|s| s.remote_stats().map(|stats| (s.model_id().to_owned(), stats)))
+            .collect()
     }
 
     /// Whether the prompt is used (a diffusion model runs).

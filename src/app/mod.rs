@@ -6,6 +6,7 @@
 //! older frames), draws egui on top and presents; `recorder` encodes what is recorded.
 
 mod output_names;
+mod remote_meter;
 mod settings;
 mod source;
 mod ui;
@@ -211,6 +212,17 @@ struct Effects {
     epoch: Instant,
     /// Which execution provider each model runs on.
     providers: Vec<(String, String)>,
+    /// What the models on an inference server cost per run.
+    remote: remote_meter::RemoteMeter,
+}
+
+/// What opening the model stages reports: stages turned off, each model's provider, and the
+/// meter remote models record their calls in.
+#[derive(Default)]
+struct Wiring {
+    disabled: Vec<DisabledStage>,
+    providers: Vec<(String, String)>,
+    remote: remote_meter::RemoteMeter,
 }
 
 /// A stage result and the thumbnail of the frame it was made from, so it can be carried onto
@@ -336,9 +348,9 @@ fn spawn_stage<O: Clone + Send + 'static>(
     options: &SessionOptions,
     id: Option<String>,
     pick: fn(SceneAnalysis) -> Option<O>,
-    disabled: &mut Vec<DisabledStage>,
-    providers: &mut Vec<(String, String)>,
+    wiring: &mut Wiring,
 ) -> Option<Stage<LiveFrame, Sourced<O>>> {
+    let Wiring { disabled, providers, remote: meter } = wiring;
     let mut models = AnalysisModels { segmentation: None, person: None, depth: None };
     match name {
         "segmentation" => models.segmentation = id,
@@ -357,10 +369,13 @@ fn spawn_stage<O: Clone + Send + 'static>(
         return None;
     }
     for session in analyzer.sessions() {
-        providers.push((session.model_id().to_owned(), session.providers().active.to_string()));
+        providers.push((session.model_id().to_owned(), session.providers().to_string()));
     }
+    let meter = meter.clone();
     Stage::spawn(name, move |live: &LiveFrame| {
+        let before = remote_meter::totals(analyzer.sessions());
         let scene = analyzer.analyze(&live.frame.image).map_err(|e| e.to_string())?;
+        meter.record(&before, &remote_meter::totals(analyzer.sessions()));
         let value = pick(scene).ok_or_else(|| "the model gave no output".to_owned())?;
         Ok(Sourced { value, source: Thumbnail::of(&live.frame.image) })
     })
@@ -386,8 +401,7 @@ impl Effects {
         let stage_options =
             SessionOptions { threads: (options.threads / 2).max(1), ..options.clone() };
         let models = AnalysisModels::default();
-        let mut disabled = Vec::new();
-        let mut providers = Vec::new();
+        let mut wiring = Wiring::default();
         let segmentation = preset
             .needs_segmentation()
             .then(|| {
@@ -397,8 +411,7 @@ impl Effects {
                     &stage_options,
                     models.segmentation.clone(),
                     |s| s.classes,
-                    &mut disabled,
-                    &mut providers,
+                    &mut wiring,
                 )
             })
             .flatten();
@@ -411,8 +424,7 @@ impl Effects {
                     &stage_options,
                     models.person.clone(),
                     |s| s.person,
-                    &mut disabled,
-                    &mut providers,
+                    &mut wiring,
                 )
             })
             .flatten();
@@ -425,11 +437,11 @@ impl Effects {
                     &stage_options,
                     models.depth.clone(),
                     |s| s.depth,
-                    &mut disabled,
-                    &mut providers,
+                    &mut wiring,
                 )
             })
             .flatten();
+        let Wiring { disabled, mut providers, remote } = wiring;
         let mut style_off = None;
         let mut restyle_label = None;
         let prompt: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
@@ -443,23 +455,24 @@ impl Effects {
             match FrameAnalyzer::open(store, &stage_options, &style_preset, &none, engine) {
                 Ok((mut analyzer, plan)) if plan.dropped.is_empty() => {
                     for session in analyzer.sessions() {
-                        providers.push((
-                            session.model_id().to_owned(),
-                            session.providers().active.to_string(),
-                        ));
+                        providers
+                            .push((session.model_id().to_owned(), session.providers().to_string()));
                     }
                     restyle_label = analyzer.restyle_label().map(str::to_owned);
                     if let Some(provider) = analyzer.restyle_provider() {
                         providers.push(("restyle".to_owned(), provider));
                     }
                     let new_prompt = Arc::clone(&prompt);
+                    let meter = remote.clone();
                     Stage::spawn("style", move |live: &LiveFrame| {
                         let pending = new_prompt.lock().ok().and_then(|mut p| p.take());
                         if let Some(text) = pending {
                             analyzer.set_prompt(&text);
                         }
+                        let before = remote_meter::totals(analyzer.sessions());
                         let analysis =
                             analyzer.analyze(&live.frame.image, 0).map_err(|e| e.to_string())?;
+                        meter.record(&before, &remote_meter::totals(analyzer.sessions()));
                         let picture =
                             analysis.stylized.ok_or_else(|| "no stylized frame".to_owned())?;
                         Ok(Sourced { value: picture, source: Thumbnail::of(&live.frame.image) })
@@ -497,6 +510,7 @@ impl Effects {
             restyle_label,
             epoch: Instant::now(),
             providers,
+            remote,
         })
     }
 
@@ -872,6 +886,7 @@ impl LiveApp {
                 gpu.context.adapter_info.name, gpu.context.adapter_info.device_type
             ),
             restyle_engine: effects.restyle_label.clone(),
+            remote: effects.remote.rows(),
         };
         let mut actions = ui::Actions::default();
         let mut layers = effects.renderer.layers().to_vec();

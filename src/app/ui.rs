@@ -30,6 +30,8 @@ pub struct HudData {
     pub adapter: String,
     /// Which restyle engine runs and why, when the preset restyles.
     pub restyle_engine: Option<String>,
+    /// Per model on an inference server: its last run's round trip and bytes.
+    pub remote: Vec<(String, super::remote_meter::RemoteRow)>,
 }
 
 /// Buttons pressed and edits made this frame.
@@ -295,11 +297,28 @@ fn hud_ui(ui: &mut egui::Ui, hud: &HudData) {
     if hud.stages.is_empty() {
         ui.label("no models needed by this preset");
     }
+    for (model, row) in &hud.remote {
+        ui.label(format!(
+            "{model} (remote): {:.0} ms round trip, {} sent, {} received per run",
+            row.round_trip_ms,
+            human_bytes(row.sent),
+            human_bytes(row.received)
+        ));
+    }
     if let Some((_, dropped)) = hud.recording {
         ui.label(format!("recording: {dropped} frames dropped"));
     }
     for layer in &hud.dropped_layers {
         ui.colored_label(egui::Color32::LIGHT_RED, layer);
+    }
+}
+
+/// `1.2 MB`, `640 kB`, `12 B`.
+fn human_bytes(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1_000_000 => format!("{:.1} MB", b as f64 / 1e6),
+        b if b >= 1_000 => format!("{:.0} kB", b as f64 / 1e3),
+        b => format!("{b} B"),
     }
 }
 

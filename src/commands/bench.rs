@@ -61,7 +61,7 @@ pub fn models(
             median(&times),
             times.first().copied().unwrap_or(f64::NAN),
             times.last().copied().unwrap_or(f64::NAN),
-            session.providers().active
+            session.providers()
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -338,7 +338,7 @@ pub fn diffusion(
         dir.display(),
         pipeline.scheduler_name(),
         pipeline.autoencoder_name(),
-        pipeline.providers().active,
+        pipeline.providers(),
         options.threads,
         size = args.size,
     );

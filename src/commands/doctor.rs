@@ -4,7 +4,11 @@ use std::process::ExitCode;
 
 use dreamlens::{
     capture,
-    inference::{providers, runtime},
+    inference::{
+        providers,
+        remote::{self, RemoteConfig, RemoteModel},
+        runtime,
+    },
     render,
     store::{FileState, ModelStore},
 };
@@ -20,6 +24,36 @@ struct Report {
     gpu_adapters: Vec<render::AdapterSummary>,
     cameras: Vec<capture::CameraSummary>,
     microphones: Vec<String>,
+    remote: Option<RemoteReport>,
+}
+
+/// The configured inference server and each model the app would send to it.
+#[derive(Serialize)]
+struct RemoteReport {
+    server: remote::ServerReport,
+    /// Per model id: its name on the server and whether it is served as needed.
+    models: Vec<(String, String, Result<String, String>)>,
+}
+
+fn remote_report(store: &ModelStore, config: &RemoteConfig) -> RemoteReport {
+    let server = remote::check_server(config);
+    let ids = remote::DIFFUSION_PARTS
+        .iter()
+        .map(|id| id.to_string())
+        .chain(store.manifest().models.iter().map(|m| m.id.clone()))
+        .filter(|id| config.serves(id));
+    let models = ids
+        .map(|id| {
+            let state = RemoteModel::open(config, &id)
+                .map(|model| {
+                    let metadata = model.metadata();
+                    format!("{} inputs, {} outputs", metadata.inputs.len(), metadata.outputs.len())
+                })
+                .map_err(|e| e.to_string());
+            (config.remote_name(&id), id, state)
+        })
+        .collect();
+    RemoteReport { server, models }
 }
 
 #[derive(Serialize)]
@@ -60,7 +94,11 @@ pub(super) fn model_reports(store: &ModelStore) -> anyhow::Result<Vec<ModelRepor
     Ok(reports)
 }
 
-pub fn run(store: &ModelStore, json: bool) -> anyhow::Result<ExitCode> {
+pub fn run(
+    store: &ModelStore,
+    remote: Option<&RemoteConfig>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
     let onnxruntime = runtime::load().map(|r| r.library.clone()).map_err(|e| e.to_string());
     let providers_compiled_in = if onnxruntime.is_ok() {
         providers::compiled_in().iter().map(|p| p.name().to_owned()).collect()
@@ -76,13 +114,15 @@ pub fn run(store: &ModelStore, json: bool) -> anyhow::Result<ExitCode> {
         gpu_adapters: render::list_adapters(),
         cameras: capture::list_cameras(),
         microphones: capture::microphone::list(),
+        remote: remote.map(|config| remote_report(store, config)),
     };
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print_report(&report);
     }
-    Ok(if report.onnxruntime.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    let remote_ok = report.remote.as_ref().is_none_or(|r| r.server.ready.is_ok());
+    Ok(if report.onnxruntime.is_ok() && remote_ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 fn print_report(report: &Report) {
@@ -133,6 +173,27 @@ fn print_report(report: &Report) {
     }
     for camera in &report.cameras {
         println!("  {} ({})", camera.name, camera.device);
+    }
+    if let Some(remote) = &report.remote {
+        let server = &remote.server;
+        println!("Inference server {}", server.url);
+        match &server.ready {
+            Ok(()) => println!(
+                "  ready{}",
+                server.server.as_deref().map(|s| format!(" ({s})")).unwrap_or_default()
+            ),
+            Err(e) => println!("  NOT READY: {e}"),
+        }
+        match &server.models {
+            Ok(names) => println!("  serves: {}", names.join(", ")),
+            Err(e) => println!("  cannot list its models: {e}"),
+        }
+        for (name, id, state) in &remote.models {
+            match state {
+                Ok(what) => println!("  {id:<26} as `{name}`: {what}"),
+                Err(e) => println!("  {id:<26} as `{name}`: NOT USABLE: {e}"),
+            }
+        }
     }
     println!("Audio inputs (for the sound of live recordings)");
     if report.microphones.is_empty() {

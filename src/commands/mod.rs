@@ -6,22 +6,26 @@ mod doctor;
 mod models;
 mod process;
 mod restyle;
+mod serve;
 
 use std::process::ExitCode;
 
 use dreamlens::{
     diffusion::AutoencoderChoice,
-    inference::SessionOptions,
+    inference::{
+        SessionOptions,
+        remote::{RemoteConfig, RemoteSelection},
+    },
     restyle::EngineChoice,
     store::{Manifest, ModelStore},
 };
 
-use crate::cli::{Cli, Command, GlobalOptions};
+use crate::cli::{Cli, Command, GlobalOptions, RemoteFallback};
 
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let store = ModelStore::from_env(Manifest::builtin());
-    let options = session_options(&cli.global);
+    let options = session_options(&cli.global)?;
     let engine = engine_choice(&cli.global);
     let Some(command) = cli.command else {
         // Live, speed comes first: an installed TAESD replaces the VAE unless one was named.
@@ -54,7 +58,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     };
     match command {
-        Command::Doctor { json } => doctor::run(&store, json),
+        Command::Serve { action: crate::cli::ServeAction::Export(args) } => {
+            serve::export(&store, &cli.global, &args)
+        }
+        Command::Doctor { json } => doctor::run(&store, options.remote.as_deref(), json),
         Command::Models { action } => models::run(&store, action),
         Command::Analyze(args) => analyze::run(&store, &options, &args),
         Command::Process(args) => process::run(&store, &options, &engine, &args),
@@ -72,13 +79,27 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn session_options(global: &GlobalOptions) -> SessionOptions {
+fn session_options(global: &GlobalOptions) -> anyhow::Result<SessionOptions> {
     let mut options =
         SessionOptions { providers: global.providers.clone(), ..SessionOptions::default() };
     if let Some(threads) = global.threads {
         options.threads = threads.max(1);
     }
-    options
+    if let Some(url) = global.remote.as_deref().filter(|u| !u.trim().is_empty()) {
+        let mut remote = RemoteConfig::new(url)?;
+        remote.models = RemoteSelection::parse(&global.remote_models);
+        remote.prefix = global.remote_prefix.clone();
+        remote.version = global.remote_version.clone();
+        remote.token = std::env::var("DREAMLENS_REMOTE_TOKEN").ok().filter(|t| !t.is_empty());
+        remote.fallback_local = global.remote_fallback == RemoteFallback::Local;
+        anyhow::ensure!(
+            global.remote_timeout.is_finite() && global.remote_timeout > 0.0,
+            "--remote-timeout must be a positive number of seconds"
+        );
+        remote.request_timeout = std::time::Duration::from_secs_f64(global.remote_timeout);
+        options.remote = Some(std::sync::Arc::new(remote));
+    }
+    Ok(options)
 }
 
 fn engine_choice(global: &GlobalOptions) -> EngineChoice {
@@ -93,7 +114,7 @@ fn engine_choice(global: &GlobalOptions) -> EngineChoice {
 fn report_providers<'a>(sessions: impl Iterator<Item = &'a dreamlens::inference::ModelSession>) {
     for session in sessions {
         let report = session.providers();
-        eprintln!("{}: runs on {}", session.model_id(), report.active);
+        eprintln!("{}: runs on {report}", session.model_id());
         for (provider, reason) in &report.failures {
             eprintln!(
                 "warning: {}: execution provider {provider} failed: {reason}",

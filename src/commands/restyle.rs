@@ -50,6 +50,7 @@ pub fn run(
     let mut restyler = Restyler::open(store, options, &request, engine)
         .map_err(|e| anyhow::anyhow!("cannot restyle: {e}"))?;
     eprintln!("engine: {}", restyler.label());
+    super::report_providers(restyler.sessions());
     let started = Instant::now();
     let restyled =
         restyler.restyle(&picture).map_err(|e| anyhow::anyhow!("restyle failed: {e}"))?;

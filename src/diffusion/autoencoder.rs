@@ -32,6 +32,11 @@ pub(super) struct Autoencoder {
 }
 
 impl Autoencoder {
+    /// The encoder and decoder sessions.
+    pub(super) fn sessions(&self) -> impl Iterator<Item = &ModelSession> {
+        [&self.encoder, &self.decoder].into_iter()
+    }
+
     pub(super) fn open(
         dir: &Path,
         choice: &AutoencoderChoice,
@@ -53,8 +58,11 @@ impl Autoencoder {
                 true,
             ),
         };
-        for path in [&encoder_path, &decoder_path] {
-            if path.is_file() {
+        let names =
+            if tiny { ["taesd_encoder", "taesd_decoder"] } else { ["vae_encoder", "vae_decoder"] };
+        for (path, name) in [(&encoder_path, names[0]), (&decoder_path, names[1])] {
+            // A part the server runs needs no local file.
+            if path.is_file() || options.serves_remotely(name) {
                 continue;
             }
             let file = |base: &Path| path.strip_prefix(base).unwrap_or(path).display().to_string();
@@ -80,10 +88,8 @@ impl Autoencoder {
             ));
         }
         let latent_channels = config["latent_channels"].as_u64().unwrap_or(4) as usize;
-        let name = if tiny { "taesd_encoder" } else { "vae_encoder" };
-        let encoder = ModelSession::open_file(&encoder_path, name, options)?;
-        let name = if tiny { "taesd_decoder" } else { "vae_decoder" };
-        let decoder = ModelSession::open_file(&decoder_path, name, options)?;
+        let encoder = ModelSession::open_file(&encoder_path, names[0], options)?;
+        let decoder = ModelSession::open_file(&decoder_path, names[1], options)?;
         let io = |session: &ModelSession, part: &'static str| {
             let input = session.inputs().first().map(|i| i.name.clone());
             let output = session.outputs().first().map(|o| o.name.clone());

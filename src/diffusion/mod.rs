@@ -188,12 +188,18 @@ impl DiffusionPipeline {
             }
         };
         let tokenizer = ClipTokenizer::load(&require("tokenizer")?)?;
-        let text_encoder = ModelSession::open_file(
-            &require("text_encoder/model.onnx")?,
-            "text_encoder",
-            &options.session,
-        )?;
-        let unet = ModelSession::open_file(&require("unet/model.onnx")?, "unet", &options.session)?;
+        // A graph the server runs needs no local file (it is used for a local fallback only).
+        let graph = |part: &str| {
+            let relative = format!("{part}/model.onnx");
+            if options.session.serves_remotely(part) {
+                Ok(dir.join(relative))
+            } else {
+                require(&relative)
+            }
+        };
+        let text_encoder =
+            ModelSession::open_file(&graph("text_encoder")?, "text_encoder", &options.session)?;
+        let unet = ModelSession::open_file(&graph("unet")?, "unet", &options.session)?;
         let autoencoder = Autoencoder::open(dir, &options.autoencoder, &options.session)?;
 
         let ids = text_encoder.inputs().into_iter().find(|i| i.name == "input_ids").ok_or(
@@ -277,6 +283,11 @@ impl DiffusionPipeline {
     /// Which execution provider runs the UNet (the part that costs).
     pub fn providers(&self) -> &ProviderReport {
         self.unet.providers()
+    }
+
+    /// Every graph of the pipeline, for reports: text encoder, UNet, encoder, decoder.
+    pub fn sessions(&self) -> impl Iterator<Item = &ModelSession> {
+        [&self.text_encoder, &self.unet].into_iter().chain(self.autoencoder.sessions())
     }
 
     /// Restyles `image` (any size): scaled to about `working_size` x `working_size` pixels in

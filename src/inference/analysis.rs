@@ -68,8 +68,9 @@ fn open_stage(
     };
     match ModelSession::open(&model, options) {
         Ok(session) => Ok(Some(session)),
-        // Without ONNX Runtime no stage can run; that is one error, not three notices.
-        Err(error @ InferenceError::Runtime(_)) => Err(error),
+        // Without ONNX Runtime no stage can run; that is one error, not three notices. A model
+        // the user sent to a server that cannot serve it is a setup error too, not a quiet skip.
+        Err(error @ (InferenceError::Runtime(_) | InferenceError::Remote { .. })) => Err(error),
         Err(error) => {
             disabled.push(DisabledStage { stage, reason: error.to_string() });
             Ok(None)

@@ -1,13 +1,14 @@
 //! Everything that touches ONNX Runtime: loading the library, choosing execution providers,
 //! preparing sessions from the manifest contract, and decoding outputs into `scene` types.
 //!
-//! Architecture invariant: this is the only module that uses `ort`; its outputs are plain
-//! `scene` types.
+//! Architecture invariant: this is the only module that uses `ort` and the only one that
+//! talks to an inference server (`remote`); its outputs are plain `scene` types.
 
 pub mod analysis;
 mod decode;
 pub mod preprocess;
 pub mod providers;
+pub mod remote;
 pub mod runtime;
 pub mod session;
 

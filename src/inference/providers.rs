@@ -33,6 +33,10 @@ pub enum Provider {
     Xnnpack,
     /// The default CPU provider.
     Cpu,
+    /// An inference server (`--remote`), not an ONNX Runtime provider: never asked for in
+    /// `--providers`, only reported.
+    #[value(skip)]
+    Remote,
 }
 
 /// Preference order used when the user names no providers.
@@ -61,6 +65,7 @@ impl Provider {
             Self::Openvino => "openvino",
             Self::Xnnpack => "xnnpack",
             Self::Cpu => "cpu",
+            Self::Remote => "remote",
         }
     }
 
@@ -76,12 +81,14 @@ impl Provider {
             Self::Openvino => ep::OpenVINO::is_available(),
             Self::Xnnpack => ep::XNNPACK::is_available(),
             Self::Cpu => return true,
+            Self::Remote => return false,
         };
         available.unwrap_or(false)
     }
 
-    fn dispatch(self) -> ExecutionProviderDispatch {
-        match self {
+    /// The ONNX Runtime provider; `None` for the CPU (always present) and a server.
+    fn dispatch(self) -> Option<ExecutionProviderDispatch> {
+        Some(match self {
             Self::Cuda => ep::CUDA::default().build(),
             Self::Tensorrt => ep::TensorRT::default().build(),
             Self::Directml => ep::DirectML::default().build(),
@@ -90,8 +97,8 @@ impl Provider {
             Self::Qnn => ep::QNN::default().build(),
             Self::Openvino => ep::OpenVINO::default().build(),
             Self::Xnnpack => ep::XNNPACK::default().build(),
-            Self::Cpu => ep::CPU::default().build(),
-        }
+            Self::Cpu | Self::Remote => return None,
+        })
     }
 }
 
@@ -120,9 +127,30 @@ pub struct ProviderReport {
     pub active: Provider,
     /// Providers that failed to register, with ONNX Runtime's reason.
     pub failures: Vec<(Provider, String)>,
+    /// The server's URL when the model runs on an inference server.
+    pub remote_url: Option<String>,
+}
+
+impl std::fmt::Display for ProviderReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.remote_url {
+            Some(url) => write!(f, "remote ({url})"),
+            None => write!(f, "{}", self.active),
+        }
+    }
 }
 
 impl ProviderReport {
+    /// A model served by the inference server at `url`.
+    pub fn remote(url: &str) -> Self {
+        Self {
+            requested: Vec::new(),
+            active: Provider::Remote,
+            failures: Vec::new(),
+            remote_url: Some(url.to_owned()),
+        }
+    }
+
     /// True when an accelerator was asked for but the model runs on the CPU.
     pub fn fell_back_to_cpu(&self) -> bool {
         self.active == Provider::Cpu && self.requested.iter().any(|p| *p != Provider::Cpu)
@@ -155,10 +183,9 @@ pub fn register(
             active.get_or_insert(Provider::Cpu);
             break;
         }
-        let outcome = if provider.is_compiled_in() {
-            provider.dispatch().register(builder).map_err(|e| e.to_string())
-        } else {
-            Err("not compiled into the loaded ONNX Runtime library".to_owned())
+        let outcome = match provider.dispatch().filter(|_| provider.is_compiled_in()) {
+            Some(dispatch) => dispatch.register(builder).map_err(|e| e.to_string()),
+            None => Err("not compiled into the loaded ONNX Runtime library".to_owned()),
         };
         match outcome {
             Ok(()) => {
@@ -171,7 +198,7 @@ pub fn register(
         }
     }
     match active {
-        Some(active) => Ok(ProviderReport { requested, active, failures }),
+        Some(active) => Ok(ProviderReport { requested, active, failures, remote_url: None }),
         None => Err(NoProviderError {
             requested: requested.iter().map(|p| p.name()).collect::<Vec<_>>().join(", "),
             reasons: failures

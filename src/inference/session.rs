@@ -1,18 +1,27 @@
 //! One prepared ONNX Runtime session per model: opened once, checked against its contract, run
 //! per frame.
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
 use image::RgbImage;
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use ort::{
     session::{Session, SessionInputValue, builder::GraphOptimizationLevel},
-    value::{PrimitiveTensorElementType, Tensor, TensorElementType, TensorRef, ValueType},
+    value::{
+        DynValue, PrimitiveTensorElementType, Tensor, TensorElementType, TensorRef, ValueType,
+    },
 };
 
 use super::{
     preprocess,
     providers::{self, NoProviderError, Provider, ProviderReport},
+    remote::{
+        CallStats, RemoteConfig, RemoteError, RemoteModel,
+        protocol::{DataType, RawTensor},
+    },
     runtime::{self, RuntimeError},
 };
 use crate::store::{
@@ -27,11 +36,21 @@ pub struct SessionOptions {
     pub providers: Vec<Provider>,
     /// Intra-op threads per session.
     pub threads: usize,
+    /// The inference server for the models it selects; `None` keeps everything local (and
+    /// then no model opens a network connection).
+    pub remote: Option<Arc<RemoteConfig>>,
 }
 
 impl Default for SessionOptions {
     fn default() -> Self {
-        Self { providers: Vec::new(), threads: default_threads() }
+        Self { providers: Vec::new(), threads: default_threads(), remote: None }
+    }
+}
+
+impl SessionOptions {
+    /// True when `model_id` runs on the inference server.
+    pub fn serves_remotely(&self, model_id: &str) -> bool {
+        self.remote.as_ref().is_some_and(|remote| remote.serves(model_id))
     }
 }
 
@@ -84,14 +103,32 @@ pub enum InferenceError {
         /// ONNX Runtime's reason.
         reason: String,
     },
+    /// The inference server failed or does not serve the model as needed.
+    #[error("model `{model}`: {source}")]
+    Remote {
+        /// Model id.
+        model: String,
+        /// What the server did.
+        source: RemoteError,
+    },
 }
 
-/// A model ready to run on images.
+/// Where a session's model runs.
+enum Backend {
+    /// ONNX Runtime in this process.
+    Local(Session),
+    /// An inference server; `local` is the model file to continue with if the server fails
+    /// and the user allowed it.
+    Remote { model: Box<RemoteModel>, local: Option<(PathBuf, SessionOptions)> },
+}
+
+/// A model ready to run on images, in this process or on an inference server.
 pub struct ModelSession {
-    session: Session,
+    backend: Backend,
     model_id: String,
     contract: Option<Contract>,
     providers: ProviderReport,
+    signature: Signature,
 }
 
 impl std::fmt::Debug for ModelSession {
@@ -110,7 +147,7 @@ impl ModelSession {
         let path = model.main_path();
         let mut opened = Self::open_file(path, &model.entry.id, options)?;
         if let Some(contract) = &model.entry.contract {
-            check_contract(&opened.session, contract).map_err(|problem| {
+            check_contract(&opened.signature, contract).map_err(|problem| {
                 InferenceError::Contract {
                     model: model.entry.id.clone(),
                     path: path.to_owned(),
@@ -123,12 +160,28 @@ impl ModelSession {
     }
 
     /// Opens one ONNX file with no manifest contract (parts of a model folder such as a
-    /// diffusion pipeline); `model_id` names it in errors and reports.
+    /// diffusion pipeline); `model_id` names it in errors and reports. A model the options
+    /// send to an inference server is opened there instead (the file is then only needed for a
+    /// local fallback).
     pub fn open_file(
         path: &Path,
         model_id: &str,
         options: &SessionOptions,
     ) -> Result<Self, InferenceError> {
+        if let Some(remote) = options.remote.as_ref().filter(|r| r.serves(model_id)) {
+            let model = RemoteModel::open(remote, model_id)
+                .map_err(|source| InferenceError::Remote { model: model_id.to_owned(), source })?;
+            let signature = Signature::of_remote(&model);
+            let local = (remote.fallback_local && path.is_file())
+                .then(|| (path.to_owned(), SessionOptions { remote: None, ..options.clone() }));
+            return Ok(Self {
+                providers: ProviderReport::remote(model.url()),
+                backend: Backend::Remote { model: Box::new(model), local },
+                model_id: model_id.to_owned(),
+                contract: None,
+                signature,
+            });
+        }
         let runtime = runtime::load()?;
         let load_error = |reason: String| InferenceError::Load {
             model: model_id.to_owned(),
@@ -150,7 +203,14 @@ impl ModelSession {
                 "runs on the CPU: no requested accelerator registered"
             );
         }
-        Ok(Self { session, model_id: model_id.to_owned(), contract: None, providers })
+        let signature = Signature::of_local(&session);
+        Ok(Self {
+            backend: Backend::Local(session),
+            model_id: model_id.to_owned(),
+            contract: None,
+            providers,
+            signature,
+        })
     }
 
     /// The model id.
@@ -219,7 +279,7 @@ impl ModelSession {
 
     /// Runs with named inputs and returns the named outputs (all of element type `T`), in the
     /// order asked. Outputs not asked for are never copied out of ONNX Runtime.
-    pub fn run<T: PrimitiveTensorElementType + Clone + std::fmt::Debug>(
+    pub fn run<T: OutputElement>(
         &mut self,
         inputs: &[(String, ArrayD<f32>)],
         outputs: &[&str],
@@ -230,14 +290,13 @@ impl ModelSession {
     }
 
     /// [`ModelSession::run`] with inputs of mixed element types (token ids, integer timesteps).
-    pub fn run_feeds<T: PrimitiveTensorElementType + Clone + std::fmt::Debug>(
+    pub fn run_feeds<T: OutputElement>(
         &mut self,
         inputs: &[(String, Feed<'_>)],
         outputs: &[&str],
     ) -> Result<Vec<ArrayD<T>>, InferenceError> {
-        self.run_with(inputs, outputs, false, |value| {
-            value.try_extract_array::<T>().map(|view| view.to_owned())
-        })
+        let results = self.run_with(inputs, outputs, false)?;
+        self.convert(results, false)
     }
 
     /// [`ModelSession::run_feeds`] for float graphs of either precision: float inputs are
@@ -248,65 +307,296 @@ impl ModelSession {
         inputs: &[(String, Feed<'_>)],
         outputs: &[&str],
     ) -> Result<Vec<ArrayD<f32>>, InferenceError> {
-        self.run_with(inputs, outputs, true, |value| match value.try_extract_array::<f32>() {
-            Ok(view) => Ok(view.to_owned()),
-            Err(_) => {
-                value.try_extract_array::<half::f16>().map(|view| view.mapv(half::f16::to_f32))
-            }
-        })
+        let results = self.run_with(inputs, outputs, true)?;
+        self.convert(results, true)
+    }
+
+    fn convert<T: OutputElement>(
+        &self,
+        results: Vec<OutputTensor>,
+        widen_half: bool,
+    ) -> Result<Vec<ArrayD<T>>, InferenceError> {
+        results
+            .into_iter()
+            .map(|output| T::from_output(output, widen_half))
+            .collect::<Result<_, _>>()
+            .map_err(|reason| InferenceError::Run { model: self.model_id.clone(), reason })
     }
 
     /// Runs with `inputs` (float ones converted to half where the graph wants half, when
-    /// `to_half`) and turns each named output into an array with `extract`.
-    fn run_with<T>(
+    /// `to_half`) and returns each named output as it came.
+    fn run_with(
         &mut self,
         inputs: &[(String, Feed<'_>)],
         outputs: &[&str],
         to_half: bool,
-        extract: impl Fn(&ort::value::DynValue) -> ort::Result<ArrayD<T>>,
-    ) -> Result<Vec<ArrayD<T>>, InferenceError> {
-        let model_id = self.model_id.clone();
-        let run_error = |reason: String| InferenceError::Run { model: model_id.clone(), reason };
-        let half_inputs: Vec<String> = if to_half {
-            let inputs = self.inputs().into_iter();
-            inputs.filter(|i| i.element == ElementType::F16).map(|i| i.name).collect()
+    ) -> Result<Vec<OutputTensor>, InferenceError> {
+        let half_inputs: Vec<&str> = if to_half {
+            let inputs = self.signature.inputs.iter();
+            inputs.filter(|i| i.element == ElementType::F16).map(|i| i.name.as_str()).collect()
         } else {
             Vec::new()
         };
-        let mut feeds: Vec<(String, SessionInputValue<'_>)> = Vec::with_capacity(inputs.len());
-        for (name, value) in inputs {
-            let value: SessionInputValue<'_> = match value {
-                Feed::F32(a) if half_inputs.contains(name) => {
-                    Tensor::from_array(a.mapv(half::f16::from_f32)).map(Into::into)
-                }
-                Feed::F32(a) => TensorRef::from_array_view(a.view()).map(Into::into),
-                Feed::I64(a) => TensorRef::from_array_view(a.view()).map(Into::into),
-                Feed::I32(a) => TensorRef::from_array_view(a.view()).map(Into::into),
+        let model_id = self.model_id.clone();
+        let run_error = |reason: String| InferenceError::Run { model: model_id.clone(), reason };
+        match &mut self.backend {
+            Backend::Local(session) => {
+                run_local(session, inputs, outputs, &half_inputs).map_err(run_error)
             }
-            .map_err(|e| run_error(e.to_string()))?;
-            feeds.push((name.clone(), value));
+            Backend::Remote { model, local } => {
+                let raw: Vec<RawTensor> = inputs
+                    .iter()
+                    .map(|(name, feed)| {
+                        raw_tensor(name, feed, half_inputs.contains(&name.as_str()))
+                    })
+                    .collect();
+                match model.infer(&raw, outputs) {
+                    Ok(results) => results
+                        .into_iter()
+                        .map(OutputTensor::from_raw)
+                        .collect::<Result<_, _>>()
+                        .map_err(run_error),
+                    Err(error) if error.is_server_failure() && local.is_some() => {
+                        let Some((path, options)) = local.take() else {
+                            unreachable!("checked just above")
+                        };
+                        tracing::warn!(
+                            model = %self.model_id,
+                            "{error}; continuing on this device (--remote-fallback local)"
+                        );
+                        eprintln!(
+                            "warning: {error}\nwarning: model `{}` continues on this device (--remote-fallback local)",
+                            self.model_id
+                        );
+                        let fallback = Self::open_file(&path, &self.model_id, &options)?;
+                        *self = Self { contract: self.contract.take(), ..fallback };
+                        self.run_with(inputs, outputs, to_half)
+                    }
+                    Err(source) => {
+                        Err(InferenceError::Remote { model: self.model_id.clone(), source })
+                    }
+                }
+            }
         }
-        let results = self.session.run(feeds).map_err(|e| run_error(e.to_string()))?;
-        outputs
-            .iter()
-            .map(|name| {
-                let value = results
-                    .get(*name)
-                    .ok_or_else(|| run_error(format!("the model has no output named `{name}`")))?;
-                let array = extract(value).map_err(|e| run_error(e.to_string()))?;
-                Ok(array.into_dimensionality::<IxDyn>().expect("dynamic"))
-            })
-            .collect()
     }
 
-    /// The graph's inputs: name and element type.
+    /// What the calls to the server cost so far; `None` for a local model.
+    pub fn remote_stats(&self) -> Option<CallStats> {
+        match &self.backend {
+            Backend::Remote { model, .. } => Some(model.stats()),
+            Backend::Local(_) => None,
+        }
+    }
+
+    /// The graph's inputs: name, element type and shape.
     pub fn inputs(&self) -> Vec<TensorInfo> {
-        self.session.inputs().iter().map(|o| TensorInfo::of(o.name(), o.dtype())).collect()
+        self.signature.inputs.clone()
     }
 
-    /// The graph's outputs: name and element type.
+    /// The graph's outputs: name, element type and shape.
     pub fn outputs(&self) -> Vec<TensorInfo> {
-        self.session.outputs().iter().map(|o| TensorInfo::of(o.name(), o.dtype())).collect()
+        self.signature.outputs.clone()
+    }
+}
+
+/// Runs an ONNX Runtime session and copies the named outputs out.
+fn run_local(
+    session: &mut Session,
+    inputs: &[(String, Feed<'_>)],
+    outputs: &[&str],
+    half_inputs: &[&str],
+) -> Result<Vec<OutputTensor>, String> {
+    let mut feeds: Vec<(String, SessionInputValue<'_>)> = Vec::with_capacity(inputs.len());
+    for (name, value) in inputs {
+        let value: SessionInputValue<'_> = match value {
+            Feed::F32(a) if half_inputs.contains(&name.as_str()) => {
+                Tensor::from_array(a.mapv(half::f16::from_f32)).map(Into::into)
+            }
+            Feed::F32(a) => TensorRef::from_array_view(a.view()).map(Into::into),
+            Feed::I64(a) => TensorRef::from_array_view(a.view()).map(Into::into),
+            Feed::I32(a) => TensorRef::from_array_view(a.view()).map(Into::into),
+        }
+        .map_err(|e| e.to_string())?;
+        feeds.push((name.clone(), value));
+    }
+    let results = session.run(feeds).map_err(|e| e.to_string())?;
+    outputs
+        .iter()
+        .map(|name| {
+            let value = results
+                .get(*name)
+                .ok_or_else(|| format!("the model has no output named `{name}`"))?;
+            OutputTensor::from_value(value).map_err(|e| format!("output `{name}`: {e}"))
+        })
+        .collect()
+}
+
+/// One input as the protocol sends it: little-endian bytes, float as half where the graph
+/// takes half (never widened on the wire).
+fn raw_tensor(name: &str, feed: &Feed<'_>, as_half: bool) -> RawTensor {
+    fn bytes<T: Copy, const N: usize>(
+        values: impl Iterator<Item = T>,
+        to_le: impl Fn(T) -> [u8; N],
+    ) -> Vec<u8> {
+        values.flat_map(to_le).collect()
+    }
+    let (datatype, shape, data) = match feed {
+        Feed::F32(a) if as_half => (
+            DataType::Fp16,
+            a.shape().to_vec(),
+            bytes(a.iter().map(|&v| half::f16::from_f32(v)), half::f16::to_le_bytes),
+        ),
+        Feed::F32(a) => {
+            (DataType::Fp32, a.shape().to_vec(), bytes(a.iter().copied(), f32::to_le_bytes))
+        }
+        Feed::I64(a) => {
+            (DataType::Int64, a.shape().to_vec(), bytes(a.iter().copied(), i64::to_le_bytes))
+        }
+        Feed::I32(a) => {
+            (DataType::Int32, a.shape().to_vec(), bytes(a.iter().copied(), i32::to_le_bytes))
+        }
+    };
+    RawTensor { name: name.to_owned(), datatype, shape, data }
+}
+
+/// An output as a model gave it, before conversion to what the caller asked for.
+#[derive(Debug)]
+pub enum OutputTensor {
+    /// f32 values.
+    F32(ArrayD<f32>),
+    /// f16 values.
+    F16(ArrayD<half::f16>),
+    /// i64 values.
+    I64(ArrayD<i64>),
+    /// i32 values.
+    I32(ArrayD<i32>),
+    /// u8 values.
+    U8(ArrayD<u8>),
+}
+
+impl OutputTensor {
+    fn from_value(value: &DynValue) -> Result<Self, String> {
+        fn owned<T: PrimitiveTensorElementType + Clone + std::fmt::Debug>(
+            value: &DynValue,
+        ) -> Result<ArrayD<T>, String> {
+            let view = value.try_extract_array::<T>().map_err(|e| e.to_string())?;
+            view.to_owned().into_dimensionality::<IxDyn>().map_err(|e| e.to_string())
+        }
+        match value.dtype() {
+            ValueType::Tensor { ty: TensorElementType::Float32, .. } => owned(value).map(Self::F32),
+            ValueType::Tensor { ty: TensorElementType::Float16, .. } => owned(value).map(Self::F16),
+            ValueType::Tensor { ty: TensorElementType::Int64, .. } => owned(value).map(Self::I64),
+            ValueType::Tensor { ty: TensorElementType::Int32, .. } => owned(value).map(Self::I32),
+            ValueType::Tensor { ty: TensorElementType::Uint8, .. } => owned(value).map(Self::U8),
+            other => Err(format!("an output of type {other:?} cannot be read")),
+        }
+    }
+
+    fn from_raw(raw: RawTensor) -> Result<Self, String> {
+        fn values<T, const N: usize>(data: &[u8], from_le: impl Fn([u8; N]) -> T) -> Vec<T> {
+            data.chunks_exact(N)
+                .map(|c| from_le(c.try_into().expect("chunks_exact gives N bytes")))
+                .collect()
+        }
+        let shape = IxDyn(&raw.shape);
+        let shaped = |e: ndarray::ShapeError| format!("output `{}`: {e}", raw.name);
+        Ok(match raw.datatype {
+            DataType::Fp32 => Self::F32(
+                ArrayD::from_shape_vec(shape, values(&raw.data, f32::from_le_bytes))
+                    .map_err(shaped)?,
+            ),
+            DataType::Fp16 => Self::F16(
+                ArrayD::from_shape_vec(shape, values(&raw.data, half::f16::from_le_bytes))
+                    .map_err(shaped)?,
+            ),
+            DataType::Int64 => Self::I64(
+                ArrayD::from_shape_vec(shape, values(&raw.data, i64::from_le_bytes))
+                    .map_err(shaped)?,
+            ),
+            DataType::Int32 => Self::I32(
+                ArrayD::from_shape_vec(shape, values(&raw.data, i32::from_le_bytes))
+                    .map_err(shaped)?,
+            ),
+            DataType::Uint8 => Self::U8(ArrayD::from_shape_vec(shape, raw.data).map_err(shaped)?),
+        })
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::F32(_) => "f32",
+            Self::F16(_) => "f16",
+            Self::I64(_) => "i64",
+            Self::I32(_) => "i32",
+            Self::U8(_) => "u8",
+        }
+    }
+}
+
+/// Element types a caller can ask outputs as.
+pub trait OutputElement: Sized {
+    /// The output as this type; half floats widen to f32 only when `widen_half`.
+    fn from_output(output: OutputTensor, widen_half: bool) -> Result<ArrayD<Self>, String>;
+}
+
+impl OutputElement for f32 {
+    fn from_output(output: OutputTensor, widen_half: bool) -> Result<ArrayD<Self>, String> {
+        match output {
+            OutputTensor::F32(a) => Ok(a),
+            OutputTensor::F16(a) if widen_half => Ok(a.mapv(half::f16::to_f32)),
+            other => Err(format!("the output holds {} values, not f32", other.kind())),
+        }
+    }
+}
+
+impl OutputElement for i64 {
+    fn from_output(output: OutputTensor, _: bool) -> Result<ArrayD<Self>, String> {
+        match output {
+            OutputTensor::I64(a) => Ok(a),
+            other => Err(format!("the output holds {} values, not i64", other.kind())),
+        }
+    }
+}
+
+/// What a graph takes and gives, from ONNX Runtime or from the server's metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Signature {
+    inputs: Vec<TensorInfo>,
+    outputs: Vec<TensorInfo>,
+}
+
+impl Signature {
+    fn of_local(session: &Session) -> Self {
+        let spec = |name: &str, dtype: &ValueType| {
+            let shape = match dtype {
+                ValueType::Tensor { shape, .. } => shape.iter().copied().collect(),
+                _ => Vec::new(),
+            };
+            TensorInfo { name: name.to_owned(), element: ElementType::of_ort(dtype), shape }
+        };
+        Self {
+            inputs: session.inputs().iter().map(|i| spec(i.name(), i.dtype())).collect(),
+            outputs: session.outputs().iter().map(|o| spec(o.name(), o.dtype())).collect(),
+        }
+    }
+
+    fn of_remote(model: &RemoteModel) -> Self {
+        let spec = |t: &super::remote::protocol::TensorMetadata| TensorInfo {
+            name: t.name.clone(),
+            element: match DataType::parse(&t.datatype) {
+                Some(DataType::Fp32) => ElementType::F32,
+                Some(DataType::Fp16) => ElementType::F16,
+                Some(DataType::Int64) => ElementType::I64,
+                Some(DataType::Int32) => ElementType::I32,
+                Some(DataType::Uint8) => ElementType::U8,
+                None => ElementType::Other,
+            },
+            shape: t.shape.clone(),
+        };
+        let metadata = model.metadata();
+        Self {
+            inputs: metadata.inputs.iter().map(spec).collect(),
+            outputs: metadata.outputs.iter().map(spec).collect(),
+        }
     }
 }
 
@@ -332,6 +622,8 @@ pub enum ElementType {
     I64,
     /// i32.
     I32,
+    /// u8.
+    U8,
     /// Anything else (or not a tensor).
     Other,
 }
@@ -343,31 +635,35 @@ pub struct TensorInfo {
     pub name: String,
     /// Its element type.
     pub element: ElementType,
+    /// Its shape; `-1` marks a free dimension.
+    pub shape: Vec<i64>,
 }
 
-impl TensorInfo {
-    fn of(name: &str, dtype: &ValueType) -> Self {
-        let element = match dtype {
-            ValueType::Tensor { ty: TensorElementType::Float32, .. } => ElementType::F32,
-            ValueType::Tensor { ty: TensorElementType::Float16, .. } => ElementType::F16,
-            ValueType::Tensor { ty: TensorElementType::Int64, .. } => ElementType::I64,
-            ValueType::Tensor { ty: TensorElementType::Int32, .. } => ElementType::I32,
-            _ => ElementType::Other,
-        };
-        Self { name: name.to_owned(), element }
+impl ElementType {
+    fn of_ort(dtype: &ValueType) -> Self {
+        match dtype {
+            ValueType::Tensor { ty: TensorElementType::Float32, .. } => Self::F32,
+            ValueType::Tensor { ty: TensorElementType::Float16, .. } => Self::F16,
+            ValueType::Tensor { ty: TensorElementType::Int64, .. } => Self::I64,
+            ValueType::Tensor { ty: TensorElementType::Int32, .. } => Self::I32,
+            ValueType::Tensor { ty: TensorElementType::Uint8, .. } => Self::U8,
+            _ => Self::Other,
+        }
     }
 }
 
-/// Checks names, rank, channel position and fixed sizes of the image input and the output.
-fn check_contract(session: &Session, contract: &Contract) -> Result<(), String> {
+/// Checks names, element types, rank, channel position and fixed sizes of the image input and
+/// the output.
+fn check_contract(signature: &Signature, contract: &Contract) -> Result<(), String> {
     let input = &contract.input;
-    let outlet = session.inputs().iter().find(|i| i.name() == input.name).ok_or_else(|| {
-        let names: Vec<_> = session.inputs().iter().map(|i| i.name().to_owned()).collect();
-        format!("no input named `{}` (the graph has {names:?})", input.name)
+    let names = |specs: &[TensorInfo]| specs.iter().map(|s| s.name.clone()).collect::<Vec<_>>();
+    let outlet = signature.inputs.iter().find(|i| i.name == input.name).ok_or_else(|| {
+        format!("no input named `{}` (the graph has {:?})", input.name, names(&signature.inputs))
     })?;
-    let ValueType::Tensor { shape, .. } = outlet.dtype() else {
-        return Err(format!("input `{}` is not a tensor", input.name));
-    };
+    if !matches!(outlet.element, ElementType::F32 | ElementType::F16) {
+        return Err(format!("input `{}` is {:?}, not a float image", input.name, outlet.element));
+    }
+    let shape = &outlet.shape;
     if shape.len() != 4 {
         return Err(format!("input `{}` has rank {}, expected 4", input.name, shape.len()));
     }
@@ -379,9 +675,7 @@ fn check_contract(session: &Session, contract: &Contract) -> Result<(), String> 
     if fixed(channel_axis).is_some_and(|c| c != 3) {
         return Err(format!(
             "input `{}` shape {:?} has no 3-channel axis where layout {:?} puts it",
-            input.name,
-            &shape[..],
-            input.layout
+            input.name, shape, input.layout
         ));
     }
     for (axis, want, what) in
@@ -392,19 +686,19 @@ fn check_contract(session: &Session, contract: &Contract) -> Result<(), String> 
         {
             return Err(format!(
                 "input `{}` shape {:?}: {what} is {got}, the manifest says {want}",
-                input.name,
-                &shape[..]
+                input.name, shape
             ));
         }
     }
-    for name in std::iter::once(&contract.output.name) {
-        if !session.outputs().iter().any(|o| o.name() == name) {
-            let names: Vec<_> = session.outputs().iter().map(|o| o.name().to_owned()).collect();
-            return Err(format!("no output named `{name}` (the graph has {names:?})"));
-        }
+    if !signature.outputs.iter().any(|o| o.name == contract.output.name) {
+        return Err(format!(
+            "no output named `{}` (the graph has {:?})",
+            contract.output.name,
+            names(&signature.outputs)
+        ));
     }
     for name in &contract.extra_inputs {
-        if !session.inputs().iter().any(|i| i.name() == name) {
+        if !signature.inputs.iter().any(|i| &i.name == name) {
             return Err(format!("no extra input named `{name}`"));
         }
     }
