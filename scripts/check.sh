@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Everything CI checks: formatting, lints, and every test against the real models in
-# ../shared/models (override with DREAMLENS_MODEL_DIRS).
+# ../shared/models (override with DREAMLENS_MODEL_DIRS), a software GPU, a virtual display and
+# a Triton server on 127.0.0.1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
+# A real Triton Inference Server for the hybrid-mode tests (loopback only).
+DREAMLENS_TRITON_PYTHON="$(./scripts/install-triton.sh | tail -n 1)"
+export DREAMLENS_TRITON_PYTHON
 export DREAMLENS_MODEL_DIRS="${DREAMLENS_MODEL_DIRS:-$(cd .. && pwd)/shared/models}"
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
 cargo fmt --all --check

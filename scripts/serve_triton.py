@@ -10,6 +10,7 @@ Run it with the venv python that scripts/install-triton.sh prints:
 
     python scripts/serve_triton.py --model-repository REPO [--host 127.0.0.1]
         [--http-port 8000] [--grpc-port 8001] [--metrics-port 8002] [--delay-ms 0]
+        [--delay-prefix slow-] [--stop-when-stdin-closes]
 
 Prints `ready http://HOST:PORT` on stdout once Triton reports ready, then serves until
 SIGTERM or SIGINT. Logs go to stderr.
@@ -123,6 +124,10 @@ def main():
     parser.add_argument("--grpc-port", type=int, default=8001)
     parser.add_argument("--metrics-port", type=int, default=8002)
     parser.add_argument("--delay-ms", type=int, default=0, help="sleep this long in every infer call")
+    parser.add_argument("--delay-prefix", default="",
+                        help="apply --delay-ms only to models whose name starts with this")
+    parser.add_argument("--stop-when-stdin-closes", action="store_true",
+                        help="stop when stdin reaches its end (a test harness that exits)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -163,7 +168,9 @@ def main():
     try:
         for name, version, session, inputs, outputs in bindings:
             triton.bind(model_name=name, model_version=version,
-                        infer_func=make_infer(session, args.delay_ms / 1000),
+                        infer_func=make_infer(
+                            session,
+                            args.delay_ms / 1000 if name.startswith(args.delay_prefix) else 0),
                         inputs=inputs, outputs=outputs, config=ModelConfig(batching=False))
         triton.run()
         url = f"http://{args.host}:{args.http_port}"
@@ -171,6 +178,9 @@ def main():
             print(f"serve_triton: Triton at {url} never became ready", file=sys.stderr)
             return 1
         print(f"ready {url}", file=ready_out, flush=True)
+        if args.stop_when_stdin_closes:
+            # The parent holds our stdin open; when it exits, however abruptly, we stop too.
+            threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
         while not stop.wait(1.0):
             if not triton.is_alive():
                 print("serve_triton: Triton stopped unexpectedly", file=sys.stderr)

@@ -78,7 +78,12 @@ impl StyleEngine {
         image: Option<&str>,
     ) -> Result<Self, String> {
         let open = |id: &str| {
-            let model = store.locate(id).map_err(|e| e.to_string())?;
+            let model = if options.serves_remotely(id) {
+                store.locate_or_describe(id)
+            } else {
+                store.locate(id)
+            };
+            let model = model.map_err(|e| e.to_string())?;
             ModelSession::open(&model, options).map_err(|e| e.to_string())
         };
         match image {

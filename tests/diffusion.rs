@@ -5,12 +5,16 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
 use dreamlens::diffusion::{
     AutoencoderChoice, DiffusionOptions, DiffusionPipeline, Img2Img, RecordedNoise, Restyled,
     SchedulerConfig,
 };
+use dreamlens::inference::{ElementType, remote::RemoteConfig};
 use ndarray::{Array4, ArrayD, IxDyn};
 use serde_json::Value;
 
@@ -115,7 +119,11 @@ const PICTURE_TOLERANCE: f32 = 5e-5;
 
 fn check_case(name: &str) {
     let case = Case::load(name);
-    let result = case.run();
+    check_result(&case, &case.run());
+}
+
+fn check_result(case: &Case, result: &Restyled) {
+    let name = &case.name;
     let ids: Vec<u32> = case.json["token_ids"]
         .as_array()
         .expect("ids")
@@ -134,7 +142,7 @@ fn check_case(name: &str) {
         ("image_latents", result.image_latents.clone().into_dyn(), LATENT_TOLERANCE),
         ("noisy_latents", result.noisy_latents.clone().into_dyn(), LATENT_TOLERANCE),
         ("final_latents", result.final_latents.clone().into_dyn(), LATENT_TOLERANCE),
-        ("output", picture_hwc(&result), PICTURE_TOLERANCE),
+        ("output", picture_hwc(result), PICTURE_TOLERANCE),
     ];
     for (what, actual, tolerance) in checks {
         let diff = max_diff(&actual, &case.reference(what));
@@ -282,5 +290,54 @@ fn a_half_precision_unet_runs_and_stays_close() {
     let picture = max_diff(&picture_hwc(&result), &case.reference("output"));
     eprintln!("fp16 unet: final latents {latents:.2e}, picture {picture:.2e}");
     // Measured: 3.6e-3 on latents, 8e-5 on the picture (float16 keeps about 3 digits).
+    assert!(latents < 2e-2 && picture < 1e-3, "fp16 drifted: {latents} {picture}");
+}
+
+/// The shared test server, with model names under `prefix`.
+fn on_server(prefix: &str) -> Arc<RemoteConfig> {
+    let mut config = RemoteConfig::new(&common::triton::shared().url).expect("url");
+    config.prefix = prefix.into();
+    Arc::new(config)
+}
+
+/// Every graph on a real Triton server (the tokenizer, scheduler and noise stay local): the
+/// same computation, so diffusers' numbers hold with the same tolerances.
+#[test]
+fn every_case_on_a_triton_server_matches_diffusers() {
+    for name in ["euler_turbo", "euler_multi", "euler_cfg", "euler_leading", "lcm", "euler_taesd"] {
+        let case = Case::load(name);
+        let mut options = case.options(case.scheduler());
+        options.session.remote = Some(on_server(""));
+        let mut pipeline = DiffusionPipeline::open(&model_dir(), &options).expect("opens remotely");
+        assert!(
+            pipeline
+                .sessions()
+                .all(|s| s.providers().to_string().starts_with("remote (http://127.0.0.1:")),
+            "{name}: every graph runs on the server"
+        );
+        let result = pipeline
+            .img2img(input_picture().view(), &case.request(), &mut case.noise())
+            .expect("runs");
+        check_result(&case, &result);
+    }
+}
+
+/// SD-Turbo's ONNX release is float16: through the server the UNet's tensors go as FP16 (the
+/// server declares FP16 and refuses anything else) and the result stays as close as locally.
+#[test]
+fn a_half_precision_unet_runs_on_the_server() {
+    let case = Case::load("euler_multi");
+    let half = common::triton::half_pipeline();
+    let mut options = case.options(case.scheduler());
+    options.session.remote = Some(on_server("half-"));
+    let mut pipeline = DiffusionPipeline::open(half.path(), &options).expect("opens remotely");
+    let unet = pipeline.sessions().find(|s| s.model_id() == "unet").expect("unet");
+    assert!(unet.inputs().iter().any(|i| i.name == "sample" && i.element == ElementType::F16));
+    let result =
+        pipeline.img2img(input_picture().view(), &case.request(), &mut case.noise()).expect("runs");
+    let latents =
+        max_diff(&result.final_latents.clone().into_dyn(), &case.reference("final_latents"));
+    let picture = max_diff(&picture_hwc(&result), &case.reference("output"));
+    eprintln!("fp16 unet on the server: final latents {latents:.2e}, picture {picture:.2e}");
     assert!(latents < 2e-2 && picture < 1e-3, "fp16 drifted: {latents} {picture}");
 }

@@ -5,7 +5,7 @@ use std::{process::ExitCode, time::Instant};
 
 use dreamlens::{
     diffusion::{DiffusionOptions, DiffusionPipeline, Img2Img},
-    inference::{ModelSession, SessionOptions, preprocess},
+    inference::{ModelSession, SessionOptions, preprocess, remote::CallStats},
     restyle::EngineChoice,
     store::ModelStore,
 };
@@ -366,6 +366,36 @@ pub fn diffusion(
             format!("restyle, {ran} UNet step{}", if ran == 1 { "" } else { "s" }),
             median(&times)
         );
+    }
+    // What one keyframe (SD-Turbo's recipe: 2 steps at 0.5, one UNet run, the prompt's
+    // embedding cached) sends to and receives from a server, per graph.
+    let counters = |pipeline: &DiffusionPipeline| -> Vec<(String, CallStats)> {
+        pipeline
+            .sessions()
+            .filter_map(|s| Some((s.model_id().to_owned(), s.remote_stats()?)))
+            .collect()
+    };
+    let before = counters(&pipeline);
+    if !before.is_empty() {
+        let request = Img2Img {
+            prompt: "a cozy living room".into(),
+            strength: 0.5,
+            steps: 2,
+            ..Img2Img::default()
+        };
+        pipeline.restyle(&picture, &request, 0, args.size)?;
+        println!(
+            "{:<32} {:>10} {:>12} {:>12}",
+            "per keyframe, remote", "calls", "bytes sent", "received"
+        );
+        for ((part, after), (_, then)) in counters(&pipeline).iter().zip(&before) {
+            println!(
+                "{part:<32} {:>10} {:>12} {:>12}",
+                after.calls - then.calls,
+                after.bytes_sent - then.bytes_sent,
+                after.bytes_received - then.bytes_received
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

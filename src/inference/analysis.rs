@@ -59,7 +59,9 @@ fn open_stage(
     disabled: &mut Vec<DisabledStage>,
 ) -> Result<Option<ModelSession>, InferenceError> {
     let Some(id) = id else { return Ok(None) };
-    let model = match store.locate(id) {
+    let located =
+        if options.serves_remotely(id) { store.locate_or_describe(id) } else { store.locate(id) };
+    let model = match located {
         Ok(model) => model,
         Err(error) => {
             disabled.push(DisabledStage { stage, reason: error.to_string() });
@@ -68,9 +70,11 @@ fn open_stage(
     };
     match ModelSession::open(&model, options) {
         Ok(session) => Ok(Some(session)),
-        // Without ONNX Runtime no stage can run; that is one error, not three notices. A model
-        // the user sent to a server that cannot serve it is a setup error too, not a quiet skip.
-        Err(error @ (InferenceError::Runtime(_) | InferenceError::Remote { .. })) => Err(error),
+        // The user sent this model to a server: one that cannot serve it as needed is a setup
+        // error to fix, not a stage to skip quietly.
+        Err(error) if options.serves_remotely(id) => Err(error),
+        // Without ONNX Runtime no stage can run; that is one error, not three notices.
+        Err(error @ InferenceError::Runtime(_)) => Err(error),
         Err(error) => {
             disabled.push(DisabledStage { stage, reason: error.to_string() });
             Ok(None)

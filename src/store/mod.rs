@@ -297,6 +297,21 @@ impl ModelStore {
         })
     }
 
+    /// `id` as [`ModelStore::locate`] finds it, or, when it is not on this device, its manifest
+    /// entry with the paths its files would have in the cache: enough for a model an inference
+    /// server runs (its contract is checked; a local fallback then reports the missing file).
+    pub fn locate_or_describe(&self, id: &str) -> Result<ResolvedModel, StoreError> {
+        match self.locate(id) {
+            Ok(model) => Ok(model),
+            Err(StoreError::Missing { .. }) => {
+                let entry = self.entry(id)?.clone();
+                let paths = entry.files.iter().map(|f| self.cache_dir.join(&f.path)).collect();
+                Ok(ResolvedModel { entry, paths, verified: false })
+            }
+            Err(other) => Err(other),
+        }
+    }
+
     /// Finds every file of `id` locally (cache, then mirrors), without downloading.
     pub fn locate(&self, id: &str) -> Result<ResolvedModel, StoreError> {
         self.resolve(id, None)

@@ -8,6 +8,8 @@ use std::{
 
 use dreamlens::store::{Manifest, ModelStore};
 
+pub mod triton;
+
 /// Class labels of the 32-class ADE20K segmentation model, index = class id.
 pub const ADE_LABELS: [&str; 32] = [
     "other",
