@@ -323,3 +323,30 @@ fn a_full_disk_is_a_clear_error_and_leaves_nothing_behind() {
     );
     assert!(files.is_empty(), "partial files left: {files:?}");
 }
+
+#[test]
+fn checked_files_are_not_hashed_again_until_they_change() {
+    let cache = tempfile::tempdir().expect("temp");
+    let mirror = tempfile::tempdir().expect("temp");
+    let file = mirror.path().join("toy/model.onnx");
+    std::fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
+    std::fs::write(&file, GOOD).expect("write");
+    let open =
+        || store(manifest(&[], Some(&sha256(GOOD))), cache.path(), vec![mirror.path().to_owned()]);
+    let first = open();
+    first.locate("toy").expect("found and checked");
+    assert_eq!(first.bytes_hashed(), GOOD.len() as u64, "hashed once");
+    // A later run (a new store over the same cache) trusts the record: no byte is read.
+    let second = open();
+    second.locate("toy").expect("found");
+    assert_eq!(second.bytes_hashed(), 0, "not hashed again");
+    // The same size, other bytes, a new modification time: hashed again and refused.
+    std::thread::sleep(Duration::from_millis(20));
+    let mut bad = GOOD.to_vec();
+    bad[3] ^= 0x55;
+    std::fs::write(&file, &bad).expect("write");
+    let third = open();
+    let error = third.locate("toy").expect_err("corrupt copy refused");
+    assert!(matches!(error, StoreError::HashMismatch { .. }), "{error}");
+    assert_eq!(third.bytes_hashed(), GOOD.len() as u64, "the changed file was read");
+}

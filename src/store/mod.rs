@@ -9,6 +9,7 @@
 mod digest;
 mod download;
 pub mod manifest;
+mod verified;
 
 use std::{
     io,
@@ -242,6 +243,8 @@ pub struct ModelStore {
     cache_dir: PathBuf,
     mirrors: Vec<PathBuf>,
     download: DownloadOptions,
+    /// Hashes of files already checked, so each is read once.
+    verified: std::sync::Arc<verified::VerifiedRecord>,
 }
 
 /// The default cache folder: the platform's per-user cache for dreamlens.
@@ -254,7 +257,8 @@ pub fn default_cache_dir() -> PathBuf {
 impl ModelStore {
     /// A store over explicit folders.
     pub fn new(manifest: Manifest, cache_dir: PathBuf, mirrors: Vec<PathBuf>) -> Self {
-        Self { manifest, cache_dir, mirrors, download: DownloadOptions::default() }
+        let verified = std::sync::Arc::new(verified::VerifiedRecord::open(&cache_dir));
+        Self { manifest, cache_dir, mirrors, download: DownloadOptions::default(), verified }
     }
 
     /// A store configured from `DREAMLENS_CACHE_DIR` and `DREAMLENS_MODEL_DIRS`.
@@ -273,6 +277,11 @@ impl ModelStore {
     pub fn with_download_options(mut self, options: DownloadOptions) -> Self {
         self.download = options;
         self
+    }
+
+    /// Bytes this store read to hash files so far (files it had hashed before are not read).
+    pub fn bytes_hashed(&self) -> u64 {
+        self.verified.bytes_hashed()
     }
 
     /// The manifest this store serves.
@@ -371,6 +380,7 @@ impl ModelStore {
             FileState::Present { verified, .. } => return Ok(Local::Found(cached, verified)),
             FileState::BadHash { .. } => {
                 tracing::warn!(model = id, path = %cached.display(), "cached copy is corrupt; removed it");
+                self.verified.forget(&cached);
                 std::fs::remove_file(&cached).map_err(|e| StoreError::io(id, &cached, e))?;
                 let _ = std::fs::remove_file(pinned_path(&cached));
             }
@@ -412,7 +422,7 @@ impl ModelStore {
             Some(hash) => Some(hash.clone()),
             None => std::fs::read_to_string(pinned_path(path)).ok().map(|s| s.trim().to_owned()),
         };
-        let (actual, size) = sha256_file(path).map_err(|e| StoreError::io(id, path, e))?;
+        let (actual, size) = self.verified.sha256(path).map_err(|e| StoreError::io(id, path, e))?;
         match expected {
             Some(expected) if expected != actual => {
                 Ok(FileState::BadHash { path: path.to_owned(), expected, actual })
