@@ -381,13 +381,7 @@ impl EffectRenderer {
         converter: &I420Converter,
     ) -> Result<Vec<u8>, PipelineError> {
         let compositor = self.submit(context, frame, analysis)?;
-        let view = compositor.output_texture().create_view(&Default::default());
-        let mut encoder = context
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("i420") });
-        converter.encode(context, &mut encoder, &view, compositor.size());
-        context.queue.submit([encoder.finish()]);
-        Ok(readback::read_texture(context, converter.target())?)
+        Ok(converter.convert_and_read(context, compositor.output_texture(), compositor.size())?)
     }
 
     /// Composites one frame and reads the picture back.

@@ -111,7 +111,9 @@ fn albedo(surface: Surface, point: Vec3) -> [f32; 3] {
             let plank = (point.x * 5.0).floor();
             let tone = 0.85 + 0.15 * hash(plank, 1.0);
             let grain = 0.92 + 0.08 * ((point.z * 9.0 + hash(plank, 2.0) * 6.0).sin() * 0.5 + 0.5);
-            let seam = if (point.x * 5.0).fract() < 0.03 { 0.6 } else { 1.0 };
+            // rem_euclid, not fract: fract of a negative coordinate is negative, which made every
+            // plank left of the centre line one long dark seam.
+            let seam = if (point.x * 5.0).rem_euclid(1.0) < 0.03 { 0.6 } else { 1.0 };
             let s = tone * grain * seam;
             [0.58 * s, 0.40 * s, 0.24 * s]
         }
@@ -214,4 +216,32 @@ pub fn render(width: u32, height: u32, t_s: f32) -> RgbImage {
         }
     });
     RgbImage::from_raw(width, height, pixels).expect("sizes match")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Mean brightness of the bottom rows (floor) in a band of columns.
+    fn floor_luma(image: &RgbImage, columns: std::ops::Range<u32>) -> f32 {
+        let (_, h) = image.dimensions();
+        let mut sum = 0.0;
+        let mut count = 0.0;
+        for y in h * 9 / 10..h {
+            for x in columns.clone() {
+                let p = image.get_pixel(x, y);
+                sum += f32::from(p[0]) + f32::from(p[1]) + f32::from(p[2]);
+                count += 3.0;
+            }
+        }
+        sum / count
+    }
+
+    #[test]
+    fn floor_planks_look_alike_on_both_sides_of_the_centre() {
+        let image = render(320, 240, 0.0);
+        let (left, right) = (floor_luma(&image, 40..140), floor_luma(&image, 180..280));
+        let ratio = left.min(right) / left.max(right);
+        assert!(ratio > 0.85, "left {left:.1}, right {right:.1}: one side is a dark seam");
+    }
 }

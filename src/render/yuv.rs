@@ -4,7 +4,7 @@
 
 use super::{
     compositor::{draw_fullscreen, fullscreen_pipeline},
-    context::RenderContext,
+    context::{RenderContext, RenderError},
     shaders,
 };
 
@@ -135,6 +135,23 @@ impl I420Converter {
             ],
         });
         draw_fullscreen(encoder, "i420", &[&self.view], &self.pipeline, &group);
+    }
+
+    /// Converts `source` (of `source_size`) and reads the I420 planes back, waiting for them
+    /// (headless processing; the live window uses the asynchronous ring instead).
+    pub fn convert_and_read(
+        &self,
+        context: &RenderContext,
+        source: &wgpu::Texture,
+        source_size: (u32, u32),
+    ) -> Result<Vec<u8>, RenderError> {
+        let view = source.create_view(&Default::default());
+        let mut encoder = context
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("i420") });
+        self.encode(context, &mut encoder, &view, source_size);
+        context.queue.submit([encoder.finish()]);
+        super::readback::read_texture(context, &self.target)
     }
 
     /// The I420 picture: `width * height * 3 / 2` bytes once read back.
