@@ -40,6 +40,10 @@ pub struct LiveArgs {
     /// Exit after this many displayed frames.
     #[arg(long)]
     pub quit_after_frames: Option<u64>,
+    /// At exit, write the session's numbers here as JSON: frames, seconds, display_fps,
+    /// window_thread_cpu_ms_per_frame, max_frame_gap_ms and each stage's rate and latency.
+    #[arg(long)]
+    pub summary_json: Option<PathBuf>,
     /// Start recording to this .mp4 at once (space toggles recording too).
     #[arg(long)]
     pub record_to: Option<PathBuf>,

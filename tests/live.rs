@@ -96,9 +96,20 @@ fn the_window_shows_the_effect_and_the_controls() {
         .arg(&photo_path)
         .arg("--screenshot-to")
         .arg(&shot)
+        .arg("--summary-json")
+        .arg(dir.path().join("summary.json"))
         .output()
         .expect("runs");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("summary.json")).expect("summary written"),
+    )
+    .expect("json");
+    assert_eq!(summary["frames"], 15, "{summary}");
+    for key in ["seconds", "display_fps", "max_frame_gap_ms", "window_thread_cpu_ms_per_frame"] {
+        assert!(summary[key].as_f64().is_some_and(|v| v > 0.0), "{key}: {summary}");
+    }
+    assert!(summary["stages"].as_object().is_some_and(|s| s.is_empty()), "toon runs no model");
     let shot = image::open(&shot).expect("screenshot").to_rgb8();
     assert_eq!(shot.dimensions(), (800, 512));
 

@@ -7,6 +7,7 @@
 
 mod output_names;
 mod remote_meter;
+mod session_meter;
 mod settings;
 mod source;
 mod ui;
@@ -79,6 +80,8 @@ pub struct LiveOptions {
     /// The microphone recordings take their sound from (a device name or part of one); `None`
     /// is the default input, `"none"` records no sound.
     pub microphone: Option<String>,
+    /// Write the session's numbers here as JSON at exit.
+    pub summary_json: Option<PathBuf>,
 }
 
 /// Which frames go to the models: every Nth, and only when the picture changed enough.
@@ -170,7 +173,7 @@ pub fn run(
         effects: None,
         frame: None,
         displayed: 0,
-        started: None,
+        meter: session_meter::SessionMeter::default(),
         gate,
         picked_layer: 0,
         cursor: None,
@@ -327,8 +330,8 @@ struct LiveApp {
     effects: Option<Effects>,
     frame: Option<Arc<LiveFrame>>,
     displayed: u64,
-    /// When the first frame was shown.
-    started: Option<Instant>,
+    /// The session's numbers.
+    meter: session_meter::SessionMeter,
     /// Decides which frames the models see.
     gate: FrameGate,
     /// The layer whose region a click on the picture sets.
@@ -606,19 +609,19 @@ impl Effects {
         FrameAnalysis { scene: SceneAnalysis { classes, person, depth }, stylized }
     }
 
-    fn stage_stats(&self) -> Vec<(&str, StageStats)> {
+    fn stage_stats(&self) -> Vec<(String, StageStats)> {
         let mut stats = Vec::new();
         if let Some(s) = &self.segmentation {
-            stats.push((s.name(), s.stats()));
+            stats.push((s.name().to_owned(), s.stats()));
         }
         if let Some(s) = &self.person {
-            stats.push((s.name(), s.stats()));
+            stats.push((s.name().to_owned(), s.stats()));
         }
         if let Some(s) = &self.depth {
-            stats.push((s.name(), s.stats()));
+            stats.push((s.name().to_owned(), s.stats()));
         }
         if let Some(s) = &self.style {
-            stats.push((s.name(), s.stats()));
+            stats.push((s.name().to_owned(), s.stats()));
         }
         stats
     }
@@ -1028,7 +1031,7 @@ impl LiveApp {
             recording.feed(finished);
         }
         self.displayed += 1;
-        self.started.get_or_insert_with(Instant::now);
+        self.meter.frame_shown();
         self.fps.tick();
         if reconfigure {
             self.configure_surface();
@@ -1177,26 +1180,21 @@ impl ApplicationHandler for LiveApp {
     }
 
     fn exiting(&mut self, _event_loop: &ActiveEventLoop) {
-        // A one-line summary of the session's rates, for benchmarks and bug reports.
-        if let Some(started) = self.started {
-            let seconds = started.elapsed().as_secs_f64();
-            let mut summary = format!(
-                "live session: {} frames in {seconds:.1} s ({:.1} fps shown)",
-                self.displayed,
-                self.displayed as f64 / seconds.max(1e-6)
-            );
-            if let Some(effects) = &self.effects {
-                for (name, stats) in effects.stage_stats() {
-                    summary.push_str(&format!(
-                        "; {name}: {} runs ({:.2}/s), last latency {:.0} ms, {} skipped",
-                        stats.completed,
-                        stats.completed as f64 / seconds.max(1e-6),
-                        stats.latency.as_secs_f64() * 1e3,
-                        stats.skipped
-                    ));
+        // The session's rates, for benchmarks and bug reports.
+        let stages = self.effects.as_ref().map(|e| e.stage_stats()).unwrap_or_default();
+        if let Some(summary) = self.meter.summary(&stages) {
+            eprintln!("{summary}");
+            if let Some(path) = &self.options.summary_json {
+                let written = serde_json::to_vec_pretty(&summary)
+                    .map_err(std::io::Error::other)
+                    .and_then(|json| std::fs::write(path, json));
+                if let Err(error) = written {
+                    eprintln!(
+                        "error: cannot write the session summary to {}: {error}",
+                        path.display()
+                    );
                 }
             }
-            eprintln!("{summary}");
         }
         if let Some(recording) = self.recording.take() {
             let path = recording.path.clone();

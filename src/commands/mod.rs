@@ -53,6 +53,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 fps: cli.live.camera_fps,
             },
             microphone: cli.live.microphone,
+            summary_json: cli.live.summary_json,
         };
         dreamlens::app::run(store, options, live)?;
         return Ok(ExitCode::SUCCESS);
