@@ -337,3 +337,79 @@ fn the_window_restyles_from_a_prompt() {
     assert!(mean < 6.0, "window picture differs from `process` by {mean:.1} levels");
     assert!(untouched > mean + 15.0, "the restyle is not visible: {untouched:.1} vs {mean:.1}");
 }
+
+/// While a preset's models open (here: a restyle engine whose server never answers the model
+/// metadata request), the window keeps presenting camera frames and says what is loading. The
+/// server holds the request until the app has exited: had the window waited for it, the run
+/// could not have finished.
+#[test]
+fn frames_keep_coming_while_models_open() {
+    use std::{
+        io::{BufRead, BufReader, Write},
+        sync::{
+            Arc,
+            atomic::{AtomicBool, Ordering},
+        },
+    };
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let released = Arc::new(AtomicBool::new(false));
+    let answered_metadata = Arc::new(AtomicBool::new(false));
+    let (server_released, server_answered) =
+        (Arc::clone(&released), Arc::clone(&answered_metadata));
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let (released, answered) = (Arc::clone(&server_released), Arc::clone(&server_answered));
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                let mut request = String::new();
+                let _ = reader.read_line(&mut request);
+                let mut header = String::new();
+                while reader.read_line(&mut header).unwrap_or(0) > 0 && header.trim() != "" {
+                    header.clear();
+                }
+                if request.contains("/health/ready") {
+                    let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+                    return;
+                }
+                // Hold the model's metadata until the test is done (at most two minutes).
+                for _ in 0..1200 {
+                    if released.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                answered.store(true, Ordering::SeqCst);
+                let _ = stream
+                    .write_all(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n");
+            });
+        }
+    });
+    let screen = xvfb();
+    let dir = tempfile::tempdir().expect("temp");
+    let summary_path = dir.path().join("summary.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_dreamlens"))
+        .env("DISPLAY", &screen.display)
+        .env_remove("WAYLAND_DISPLAY")
+        .env("DREAMLENS_MODEL_DIRS", models_dir())
+        .env("XDG_CONFIG_HOME", dir.path())
+        // A client timeout past the server's hold: a window that waited would wait it out.
+        .args(["--remote", &url, "--remote-timeout", "300", "--restyle", "a teal room"])
+        .arg("--diffusion-model")
+        .arg(root().join("tests/data/tiny-sd"))
+        .args(["--window-size", "640x400", "--quit-after-frames", "40", "--input"])
+        .arg(images_dir().join("ADE_val_00000002.jpg"))
+        .arg("--summary-json")
+        .arg(&summary_path)
+        .output()
+        .expect("runs");
+    let still_holding = !answered_metadata.load(Ordering::SeqCst);
+    released.store(true, Ordering::SeqCst);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(still_holding, "the window only finished once the model had opened");
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&summary_path).expect("summary")).expect("json");
+    assert_eq!(summary["frames"], 40, "{summary}");
+    assert!(summary["stages"].as_object().is_some_and(|s| s.is_empty()), "{summary}");
+}

@@ -14,7 +14,7 @@ mod ui;
 
 use std::{
     path::{Path, PathBuf},
-    sync::Arc,
+    sync::{Arc, mpsc},
     time::{Duration, Instant},
 };
 
@@ -174,6 +174,7 @@ pub fn run(
         frame: None,
         displayed: 0,
         meter: session_meter::SessionMeter::default(),
+        loading: None,
         gate,
         picked_layer: 0,
         cursor: None,
@@ -193,6 +194,10 @@ pub fn run(
 /// The models and layers of the current preset.
 struct Effects {
     preset_name: String,
+    /// The camera as it is, shown while the first preset loads.
+    passthrough: bool,
+    /// The preset's description, for the panel.
+    description: String,
     renderer: EffectRenderer,
     plan: LayerPlan,
     segmentation: Option<Stage<LiveFrame, Sourced<ClassMap>>>,
@@ -226,6 +231,22 @@ struct Wiring {
     disabled: Vec<DisabledStage>,
     providers: Vec<(String, String)>,
     remote: remote_meter::RemoteMeter,
+}
+
+/// A preset's effects being opened on the `effects-loader` thread.
+struct Loading {
+    preset: String,
+    result: mpsc::Receiver<anyhow::Result<Effects>>,
+}
+
+/// Stops `effects`' stage threads on a thread of their own: a stage may be inside a run of
+/// seconds (a diffusion step), and the window must not wait for it.
+fn retire(effects: Effects) {
+    let spawned =
+        std::thread::Builder::new().name("effects-retire".into()).spawn(move || drop(effects));
+    if let Err(error) = spawned {
+        tracing::warn!("cannot stop the old effects off the window thread: {error}");
+    }
 }
 
 /// A stage result and the thumbnail of the frame it was made from, so it can be carried onto
@@ -332,6 +353,8 @@ struct LiveApp {
     displayed: u64,
     /// The session's numbers.
     meter: session_meter::SessionMeter,
+    /// The preset being opened off the window thread, if one is.
+    loading: Option<Loading>,
     /// Decides which frames the models see.
     gate: FrameGate,
     /// The layer whose region a click on the picture sets.
@@ -499,6 +522,8 @@ impl Effects {
         renderer.set_temporal(true);
         Ok(Self {
             preset_name: preset_name.to_owned(),
+            passthrough: false,
+            description: preset.description.clone(),
             renderer,
             plan,
             segmentation,
@@ -515,6 +540,37 @@ impl Effects {
             providers,
             remote,
         })
+    }
+
+    /// No layers and no models: the camera as it is, ready at once.
+    fn passthrough() -> Self {
+        let preset = Preset {
+            name: String::new(),
+            description: "Loading…".into(),
+            layers: Vec::new(),
+            luts: Vec::new(),
+        };
+        let plan = LayerPlan::new(&preset, &[], None);
+        Self {
+            preset_name: String::new(),
+            passthrough: true,
+            description: preset.description,
+            renderer: EffectRenderer::new(plan.clone()),
+            plan,
+            segmentation: None,
+            person: None,
+            depth: None,
+            style: None,
+            projector: KeyframeProjector::new(DEFAULT_FADE_S),
+            projected_from: None,
+            style_offered: None,
+            thumbnail: None,
+            prompt: Arc::default(),
+            restyle_label: None,
+            epoch: Instant::now(),
+            providers: Vec::new(),
+            remote: remote_meter::RemoteMeter::default(),
+        }
     }
 
     /// Hands a new prompt to the restyle stage; the next frame is restyled even if the camera
@@ -808,35 +864,72 @@ impl LiveApp {
         }
     }
 
-    fn redraw(&mut self, event_loop: &ActiveEventLoop) -> anyhow::Result<()> {
-        let Some(window) = self.window.clone() else { return Ok(()) };
-        if self.effects.as_ref().is_none_or(|e| e.preset_name != self.settings.preset) {
-            // `--restyle` adds a restyle layer to any preset; a saved prompt only fills one.
-            let restyle = match &self.options.restyle {
-                Some(prompt) => Some((prompt.as_str(), true)),
-                None => Some((self.settings.restyle_prompt.as_str(), false)),
-            };
-            match Effects::open(
-                &self.store,
-                &self.session_options,
-                &self.settings.preset,
-                restyle,
-                &self.options.engine,
-            ) {
-                Ok(effects) => {
+    /// Keeps the effects in step with the chosen preset without ever waiting: models open on
+    /// an `effects-loader` thread (a diffusion pipeline takes seconds); meanwhile the window
+    /// shows the camera through the effects it has (plain, at start-up) and says what loads.
+    fn load_effects(&mut self) {
+        if let Some(loading) = &self.loading {
+            let ready = loading.preset.clone();
+            match loading.result.try_recv() {
+                Ok(Ok(effects)) => {
                     for layer in &effects.plan.dropped {
                         self.notify(format!("The {} layer is off: {}", layer.effect, layer.reason));
                     }
-                    self.effects = Some(effects);
+                    if let Some(old) = self.effects.replace(effects) {
+                        retire(old);
+                    }
+                    self.loading = None;
+                    if ready != self.settings.preset {
+                        self.start_loading();
+                    }
                 }
-                Err(error) => {
+                Ok(Err(error)) => {
                     self.notify(format!("{error:#}"));
-                    let previous = self.effects.as_ref().map(|e| e.preset_name.clone());
-                    self.settings.preset = previous.unwrap_or_else(|| "toon".into());
-                    return Ok(());
+                    let current = self.effects.as_ref().filter(|e| !e.passthrough);
+                    self.settings.preset =
+                        current.map_or_else(|| "toon".into(), |e| e.preset_name.clone());
+                    self.loading = None;
+                }
+                Err(mpsc::TryRecvError::Empty) => {}
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    self.notify("Loading the preset stopped unexpectedly".into());
+                    self.loading = None;
                 }
             }
+            return;
         }
+        if self.effects.as_ref().is_none_or(|e| e.preset_name != self.settings.preset) {
+            if self.effects.is_none() {
+                self.effects = Some(Effects::passthrough());
+            }
+            self.start_loading();
+        }
+    }
+
+    fn start_loading(&mut self) {
+        // `--restyle` adds a restyle layer to any preset; a saved prompt only fills one.
+        let restyle = match &self.options.restyle {
+            Some(prompt) => Some((prompt.clone(), true)),
+            None => Some((self.settings.restyle_prompt.clone(), false)),
+        };
+        let (sender, result) = mpsc::channel();
+        let preset = self.settings.preset.clone();
+        let (store, options, engine) =
+            (self.store.clone(), self.session_options.clone(), self.options.engine.clone());
+        let name = preset.clone();
+        let spawned = std::thread::Builder::new().name("effects-loader".into()).spawn(move || {
+            let restyle = restyle.as_ref().map(|(p, add)| (p.as_str(), *add));
+            let _ = sender.send(Effects::open(&store, &options, &name, restyle, &engine));
+        });
+        match spawned {
+            Ok(_) => self.loading = Some(Loading { preset, result }),
+            Err(error) => self.notify(format!("Cannot load the preset: {error}")),
+        }
+    }
+
+    fn redraw(&mut self, event_loop: &ActiveEventLoop) -> anyhow::Result<()> {
+        let Some(window) = self.window.clone() else { return Ok(()) };
+        self.load_effects();
         if let Some(frame) = self.source.frames.try_take() {
             if let Some(effects) = &mut self.effects
                 && self.gate.admit(&frame.frame.image)
@@ -874,7 +967,16 @@ impl LiveApp {
                 .iter()
                 .map(|d| format!("{}: {}", d.effect, d.reason))
                 .collect(),
-            banner: self.source.banner(),
+            banner: match &self.loading {
+                Some(loading) => {
+                    format!(
+                        "{} | loading {}: opening its models…",
+                        self.source.banner(),
+                        loading.preset
+                    )
+                }
+                None => self.source.banner(),
+            },
             recording: self
                 .recording
                 .as_ref()
@@ -889,6 +991,7 @@ impl LiveApp {
                 gpu.context.adapter_info.name, gpu.context.adapter_info.device_type
             ),
             restyle_engine: effects.restyle_label.clone(),
+            preset_description: effects.description.clone(),
             remote: effects.remote.rows(),
         };
         let mut actions = ui::Actions::default();
@@ -1154,8 +1257,19 @@ impl ApplicationHandler for LiveApp {
                 self.pick_region();
             }
             WindowEvent::RedrawRequested => {
-                if let Err(error) = self.redraw(event_loop) {
-                    self.fail(event_loop, error);
+                match self.redraw(event_loop) {
+                    Ok(()) => {}
+                    // A scripted run (screenshots, benchmarks) must fail loudly.
+                    Err(error) if self.options.quit_after_frames.is_some() => {
+                        self.fail(event_loop, error)
+                    }
+                    // A person at the window sees what went wrong and the next frame is tried:
+                    // one bad frame must not stop the camera.
+                    Err(error) => self.notify(format!("{error:#}")),
+                }
+                // Every path asks for the next frame, so nothing stalls waiting for an event.
+                if !event_loop.exiting() {
+                    window.request_redraw();
                 }
             }
             WindowEvent::KeyboardInput {

@@ -30,6 +30,8 @@ pub struct HudData {
     pub adapter: String,
     /// Which restyle engine runs and why, when the preset restyles.
     pub restyle_engine: Option<String>,
+    /// What the running preset does.
+    pub preset_description: String,
     /// Per model on an inference server: its last run's round trip and bytes.
     pub remote: Vec<(String, super::remote_meter::RemoteRow)>,
 }
@@ -96,9 +98,8 @@ fn controls_ui(ui: &mut egui::Ui, settings: &mut Settings, hud: &HudData, action
             ui.selectable_value(&mut settings.preset, name.to_owned(), name);
         }
     });
-    if let Ok(preset) = Preset::load(&settings.preset) {
-        ui.small(preset.description);
-    }
+    // Parsed when the preset was chosen, not per frame.
+    ui.small(&hud.preset_description);
     ui.separator();
     let record_label = match hud.recording {
         Some((elapsed, _)) => {
