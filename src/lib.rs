@@ -16,4 +16,5 @@ pub mod restyle;
 pub mod scene;
 pub mod stages;
 pub mod store;
+pub mod style_transfer;
 pub mod upsample;

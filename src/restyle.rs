@@ -11,8 +11,8 @@ use crate::{
     diffusion::{AutoencoderChoice, DiffusionOptions, DiffusionPipeline, Img2Img},
     effects::{Effect, StyleWeight},
     inference::{ModelSession, SessionOptions, remote::CallStats},
-    pipeline::StyleEngine,
     store::ModelStore,
+    style_transfer::StyleEngine,
 };
 
 /// Diffusion pipelines the store is searched for, best first.

@@ -2,7 +2,7 @@
 //! format: `LUT_3D_SIZE N`, optional `DOMAIN_MIN`/`DOMAIN_MAX` and `TITLE`, then N^3 lines of
 //! `r g b` with red varying fastest.
 
-use super::preset::PresetError;
+use super::PresetError;
 
 /// Largest magnitude accepted for a table or domain value: far beyond any real grade (HDR LUTs
 /// stay within a few hundred), small enough that the GPU's half floats cannot overflow to inf.

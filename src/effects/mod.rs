@@ -8,6 +8,18 @@ use serde::Deserialize;
 
 use crate::scene::Region;
 
+/// A preset or one of its files is wrong. The message names the file, the line and the problem.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}{}: {problem}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+pub struct PresetError {
+    /// The preset (or LUT) file.
+    pub file: String,
+    /// 1-based line, when known.
+    pub line: Option<usize>,
+    /// What is wrong and how to fix it.
+    pub problem: String,
+}
+
 /// An sRGB colour written as `"#rrggbb"` in presets.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Colour(pub [f32; 3]);

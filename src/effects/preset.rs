@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use super::PresetError;
 use super::{Effect, Layer, StyleWeight, lut::Lut};
 
 /// The presets shipped with the app, embedded so they work from any folder.
@@ -34,18 +35,6 @@ const BUILTIN_LUTS: [(&str, &str); 2] = [
     ("film.cube", include_str!("../../assets/luts/film.cube")),
     ("teal-orange.cube", include_str!("../../assets/luts/teal-orange.cube")),
 ];
-
-/// A preset or one of its files is wrong. The message names the file, the line and the problem.
-#[derive(Debug, thiserror::Error)]
-#[error("{file}{}: {problem}", line.map(|l| format!(":{l}")).unwrap_or_default())]
-pub struct PresetError {
-    /// The preset (or LUT) file.
-    pub file: String,
-    /// 1-based line, when known.
-    pub line: Option<usize>,
-    /// What is wrong and how to fix it.
-    pub problem: String,
-}
 
 /// A loaded preset: its layers, with LUT files already read.
 #[derive(Debug, Clone)]
