@@ -18,7 +18,7 @@ use crate::{
         readback, yuv::I420Converter,
     },
     restyle::{EngineChoice, RestyleRequest, Restyler},
-    scene::SceneAnalysis,
+    scene::{MapMotions, SceneAnalysis, Stylized},
     store::ModelStore,
     style_transfer::StyleEngine,
 };
@@ -48,8 +48,10 @@ pub struct DroppedLayer {
 pub struct FrameAnalysis {
     /// Segmentation, person mask and depth.
     pub scene: SceneAnalysis,
-    /// The stylized frame for `style` layers.
-    pub stylized: Option<RgbaImage>,
+    /// How the maps' frames moved to the frame shown (live: maps lag behind the camera).
+    pub motions: MapMotions,
+    /// The stylized keyframes for `style` and `restyle` layers.
+    pub stylized: Option<Stylized>,
 }
 
 /// What makes the stylized picture of a preset's `style` or `restyle` layer.
@@ -214,7 +216,11 @@ impl FrameAnalyzer {
             ),
             _ => None,
         };
-        Ok(FrameAnalysis { scene, stylized })
+        Ok(FrameAnalysis {
+            scene,
+            motions: MapMotions::default(),
+            stylized: stylized.map(Stylized::still),
+        })
     }
 }
 
@@ -289,6 +295,7 @@ impl EffectRenderer {
                 classes: analysis.scene.classes.as_ref(),
                 person: analysis.scene.person.as_ref(),
                 depth: analysis.scene.depth.as_ref(),
+                motions: Some(&analysis.motions),
                 stylized: analysis.stylized.as_ref(),
             },
         )?;

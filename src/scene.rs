@@ -196,3 +196,67 @@ mod tests {
         assert_eq!(scores.argmax().classes, vec![0, 1]);
     }
 }
+
+/// Where each part of the frame shown now was in an older frame (the one a map or a keyframe
+/// was made from): displacements in 0..1 frame units on a `cols` x `rows` grid over the frame,
+/// bilinear in between. A pixel at `uv` shows what the older frame had at `uv + d`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Motion {
+    /// Grid columns.
+    pub cols: u32,
+    /// Grid rows.
+    pub rows: u32,
+    /// `cols * rows` displacements, row by row.
+    pub vectors: Vec<[f32; 2]>,
+}
+
+/// The motion of each analysis map's frame to the frame shown; `None` for a map made from the
+/// frame shown itself.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MapMotions {
+    /// Of the class map.
+    pub classes: Option<Motion>,
+    /// Of the person mask.
+    pub person: Option<Motion>,
+    /// Of the depth map.
+    pub depth: Option<Motion>,
+}
+
+/// A stylized picture and how to carry it onto the frame shown.
+#[derive(Debug, Clone)]
+pub struct Keyframe {
+    /// The picture, at the style engine's size.
+    pub picture: Arc<image::RgbaImage>,
+    /// Unique per picture, so a renderer uploads each one once.
+    pub id: u64,
+    /// From the picture's frame to the frame shown; `None` when it is that frame.
+    pub motion: Option<Motion>,
+}
+
+/// What the `style` and `restyle` layers show on one frame: the newest keyframe carried onto
+/// it, cross-faded from the previous one while a new one fades in.
+#[derive(Debug, Clone)]
+pub struct Stylized {
+    /// The newest keyframe.
+    pub current: Keyframe,
+    /// The one before, while the newest fades in over it.
+    pub previous: Option<Keyframe>,
+    /// Fade progress of `current` over `previous`, 0..1.
+    pub fade: f32,
+}
+
+impl Keyframe {
+    /// A new picture with a fresh id, not moved.
+    pub fn new(picture: Arc<image::RgbaImage>) -> Self {
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self { picture, id, motion: None }
+    }
+}
+
+impl Stylized {
+    /// A picture made from the frame shown itself: no motion, no fade.
+    pub fn still(picture: image::RgbaImage) -> Self {
+        Self { current: Keyframe::new(Arc::new(picture)), previous: None, fade: 1.0 }
+    }
+}

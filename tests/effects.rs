@@ -14,7 +14,7 @@ use common::ADE_LABELS;
 use dreamlens::{
     effects::{Layer, lut::Lut, preset::Preset},
     render::{AnalysisFilter, Compositor, CompositorInput, FrameData, RenderContext, readback},
-    scene::{ClassMap, ScalarMap},
+    scene::{ClassMap, ScalarMap, Stylized},
 };
 use image::{Rgba, RgbaImage};
 
@@ -34,7 +34,7 @@ struct Scene {
     classes: ClassMap,
     person: ScalarMap,
     depth: ScalarMap,
-    stylized: RgbaImage,
+    stylized: Stylized,
 }
 
 fn is_wall(x: f32, y: f32) -> bool {
@@ -90,9 +90,9 @@ fn scene() -> Scene {
             });
         }
     }
-    let stylized = RgbaImage::from_fn(160, 120, |x, y| {
+    let stylized = Stylized::still(RgbaImage::from_fn(160, 120, |x, y| {
         Rgba([(x * 255 / 160) as u8, 40, (y * 255 / 120) as u8, 255])
-    });
+    }));
     Scene {
         frame,
         classes: ClassMap { width: lw, height: lh, classes, labels },
@@ -112,6 +112,7 @@ fn render(context: &RenderContext, layers: &[Layer], luts: &[Lut], scene: &Scene
                 classes: Some(&scene.classes),
                 person: Some(&scene.person),
                 depth: Some(&scene.depth),
+                motions: None,
                 stylized: Some(&scene.stylized),
             },
         )
@@ -339,8 +340,14 @@ fn camera_formats_are_converted_on_the_gpu() {
     for (name, frame) in [("yuyv", FrameData::Yuyv(&yuyv)), ("nv12", FrameData::Nv12(&nv12))] {
         let mut compositor =
             Compositor::new(&context, WIDTH, HEIGHT, &[], &[]).expect("compositor");
-        let input =
-            CompositorInput { frame, classes: None, person: None, depth: None, stylized: None };
+        let input = CompositorInput {
+            frame,
+            classes: None,
+            person: None,
+            depth: None,
+            motions: None,
+            stylized: None,
+        };
         compositor.render(&context, &input).expect("renders");
         let out = readback::read_rgba8(&context, compositor.frame_texture()).expect("read");
         let worst = out
@@ -362,6 +369,7 @@ fn camera_formats_are_converted_on_the_gpu() {
                 classes: None,
                 person: None,
                 depth: None,
+                motions: None,
                 stylized: None,
             },
         )
@@ -379,6 +387,7 @@ fn red_with_person_mask(context: &RenderContext, compositor: &mut Compositor, pe
         classes: None,
         person: Some(&mask),
         depth: None,
+        motions: None,
         stylized: None,
     };
     compositor.render(context, &input).expect("renders");
@@ -434,6 +443,7 @@ fn the_readback_ring_returns_every_picture_in_order_without_waiting() {
             classes: None,
             person: None,
             depth: None,
+            motions: None,
             stylized: None,
         };
         compositor.render(&context, &input).expect("renders");

@@ -333,6 +333,7 @@ fn gpu_i420(picture: &image::RgbaImage, out: (u32, u32)) -> (Vec<u8>, (u32, u32)
         classes: None,
         person: None,
         depth: None,
+        motions: None,
         stylized: None,
     };
     compositor.render(&context, &input).expect("renders");

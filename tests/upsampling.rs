@@ -128,6 +128,7 @@ fn edge_aware_upsampling_beats_nearest_and_bilinear_on_a_real_photo() {
         classes: Some(&classes),
         person: Some(&mask),
         depth: None,
+        motions: None,
         stylized: None,
     };
     compositor.render(&context, &input).expect("renders");
@@ -203,6 +204,7 @@ fn temporal_smoothing_holds_masks_still_on_a_still_noisy_camera() {
                 classes: Some(classes),
                 person: None,
                 depth: None,
+                motions: None,
                 stylized: None,
             };
             compositor.render(&context, &input).expect("renders");

@@ -32,10 +32,7 @@ use crate::{
     effects::{Effect, preset::Preset},
     inference::{AnalysisModels, DisabledStage, SceneAnalyzer, SessionOptions},
     pipeline::{EffectRenderer, FrameAnalysis, FrameAnalyzer, LayerPlan},
-    projection::{
-        DEFAULT_FADE_S, Flow, KeyframeProjector, Thumbnail, estimate_flow, warp_classes,
-        warp_scalars,
-    },
+    projection::{DEFAULT_FADE_S, KeyframeProjector, Thumbnail, estimate_flow},
     record::{Pixels, RecordFrame, RecordOptions, Recorder},
     render::{
         RenderContext,
@@ -44,7 +41,7 @@ use crate::{
         yuv::I420Converter,
     },
     restyle::EngineChoice,
-    scene::{ClassMap, ScalarMap, SceneAnalysis},
+    scene::{ClassMap, MapMotions, Motion, ScalarMap, SceneAnalysis},
     stages::{Stage, StageStats},
     store::ModelStore,
 };
@@ -203,7 +200,7 @@ struct Effects {
     segmentation: Option<Stage<LiveFrame, Sourced<ClassMap>>>,
     person: Option<Stage<LiveFrame, Sourced<ScalarMap>>>,
     depth: Option<Stage<LiveFrame, Sourced<ScalarMap>>>,
-    style: Option<Stage<LiveFrame, Sourced<image::RgbaImage>>>,
+    style: Option<Stage<LiveFrame, Sourced<Arc<image::RgbaImage>>>>,
     /// Carries the newest stylized keyframe onto each displayed frame.
     projector: KeyframeProjector,
     /// The frame the projector's keyframe came from.
@@ -499,8 +496,10 @@ impl Effects {
                         let analysis =
                             analyzer.analyze(&live.frame.image, 0).map_err(|e| e.to_string())?;
                         meter.record(&before, &remote_meter::totals(analyzer.sessions()));
-                        let picture =
-                            analysis.stylized.ok_or_else(|| "no stylized frame".to_owned())?;
+                        let picture = analysis
+                            .stylized
+                            .map(|s| s.current.picture)
+                            .ok_or_else(|| "no stylized frame".to_owned())?;
                         Ok(Sourced { value: picture, source: Thumbnail::of(&live.frame.image) })
                     })
                     .ok()
@@ -624,36 +623,35 @@ impl Effects {
     fn latest(&mut self, frame: &LiveFrame) -> FrameAnalysis {
         let now = self.epoch.elapsed().as_secs_f64();
         let current = self.thumbnail_of(frame);
-        // Maps from older frames are carried onto this one by the motion since their frame
-        // (one flow per source frame: the stages often finish on the same one).
-        let mut flows: Vec<(u64, Flow)> = Vec::new();
-        let mut flow_from = |index: u64, source: &Thumbnail| -> Flow {
-            if let Some((_, flow)) = flows.iter().find(|(i, _)| *i == index) {
-                return flow.clone();
-            }
-            let flow = estimate_flow(&current, source);
-            flows.push((index, flow.clone()));
-            flow
-        };
+        // Maps from older frames are carried onto this one, on the GPU, by the motion since
+        // their frame (one flow per source frame: the stages often finish on the same one).
+        let mut flows: Vec<(u64, Option<Motion>)> = Vec::new();
         let here = frame.frame.index;
-        let classes = self.segmentation.as_ref().and_then(|s| s.latest()).map(|r| {
-            if r.frame_index == here {
-                r.value.value
-            } else {
-                warp_classes(&r.value.value, &flow_from(r.frame_index, &r.value.source))
+        let mut motion_from = |index: u64, source: &Thumbnail| -> Option<Motion> {
+            if index == here {
+                return None;
             }
+            if let Some((_, motion)) = flows.iter().find(|(i, _)| *i == index) {
+                return motion.clone();
+            }
+            let motion = estimate_flow(&current, source).to_motion();
+            flows.push((index, motion.clone()));
+            motion
+        };
+        let mut motions = MapMotions::default();
+        let classes = self.segmentation.as_ref().and_then(|s| s.latest()).map(|r| {
+            motions.classes = motion_from(r.frame_index, &r.value.source);
+            r.value.value
         });
-        let mut scalars = |stage: &Option<Stage<LiveFrame, Sourced<ScalarMap>>>| {
+        let mut scalars = |stage: &Option<Stage<LiveFrame, Sourced<ScalarMap>>>,
+                           motion: &mut Option<Motion>| {
             stage.as_ref().and_then(|s| s.latest()).map(|r| {
-                if r.frame_index == here {
-                    r.value.value
-                } else {
-                    warp_scalars(&r.value.value, &flow_from(r.frame_index, &r.value.source))
-                }
+                *motion = motion_from(r.frame_index, &r.value.source);
+                r.value.value
             })
         };
-        let person = scalars(&self.person);
-        let depth = scalars(&self.depth);
+        let person = scalars(&self.person, &mut motions.person);
+        let depth = scalars(&self.depth, &mut motions.depth);
         if let Some(result) = self.style.as_ref().and_then(|s| s.latest())
             && self.projected_from != Some(result.frame_index)
         {
@@ -662,7 +660,7 @@ impl Effects {
         }
         let stylized =
             self.style.is_some().then(|| self.projector.project(&current, now)).flatten();
-        FrameAnalysis { scene: SceneAnalysis { classes, person, depth }, stylized }
+        FrameAnalysis { scene: SceneAnalysis { classes, person, depth }, motions, stylized }
     }
 
     fn stage_stats(&self) -> Vec<(String, StageStats)> {

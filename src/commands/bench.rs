@@ -195,8 +195,29 @@ pub fn stages(
 
     // GPU: the analysis pass alone, then each preset's effects on top of it, timed frame by
     // frame side by side so the machine's noise cancels.
-    let stylized = image::RgbaImage::from_pixel(512, 288, image::Rgba([128, 100, 90, 255]));
-    let render_and_wait = |compositor: &mut Compositor, i: usize| -> anyhow::Result<f64> {
+    let stylized = dreamlens::scene::Stylized::still(image::RgbaImage::from_pixel(
+        512,
+        288,
+        image::Rgba([128, 100, 90, 255]),
+    ));
+    // The maps as the live window has them: made on the first frame, carried to frame `i`.
+    let key = dreamlens::projection::Thumbnail::of(&frames[0]);
+    let motion_to = |i: usize| {
+        let flow = dreamlens::projection::estimate_flow(
+            &dreamlens::projection::Thumbnail::of(&frames[i]),
+            &key,
+        );
+        let motion = flow.to_motion();
+        dreamlens::scene::MapMotions {
+            classes: motion.clone(),
+            person: motion.clone(),
+            depth: motion,
+        }
+    };
+    let render_with = |compositor: &mut Compositor,
+                       i: usize,
+                       motions: Option<&dreamlens::scene::MapMotions>|
+     -> anyhow::Result<f64> {
         let scene = scene_of(i);
         let started = Instant::now();
         compositor.render(
@@ -206,11 +227,15 @@ pub fn stages(
                 classes: scene.classes.as_ref(),
                 person: scene.person.as_ref(),
                 depth: scene.depth.as_ref(),
+                motions,
                 stylized: Some(&stylized),
             },
         )?;
         context.wait_idle()?;
         Ok(started.elapsed().as_secs_f64() * 1e3)
+    };
+    let render_and_wait = |compositor: &mut Compositor, i: usize| -> anyhow::Result<f64> {
+        render_with(compositor, i, None)
     };
     let mut base = Compositor::new(&context, width, height, &[], &[])?;
     let mut base_times = Vec::new();
@@ -238,33 +263,27 @@ pub fn stages(
         Ok(())
     })?;
     println!("{:<40} {readback_ms:>8.1} ms", "readback");
-    // Carrying maps made on an older frame onto the current one (live app, display thread):
-    // thumbnails, the flow between them, and the warps of maps at the models' sizes.
-    let key = dreamlens::projection::Thumbnail::of(&frames[0]);
-    let labels: std::sync::Arc<[String]> = vec!["wall".to_owned(); 32].into();
-    let classes = dreamlens::scene::ClassMap {
-        width: 512,
-        height: 512,
-        classes: (0..512 * 512).map(|i| (i % 7) as u8).collect(),
-        labels,
-    };
-    let scalars = |w: u32, h: u32| dreamlens::scene::ScalarMap {
-        width: w,
-        height: h,
-        values: (0..w * h).map(|i| (i % 13) as f32 / 13.0).collect(),
-    };
-    let (person, depth) = (scalars(256, 256), scalars(320, 192));
-    let carry_ms = time_per_frame(&frames[1..], |frame| {
-        use dreamlens::projection::{Thumbnail, estimate_flow, warp_classes, warp_scalars};
-        let flow = estimate_flow(&Thumbnail::of(frame), &key);
-        std::hint::black_box((
-            warp_classes(&classes, &flow),
-            warp_scalars(&person, &flow),
-            warp_scalars(&depth, &flow),
-        ));
+    // Carrying maps made on an older frame onto the current one (live app): the motion is
+    // measured on thumbnails on the CPU, the maps are moved on the GPU; the GPU part is timed
+    // against the same render without motion, frame by frame.
+    let flow_ms = time_per_frame(&frames[1..], |frame| {
+        let thumbnail = dreamlens::projection::Thumbnail::of(frame);
+        std::hint::black_box(dreamlens::projection::estimate_flow(&thumbnail, &key).to_motion());
         Ok(())
     })?;
-    println!("{:<40} {carry_ms:>8.1} ms", "carry maps to the frame (flow + warps)");
+    println!("{:<40} {flow_ms:>8.1} ms", "motion estimate (CPU, thumbnails)");
+    let mut carrying = Compositor::new(&context, width, height, &[], &[])?;
+    let mut plain = Compositor::new(&context, width, height, &[], &[])?;
+    let mut extra = Vec::new();
+    for i in 1..frames.len() - 1 {
+        let motions = motion_to(i);
+        let (with, without) =
+            (render_with(&mut carrying, i, Some(&motions))?, render_with(&mut plain, i, None)?);
+        if i > 1 {
+            extra.push(with - without);
+        }
+    }
+    println!("{:<40} {:>8.1} ms", "carry maps to the frame (GPU passes)", median(&extra));
     let png_ms = time_per_frame(&frames, |frame| {
         let mut bytes = Vec::new();
         frame.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)?;

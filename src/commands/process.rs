@@ -307,7 +307,11 @@ pub fn run(
                 if let Some(projector) = &mut projector {
                     let thumbnail = Thumbnail::of(&frame.image);
                     if let Some(keyframe) = analysis.stylized.take() {
-                        projector.set_keyframe(keyframe, thumbnail.clone(), frame.time_s);
+                        projector.set_keyframe(
+                            keyframe.current.picture,
+                            thumbnail.clone(),
+                            frame.time_s,
+                        );
                     }
                     analysis.stylized = projector.project(&thumbnail, frame.time_s);
                 }

@@ -3,16 +3,16 @@
 //! analysis upsampling pass and one or more passes per layer, ping-ponging between two textures.
 
 use bytemuck::{Pod, Zeroable};
-use image::RgbaImage;
 use wgpu::util::DeviceExt as _;
 
 use super::{
+    carry::{self, Carried, Carrier, KeyframeTarget},
     context::{RenderContext, RenderError},
     shaders,
 };
 use crate::{
     effects::{Effect, Layer, RegionSelector, lut::Lut},
-    scene::{ClassMap, ScalarMap},
+    scene::{ClassMap, MapMotions, ScalarMap, Stylized},
 };
 
 /// Region sets one frame can use (the four channels of the region-mask texture).
@@ -43,8 +43,10 @@ pub struct CompositorInput<'a> {
     pub person: Option<&'a ScalarMap>,
     /// Normalised inverse depth.
     pub depth: Option<&'a ScalarMap>,
-    /// The stylized frame for `style` layers.
-    pub stylized: Option<&'a RgbaImage>,
+    /// How the maps' frames moved to this one (maps made on this frame need none).
+    pub motions: Option<&'a MapMotions>,
+    /// The stylized keyframes for `style` and `restyle` layers.
+    pub stylized: Option<&'a Stylized>,
 }
 
 /// Filter settings of the analysis upsampling pass.
@@ -144,12 +146,12 @@ struct Pass {
     lut: Option<usize>,
 }
 
-struct Target {
-    texture: wgpu::Texture,
-    view: wgpu::TextureView,
+pub(super) struct Target {
+    pub(super) texture: wgpu::Texture,
+    pub(super) view: wgpu::TextureView,
 }
 
-fn target(
+pub(super) fn target(
     device: &wgpu::Device,
     label: &str,
     size: (u32, u32),
@@ -175,16 +177,16 @@ fn target(
 }
 
 /// A texture re-created when the data uploaded into it changes size.
-struct Upload {
+pub(super) struct Upload {
     label: &'static str,
     format: wgpu::TextureFormat,
     bytes_per_pixel: u32,
-    target: Target,
+    pub(super) target: Target,
     size: (u32, u32),
 }
 
 impl Upload {
-    fn new(
+    pub(super) fn new(
         device: &wgpu::Device,
         label: &'static str,
         format: wgpu::TextureFormat,
@@ -199,7 +201,7 @@ impl Upload {
         }
     }
 
-    fn write(&mut self, context: &RenderContext, size: (u32, u32), data: &[u8]) {
+    pub(super) fn write(&mut self, context: &RenderContext, size: (u32, u32), data: &[u8]) {
         if size != self.size {
             self.target = target(
                 &context.device,
@@ -293,7 +295,12 @@ pub struct Compositor {
     membership: Vec<u8>,
     person_upload: Upload,
     depth_upload: Upload,
-    stylized_upload: Upload,
+    /// Carries maps and keyframes from older frames onto the frame shown.
+    carrier: Carrier,
+    carried_regions: Carried,
+    carried_person: Carried,
+    carried_depth: Carried,
+    keyframes: KeyframeTarget,
     luts: Vec<Target>,
     lut_sizes: Vec<u32>,
     dummy_lut: Target,
@@ -363,7 +370,7 @@ pub(super) fn fullscreen_pipeline(
     })
 }
 
-fn texture_entry(
+pub(super) fn texture_entry(
     binding: u32,
     sample_type: wgpu::TextureSampleType,
     dimension: wgpu::TextureViewDimension,
@@ -380,7 +387,7 @@ fn texture_entry(
     }
 }
 
-fn uniform_entry(binding: u32) -> wgpu::BindGroupLayoutEntry {
+pub(super) fn uniform_entry(binding: u32) -> wgpu::BindGroupLayoutEntry {
     wgpu::BindGroupLayoutEntry {
         binding,
         visibility: wgpu::ShaderStages::FRAGMENT,
@@ -616,7 +623,15 @@ impl Compositor {
             regions_upload: Upload::new(device, "regions", wgpu::TextureFormat::Rgba8Unorm, 4),
             person_upload: Upload::new(device, "person", wgpu::TextureFormat::R32Float, 4),
             depth_upload: Upload::new(device, "depth", wgpu::TextureFormat::R32Float, 4),
-            stylized_upload: Upload::new(device, "stylized", wgpu::TextureFormat::Rgba8Unorm, 4),
+            carrier: Carrier::new(device, wgpu::TextureFormat::Rgba8Unorm),
+            carried_regions: Carried::new(
+                device,
+                "carried regions",
+                wgpu::TextureFormat::Rgba8Unorm,
+            ),
+            carried_person: Carried::new(device, "carried person", wgpu::TextureFormat::R32Float),
+            carried_depth: Carried::new(device, "carried depth", wgpu::TextureFormat::R32Float),
+            keyframes: KeyframeTarget::new(device),
             membership: Vec::new(),
             luts: Vec::new(),
             lut_sizes: Vec::new(),
@@ -1012,8 +1027,33 @@ impl Compositor {
                 bytemuck::cast_slice(&depth.values),
             );
         }
+        // Maps and keyframes made on older frames, moved to where the scene is now.
+        let motions = input.motions.cloned().unwrap_or_default();
+        let carried = [
+            (input.classes.map(|m| (m.width, m.height)), &motions.classes, carry::Kind::Regions),
+            (input.person.map(|m| (m.width, m.height)), &motions.person, carry::Kind::Scalars),
+            (input.depth.map(|m| (m.width, m.height)), &motions.depth, carry::Kind::Scalars),
+        ];
+        let mut moved = [false; 3];
+        for (index, (map_size, motion, kind)) in carried.into_iter().enumerate() {
+            let (Some(map_size), Some(motion)) = (map_size, motion) else { continue };
+            let (source, out) = match index {
+                0 => (&self.regions_upload, &mut self.carried_regions),
+                1 => (&self.person_upload, &mut self.carried_person),
+                _ => (&self.depth_upload, &mut self.carried_depth),
+            };
+            self.carrier.carry(
+                context,
+                &mut encoder,
+                kind,
+                (&source.target.view, map_size),
+                motion,
+                out,
+            );
+            moved[index] = true;
+        }
         if let Some(stylized) = input.stylized {
-            self.stylized_upload.write(context, stylized.dimensions(), stylized.as_raw());
+            self.carrier.keyframes(context, &mut encoder, stylized, &mut self.keyframes);
         }
         let map_sizes = [
             input.classes.map(|m| (m.width, m.height)),
@@ -1074,9 +1114,30 @@ impl Compositor {
                     binding: 2,
                     resource: wgpu::BindingResource::Sampler(&self.sampler),
                 },
-                view_entry(3, &self.regions_upload.target.view),
-                view_entry(4, &self.person_upload.target.view),
-                view_entry(5, &self.depth_upload.target.view),
+                view_entry(
+                    3,
+                    if moved[0] {
+                        self.carried_regions.view()
+                    } else {
+                        &self.regions_upload.target.view
+                    },
+                ),
+                view_entry(
+                    4,
+                    if moved[1] {
+                        self.carried_person.view()
+                    } else {
+                        &self.person_upload.target.view
+                    },
+                ),
+                view_entry(
+                    5,
+                    if moved[2] {
+                        self.carried_depth.view()
+                    } else {
+                        &self.depth_upload.target.view
+                    },
+                ),
                 view_entry(6, &self.masks[previous].view),
                 view_entry(7, &self.person_depth[previous].view),
                 view_entry(8, &self.previous_frame.view),
@@ -1115,7 +1176,7 @@ impl Compositor {
                 Slot::Picture => &self.pictures[picture].view,
                 Slot::BlurA => &self.blur[0].view,
                 Slot::BlurB => &self.blur[1].view,
-                Slot::Stylized => &self.stylized_upload.target.view,
+                Slot::Stylized => self.keyframes.view(),
                 Slot::Nothing => &self.frame.view,
             };
             let output_view = match pass.output {
@@ -1226,7 +1287,7 @@ impl Compositor {
     }
 }
 
-fn view_entry(binding: u32, view: &wgpu::TextureView) -> wgpu::BindGroupEntry<'_> {
+pub(super) fn view_entry(binding: u32, view: &wgpu::TextureView) -> wgpu::BindGroupEntry<'_> {
     wgpu::BindGroupEntry { binding, resource: wgpu::BindingResource::TextureView(view) }
 }
 

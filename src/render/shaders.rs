@@ -8,7 +8,8 @@ pub const FULLSCREEN: &str = include_str!("../../shaders/fullscreen.wgsl");
 pub const COMMON: &str = include_str!("../../shaders/common.wgsl");
 
 /// Shaders that stand alone besides the triangle: (name, body).
-pub const STANDALONE: [(&str, &str); 5] = [
+pub const STANDALONE: [(&str, &str); 6] = [
+    ("carry", include_str!("../../shaders/carry.wgsl")),
     ("analysis", include_str!("../../shaders/analysis.wgsl")),
     ("guide", include_str!("../../shaders/guide.wgsl")),
     ("convert", include_str!("../../shaders/convert.wgsl")),
@@ -31,8 +32,8 @@ pub const EFFECTS: [(&str, &str); 11] = [
     ("vignette", include_str!("../../shaders/vignette.wgsl")),
 ];
 
-/// The full source of a stand-alone shader by name (`analysis`, `guide`, `convert`, `present`,
-/// `i420`).
+/// The full source of a stand-alone shader by name (`carry`, `analysis`, `guide`, `convert`,
+/// `present`, `i420`).
 pub fn standalone(name: &str) -> String {
     let body = STANDALONE.iter().find(|(n, _)| *n == name).map_or("", |(_, body)| body);
     format!("{FULLSCREEN}\n{body}")
