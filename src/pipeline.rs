@@ -279,7 +279,19 @@ impl EffectRenderer {
         frame: &RgbImage,
         analysis: &FrameAnalysis,
     ) -> Result<&Compositor, PipelineError> {
-        let size = frame.dimensions();
+        let rgba = crate::render::rgba_bytes(frame);
+        self.submit_rgba(context, &rgba, frame.dimensions(), analysis)
+    }
+
+    /// [`EffectRenderer::submit`] for a frame already in RGBA bytes (the live window gets them
+    /// from its capture thread).
+    pub fn submit_rgba(
+        &mut self,
+        context: &RenderContext,
+        rgba: &[u8],
+        size: (u32, u32),
+        analysis: &FrameAnalysis,
+    ) -> Result<&Compositor, PipelineError> {
         if self.compositor.as_ref().is_none_or(|c| c.size() != size) {
             let mut compositor =
                 Compositor::new(context, size.0, size.1, &self.plan.layers, &self.plan.luts)?;
@@ -287,11 +299,10 @@ impl EffectRenderer {
             self.compositor = Some(compositor);
         }
         let compositor = self.compositor.as_mut().expect("created above");
-        let rgba = crate::render::rgba_bytes(frame);
         compositor.render(
             context,
             &CompositorInput {
-                frame: FrameData::Rgba8(&rgba),
+                frame: FrameData::Rgba8(rgba),
                 classes: analysis.scene.classes.as_ref(),
                 person: analysis.scene.person.as_ref(),
                 depth: analysis.scene.depth.as_ref(),

@@ -207,8 +207,6 @@ struct Effects {
     projected_from: Option<u64>,
     /// Thumbnail of the frame last offered to the style stage (near-identical ones are skipped).
     style_offered: Option<Thumbnail>,
-    /// The newest frame's thumbnail, made once per frame.
-    thumbnail: Option<(u64, Thumbnail)>,
     /// A new restyle prompt for the style stage to pick up.
     prompt: Arc<std::sync::Mutex<Option<String>>>,
     /// Which restyle engine runs and why.
@@ -400,7 +398,7 @@ fn spawn_stage<O: Clone + Send + 'static>(
         let scene = analyzer.analyze(&live.frame.image).map_err(|e| e.to_string())?;
         meter.record(&before, &remote_meter::totals(analyzer.sessions()));
         let value = pick(scene).ok_or_else(|| "the model gave no output".to_owned())?;
-        Ok(Sourced { value, source: Thumbnail::of(&live.frame.image) })
+        Ok(Sourced { value, source: live.thumbnail.clone() })
     })
     .ok()
 }
@@ -500,7 +498,7 @@ impl Effects {
                             .stylized
                             .map(|s| s.current.picture)
                             .ok_or_else(|| "no stylized frame".to_owned())?;
-                        Ok(Sourced { value: picture, source: Thumbnail::of(&live.frame.image) })
+                        Ok(Sourced { value: picture, source: live.thumbnail.clone() })
                     })
                     .ok()
                 }
@@ -532,7 +530,6 @@ impl Effects {
             projector: KeyframeProjector::new(DEFAULT_FADE_S),
             projected_from: None,
             style_offered: None,
-            thumbnail: None,
             prompt,
             restyle_label,
             epoch: Instant::now(),
@@ -563,7 +560,6 @@ impl Effects {
             projector: KeyframeProjector::new(DEFAULT_FADE_S),
             projected_from: None,
             style_offered: None,
-            thumbnail: None,
             prompt: Arc::default(),
             restyle_label: None,
             epoch: Instant::now(),
@@ -594,7 +590,7 @@ impl Effects {
             stage.offer(shared(), index, at);
         }
         if self.style.is_some() {
-            let thumbnail = self.thumbnail_of(frame);
+            let thumbnail = frame.thumbnail.clone();
             let unchanged = self
                 .style_offered
                 .as_ref()
@@ -607,22 +603,11 @@ impl Effects {
     }
 
     /// The thumbnail of `frame`, made once however often it is asked for.
-    fn thumbnail_of(&mut self, frame: &LiveFrame) -> Thumbnail {
-        match &self.thumbnail {
-            Some((index, thumbnail)) if *index == frame.frame.index => thumbnail.clone(),
-            _ => {
-                let thumbnail = Thumbnail::of(&frame.frame.image);
-                self.thumbnail = Some((frame.frame.index, thumbnail.clone()));
-                thumbnail
-            }
-        }
-    }
-
     /// The newest results for `frame`: maps as they are (the compositor smooths them), the
     /// stylized keyframe projected onto this frame.
     fn latest(&mut self, frame: &LiveFrame) -> FrameAnalysis {
         let now = self.epoch.elapsed().as_secs_f64();
-        let current = self.thumbnail_of(frame);
+        let current = &frame.thumbnail;
         // Maps from older frames are carried onto this one, on the GPU, by the motion since
         // their frame (one flow per source frame: the stages often finish on the same one).
         let mut flows: Vec<(u64, Option<Motion>)> = Vec::new();
@@ -634,7 +619,7 @@ impl Effects {
             if let Some((_, motion)) = flows.iter().find(|(i, _)| *i == index) {
                 return motion.clone();
             }
-            let motion = estimate_flow(&current, source).to_motion();
+            let motion = estimate_flow(current, source).to_motion();
             flows.push((index, motion.clone()));
             motion
         };
@@ -658,8 +643,7 @@ impl Effects {
             self.projected_from = Some(result.frame_index);
             self.projector.set_keyframe(result.value.value, result.value.source, now);
         }
-        let stylized =
-            self.style.is_some().then(|| self.projector.project(&current, now)).flatten();
+        let stylized = self.style.is_some().then(|| self.projector.project(current, now)).flatten();
         FrameAnalysis { scene: SceneAnalysis { classes, person, depth }, motions, stylized }
     }
 
@@ -949,7 +933,9 @@ impl LiveApp {
             return Ok(());
         }
         let analysis = effects.latest(&frame);
-        let compositor = effects.renderer.submit(&gpu.context, &frame.frame.image, &analysis)?;
+        let size = frame.frame.image.dimensions();
+        let compositor =
+            effects.renderer.submit_rgba(&gpu.context, &frame.rgba, size, &analysis)?;
         let picture = compositor.output_texture().clone();
         let picture_view = picture.create_view(&wgpu::TextureViewDescriptor::default());
 

@@ -12,6 +12,7 @@ use std::{
 
 use crate::{
     capture::{self, CameraRequest, CameraSource, Frame, FrameSource},
+    projection::Thumbnail,
     stages::Latest,
 };
 
@@ -22,6 +23,19 @@ pub struct LiveFrame {
     pub frame: Frame,
     /// When it arrived.
     pub captured_at: Instant,
+    /// The frame as RGBA bytes, ready to upload (made here, off the window thread).
+    pub rgba: Vec<u8>,
+    /// Its motion-estimation thumbnail (made here, off the window thread).
+    pub thumbnail: Thumbnail,
+}
+
+impl LiveFrame {
+    /// Prepares `frame` for the window and the stages.
+    pub fn new(frame: Frame, captured_at: Instant) -> Self {
+        let rgba = crate::render::rgba_bytes(&frame.image);
+        let thumbnail = Thumbnail::of(&frame.image);
+        Self { frame, captured_at, rgba, thumbnail }
+    }
 }
 
 /// The running capture thread.
@@ -70,7 +84,7 @@ impl LiveSource {
             let mut index = 0u64;
             let publish = |frame: Frame, index: &mut u64| {
                 let frame = Frame { index: *index, ..frame };
-                thread_frames.put(Arc::new(LiveFrame { frame, captured_at: Instant::now() }));
+                thread_frames.put(Arc::new(LiveFrame::new(frame, Instant::now())));
                 *index += 1;
             };
             if use_camera {

@@ -293,6 +293,8 @@ pub struct Compositor {
     regions_upload: Upload,
     /// Scratch for region membership, reused across frames.
     membership: Vec<u8>,
+    /// The class ids `membership` was made from.
+    membership_of: Option<(u32, u32, Vec<u8>)>,
     person_upload: Upload,
     depth_upload: Upload,
     /// Carries maps and keyframes from older frames onto the frame shown.
@@ -633,6 +635,7 @@ impl Compositor {
             carried_depth: Carried::new(device, "carried depth", wgpu::TextureFormat::R32Float),
             keyframes: KeyframeTarget::new(device),
             membership: Vec::new(),
+            membership_of: None,
             luts: Vec::new(),
             lut_sizes: Vec::new(),
             dummy_lut: Self::lut_texture(context, &Lut::identity(2)),
@@ -888,6 +891,7 @@ impl Compositor {
         self.lut_sizes = luts.iter().map(|l| l.size).collect();
         self.region_sets = region_sets;
         self.resolved = None;
+        self.membership_of = None;
         Ok(())
     }
 
@@ -928,6 +932,7 @@ impl Compositor {
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(RenderError::Setup)?;
             self.resolved = Some(ResolvedRegions { labels: labels.clone(), class_ids: sets });
+            self.membership_of = None;
         }
         Ok(&self.resolved.as_ref().expect("resolved above").class_ids)
     }
@@ -1009,9 +1014,17 @@ impl Compositor {
                 }
                 references[k] = region_mean_colour(classes, ids, frame, size);
             }
-            self.membership.clear();
-            self.membership.extend(classes.classes.iter().flat_map(|&c| lookup[c as usize]));
-            self.regions_upload.write(context, (classes.width, classes.height), &self.membership);
+            // The live window hands the same map every frame until the model gives a new one.
+            let same = self.membership_of.as_ref().is_some_and(|(w, h, ids)| {
+                (*w, *h) == (classes.width, classes.height) && ids[..] == classes.classes[..]
+            });
+            if !same {
+                self.membership.clear();
+                self.membership.extend(classes.classes.iter().flat_map(|&c| lookup[c as usize]));
+                let map_size = (classes.width, classes.height);
+                self.regions_upload.write(context, map_size, &self.membership);
+                self.membership_of = Some((classes.width, classes.height, classes.classes.clone()));
+            }
         }
         if let Some(person) = input.person {
             self.person_upload.write(
@@ -1350,9 +1363,11 @@ fn region_mean_colour(
     let (width, height) = size;
     let mut sum = [0f64; 3];
     let mut count = 0u64;
-    for y in 0..classes.height {
+    // Every other texel each way: the mean of a region barely moves, and this runs per frame.
+    let step = if classes.width * classes.height > 128 * 128 { 2 } else { 1 };
+    for y in (0..classes.height).step_by(step) {
         let fy = ((y as f32 + 0.5) * height as f32 / classes.height as f32) as u32;
-        for x in 0..classes.width {
+        for x in (0..classes.width).step_by(step) {
             if !member[classes.class_at(x, y) as usize] {
                 continue;
             }
