@@ -5,7 +5,9 @@
 //! queue), composites it on the GPU with the newest results (temporal smoothing carries maps from
 //! older frames), draws egui on top and presents; `recorder` encodes what is recorded.
 
+mod effects;
 mod output_names;
+mod recording;
 mod remote_meter;
 mod session_meter;
 mod settings;
@@ -13,8 +15,8 @@ mod source;
 mod ui;
 
 use std::{
-    path::{Path, PathBuf},
-    sync::{Arc, mpsc},
+    path::PathBuf,
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -28,23 +30,19 @@ use winit::{
 };
 
 use crate::{
-    capture::{CameraRequest, audio::Sound, microphone::Microphone},
-    effects::{Effect, preset::Preset},
-    inference::{AnalysisModels, DisabledStage, SceneAnalyzer, SessionOptions},
-    pipeline::{EffectRenderer, FrameAnalysis, FrameAnalyzer, LayerPlan},
-    projection::{DEFAULT_FADE_S, KeyframeProjector, Thumbnail, estimate_flow},
-    record::{Pixels, RecordFrame, RecordOptions, Recorder},
+    capture::CameraRequest,
+    effects::Effect,
+    inference::SessionOptions,
     render::{
         RenderContext,
         present::{Presenter, fit_rect},
-        readback::{self, ReadbackRing},
-        yuv::I420Converter,
+        readback::{self},
     },
     restyle::EngineChoice,
-    scene::{ClassMap, MapMotions, Motion, ScalarMap, SceneAnalysis},
-    stages::{Stage, StageStats},
     store::ModelStore,
 };
+use effects::{Effects, Loading};
+use recording::Recording;
 pub use settings::Settings;
 use source::{LiveFrame, LiveSource};
 
@@ -188,74 +186,6 @@ pub fn run(
     }
 }
 
-/// The models and layers of the current preset.
-struct Effects {
-    preset_name: String,
-    /// The camera as it is, shown while the first preset loads.
-    passthrough: bool,
-    /// The preset's description, for the panel.
-    description: String,
-    renderer: EffectRenderer,
-    plan: LayerPlan,
-    segmentation: Option<Stage<LiveFrame, Sourced<ClassMap>>>,
-    person: Option<Stage<LiveFrame, Sourced<ScalarMap>>>,
-    depth: Option<Stage<LiveFrame, Sourced<ScalarMap>>>,
-    style: Option<Stage<LiveFrame, Sourced<Arc<image::RgbaImage>>>>,
-    /// Carries the newest stylized keyframe onto each displayed frame.
-    projector: KeyframeProjector,
-    /// The frame the projector's keyframe came from.
-    projected_from: Option<u64>,
-    /// Thumbnail of the frame last offered to the style stage (near-identical ones are skipped).
-    style_offered: Option<Thumbnail>,
-    /// A new restyle prompt for the style stage to pick up.
-    prompt: Arc<std::sync::Mutex<Option<String>>>,
-    /// Which restyle engine runs and why.
-    restyle_label: Option<String>,
-    /// Time base of the projector's fades.
-    epoch: Instant,
-    /// Which execution provider each model runs on.
-    providers: Vec<(String, String)>,
-    /// What the models on an inference server cost per run.
-    remote: remote_meter::RemoteMeter,
-}
-
-/// What opening the model stages reports: stages turned off, each model's provider, and the
-/// meter remote models record their calls in.
-#[derive(Default)]
-struct Wiring {
-    disabled: Vec<DisabledStage>,
-    providers: Vec<(String, String)>,
-    remote: remote_meter::RemoteMeter,
-}
-
-/// A preset's effects being opened on the `effects-loader` thread.
-struct Loading {
-    preset: String,
-    result: mpsc::Receiver<anyhow::Result<Effects>>,
-}
-
-/// Stops `effects`' stage threads on a thread of their own: a stage may be inside a run of
-/// seconds (a diffusion step), and the window must not wait for it.
-fn retire(effects: Effects) {
-    let spawned =
-        std::thread::Builder::new().name("effects-retire".into()).spawn(move || drop(effects));
-    if let Err(error) = spawned {
-        tracing::warn!("cannot stop the old effects off the window thread: {error}");
-    }
-}
-
-/// A stage result and the thumbnail of the frame it was made from, so it can be carried onto
-/// later frames by the motion since.
-#[derive(Clone)]
-struct Sourced<T> {
-    value: T,
-    source: Thumbnail,
-}
-
-/// Frames closer than this to the last one offered to the style stage are not restyled again
-/// (mean absolute thumbnail difference, 0..255 levels): a still camera costs no diffusion runs.
-const RESTYLE_SKIP_LEVELS: f32 = 1.5;
-
 /// Window-bound GPU state; the surface lives only while the app is resumed (Android drops it on
 /// suspend).
 struct Gpu {
@@ -286,54 +216,6 @@ impl FpsCounter {
     }
 }
 
-struct Recording {
-    recorder: Recorder,
-    /// The microphone, when there is one (its AAC packets go straight to the recorder).
-    microphone: Option<Microphone>,
-    /// Converts the edited picture to I420 on a real GPU (a software adapter reads RGBA back
-    /// and the recorder converts on the CPU, which is faster there).
-    converter: Option<I420Converter>,
-    /// Pictures on their way back from the GPU, tagged with their recording time.
-    ring: ReadbackRing<f64>,
-    /// Size of the pictures in the ring (the converter's, or the edited picture's).
-    size: (u32, u32),
-    /// The last captured frame recorded.
-    last_frame: Option<u64>,
-    path: PathBuf,
-    started: Instant,
-}
-
-impl Recording {
-    /// Hands finished readbacks to the encoder (dropping, never waiting, when it is behind).
-    fn feed(&mut self, pictures: Vec<(f64, Vec<u8>)>) {
-        let (width, height) = self.size;
-        for (time_s, bytes) in pictures {
-            let pixels =
-                if self.converter.is_some() { Pixels::I420(bytes) } else { Pixels::Rgba(bytes) };
-            self.recorder.try_push(RecordFrame { pixels, width, height, time_s });
-        }
-    }
-
-    /// Collects the last pictures in flight and closes the file.
-    fn finish(
-        mut self,
-        context: Option<&RenderContext>,
-    ) -> Result<crate::record::RecordStats, crate::record::RecordError> {
-        if let Some(context) = context {
-            let last = self.ring.drain(context);
-            self.feed(last);
-        }
-        if let Some(microphone) = self.microphone.take() {
-            microphone.stop();
-        }
-        let dropped_on_gpu = self.ring.dropped;
-        self.recorder.finish().map(|stats| crate::record::RecordStats {
-            dropped: stats.dropped + dropped_on_gpu,
-            ..stats
-        })
-    }
-}
-
 struct LiveApp {
     store: ModelStore,
     session_options: SessionOptions,
@@ -360,309 +242,6 @@ struct LiveApp {
     recording: Option<Recording>,
     message: Option<(String, Instant)>,
     failure: Option<anyhow::Error>,
-}
-
-/// Opens one stage's model on a worker thread; `None` with the reason when it cannot run.
-fn spawn_stage<O: Clone + Send + 'static>(
-    name: &'static str,
-    store: &ModelStore,
-    options: &SessionOptions,
-    id: Option<String>,
-    pick: fn(SceneAnalysis) -> Option<O>,
-    wiring: &mut Wiring,
-) -> Option<Stage<LiveFrame, Sourced<O>>> {
-    let Wiring { disabled, providers, remote: meter } = wiring;
-    let mut models = AnalysisModels { segmentation: None, person: None, depth: None };
-    match name {
-        "segmentation" => models.segmentation = id,
-        "person" => models.person = id,
-        _ => models.depth = id,
-    }
-    let (mut analyzer, mut off) = match SceneAnalyzer::open(store, &models, options) {
-        Ok(opened) => opened,
-        Err(error) => {
-            disabled.push(DisabledStage { stage: name, reason: error.to_string() });
-            return None;
-        }
-    };
-    if !off.is_empty() {
-        disabled.append(&mut off);
-        return None;
-    }
-    for session in analyzer.sessions() {
-        providers.push((session.model_id().to_owned(), session.providers().to_string()));
-    }
-    let meter = meter.clone();
-    Stage::spawn(name, move |live: &LiveFrame| {
-        let before = remote_meter::totals(analyzer.sessions());
-        let scene = analyzer.analyze(&live.frame.image).map_err(|e| e.to_string())?;
-        meter.record(&before, &remote_meter::totals(analyzer.sessions()));
-        let value = pick(scene).ok_or_else(|| "the model gave no output".to_owned())?;
-        Ok(Sourced { value, source: live.thumbnail.clone() })
-    })
-    .ok()
-}
-
-impl Effects {
-    fn open(
-        store: &ModelStore,
-        options: &SessionOptions,
-        preset_name: &str,
-        restyle: Option<(&str, bool)>,
-        engine: &EngineChoice,
-    ) -> anyhow::Result<Self> {
-        let mut preset = Preset::load(preset_name)?;
-        let restyles = preset.layers.iter().any(|l| matches!(l.effect, Effect::Restyle { .. }));
-        if let Some((prompt, _)) =
-            restyle.filter(|(p, add)| !p.trim().is_empty() && (restyles || *add))
-        {
-            preset = preset.with_restyle(prompt)?;
-        }
-        // One session thread per stage; each gets one core's worth of threads.
-        let stage_options =
-            SessionOptions { threads: (options.threads / 2).max(1), ..options.clone() };
-        let models = AnalysisModels::default();
-        let mut wiring = Wiring::default();
-        let segmentation = preset
-            .needs_segmentation()
-            .then(|| {
-                spawn_stage(
-                    "segmentation",
-                    store,
-                    &stage_options,
-                    models.segmentation.clone(),
-                    |s| s.classes,
-                    &mut wiring,
-                )
-            })
-            .flatten();
-        let person = preset
-            .needs_person()
-            .then(|| {
-                spawn_stage(
-                    "person",
-                    store,
-                    &stage_options,
-                    models.person.clone(),
-                    |s| s.person,
-                    &mut wiring,
-                )
-            })
-            .flatten();
-        let depth = preset
-            .needs_depth()
-            .then(|| {
-                spawn_stage(
-                    "depth",
-                    store,
-                    &stage_options,
-                    models.depth.clone(),
-                    |s| s.depth,
-                    &mut wiring,
-                )
-            })
-            .flatten();
-        let Wiring { disabled, mut providers, remote } = wiring;
-        let mut style_off = None;
-        let mut restyle_label = None;
-        let prompt: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
-        let style = if preset.needs_style() {
-            let style_preset = Preset {
-                layers: preset.layers.iter().filter(|l| l.effect.needs_style()).cloned().collect(),
-                luts: Vec::new(),
-                ..preset.clone()
-            };
-            let none = AnalysisModels { segmentation: None, person: None, depth: None };
-            match FrameAnalyzer::open(store, &stage_options, &style_preset, &none, engine) {
-                Ok((mut analyzer, plan)) if plan.dropped.is_empty() => {
-                    for session in analyzer.sessions() {
-                        providers
-                            .push((session.model_id().to_owned(), session.providers().to_string()));
-                    }
-                    restyle_label = analyzer.restyle_label().map(str::to_owned);
-                    if let Some(provider) = analyzer.restyle_provider() {
-                        providers.push(("restyle".to_owned(), provider));
-                    }
-                    let new_prompt = Arc::clone(&prompt);
-                    let meter = remote.clone();
-                    Stage::spawn("style", move |live: &LiveFrame| {
-                        let pending = new_prompt.lock().ok().and_then(|mut p| p.take());
-                        if let Some(text) = pending {
-                            analyzer.set_prompt(&text);
-                        }
-                        let before = remote_meter::totals(analyzer.sessions());
-                        let analysis =
-                            analyzer.analyze(&live.frame.image, 0).map_err(|e| e.to_string())?;
-                        meter.record(&before, &remote_meter::totals(analyzer.sessions()));
-                        let picture = analysis
-                            .stylized
-                            .map(|s| s.current.picture)
-                            .ok_or_else(|| "no stylized frame".to_owned())?;
-                        Ok(Sourced { value: picture, source: live.thumbnail.clone() })
-                    })
-                    .ok()
-                }
-                Ok((_, plan)) => {
-                    style_off = plan.dropped.first().map(|d| d.reason.clone());
-                    None
-                }
-                Err(error) => {
-                    style_off = Some(error.to_string());
-                    None
-                }
-            }
-        } else {
-            None
-        };
-        let plan = LayerPlan::new(&preset, &disabled, style_off);
-        let mut renderer = EffectRenderer::new(plan.clone());
-        renderer.set_temporal(true);
-        Ok(Self {
-            preset_name: preset_name.to_owned(),
-            passthrough: false,
-            description: preset.description.clone(),
-            renderer,
-            plan,
-            segmentation,
-            person,
-            depth,
-            style,
-            projector: KeyframeProjector::new(DEFAULT_FADE_S),
-            projected_from: None,
-            style_offered: None,
-            prompt,
-            restyle_label,
-            epoch: Instant::now(),
-            providers,
-            remote,
-        })
-    }
-
-    /// No layers and no models: the camera as it is, ready at once.
-    fn passthrough() -> Self {
-        let preset = Preset {
-            name: String::new(),
-            description: "Loading…".into(),
-            layers: Vec::new(),
-            luts: Vec::new(),
-        };
-        let plan = LayerPlan::new(&preset, &[], None);
-        Self {
-            preset_name: String::new(),
-            passthrough: true,
-            description: preset.description,
-            renderer: EffectRenderer::new(plan.clone()),
-            plan,
-            segmentation: None,
-            person: None,
-            depth: None,
-            style: None,
-            projector: KeyframeProjector::new(DEFAULT_FADE_S),
-            projected_from: None,
-            style_offered: None,
-            prompt: Arc::default(),
-            restyle_label: None,
-            epoch: Instant::now(),
-            providers: Vec::new(),
-            remote: remote_meter::RemoteMeter::default(),
-        }
-    }
-
-    /// Hands a new prompt to the restyle stage; the next frame is restyled even if the camera
-    /// is still.
-    fn set_prompt(&mut self, text: &str) {
-        if let Ok(mut pending) = self.prompt.lock() {
-            *pending = Some(text.to_owned());
-        }
-        self.style_offered = None;
-    }
-
-    fn offer(&mut self, frame: &Arc<LiveFrame>) {
-        let (index, at) = (frame.frame.index, frame.captured_at);
-        let shared = || Arc::clone(frame);
-        if let Some(stage) = &self.segmentation {
-            stage.offer(shared(), index, at);
-        }
-        if let Some(stage) = &self.person {
-            stage.offer(shared(), index, at);
-        }
-        if let Some(stage) = &self.depth {
-            stage.offer(shared(), index, at);
-        }
-        if self.style.is_some() {
-            let thumbnail = frame.thumbnail.clone();
-            let unchanged = self
-                .style_offered
-                .as_ref()
-                .is_some_and(|last| last.difference(&thumbnail) < RESTYLE_SKIP_LEVELS);
-            if let (false, Some(stage)) = (unchanged, &self.style) {
-                stage.offer(shared(), index, at);
-                self.style_offered = Some(thumbnail);
-            }
-        }
-    }
-
-    /// The thumbnail of `frame`, made once however often it is asked for.
-    /// The newest results for `frame`: maps as they are (the compositor smooths them), the
-    /// stylized keyframe projected onto this frame.
-    fn latest(&mut self, frame: &LiveFrame) -> FrameAnalysis {
-        let now = self.epoch.elapsed().as_secs_f64();
-        let current = &frame.thumbnail;
-        // Maps from older frames are carried onto this one, on the GPU, by the motion since
-        // their frame (one flow per source frame: the stages often finish on the same one).
-        let mut flows: Vec<(u64, Option<Motion>)> = Vec::new();
-        let here = frame.frame.index;
-        let mut motion_from = |index: u64, source: &Thumbnail| -> Option<Motion> {
-            if index == here {
-                return None;
-            }
-            if let Some((_, motion)) = flows.iter().find(|(i, _)| *i == index) {
-                return motion.clone();
-            }
-            let motion = estimate_flow(current, source).to_motion();
-            flows.push((index, motion.clone()));
-            motion
-        };
-        let mut motions = MapMotions::default();
-        let classes = self.segmentation.as_ref().and_then(|s| s.latest()).map(|r| {
-            motions.classes = motion_from(r.frame_index, &r.value.source);
-            r.value.value
-        });
-        let mut scalars = |stage: &Option<Stage<LiveFrame, Sourced<ScalarMap>>>,
-                           motion: &mut Option<Motion>| {
-            stage.as_ref().and_then(|s| s.latest()).map(|r| {
-                *motion = motion_from(r.frame_index, &r.value.source);
-                r.value.value
-            })
-        };
-        let person = scalars(&self.person, &mut motions.person);
-        let depth = scalars(&self.depth, &mut motions.depth);
-        if let Some(result) = self.style.as_ref().and_then(|s| s.latest())
-            && self.projected_from != Some(result.frame_index)
-        {
-            self.projected_from = Some(result.frame_index);
-            self.projector.set_keyframe(result.value.value, result.value.source, now);
-        }
-        let stylized = self.style.is_some().then(|| self.projector.project(current, now)).flatten();
-        FrameAnalysis { scene: SceneAnalysis { classes, person, depth }, motions, stylized }
-    }
-
-    fn stage_stats(&self) -> Vec<(String, StageStats)> {
-        let mut stats = Vec::new();
-        if let Some(s) = &self.segmentation {
-            stats.push((s.name().to_owned(), s.stats()));
-        }
-        if let Some(s) = &self.person {
-            stats.push((s.name().to_owned(), s.stats()));
-        }
-        if let Some(s) = &self.depth {
-            stats.push((s.name().to_owned(), s.stats()));
-        }
-        if let Some(s) = &self.style {
-            stats.push((s.name().to_owned(), s.stats()));
-        }
-        stats
-    }
 }
 
 impl LiveApp {
@@ -712,74 +291,6 @@ impl LiveApp {
         gpu.screen = Some((screen, view));
     }
 
-    fn toggle_recording(&mut self) {
-        self.toggle_recording_to(None);
-    }
-
-    fn toggle_recording_to(&mut self, path: Option<PathBuf>) {
-        if let Some(recording) = self.recording.take() {
-            let path = recording.path.display().to_string();
-            match recording.finish(self.gpu.as_ref().map(|g| &g.context)) {
-                Ok(stats) => self.notify(format!(
-                    "Saved {path}: {} frames, {} dropped",
-                    stats.frames, stats.dropped
-                )),
-                Err(error) => self.notify(error.to_string()),
-            }
-            return;
-        }
-        let Some(frame) = &self.frame else { return };
-        let (width, height) = frame.frame.image.dimensions();
-        let path = match path {
-            Some(path) => path,
-            None => match output_names::claim(Path::new("."), output_names::stamp_now(), "mp4") {
-                Ok(path) => path,
-                Err(error) => {
-                    self.notify(format!("Cannot start a recording here: {error}"));
-                    return;
-                }
-            },
-        };
-        let started = Instant::now();
-        let (microphone, sound, sound_note) = match self.options.microphone.as_deref() {
-            Some("none") => (None, None, "without sound (--microphone none)".to_owned()),
-            device => match Microphone::start(device, started) {
-                Ok((microphone, sound)) => {
-                    let note = format!("with sound from {}", microphone.name());
-                    (Some(microphone), Some(Sound::Live(sound)), note)
-                }
-                Err(error) => (None, None, format!("without sound: {error}")),
-            },
-        };
-        match Recorder::start(&path, width, height, RecordOptions::default(), sound) {
-            Ok(recorder) => {
-                self.notify(format!("Recording to {} {sound_note}", path.display()));
-                let Some(gpu) = &self.gpu else { return };
-                let converter = (!gpu.context.is_software())
-                    .then(|| I420Converter::new(&gpu.context, width, height));
-                let (size, ring_height, format) = match &converter {
-                    Some(converter) => {
-                        let (w, h) = converter.size();
-                        ((w, h), h * 3 / 2, wgpu::TextureFormat::R8Unorm)
-                    }
-                    None => ((width, height), height, wgpu::TextureFormat::Rgba8Unorm),
-                };
-                let ring = ReadbackRing::new(&gpu.context, size.0, ring_height, format, 3);
-                self.recording = Some(Recording {
-                    recorder,
-                    microphone,
-                    converter,
-                    ring,
-                    size,
-                    last_frame: None,
-                    path,
-                    started,
-                });
-            }
-            Err(error) => self.notify(error.to_string()),
-        }
-    }
-
     /// Re-targets the picked layer to the class under the pointer.
     fn pick_region(&mut self) {
         let (Some(window), Some((x, y)), Some(frame), Some(effects)) =
@@ -824,89 +335,6 @@ impl LiveApp {
             Some(Err(error)) => (format!("Cannot use `{label}`: {error}"), Instant::now()),
             _ => (format!("Layer {} now changes: {label}", self.picked_layer + 1), Instant::now()),
         });
-    }
-
-    /// Saves the edited picture (without the controls) as a PNG.
-    fn snapshot(&mut self) {
-        let (Some(gpu), Some(effects)) = (&mut self.gpu, &mut self.effects) else { return };
-        let Some(frame) = &self.frame else { return };
-        let analysis = effects.latest(frame);
-        let result = effects
-            .renderer
-            .render(&gpu.context, &frame.frame.image, &analysis)
-            .map_err(anyhow::Error::from)
-            .and_then(|image| {
-                let path = output_names::claim(Path::new("."), output_names::stamp_now(), "png")?;
-                image.save_with_format(&path, image::ImageFormat::Png)?;
-                Ok(path)
-            });
-        match result {
-            Ok(path) => self.notify(format!("Snapshot saved to {}", path.display())),
-            Err(error) => self.notify(format!("Snapshot failed: {error}")),
-        }
-    }
-
-    /// Keeps the effects in step with the chosen preset without ever waiting: models open on
-    /// an `effects-loader` thread (a diffusion pipeline takes seconds); meanwhile the window
-    /// shows the camera through the effects it has (plain, at start-up) and says what loads.
-    fn load_effects(&mut self) {
-        if let Some(loading) = &self.loading {
-            let ready = loading.preset.clone();
-            match loading.result.try_recv() {
-                Ok(Ok(effects)) => {
-                    for layer in &effects.plan.dropped {
-                        self.notify(format!("The {} layer is off: {}", layer.effect, layer.reason));
-                    }
-                    if let Some(old) = self.effects.replace(effects) {
-                        retire(old);
-                    }
-                    self.loading = None;
-                    if ready != self.settings.preset {
-                        self.start_loading();
-                    }
-                }
-                Ok(Err(error)) => {
-                    self.notify(format!("{error:#}"));
-                    let current = self.effects.as_ref().filter(|e| !e.passthrough);
-                    self.settings.preset =
-                        current.map_or_else(|| "toon".into(), |e| e.preset_name.clone());
-                    self.loading = None;
-                }
-                Err(mpsc::TryRecvError::Empty) => {}
-                Err(mpsc::TryRecvError::Disconnected) => {
-                    self.notify("Loading the preset stopped unexpectedly".into());
-                    self.loading = None;
-                }
-            }
-            return;
-        }
-        if self.effects.as_ref().is_none_or(|e| e.preset_name != self.settings.preset) {
-            if self.effects.is_none() {
-                self.effects = Some(Effects::passthrough());
-            }
-            self.start_loading();
-        }
-    }
-
-    fn start_loading(&mut self) {
-        // `--restyle` adds a restyle layer to any preset; a saved prompt only fills one.
-        let restyle = match &self.options.restyle {
-            Some(prompt) => Some((prompt.clone(), true)),
-            None => Some((self.settings.restyle_prompt.clone(), false)),
-        };
-        let (sender, result) = mpsc::channel();
-        let preset = self.settings.preset.clone();
-        let (store, options, engine) =
-            (self.store.clone(), self.session_options.clone(), self.options.engine.clone());
-        let name = preset.clone();
-        let spawned = std::thread::Builder::new().name("effects-loader".into()).spawn(move || {
-            let restyle = restyle.as_ref().map(|(p, add)| (p.as_str(), *add));
-            let _ = sender.send(Effects::open(&store, &options, &name, restyle, &engine));
-        });
-        match spawned {
-            Ok(_) => self.loading = Some(Loading { preset, result }),
-            Err(error) => self.notify(format!("Cannot load the preset: {error}")),
-        }
     }
 
     fn redraw(&mut self, event_loop: &ActiveEventLoop) -> anyhow::Result<()> {

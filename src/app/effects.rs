@@ -1,0 +1,457 @@
+//! The effects of the running preset: one model stage per map it needs (and the style or
+//! restyle stage), opened on a loader thread so the window never waits, and the newest results
+//! with the motion that carries them onto the frame shown.
+
+use std::{
+    sync::{Arc, mpsc},
+    time::Instant,
+};
+
+use crate::{
+    effects::{Effect, preset::Preset},
+    inference::{AnalysisModels, DisabledStage, SceneAnalyzer, SessionOptions},
+    pipeline::{EffectRenderer, FrameAnalysis, FrameAnalyzer, LayerPlan},
+    projection::{DEFAULT_FADE_S, KeyframeProjector, Thumbnail, estimate_flow},
+    restyle::EngineChoice,
+    scene::{ClassMap, MapMotions, Motion, ScalarMap, SceneAnalysis},
+    stages::{Stage, StageStats},
+    store::ModelStore,
+};
+
+use super::{LiveApp, remote_meter, source::LiveFrame};
+
+/// The models and layers of the current preset.
+pub(super) struct Effects {
+    pub(super) preset_name: String,
+    /// The camera as it is, shown while the first preset loads.
+    pub(super) passthrough: bool,
+    /// The preset's description, for the panel.
+    pub(super) description: String,
+    pub(super) renderer: EffectRenderer,
+    pub(super) plan: LayerPlan,
+    pub(super) segmentation: Option<Stage<LiveFrame, Sourced<ClassMap>>>,
+    pub(super) person: Option<Stage<LiveFrame, Sourced<ScalarMap>>>,
+    pub(super) depth: Option<Stage<LiveFrame, Sourced<ScalarMap>>>,
+    pub(super) style: Option<Stage<LiveFrame, Sourced<Arc<image::RgbaImage>>>>,
+    /// Carries the newest stylized keyframe onto each displayed frame.
+    pub(super) projector: KeyframeProjector,
+    /// The frame the projector's keyframe came from.
+    pub(super) projected_from: Option<u64>,
+    /// Thumbnail of the frame last offered to the style stage (near-identical ones are skipped).
+    pub(super) style_offered: Option<Thumbnail>,
+    /// A new restyle prompt for the style stage to pick up.
+    pub(super) prompt: Arc<std::sync::Mutex<Option<String>>>,
+    /// Which restyle engine runs and why.
+    pub(super) restyle_label: Option<String>,
+    /// Time base of the projector's fades.
+    pub(super) epoch: Instant,
+    /// Which execution provider each model runs on.
+    pub(super) providers: Vec<(String, String)>,
+    /// What the models on an inference server cost per run.
+    pub(super) remote: remote_meter::RemoteMeter,
+}
+
+/// What opening the model stages reports: stages turned off, each model's provider, and the
+/// meter remote models record their calls in.
+#[derive(Default)]
+pub(super) struct Wiring {
+    pub(super) disabled: Vec<DisabledStage>,
+    pub(super) providers: Vec<(String, String)>,
+    pub(super) remote: remote_meter::RemoteMeter,
+}
+
+/// A preset's effects being opened on the `effects-loader` thread.
+pub(super) struct Loading {
+    pub(super) preset: String,
+    pub(super) result: mpsc::Receiver<anyhow::Result<Effects>>,
+}
+
+/// Stops `effects`' stage threads on a thread of their own: a stage may be inside a run of
+/// seconds (a diffusion step), and the window must not wait for it.
+pub(super) fn retire(effects: Effects) {
+    let spawned =
+        std::thread::Builder::new().name("effects-retire".into()).spawn(move || drop(effects));
+    if let Err(error) = spawned {
+        tracing::warn!("cannot stop the old effects off the window thread: {error}");
+    }
+}
+
+/// A stage result and the thumbnail of the frame it was made from, so it can be carried onto
+/// later frames by the motion since.
+#[derive(Clone)]
+pub(super) struct Sourced<T> {
+    pub(super) value: T,
+    pub(super) source: Thumbnail,
+}
+
+/// Frames closer than this to the last one offered to the style stage are not restyled again
+/// (mean absolute thumbnail difference, 0..255 levels): a still camera costs no diffusion runs.
+pub(super) const RESTYLE_SKIP_LEVELS: f32 = 1.5;
+
+/// Opens one stage's model on a worker thread; `None` with the reason when it cannot run.
+fn spawn_stage<O: Clone + Send + 'static>(
+    name: &'static str,
+    store: &ModelStore,
+    options: &SessionOptions,
+    id: Option<String>,
+    pick: fn(SceneAnalysis) -> Option<O>,
+    wiring: &mut Wiring,
+) -> Option<Stage<LiveFrame, Sourced<O>>> {
+    let Wiring { disabled, providers, remote: meter } = wiring;
+    let mut models = AnalysisModels { segmentation: None, person: None, depth: None };
+    match name {
+        "segmentation" => models.segmentation = id,
+        "person" => models.person = id,
+        _ => models.depth = id,
+    }
+    let (mut analyzer, mut off) = match SceneAnalyzer::open(store, &models, options) {
+        Ok(opened) => opened,
+        Err(error) => {
+            disabled.push(DisabledStage { stage: name, reason: error.to_string() });
+            return None;
+        }
+    };
+    if !off.is_empty() {
+        disabled.append(&mut off);
+        return None;
+    }
+    for session in analyzer.sessions() {
+        providers.push((session.model_id().to_owned(), session.providers().to_string()));
+    }
+    let meter = meter.clone();
+    Stage::spawn(name, move |live: &LiveFrame| {
+        let before = remote_meter::totals(analyzer.sessions());
+        let scene = analyzer.analyze(&live.frame.image).map_err(|e| e.to_string())?;
+        meter.record(&before, &remote_meter::totals(analyzer.sessions()));
+        let value = pick(scene).ok_or_else(|| "the model gave no output".to_owned())?;
+        Ok(Sourced { value, source: live.thumbnail.clone() })
+    })
+    .ok()
+}
+
+impl Effects {
+    pub(super) fn open(
+        store: &ModelStore,
+        options: &SessionOptions,
+        preset_name: &str,
+        restyle: Option<(&str, bool)>,
+        engine: &EngineChoice,
+    ) -> anyhow::Result<Self> {
+        let mut preset = Preset::load(preset_name)?;
+        let restyles = preset.layers.iter().any(|l| matches!(l.effect, Effect::Restyle { .. }));
+        if let Some((prompt, _)) =
+            restyle.filter(|(p, add)| !p.trim().is_empty() && (restyles || *add))
+        {
+            preset = preset.with_restyle(prompt)?;
+        }
+        // One session thread per stage; each gets one core's worth of threads.
+        let stage_options =
+            SessionOptions { threads: (options.threads / 2).max(1), ..options.clone() };
+        let models = AnalysisModels::default();
+        let mut wiring = Wiring::default();
+        let segmentation = preset
+            .needs_segmentation()
+            .then(|| {
+                spawn_stage(
+                    "segmentation",
+                    store,
+                    &stage_options,
+                    models.segmentation.clone(),
+                    |s| s.classes,
+                    &mut wiring,
+                )
+            })
+            .flatten();
+        let person = preset
+            .needs_person()
+            .then(|| {
+                spawn_stage(
+                    "person",
+                    store,
+                    &stage_options,
+                    models.person.clone(),
+                    |s| s.person,
+                    &mut wiring,
+                )
+            })
+            .flatten();
+        let depth = preset
+            .needs_depth()
+            .then(|| {
+                spawn_stage(
+                    "depth",
+                    store,
+                    &stage_options,
+                    models.depth.clone(),
+                    |s| s.depth,
+                    &mut wiring,
+                )
+            })
+            .flatten();
+        let Wiring { disabled, mut providers, remote } = wiring;
+        let mut style_off = None;
+        let mut restyle_label = None;
+        let prompt: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
+        let style = if preset.needs_style() {
+            let style_preset = Preset {
+                layers: preset.layers.iter().filter(|l| l.effect.needs_style()).cloned().collect(),
+                luts: Vec::new(),
+                ..preset.clone()
+            };
+            let none = AnalysisModels { segmentation: None, person: None, depth: None };
+            match FrameAnalyzer::open(store, &stage_options, &style_preset, &none, engine) {
+                Ok((mut analyzer, plan)) if plan.dropped.is_empty() => {
+                    for session in analyzer.sessions() {
+                        providers
+                            .push((session.model_id().to_owned(), session.providers().to_string()));
+                    }
+                    restyle_label = analyzer.restyle_label().map(str::to_owned);
+                    if let Some(provider) = analyzer.restyle_provider() {
+                        providers.push(("restyle".to_owned(), provider));
+                    }
+                    let new_prompt = Arc::clone(&prompt);
+                    let meter = remote.clone();
+                    Stage::spawn("style", move |live: &LiveFrame| {
+                        let pending = new_prompt.lock().ok().and_then(|mut p| p.take());
+                        if let Some(text) = pending {
+                            analyzer.set_prompt(&text);
+                        }
+                        let before = remote_meter::totals(analyzer.sessions());
+                        let analysis =
+                            analyzer.analyze(&live.frame.image, 0).map_err(|e| e.to_string())?;
+                        meter.record(&before, &remote_meter::totals(analyzer.sessions()));
+                        let picture = analysis
+                            .stylized
+                            .map(|s| s.current.picture)
+                            .ok_or_else(|| "no stylized frame".to_owned())?;
+                        Ok(Sourced { value: picture, source: live.thumbnail.clone() })
+                    })
+                    .ok()
+                }
+                Ok((_, plan)) => {
+                    style_off = plan.dropped.first().map(|d| d.reason.clone());
+                    None
+                }
+                Err(error) => {
+                    style_off = Some(error.to_string());
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let plan = LayerPlan::new(&preset, &disabled, style_off);
+        let mut renderer = EffectRenderer::new(plan.clone());
+        renderer.set_temporal(true);
+        Ok(Self {
+            preset_name: preset_name.to_owned(),
+            passthrough: false,
+            description: preset.description.clone(),
+            renderer,
+            plan,
+            segmentation,
+            person,
+            depth,
+            style,
+            projector: KeyframeProjector::new(DEFAULT_FADE_S),
+            projected_from: None,
+            style_offered: None,
+            prompt,
+            restyle_label,
+            epoch: Instant::now(),
+            providers,
+            remote,
+        })
+    }
+
+    /// No layers and no models: the camera as it is, ready at once.
+    pub(super) fn passthrough() -> Self {
+        let preset = Preset {
+            name: String::new(),
+            description: "Loading…".into(),
+            layers: Vec::new(),
+            luts: Vec::new(),
+        };
+        let plan = LayerPlan::new(&preset, &[], None);
+        Self {
+            preset_name: String::new(),
+            passthrough: true,
+            description: preset.description,
+            renderer: EffectRenderer::new(plan.clone()),
+            plan,
+            segmentation: None,
+            person: None,
+            depth: None,
+            style: None,
+            projector: KeyframeProjector::new(DEFAULT_FADE_S),
+            projected_from: None,
+            style_offered: None,
+            prompt: Arc::default(),
+            restyle_label: None,
+            epoch: Instant::now(),
+            providers: Vec::new(),
+            remote: remote_meter::RemoteMeter::default(),
+        }
+    }
+
+    /// Hands a new prompt to the restyle stage; the next frame is restyled even if the camera
+    /// is still.
+    pub(super) fn set_prompt(&mut self, text: &str) {
+        if let Ok(mut pending) = self.prompt.lock() {
+            *pending = Some(text.to_owned());
+        }
+        self.style_offered = None;
+    }
+
+    pub(super) fn offer(&mut self, frame: &Arc<LiveFrame>) {
+        let (index, at) = (frame.frame.index, frame.captured_at);
+        let shared = || Arc::clone(frame);
+        if let Some(stage) = &self.segmentation {
+            stage.offer(shared(), index, at);
+        }
+        if let Some(stage) = &self.person {
+            stage.offer(shared(), index, at);
+        }
+        if let Some(stage) = &self.depth {
+            stage.offer(shared(), index, at);
+        }
+        if self.style.is_some() {
+            let thumbnail = frame.thumbnail.clone();
+            let unchanged = self
+                .style_offered
+                .as_ref()
+                .is_some_and(|last| last.difference(&thumbnail) < RESTYLE_SKIP_LEVELS);
+            if let (false, Some(stage)) = (unchanged, &self.style) {
+                stage.offer(shared(), index, at);
+                self.style_offered = Some(thumbnail);
+            }
+        }
+    }
+
+    /// The thumbnail of `frame`, made once however often it is asked for.
+    /// The newest results for `frame`: maps as they are (the compositor smooths them), the
+    /// stylized keyframe projected onto this frame.
+    pub(super) fn latest(&mut self, frame: &LiveFrame) -> FrameAnalysis {
+        let now = self.epoch.elapsed().as_secs_f64();
+        let current = &frame.thumbnail;
+        // Maps from older frames are carried onto this one, on the GPU, by the motion since
+        // their frame (one flow per source frame: the stages often finish on the same one).
+        let mut flows: Vec<(u64, Option<Motion>)> = Vec::new();
+        let here = frame.frame.index;
+        let mut motion_from = |index: u64, source: &Thumbnail| -> Option<Motion> {
+            if index == here {
+                return None;
+            }
+            if let Some((_, motion)) = flows.iter().find(|(i, _)| *i == index) {
+                return motion.clone();
+            }
+            let motion = estimate_flow(current, source).to_motion();
+            flows.push((index, motion.clone()));
+            motion
+        };
+        let mut motions = MapMotions::default();
+        let classes = self.segmentation.as_ref().and_then(|s| s.latest()).map(|r| {
+            motions.classes = motion_from(r.frame_index, &r.value.source);
+            r.value.value
+        });
+        let mut scalars = |stage: &Option<Stage<LiveFrame, Sourced<ScalarMap>>>,
+                           motion: &mut Option<Motion>| {
+            stage.as_ref().and_then(|s| s.latest()).map(|r| {
+                *motion = motion_from(r.frame_index, &r.value.source);
+                r.value.value
+            })
+        };
+        let person = scalars(&self.person, &mut motions.person);
+        let depth = scalars(&self.depth, &mut motions.depth);
+        if let Some(result) = self.style.as_ref().and_then(|s| s.latest())
+            && self.projected_from != Some(result.frame_index)
+        {
+            self.projected_from = Some(result.frame_index);
+            self.projector.set_keyframe(result.value.value, result.value.source, now);
+        }
+        let stylized = self.style.is_some().then(|| self.projector.project(current, now)).flatten();
+        FrameAnalysis { scene: SceneAnalysis { classes, person, depth }, motions, stylized }
+    }
+
+    pub(super) fn stage_stats(&self) -> Vec<(String, StageStats)> {
+        let mut stats = Vec::new();
+        if let Some(s) = &self.segmentation {
+            stats.push((s.name().to_owned(), s.stats()));
+        }
+        if let Some(s) = &self.person {
+            stats.push((s.name().to_owned(), s.stats()));
+        }
+        if let Some(s) = &self.depth {
+            stats.push((s.name().to_owned(), s.stats()));
+        }
+        if let Some(s) = &self.style {
+            stats.push((s.name().to_owned(), s.stats()));
+        }
+        stats
+    }
+}
+
+impl LiveApp {
+    /// Keeps the effects in step with the chosen preset without ever waiting: models open on
+    /// an `effects-loader` thread (a diffusion pipeline takes seconds); meanwhile the window
+    /// shows the camera through the effects it has (plain, at start-up) and says what loads.
+    pub(super) fn load_effects(&mut self) {
+        if let Some(loading) = &self.loading {
+            let ready = loading.preset.clone();
+            match loading.result.try_recv() {
+                Ok(Ok(effects)) => {
+                    for layer in &effects.plan.dropped {
+                        self.notify(format!("The {} layer is off: {}", layer.effect, layer.reason));
+                    }
+                    if let Some(old) = self.effects.replace(effects) {
+                        retire(old);
+                    }
+                    self.loading = None;
+                    if ready != self.settings.preset {
+                        self.start_loading();
+                    }
+                }
+                Ok(Err(error)) => {
+                    self.notify(format!("{error:#}"));
+                    let current = self.effects.as_ref().filter(|e| !e.passthrough);
+                    self.settings.preset =
+                        current.map_or_else(|| "toon".into(), |e| e.preset_name.clone());
+                    self.loading = None;
+                }
+                Err(mpsc::TryRecvError::Empty) => {}
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    self.notify("Loading the preset stopped unexpectedly".into());
+                    self.loading = None;
+                }
+            }
+            return;
+        }
+        if self.effects.as_ref().is_none_or(|e| e.preset_name != self.settings.preset) {
+            if self.effects.is_none() {
+                self.effects = Some(Effects::passthrough());
+            }
+            self.start_loading();
+        }
+    }
+
+    pub(super) fn start_loading(&mut self) {
+        // `--restyle` adds a restyle layer to any preset; a saved prompt only fills one.
+        let restyle = match &self.options.restyle {
+            Some(prompt) => Some((prompt.clone(), true)),
+            None => Some((self.settings.restyle_prompt.clone(), false)),
+        };
+        let (sender, result) = mpsc::channel();
+        let preset = self.settings.preset.clone();
+        let (store, options, engine) =
+            (self.store.clone(), self.session_options.clone(), self.options.engine.clone());
+        let name = preset.clone();
+        let spawned = std::thread::Builder::new().name("effects-loader".into()).spawn(move || {
+            let restyle = restyle.as_ref().map(|(p, add)| (p.as_str(), *add));
+            let _ = sender.send(Effects::open(&store, &options, &name, restyle, &engine));
+        });
+        match spawned {
+            Ok(_) => self.loading = Some(Loading { preset, result }),
+            Err(error) => self.notify(format!("Cannot load the preset: {error}")),
+        }
+    }
+}

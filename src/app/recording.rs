@@ -1,0 +1,155 @@
+//! Recording from the live window: the composited picture (as I420 on a real GPU) read back
+//! through an asynchronous ring to the recorder thread, the microphone's sound with it, and
+//! snapshots; file names are claimed exclusively.
+
+use std::{
+    path::{Path, PathBuf},
+    time::Instant,
+};
+
+
+use crate::{
+    capture::{audio::Sound, microphone::Microphone},
+    record::{Pixels, RecordFrame, RecordOptions, Recorder},
+    render::{RenderContext, readback::ReadbackRing, yuv::I420Converter},
+};
+
+use super::{LiveApp, output_names};
+
+pub(super) struct Recording {
+    pub(super) recorder: Recorder,
+    /// The microphone, when there is one (its AAC packets go straight to the recorder).
+    pub(super) microphone: Option<Microphone>,
+    /// Converts the edited picture to I420 on a real GPU (a software adapter reads RGBA back
+    /// and the recorder converts on the CPU, which is faster there).
+    pub(super) converter: Option<I420Converter>,
+    /// Pictures on their way back from the GPU, tagged with their recording time.
+    pub(super) ring: ReadbackRing<f64>,
+    /// Size of the pictures in the ring (the converter's, or the edited picture's).
+    pub(super) size: (u32, u32),
+    /// The last captured frame recorded.
+    pub(super) last_frame: Option<u64>,
+    pub(super) path: PathBuf,
+    pub(super) started: Instant,
+}
+
+impl Recording {
+    /// Hands finished readbacks to the encoder (dropping, never waiting, when it is behind).
+    pub(super) fn feed(&mut self, pictures: Vec<(f64, Vec<u8>)>) {
+        let (width, height) = self.size;
+        for (time_s, bytes) in pictures {
+            let pixels =
+                if self.converter.is_some() { Pixels::I420(bytes) } else { Pixels::Rgba(bytes) };
+            self.recorder.try_push(RecordFrame { pixels, width, height, time_s });
+        }
+    }
+
+    /// Collects the last pictures in flight and closes the file.
+    pub(super) fn finish(
+        mut self,
+        context: Option<&RenderContext>,
+    ) -> Result<crate::record::RecordStats, crate::record::RecordError> {
+        if let Some(context) = context {
+            let last = self.ring.drain(context);
+            self.feed(last);
+        }
+        if let Some(microphone) = self.microphone.take() {
+            microphone.stop();
+        }
+        let dropped_on_gpu = self.ring.dropped;
+        self.recorder.finish().map(|stats| crate::record::RecordStats {
+            dropped: stats.dropped + dropped_on_gpu,
+            ..stats
+        })
+    }
+}
+
+impl LiveApp {
+    pub(super) fn toggle_recording(&mut self) {
+        self.toggle_recording_to(None);
+    }
+
+    pub(super) fn toggle_recording_to(&mut self, path: Option<PathBuf>) {
+        if let Some(recording) = self.recording.take() {
+            let path = recording.path.display().to_string();
+            match recording.finish(self.gpu.as_ref().map(|g| &g.context)) {
+                Ok(stats) => self.notify(format!(
+                    "Saved {path}: {} frames, {} dropped",
+                    stats.frames, stats.dropped
+                )),
+                Err(error) => self.notify(error.to_string()),
+            }
+            return;
+        }
+        let Some(frame) = &self.frame else { return };
+        let (width, height) = frame.frame.image.dimensions();
+        let path = match path {
+            Some(path) => path,
+            None => match output_names::claim(Path::new("."), output_names::stamp_now(), "mp4") {
+                Ok(path) => path,
+                Err(error) => {
+                    self.notify(format!("Cannot start a recording here: {error}"));
+                    return;
+                }
+            },
+        };
+        let started = Instant::now();
+        let (microphone, sound, sound_note) = match self.options.microphone.as_deref() {
+            Some("none") => (None, None, "without sound (--microphone none)".to_owned()),
+            device => match Microphone::start(device, started) {
+                Ok((microphone, sound)) => {
+                    let note = format!("with sound from {}", microphone.name());
+                    (Some(microphone), Some(Sound::Live(sound)), note)
+                }
+                Err(error) => (None, None, format!("without sound: {error}")),
+            },
+        };
+        match Recorder::start(&path, width, height, RecordOptions::default(), sound) {
+            Ok(recorder) => {
+                self.notify(format!("Recording to {} {sound_note}", path.display()));
+                let Some(gpu) = &self.gpu else { return };
+                let converter = (!gpu.context.is_software())
+                    .then(|| I420Converter::new(&gpu.context, width, height));
+                let (size, ring_height, format) = match &converter {
+                    Some(converter) => {
+                        let (w, h) = converter.size();
+                        ((w, h), h * 3 / 2, wgpu::TextureFormat::R8Unorm)
+                    }
+                    None => ((width, height), height, wgpu::TextureFormat::Rgba8Unorm),
+                };
+                let ring = ReadbackRing::new(&gpu.context, size.0, ring_height, format, 3);
+                self.recording = Some(Recording {
+                    recorder,
+                    microphone,
+                    converter,
+                    ring,
+                    size,
+                    last_frame: None,
+                    path,
+                    started,
+                });
+            }
+            Err(error) => self.notify(error.to_string()),
+        }
+    }
+
+    /// Saves the edited picture (without the controls) as a PNG.
+    pub(super) fn snapshot(&mut self) {
+        let (Some(gpu), Some(effects)) = (&mut self.gpu, &mut self.effects) else { return };
+        let Some(frame) = &self.frame else { return };
+        let analysis = effects.latest(frame);
+        let result = effects
+            .renderer
+            .render(&gpu.context, &frame.frame.image, &analysis)
+            .map_err(anyhow::Error::from)
+            .and_then(|image| {
+                let path = output_names::claim(Path::new("."), output_names::stamp_now(), "png")?;
+                image.save_with_format(&path, image::ImageFormat::Png)?;
+                Ok(path)
+            });
+        match result {
+            Ok(path) => self.notify(format!("Snapshot saved to {}", path.display())),
+            Err(error) => self.notify(format!("Snapshot failed: {error}")),
+        }
+    }
+}
