@@ -7,7 +7,6 @@ use std::{
     time::Instant,
 };
 
-
 use crate::{
     capture::{audio::Sound, microphone::Microphone},
     record::{Pixels, RecordFrame, RecordOptions, Recorder},

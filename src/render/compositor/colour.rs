@@ -1,0 +1,124 @@
+//! Colour maths on the CPU: sRGB and luminance for uniforms, half floats for LUT textures, and
+//! the per-region mean colour of the frame (a statistic on the model-resolution class map).
+
+use super::FrameData;
+use crate::scene::ClassMap;
+
+/// f32 to IEEE half bits (round to nearest), for 16-bit float textures.
+pub(super) fn f16_bits(value: f32) -> u16 {
+    let bits = value.to_bits();
+    let sign = ((bits >> 16) & 0x8000) as u16;
+    let exponent = ((bits >> 23) & 0xff) as i32 - 127 + 15;
+    let mantissa = bits & 0x7f_ffff;
+    if exponent <= 0 {
+        return sign;
+    }
+    if exponent >= 31 {
+        return sign | 0x7c00;
+    }
+    let rounded = (exponent as u32) << 10 | (mantissa + 0x1000) >> 13;
+    sign | rounded.min(0x7bff) as u16
+}
+
+/// sRGB to linear, one channel.
+pub(super) fn srgb_to_linear(c: f32) -> f32 {
+    if c <= 0.04045 { c / 12.92 } else { ((c + 0.055) / 1.055).powf(2.4) }
+}
+
+/// Rec. 709 luminance of an sRGB colour, in linear light.
+pub(super) fn linear_luminance(srgb: [f32; 3]) -> f32 {
+    let [r, g, b] = srgb.map(srgb_to_linear);
+    0.2126 * r + 0.7152 * g + 0.0722 * b
+}
+
+/// Half of a frame size, at least one pixel.
+pub(super) fn half_size(size: (u32, u32)) -> (u32, u32) {
+    (size.0.div_ceil(2), size.1.div_ceil(2))
+}
+
+pub(super) fn srgb4(colour: [f32; 3], a: f32) -> [f32; 4] {
+    [colour[0], colour[1], colour[2], a]
+}
+
+/// Mean sRGB colour of the frame over the pixels of a region set, sampled on the class map's
+/// grid (the reference the repaint and texture shaders relight against).
+pub(super) fn region_mean_colour(
+    classes: &ClassMap,
+    ids: &[u8],
+    frame: FrameData<'_>,
+    size: (u32, u32),
+) -> [f32; 3] {
+    let mut member = [false; 256];
+    for &id in ids {
+        member[id as usize] = true;
+    }
+    let (width, height) = size;
+    let mut sum = [0f64; 3];
+    let mut count = 0u64;
+    // Every other texel each way: the mean of a region barely moves, and this runs per frame.
+    let step = if classes.width * classes.height > 128 * 128 { 2 } else { 1 };
+    for y in (0..classes.height).step_by(step) {
+        let fy = ((y as f32 + 0.5) * height as f32 / classes.height as f32) as u32;
+        for x in (0..classes.width).step_by(step) {
+            if !member[classes.class_at(x, y) as usize] {
+                continue;
+            }
+            let fx = ((x as f32 + 0.5) * width as f32 / classes.width as f32) as u32;
+            let rgb = sample_rgb(frame, width, height, fx.min(width - 1), fy.min(height - 1));
+            for c in 0..3 {
+                sum[c] += rgb[c] as f64;
+            }
+            count += 1;
+        }
+    }
+    if count == 0 {
+        return [0.5; 3];
+    }
+    sum.map(|s| (s / count as f64) as f32)
+}
+
+/// One pixel of a frame as sRGB 0..1 (BT.601 limited range for YUV formats).
+pub(super) fn sample_rgb(
+    frame: FrameData<'_>,
+    width: u32,
+    height: u32,
+    x: u32,
+    y: u32,
+) -> [f32; 3] {
+    let yuv = |y: f32, u: f32, v: f32| {
+        let c = (y - 16.0 / 255.0) * 1.164_383;
+        let (d, e) = (u - 0.5, v - 0.5);
+        [c + 1.596_027 * e, c - 0.391_762 * d - 0.812_968 * e, c + 2.017_232 * d]
+            .map(|v| v.clamp(0.0, 1.0))
+    };
+    let byte = |data: &[u8], i: usize| data[i] as f32 / 255.0;
+    match frame {
+        FrameData::Rgba8(data) => {
+            let i = ((y * width + x) * 4) as usize;
+            [byte(data, i), byte(data, i + 1), byte(data, i + 2)]
+        }
+        FrameData::Yuyv(data) => {
+            let i = ((y * width + (x & !1)) * 2) as usize;
+            let luma = if x % 2 == 0 { byte(data, i) } else { byte(data, i + 2) };
+            yuv(luma, byte(data, i + 1), byte(data, i + 3))
+        }
+        FrameData::Nv12(data) => {
+            let luma = byte(data, (y * width + x) as usize);
+            let c = (width * height + (y / 2) * width + (x & !1)) as usize;
+            yuv(luma, byte(data, c), byte(data, c + 1))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn half_floats_round_trip_common_values() {
+        assert_eq!(f16_bits(0.0), 0);
+        assert_eq!(f16_bits(1.0), 0x3c00);
+        assert_eq!(f16_bits(0.5), 0x3800);
+        assert_eq!(f16_bits(-2.0), 0xc000);
+    }
+}

@@ -1,0 +1,329 @@
+//! Pass planning: a layer stack becomes an ordered list of GPU passes (which shader, which
+//! inputs and outputs, which region set and LUT), built when the layers change, never per frame.
+
+use bytemuck::{Pod, Zeroable};
+use wgpu::util::DeviceExt as _;
+
+use super::{
+    Compositor, MAX_REGION_SETS,
+    bindings::Target,
+    colour::{f16_bits, half_size, srgb_to_linear, srgb4},
+};
+use crate::{
+    effects::{Effect, Layer, RegionSelector, lut::Lut},
+    render::context::{RenderContext, RenderError},
+};
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Pod, Zeroable)]
+pub(super) struct LayerUniform {
+    pub(super) size: [f32; 4],
+    pub(super) colour: [f32; 4],
+    pub(super) accent: [f32; 4],
+    pub(super) params: [f32; 4],
+    pub(super) region: [f32; 4],
+    pub(super) reference: [f32; 4],
+    pub(super) lut_domain_min: [f32; 4],
+    pub(super) lut_domain_max: [f32; 4],
+    pub(super) colour_linear: [f32; 4],
+    pub(super) accent_linear: [f32; 4],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+pub(super) struct AnalysisUniform {
+    pub(super) size: [f32; 4],
+    pub(super) params: [f32; 4],
+    pub(super) range: [f32; 4],
+}
+
+/// Which shader a pass runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Shader {
+    Repaint,
+    Texture,
+    Blur,
+    Background,
+    Bokeh,
+    Fog,
+    Style,
+    Lut,
+    Toon,
+    Grain,
+    Vignette,
+}
+
+impl Shader {
+    pub(super) fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Where a pass reads `current` and `aux` from and writes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Slot {
+    /// The picture so far (ping-pong).
+    Picture,
+    BlurA,
+    BlurB,
+    Stylized,
+    Nothing,
+}
+
+#[derive(Debug)]
+pub(super) struct Pass {
+    pub(super) shader: Shader,
+    pub(super) uniform: wgpu::Buffer,
+    /// Uniform contents except per-frame fields (reference colour, frame index).
+    pub(super) base: LayerUniform,
+    pub(super) region_slot: Option<usize>,
+    pub(super) input: Slot,
+    pub(super) aux: Slot,
+    pub(super) output: Slot,
+    pub(super) lut: Option<usize>,
+}
+
+impl Compositor {
+    /// Replaces the effect stack (pipelines stay; per-layer buffers are rebuilt).
+    pub fn set_layers(
+        &mut self,
+        context: &RenderContext,
+        layers: &[Layer],
+        luts: &[Lut],
+    ) -> Result<(), RenderError> {
+        let lut_layers = layers.iter().filter(|l| matches!(l.effect, Effect::Lut { .. })).count();
+        if lut_layers != luts.len() {
+            return Err(RenderError::Setup(format!(
+                "{lut_layers} lut layers but {} LUTs given",
+                luts.len()
+            )));
+        }
+        let mut region_sets: Vec<RegionSelector> = Vec::new();
+        for layer in layers {
+            if layer.region.needs_segmentation() && !region_sets.contains(&layer.region) {
+                region_sets.push(layer.region.clone());
+            }
+        }
+        if region_sets.len() > MAX_REGION_SETS {
+            return Err(RenderError::Setup(format!(
+                "the layers use {} different regions; at most {MAX_REGION_SETS} fit in one stack",
+                region_sets.len()
+            )));
+        }
+        let (width, height) = (self.size.0 as f32, self.size.1 as f32);
+        let size = [width, height, 1.0 / width, 1.0 / height];
+        let mut passes = Vec::new();
+        let mut lut_index = 0;
+        for layer in layers {
+            let region_slot = region_sets
+                .iter()
+                .position(|r| *r == layer.region)
+                .filter(|_| layer.region.needs_segmentation());
+            let mut region = [0.0f32; 4];
+            if let Some(slot) = region_slot {
+                region[slot] = 1.0;
+            }
+            let base =
+                LayerUniform { size, region, lut_domain_max: [1.0; 4], ..Zeroable::zeroed() };
+            let mut single = |shader: Shader,
+                              uniform: LayerUniform,
+                              aux: Slot,
+                              lut: Option<usize>| {
+                passes.push((shader, uniform, region_slot, Slot::Picture, aux, Slot::Picture, lut));
+            };
+            match &layer.effect {
+                Effect::Repaint { colour, strength } => single(
+                    Shader::Repaint,
+                    LayerUniform { colour: srgb4(colour.0, *strength), ..base },
+                    Slot::Nothing,
+                    None,
+                ),
+                Effect::Texture { pattern, colour, accent, scale, strength } => {
+                    let horizontal = matches!(&layer.region, RegionSelector::Named(names) if names.iter().all(|n| ["floor", "ceiling", "rug", "carpet"].contains(&n.as_str())));
+                    single(
+                        Shader::Texture,
+                        LayerUniform {
+                            colour: srgb4(colour.0, *strength),
+                            accent: srgb4(accent.0, 0.0),
+                            params: [
+                                pattern.index() as f32,
+                                *scale,
+                                f32::from(u8::from(horizontal)),
+                                0.6,
+                            ],
+                            ..base
+                        },
+                        Slot::Nothing,
+                        None,
+                    );
+                }
+                Effect::BackgroundBlur { radius, threshold, feather } => {
+                    // Blurred at half resolution: a quarter of the pixels and half the taps; the
+                    // composite samples it bilinearly, which a wide blur does not show.
+                    let radius = radius * width / 1280.0 / 2.0;
+                    let half = half_size(self.size);
+                    let half_size =
+                        [half.0 as f32, half.1 as f32, 1.0 / half.0 as f32, 1.0 / half.1 as f32];
+                    let half_base = LayerUniform { size: half_size, ..base };
+                    passes.push((
+                        Shader::Blur,
+                        LayerUniform { params: [1.0, 0.0, radius, 1.0], ..half_base },
+                        None,
+                        Slot::Picture,
+                        Slot::Nothing,
+                        Slot::BlurA,
+                        None,
+                    ));
+                    passes.push((
+                        Shader::Blur,
+                        LayerUniform { params: [0.0, 1.0, radius, 1.0], ..half_base },
+                        None,
+                        Slot::BlurA,
+                        Slot::Nothing,
+                        Slot::BlurB,
+                        None,
+                    ));
+                    passes.push((
+                        Shader::Background,
+                        LayerUniform { params: [*threshold, *feather, 0.0, 0.0], ..base },
+                        region_slot,
+                        Slot::Picture,
+                        Slot::BlurB,
+                        Slot::Picture,
+                        None,
+                    ));
+                }
+                Effect::BackgroundReplace { colour, accent, threshold, feather } => single(
+                    Shader::Background,
+                    LayerUniform {
+                        colour: srgb4(colour.0, 1.0),
+                        accent: srgb4(accent.0, 0.0),
+                        params: [*threshold, *feather, 1.0, 0.0],
+                        ..base
+                    },
+                    Slot::Nothing,
+                    None,
+                ),
+                Effect::DepthOfField { focus_depth, focus_point, strength } => single(
+                    Shader::Bokeh,
+                    LayerUniform {
+                        params: [
+                            *strength,
+                            focus_point[0],
+                            focus_point[1],
+                            focus_depth.unwrap_or(-1.0),
+                        ],
+                        ..base
+                    },
+                    Slot::Nothing,
+                    None,
+                ),
+                Effect::DepthFog { colour, density } => single(
+                    Shader::Fog,
+                    LayerUniform { colour: srgb4(colour.0, *density), ..base },
+                    Slot::Nothing,
+                    None,
+                ),
+                Effect::Style { strength, .. } | Effect::Restyle { strength, .. } => single(
+                    Shader::Style,
+                    LayerUniform { colour: [0.0, 0.0, 0.0, *strength], ..base },
+                    Slot::Stylized,
+                    None,
+                ),
+                Effect::Lut { strength, .. } => {
+                    let lut = &luts[lut_index];
+                    single(
+                        Shader::Lut,
+                        LayerUniform {
+                            colour: [0.0, 0.0, 0.0, *strength],
+                            params: [lut.size as f32, 0.0, 0.0, 0.0],
+                            lut_domain_min: srgb4(lut.domain_min, 0.0),
+                            lut_domain_max: srgb4(lut.domain_max, 1.0),
+                            ..base
+                        },
+                        Slot::Nothing,
+                        Some(lut_index),
+                    );
+                    lut_index += 1;
+                }
+                Effect::Toon { levels, edges } => single(
+                    Shader::Toon,
+                    LayerUniform { params: [*levels, *edges, 0.0, 0.0], ..base },
+                    Slot::Nothing,
+                    None,
+                ),
+                Effect::Grain { amount } => single(
+                    Shader::Grain,
+                    LayerUniform { params: [*amount, 0.0, 0.0, 0.0], ..base },
+                    Slot::Nothing,
+                    None,
+                ),
+                Effect::Vignette { amount } => single(
+                    Shader::Vignette,
+                    LayerUniform { params: [*amount, 0.0, 0.0, 0.0], ..base },
+                    Slot::Nothing,
+                    None,
+                ),
+            }
+        }
+        self.passes = passes
+            .into_iter()
+            .map(|(shader, base, region_slot, input, aux, output, lut)| {
+                let linear = |c: [f32; 4]| {
+                    [srgb_to_linear(c[0]), srgb_to_linear(c[1]), srgb_to_linear(c[2]), c[3]]
+                };
+                let base = LayerUniform {
+                    colour_linear: linear(base.colour),
+                    accent_linear: linear(base.accent),
+                    ..base
+                };
+                Pass {
+                    shader,
+                    uniform: context.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                        label: Some("layer uniform"),
+                        contents: bytemuck::bytes_of(&base),
+                        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                    }),
+                    base,
+                    region_slot,
+                    input,
+                    aux,
+                    output,
+                    lut,
+                }
+            })
+            .collect();
+        self.luts = luts.iter().map(|lut| Self::lut_texture(context, lut)).collect();
+        self.lut_sizes = luts.iter().map(|l| l.size).collect();
+        self.region_sets = region_sets;
+        self.resolved = None;
+        self.membership_of = None;
+        Ok(())
+    }
+
+    pub(super) fn lut_texture(context: &RenderContext, lut: &Lut) -> Target {
+        let n = lut.size;
+        let data: Vec<u16> = lut
+            .table
+            .iter()
+            .flat_map(|rgb| [f16_bits(rgb[0]), f16_bits(rgb[1]), f16_bits(rgb[2]), f16_bits(1.0)])
+            .collect();
+        let texture = context.device.create_texture_with_data(
+            &context.queue,
+            &wgpu::TextureDescriptor {
+                label: Some("lut"),
+                size: wgpu::Extent3d { width: n, height: n, depth_or_array_layers: n },
+                mip_level_count: 1,
+                sample_count: 1,
+                dimension: wgpu::TextureDimension::D3,
+                format: wgpu::TextureFormat::Rgba16Float,
+                usage: wgpu::TextureUsages::TEXTURE_BINDING,
+                view_formats: &[],
+            },
+            wgpu::util::TextureDataOrder::LayerMajor,
+            bytemuck::cast_slice(&data),
+        );
+        let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
+        Target { texture, view }
+    }
+}
