@@ -9,6 +9,31 @@ use std::{
     time::{Duration, Instant},
 };
 
+/// The live window's model stages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum StageKind {
+    /// Semantic segmentation (the class map).
+    Segmentation,
+    /// The person mask.
+    Person,
+    /// Monocular depth.
+    Depth,
+    /// Style transfer or the restyler (keyframes).
+    Style,
+}
+
+impl StageKind {
+    /// Its name in the HUD, summaries and thread names.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Segmentation => "segmentation",
+            Self::Person => "person",
+            Self::Depth => "depth",
+            Self::Style => "style",
+        }
+    }
+}
+
 /// A slot that keeps only the newest value: `put` replaces, `take` waits for one.
 pub struct Latest<T> {
     state: Mutex<(Option<T>, bool)>,

@@ -14,7 +14,7 @@ use crate::{
     projection::{DEFAULT_FADE_S, KeyframeProjector, Thumbnail, estimate_flow},
     restyle::EngineChoice,
     scene::{ClassMap, MapMotions, Motion, ScalarMap, SceneAnalysis},
-    stages::{Stage, StageStats},
+    stages::{Stage, StageKind, StageStats},
     store::ModelStore,
 };
 
@@ -46,7 +46,7 @@ pub(super) struct Effects {
     /// Time base of the projector's fades.
     pub(super) epoch: Instant,
     /// Which execution provider each model runs on.
-    pub(super) providers: Vec<(String, String)>,
+    pub(super) providers: Vec<(StageKind, String)>,
     /// What the models on an inference server cost per run.
     pub(super) remote: remote_meter::RemoteMeter,
 }
@@ -56,7 +56,7 @@ pub(super) struct Effects {
 #[derive(Default)]
 pub(super) struct Wiring {
     pub(super) disabled: Vec<DisabledStage>,
-    pub(super) providers: Vec<(String, String)>,
+    pub(super) providers: Vec<(StageKind, String)>,
     pub(super) remote: remote_meter::RemoteMeter,
 }
 
@@ -76,6 +76,13 @@ pub(super) fn retire(effects: Effects) {
     }
 }
 
+/// `model on provider` for each session of a stage (the HUD's "on ..." part).
+fn describe<'a>(sessions: impl Iterator<Item = &'a crate::inference::ModelSession>) -> String {
+    let parts: Vec<String> =
+        sessions.map(|s| format!("{} on {}", s.model_id(), s.providers())).collect();
+    parts.join(", ")
+}
+
 /// A stage result and the thumbnail of the frame it was made from, so it can be carried onto
 /// later frames by the motion since.
 #[derive(Clone)]
@@ -90,20 +97,15 @@ pub(super) const RESTYLE_SKIP_LEVELS: f32 = 1.5;
 
 /// Opens one stage's model on a worker thread; `None` with the reason when it cannot run.
 fn spawn_stage<O: Clone + Send + 'static>(
-    name: &'static str,
+    kind: StageKind,
     store: &ModelStore,
     options: &SessionOptions,
-    id: Option<String>,
+    models: AnalysisModels,
     pick: fn(SceneAnalysis) -> Option<O>,
     wiring: &mut Wiring,
 ) -> Option<Stage<LiveFrame, Sourced<O>>> {
     let Wiring { disabled, providers, remote: meter } = wiring;
-    let mut models = AnalysisModels { segmentation: None, person: None, depth: None };
-    match name {
-        "segmentation" => models.segmentation = id,
-        "person" => models.person = id,
-        _ => models.depth = id,
-    }
+    let name = kind.name();
     let (mut analyzer, mut off) = match SceneAnalyzer::open(store, &models, options) {
         Ok(opened) => opened,
         Err(error) => {
@@ -115,11 +117,9 @@ fn spawn_stage<O: Clone + Send + 'static>(
         disabled.append(&mut off);
         return None;
     }
-    for session in analyzer.sessions() {
-        providers.push((session.model_id().to_owned(), session.providers().to_string()));
-    }
+    providers.push((kind, describe(analyzer.sessions())));
     let meter = meter.clone();
-    Stage::spawn(name, move |live: &LiveFrame| {
+    Stage::spawn(kind.name(), move |live: &LiveFrame| {
         let before = remote_meter::totals(analyzer.sessions());
         let scene = analyzer.analyze(&live.frame.image).map_err(|e| e.to_string())?;
         meter.record(&before, &remote_meter::totals(analyzer.sessions()));
@@ -152,11 +152,15 @@ impl Effects {
         let segmentation = preset
             .needs_segmentation()
             .then(|| {
+                let only = AnalysisModels {
+                    segmentation: models.segmentation.clone(),
+                    ..AnalysisModels::none()
+                };
                 spawn_stage(
-                    "segmentation",
+                    StageKind::Segmentation,
                     store,
                     &stage_options,
-                    models.segmentation.clone(),
+                    only,
                     |s| s.classes,
                     &mut wiring,
                 )
@@ -165,11 +169,13 @@ impl Effects {
         let person = preset
             .needs_person()
             .then(|| {
+                let only =
+                    AnalysisModels { person: models.person.clone(), ..AnalysisModels::none() };
                 spawn_stage(
-                    "person",
+                    StageKind::Person,
                     store,
                     &stage_options,
-                    models.person.clone(),
+                    only,
                     |s| s.person,
                     &mut wiring,
                 )
@@ -178,14 +184,8 @@ impl Effects {
         let depth = preset
             .needs_depth()
             .then(|| {
-                spawn_stage(
-                    "depth",
-                    store,
-                    &stage_options,
-                    models.depth.clone(),
-                    |s| s.depth,
-                    &mut wiring,
-                )
+                let only = AnalysisModels { depth: models.depth.clone(), ..AnalysisModels::none() };
+                spawn_stage(StageKind::Depth, store, &stage_options, only, |s| s.depth, &mut wiring)
             })
             .flatten();
         let Wiring { disabled, mut providers, remote } = wiring;
@@ -198,20 +198,14 @@ impl Effects {
                 luts: Vec::new(),
                 ..preset.clone()
             };
-            let none = AnalysisModels { segmentation: None, person: None, depth: None };
+            let none = AnalysisModels::none();
             match FrameAnalyzer::open(store, &stage_options, &style_preset, &none, engine) {
                 Ok((mut analyzer, plan)) if plan.dropped.is_empty() => {
-                    for session in analyzer.sessions() {
-                        providers
-                            .push((session.model_id().to_owned(), session.providers().to_string()));
-                    }
+                    providers.push((StageKind::Style, describe(analyzer.sessions())));
                     restyle_label = analyzer.restyle_label().map(str::to_owned);
-                    if let Some(provider) = analyzer.restyle_provider() {
-                        providers.push(("restyle".to_owned(), provider));
-                    }
                     let new_prompt = Arc::clone(&prompt);
                     let meter = remote.clone();
-                    Stage::spawn("style", move |live: &LiveFrame| {
+                    Stage::spawn(StageKind::Style.name(), move |live: &LiveFrame| {
                         let pending = new_prompt.lock().ok().and_then(|mut p| p.take());
                         if let Some(text) = pending {
                             analyzer.set_prompt(&text);
@@ -373,19 +367,19 @@ impl Effects {
         FrameAnalysis { scene: SceneAnalysis { classes, person, depth }, motions, stylized }
     }
 
-    pub(super) fn stage_stats(&self) -> Vec<(String, StageStats)> {
+    pub(super) fn stage_stats(&self) -> Vec<(StageKind, StageStats)> {
         let mut stats = Vec::new();
         if let Some(s) = &self.segmentation {
-            stats.push((s.name().to_owned(), s.stats()));
+            stats.push((StageKind::Segmentation, s.stats()));
         }
         if let Some(s) = &self.person {
-            stats.push((s.name().to_owned(), s.stats()));
+            stats.push((StageKind::Person, s.stats()));
         }
         if let Some(s) = &self.depth {
-            stats.push((s.name().to_owned(), s.stats()));
+            stats.push((StageKind::Depth, s.stats()));
         }
         if let Some(s) = &self.style {
-            stats.push((s.name().to_owned(), s.stats()));
+            stats.push((StageKind::Style, s.stats()));
         }
         stats
     }

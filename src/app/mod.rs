@@ -371,7 +371,7 @@ impl LiveApp {
         let raw_input = gpu.egui_state.take_egui_input(&window);
         let hud = ui::HudData {
             display_fps: self.fps.fps,
-            stages: effects.stage_stats().into_iter().map(|(n, s)| (n.to_owned(), s)).collect(),
+            stages: effects.stage_stats(),
             providers: effects.providers.clone(),
             dropped_layers: effects
                 .plan

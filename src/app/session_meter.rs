@@ -10,7 +10,7 @@ use std::{
 
 use serde::Serialize;
 
-use crate::stages::StageStats;
+use crate::stages::{StageKind, StageStats};
 
 /// Counts what the window thread shows; call [`SessionMeter::frame_shown`] on that thread.
 #[derive(Debug, Default)]
@@ -71,7 +71,7 @@ impl SessionMeter {
     }
 
     /// The summary so far (the first frame only starts the clocks).
-    pub fn summary(&self, stages: &[(String, StageStats)]) -> Option<SessionSummary> {
+    pub fn summary(&self, stages: &[(StageKind, StageStats)]) -> Option<SessionSummary> {
         let first = self.first?;
         let seconds = first.elapsed().as_secs_f64().max(1e-6);
         let frames = self.frames.max(1);
@@ -89,14 +89,14 @@ impl SessionMeter {
             max_frame_gap_ms: self.max_gap.as_secs_f64() * 1e3,
             stages: stages
                 .iter()
-                .map(|(name, stats)| {
+                .map(|(kind, stats)| {
                     let summary = StageSummary {
                         runs: stats.completed,
                         runs_per_second: stats.completed as f64 / seconds,
                         latency_ms: stats.latency.as_secs_f64() * 1e3,
                         skipped: stats.skipped,
                     };
-                    (name.clone(), summary)
+                    (kind.name().to_owned(), summary)
                 })
                 .collect(),
         })
@@ -142,7 +142,7 @@ mod tests {
         meter.frame_shown();
         meter.frame_shown();
         let stats = StageStats { completed: 2, skipped: 5, ..StageStats::default() };
-        let summary = meter.summary(&[("style".into(), stats)]).expect("frames shown");
+        let summary = meter.summary(&[(StageKind::Style, stats)]).expect("frames shown");
         assert_eq!(summary.frames, 3);
         assert!(summary.max_frame_gap_ms >= 30.0, "{summary:?}");
         assert_eq!(summary.stages["style"].runs, 2);

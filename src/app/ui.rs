@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::{
     effects::{Effect, Layer, Pattern, RegionSelector, preset::Preset},
-    stages::StageStats,
+    stages::{StageKind, StageStats},
 };
 
 use super::Settings;
@@ -14,10 +14,10 @@ use super::Settings;
 pub struct HudData {
     /// Display frames per second.
     pub display_fps: f32,
-    /// Per model stage: name and counters.
-    pub stages: Vec<(String, StageStats)>,
-    /// Per model: id and the execution provider it really runs on.
-    pub providers: Vec<(String, String)>,
+    /// Per model stage: which and its counters.
+    pub stages: Vec<(StageKind, StageStats)>,
+    /// Per model stage: its models and the execution provider each really runs on.
+    pub providers: Vec<(StageKind, String)>,
     /// Layers turned off, with why.
     pub dropped_layers: Vec<String>,
     /// What the picture comes from.
@@ -218,7 +218,8 @@ fn layers_ui(
                 if layer.effect.needs_style() {
                     // Regions need the segmentation model, which runs only for presets that
                     // use it (it costs a core on small machines).
-                    let segmented = hud.stages.iter().any(|(name, _)| name == "segmentation");
+                    let segmented =
+                        hud.stages.iter().any(|(kind, _)| *kind == StageKind::Segmentation);
                     ui.add_enabled_ui(segmented, |ui| {
                         changed |= region_choice(ui, index, &mut layer.region);
                     })
@@ -279,14 +280,12 @@ fn layers_ui(
 fn hud_ui(ui: &mut egui::Ui, hud: &HudData) {
     ui.label(format!("display {:.1} fps", hud.display_fps));
     ui.small(&hud.adapter);
-    for (name, stats) in &hud.stages {
-        let provider = hud
-            .providers
-            .iter()
-            .find(|(id, _)| stage_model(name, id))
-            .map_or("?", |(_, p)| p.as_str());
+    for (kind, stats) in &hud.stages {
+        let provider =
+            hud.providers.iter().find(|(k, _)| k == kind).map_or("?", |(_, p)| p.as_str());
         ui.label(format!(
-            "{name}: {:.1}/s, {:.0} ms, on {provider}, {} skipped",
+            "{}: {:.1}/s, {:.0} ms, {provider}, {} skipped",
+            kind.name(),
             stats.rate_hz,
             stats.latency.as_secs_f32() * 1e3,
             stats.skipped
@@ -320,16 +319,5 @@ fn human_bytes(bytes: u64) -> String {
         b if b >= 1_000_000 => format!("{:.1} MB", b as f64 / 1e6),
         b if b >= 1_000 => format!("{:.0} kB", b as f64 / 1e3),
         b => format!("{b} B"),
-    }
-}
-
-/// Pairs a stage with its model id in the provider list.
-fn stage_model(stage: &str, model: &str) -> bool {
-    match stage {
-        "segmentation" => model.contains("ade20k") || model.contains("segformer"),
-        "person" => model.contains("selfie") || model.contains("sinet"),
-        "depth" => model.contains("depth"),
-        // The style stage runs style transfer or the restyler.
-        _ => model.contains("style"),
     }
 }

@@ -33,6 +33,13 @@ impl Default for AnalysisModels {
     }
 }
 
+impl AnalysisModels {
+    /// No model at all (each stage then names only its own).
+    pub fn none() -> Self {
+        Self { segmentation: None, person: None, depth: None }
+    }
+}
+
 /// A stage that could not start, and why; the rest of the app keeps working without it.
 #[derive(Debug)]
 pub struct DisabledStage {
