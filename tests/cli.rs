@@ -164,3 +164,23 @@ fn doctor_and_verify_tell_the_truth() {
         "{stdout}"
     );
 }
+
+#[test]
+fn analyze_with_no_usable_model_fails_and_writes_nothing() {
+    let cache = tempfile::tempdir().expect("temp");
+    let out = tempfile::tempdir().expect("temp");
+    let maps = out.path().join("maps");
+    let empty = tempfile::tempdir().expect("temp");
+    let output = dreamlens(cache.path())
+        .env("DREAMLENS_MODEL_DIRS", empty.path())
+        .args(["analyze", "--input"])
+        .arg(images_dir().join("ADE_val_00000001.jpg"))
+        .arg("--output")
+        .arg(&maps)
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("no analysis model could be opened"), "{stderr}");
+    assert!(!maps.exists(), "no output folder for nothing");
+}

@@ -443,3 +443,41 @@ fn broken_videos_are_named_in_clear_errors() {
         assert!(text.contains("cut.mp4"), "{text}");
     }
 }
+
+/// Photos of different sizes into one MP4: every adapter scales them to the first photo's size
+/// and says so once.
+#[test]
+fn photos_of_other_sizes_are_scaled_into_one_recording() {
+    let cache = tempfile::tempdir().expect("temp");
+    let dir = tempfile::tempdir().expect("temp");
+    let photos = dir.path().join("photos");
+    std::fs::create_dir_all(&photos).expect("mkdir");
+    for (name, (w, h)) in [("a.png", (320, 240)), ("b.png", (200, 300)), ("c.png", (640, 480))] {
+        image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 90]))
+            .save(photos.join(name))
+            .expect("write");
+    }
+    let clip = dir.path().join("photos.mp4");
+    let output = dreamlens(
+        cache.path(),
+        &[
+            "process",
+            "--input",
+            photos.to_str().expect("utf8"),
+            "--output",
+            clip.to_str().expect("utf8"),
+            "--preset",
+            "film",
+        ],
+    );
+    let log = stderr(&output);
+    assert!(output.status.success(), "{log}");
+    assert_eq!(log.matches("scaled to the first frame's 320x240").count(), 1, "{log}");
+    let probe = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
+        .args(["-show_entries", "stream=width,height,nb_read_frames", "-of", "csv=p=0"])
+        .arg(&clip)
+        .output()
+        .expect("ffprobe");
+    assert_eq!(String::from_utf8_lossy(&probe.stdout).trim(), "320,240,3");
+}

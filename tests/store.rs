@@ -349,4 +349,13 @@ fn checked_files_are_not_hashed_again_until_they_change() {
     let error = third.locate("toy").expect_err("corrupt copy refused");
     assert!(matches!(error, StoreError::HashMismatch { .. }), "{error}");
     assert_eq!(third.bytes_hashed(), GOOD.len() as u64, "the changed file was read");
+    // A model that could be downloaded again is still reported by its bad copy, not as
+    // "not found", when only looked up.
+    let with_url = store(
+        manifest(&["http://127.0.0.1:9/unused".into()], Some(&sha256(GOOD))),
+        cache.path(),
+        vec![mirror.path().to_owned()],
+    );
+    let error = with_url.locate("toy").expect_err("corrupt copy refused");
+    assert!(matches!(error, StoreError::HashMismatch { .. }), "{error}");
 }
