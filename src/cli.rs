@@ -357,6 +357,26 @@ pub enum BenchWhat {
     /// Median time of each part of a diffusion pipeline (text encoder, VAE or TAESD encode and
     /// decode, one UNet step) and of a whole restyle.
     Diffusion(DiffusionBenchArgs),
+    /// Region quality on the demo room, whose ray caster knows every pixel's surface:
+    /// intersection over union per region, and how much furniture a wall repaint would touch.
+    Regions(RegionsArgs),
+}
+
+/// `bench regions` options.
+#[derive(Debug, Args)]
+pub struct RegionsArgs {
+    /// Demo frames to analyse, spread over the camera's sweep.
+    #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u32).range(1..))]
+    pub frames: u32,
+    /// Frame size.
+    #[arg(long, default_value = "640x360", value_parser = parse_size)]
+    pub size: (u32, u32),
+    /// Segmentation model id.
+    #[arg(long, default_value = "ade20k-deeplabv3-mnv2")]
+    pub segmentation: String,
+    /// Print `{"frames", "iou": {wall, floor, ceiling, furniture}, "furniture_painted"}` as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `bench diffusion` options.

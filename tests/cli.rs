@@ -184,3 +184,24 @@ fn analyze_with_no_usable_model_fails_and_writes_nothing() {
     assert!(stderr.contains("no analysis model could be opened"), "{stderr}");
     assert!(!maps.exists(), "no output folder for nothing");
 }
+
+#[test]
+fn bench_regions_json_reports_iou_against_the_exact_demo_labels() {
+    let cache = tempfile::tempdir().expect("temp");
+    let output = dreamlens(cache.path())
+        .args(["bench", "regions", "--json", "--frames", "2", "--size", "320x180"])
+        .output()
+        .expect("runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("one JSON object");
+    assert_eq!(report["frames"], 2);
+    for region in ["wall", "floor", "ceiling", "furniture"] {
+        let iou = report["iou"][region].as_f64().unwrap_or(-1.0);
+        assert!((0.0..=1.0).contains(&iou), "{region}: {report}");
+    }
+    // A real model on the demo room finds most of its floor and ceiling.
+    assert!(report["iou"]["floor"].as_f64().unwrap_or(0.0) > 0.5, "{report}");
+    let painted = report["furniture_painted"].as_f64().unwrap_or(-1.0);
+    assert!((0.0..=1.0).contains(&painted), "{report}");
+}

@@ -140,79 +140,172 @@ fn albedo(surface: Surface, point: Vec3) -> [f32; 3] {
     }
 }
 
-/// Renders the demo room at time `t_s` seconds.
-pub fn render(width: u32, height: u32, t_s: f32) -> RgbImage {
-    let blocks = furniture();
-    let yaw = (t_s * 0.35).sin() * 0.28;
-    let eye = Vec3::new((t_s * 0.2).sin() * 0.8, 1.45 + (t_s * 0.5).sin() * 0.05, 3.6);
-    let forward = Vec3::new(yaw.sin(), -0.12, -yaw.cos()).normalize();
-    let right = forward.cross(Vec3::Y).normalize();
-    let up = right.cross(forward);
-    let aspect = width as f32 / height as f32;
-    let tan_half_fov = (62f32.to_radians() / 2.0).tan();
-    let light = Vec3::new(0.5, 2.5, 0.5);
-    let window_centre = Vec3::new(-3.1, 1.55, -2.0);
-    let mut pixels = vec![0u8; (width * height * 3) as usize];
+/// The virtual camera at time `t_s`: a slow sway and pan around the room.
+struct Camera {
+    eye: Vec3,
+    forward: Vec3,
+    right: Vec3,
+    up: Vec3,
+    tan_half_fov: f32,
+    aspect: f32,
+    size: (u32, u32),
+}
+
+impl Camera {
+    fn at(width: u32, height: u32, t_s: f32) -> Self {
+        let yaw = (t_s * 0.35).sin() * 0.28;
+        let eye = Vec3::new((t_s * 0.2).sin() * 0.8, 1.45 + (t_s * 0.5).sin() * 0.05, 3.6);
+        let forward = Vec3::new(yaw.sin(), -0.12, -yaw.cos()).normalize();
+        let right = forward.cross(Vec3::Y).normalize();
+        let up = right.cross(forward);
+        Self {
+            eye,
+            forward,
+            right,
+            up,
+            tan_half_fov: (62f32.to_radians() / 2.0).tan(),
+            aspect: width as f32 / height as f32,
+            size: (width, height),
+        }
+    }
+
+    /// The ray through the centre of pixel `index` (row by row).
+    fn ray(&self, index: usize) -> Vec3 {
+        let width = self.size.0 as usize;
+        let (x, y) = ((index % width) as f32, (index / width) as f32);
+        let sx = ((x + 0.5) / self.size.0 as f32 * 2.0 - 1.0) * self.tan_half_fov * self.aspect;
+        let sy = (1.0 - (y + 0.5) / self.size.1 as f32 * 2.0) * self.tan_half_fov;
+        (self.forward + self.right * sx + self.up * sy).normalize()
+    }
+}
+
+/// The nearest surface along `dir` from `eye`: distance, normal, surface.
+fn cast(eye: Vec3, dir: Vec3, blocks: &[Block]) -> (f32, Vec3, Surface) {
+    let inv = dir.recip();
+    let (mut t, mut normal) = hit_room(eye, inv);
+    let mut surface = if normal.y > 0.5 {
+        Surface::Floor
+    } else if normal.y < -0.5 {
+        Surface::Ceiling
+    } else {
+        Surface::Wall
+    };
+    for block in blocks {
+        if let Some((tb, nb)) = hit_box(eye, inv, block.min, block.max)
+            && tb < t
+        {
+            t = tb;
+            normal = nb;
+            surface = block.surface;
+        }
+    }
+    (t, normal, surface)
+}
+
+/// Runs `pixel(index, out)` for every pixel on all cores, `channels` bytes each.
+fn per_pixel(
+    width: u32,
+    height: u32,
+    channels: usize,
+    pixel: impl Fn(usize, &mut [u8]) + Sync,
+) -> Vec<u8> {
+    let mut data = vec![0u8; width as usize * height as usize * channels];
     let rows_per_worker =
         (height as usize).div_ceil(std::thread::available_parallelism().map_or(1, |n| n.get()));
     std::thread::scope(|scope| {
         for (chunk_index, chunk) in
-            pixels.chunks_mut(rows_per_worker * width as usize * 3).enumerate()
+            data.chunks_mut(rows_per_worker * width as usize * channels).enumerate()
         {
-            let blocks = &blocks;
+            let pixel = &pixel;
             scope.spawn(move || {
-                for (i, px) in chunk.chunks_exact_mut(3).enumerate() {
-                    let index = chunk_index * rows_per_worker * width as usize + i;
-                    let (x, y) = ((index % width as usize) as f32, (index / width as usize) as f32);
-                    let sx = ((x + 0.5) / width as f32 * 2.0 - 1.0) * tan_half_fov * aspect;
-                    let sy = (1.0 - (y + 0.5) / height as f32 * 2.0) * tan_half_fov;
-                    let dir = (forward + right * sx + up * sy).normalize();
-                    let inv = dir.recip();
-                    let (mut t, mut normal) = hit_room(eye, inv);
-                    let mut surface = if normal.y > 0.5 {
-                        Surface::Floor
-                    } else if normal.y < -0.5 {
-                        Surface::Ceiling
-                    } else {
-                        Surface::Wall
-                    };
-                    for block in blocks {
-                        if let Some((tb, nb)) = hit_box(eye, inv, block.min, block.max)
-                            && tb < t
-                        {
-                            t = tb;
-                            normal = nb;
-                            surface = block.surface;
-                        }
-                    }
-                    let point = eye + dir * t;
-                    let base = albedo(surface, point);
-                    let colour = if matches!(surface, Surface::Window) {
-                        base
-                    } else {
-                        let to_light = light - point;
-                        let distance = to_light.length();
-                        let lambert = normal.dot(to_light / distance).max(0.0) * 6.0
-                            / (distance * distance + 1.0);
-                        let to_window = window_centre - point;
-                        let window = normal.dot(to_window.normalize()).max(0.0) * 2.2
-                            / (to_window.length_squared() + 1.0);
-                        // Corners and contact areas darker (cheap ambient occlusion).
-                        let corner = ((point.x - ROOM_MIN.x)
-                            .min(ROOM_MAX.x - point.x)
-                            .min(point.y)
-                            .min(ROOM_MAX.y - point.y)
-                            * 2.5)
-                            .clamp(0.0, 1.0);
-                        let light_amount = 0.22 + 0.08 * corner + lambert + window;
-                        base.map(|c| c * light_amount)
-                    };
-                    for c in 0..3 {
-                        // Gamma-encode for display.
-                        px[c] = (colour[c].clamp(0.0, 1.0).powf(1.0 / 2.2) * 255.0).round() as u8;
-                    }
+                for (i, out) in chunk.chunks_exact_mut(channels).enumerate() {
+                    pixel(chunk_index * rows_per_worker * width as usize + i, out);
                 }
             });
+        }
+    });
+    data
+}
+
+/// What the demo room shows at a pixel, exactly: the surface its ray hits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DemoSurface {
+    /// A wall.
+    Wall,
+    /// The floor.
+    Floor,
+    /// The ceiling.
+    Ceiling,
+    /// The sofa, the armchair, the table, the cabinet.
+    Furniture,
+    /// The window.
+    Window,
+    /// The painting on the wall.
+    Picture,
+}
+
+/// The exact surface of every pixel of [`render`]`(width, height, t_s)`, row by row: the truth
+/// region analysis is measured against.
+pub fn labels(width: u32, height: u32, t_s: f32) -> Vec<DemoSurface> {
+    let blocks = furniture();
+    let camera = Camera::at(width, height, t_s);
+    let codes = per_pixel(width, height, 1, |index, out| {
+        let (_, _, surface) = cast(camera.eye, camera.ray(index), &blocks);
+        out[0] = match surface {
+            Surface::Wall => 0,
+            Surface::Floor => 1,
+            Surface::Ceiling => 2,
+            Surface::Fabric(_) | Surface::Wood(_) => 3,
+            Surface::Window => 4,
+            Surface::Painting => 5,
+        };
+    });
+    const ALL: [DemoSurface; 6] = [
+        DemoSurface::Wall,
+        DemoSurface::Floor,
+        DemoSurface::Ceiling,
+        DemoSurface::Furniture,
+        DemoSurface::Window,
+        DemoSurface::Picture,
+    ];
+    codes.into_iter().map(|c| ALL[c as usize]).collect()
+}
+
+/// Renders the demo room at time `t_s` seconds.
+pub fn render(width: u32, height: u32, t_s: f32) -> RgbImage {
+    let blocks = furniture();
+    let camera = Camera::at(width, height, t_s);
+    let light = Vec3::new(0.5, 2.5, 0.5);
+    let window_centre = Vec3::new(-3.1, 1.55, -2.0);
+    let pixels = per_pixel(width, height, 3, |index, px| {
+        let dir = camera.ray(index);
+        let (t, normal, surface) = cast(camera.eye, dir, &blocks);
+        let point = camera.eye + dir * t;
+        let base = albedo(surface, point);
+        let colour = if matches!(surface, Surface::Window) {
+            base
+        } else {
+            let to_light = light - point;
+            let distance = to_light.length();
+            let lambert =
+                normal.dot(to_light / distance).max(0.0) * 6.0 / (distance * distance + 1.0);
+            let to_window = window_centre - point;
+            let window = normal.dot(to_window.normalize()).max(0.0) * 2.2
+                / (to_window.length_squared() + 1.0);
+            // Corners and contact areas darker (cheap ambient occlusion).
+            let corner = ((point.x - ROOM_MIN.x)
+                .min(ROOM_MAX.x - point.x)
+                .min(point.y)
+                .min(ROOM_MAX.y - point.y)
+                * 2.5)
+                .clamp(0.0, 1.0);
+            let light_amount = 0.22 + 0.08 * corner + lambert + window;
+            base.map(|c| c * light_amount)
+        };
+        for c in 0..3 {
+            // Gamma-encode for display.
+            px[c] = (colour[c].clamp(0.0, 1.0).powf(1.0 / 2.2) * 255.0).round() as u8;
         }
     });
     RgbImage::from_raw(width, height, pixels).expect("sizes match")
@@ -235,6 +328,25 @@ mod tests {
             }
         }
         sum / count
+    }
+
+    /// Pixels of the 320x180 view at t = 0 checked by eye against the rendered picture: the
+    /// ceiling light, the floor, the back wall, the painting, the sofa, the window, the cabinet,
+    /// the right wall and the armchair.
+    #[test]
+    fn exact_labels_name_what_the_picture_shows() {
+        let labels = labels(320, 180, 0.0);
+        let at = |x: usize, y: usize| labels[y * 320 + x];
+        assert_eq!(at(160, 5), DemoSurface::Ceiling);
+        assert_eq!(at(160, 170), DemoSurface::Floor);
+        assert_eq!(at(110, 60), DemoSurface::Wall);
+        assert_eq!(at(160, 66), DemoSurface::Picture);
+        assert_eq!(at(160, 92), DemoSurface::Furniture);
+        assert_eq!(at(70, 70), DemoSurface::Window);
+        assert_eq!(at(30, 120), DemoSurface::Furniture);
+        assert_eq!(at(300, 80), DemoSurface::Wall);
+        assert_eq!(at(240, 100), DemoSurface::Furniture);
+        assert_eq!(labels.len(), 320 * 180);
     }
 
     #[test]

@@ -74,6 +74,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench { what: crate::cli::BenchWhat::Stages(args) } => {
             bench::stages(&store, &options, &args)
         }
+        Command::Bench { what: crate::cli::BenchWhat::Regions(args) } => {
+            bench::regions(&store, &options, &args)
+        }
         Command::Bench { what: crate::cli::BenchWhat::Diffusion(args) } => {
             bench::diffusion(&store, &options, &engine, &args)
         }
