@@ -337,9 +337,44 @@ impl LiveApp {
         });
     }
 
+    /// One displayed frame, in named steps: the newest camera frame (offered to the models),
+    /// composited with the newest results, the window drawn with the controls and presented,
+    /// the frame recorded, the counters kept.
     fn redraw(&mut self, event_loop: &ActiveEventLoop) -> anyhow::Result<()> {
         let Some(window) = self.window.clone() else { return Ok(()) };
         self.load_effects();
+        let Some(frame) = self.take_frame() else {
+            window.request_redraw();
+            return Ok(());
+        };
+        if let Some(path) = self.options.record_to.take() {
+            self.toggle_recording_to(Some(path));
+        }
+        let Some(picture) = self.composite(&frame)? else { return Ok(()) };
+        let (actions, reconfigure) = self.draw_window(&window, &picture)?;
+        self.record(&frame, &picture);
+        self.displayed += 1;
+        self.meter.frame_shown();
+        self.fps.tick();
+        if reconfigure {
+            self.configure_surface();
+        }
+        if self.quit_when_done(event_loop)? {
+            return Ok(());
+        }
+        if actions.record {
+            self.toggle_recording();
+        }
+        if actions.snapshot {
+            self.snapshot();
+        }
+        window.request_redraw();
+        Ok(())
+    }
+
+    /// The newest frame from the capture thread (offered to the models when the gate lets it
+    /// through), else the last one shown.
+    fn take_frame(&mut self) -> Option<Arc<LiveFrame>> {
         if let Some(frame) = self.source.frames.try_take() {
             if let Some(effects) = &mut self.effects
                 && self.gate.admit(&frame.frame.image)
@@ -348,27 +383,38 @@ impl LiveApp {
             }
             self.frame = Some(frame);
         }
-        let Some(frame) = self.frame.clone() else {
-            window.request_redraw();
-            return Ok(());
+        self.frame.clone()
+    }
+
+    /// The frame composited with the newest maps and keyframes (carried to it on the GPU);
+    /// `None` while there is no window surface to show it on.
+    fn composite(&mut self, frame: &LiveFrame) -> anyhow::Result<Option<wgpu::Texture>> {
+        let (Some(gpu), Some(effects)) = (&mut self.gpu, &mut self.effects) else {
+            return Ok(None);
         };
-        if let Some(path) = self.options.record_to.take() {
-            self.toggle_recording_to(Some(path));
-        }
-        let Some(gpu) = &mut self.gpu else { return Ok(()) };
-        let Some(effects) = &mut self.effects else { return Ok(()) };
         if gpu.screen.is_none() {
-            return Ok(());
+            return Ok(None);
         }
-        let analysis = effects.latest(&frame);
+        let analysis = effects.latest(frame);
         let size = frame.frame.image.dimensions();
         let compositor =
             effects.renderer.submit_rgba(&gpu.context, &frame.rgba, size, &analysis)?;
-        let picture = compositor.output_texture().clone();
-        let picture_view = picture.create_view(&wgpu::TextureViewDescriptor::default());
+        Ok(Some(compositor.output_texture().clone()))
+    }
 
+    /// The picture letterboxed into the window with the controls and HUD on top, presented;
+    /// returns what the controls asked for and whether the surface must be configured again.
+    fn draw_window(
+        &mut self,
+        window: &Window,
+        picture: &wgpu::Texture,
+    ) -> anyhow::Result<(ui::Actions, bool)> {
+        let (Some(gpu), Some(effects)) = (&mut self.gpu, &mut self.effects) else {
+            return Ok((ui::Actions::default(), false));
+        };
+        let picture_view = picture.create_view(&wgpu::TextureViewDescriptor::default());
         // The UI.
-        let raw_input = gpu.egui_state.take_egui_input(&window);
+        let raw_input = gpu.egui_state.take_egui_input(window);
         let hud = ui::HudData {
             display_fps: self.fps.fps,
             stages: effects.stage_stats(),
@@ -426,7 +472,7 @@ impl LiveApp {
         if actions.layers_changed {
             effects.renderer.set_layers(&gpu.context, layers)?;
         }
-        gpu.egui_state.handle_platform_output(&window, full_output.platform_output);
+        gpu.egui_state.handle_platform_output(window, full_output.platform_output);
         let pixels_per_point = full_output.pixels_per_point;
         let jobs = gpu.egui_ctx.tessellate(full_output.shapes, pixels_per_point);
         let (screen, screen_view) = gpu.screen.as_ref().expect("checked above");
@@ -516,41 +562,11 @@ impl LiveApp {
         } else {
             gpu.context.queue.submit([encoder.finish()]);
         }
-        // Recording takes the edited picture without the UI, read back asynchronously: neither
-        // the GPU copy nor the encoder ever holds the display back (busy means dropped).
-        // Each captured frame is recorded once: the display may show one twice when the source
-        // is slower than the screen, and two pictures cannot share a capture time.
-        if let Some(recording) = self
-            .recording
-            .as_mut()
-            .filter(|r| r.last_frame.is_none_or(|last| last != frame.frame.index))
-        {
-            recording.last_frame = Some(frame.frame.index);
-            let frame_time =
-                frame.captured_at.duration_since(recording.started).as_secs_f64().max(0.0);
-            match &recording.converter {
-                Some(converter) => {
-                    let mut encoder = gpu.context.device.create_command_encoder(
-                        &wgpu::CommandEncoderDescriptor { label: Some("recording") },
-                    );
-                    let size = (picture.size().width, picture.size().height);
-                    converter.encode(&gpu.context, &mut encoder, &picture_view, size);
-                    gpu.context.queue.submit([encoder.finish()]);
-                    recording.ring.submit(&gpu.context, converter.target(), frame_time);
-                }
-                None => {
-                    recording.ring.submit(&gpu.context, &picture, frame_time);
-                }
-            }
-            let finished = recording.ring.collect(&gpu.context);
-            recording.feed(finished);
-        }
-        self.displayed += 1;
-        self.meter.frame_shown();
-        self.fps.tick();
-        if reconfigure {
-            self.configure_surface();
-        }
+        Ok((actions, reconfigure))
+    }
+
+    /// After `--quit-after-frames` frames: the screenshot, if asked for, and the exit.
+    fn quit_when_done(&mut self, event_loop: &ActiveEventLoop) -> anyhow::Result<bool> {
         if let Some(limit) = self.options.quit_after_frames
             && self.displayed >= limit
         {
@@ -563,16 +579,9 @@ impl LiveApp {
                     .with_context(|| format!("cannot write screenshot {}", path.display()))?;
             }
             event_loop.exit();
-            return Ok(());
+            return Ok(true);
         }
-        if actions.record {
-            self.toggle_recording();
-        }
-        if actions.snapshot {
-            self.snapshot();
-        }
-        window.request_redraw();
-        Ok(())
+        Ok(false)
     }
 }
 

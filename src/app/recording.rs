@@ -13,7 +13,7 @@ use crate::{
     render::{RenderContext, readback::ReadbackRing, yuv::I420Converter},
 };
 
-use super::{LiveApp, output_names};
+use super::{LiveApp, output_names, source::LiveFrame};
 
 pub(super) struct Recording {
     pub(super) recorder: Recorder,
@@ -149,6 +149,41 @@ impl LiveApp {
         match result {
             Ok(path) => self.notify(format!("Snapshot saved to {}", path.display())),
             Err(error) => self.notify(format!("Snapshot failed: {error}")),
+        }
+    }
+
+    /// Hands the picture to the recording, once per captured frame.
+    pub(super) fn record(&mut self, frame: &LiveFrame, picture: &wgpu::Texture) {
+        let Some(gpu) = &self.gpu else { return };
+        // Recording takes the edited picture without the UI, read back asynchronously: neither
+        // the GPU copy nor the encoder ever holds the display back (busy means dropped).
+        // Each captured frame is recorded once: the display may show one twice when the source
+        // is slower than the screen, and two pictures cannot share a capture time.
+        if let Some(recording) = self
+            .recording
+            .as_mut()
+            .filter(|r| r.last_frame.is_none_or(|last| last != frame.frame.index))
+        {
+            recording.last_frame = Some(frame.frame.index);
+            let frame_time =
+                frame.captured_at.duration_since(recording.started).as_secs_f64().max(0.0);
+            match &recording.converter {
+                Some(converter) => {
+                    let mut encoder = gpu.context.device.create_command_encoder(
+                        &wgpu::CommandEncoderDescriptor { label: Some("recording") },
+                    );
+                    let size = (picture.size().width, picture.size().height);
+                    let picture_view = picture.create_view(&wgpu::TextureViewDescriptor::default());
+                    converter.encode(&gpu.context, &mut encoder, &picture_view, size);
+                    gpu.context.queue.submit([encoder.finish()]);
+                    recording.ring.submit(&gpu.context, converter.target(), frame_time);
+                }
+                None => {
+                    recording.ring.submit(&gpu.context, picture, frame_time);
+                }
+            }
+            let finished = recording.ring.collect(&gpu.context);
+            recording.feed(finished);
         }
     }
 }
