@@ -312,6 +312,8 @@ impl RemoteModel {
     fn check_ready(&self) -> Result<(), RemoteError> {
         match self.get(&format!("{}/v2/health/ready", self.config.url)) {
             Ok(_) => Ok(()),
+            // A refused token is the user's to fix, not a server that is down.
+            Err(error @ RemoteError::Http { status: 401 | 403, .. }) => Err(error),
             Err(RemoteError::Http { status, message, .. }) => Err(RemoteError::Unreachable {
                 url: self.config.url.clone(),
                 for_model: format!(" for model `{}`", self.name),
@@ -478,6 +480,52 @@ mod tests {
         assert_eq!(config.remote_name("unet"), "sdturbo-unet");
         config.version = Some("3".into());
         assert_eq!(config.model_url("x"), "http://gpu-box:8000/v2/models/x/versions/3");
+    }
+
+    /// A server that answers `status` to everything and hands back the first request's
+    /// `Authorization` header.
+    fn one_answer_server(status: &'static str) -> (String, std::sync::mpsc::Receiver<String>) {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let (sender, received) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(2) {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                let mut authorization = String::new();
+                let mut line = String::new();
+                while reader.read_line(&mut line).unwrap_or(0) > 0 && line.trim() != "" {
+                    if line.to_ascii_lowercase().starts_with("authorization:") {
+                        authorization = line["authorization:".len()..].trim().to_owned();
+                    }
+                    line.clear();
+                }
+                let _ = sender.send(authorization);
+                let body = r#"{"error":"missing or bad token"}"#;
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        (url, received)
+    }
+
+    #[test]
+    fn the_token_is_sent_as_a_bearer_and_a_refusal_is_named() {
+        let (url, received) = one_answer_server("401 Unauthorized");
+        let mut config = RemoteConfig::new(&url).expect("url");
+        config.token = Some("s3cret".into());
+        let error = RemoteModel::open(&config, "unet").expect_err("refused");
+        assert_eq!(received.recv().expect("a request"), "Bearer s3cret");
+        let text = error.to_string();
+        assert!(
+            text.contains(&url) && text.contains("401") && text.contains("bad token"),
+            "{text}"
+        );
+        assert!(!error.is_server_failure(), "a refusal is not worth a local fallback");
     }
 
     #[test]
