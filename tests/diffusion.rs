@@ -201,7 +201,7 @@ fn wrong_latent_scaling_fails_the_comparison() {
     // The same pipeline with SDXL's scaling factor (0.13025) instead of SD's 0.18215.
     let case = Case::load("euler_turbo");
     let dir = tempfile::tempdir().expect("temp dir");
-    copy_dir(&model_dir(), dir.path());
+    common::copy_tree(&model_dir(), dir.path());
     let config_path = dir.path().join("vae_decoder/config.json");
     let config = std::fs::read_to_string(&config_path).expect("config");
     assert!(config.contains("0.18215"));
@@ -248,25 +248,12 @@ fn prompts_steer_the_result() {
 #[test]
 fn missing_parts_are_named() {
     let dir = tempfile::tempdir().expect("temp dir");
-    copy_dir(&model_dir(), dir.path());
+    common::copy_tree(&model_dir(), dir.path());
     std::fs::remove_file(dir.path().join("unet/model.onnx")).expect("remove");
     let err = DiffusionPipeline::open(dir.path(), &DiffusionOptions::default())
         .expect_err("no unet must fail")
         .to_string();
     assert!(err.contains("unet/model.onnx") && err.contains("optimum-cli"), "{err}");
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    for entry in std::fs::read_dir(from).expect("read dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            std::fs::create_dir_all(&target).expect("mkdir");
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).expect("copy");
-        }
-    }
 }
 
 #[test]
@@ -275,7 +262,7 @@ fn a_half_precision_unet_runs_and_stays_close() {
     // (inputs converted on the way in, outputs on the way out) and stay near the float32 result.
     let case = Case::load("euler_multi");
     let dir = tempfile::tempdir().expect("temp dir");
-    copy_dir(&model_dir(), dir.path());
+    common::copy_tree(&model_dir(), dir.path());
     std::fs::copy(
         model_dir().with_file_name("tiny-sd-unet-fp16.onnx"),
         dir.path().join("unet/model.onnx"),

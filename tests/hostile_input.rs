@@ -171,21 +171,8 @@ fn scheduler_config_never_panics_at_parse_or_plan() {
 /// Copies the tiny pipeline with one config file replaced.
 fn pipeline_with(dir: &Path, relative: &str, text: &str) {
     let source = common::root().join("tests/data/tiny-sd");
-    copy_tree(&source, dir);
+    common::copy_tree(&source, dir);
     std::fs::write(dir.join(relative), text).expect("write config");
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read_dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
 }
 
 #[test]

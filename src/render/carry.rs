@@ -288,6 +288,12 @@ fn write_motion(context: &RenderContext, flow: &mut Upload, motion: &Motion) {
     let vectors: &[[f32; 2]] = if motion.vectors.len() == expected && expected > 0 {
         &motion.vectors
     } else {
+        tracing::warn!(
+            "a motion grid of {}x{} came with {} vectors; shown unmoved",
+            motion.cols,
+            motion.rows,
+            motion.vectors.len()
+        );
         &[[0.0, 0.0]]
     };
     let size = if vectors.len() == 1 { (1, 1) } else { (motion.cols, motion.rows) };

@@ -9,7 +9,7 @@ use std::{
     sync::OnceLock,
 };
 
-use super::{models_dir, root};
+use super::{copy_tree, models_dir, root};
 
 /// Models whose name starts with this answer after [`SLOW_DELAY_MS`].
 pub const SLOW_PREFIX: &str = "slow-";
@@ -124,19 +124,6 @@ pub fn half_pipeline() -> tempfile::TempDir {
     )
     .expect("fp16 unet");
     dir
-}
-
-fn copy_tree(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read_dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_tree(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
 }
 
 /// One server per test process, shared by its tests: the tiny pipeline (with TAESD) under
