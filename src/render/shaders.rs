@@ -18,7 +18,7 @@ pub const STANDALONE: [(&str, &str); 6] = [
 ];
 
 /// Effect shaders, each completed by `COMMON`: (name, body).
-pub const EFFECTS: [(&str, &str); 11] = [
+pub const EFFECTS: [(&str, &str); 12] = [
     ("repaint", include_str!("../../shaders/repaint.wgsl")),
     ("texture", include_str!("../../shaders/texture.wgsl")),
     ("blur", include_str!("../../shaders/blur.wgsl")),
@@ -30,6 +30,7 @@ pub const EFFECTS: [(&str, &str); 11] = [
     ("toon", include_str!("../../shaders/toon.wgsl")),
     ("grain", include_str!("../../shaders/grain.wgsl")),
     ("vignette", include_str!("../../shaders/vignette.wgsl")),
+    ("focus", include_str!("../../shaders/focus.wgsl")),
 ];
 
 /// The full source of a stand-alone shader by name (`carry`, `analysis`, `guide`, `convert`,

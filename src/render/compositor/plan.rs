@@ -51,6 +51,7 @@ pub(super) enum Shader {
     Toon,
     Grain,
     Vignette,
+    Focus,
 }
 
 impl Shader {
@@ -204,20 +205,34 @@ impl Compositor {
                     Slot::Nothing,
                     None,
                 ),
-                Effect::DepthOfField { focus_depth, focus_point, strength } => single(
-                    Shader::Bokeh,
-                    LayerUniform {
-                        params: [
-                            *strength,
-                            focus_point[0],
-                            focus_point[1],
-                            focus_depth.unwrap_or(-1.0),
-                        ],
-                        ..base
-                    },
-                    Slot::Nothing,
-                    None,
-                ),
+                Effect::DepthOfField { focus_depth, focus_point, strength } => {
+                    // The bokeh gathers at half resolution (a quarter of the pixels; its discs
+                    // are wide and soft), then the in-focus parts come back sharp at full
+                    // resolution, blended by the circle of confusion.
+                    let params =
+                        [*strength, focus_point[0], focus_point[1], focus_depth.unwrap_or(-1.0)];
+                    let half = half_size(self.size);
+                    let half_size =
+                        [half.0 as f32, half.1 as f32, 1.0 / half.0 as f32, 1.0 / half.1 as f32];
+                    passes.push((
+                        Shader::Bokeh,
+                        LayerUniform { params, size: half_size, ..base },
+                        None,
+                        Slot::Picture,
+                        Slot::Nothing,
+                        Slot::BlurA,
+                        None,
+                    ));
+                    passes.push((
+                        Shader::Focus,
+                        LayerUniform { params, ..base },
+                        region_slot,
+                        Slot::Picture,
+                        Slot::BlurA,
+                        Slot::Picture,
+                        None,
+                    ));
+                }
                 Effect::DepthFog { colour, density } => single(
                     Shader::Fog,
                     LayerUniform { colour: srgb4(colour.0, *density), ..base },
