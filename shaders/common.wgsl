@@ -66,6 +66,21 @@ fn depth_at(uv: vec2f) -> f32 {
     return textureSampleLevel(person_depth, linear_sampler, uv, 0.0).g;
 }
 
+// Depth of field (bokeh.wgsl, focus.wgsl). params.x: strength (pixels at 1280 wide), params.yz:
+// focus point (uv), params.w: focus depth (negative = read at the focus point).
+fn focus_depth() -> f32 {
+    if layer.params.w < 0.0 {
+        return depth_at(layer.params.yz);
+    }
+    return layer.params.w;
+}
+
+// The circle of confusion at `uv` in this pass's pixels.
+fn circle_of_confusion(uv: vec2f, focus: f32) -> f32 {
+    let strength = layer.params.x * layer.size.x / 1280.0 * 2.0;
+    return abs(depth_at(uv) - focus) * strength;
+}
+
 // Albedo swap: the picture seen = albedo x light, so the new albedo times the light the
 // original surface received (its luminance over the region's mean) keeps shadows and texture.
 fn relight(albedo_linear: vec3f, seen_srgb: vec3f) -> vec3f {

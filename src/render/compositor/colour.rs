@@ -36,6 +36,12 @@ pub(super) fn half_size(size: (u32, u32)) -> (u32, u32) {
     (size.0.div_ceil(2), size.1.div_ceil(2))
 }
 
+/// The layer uniform's `size` (width, height and their inverses) of a pass at half `size`.
+pub(super) fn half_size_uniform(size: (u32, u32)) -> [f32; 4] {
+    let (w, h) = half_size(size);
+    [w as f32, h as f32, 1.0 / w as f32, 1.0 / h as f32]
+}
+
 pub(super) fn srgb4(colour: [f32; 3], a: f32) -> [f32; 4] {
     [colour[0], colour[1], colour[2], a]
 }

@@ -6,10 +6,10 @@ mod bindings;
 mod colour;
 mod plan;
 
-use bindings::{D2, FLOAT, FLOAT_UNFILTERED, check_len, sampler_entry};
+use bindings::{D2, FLOAT, FLOAT_UNFILTERED, check_len};
 pub(crate) use bindings::{
-    Target, Upload, draw_fullscreen, fullscreen_pipeline, target, texture_entry, uniform_entry,
-    view_entry,
+    Target, Upload, draw_fullscreen, fullscreen_pipeline, sampler_entry, target, texture_entry,
+    uniform_entry, view_entry,
 };
 use colour::{half_size, linear_luminance, region_mean_colour};
 use plan::{AnalysisUniform, Pass, Slot};

@@ -7,7 +7,7 @@ use wgpu::util::DeviceExt as _;
 use super::{
     Compositor, MAX_REGION_SETS,
     bindings::Target,
-    colour::{f16_bits, half_size, srgb_to_linear, srgb4},
+    colour::{f16_bits, half_size_uniform, srgb_to_linear, srgb4},
 };
 use crate::{
     effects::{Effect, Layer, RegionSelector, lut::Lut},
@@ -162,10 +162,7 @@ impl Compositor {
                     // Blurred at half resolution: a quarter of the pixels and half the taps; the
                     // composite samples it bilinearly, which a wide blur does not show.
                     let radius = radius * width / 1280.0 / 2.0;
-                    let half = half_size(self.size);
-                    let half_size =
-                        [half.0 as f32, half.1 as f32, 1.0 / half.0 as f32, 1.0 / half.1 as f32];
-                    let half_base = LayerUniform { size: half_size, ..base };
+                    let half_base = LayerUniform { size: half_size_uniform(self.size), ..base };
                     passes.push((
                         Shader::Blur,
                         LayerUniform { params: [1.0, 0.0, radius, 1.0], ..half_base },
@@ -211,12 +208,9 @@ impl Compositor {
                     // resolution, blended by the circle of confusion.
                     let params =
                         [*strength, focus_point[0], focus_point[1], focus_depth.unwrap_or(-1.0)];
-                    let half = half_size(self.size);
-                    let half_size =
-                        [half.0 as f32, half.1 as f32, 1.0 / half.0 as f32, 1.0 / half.1 as f32];
                     passes.push((
                         Shader::Bokeh,
-                        LayerUniform { params, size: half_size, ..base },
+                        LayerUniform { params, size: half_size_uniform(self.size), ..base },
                         None,
                         Slot::Picture,
                         Slot::Nothing,
