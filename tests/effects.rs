@@ -472,3 +472,30 @@ fn the_readback_ring_returns_every_picture_in_order_without_waiting() {
     assert!(!tiny.submit(&context, compositor.output_texture(), 2));
     assert_eq!(tiny.dropped, 1);
 }
+
+/// A GPU validation error comes back as an error the caller can report (wgpu's own default
+/// would panic), and a picture past the adapter's texture limit is refused before any texture
+/// is made.
+#[test]
+fn gpu_errors_and_oversized_pictures_are_errors_not_panics() {
+    let context = RenderContext::headless().expect("GPU adapter");
+    assert!(context.check_errors().is_ok(), "nothing failed yet");
+    // A zero-sized texture is invalid.
+    let _ = context.device.create_texture(&wgpu::TextureDescriptor {
+        label: Some("invalid on purpose"),
+        size: wgpu::Extent3d { width: 0, height: 0, depth_or_array_layers: 1 },
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format: wgpu::TextureFormat::Rgba8Unorm,
+        usage: wgpu::TextureUsages::TEXTURE_BINDING,
+        view_formats: &[],
+    });
+    let _ = context.wait_idle();
+    let error = context.check_errors().expect_err("the GPU refused the texture");
+    assert!(error.to_string().contains("GPU refused"), "{error}");
+    assert!(context.check_errors().is_ok(), "each error is reported once");
+    let max = context.device.limits().max_texture_dimension_2d;
+    let error = Compositor::new(&context, max + 1, 8, &[], &[]).expect_err("too large");
+    assert!(error.to_string().contains(&format!("{}x8", max + 1)), "{error}");
+}
