@@ -9,6 +9,7 @@ pub mod effects;
 pub mod export;
 pub mod inference;
 pub mod pipeline;
+pub mod platform;
 pub mod projection;
 pub mod record;
 pub mod render;

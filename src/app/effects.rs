@@ -400,6 +400,7 @@ impl LiveApp {
                     if let Some(old) = self.effects.replace(effects) {
                         retire(old);
                     }
+                    self.presets_loaded += 1;
                     self.loading = None;
                     if ready != self.settings.preset {
                         self.start_loading();

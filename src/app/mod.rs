@@ -20,11 +20,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use winit::{
     application::ApplicationHandler,
     event::{ElementState, KeyEvent, WindowEvent},
-    event_loop::{ActiveEventLoop, ControlFlow, EventLoop},
+    event_loop::{ActiveEventLoop, ControlFlow},
     keyboard::{Key, NamedKey},
     window::{Fullscreen, Window, WindowId},
 };
@@ -33,6 +33,7 @@ use crate::{
     capture::CameraRequest,
     effects::Effect,
     inference::SessionOptions,
+    platform::Platform,
     render::{
         RenderContext,
         present::{Presenter, fit_rect},
@@ -43,7 +44,7 @@ use crate::{
 };
 use effects::{Effects, Loading};
 use recording::Recording;
-pub use settings::Settings;
+pub use settings::{Settings, desktop_path as settings_path};
 use source::{LiveFrame, LiveSource};
 
 /// What the command line asks of the live app.
@@ -125,64 +126,154 @@ impl FrameGate {
     }
 }
 
-/// Opens the window and runs until it is closed.
+/// Opens a window on the desktop and runs until it is closed.
+#[cfg(feature = "desktop")]
 pub fn run(
     store: ModelStore,
     session_options: SessionOptions,
     options: LiveOptions,
 ) -> anyhow::Result<()> {
-    #[cfg(all(unix, not(target_os = "macos"), not(target_os = "android")))]
+    #[cfg(all(unix, not(target_os = "macos")))]
     if std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
-        bail!(
+        anyhow::bail!(
             "no display to open a window on (neither DISPLAY nor WAYLAND_DISPLAY is set). To edit \
              photos or videos without a window use `dreamlens process --input ... --output ...`"
         );
     }
-    let mut settings = Settings::load();
-    if let Some(preset) = &options.preset {
-        settings.preset = preset.clone();
-    } else if options.restyle.is_some() {
-        settings.preset = "restyle".into();
-    }
-    if let Some(prompt) = &options.restyle {
-        settings.restyle_prompt = prompt.clone();
-    }
-    let event_loop = EventLoop::new().map_err(|e| {
+    let event_loop = winit::event_loop::EventLoop::new().map_err(|e| {
         anyhow::anyhow!(
             "cannot connect to the display ({e}). To edit photos or videos without a window use \
              `dreamlens process --input ... --output ...`"
         )
     })?;
-    event_loop.set_control_flow(ControlFlow::Poll);
-    let source = LiveSource::start(options.input.clone(), options.camera)?;
-    let gate = FrameGate::new(options.model_every, options.skip_similar);
-    let mut app = LiveApp {
-        store,
-        session_options,
-        options,
-        settings,
-        source,
-        gpu: None,
-        window: None,
-        instance: None,
-        effects: None,
-        frame: None,
-        displayed: 0,
-        meter: session_meter::SessionMeter::default(),
-        loading: None,
-        gate,
-        picked_layer: 0,
-        cursor: None,
-        fps: FpsCounter::default(),
-        recording: None,
-        message: None,
-        failure: None,
-    };
+    let mut app = LiveApp::new(store, session_options, options, Platform::desktop())?;
     event_loop.run_app(&mut app).context("the window's event loop failed")?;
-    app.settings.save();
-    match app.failure.take() {
-        Some(error) => Err(error),
-        None => Ok(()),
+    app.finish()
+}
+
+/// Where the live app stands: what a platform's lifecycle did to it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveStatus {
+    /// Frames presented so far.
+    pub frames_shown: u64,
+    /// Window surfaces made (one per resume).
+    pub surfaces_made: u64,
+    /// True while the app has a surface to draw on (between resume and suspend).
+    pub has_surface: bool,
+    /// True while the capture thread is paused (the camera is closed).
+    pub capture_paused: bool,
+    /// How many presets were put in place; the same number means the same stages.
+    pub presets_loaded: u64,
+    /// The model stages running, with the runs each has completed.
+    pub stage_runs: Vec<(crate::stages::StageKind, u64)>,
+}
+
+/// The live app: a winit [`ApplicationHandler`] that desktop and phone run alike.
+pub struct LiveApp {
+    store: ModelStore,
+    session_options: SessionOptions,
+    options: LiveOptions,
+    platform: Platform,
+    settings: Settings,
+    source: LiveSource,
+    gpu: Option<Gpu>,
+    window: Option<Arc<Window>>,
+    instance: Option<wgpu::Instance>,
+    effects: Option<Effects>,
+    presets_loaded: u64,
+    surfaces_made: u64,
+    frame: Option<Arc<LiveFrame>>,
+    displayed: u64,
+    /// The session's numbers.
+    meter: session_meter::SessionMeter,
+    /// The preset being opened off the window thread, if one is.
+    loading: Option<Loading>,
+    /// Decides which frames the models see.
+    gate: FrameGate,
+    /// The layer whose region a click on the picture sets.
+    picked_layer: usize,
+    /// Last cursor position in window pixels.
+    cursor: Option<(f64, f64)>,
+    fps: FpsCounter,
+    recording: Option<Recording>,
+    message: Option<(String, Instant)>,
+    failure: Option<anyhow::Error>,
+}
+
+impl LiveApp {
+    /// Starts capture on `platform`; the window and GPU come with the first `resumed`. Run it
+    /// with `EventLoop::run_app`, then call [`LiveApp::finish`].
+    pub fn new(
+        store: ModelStore,
+        session_options: SessionOptions,
+        options: LiveOptions,
+        platform: Platform,
+    ) -> anyhow::Result<Self> {
+        let mut settings = Settings::load(platform.folders.settings.as_deref());
+        if let Some(preset) = &options.preset {
+            settings.preset = preset.clone();
+        } else if options.restyle.is_some() {
+            settings.preset = "restyle".into();
+        }
+        if let Some(prompt) = &options.restyle {
+            settings.restyle_prompt = prompt.clone();
+        }
+        let source = LiveSource::start(
+            options.input.clone(),
+            options.camera,
+            Arc::clone(&platform.cameras),
+        )?;
+        let gate = FrameGate::new(options.model_every, options.skip_similar);
+        Ok(Self {
+            store,
+            session_options,
+            options,
+            platform,
+            settings,
+            source,
+            gpu: None,
+            window: None,
+            instance: None,
+            effects: None,
+            presets_loaded: 0,
+            surfaces_made: 0,
+            frame: None,
+            displayed: 0,
+            meter: session_meter::SessionMeter::default(),
+            loading: None,
+            gate,
+            picked_layer: 0,
+            cursor: None,
+            fps: FpsCounter::default(),
+            recording: None,
+            message: None,
+            failure: None,
+        })
+    }
+
+    /// Saves the settings and returns what stopped the app, if something failed.
+    pub fn finish(mut self) -> anyhow::Result<()> {
+        self.settings.save(self.platform.folders.settings.as_deref());
+        match self.failure.take() {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+
+    /// Where the app stands now.
+    pub fn status(&self) -> LiveStatus {
+        LiveStatus {
+            frames_shown: self.displayed,
+            surfaces_made: self.surfaces_made,
+            has_surface: self.gpu.as_ref().is_some_and(|g| g.surface.is_some()),
+            capture_paused: self.source.is_paused(),
+            presets_loaded: self.presets_loaded,
+            stage_runs: self
+                .effects
+                .as_ref()
+                .map(|e| e.stage_stats().into_iter().map(|(kind, s)| (kind, s.completed)).collect())
+                .unwrap_or_default(),
+        }
     }
 }
 
@@ -214,34 +305,6 @@ impl FpsCounter {
         }
         self.last = Some(now);
     }
-}
-
-struct LiveApp {
-    store: ModelStore,
-    session_options: SessionOptions,
-    options: LiveOptions,
-    settings: Settings,
-    source: LiveSource,
-    gpu: Option<Gpu>,
-    window: Option<Arc<Window>>,
-    instance: Option<wgpu::Instance>,
-    effects: Option<Effects>,
-    frame: Option<Arc<LiveFrame>>,
-    displayed: u64,
-    /// The session's numbers.
-    meter: session_meter::SessionMeter,
-    /// The preset being opened off the window thread, if one is.
-    loading: Option<Loading>,
-    /// Decides which frames the models see.
-    gate: FrameGate,
-    /// The layer whose region a click on the picture sets.
-    picked_layer: usize,
-    /// Last cursor position in window pixels.
-    cursor: Option<(f64, f64)>,
-    fps: FpsCounter,
-    recording: Option<Recording>,
-    message: Option<(String, Instant)>,
-    failure: Option<anyhow::Error>,
 }
 
 impl LiveApp {
@@ -645,16 +708,26 @@ impl ApplicationHandler for LiveApp {
         }
         if let Some(gpu) = &mut self.gpu {
             gpu.surface = Some(surface);
+            self.surfaces_made += 1;
         }
+        self.source.resume();
         self.configure_surface();
+        // Draw continuously: camera frames arrive on their own clock.
+        event_loop.set_control_flow(ControlFlow::Poll);
         window.request_redraw();
     }
 
     fn suspended(&mut self, _event_loop: &ActiveEventLoop) {
-        // Android destroys the native window now; the surface must go with it.
+        // Android destroys the native window now; the surface must go with it. The GPU, the
+        // models and their stages stay, so coming back is instant; the camera closes (another
+        // app may want it) and a recording is saved, as the app may never come back.
         if let Some(gpu) = &mut self.gpu {
             gpu.surface = None;
             gpu.config = None;
+        }
+        self.source.pause();
+        if self.recording.is_some() {
+            self.toggle_recording();
         }
     }
 

@@ -8,7 +8,7 @@ use std::{
 };
 
 use crate::{
-    capture::{audio::Sound, microphone::Microphone},
+    capture::{MicrophoneStream, audio::Sound},
     record::{Pixels, RecordFrame, RecordOptions, Recorder},
     render::{RenderContext, readback::ReadbackRing, yuv::I420Converter},
 };
@@ -18,7 +18,7 @@ use super::{LiveApp, output_names, source::LiveFrame};
 pub(super) struct Recording {
     pub(super) recorder: Recorder,
     /// The microphone, when there is one (its AAC packets go straight to the recorder).
-    pub(super) microphone: Option<Microphone>,
+    pub(super) microphone: Option<Box<dyn MicrophoneStream>>,
     /// Converts the edited picture to I420 on a real GPU (a software adapter reads RGBA back
     /// and the recorder converts on the CPU, which is faster there).
     pub(super) converter: Option<I420Converter>,
@@ -95,7 +95,7 @@ impl LiveApp {
         let started = Instant::now();
         let (microphone, sound, sound_note) = match self.options.microphone.as_deref() {
             Some("none") => (None, None, "without sound (--microphone none)".to_owned()),
-            device => match Microphone::start(device, started) {
+            device => match self.platform.microphones.start(device, started) {
                 Ok((microphone, sound)) => {
                     let note = format!("with sound from {}", microphone.name());
                     (Some(microphone), Some(Sound::Live(sound)), note)
@@ -103,7 +103,9 @@ impl LiveApp {
                 Err(error) => (None, None, format!("without sound: {error}")),
             },
         };
-        match Recorder::start(&path, width, height, RecordOptions::default(), sound) {
+        let encoders = self.platform.video_encoders.as_ref();
+        match Recorder::start_with(&path, width, height, RecordOptions::default(), sound, encoders)
+        {
             Ok(recorder) => {
                 self.notify(format!("Recording to {} {sound_note}", path.display()));
                 let Some(gpu) = &self.gpu else { return };

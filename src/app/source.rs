@@ -11,7 +11,7 @@ use std::{
 };
 
 use crate::{
-    capture::{self, CameraRequest, CameraSource, Frame, FrameSource},
+    capture::{self, CameraRequest, Cameras, Frame},
     projection::Thumbnail,
     stages::Latest,
 };
@@ -43,6 +43,8 @@ pub struct LiveSource {
     /// Newest frame for display and the model stages.
     pub frames: Arc<Latest<Arc<LiveFrame>>>,
     stop: Arc<AtomicBool>,
+    /// Set while the app is in the background: the camera is closed, no frames come.
+    paused: Arc<AtomicBool>,
     thread: Option<thread::JoinHandle<()>>,
     /// What the picture comes from, and what went wrong with the camera (shown as a banner).
     banner: Arc<Mutex<String>>,
@@ -51,11 +53,29 @@ pub struct LiveSource {
 /// How long to wait before trying a lost camera again.
 const RECONNECT: Duration = Duration::from_secs(2);
 
+/// How often a paused capture thread looks whether it may go on.
+const PAUSE_POLL: Duration = Duration::from_millis(20);
+
+/// Waits while `paused` is set; false when told to stop meanwhile.
+fn wait_while_paused(paused: &AtomicBool, stop: &AtomicBool) -> bool {
+    while paused.load(Ordering::Relaxed) {
+        if stop.load(Ordering::Relaxed) {
+            return false;
+        }
+        thread::sleep(PAUSE_POLL);
+    }
+    !stop.load(Ordering::Relaxed)
+}
+
 impl LiveSource {
     /// Starts reading `input` (a video or photos), or with `None` the camera `camera` names, or
     /// the demo room when there is no such camera.
-    pub fn start(input: Option<String>, camera: CameraRequest) -> anyhow::Result<Self> {
-        let cameras = if input.is_none() { capture::list_cameras() } else { Vec::new() };
+    pub fn start(
+        input: Option<String>,
+        camera: CameraRequest,
+        devices: Arc<dyn Cameras>,
+    ) -> anyhow::Result<Self> {
+        let cameras = if input.is_none() { devices.list() } else { Vec::new() };
         let wanted = cameras.get(camera.index as usize);
         let banner = Arc::new(Mutex::new(match (&input, wanted) {
             (Some(input), _) => format!("Playing {input} in a loop as the camera"),
@@ -78,8 +98,9 @@ impl LiveSource {
         }
         let frames: Arc<Latest<Arc<LiveFrame>>> = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
-        let (thread_frames, thread_stop, thread_banner) =
-            (Arc::clone(&frames), Arc::clone(&stop), Arc::clone(&banner));
+        let paused = Arc::new(AtomicBool::new(false));
+        let (thread_frames, thread_banner) = (Arc::clone(&frames), Arc::clone(&banner));
+        let control = Control { stop: Arc::clone(&stop), paused: Arc::clone(&paused) };
         let thread = thread::Builder::new().name("capture".into()).spawn(move || {
             let mut index = 0u64;
             let publish = |frame: Frame, index: &mut u64| {
@@ -88,14 +109,29 @@ impl LiveSource {
                 *index += 1;
             };
             if use_camera {
-                run_camera(&camera, &thread_stop, &thread_banner, |frame| {
+                run_camera(devices.as_ref(), &camera, &control, &thread_banner, |frame| {
                     publish(frame, &mut index);
                 });
             } else {
-                run_file(&name, &thread_stop, |frame| publish(frame, &mut index));
+                run_file(&name, &control, |frame| publish(frame, &mut index));
             }
         })?;
-        Ok(Self { frames, stop, thread: Some(thread), banner })
+        Ok(Self { frames, stop, paused, thread: Some(thread), banner })
+    }
+
+    /// Stops delivering frames and closes the camera until [`LiveSource::resume`].
+    pub fn pause(&self) {
+        self.paused.store(true, Ordering::Relaxed);
+    }
+
+    /// Delivers frames again (reopening the camera).
+    pub fn resume(&self) {
+        self.paused.store(false, Ordering::Relaxed);
+    }
+
+    /// True while paused.
+    pub fn is_paused(&self) -> bool {
+        self.paused.load(Ordering::Relaxed)
     }
 
     /// The current banner text.
@@ -104,10 +140,24 @@ impl LiveSource {
     }
 }
 
-/// Streams the requested camera; when it fails or disappears, says so and tries again.
+/// The capture thread's instructions from the app.
+struct Control {
+    stop: Arc<AtomicBool>,
+    paused: Arc<AtomicBool>,
+}
+
+impl Control {
+    fn running(&self) -> bool {
+        !self.stop.load(Ordering::Relaxed) && !self.paused.load(Ordering::Relaxed)
+    }
+}
+
+/// Streams the requested camera; when it fails or disappears, says so and tries again. A pause
+/// closes the camera; resuming opens it again.
 fn run_camera(
+    devices: &dyn Cameras,
     request: &CameraRequest,
-    stop: &AtomicBool,
+    control: &Control,
     banner: &Mutex<String>,
     mut publish: impl FnMut(Frame),
 ) {
@@ -116,12 +166,12 @@ fn run_camera(
             *banner = text;
         }
     };
-    while !stop.load(Ordering::Relaxed) {
-        match CameraSource::open(request) {
+    while wait_while_paused(&control.paused, &control.stop) {
+        match devices.open(request) {
             Ok(mut camera) => {
                 let (w, h) = camera.size();
                 set_banner(format!("Camera: {} ({w}x{h})", camera.name()));
-                while !stop.load(Ordering::Relaxed) {
+                while control.running() {
                     match camera.next_frame() {
                         Ok(Some(frame)) => publish(frame),
                         Ok(None) => break,
@@ -131,6 +181,10 @@ fn run_camera(
                         }
                     }
                 }
+                if !control.running() {
+                    // Paused or stopping: the camera closes now, no reconnect delay.
+                    continue;
+                }
             }
             Err(error) => set_banner(format!("Camera unavailable ({error}); retrying...")),
         }
@@ -139,14 +193,14 @@ fn run_camera(
 }
 
 /// Plays a video, photos or the demo in a loop at their own pace.
-fn run_file(name: &str, stop: &AtomicBool, mut publish: impl FnMut(Frame)) {
-    while !stop.load(Ordering::Relaxed) {
+fn run_file(name: &str, control: &Control, mut publish: impl FnMut(Frame)) {
+    while !control.stop.load(Ordering::Relaxed) {
         let Ok(mut source) = capture::open_input(name, (1280, 720), u64::MAX) else { return };
         let sequence = source.is_sequence();
         let started = Instant::now();
         let mut first_time: Option<f64> = None;
         let mut frames_in_pass = 0u64;
-        while !stop.load(Ordering::Relaxed) {
+        while wait_while_paused(&control.paused, &control.stop) {
             let frame = match source.next_frame() {
                 Ok(Some(frame)) => frame,
                 Ok(None) => break,

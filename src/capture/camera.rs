@@ -4,14 +4,17 @@ use std::time::Instant;
 
 use image::RgbImage;
 use nokhwa::{
-    Camera,
+    Camera as NokhwaCamera,
     pixel_format::RgbFormat,
     utils::{
         ApiBackend, CameraFormat, CameraIndex, FrameFormat, RequestedFormat, RequestedFormatType,
     },
 };
 
-use super::{CameraSummary, CaptureError, Frame, FrameSource};
+use super::{
+    Camera, CameraSummary, Cameras, CaptureError, Frame, FrameSource,
+    camera_choice::{CameraMode, CameraRequest, choose_mode},
+};
 
 /// Cameras the platform reports, in index order; empty when there are none or the query fails.
 pub fn list() -> Vec<CameraSummary> {
@@ -28,41 +31,22 @@ pub fn list() -> Vec<CameraSummary> {
         .unwrap_or_default()
 }
 
-/// Which camera, and the picture size and frame rate wanted from it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct CameraRequest {
-    /// Camera index, as `dreamlens doctor` lists them.
-    pub index: u32,
-    /// Wanted width and height (the closest the camera offers is used).
-    pub size: Option<(u32, u32)>,
-    /// Wanted frames per second (the closest the camera offers is used).
-    pub fps: Option<u32>,
-}
-
-/// The offered format closest to `request`: nearest pixel count (in ratio terms), then nearest
-/// frame rate, then a compressed format (MJPEG keeps USB bandwidth for high rates). `None` when
-/// nothing was requested or nothing is offered.
-pub fn choose_format(offered: &[CameraFormat], request: &CameraRequest) -> Option<CameraFormat> {
-    if request.size.is_none() && request.fps.is_none() {
-        return None;
-    }
-    let cost = |f: &CameraFormat| {
-        let size = request.size.map_or(0.0, |(w, h)| {
-            let (want, got) = (f64::from(w) * f64::from(h), f64::from(f.width() * f.height()));
-            (got / want).ln().abs()
-        });
-        let fps = request
-            .fps
-            .map_or(0.0, |want| (f64::from(f.frame_rate()) / f64::from(want.max(1))).ln().abs());
-        let compressed = if f.format() == FrameFormat::MJPEG { 0.0 } else { 1e-3 };
-        size * 4.0 + fps + compressed
-    };
-    offered.iter().copied().min_by(|a, b| cost(a).total_cmp(&cost(b)))
+/// nokhwa's formats as the portable [`CameraMode`]s [`choose_mode`] picks from.
+fn modes(offered: &[CameraFormat]) -> Vec<CameraMode> {
+    offered
+        .iter()
+        .map(|f| CameraMode {
+            width: f.width(),
+            height: f.height(),
+            fps: f.frame_rate(),
+            compressed: f.format() == FrameFormat::MJPEG,
+        })
+        .collect()
 }
 
 /// A streaming camera.
 pub struct CameraSource {
-    camera: Camera,
+    camera: NokhwaCamera,
     name: String,
     started: Instant,
     next_index: u64,
@@ -77,10 +61,14 @@ impl CameraSource {
             |problem: String| CaptureError::Open { input: format!("camera {index}"), problem };
         let format =
             RequestedFormat::new::<RgbFormat>(RequestedFormatType::AbsoluteHighestFrameRate);
-        let mut camera =
-            Camera::new(CameraIndex::Index(index), format).map_err(|e| error(e.to_string()))?;
+        let mut camera = NokhwaCamera::new(CameraIndex::Index(index), format)
+            .map_err(|e| error(e.to_string()))?;
         let offered = camera.compatible_camera_formats().unwrap_or_default();
-        if let Some(chosen) = choose_format(&offered, request) {
+        let offered_modes = modes(&offered);
+        let chosen = choose_mode(&offered_modes, request)
+            .and_then(|mode| offered_modes.iter().position(|m| *m == mode))
+            .map(|i| offered[i]);
+        if let Some(chosen) = chosen {
             camera
                 .set_camera_requset(RequestedFormat::new::<RgbFormat>(RequestedFormatType::Exact(
                     chosen,
@@ -91,10 +79,25 @@ impl CameraSource {
         let name = camera.info().human_name();
         Ok(Self { camera, name, started: Instant::now(), next_index: 0 })
     }
+}
 
-    /// The camera's name.
-    pub fn name(&self) -> &str {
+impl Camera for CameraSource {
+    fn name(&self) -> &str {
         &self.name
+    }
+}
+
+/// The desktop's cameras, through nokhwa.
+#[derive(Debug, Default)]
+pub struct DesktopCameras;
+
+impl Cameras for DesktopCameras {
+    fn list(&self) -> Vec<CameraSummary> {
+        list()
+    }
+
+    fn open(&self, request: &CameraRequest) -> Result<Box<dyn Camera>, CaptureError> {
+        Ok(Box::new(CameraSource::open(request)?))
     }
 }
 
@@ -123,35 +126,5 @@ impl FrameSource for CameraSource {
 
     fn is_sequence(&self) -> bool {
         true
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn offered() -> Vec<CameraFormat> {
-        vec![
-            CameraFormat::new_from(640, 480, FrameFormat::YUYV, 30),
-            CameraFormat::new_from(640, 480, FrameFormat::MJPEG, 30),
-            CameraFormat::new_from(1280, 720, FrameFormat::MJPEG, 30),
-            CameraFormat::new_from(1280, 720, FrameFormat::YUYV, 10),
-            CameraFormat::new_from(1920, 1080, FrameFormat::MJPEG, 15),
-            CameraFormat::new_from(320, 240, FrameFormat::YUYV, 60),
-        ]
-    }
-
-    #[test]
-    fn the_closest_format_is_chosen() {
-        let pick = |size, fps| choose_format(&offered(), &CameraRequest { index: 0, size, fps });
-        assert_eq!(pick(None, None), None, "nothing asked: the camera's default");
-        let hd = pick(Some((1280, 720)), Some(30)).expect("a format");
-        assert_eq!((hd.width(), hd.frame_rate(), hd.format()), (1280, 30, FrameFormat::MJPEG));
-        let fast = pick(None, Some(60)).expect("a format");
-        assert_eq!(fast.frame_rate(), 60);
-        let near = pick(Some((1200, 700)), None).expect("a format");
-        assert_eq!(near.width(), 1280, "nearest size");
-        let vga = pick(Some((640, 480)), Some(30)).expect("a format");
-        assert_eq!(vga.format(), FrameFormat::MJPEG, "compressed preferred at equal fit");
     }
 }

@@ -11,8 +11,9 @@ use std::{
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 
 use super::{
-    CaptureError,
-    audio::{AacEncoder, AudioPacket, LiveSound},
+    CaptureError, MicrophoneStream, Microphones,
+    aac::AacEncoder,
+    audio::{AudioPacket, LiveSound},
 };
 
 /// The input devices the platform reports, by name.
@@ -145,11 +146,6 @@ impl Microphone {
         ))
     }
 
-    /// The device's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     /// Stops capturing and waits until every packet went to the recorder.
     pub fn stop(mut self) {
         // Dropping the stream drops the sample sender, which ends the encoding thread.
@@ -157,6 +153,35 @@ impl Microphone {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+impl MicrophoneStream for Microphone {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn stop(self: Box<Self>) {
+        Microphone::stop(*self);
+    }
+}
+
+/// The desktop's microphones, through cpal, encoded to AAC by FFmpeg.
+#[derive(Debug, Default)]
+pub struct DesktopMicrophones;
+
+impl Microphones for DesktopMicrophones {
+    fn list(&self) -> Vec<String> {
+        list()
+    }
+
+    fn start(
+        &self,
+        device: Option<&str>,
+        origin: Instant,
+    ) -> Result<(Box<dyn MicrophoneStream>, LiveSound), CaptureError> {
+        let (microphone, sound) = Microphone::start(device, origin)?;
+        Ok((Box::new(microphone), sound))
     }
 }
 

@@ -1,19 +1,33 @@
-//! Frame sources: image files, video files and the built-in demo scene (the camera joins them
-//! behind the same trait), plus camera discovery. The only module that decodes input media or
-//! talks to camera devices.
+//! Frame sources: image files, video files and the built-in demo scene (cameras join them
+//! behind the same trait), the platform seams for cameras and microphones, and the desktop's
+//! implementations of both. The only module that decodes input media or talks to camera and
+//! sound devices.
 
+#[cfg(feature = "desktop")]
+pub mod aac;
 pub mod audio;
+#[cfg(feature = "desktop")]
 mod camera;
+mod camera_choice;
 pub mod demo;
+#[cfg(feature = "desktop")]
 pub mod microphone;
 pub mod photo;
+#[cfg(feature = "desktop")]
 mod video;
+pub mod yuv420;
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    time::Instant,
+};
 
 use image::RgbImage;
 
-pub use camera::{CameraRequest, CameraSource};
+#[cfg(feature = "desktop")]
+pub use camera::{CameraSource, DesktopCameras};
+pub use camera_choice::{CameraMode, CameraRequest, choose_mode};
+#[cfg(feature = "desktop")]
 pub use video::VideoFile;
 
 /// One input frame.
@@ -58,6 +72,41 @@ pub trait FrameSource {
     fn frame_count(&self) -> Option<u64>;
     /// True when frames form one continuous shot (video, demo), so temporal smoothing applies.
     fn is_sequence(&self) -> bool;
+}
+
+/// A streaming camera.
+pub trait Camera: FrameSource + Send {
+    /// The camera's name, for the banner.
+    fn name(&self) -> &str;
+}
+
+/// The platform's cameras (nokhwa on desktop, Camera2 on Android).
+pub trait Cameras: Send + Sync {
+    /// Cameras present now, in index order; empty when there are none or the query fails.
+    fn list(&self) -> Vec<CameraSummary>;
+    /// Opens the camera `request` names, at the mode [`choose_mode`] picks, and starts it.
+    fn open(&self, request: &CameraRequest) -> Result<Box<dyn Camera>, CaptureError>;
+}
+
+/// A microphone delivering sound to a recording.
+pub trait MicrophoneStream {
+    /// The device's name.
+    fn name(&self) -> &str;
+    /// Stops capturing and waits until every packet went to the recorder.
+    fn stop(self: Box<Self>);
+}
+
+/// The platform's microphones (cpal and FFmpeg's AAC encoder on desktop).
+pub trait Microphones: Send + Sync {
+    /// Input devices present now, by name.
+    fn list(&self) -> Vec<String>;
+    /// Starts the input device whose name contains `device` (the default input with `None`);
+    /// packet times count from `origin`.
+    fn start(
+        &self,
+        device: Option<&str>,
+        origin: Instant,
+    ) -> Result<(Box<dyn MicrophoneStream>, audio::LiveSound), CaptureError>;
 }
 
 /// Photos, in name order, upright. Each may have its own size.
@@ -203,7 +252,22 @@ pub fn open_input(
     if is_image_path(path) {
         return Ok(Box::new(ImageFiles::new(vec![path.to_owned()])?));
     }
+    open_video(path)
+}
+
+#[cfg(feature = "desktop")]
+fn open_video(path: &Path) -> Result<Box<dyn FrameSource>, CaptureError> {
     Ok(Box::new(VideoFile::open(path)?))
+}
+
+#[cfg(not(feature = "desktop"))]
+fn open_video(path: &Path) -> Result<Box<dyn FrameSource>, CaptureError> {
+    Err(CaptureError::Open {
+        input: path.display().to_string(),
+        problem: "video files are read with FFmpeg, which only the desktop build has; give \
+                  photos or `demo`"
+            .into(),
+    })
 }
 /// A camera the system exposes.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -212,9 +276,4 @@ pub struct CameraSummary {
     pub device: String,
     /// Human-readable name.
     pub name: String,
-}
-
-/// Cameras present now.
-pub fn list_cameras() -> Vec<CameraSummary> {
-    camera::list()
 }

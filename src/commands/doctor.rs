@@ -112,7 +112,7 @@ pub fn run(
         mirrors: store.mirrors().iter().map(|m| m.display().to_string()).collect(),
         models: model_reports(store)?,
         gpu_adapters: render::list_adapters(),
-        cameras: capture::list_cameras(),
+        cameras: capture::Cameras::list(&capture::DesktopCameras),
         microphones: capture::microphone::list(),
         remote: remote.map(|config| remote_report(store, config)),
     };

@@ -91,7 +91,7 @@ fn input_audio(input: &str) -> Option<capture::audio::AudioTrack> {
     if input == "demo" || path.is_dir() || capture::is_image_path(path) {
         return None;
     }
-    match capture::audio::read_audio(path) {
+    match capture::aac::read_audio(path) {
         Ok(Some(track)) => Some(track),
         Ok(None) => None,
         Err(error) => {

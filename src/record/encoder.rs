@@ -1,13 +1,5 @@
-//! H.264 encoding with OpenH264 (Cisco's BSD-licensed encoder, built from source).
-
-use openh264::{
-    OpenH264API,
-    encoder::{
-        BitRate, ColorPrimaries, Encoder, EncoderConfig, FrameRate, FrameType, IntraFramePeriod,
-        MatrixCoefficients, TransferCharacteristics, VuiConfig,
-    },
-    formats::YUVSlices,
-};
+//! What every H.264 encoder takes and gives: 4:2:0 pictures in, NAL units out, behind the
+//! [`VideoEncoder`] seam the platforms implement.
 
 /// Encoder settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -93,95 +85,47 @@ impl I420 {
     }
 }
 
+impl I420 {
+    /// The picture as NV12 (luma, then Cb and Cr interleaved), the semi-planar layout hardware
+    /// encoders take most widely.
+    pub fn to_nv12(&self) -> Vec<u8> {
+        let mut nv12 = Vec::with_capacity(self.y.len() + self.u.len() * 2);
+        nv12.extend_from_slice(&self.y);
+        nv12.extend(self.u.iter().zip(&self.v).flat_map(|(&u, &v)| [u, v]));
+        nv12
+    }
+}
+
 /// Why encoding failed.
 #[derive(Debug, thiserror::Error)]
 #[error("H.264 encoder: {0}")]
 pub struct EncodeError(pub String);
 
-/// What the pictures are, written into the stream so players decode the colours as they were
-/// encoded: sRGB pixels (BT.709 primaries, the sRGB curve) converted with the BT.601 matrix at
-/// limited range, exactly as [`I420::from_rgba`] and `i420.wgsl` do. Without it players guess,
-/// and most guess BT.709 for HD sizes, which shifts skin and wall colours.
-pub fn colour_description() -> VuiConfig {
-    VuiConfig::bt709()
-        .color_primaries(ColorPrimaries::Bt709)
-        .transfer_characteristics(TransferCharacteristics::Srgb)
-        .matrix_coefficients(MatrixCoefficients::Smpte170M)
-        .full_range(false)
+/// A video encoder: OpenH264 on desktop, MediaCodec on Android.
+pub trait VideoEncoder: Send {
+    /// Encodes one picture shown at `time_s` (a keyframe when `keyframe`) and returns the
+    /// pictures the encoder finished, with their times: none while a hardware encoder fills its
+    /// pipeline, several when it catches up.
+    fn encode(
+        &mut self,
+        picture: &I420,
+        time_s: f64,
+        keyframe: bool,
+    ) -> Result<Vec<(f64, EncodedPicture)>, EncodeError>;
+
+    /// Drains the pictures still inside at the end of a recording.
+    fn finish(&mut self) -> Result<Vec<(f64, EncodedPicture)>, EncodeError>;
 }
 
-/// A configured OpenH264 encoder.
-pub struct H264Encoder {
-    encoder: Encoder,
-    width: u32,
-    height: u32,
-}
-
-impl std::fmt::Debug for H264Encoder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("H264Encoder")
-            .field("width", &self.width)
-            .field("height", &self.height)
-            .finish()
-    }
-}
-
-impl H264Encoder {
-    /// An encoder for `width` x `height` (both even).
-    pub fn new(width: u32, height: u32, settings: EncoderSettings) -> Result<Self, EncodeError> {
-        let config = EncoderConfig::new()
-            .bitrate(BitRate::from_bps(settings.bitrate_bps))
-            .max_frame_rate(FrameRate::from_hz(settings.frame_rate))
-            .intra_frame_period(match settings.keyframe_interval {
-                Some(frames) => IntraFramePeriod::from_num_frames(frames.max(1)),
-                None => IntraFramePeriod::auto(),
-            })
-            .skip_frames(false)
-            .vui(colour_description());
-        let encoder = Encoder::with_api_config(OpenH264API::from_source(), config)
-            .map_err(|e| EncodeError(e.to_string()))?;
-        Ok(Self { encoder, width, height })
-    }
-
-    /// Makes the next picture a keyframe.
-    pub fn force_keyframe(&mut self) {
-        self.encoder.force_intra_frame();
-    }
-
-    /// Encodes one picture.
-    pub fn encode(&mut self, picture: &I420) -> Result<EncodedPicture, EncodeError> {
-        if (picture.width, picture.height) != (self.width, self.height) {
-            return Err(EncodeError(format!(
-                "picture is {}x{}, the encoder was made for {}x{}",
-                picture.width, picture.height, self.width, self.height
-            )));
-        }
-        let (w, h) = (self.width as usize, self.height as usize);
-        let source =
-            YUVSlices::new((&picture.y, &picture.u, &picture.v), (w, h), (w, w / 2, w / 2));
-        let stream = self.encoder.encode(&source).map_err(|e| EncodeError(e.to_string()))?;
-        let is_key = matches!(stream.frame_type(), FrameType::IDR);
-        let mut nal_units = Vec::new();
-        for l in 0..stream.num_layers() {
-            let Some(layer) = stream.layer(l) else { continue };
-            for n in 0..layer.nal_count() {
-                if let Some(nal) = layer.nal_unit(n) {
-                    nal_units.push(strip_start_code(nal).to_vec());
-                }
-            }
-        }
-        Ok(EncodedPicture { nal_units, is_key })
-    }
-}
-
-fn strip_start_code(nal: &[u8]) -> &[u8] {
-    if nal.starts_with(&[0, 0, 0, 1]) {
-        &nal[4..]
-    } else if nal.starts_with(&[0, 0, 1]) {
-        &nal[3..]
-    } else {
-        nal
-    }
+/// Makes the platform's video encoders.
+pub trait VideoEncoders: Send + Sync {
+    /// An encoder for `width` x `height` (both even) pictures.
+    fn create(
+        &self,
+        width: u32,
+        height: u32,
+        settings: EncoderSettings,
+    ) -> Result<Box<dyn VideoEncoder>, EncodeError>;
 }
 
 #[cfg(test)]
@@ -196,5 +140,11 @@ mod tests {
         assert_eq!(picture.u.len(), 2);
         assert!(picture.u.iter().chain(&picture.v).all(|&c| (127..=129).contains(&c)));
         assert!(picture.y.iter().all(|&y| (125..=127).contains(&y)), "{:?}", picture.y);
+    }
+
+    #[test]
+    fn nv12_interleaves_cb_then_cr_after_the_luma() {
+        let picture = I420 { width: 2, height: 2, y: vec![1, 2, 3, 4], u: vec![5], v: vec![6] };
+        assert_eq!(picture.to_nv12(), [1, 2, 3, 4, 5, 6]);
     }
 }

@@ -3,8 +3,11 @@
 //! queue: batch processing waits for it (`push`), the live app never does (`try_push` drops the
 //! frame and counts it).
 
+pub mod annexb;
 pub mod encoder;
 mod mp4;
+#[cfg(feature = "desktop")]
+mod openh264;
 
 use std::{
     io,
@@ -17,8 +20,10 @@ use std::{
     thread,
 };
 
-pub use encoder::{EncodedPicture, EncoderSettings, H264Encoder, I420};
+pub use encoder::{EncodedPicture, EncoderSettings, I420, VideoEncoder, VideoEncoders};
 pub use mp4::Mp4Writer;
+#[cfg(feature = "desktop")]
+pub use openh264::{H264Encoder, OpenH264Encoders, colour_description};
 
 use crate::capture::audio::Sound;
 
@@ -166,14 +171,28 @@ fn scale_rgba(rgba: &[u8], from: (u32, u32), to: (u32, u32)) -> Vec<u8> {
 const QUEUE: usize = 4;
 
 impl Recorder {
-    /// Starts recording `width` x `height` frames to `path` (odd sizes lose their last column or
-    /// row), carrying `audio` along. Refuses at once a path that cannot be written.
+    /// Starts recording with OpenH264; see [`Recorder::start_with`].
+    #[cfg(feature = "desktop")]
     pub fn start(
         path: &Path,
         width: u32,
         height: u32,
         options: RecordOptions,
         audio: Option<Sound>,
+    ) -> Result<Self, RecordError> {
+        Self::start_with(path, width, height, options, audio, &OpenH264Encoders)
+    }
+
+    /// Starts recording `width` x `height` frames to `path` (odd sizes lose their last column or
+    /// row) with an encoder from `encoders`, carrying `audio` along. Refuses at once a path that
+    /// cannot be written or an encoder that cannot start.
+    pub fn start_with(
+        path: &Path,
+        width: u32,
+        height: u32,
+        options: RecordOptions,
+        audio: Option<Sound>,
+        encoders: &dyn VideoEncoders,
     ) -> Result<Self, RecordError> {
         let unwritable =
             |reason: String| RecordError::Unwritable { path: path.display().to_string(), reason };
@@ -201,7 +220,7 @@ impl Recorder {
             keyframe_interval: None,
             frame_rate: 30.0,
         };
-        let mut encoder = H264Encoder::new(even_w, even_h, settings)?;
+        let mut encoder = encoders.create(even_w, even_h, settings)?;
         let (sender, receiver) = mpsc::sync_channel::<RecordFrame>(QUEUE);
         let dropped = Arc::new(AtomicU64::new(0));
         let dropped_in_thread = Arc::clone(&dropped);
@@ -219,8 +238,10 @@ impl Recorder {
                             frame.time_s
                         });
                         let time_s = frame.time_s - start;
-                        if last_key.is_none_or(|k| time_s - k >= keyframe_interval_s) {
-                            encoder.force_keyframe();
+                        let keyframe = last_key.is_none_or(|k| time_s - k >= keyframe_interval_s);
+                        if keyframe {
+                            // Asked for now; a pipelined encoder delivers it later.
+                            last_key = Some(time_s);
                         }
                         let planes = match frame.pixels {
                             Pixels::I420(bytes) => {
@@ -242,10 +263,16 @@ impl Recorder {
                                 out_h,
                             ),
                         };
-                        let picture = encoder.encode(&planes)?;
-                        if picture.is_key {
-                            last_key = Some(time_s);
+                        for (time_s, picture) in encoder.encode(&planes, time_s, keyframe)? {
+                            if picture.is_key {
+                                // The encoder's own keyframes (scene cuts) restart the interval.
+                                last_key = last_key.map(|k| k.max(time_s));
+                            }
+                            writer.write(time_s, &picture)?;
+                            last_time = time_s;
                         }
+                    }
+                    for (time_s, picture) in encoder.finish()? {
                         writer.write(time_s, &picture)?;
                         last_time = time_s;
                     }

@@ -22,7 +22,7 @@ const NAL_SPS: u8 = 7;
 const NAL_PPS: u8 = 8;
 
 /// The `colr` box (nclx) matching the stream's colour description
-/// ([`super::encoder::colour_description`]): BT.709 primaries, sRGB transfer, BT.601 matrix,
+/// (the encoder's VUI says the same): BT.709 primaries, sRGB transfer, BT.601 matrix,
 /// limited range. Players that read the container rather than the stream see the same.
 const COLOUR_BOX: [u8; 19] =
     [0, 0, 0, 19, b'c', b'o', b'l', b'r', b'n', b'c', b'l', b'x', 0, 1, 0, 13, 0, 6, 0];

@@ -1,0 +1,86 @@
+//! What differs between the desktop and the phone, gathered in one value the shared live app
+//! is given: where camera frames come from, where sound comes from, which H.264 encoder records,
+//! and where settings and models live. The desktop's is [`Platform::desktop`]; the Android app
+//! (`android/`) builds its own from Camera2, MediaCodec and the app's internal storage.
+
+use std::{path::PathBuf, sync::Arc};
+
+use crate::{
+    capture::{Cameras, Microphones},
+    record::VideoEncoders,
+};
+
+/// Where the app keeps its files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Folders {
+    /// The settings file (`None`: settings are not kept).
+    pub settings: Option<PathBuf>,
+    /// The model cache: downloads and verified copies.
+    pub models: PathBuf,
+}
+
+impl Folders {
+    /// The desktop's per-user config and cache folders.
+    pub fn desktop() -> Self {
+        Self { settings: crate::app::settings_path(), models: crate::store::default_cache_dir() }
+    }
+
+    /// Everything under one folder the app owns (a phone app's internal storage).
+    pub fn under(root: impl Into<PathBuf>) -> Self {
+        let root = root.into();
+        Self { settings: Some(root.join("settings.toml")), models: root.join("models") }
+    }
+}
+
+/// The platform's devices and folders.
+#[derive(Clone)]
+pub struct Platform {
+    /// Human-readable name for reports ("desktop", "android").
+    pub name: &'static str,
+    /// The cameras.
+    pub cameras: Arc<dyn Cameras>,
+    /// The microphones.
+    pub microphones: Arc<dyn Microphones>,
+    /// The H.264 encoders recordings use.
+    pub video_encoders: Arc<dyn VideoEncoders>,
+    /// Where files live.
+    pub folders: Folders,
+}
+
+impl std::fmt::Debug for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Platform")
+            .field("name", &self.name)
+            .field("folders", &self.folders)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(feature = "desktop")]
+impl Platform {
+    /// nokhwa cameras, cpal microphones, OpenH264 and the per-user folders.
+    pub fn desktop() -> Self {
+        Self {
+            name: "desktop",
+            cameras: Arc::new(crate::capture::DesktopCameras),
+            microphones: Arc::new(crate::capture::microphone::DesktopMicrophones),
+            video_encoders: Arc::new(crate::record::OpenH264Encoders),
+            folders: Folders::desktop(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_app_folder_holds_settings_and_models() {
+        let folders = Folders::under("/data/data/app.dreamlens/files");
+        assert_eq!(
+            folders.settings.as_deref(),
+            Some(std::path::Path::new("/data/data/app.dreamlens/files/settings.toml"))
+        );
+        assert!(folders.models.ends_with("files/models"));
+    }
+}
