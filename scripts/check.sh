@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Everything CI checks: formatting, lints, and every test against the real models in
 # ../shared/models (override with DREAMLENS_MODEL_DIRS), a software GPU, a virtual display and
-# a Triton server on 127.0.0.1.
+# a Triton server on 127.0.0.1; then the Android app and the portable core type-checked for
+# aarch64-linux-android.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
@@ -13,3 +14,4 @@ export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
 cargo fmt --all --check
 cargo clippy --release --all-targets -- -D warnings
 cargo test --release
+./scripts/check-android.sh

@@ -47,6 +47,30 @@ pub fn choose_mode(offered: &[CameraMode], request: &CameraRequest) -> Option<Ca
     offered.iter().copied().min_by(|a, b| cost(a).total_cmp(&cost(b)))
 }
 
+/// The YUV_420_888 modes in Camera2's stream configurations: `(format, width, height, is_input)`
+/// quadruples, with the highest frame rate of the `(min, max)` auto-exposure ranges (a phone
+/// streams every YUV size it lists at its top preview rate).
+pub fn camera2_modes(configurations: &[i32], fps_ranges: &[i32], yuv_format: i32) -> Vec<CameraMode> {
+    let fps = fps_ranges.chunks_exact(2).map(|r| r[1]).max().unwrap_or(30).max(1) as u32;
+    configurations
+        .chunks_exact(4)
+        .filter(|c| c[0] == yuv_format && c[3] == 0 && c[1] > 0 && c[2] > 0)
+        .map(|c| CameraMode { width: c[1] as u32, height: c[2] as u32, fps, compressed: false })
+        .collect()
+}
+
+/// Clockwise quarter turns that make a sensor's picture upright on screen, from the sensor's
+/// mounting angle and the display's rotation (both in degrees, multiples of 90). A front camera
+/// turns the other way, as it faces the user.
+pub fn upright_quarter_turns(sensor_degrees: i32, display_degrees: i32, front: bool) -> u8 {
+    let degrees = if front {
+        (sensor_degrees + display_degrees).rem_euclid(360)
+    } else {
+        (sensor_degrees - display_degrees).rem_euclid(360)
+    };
+    (degrees / 90) as u8
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,6 +102,26 @@ mod tests {
             Some(mode(640, 480, 30, true)),
             "compressed preferred at equal fit"
         );
+    }
+
+    #[test]
+    fn camera2_yuv_outputs_become_modes() {
+        const YUV: i32 = 35;
+        const JPEG: i32 = 256;
+        let configurations =
+            [YUV, 1920, 1080, 0, JPEG, 4000, 3000, 0, YUV, 1280, 720, 0, YUV, 640, 480, 1];
+        let modes = camera2_modes(&configurations, &[15, 30, 30, 30, 7, 60], YUV);
+        assert_eq!(modes, vec![mode(1920, 1080, 60, false), mode(1280, 720, 60, false)]);
+        let request = CameraRequest { index: 0, size: Some((1280, 720)), fps: Some(30) };
+        assert_eq!(choose_mode(&modes, &request), Some(mode(1280, 720, 60, false)));
+    }
+
+    #[test]
+    fn a_back_sensor_mounted_sideways_turns_upright() {
+        assert_eq!(upright_quarter_turns(90, 0, false), 1, "the usual phone back camera");
+        assert_eq!(upright_quarter_turns(90, 90, false), 0, "held in landscape");
+        assert_eq!(upright_quarter_turns(270, 0, true), 3, "the usual front camera");
+        assert_eq!(upright_quarter_turns(270, 90, true), 0);
     }
 
     #[test]

@@ -26,7 +26,9 @@ use image::RgbImage;
 
 #[cfg(feature = "desktop")]
 pub use camera::{CameraSource, DesktopCameras};
-pub use camera_choice::{CameraMode, CameraRequest, choose_mode};
+pub use camera_choice::{
+    CameraMode, CameraRequest, camera2_modes, choose_mode, upright_quarter_turns,
+};
 #[cfg(feature = "desktop")]
 pub use video::VideoFile;
 

@@ -67,6 +67,8 @@ pub enum LibrarySource {
     DataFolder,
     /// Installed by this run into the data folder.
     InstalledNow,
+    /// Packaged with the app (an Android APK's native libraries), loaded by name.
+    Bundled,
 }
 
 /// The loaded ONNX Runtime.
@@ -95,8 +97,22 @@ pub fn load() -> Result<&'static Runtime, RuntimeError> {
     LOADED.get_or_init(load_uncached).as_ref().map_err(Clone::clone)
 }
 
+/// Loads the ONNX Runtime library packaged with the app, found by the system loader under
+/// `name` (an Android APK's `libonnxruntime.so`); never searches or installs. Later [`load`]
+/// calls return this runtime.
+pub fn load_bundled(name: &str) -> Result<&'static Runtime, RuntimeError> {
+    LOADED
+        .get_or_init(|| open(PathBuf::from(name), LibrarySource::Bundled))
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
 fn load_uncached() -> Result<Runtime, RuntimeError> {
     let (path, source) = locate()?;
+    open(path, source)
+}
+
+fn open(path: PathBuf, source: LibrarySource) -> Result<Runtime, RuntimeError> {
     let load_error =
         |reason: String| RuntimeError::Load { path: path.display().to_string(), reason };
     let env = ort::init_from(&path)
