@@ -1,6 +1,6 @@
 //! MP4 recording checked by ffprobe and ffmpeg (real third-party readers): codec, frame count,
 //! duration, monotonic timestamps, odd sizes, a process killed with SIGKILL mid-recording, a full
-//! disk, and an unwritable path.
+//! disk, an unwritable path, and a pipelined hardware encoder's output buffers.
 
 mod common;
 
@@ -487,4 +487,136 @@ fn irregular_frame_times_are_kept_exactly_across_fragments() {
     for (got, want) in written.iter().zip(times) {
         assert!((got - want).abs() < 0.002, "frame at {want} s plays at {got} s: {written:?}");
     }
+}
+
+/// A hardware encoder as MediaCodec behaves, built on a real H.264 encoder: Annex-B output
+/// buffers, the parameter sets once in a codec-config buffer, pictures without them, and
+/// pictures coming out two calls late. Its buffers go through `AccessUnits` exactly as the
+/// Android app's MediaCodec encoder passes them.
+struct PipelinedEncoder {
+    inner: dreamlens::record::H264Encoder,
+    units: dreamlens::record::annexb::AccessUnits,
+    config_sent: bool,
+    in_flight: std::collections::VecDeque<(f64, Vec<u8>, bool)>,
+}
+
+impl PipelinedEncoder {
+    /// The encoder's output as MediaCodec buffers: (bytes, codec config, keyframe).
+    fn buffers(
+        &mut self,
+        picture: dreamlens::record::EncodedPicture,
+    ) -> Vec<(Vec<u8>, bool, bool)> {
+        let annex_b = |units: &[&Vec<u8>]| {
+            units.iter().flat_map(|u| [&[0u8, 0, 0, 1][..], u.as_slice()].concat()).collect()
+        };
+        let is_set = |u: &&Vec<u8>| matches!(u[0] & 0x1f, 7 | 8);
+        let mut buffers = Vec::new();
+        let sets: Vec<&Vec<u8>> = picture.nal_units.iter().filter(is_set).collect();
+        if !self.config_sent && !sets.is_empty() {
+            buffers.push((annex_b(&sets), true, false));
+            self.config_sent = true;
+        }
+        let slices: Vec<&Vec<u8>> = picture.nal_units.iter().filter(|u| !is_set(u)).collect();
+        buffers.push((annex_b(&slices), false, picture.is_key));
+        buffers
+    }
+
+    fn release(
+        &mut self,
+        keep: usize,
+    ) -> Result<
+        Vec<(f64, dreamlens::record::EncodedPicture)>,
+        dreamlens::record::encoder::EncodeError,
+    > {
+        let mut out = Vec::new();
+        while self.in_flight.len() > keep {
+            let (time_s, bytes, is_key) = self.in_flight.pop_front().expect("non-empty");
+            out.push((time_s, self.units.picture(&bytes, is_key)?));
+        }
+        Ok(out)
+    }
+}
+
+impl dreamlens::record::VideoEncoder for PipelinedEncoder {
+    fn encode(
+        &mut self,
+        picture: &dreamlens::record::I420,
+        time_s: f64,
+        keyframe: bool,
+    ) -> Result<
+        Vec<(f64, dreamlens::record::EncodedPicture)>,
+        dreamlens::record::encoder::EncodeError,
+    > {
+        if keyframe {
+            self.inner.force_keyframe();
+        }
+        let encoded = self.inner.encode(picture)?;
+        for (bytes, config, is_key) in self.buffers(encoded) {
+            if config {
+                self.units.codec_config(&bytes)?;
+            } else {
+                self.in_flight.push_back((time_s, bytes, is_key));
+            }
+        }
+        self.release(2)
+    }
+
+    fn finish(
+        &mut self,
+    ) -> Result<
+        Vec<(f64, dreamlens::record::EncodedPicture)>,
+        dreamlens::record::encoder::EncodeError,
+    > {
+        self.release(0)
+    }
+}
+
+struct PipelinedEncoders;
+
+impl dreamlens::record::VideoEncoders for PipelinedEncoders {
+    fn create(
+        &self,
+        width: u32,
+        height: u32,
+        settings: dreamlens::record::EncoderSettings,
+    ) -> Result<Box<dyn dreamlens::record::VideoEncoder>, dreamlens::record::encoder::EncodeError>
+    {
+        Ok(Box::new(PipelinedEncoder {
+            inner: dreamlens::record::H264Encoder::new(width, height, settings)?,
+            units: Default::default(),
+            config_sent: false,
+            in_flight: Default::default(),
+        }))
+    }
+}
+
+#[test]
+fn hardware_encoder_buffers_mux_into_a_clip_that_plays() {
+    use dreamlens::record::{Pixels, RecordFrame, RecordOptions, Recorder};
+    let dir = tempfile::tempdir().expect("temp");
+    let clip = dir.path().join("mediacodec.mp4");
+    let (w, h) = (160, 120);
+    // Short fragments, so the clip holds several, each starting at a keyframe the encoder sent
+    // without parameter sets.
+    let options = RecordOptions { keyframe_interval_s: 0.25, ..RecordOptions::default() };
+    let mut recorder =
+        Recorder::start_with(&clip, w, h, options, None, &PipelinedEncoders).expect("starts");
+    let times: Vec<f64> = (0..40).map(|i| f64::from(i) / 30.0).collect();
+    for (index, &time_s) in times.iter().enumerate() {
+        let shade = (index * 6) as u8;
+        let rgba: Vec<u8> = (0..w * h).flat_map(|p| [shade, (p % 251) as u8, 90, 255]).collect();
+        let frame = RecordFrame { pixels: Pixels::Rgba(rgba), width: w, height: h, time_s };
+        assert!(recorder.push(frame));
+    }
+    let stats = recorder.finish().expect("finishes");
+    assert_eq!(stats.frames, 40, "the two pictures still in the encoder are drained at the end");
+    assert_eq!(frames_decoded(&clip), 40);
+    assert!(decodes_cleanly(&clip));
+    let decoded_times = packet_times(&clip);
+    assert_eq!(decoded_times.len(), 40);
+    for (got, want) in decoded_times.iter().zip(&times) {
+        assert!((got - want).abs() < 1e-3, "a picture at {want} s came out at {got} s");
+    }
+    let fragments = std::fs::read(&clip).expect("clip").windows(4).filter(|w| w == b"moof").count();
+    assert!(fragments >= 3, "{fragments} fragments");
 }

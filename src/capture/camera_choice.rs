@@ -50,7 +50,11 @@ pub fn choose_mode(offered: &[CameraMode], request: &CameraRequest) -> Option<Ca
 /// The YUV_420_888 modes in Camera2's stream configurations: `(format, width, height, is_input)`
 /// quadruples, with the highest frame rate of the `(min, max)` auto-exposure ranges (a phone
 /// streams every YUV size it lists at its top preview rate).
-pub fn camera2_modes(configurations: &[i32], fps_ranges: &[i32], yuv_format: i32) -> Vec<CameraMode> {
+pub fn camera2_modes(
+    configurations: &[i32],
+    fps_ranges: &[i32],
+    yuv_format: i32,
+) -> Vec<CameraMode> {
     let fps = fps_ranges.chunks_exact(2).map(|r| r[1]).max().unwrap_or(30).max(1) as u32;
     configurations
         .chunks_exact(4)
