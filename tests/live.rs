@@ -3,47 +3,9 @@
 
 mod common;
 
-use std::{
-    path::Path,
-    process::{Child, Command},
-    time::Duration,
-};
+use std::{path::Path, process::Command, time::Duration};
 
 use common::*;
-
-struct Xvfb {
-    child: Child,
-    display: String,
-}
-
-impl Drop for Xvfb {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn xvfb() -> Xvfb {
-    // A display number of our own per test: tests run in parallel.
-    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let number = 100
-        + (std::process::id() % 200) * 4
-        + NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    let display = format!(":{number}");
-    let mut child = Command::new("Xvfb")
-        .args([display.as_str(), "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
-        .spawn()
-        .expect("Xvfb is installed (scripts/install-deps.sh)");
-    // Ready once its socket exists; a server that exits instead fails the test here.
-    let socket = format!("/tmp/.X11-unix/X{number}");
-    while !Path::new(&socket).exists() {
-        if let Some(status) = child.try_wait().expect("Xvfb state") {
-            panic!("Xvfb on {display} exited with {status} before it was ready");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Xvfb { child, display }
-}
 
 /// Mean channel difference between the window's picture area (away from the panels) and a
 /// 600x600 picture letterboxed at x = 100.

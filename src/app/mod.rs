@@ -455,7 +455,8 @@ impl LiveApp {
         let (Some(gpu), Some(effects)) = (&mut self.gpu, &mut self.effects) else {
             return Ok(None);
         };
-        if gpu.screen.is_none() {
+        // Suspended (no surface): nothing is composited, the GPU rests.
+        if gpu.surface.is_none() || gpu.screen.is_none() {
             return Ok(None);
         }
         let analysis = effects.latest(frame);

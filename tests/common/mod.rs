@@ -162,3 +162,40 @@ pub fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+/// A virtual X display, stopped when dropped.
+pub struct Xvfb {
+    child: std::process::Child,
+    /// Its name, for `DISPLAY`.
+    pub display: String,
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts a virtual 1280x800 display with a number of its own and waits until it is ready.
+pub fn xvfb() -> Xvfb {
+    // A display number of our own per test: tests run in parallel.
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let number = 100
+        + (std::process::id() % 200) * 4
+        + NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let display = format!(":{number}");
+    let mut child = Command::new("Xvfb")
+        .args([display.as_str(), "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+        .spawn()
+        .expect("Xvfb is installed (scripts/install-deps.sh)");
+    // Ready once its socket exists; a server that exits instead fails the test here.
+    let socket = format!("/tmp/.X11-unix/X{number}");
+    while !Path::new(&socket).exists() {
+        if let Some(status) = child.try_wait().expect("Xvfb state") {
+            panic!("Xvfb on {display} exited with {status} before it was ready");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Xvfb { child, display }
+}
