@@ -177,25 +177,25 @@ impl Drop for Xvfb {
     }
 }
 
-/// Starts a virtual 1280x800 display with a number of its own and waits until it is ready.
+/// Starts a virtual 1280x800 display and waits until it accepts clients. Xvfb picks a free
+/// display number itself and writes it to our pipe once it is ready (`-displayfd`), so tests
+/// running side by side, or a stale socket from an earlier run, never collide.
 pub fn xvfb() -> Xvfb {
-    // A display number of our own per test: tests run in parallel.
-    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let number = 100
-        + (std::process::id() % 200) * 4
-        + NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    let display = format!(":{number}");
+    use std::io::BufRead;
     let mut child = Command::new("Xvfb")
-        .args([display.as_str(), "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+        .args(["-displayfd", "1", "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
+        .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("Xvfb is installed (scripts/install-deps.sh)");
-    // Ready once its socket exists; a server that exits instead fails the test here.
-    let socket = format!("/tmp/.X11-unix/X{number}");
-    while !Path::new(&socket).exists() {
-        if let Some(status) = child.try_wait().expect("Xvfb state") {
-            panic!("Xvfb on {display} exited with {status} before it was ready");
+    let mut line = String::new();
+    let stdout = child.stdout.take().expect("piped");
+    std::io::BufReader::new(stdout).read_line(&mut line).expect("Xvfb's display number");
+    let number: u32 = match line.trim().parse() {
+        Ok(number) => number,
+        Err(_) => {
+            let status = child.wait().expect("Xvfb state");
+            panic!("Xvfb exited with {status} before it was ready");
         }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    Xvfb { child, display }
+    };
+    Xvfb { child, display: format!(":{number}") }
 }
