@@ -83,6 +83,11 @@ pub struct GlobalOptions {
     /// Threads per model session (default: the number of cores, at most 8).
     #[arg(long, global = true)]
     pub threads: Option<usize>,
+    /// Model precision: `fp32` runs the manifest's files, `int8` only int8 variants made by
+    /// `dreamlens models quantize` (a model without one is an error). Default: the int8 variant
+    /// where one exists.
+    #[arg(long, global = true, env = "DREAMLENS_PRECISION")]
+    pub precision: Option<dreamlens::store::Precision>,
     /// A diffusion pipeline folder (Optimum ONNX layout) for restyling. Default: the first of
     /// sd-turbo, sdxs in the model store, else style transfer (which ignores the prompt).
     #[arg(long, global = true, env = "DREAMLENS_DIFFUSION_MODEL")]
@@ -323,6 +328,23 @@ pub enum ModelsAction {
         /// Print machine-readable JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Make int8 variants of models on this machine (static quantization calibrated on the
+    /// demo room), each checked against its original before it is used; every model with a
+    /// checkable output when no id is given. Later runs use them (see --precision).
+    Quantize {
+        /// Model ids (see `dreamlens models list`).
+        ids: Vec<String>,
+        /// Demo frames to calibrate on.
+        #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=64))]
+        calibration_frames: u32,
+        /// Other demo frames the variant is checked on.
+        #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=64))]
+        validation_frames: u32,
+        /// Mean agreement with the original a variant must reach (0..1): class agreement for
+        /// segmentation, 1 - mean difference for masks and normalised depth.
+        #[arg(long, default_value_t = 0.97)]
+        min_agreement: f64,
     },
 }
 

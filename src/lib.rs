@@ -11,6 +11,7 @@ pub mod inference;
 pub mod pipeline;
 pub mod platform;
 pub mod projection;
+pub mod quantize;
 pub mod record;
 pub mod render;
 pub mod restyle;

@@ -1,7 +1,8 @@
 //! The dreamlens phone app: `android_main` runs the same live app as the desktop
 //! (`dreamlens::app::LiveApp`) on a winit event loop bound to the NativeActivity, with the
-//! phone's side of each platform seam: Camera2 frames, MediaCodec H.264, the app's internal
-//! storage, and ONNX Runtime's Android library packaged in the APK.
+//! phone's side of each platform seam: Camera2 frames, AAudio sound encoded to AAC and H.264
+//! by MediaCodec, the app's internal storage, and ONNX Runtime's Android library packaged in the
+//! APK.
 //!
 //! Verified on the development machine: this crate type-checks for `aarch64-linux-android`
 //! against the real NDK bindings (`scripts/check-android.sh`). Linking and running need the
@@ -9,13 +10,14 @@
 
 mod camera2;
 mod media_codec;
+mod microphone;
 mod permissions;
 
 use std::sync::Arc;
 
 use dreamlens::{
     app::{LiveApp, LiveOptions},
-    capture::{CameraRequest, CaptureError, MicrophoneStream, Microphones, audio::LiveSound},
+    capture::CameraRequest,
     inference::{SessionOptions, runtime},
     platform::{Folders, Platform},
     store::{Manifest, ModelStore},
@@ -56,7 +58,7 @@ fn run(app: AndroidApp) -> anyhow::Result<()> {
     let platform = Platform {
         name: "android",
         cameras: Arc::new(camera2::Camera2Cameras::new()?),
-        microphones: Arc::new(NoMicrophone),
+        microphones: Arc::new(microphone::AAudioMicrophones),
         video_encoders: Arc::new(media_codec::MediaCodecEncoders),
         folders,
     };
@@ -65,25 +67,4 @@ fn run(app: AndroidApp) -> anyhow::Result<()> {
     let mut live = LiveApp::new(store, SessionOptions::default(), options, platform)?;
     event_loop.run_app(&mut live)?;
     live.finish()
-}
-
-/// Recordings on the phone are silent for now: sound capture (AAudio, AAC through MediaCodec)
-/// is not built, and the recording says so instead of failing.
-struct NoMicrophone;
-
-impl Microphones for NoMicrophone {
-    fn list(&self) -> Vec<String> {
-        Vec::new()
-    }
-
-    fn start(
-        &self,
-        device: Option<&str>,
-        _origin: std::time::Instant,
-    ) -> Result<(Box<dyn MicrophoneStream>, LiveSound), CaptureError> {
-        Err(CaptureError::Open {
-            input: device.unwrap_or("the microphone").to_owned(),
-            problem: "sound recording is not available in the Android app yet".into(),
-        })
-    }
 }

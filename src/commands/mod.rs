@@ -24,7 +24,7 @@ use crate::cli::{Cli, Command, GlobalOptions, RemoteFallback};
 
 /// Runs the parsed command.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let store = ModelStore::from_env(Manifest::builtin());
+    let store = ModelStore::from_env(Manifest::builtin()).with_precision(cli.global.precision);
     let options = session_options(&cli.global)?;
     let engine = engine_choice(&cli.global);
     let Some(command) = cli.command else {
@@ -63,7 +63,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             serve::export(&store, &cli.global, &args)
         }
         Command::Doctor { json } => doctor::run(&store, options.remote.as_deref(), json),
-        Command::Models { action } => models::run(&store, action),
+        Command::Models { action } => models::run(&store, &options, action),
         Command::Analyze(args) => analyze::run(&store, &options, &args),
         Command::Process(args) => process::run(&store, &options, &engine, &args),
         Command::Restyle(args) => restyle::run(&store, &options, &engine, &args),

@@ -1,19 +1,72 @@
-//! `dreamlens models list|fetch|verify`.
+//! `dreamlens models list|fetch|verify|quantize`.
 
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use dreamlens::store::ModelStore;
+use dreamlens::{
+    inference::SessionOptions,
+    quantize::{Outcome, QuantizeError, QuantizeSettings},
+    store::ModelStore,
+};
 
 use super::doctor::model_reports;
 use crate::cli::ModelsAction;
 
-pub fn run(store: &ModelStore, action: ModelsAction) -> anyhow::Result<ExitCode> {
+pub fn run(
+    store: &ModelStore,
+    options: &SessionOptions,
+    action: ModelsAction,
+) -> anyhow::Result<ExitCode> {
     match action {
         ModelsAction::List { json } => list(store, json),
         ModelsAction::Fetch { ids, allow_unverified } => fetch(store, ids, allow_unverified),
         ModelsAction::Verify { json } => verify(store, json),
+        ModelsAction::Quantize { ids, calibration_frames, validation_frames, min_agreement } => {
+            anyhow::ensure!(
+                (0.0..=1.0).contains(&min_agreement),
+                "--min-agreement must lie between 0 and 1"
+            );
+            let settings =
+                QuantizeSettings { calibration_frames, validation_frames, min_agreement };
+            quantize(store, options, ids, &settings)
+        }
     }
+}
+
+/// Makes (or reuses) the int8 variant of each model; models that are not on this device or
+/// cannot be checked are skipped when none was named.
+fn quantize(
+    store: &ModelStore,
+    options: &SessionOptions,
+    ids: Vec<String>,
+    settings: &QuantizeSettings,
+) -> anyhow::Result<ExitCode> {
+    let named = !ids.is_empty();
+    let ids: Vec<String> =
+        if named { ids } else { store.manifest().models.iter().map(|m| m.id.clone()).collect() };
+    let mut failed = false;
+    for id in ids {
+        match dreamlens::quantize::quantize(store, &id, options, settings) {
+            Ok(Outcome::Made(record)) => println!(
+                "{id}: int8 variant made and pinned (sha256 {}): {} {:.4} (worst frame {:.4}) over {} frames",
+                &record.sha256[..16],
+                record.agreement.measure,
+                record.agreement.mean,
+                record.agreement.worst,
+                record.agreement.frames
+            ),
+            Ok(Outcome::Reused(record)) => println!(
+                "{id}: int8 variant already made and checked ({} {:.4}); reused",
+                record.agreement.measure, record.agreement.mean
+            ),
+            Err(QuantizeError::Unsupported { .. } | QuantizeError::Store(_)) if !named => {}
+            Err(error) => {
+                eprintln!("error: {error}");
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
 fn list(store: &ModelStore, json: bool) -> anyhow::Result<ExitCode> {

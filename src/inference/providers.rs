@@ -129,13 +129,20 @@ pub struct ProviderReport {
     pub failures: Vec<(Provider, String)>,
     /// The server's URL when the model runs on an inference server.
     pub remote_url: Option<String>,
+    /// The precision of a manifest model's file (an int8 variant or the manifest's own);
+    /// `None` for parts of a model folder.
+    pub precision: Option<crate::store::Precision>,
 }
 
 impl std::fmt::Display for ProviderReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.remote_url {
-            Some(url) => write!(f, "remote ({url})"),
-            None => write!(f, "{}", self.active),
+            Some(url) => write!(f, "remote ({url})")?,
+            None => write!(f, "{}", self.active)?,
+        }
+        match self.precision {
+            Some(precision) => write!(f, ", {precision}"),
+            None => Ok(()),
         }
     }
 }
@@ -148,6 +155,7 @@ impl ProviderReport {
             active: Provider::Remote,
             failures: Vec::new(),
             remote_url: Some(url.to_owned()),
+            precision: None,
         }
     }
 
@@ -198,7 +206,9 @@ pub fn register(
         }
     }
     match active {
-        Some(active) => Ok(ProviderReport { requested, active, failures, remote_url: None }),
+        Some(active) => {
+            Ok(ProviderReport { requested, active, failures, remote_url: None, precision: None })
+        }
         None => Err(NoProviderError {
             requested: requested.iter().map(|p| p.name()).collect::<Vec<_>>().join(", "),
             reasons: failures

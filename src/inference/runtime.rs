@@ -204,21 +204,28 @@ fn locate() -> Result<(PathBuf, LibrarySource), RuntimeError> {
         reason,
         target: data.display().to_string(),
     };
-    install_with_pip(&data, WHEEL_REQUIREMENTS).map_err(install_error)?;
+    let what = format!("ONNX Runtime {ORT_VERSION}");
+    install_with_pip(&data, WHEEL_REQUIREMENTS, &what, |dir| wheel_library(dir).is_some())
+        .map_err(install_error)?;
     wheel_library(&data).map(|path| (path, LibrarySource::InstalledNow)).ok_or_else(|| {
         install_error("pip succeeded but the wheel holds no library for this platform".into())
     })
 }
 
-/// Installs the wheel `requirements` pins (version and hashes) into a temporary folder beside
-/// `target`, then renames it into place, so concurrent first runs never see a half-installed
-/// library.
-fn install_with_pip(target: &Path, requirements: &str) -> Result<(), String> {
+/// Installs the wheels `requirements` pins (versions and hashes; `what` names them in messages)
+/// into a temporary folder beside `target`, then renames it into place, so concurrent first runs
+/// never see a half-installed folder (`complete` tells a finished one).
+pub(crate) fn install_with_pip(
+    target: &Path,
+    requirements: &str,
+    what: &str,
+    complete: impl Fn(&Path) -> bool,
+) -> Result<(), String> {
     let parent = target.parent().ok_or("data folder has no parent")?;
     std::fs::create_dir_all(parent)
         .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
     let staging = tempfile::Builder::new()
-        .prefix(".onnxruntime-install-")
+        .prefix(".pip-install-")
         .tempdir_in(parent)
         .map_err(|e| format!("cannot create a folder in {}: {e}", parent.display()))?;
     let requirements_file = staging.path().join("requirements.txt");
@@ -226,7 +233,7 @@ fn install_with_pip(target: &Path, requirements: &str) -> Result<(), String> {
         .map_err(|e| format!("cannot write {}: {e}", requirements_file.display()))?;
     let packages = staging.path().join("packages");
     eprintln!(
-        "dreamlens: installing ONNX Runtime {ORT_VERSION} (one time, checked against its published sha256) into {}",
+        "dreamlens: installing {what} (one time, checked against the published sha256) into {}",
         target.display()
     );
     let mut last = String::from("no Python interpreter found (tried python3, python)");
@@ -252,7 +259,7 @@ fn install_with_pip(target: &Path, requirements: &str) -> Result<(), String> {
                 return match std::fs::rename(&packages, target) {
                     Ok(()) => Ok(()),
                     // Another process finished first; its copy is as good as ours.
-                    Err(_) if wheel_library(target).is_some() => Ok(()),
+                    Err(_) if complete(target) => Ok(()),
                     Err(e) => {
                         Err(format!("cannot move the install into {}: {e}", target.display()))
                     }
@@ -261,14 +268,12 @@ fn install_with_pip(target: &Path, requirements: &str) -> Result<(), String> {
             Ok(output) => {
                 let stderr = String::from_utf8_lossy(&output.stderr);
                 let why = if stderr.contains("DO NOT MATCH THE HASHES") {
-                    "the downloaded wheel's sha256 does not match the published one, so it was refused (a proxy or mirror altered it)".to_owned()
+                    "a downloaded wheel's sha256 does not match the published one, so it was refused (a proxy or mirror altered it)".to_owned()
                 } else {
                     stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").to_owned()
                 };
-                last = format!(
-                    "`{python} -m pip install onnxruntime=={ORT_VERSION}` failed ({}): {why}",
-                    output.status
-                )
+                last =
+                    format!("`{python} -m pip install` of {what} failed ({}): {why}", output.status)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => last = format!("cannot run {python}: {e}"),
@@ -308,7 +313,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp");
         let target = dir.path().join("onnxruntime");
         let wrong = format!("onnxruntime=={ORT_VERSION} --hash=sha256:{}\n", "0".repeat(64));
-        let error = install_with_pip(&target, &wrong).expect_err("refused");
+        let error =
+            install_with_pip(&target, &wrong, "ONNX Runtime", |_| false).expect_err("refused");
         assert!(error.contains("sha256 does not match"), "{error}");
         assert!(!target.exists(), "nothing installed");
     }

@@ -156,6 +156,7 @@ impl ModelSession {
             })?;
         }
         opened.contract = model.entry.contract.clone();
+        opened.providers.precision = Some(model.precision);
         Ok(opened)
     }
 

@@ -9,6 +9,7 @@
 mod digest;
 mod download;
 pub mod manifest;
+pub mod variants;
 mod verified;
 
 use std::{
@@ -19,6 +20,7 @@ use std::{
 pub use digest::sha256_file;
 pub use download::DownloadOptions;
 pub use manifest::{Manifest, ModelEntry, ModelFile, Task};
+pub use variants::Precision;
 
 /// Environment variable overriding the user cache folder.
 pub const CACHE_DIR_ENV: &str = "DREAMLENS_CACHE_DIR";
@@ -125,6 +127,14 @@ pub enum StoreError {
         /// Hash found.
         actual: String,
     },
+    /// `--precision int8` was asked for and the model has no int8 variant.
+    #[error(
+        "model `{id}` has no int8 variant on this device; make one with `dreamlens models quantize {id}`, or run it with --precision fp32"
+    )]
+    NoVariant {
+        /// Model id.
+        id: String,
+    },
     /// The file is shorter or longer than pinned: usually a truncated download.
     #[error(
         "model `{id}`: {location} is {actual} bytes, expected {expected} (truncated or a different \
@@ -193,6 +203,8 @@ pub struct ResolvedModel {
     pub paths: Vec<PathBuf>,
     /// False when at least one file could not be checked against a manifest hash.
     pub verified: bool,
+    /// The precision of the main file: an int8 variant or the manifest's own.
+    pub precision: Precision,
 }
 
 impl ResolvedModel {
@@ -245,6 +257,8 @@ pub struct ModelStore {
     download: DownloadOptions,
     /// Hashes of files already checked, so each is read once.
     verified: std::sync::Arc<verified::VerifiedRecord>,
+    /// The precision asked for; `None` takes the int8 variant where one exists.
+    precision: Option<Precision>,
 }
 
 /// The default cache folder: the platform's per-user cache for dreamlens.
@@ -258,7 +272,77 @@ impl ModelStore {
     /// A store over explicit folders.
     pub fn new(manifest: Manifest, cache_dir: PathBuf, mirrors: Vec<PathBuf>) -> Self {
         let verified = std::sync::Arc::new(verified::VerifiedRecord::open(&cache_dir));
-        Self { manifest, cache_dir, mirrors, download: DownloadOptions::default(), verified }
+        Self {
+            manifest,
+            cache_dir,
+            mirrors,
+            download: DownloadOptions::default(),
+            verified,
+            precision: None,
+        }
+    }
+
+    /// Chooses the precision models are found at: `Some(Fp32)` the manifest's files only,
+    /// `Some(Int8)` only checked int8 variants (a model without one is an error), `None` (the
+    /// default) the int8 variant where one exists.
+    pub fn with_precision(mut self, precision: Option<Precision>) -> Self {
+        self.precision = precision;
+        self
+    }
+
+    /// The checked int8 variant of `id`: `None` when none was made from the file the manifest
+    /// names now; an error when its bytes are no longer the ones its record pins.
+    pub fn variant(&self, id: &str) -> Result<Option<PathBuf>, StoreError> {
+        let entry = self.entry(id)?;
+        let (file, record_path) = variants::paths(&self.cache_dir, id, Precision::Int8);
+        let record = match variants::read_record(&record_path) {
+            Ok(Some(record)) => record,
+            Ok(None) => return Ok(None),
+            Err(problem) => {
+                tracing::warn!(model = id, "{problem}; the variant is not used");
+                return Ok(None);
+            }
+        };
+        let source = entry.files.first().and_then(|f| f.sha256.as_deref());
+        if source != Some(record.source_sha256.as_str()) {
+            tracing::warn!(
+                model = id,
+                "the int8 variant was made from another version of the model; run `dreamlens models quantize {id}` again"
+            );
+            return Ok(None);
+        }
+        let (actual, _) = self.verified.sha256(&file).map_err(|e| StoreError::io(id, &file, e))?;
+        if actual != record.sha256 {
+            return Err(StoreError::HashMismatch {
+                id: id.to_owned(),
+                location: file.display().to_string(),
+                expected: record.sha256,
+                actual,
+            });
+        }
+        Ok(Some(file))
+    }
+
+    /// Puts the int8 variant in place of the main file where the precision asks for it.
+    fn at_precision(&self, mut model: ResolvedModel) -> Result<ResolvedModel, StoreError> {
+        let id = model.entry.id.clone();
+        let variant = match self.precision {
+            Some(Precision::Fp32) => return Ok(model),
+            Some(Precision::Int8) => {
+                self.variant(&id)?.ok_or(StoreError::NoVariant { id: id.clone() })?
+            }
+            None => match self.variant(&id) {
+                Ok(Some(path)) => path,
+                Ok(None) => return Ok(model),
+                Err(error) => {
+                    tracing::warn!("{error}; running the model at fp32");
+                    return Ok(model);
+                }
+            },
+        };
+        model.paths[0] = variant;
+        model.precision = Precision::Int8;
+        Ok(model)
     }
 
     /// A store configured from `DREAMLENS_CACHE_DIR` and `DREAMLENS_MODEL_DIRS`.
@@ -315,7 +399,7 @@ impl ModelStore {
             Err(StoreError::Missing { .. }) => {
                 let entry = self.entry(id)?.clone();
                 let paths = entry.files.iter().map(|f| self.cache_dir.join(&f.path)).collect();
-                Ok(ResolvedModel { entry, paths, verified: false })
+                Ok(ResolvedModel { entry, paths, verified: false, precision: Precision::Fp32 })
             }
             Err(other) => Err(other),
         }
@@ -361,7 +445,9 @@ impl ModelStore {
             verified &= file_verified;
             paths.push(path);
         }
-        Ok(ResolvedModel { entry: entry.clone(), paths, verified })
+        let model =
+            ResolvedModel { entry: entry.clone(), paths, verified, precision: Precision::Fp32 };
+        self.at_precision(model)
     }
 
     fn searched(&self) -> String {
