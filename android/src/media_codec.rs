@@ -83,7 +83,11 @@ impl Codec {
         let time_us = (time_s.max(0.0) * 1e6) as u64;
         let deadline = Instant::now() + DRAIN;
         loop {
-            match self.codec.dequeue_input_buffer(WAIT).map_err(|e| failed("taking an input buffer", e))? {
+            match self
+                .codec
+                .dequeue_input_buffer(WAIT)
+                .map_err(|e| failed("taking an input buffer", e))?
+            {
                 DequeuedInputBufferResult::Buffer(mut buffer) => {
                     let target = buffer.buffer_mut();
                     if target.len() < bytes.len() {
@@ -116,7 +120,11 @@ impl Codec {
         mut take: impl FnMut(Output<'_>) -> Result<(), EncodeError>,
     ) -> Result<(), EncodeError> {
         loop {
-            let buffer = match self.codec.dequeue_output_buffer(wait).map_err(|e| failed("taking output", e))? {
+            let buffer = match self
+                .codec
+                .dequeue_output_buffer(wait)
+                .map_err(|e| failed("taking output", e))?
+            {
                 DequeuedOutputBufferInfoResult::Buffer(buffer) => buffer,
                 DequeuedOutputBufferInfoResult::TryAgainLater => return Ok(()),
                 DequeuedOutputBufferInfoResult::OutputFormatChanged
@@ -127,7 +135,9 @@ impl Codec {
             if !data.is_empty() {
                 take(Output { data, flags: info.flags(), time_us: info.presentation_time_us() })?;
             }
-            self.codec.release_output_buffer(buffer, false).map_err(|e| failed("releasing output", e))?;
+            self.codec
+                .release_output_buffer(buffer, false)
+                .map_err(|e| failed("releasing output", e))?;
             if info.flags() & FLAG_END_OF_STREAM != 0 {
                 self.ended = true;
                 return Ok(());
@@ -137,7 +147,10 @@ impl Codec {
     }
 
     /// Ends the stream and drains what is left (up to 2 s), handing it to `take`.
-    pub fn finish(&mut self, mut take: impl FnMut(Output<'_>) -> Result<(), EncodeError>) -> Result<(), EncodeError> {
+    pub fn finish(
+        &mut self,
+        mut take: impl FnMut(Output<'_>) -> Result<(), EncodeError>,
+    ) -> Result<(), EncodeError> {
         self.queue(&[], 0.0, FLAG_END_OF_STREAM)?;
         let deadline = Instant::now() + DRAIN;
         while !self.ended && Instant::now() < deadline {
@@ -165,7 +178,12 @@ impl Drop for Codec {
 pub struct MediaCodecEncoders;
 
 impl VideoEncoders for MediaCodecEncoders {
-    fn create(&self, width: u32, height: u32, settings: EncoderSettings) -> Result<Box<dyn VideoEncoder>, EncodeError> {
+    fn create(
+        &self,
+        width: u32,
+        height: u32,
+        settings: EncoderSettings,
+    ) -> Result<Box<dyn VideoEncoder>, EncodeError> {
         let mut format = MediaFormat::new();
         format.set_str("mime", MIME);
         format.set_i32("width", width as i32);
@@ -192,7 +210,11 @@ struct MediaCodecEncoder {
 
 impl MediaCodecEncoder {
     /// Turns an output buffer into a picture (or keeps the parameter sets it carries).
-    fn take(units: &mut AccessUnits, pictures: &mut Vec<(f64, EncodedPicture)>, output: Output<'_>) -> Result<(), EncodeError> {
+    fn take(
+        units: &mut AccessUnits,
+        pictures: &mut Vec<(f64, EncodedPicture)>,
+        output: Output<'_>,
+    ) -> Result<(), EncodeError> {
         if output.is_config() {
             return units.codec_config(output.data);
         }
@@ -203,7 +225,12 @@ impl MediaCodecEncoder {
 }
 
 impl VideoEncoder for MediaCodecEncoder {
-    fn encode(&mut self, picture: &I420, time_s: f64, keyframe: bool) -> Result<Vec<(f64, EncodedPicture)>, EncodeError> {
+    fn encode(
+        &mut self,
+        picture: &I420,
+        time_s: f64,
+        keyframe: bool,
+    ) -> Result<Vec<(f64, EncodedPicture)>, EncodeError> {
         if keyframe {
             self.codec.request_keyframe()?;
         }

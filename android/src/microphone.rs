@@ -68,7 +68,9 @@ impl Microphones for AAudioMicrophones {
                 match opened {
                     Ok((stream, codec, format)) => {
                         let _ = ready_sender.send(Ok(format));
-                        if let Err(error) = capture(&stream, codec, format, origin, &thread_stop, &packet_sender) {
+                        if let Err(error) =
+                            capture(&stream, codec, format, origin, &thread_stop, &packet_sender)
+                        {
                             tracing::warn!("microphone: {error}");
                         }
                         let _ = stream.request_stop();
@@ -131,7 +133,8 @@ fn capture(
     let mut start_s: Option<f64> = None;
     let mut send = |output: crate::media_codec::Output<'_>| {
         if !output.is_config() {
-            let packet = AudioPacket { time_s: output.time_us as f64 * 1e-6, data: output.data.to_vec() };
+            let packet =
+                AudioPacket { time_s: output.time_us as f64 * 1e-6, data: output.data.to_vec() };
             // The recorder went away: the rest is not needed.
             let _ = packets.send(packet);
         }
@@ -139,14 +142,17 @@ fn capture(
     };
     while !stop.load(Ordering::Relaxed) {
         // SAFETY: `samples` holds CHUNK frames of `channels` i16 samples, the stream's format.
-        let frames = unsafe { stream.read(samples.as_mut_ptr().cast(), CHUNK as i32, READ_TIMEOUT_NS) }
-            .map_err(|e| EncodeError(format!("the microphone failed: {e}")))? as usize;
+        let frames =
+            unsafe { stream.read(samples.as_mut_ptr().cast(), CHUNK as i32, READ_TIMEOUT_NS) }
+                .map_err(|e| EncodeError(format!("the microphone failed: {e}")))?
+                as usize;
         if frames == 0 {
             continue;
         }
         let start = *start_s.get_or_insert_with(|| origin.elapsed().as_secs_f64());
         let time_s = start + read_frames as f64 / f64::from(rate);
-        let bytes: Vec<u8> = samples[..frames * channels].iter().flat_map(|s| s.to_le_bytes()).collect();
+        let bytes: Vec<u8> =
+            samples[..frames * channels].iter().flat_map(|s| s.to_le_bytes()).collect();
         codec.queue(&bytes, time_s, 0)?;
         read_frames += frames as u64;
         codec.drain(Duration::ZERO, &mut send)?;
