@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Side-by-side throughput of `dreamlens process --preset wall-paint` and the Python baseline on
-# the same 1280x720 H.264 clip, alternating runs in one session so both see the same machine.
+# Side-by-side throughput of `dreamlens process --preset wall-paint` (its segmentation at fp32
+# and as the int8 variant `dreamlens models quantize` makes) and the Python baseline (fp32) on the
+# same 1280x720 H.264 clip, alternating runs in one session so all see the same machine.
 #
 #   ./benchmarks/compare_wall_paint.sh [ROUNDS]
 #
@@ -21,13 +22,23 @@ ffmpeg -loglevel error -loop 1 -i "$models/../images/ade20k/ADE_val_00000001.jpg
   -c:v libx264 -pix_fmt yuv420p "$clip"
 frames=$(ffprobe -v error -count_frames -select_streams v:0 -show_entries stream=nb_read_frames -of csv=p=0 "$clip")
 echo "clip: $frames frames, 1280x720"
-for round in $(seq "$rounds"); do
+# The int8 variant lives in this run's own cache.
+export DREAMLENS_CACHE_DIR="$work/cache"
+./target/release/dreamlens models quantize ade20k-deeplabv3-mnv2 --keep-slower
+dreamlens() {
+  local start
   start=$(date +%s.%N)
-  ./target/release/dreamlens process --input "$clip" --output "$work/rust" --preset wall-paint 2>/dev/null
-  rust=$(echo "$(date +%s.%N) - $start" | bc)
+  ./target/release/dreamlens process --precision "$1" --input "$clip" --output "$work/rust-$1" \
+    --preset wall-paint 2>/dev/null
+  echo "$(date +%s.%N) - $start" | bc
+}
+for round in $(seq "$rounds"); do
+  fp32=$(dreamlens fp32)
+  int8=$(dreamlens int8)
   start=$(date +%s.%N)
   python3 benchmarks/wall_paint_baseline.py "$models/ade20k-deeplabv3-mnv2/ade20k32_deeplabv3_mnv2_512.onnx" "$clip" "$work/python" >/dev/null
   python=$(echo "$(date +%s.%N) - $start" | bc)
-  printf 'round %s: dreamlens %.2f s (%.2f fps), python %.2f s (%.2f fps), ratio %.2fx\n' \
-    "$round" "$rust" "$(echo "$frames / $rust" | bc -l)" "$python" "$(echo "$frames / $python" | bc -l)" "$(echo "$python / $rust" | bc -l)"
+  printf 'round %s: dreamlens fp32 %.2f s (%.2fx), int8 %.2f s (%.2fx), python %.2f s (%.2f fps)\n' \
+    "$round" "$fp32" "$(echo "$python / $fp32" | bc -l)" "$int8" "$(echo "$python / $int8" | bc -l)" \
+    "$python" "$(echo "$frames / $python" | bc -l)"
 done

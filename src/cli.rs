@@ -345,6 +345,10 @@ pub enum ModelsAction {
         /// segmentation, 1 - mean difference for masks and normalised depth.
         #[arg(long, default_value_t = 0.97)]
         min_agreement: f64,
+        /// Keep a variant even when it runs no faster than its original on this machine (to
+        /// use on a device with int8 hardware this one lacks).
+        #[arg(long)]
+        keep_slower: bool,
     },
 }
 

@@ -22,7 +22,7 @@ use crate::{
     store::{
         ModelStore, Precision, ResolvedModel, StoreError,
         manifest::{Layout, OutputKind},
-        variants::{self, Agreement, Calibration, VariantRecord},
+        variants::{self, Agreement, Calibration, Speed, VariantRecord},
     },
 };
 
@@ -45,11 +45,19 @@ pub struct QuantizeSettings {
     pub validation_frames: u32,
     /// The mean agreement with the original a variant must reach (0..1).
     pub min_agreement: f64,
+    /// Keep a variant that runs no faster than its original here (for a device whose int8
+    /// hardware this machine lacks).
+    pub keep_slower: bool,
 }
 
 impl Default for QuantizeSettings {
     fn default() -> Self {
-        Self { calibration_frames: 8, validation_frames: 6, min_agreement: 0.97 }
+        Self {
+            calibration_frames: 8,
+            validation_frames: 6,
+            min_agreement: 0.97,
+            keep_slower: false,
+        }
     }
 }
 
@@ -100,6 +108,18 @@ pub enum QuantizeError {
         id: String,
         /// What was measured.
         agreement: Agreement,
+    },
+    /// The variant agrees but runs no faster than its original on this machine.
+    #[error(
+        "model `{id}`: the int8 variant was not kept: it runs in {variant_ms:.1} ms, the original in {original_ms:.1} ms on this machine (median per frame), so int8 does not pay here; --keep-slower keeps it for another device",
+        variant_ms = .speed.variant_ms,
+        original_ms = .speed.original_ms
+    )]
+    Slower {
+        /// Model id.
+        id: String,
+        /// What was measured.
+        speed: Speed,
     },
     /// A file could not be written.
     #[error("model `{id}`: cannot write {path}: {source}")]
@@ -381,9 +401,12 @@ pub fn quantize(
     let versions = run_quantizer(id, &tools, original.main_path(), &listing_path, &made)?;
 
     // The check: both models on other demo frames.
-    let agreement = check(&original, &made, measure, options, settings)?;
+    let (agreement, speed) = check(&original, &made, measure, options, settings)?;
     if agreement.mean < settings.min_agreement {
         return Err(QuantizeError::Refused { id: id.to_owned(), agreement });
+    }
+    if speed.variant_ms >= speed.original_ms && !settings.keep_slower {
+        return Err(QuantizeError::Slower { id: id.to_owned(), speed });
     }
 
     // Pinned into the cache: the file first (renamed into place), then its record.
@@ -409,19 +432,21 @@ pub fn quantize(
             sha256: hex::encode(hasher.finalize()),
         },
         agreement,
+        speed,
     };
     variants::write_record(&record_path, &record).map_err(|e| io(&record_path, e))?;
     Ok(Outcome::Made(record))
 }
 
-/// Runs the original and the variant on the validation frames and measures their agreement.
+/// Runs the original and the variant on the validation frames; measures their agreement and
+/// their median time per frame (after one warm-up run each).
 fn check(
     original: &ResolvedModel,
     variant: &Path,
     measure: Measure,
     options: &SessionOptions,
     settings: &QuantizeSettings,
-) -> Result<Agreement, QuantizeError> {
+) -> Result<(Agreement, Speed), QuantizeError> {
     let mut quantized = original.clone();
     quantized.paths[0] = variant.to_owned();
     quantized.precision = Precision::Int8;
@@ -431,21 +456,38 @@ fn check(
             id: original.entry.id.clone(),
             problem: format!("it wrote a model ONNX Runtime cannot run: {e}"),
         })?;
+    let frames = demo_frames(settings.validation_frames, 0.85);
+    if let Some(first) = frames.first() {
+        reference.run_image(first)?;
+        candidate.run_image(first)?;
+    }
     let mut scores = Vec::new();
-    for frame in demo_frames(settings.validation_frames, 0.85) {
-        let expected = reference.run_image(&frame)?;
-        let got = candidate.run_image(&frame)?;
+    let (mut original_ms, mut variant_ms) = (Vec::new(), Vec::new());
+    let timed = |session: &mut ModelSession, frame: &RgbImage, times: &mut Vec<f64>| {
+        let started = std::time::Instant::now();
+        let output = session.run_image(frame);
+        times.push(started.elapsed().as_secs_f64() * 1e3);
+        output
+    };
+    for frame in &frames {
+        let expected = timed(&mut reference, frame, &mut original_ms)?;
+        let got = timed(&mut candidate, frame, &mut variant_ms)?;
         scores.push(measure.score(&expected, &got));
     }
+    let median = |mut times: Vec<f64>| {
+        times.sort_by(f64::total_cmp);
+        times.get(times.len() / 2).copied().unwrap_or(0.0)
+    };
     let mean = scores.iter().sum::<f64>() / scores.len().max(1) as f64;
     let worst = scores.iter().copied().fold(1.0, f64::min);
-    Ok(Agreement {
+    let agreement = Agreement {
         measure: measure.name().to_owned(),
         mean,
         worst,
         threshold: settings.min_agreement,
         frames: settings.validation_frames,
-    })
+    };
+    Ok((agreement, Speed { original_ms: median(original_ms), variant_ms: median(variant_ms) }))
 }
 
 #[cfg(test)]

@@ -39,7 +39,9 @@ fn record(cache: &Path, id: &str) -> serde_json::Value {
 fn a_variant_is_made_checked_pinned_reused_and_then_used() {
     let cache = tempfile::tempdir().expect("temp");
     let id = "selfie-segmentation";
-    let (ok, stdout, stderr) = run(dreamlens(cache.path()).args(["models", "quantize", id]));
+    // Kept whatever its speed here: this test is about making, pinning and using a variant.
+    let (ok, stdout, stderr) =
+        run(dreamlens(cache.path()).args(["models", "quantize", id, "--keep-slower"]));
     assert!(ok, "{stdout}\n{stderr}");
     assert!(stdout.contains("int8 variant made and pinned"), "{stdout}");
 
@@ -63,7 +65,8 @@ fn a_variant_is_made_checked_pinned_reused_and_then_used() {
 
     // Made once: the next run finds it checked and leaves it alone.
     let modified = std::fs::metadata(&variant).and_then(|m| m.modified()).expect("mtime");
-    let (ok, stdout, _) = run(dreamlens(cache.path()).args(["models", "quantize", id]));
+    let (ok, stdout, _) =
+        run(dreamlens(cache.path()).args(["models", "quantize", id, "--keep-slower"]));
     assert!(ok && stdout.contains("reused"), "{stdout}");
     assert_eq!(std::fs::metadata(&variant).and_then(|m| m.modified()).expect("mtime"), modified);
 
@@ -140,7 +143,8 @@ fn a_variant_short_of_the_agreement_asked_for_is_refused_and_not_kept() {
 fn int8_segmentation_agrees_with_the_fp32_reference_on_real_photos() {
     let cache = tempfile::tempdir().expect("temp");
     let id = "ade20k-deeplabv3-mnv2";
-    let (ok, stdout, stderr) = run(dreamlens(cache.path()).args(["models", "quantize", id]));
+    let (ok, stdout, stderr) =
+        run(dreamlens(cache.path()).args(["models", "quantize", id, "--keep-slower"]));
     assert!(ok, "{stdout}\n{stderr}");
     let store = ModelStore::new(Manifest::builtin(), cache.path().to_owned(), vec![models_dir()])
         .with_precision(Some(Precision::Int8));

@@ -65,12 +65,12 @@ def main():
     if not listing:
         sys.exit("no calibration frames")
     with tempfile.TemporaryDirectory() as scratch:
-        source = args.model
-        model = onnx.load(source)
+        model = onnx.load(args.model)
         opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
         if opset < MIN_OPSET:
-            source = os.path.join(scratch, "opset.onnx")
-            onnx.save(onnx.version_converter.convert_version(model, MIN_OPSET), source)
+            model = onnx.version_converter.convert_version(model, MIN_OPSET)
+        source = os.path.join(scratch, "float.onnx")
+        onnx.save(model, source)
         # Shape inference and graph clean-up first, as ONNX Runtime recommends; a model it
         # cannot handle is quantized as it is.
         prepared = os.path.join(scratch, "prepared.onnx")

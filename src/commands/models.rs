@@ -21,13 +21,23 @@ pub fn run(
         ModelsAction::List { json } => list(store, json),
         ModelsAction::Fetch { ids, allow_unverified } => fetch(store, ids, allow_unverified),
         ModelsAction::Verify { json } => verify(store, json),
-        ModelsAction::Quantize { ids, calibration_frames, validation_frames, min_agreement } => {
+        ModelsAction::Quantize {
+            ids,
+            calibration_frames,
+            validation_frames,
+            min_agreement,
+            keep_slower,
+        } => {
             anyhow::ensure!(
                 (0.0..=1.0).contains(&min_agreement),
                 "--min-agreement must lie between 0 and 1"
             );
-            let settings =
-                QuantizeSettings { calibration_frames, validation_frames, min_agreement };
+            let settings = QuantizeSettings {
+                calibration_frames,
+                validation_frames,
+                min_agreement,
+                keep_slower,
+            };
             quantize(store, options, ids, &settings)
         }
     }
@@ -48,12 +58,14 @@ fn quantize(
     for id in ids {
         match dreamlens::quantize::quantize(store, &id, options, settings) {
             Ok(Outcome::Made(record)) => println!(
-                "{id}: int8 variant made and pinned (sha256 {}): {} {:.4} (worst frame {:.4}) over {} frames",
+                "{id}: int8 variant made and pinned (sha256 {}): {} {:.4} (worst frame {:.4}) over {} frames; {:.1} ms against {:.1} ms at fp32",
                 &record.sha256[..16],
                 record.agreement.measure,
                 record.agreement.mean,
                 record.agreement.worst,
-                record.agreement.frames
+                record.agreement.frames,
+                record.speed.variant_ms,
+                record.speed.original_ms
             ),
             Ok(Outcome::Reused(record)) => println!(
                 "{id}: int8 variant already made and checked ({} {:.4}); reused",

@@ -74,6 +74,16 @@ pub struct Agreement {
     pub frames: u32,
 }
 
+/// How fast the variant ran beside its original (median over the validation frames, this
+/// machine, the providers of the run that made it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Speed {
+    /// The original, as the app runs it at fp32.
+    pub original_ms: f64,
+    /// The variant.
+    pub variant_ms: f64,
+}
+
 /// The record kept beside a variant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VariantRecord {
@@ -93,6 +103,8 @@ pub struct VariantRecord {
     pub calibration: Calibration,
     /// The check it passed.
     pub agreement: Agreement,
+    /// Its speed beside the original.
+    pub speed: Speed,
 }
 
 /// Where the variant of `id` at `precision` and its record live under `cache_dir`.
