@@ -14,8 +14,8 @@ use crate::{
         AnalysisModels, DisabledStage, InferenceError, ModelSession, SceneAnalyzer, SessionOptions,
     },
     render::{
-        AnalysisFilter, Compositor, CompositorInput, FrameData, RenderContext, RenderError,
-        readback, yuv::I420Converter,
+        AnalysisFilter, Compositor, CompositorInput, RenderContext, RenderError, readback,
+        yuv::I420Converter,
     },
     restyle::{EngineChoice, RestyleRequest, Restyler},
     scene::{MapMotions, SceneAnalysis, Stylized},
@@ -302,7 +302,7 @@ impl EffectRenderer {
         compositor.render(
             context,
             &CompositorInput {
-                frame: FrameData::Rgba8(rgba),
+                rgba,
                 classes: analysis.scene.classes.as_ref(),
                 person: analysis.scene.person.as_ref(),
                 depth: analysis.scene.depth.as_ref(),

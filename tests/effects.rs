@@ -13,7 +13,7 @@ use common::ADE_LABELS;
 
 use dreamlens::{
     effects::{Layer, lut::Lut, preset::Preset},
-    render::{AnalysisFilter, Compositor, CompositorInput, FrameData, RenderContext, readback},
+    render::{AnalysisFilter, Compositor, CompositorInput, RenderContext, readback},
     scene::{ClassMap, ScalarMap, Stylized},
 };
 use image::{Rgba, RgbaImage};
@@ -108,7 +108,7 @@ fn render(context: &RenderContext, layers: &[Layer], luts: &[Lut], scene: &Scene
         .render(
             context,
             &CompositorInput {
-                frame: FrameData::Rgba8(scene.frame.as_raw()),
+                rgba: scene.frame.as_raw(),
                 classes: Some(&scene.classes),
                 person: Some(&scene.person),
                 depth: Some(&scene.depth),
@@ -302,88 +302,13 @@ fn the_lut_on_the_gpu_matches_the_cpu_reference() {
     assert!(worst <= 2.0, "worst channel error {worst}");
 }
 
-/// BT.601 limited-range RGB -> YUV, the inverse of what the shader applies.
-fn yuv(p: &Rgba<u8>) -> [f32; 3] {
-    let [r, g, b] = [p.0[0] as f32, p.0[1] as f32, p.0[2] as f32];
-    [
-        16.0 + 0.256_788 * r + 0.504_129 * g + 0.097_906 * b,
-        128.0 - 0.148_223 * r - 0.290_993 * g + 0.439_216 * b,
-        128.0 + 0.439_216 * r - 0.367_788 * g - 0.071_427 * b,
-    ]
-}
-
-#[test]
-fn camera_formats_are_converted_on_the_gpu() {
-    let context = RenderContext::headless().expect("GPU adapter");
-    // A smooth image, so 4:2:x chroma subsampling loses little.
-    let rgb = RgbaImage::from_fn(WIDTH, HEIGHT, |x, y| {
-        Rgba([(40 + x / 2) as u8, (30 + y) as u8, (200 - x / 3) as u8, 255])
-    });
-    let mut yuyv = Vec::with_capacity((WIDTH * HEIGHT * 2) as usize);
-    for y in 0..HEIGHT {
-        for x in (0..WIDTH).step_by(2) {
-            let (a, b) = (yuv(rgb.get_pixel(x, y)), yuv(rgb.get_pixel(x + 1, y)));
-            yuyv.extend(
-                [a[0], (a[1] + b[1]) / 2.0, b[0], (a[2] + b[2]) / 2.0].map(|v| v.round() as u8),
-            );
-        }
-    }
-    let mut nv12: Vec<u8> = rgb.pixels().map(|p| yuv(p)[0].round() as u8).collect();
-    for y in (0..HEIGHT).step_by(2) {
-        for x in (0..WIDTH).step_by(2) {
-            let block = [(x, y), (x + 1, y), (x, y + 1), (x + 1, y + 1)]
-                .map(|(x, y)| yuv(rgb.get_pixel(x, y)));
-            nv12.push((block.iter().map(|v| v[1]).sum::<f32>() / 4.0).round() as u8);
-            nv12.push((block.iter().map(|v| v[2]).sum::<f32>() / 4.0).round() as u8);
-        }
-    }
-    for (name, frame) in [("yuyv", FrameData::Yuyv(&yuyv)), ("nv12", FrameData::Nv12(&nv12))] {
-        let mut compositor =
-            Compositor::new(&context, WIDTH, HEIGHT, &[], &[]).expect("compositor");
-        let input = CompositorInput {
-            frame,
-            classes: None,
-            person: None,
-            depth: None,
-            motions: None,
-            stylized: None,
-        };
-        compositor.render(&context, &input).expect("renders");
-        let out = readback::read_rgba8(&context, compositor.frame_texture()).expect("read");
-        let worst = out
-            .pixels()
-            .zip(rgb.pixels())
-            .map(|(a, b)| (0..3).map(|c| a.0[c].abs_diff(b.0[c])).max().unwrap_or(0))
-            .max()
-            .unwrap_or(0);
-        assert!(worst <= 4, "{name}: worst channel error {worst}");
-    }
-    // A frame of the wrong size is refused with a message, not a crash.
-    let mut compositor = Compositor::new(&context, WIDTH, HEIGHT, &[], &[]).expect("compositor");
-    let short = vec![0u8; 10];
-    let error = compositor
-        .render(
-            &context,
-            &CompositorInput {
-                frame: FrameData::Rgba8(&short),
-                classes: None,
-                person: None,
-                depth: None,
-                motions: None,
-                stylized: None,
-            },
-        )
-        .expect_err("wrong size");
-    assert!(error.to_string().contains("expected"), "{error}");
-}
-
 /// Red channel at the centre after compositing a grey frame whose person mask is `person`
 /// everywhere, with a backdrop of pure red replacing what is not a person.
 fn red_with_person_mask(context: &RenderContext, compositor: &mut Compositor, person: f32) -> u8 {
     let frame: Vec<u8> = (0..64 * 48).flat_map(|_| [128, 128, 128, 255]).collect();
     let mask = ScalarMap { width: 16, height: 12, values: vec![person; 16 * 12] };
     let input = CompositorInput {
-        frame: FrameData::Rgba8(&frame),
+        rgba: &frame,
         classes: None,
         person: Some(&mask),
         depth: None,
@@ -439,7 +364,7 @@ fn the_readback_ring_returns_every_picture_in_order_without_waiting() {
     for shade in [10u8, 90, 170, 250] {
         let frame: Vec<u8> = (0..64 * 48).flat_map(|_| [shade, shade, shade, 255]).collect();
         let input = CompositorInput {
-            frame: FrameData::Rgba8(&frame),
+            rgba: &frame,
             classes: None,
             person: None,
             depth: None,

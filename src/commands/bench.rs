@@ -116,7 +116,7 @@ pub fn stages(
         capture::{self, FrameSource},
         effects::preset::Preset,
         inference::{AnalysisModels, analysis},
-        render::{Compositor, CompositorInput, FrameData, RenderContext, readback},
+        render::{Compositor, CompositorInput, RenderContext, readback},
     };
     let count = args.frames as usize;
     // Decode.
@@ -223,7 +223,7 @@ pub fn stages(
         compositor.render(
             &context,
             &CompositorInput {
-                frame: FrameData::Rgba8(&rgba[i]),
+                rgba: &rgba[i],
                 classes: scene.classes.as_ref(),
                 person: scene.person.as_ref(),
                 depth: scene.depth.as_ref(),

@@ -11,7 +11,7 @@ pub mod readback;
 pub mod shaders;
 pub mod yuv;
 
-pub use compositor::{AnalysisFilter, Compositor, CompositorInput, FrameData};
+pub use compositor::{AnalysisFilter, Compositor, CompositorInput};
 pub use context::{RenderContext, RenderError};
 
 /// One GPU adapter wgpu can see.

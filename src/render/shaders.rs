@@ -8,11 +8,10 @@ pub const FULLSCREEN: &str = include_str!("../../shaders/fullscreen.wgsl");
 pub const COMMON: &str = include_str!("../../shaders/common.wgsl");
 
 /// Shaders that stand alone besides the triangle: (name, body).
-pub const STANDALONE: [(&str, &str); 6] = [
+pub const STANDALONE: [(&str, &str); 5] = [
     ("carry", include_str!("../../shaders/carry.wgsl")),
     ("analysis", include_str!("../../shaders/analysis.wgsl")),
     ("guide", include_str!("../../shaders/guide.wgsl")),
-    ("convert", include_str!("../../shaders/convert.wgsl")),
     ("present", include_str!("../../shaders/present.wgsl")),
     ("i420", include_str!("../../shaders/i420.wgsl")),
 ];

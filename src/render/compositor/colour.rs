@@ -1,7 +1,6 @@
 //! Colour maths on the CPU: sRGB and luminance for uniforms, half floats for LUT textures, and
 //! the per-region mean colour of the frame (a statistic on the model-resolution class map).
 
-use super::FrameData;
 use crate::scene::ClassMap;
 
 /// f32 to IEEE half bits (round to nearest), for 16-bit float textures.
@@ -51,7 +50,7 @@ pub(super) fn srgb4(colour: [f32; 3], a: f32) -> [f32; 4] {
 pub(super) fn region_mean_colour(
     classes: &ClassMap,
     ids: &[u8],
-    frame: FrameData<'_>,
+    rgba: &[u8],
     size: (u32, u32),
 ) -> [f32; 3] {
     let mut member = [false; 256];
@@ -70,7 +69,7 @@ pub(super) fn region_mean_colour(
                 continue;
             }
             let fx = ((x as f32 + 0.5) * width as f32 / classes.width as f32) as u32;
-            let rgb = sample_rgb(frame, width, height, fx.min(width - 1), fy.min(height - 1));
+            let rgb = sample_rgb(rgba, width, fx.min(width - 1), fy.min(height - 1));
             for c in 0..3 {
                 sum[c] += rgb[c] as f64;
             }
@@ -83,37 +82,10 @@ pub(super) fn region_mean_colour(
     sum.map(|s| (s / count as f64) as f32)
 }
 
-/// One pixel of a frame as sRGB 0..1 (BT.601 limited range for YUV formats).
-pub(super) fn sample_rgb(
-    frame: FrameData<'_>,
-    width: u32,
-    height: u32,
-    x: u32,
-    y: u32,
-) -> [f32; 3] {
-    let yuv = |y: f32, u: f32, v: f32| {
-        let c = (y - 16.0 / 255.0) * 1.164_383;
-        let (d, e) = (u - 0.5, v - 0.5);
-        [c + 1.596_027 * e, c - 0.391_762 * d - 0.812_968 * e, c + 2.017_232 * d]
-            .map(|v| v.clamp(0.0, 1.0))
-    };
-    let byte = |data: &[u8], i: usize| data[i] as f32 / 255.0;
-    match frame {
-        FrameData::Rgba8(data) => {
-            let i = ((y * width + x) * 4) as usize;
-            [byte(data, i), byte(data, i + 1), byte(data, i + 2)]
-        }
-        FrameData::Yuyv(data) => {
-            let i = ((y * width + (x & !1)) * 2) as usize;
-            let luma = if x % 2 == 0 { byte(data, i) } else { byte(data, i + 2) };
-            yuv(luma, byte(data, i + 1), byte(data, i + 3))
-        }
-        FrameData::Nv12(data) => {
-            let luma = byte(data, (y * width + x) as usize);
-            let c = (width * height + (y / 2) * width + (x & !1)) as usize;
-            yuv(luma, byte(data, c), byte(data, c + 1))
-        }
-    }
+/// One pixel of an RGBA frame as sRGB 0..1.
+fn sample_rgb(rgba: &[u8], width: u32, x: u32, y: u32) -> [f32; 3] {
+    let i = ((y * width + x) * 4) as usize;
+    [rgba[i], rgba[i + 1], rgba[i + 2]].map(|b| f32::from(b) / 255.0)
 }
 
 #[cfg(test)]

@@ -29,23 +29,13 @@ const MAX_REGION_SETS: usize = 4;
 const COMPOSITE_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
 const ANALYSIS_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba16Float;
 
-/// A camera frame in one of the formats cameras deliver.
-#[derive(Debug, Clone, Copy)]
-pub enum FrameData<'a> {
-    /// Packed RGBA, 4 bytes per pixel.
-    Rgba8(&'a [u8]),
-    /// Packed YUYV 4:2:2, 2 bytes per pixel (width must be even).
-    Yuyv(&'a [u8]),
-    /// NV12 4:2:0: the Y plane then interleaved UV at half size (width and height even).
-    Nv12(&'a [u8]),
-}
-
 /// Everything one frame is composited from. Maps may have any resolution; they are upsampled to
 /// the frame on the GPU.
 #[derive(Debug, Clone, Copy)]
 pub struct CompositorInput<'a> {
-    /// The camera frame, at the compositor's size.
-    pub frame: FrameData<'a>,
+    /// The camera frame as RGBA, 4 bytes per pixel, at the compositor's size (cameras' YUV is
+    /// converted where the frame is captured: the models need RGB too).
+    pub rgba: &'a [u8],
     /// Class ids from the segmentation model.
     pub classes: Option<&'a ClassMap>,
     /// Person probability.
@@ -129,13 +119,10 @@ pub struct Compositor {
     /// Analysis pipelines by (regions, person, depth, temporal), built on first use.
     analysis_pipelines: std::collections::HashMap<[bool; 4], wgpu::RenderPipeline>,
     analysis_uniform: wgpu::Buffer,
-    convert_layout: wgpu::BindGroupLayout,
     guide_layout: wgpu::BindGroupLayout,
     guide_pipeline: wgpu::RenderPipeline,
     /// Guides for the class, person and depth maps.
     guides: [Guide; 3],
-    convert_yuyv: wgpu::RenderPipeline,
-    convert_nv12: wgpu::RenderPipeline,
     sampler: wgpu::Sampler,
     frame: Target,
     previous_frame: Target,
@@ -143,9 +130,6 @@ pub struct Compositor {
     person_depth: [Target; 2],
     pictures: [Target; 2],
     blur: [Target; 2],
-    yuyv_upload: Upload,
-    luma_upload: Upload,
-    chroma_upload: Upload,
     regions_upload: Upload,
     /// Scratch for region membership, reused across frames.
     membership: Vec<u8>,
@@ -248,31 +232,6 @@ impl Compositor {
             ],
         });
 
-        let convert_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("convert"),
-            entries: &[
-                texture_entry(0, FLOAT_UNFILTERED, D2),
-                texture_entry(1, FLOAT_UNFILTERED, D2),
-            ],
-        });
-        let convert_yuyv = fullscreen_pipeline(
-            device,
-            "yuyv",
-            &convert_layout,
-            &shaders::standalone("convert"),
-            "fs_yuyv",
-            &composite_target,
-            &[],
-        );
-        let convert_nv12 = fullscreen_pipeline(
-            device,
-            "nv12",
-            &convert_layout,
-            &shaders::standalone("convert"),
-            "fs_nv12",
-            &composite_target,
-            &[],
-        );
         let guide_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("guide"),
             entries: &[uniform_entry(0), texture_entry(1, FLOAT, D2), sampler_entry(2)],
@@ -313,12 +272,9 @@ impl Compositor {
             analysis_layout,
             analysis_pipelines: std::collections::HashMap::new(),
             analysis_uniform,
-            convert_layout,
             guide_layout,
             guide_pipeline,
             guides: [Guide::new(device), Guide::new(device), Guide::new(device)],
-            convert_yuyv,
-            convert_nv12,
             sampler,
             frame: target(
                 device,
@@ -350,9 +306,6 @@ impl Compositor {
                 target(device, "blur a", half_size(size), COMPOSITE_FORMAT, attachment),
                 target(device, "blur b", half_size(size), COMPOSITE_FORMAT, attachment),
             ],
-            yuyv_upload: Upload::new(device, "yuyv", wgpu::TextureFormat::Rgba8Unorm, 4),
-            luma_upload: Upload::new(device, "luma", wgpu::TextureFormat::R8Unorm, 1),
-            chroma_upload: Upload::new(device, "chroma", wgpu::TextureFormat::Rg8Unorm, 2),
             regions_upload: Upload::new(device, "regions", wgpu::TextureFormat::Rgba8Unorm, 4),
             person_upload: Upload::new(device, "person", wgpu::TextureFormat::R32Float, 4),
             depth_upload: Upload::new(device, "depth", wgpu::TextureFormat::R32Float, 4),
@@ -449,49 +402,23 @@ impl Compositor {
             );
             context.queue.submit([keep.finish()]);
         }
-        // Frame upload (and conversion for camera formats).
-        match input.frame {
-            FrameData::Rgba8(data) => {
-                check_len("RGBA frame", data.len(), pixels * 4)?;
-                context.queue.write_texture(
-                    self.frame.texture.as_image_copy(),
-                    data,
-                    wgpu::TexelCopyBufferLayout {
-                        offset: 0,
-                        bytes_per_row: Some(width * 4),
-                        rows_per_image: Some(height),
-                    },
-                    self.frame.texture.size(),
-                );
-            }
-            FrameData::Yuyv(data) => {
-                if width % 2 != 0 {
-                    return Err(RenderError::Setup(format!(
-                        "YUYV frames need an even width, got {width}"
-                    )));
-                }
-                check_len("YUYV frame", data.len(), pixels * 2)?;
-                self.yuyv_upload.write(context, (width / 2, height), data);
-                self.convert(context, &mut encoder, false);
-            }
-            FrameData::Nv12(data) => {
-                if width % 2 != 0 || height % 2 != 0 {
-                    return Err(RenderError::Setup(format!(
-                        "NV12 frames need even sizes, got {width}x{height}"
-                    )));
-                }
-                check_len("NV12 frame", data.len(), pixels * 3 / 2)?;
-                let (luma, chroma) = data.split_at(pixels);
-                self.luma_upload.write(context, (width, height), luma);
-                self.chroma_upload.write(context, (width / 2, height / 2), chroma);
-                self.convert(context, &mut encoder, true);
-            }
-        }
+        // Frame upload.
+        check_len("RGBA frame", input.rgba.len(), pixels * 4)?;
+        context.queue.write_texture(
+            self.frame.texture.as_image_copy(),
+            input.rgba,
+            wgpu::TexelCopyBufferLayout {
+                offset: 0,
+                bytes_per_row: Some(width * 4),
+                rows_per_image: Some(height),
+            },
+            self.frame.texture.size(),
+        );
 
         // Analysis uploads.
         let mut references = [[0.5f32; 3]; MAX_REGION_SETS];
         if let Some(classes) = input.classes {
-            let frame = input.frame;
+            let frame = input.rgba;
             let size = self.size;
             let sets = self.resolve_regions(&classes.labels)?.to_vec();
             // Per class: which region sets it belongs to, as RGBA bytes.
@@ -755,28 +682,9 @@ impl Compositor {
         draw_fullscreen(encoder, "guide", &[&guide.target.view], &self.guide_pipeline, &group);
     }
 
-    fn convert(&self, context: &RenderContext, encoder: &mut wgpu::CommandEncoder, nv12: bool) {
-        let packed = if nv12 { &self.luma_upload } else { &self.yuyv_upload };
-        let group = context.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("convert"),
-            layout: &self.convert_layout,
-            entries: &[
-                view_entry(0, &packed.target.view),
-                view_entry(1, &self.chroma_upload.target.view),
-            ],
-        });
-        let pipeline = if nv12 { &self.convert_nv12 } else { &self.convert_yuyv };
-        draw_fullscreen(encoder, "convert", &[&self.frame.view], pipeline, &group);
-    }
-
     /// The texture holding the last composited picture (for a window or the recorder).
     pub fn output_texture(&self) -> &wgpu::Texture {
         &self.pictures[self.output].texture
-    }
-
-    /// The converted camera frame of the last `render` (for tests of the format conversion).
-    pub fn frame_texture(&self) -> &wgpu::Texture {
-        &self.frame.texture
     }
 
     /// Upsampled analysis of the last frame: (region masks, person/depth), RGBA16F.
