@@ -272,6 +272,36 @@ impl EffectRenderer {
         }
     }
 
+    /// Builds the compositor for `size` frames and every pipeline frames with the given
+    /// `maps` (regions, person, depth) need, so the first frames do not wait for them; any
+    /// thread may call it (the live app's preset loader does).
+    pub fn prepare(
+        &mut self,
+        context: &RenderContext,
+        size: (u32, u32),
+        maps: [bool; 3],
+    ) -> Result<(), PipelineError> {
+        let compositor = self.compositor_for(context, size)?;
+        compositor.prepare_analysis(&context.device, maps);
+        Ok(())
+    }
+
+    /// The compositor for `size` frames, made (with its effect pipelines) when there is none or
+    /// the size changed.
+    fn compositor_for(
+        &mut self,
+        context: &RenderContext,
+        size: (u32, u32),
+    ) -> Result<&mut Compositor, PipelineError> {
+        if self.compositor.as_ref().is_none_or(|c| c.size() != size) {
+            let mut compositor =
+                Compositor::new(context, size.0, size.1, &self.plan.layers, &self.plan.luts)?;
+            compositor.set_filter(self.filter);
+            self.compositor = Some(compositor);
+        }
+        Ok(self.compositor.as_mut().expect("created above"))
+    }
+
     /// Submits the GPU work for one frame without waiting for it.
     pub fn submit(
         &mut self,
@@ -292,13 +322,7 @@ impl EffectRenderer {
         size: (u32, u32),
         analysis: &FrameAnalysis,
     ) -> Result<&Compositor, PipelineError> {
-        if self.compositor.as_ref().is_none_or(|c| c.size() != size) {
-            let mut compositor =
-                Compositor::new(context, size.0, size.1, &self.plan.layers, &self.plan.luts)?;
-            compositor.set_filter(self.filter);
-            self.compositor = Some(compositor);
-        }
-        let compositor = self.compositor.as_mut().expect("created above");
+        let compositor = self.compositor_for(context, size)?;
         compositor.render(
             context,
             &CompositorInput {

@@ -12,6 +12,7 @@ use crate::{
     inference::{AnalysisModels, DisabledStage, SceneAnalyzer, SessionOptions},
     pipeline::{EffectRenderer, FrameAnalysis, FrameAnalyzer, LayerPlan},
     projection::{DEFAULT_FADE_S, KeyframeProjector, Thumbnail, estimate_flow},
+    render::RenderContext,
     restyle::EngineChoice,
     scene::{ClassMap, MapMotions, Motion, ScalarMap, SceneAnalysis},
     stages::{Stage, StageKind, StageStats},
@@ -136,6 +137,7 @@ impl Effects {
         preset_name: &str,
         restyle: Option<(&str, bool)>,
         engine: &EngineChoice,
+        gpu: Option<(&RenderContext, (u32, u32))>,
     ) -> anyhow::Result<Self> {
         let mut preset = Preset::load(preset_name)?;
         let restyles = preset.layers.iter().any(|l| matches!(l.effect, Effect::Restyle { .. }));
@@ -237,6 +239,14 @@ impl Effects {
         let plan = LayerPlan::new(&preset, &disabled, style_off);
         let mut renderer = EffectRenderer::new(plan.clone());
         renderer.set_temporal(true);
+        if let Some((context, size)) = gpu {
+            // Effect and analysis pipelines are compiled here, on the loader thread, so the
+            // window does not stall on its first frames with the new preset.
+            let maps = [segmentation.is_some(), person.is_some(), depth.is_some()];
+            if let Err(error) = renderer.prepare(context, size, maps) {
+                tracing::warn!("the preset's GPU pipelines will be built on first use: {error}");
+            }
+        }
         Ok(Self {
             preset_name: preset_name.to_owned(),
             passthrough: false,
@@ -421,7 +431,10 @@ impl LiveApp {
             }
             return;
         }
-        if self.effects.as_ref().is_none_or(|e| e.preset_name != self.settings.preset) {
+        // The first load waits for the first frame: its size lets the loader build the GPU
+        // pipelines too (and there is nothing to show before it).
+        let sized = self.frame.is_some() || self.gpu.is_none();
+        if sized && self.effects.as_ref().is_none_or(|e| e.preset_name != self.settings.preset) {
             if self.effects.is_none() {
                 self.effects = Some(Effects::passthrough());
             }
@@ -440,9 +453,16 @@ impl LiveApp {
         let (store, options, engine) =
             (self.store.clone(), self.session_options.clone(), self.options.engine.clone());
         let name = preset.clone();
+        // The GPU and the frame size, when known, so the loader builds the pipelines too.
+        let gpu = self
+            .gpu
+            .as_ref()
+            .map(|g| g.context.clone())
+            .zip(self.frame.as_ref().map(|f| f.frame.image.dimensions()));
         let spawned = std::thread::Builder::new().name("effects-loader".into()).spawn(move || {
             let restyle = restyle.as_ref().map(|(p, add)| (p.as_str(), *add));
-            let _ = sender.send(Effects::open(&store, &options, &name, restyle, &engine));
+            let gpu = gpu.as_ref().map(|(context, size)| (context, *size));
+            let _ = sender.send(Effects::open(&store, &options, &name, restyle, &engine, gpu));
         });
         match spawned {
             Ok(_) => self.loading = Some(Loading { preset, result }),

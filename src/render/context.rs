@@ -46,7 +46,9 @@ pub enum RenderError {
     },
 }
 
-/// A device and queue on the best adapter available.
+/// A device and queue on the best adapter available. Clones are handles to the same device, so
+/// another thread can build pipelines while the window draws.
+#[derive(Clone)]
 pub struct RenderContext {
     /// The device.
     pub device: wgpu::Device,

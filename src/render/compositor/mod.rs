@@ -505,26 +505,7 @@ impl Compositor {
             input.depth.is_some(),
             self.filter.temporal && self.history_valid,
         ];
-        if !self.analysis_pipelines.contains_key(&variant) {
-            let names = ["HAS_REGIONS", "HAS_PERSON", "HAS_DEPTH", "TEMPORAL"];
-            let constants: Vec<(&str, f64)> =
-                names.iter().zip(variant).map(|(n, on)| (*n, f64::from(u8::from(on)))).collect();
-            let target = Some(wgpu::ColorTargetState {
-                format: ANALYSIS_FORMAT,
-                blend: None,
-                write_mask: wgpu::ColorWrites::ALL,
-            });
-            let pipeline = fullscreen_pipeline(
-                &context.device,
-                "analysis",
-                &self.analysis_layout,
-                &shaders::standalone("analysis"),
-                "fs_main",
-                &[target.clone(), target],
-                &constants,
-            );
-            self.analysis_pipelines.insert(variant, pipeline);
-        }
+        self.ensure_analysis_pipeline(&context.device, variant);
 
         // Analysis upsampling into the other history slot.
         let previous = self.current_history;
@@ -680,6 +661,48 @@ impl Compositor {
             ],
         });
         draw_fullscreen(encoder, "guide", &[&guide.target.view], &self.guide_pipeline, &group);
+    }
+
+    /// Builds, ahead of the frames, every analysis-pass variant frames with some of `maps`
+    /// (regions, person, depth) can need, with and without temporal smoothing, so no frame
+    /// waits for a shader compile (on a software adapter each takes tens of milliseconds).
+    pub fn prepare_analysis(&mut self, device: &wgpu::Device, maps: [bool; 3]) {
+        for subset in 0..8u8 {
+            let present = [0, 1, 2].map(|i| subset & (1 << i) != 0);
+            if present.iter().zip(maps).any(|(p, available)| *p && !available) {
+                continue;
+            }
+            for temporal in [false, true] {
+                let [regions, person, depth] = present;
+                self.ensure_analysis_pipeline(device, [regions, person, depth, temporal]);
+            }
+        }
+    }
+
+    /// The analysis pipeline for `variant` (regions, person, depth, temporal), built on first
+    /// use as pipeline constants, so absent inputs compile out.
+    fn ensure_analysis_pipeline(&mut self, device: &wgpu::Device, variant: [bool; 4]) {
+        if self.analysis_pipelines.contains_key(&variant) {
+            return;
+        }
+        let names = ["HAS_REGIONS", "HAS_PERSON", "HAS_DEPTH", "TEMPORAL"];
+        let constants: Vec<(&str, f64)> =
+            names.iter().zip(variant).map(|(n, on)| (*n, f64::from(u8::from(on)))).collect();
+        let target = Some(wgpu::ColorTargetState {
+            format: ANALYSIS_FORMAT,
+            blend: None,
+            write_mask: wgpu::ColorWrites::ALL,
+        });
+        let pipeline = fullscreen_pipeline(
+            device,
+            "analysis",
+            &self.analysis_layout,
+            &shaders::standalone("analysis"),
+            "fs_main",
+            &[target.clone(), target],
+            &constants,
+        );
+        self.analysis_pipelines.insert(variant, pipeline);
     }
 
     /// The texture holding the last composited picture (for a window or the recorder).
