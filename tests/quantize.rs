@@ -54,6 +54,10 @@ fn a_variant_is_made_checked_pinned_reused_and_then_used() {
     assert_eq!(record["source_sha256"].as_str(), original.as_deref());
     assert_eq!(record["tools"]["onnxruntime"], "1.31.1");
     assert_eq!(record["calibration"]["frames"], 8);
+    // Measured 0.979 here. The variant computes in signed int8 (s8s8), which AVX2 and VNNI
+    // kernels compute alike (the segmentation variant gives identical class maps under
+    // `qemu-x86_64 -cpu Haswell`), and fp32 calibration differs between them only by rounding,
+    // far below the 0.009 margin.
     assert!(record["agreement"]["mean"].as_f64().expect("mean") >= 0.97, "{record}");
     let original_size = std::fs::metadata(models_dir().join("obs-bgr/selfie_segmentation.onnx"))
         .expect("original")
