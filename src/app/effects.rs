@@ -332,7 +332,6 @@ impl Effects {
         }
     }
 
-    /// The thumbnail of `frame`, made once however often it is asked for.
     /// The newest results for `frame`: maps as they are (the compositor smooths them), the
     /// stylized keyframe projected onto this frame.
     pub(super) fn latest(&mut self, frame: &LiveFrame) -> FrameAnalysis {

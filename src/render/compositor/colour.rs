@@ -60,8 +60,9 @@ pub(super) fn region_mean_colour(
     let (width, height) = size;
     let mut sum = [0f64; 3];
     let mut count = 0u64;
-    // Every other texel each way: the mean of a region barely moves, and this runs per frame.
-    let step = if classes.width * classes.height > 128 * 128 { 2 } else { 1 };
+    // At most about 64x64 samples: the mean of a region barely moves with more, and this runs
+    // on the window thread every frame (every other texel of a 512x512 map cost 1-2 ms there).
+    let step = (classes.width.max(classes.height) / 64).max(1) as usize;
     for y in (0..classes.height).step_by(step) {
         let fy = ((y as f32 + 0.5) * height as f32 / classes.height as f32) as u32;
         for x in (0..classes.width).step_by(step) {
@@ -91,6 +92,30 @@ fn sample_rgb(rgba: &[u8], width: u32, x: u32, y: u32) -> [f32; 3] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A 512x512 map whose left quarter is class 1 over a 1280x720 frame that is red there and
+    /// grey elsewhere: the sparse sampling still sees only the region's own colour.
+    #[test]
+    fn region_mean_colour_is_the_regions_own_colour() {
+        let (width, height) = (1280u32, 720u32);
+        let classes = ClassMap {
+            width: 512,
+            height: 512,
+            classes: (0..512 * 512).map(|i| u8::from(i % 512 < 128)).collect(),
+            labels: vec!["other".to_owned(), "wall".to_owned()].into(),
+        };
+        let rgba: Vec<u8> = (0..width * height)
+            .flat_map(
+                |i| if i % width < width / 4 { [200, 40, 20, 255] } else { [90, 90, 90, 255] },
+            )
+            .collect();
+        let mean = region_mean_colour(&classes, &[1], &rgba, (width, height));
+        for (got, want) in mean.iter().zip([200.0, 40.0, 20.0]) {
+            assert!((got - want / 255.0).abs() < 1e-6, "{mean:?}");
+        }
+        let rest = region_mean_colour(&classes, &[0], &rgba, (width, height));
+        assert!(rest.iter().all(|c| (c - 90.0 / 255.0).abs() < 1e-6), "{rest:?}");
+    }
 
     #[test]
     fn half_floats_round_trip_common_values() {
