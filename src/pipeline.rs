@@ -14,8 +14,8 @@ use crate::{
         AnalysisModels, DisabledStage, InferenceError, ModelSession, SceneAnalyzer, SessionOptions,
     },
     render::{
-        AnalysisFilter, Compositor, CompositorInput, RenderContext, RenderError, readback,
-        yuv::I420Converter,
+        AnalysisFilter, Compositor, CompositorInput, FramePixels, RenderContext, RenderError,
+        readback, yuv::I420Converter,
     },
     restyle::{EngineChoice, RestyleRequest, Restyler},
     scene::{MapMotions, SceneAnalysis, Stylized},
@@ -310,15 +310,15 @@ impl EffectRenderer {
         analysis: &FrameAnalysis,
     ) -> Result<&Compositor, PipelineError> {
         let rgba = crate::render::rgba_bytes(frame);
-        self.submit_rgba(context, &rgba, frame.dimensions(), analysis)
+        self.submit_pixels(context, FramePixels::Rgba(&rgba), frame.dimensions(), analysis)
     }
 
-    /// [`EffectRenderer::submit`] for a frame already in RGBA bytes (the live window gets them
-    /// from its capture thread).
-    pub fn submit_rgba(
+    /// [`EffectRenderer::submit`] for a frame already in RGBA, in memory or staged (the live
+    /// window gets it from its capture thread).
+    pub fn submit_pixels(
         &mut self,
         context: &RenderContext,
-        rgba: &[u8],
+        pixels: FramePixels<'_>,
         size: (u32, u32),
         analysis: &FrameAnalysis,
     ) -> Result<&Compositor, PipelineError> {
@@ -326,7 +326,7 @@ impl EffectRenderer {
         compositor.render(
             context,
             &CompositorInput {
-                rgba,
+                pixels,
                 classes: analysis.scene.classes.as_ref(),
                 person: analysis.scene.person.as_ref(),
                 depth: analysis.scene.depth.as_ref(),

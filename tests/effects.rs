@@ -13,7 +13,7 @@ use common::ADE_LABELS;
 
 use dreamlens::{
     effects::{Layer, lut::Lut, preset::Preset},
-    render::{AnalysisFilter, Compositor, CompositorInput, RenderContext, readback},
+    render::{AnalysisFilter, Compositor, CompositorInput, FramePixels, RenderContext, readback},
     scene::{ClassMap, ScalarMap, Stylized},
 };
 use image::{Rgba, RgbaImage};
@@ -108,7 +108,7 @@ fn render(context: &RenderContext, layers: &[Layer], luts: &[Lut], scene: &Scene
         .render(
             context,
             &CompositorInput {
-                rgba: scene.frame.as_raw(),
+                pixels: FramePixels::Rgba(scene.frame.as_raw()),
                 classes: Some(&scene.classes),
                 person: Some(&scene.person),
                 depth: Some(&scene.depth),
@@ -308,7 +308,7 @@ fn red_with_person_mask(context: &RenderContext, compositor: &mut Compositor, pe
     let frame: Vec<u8> = (0..64 * 48).flat_map(|_| [128, 128, 128, 255]).collect();
     let mask = ScalarMap { width: 16, height: 12, values: vec![person; 16 * 12] };
     let input = CompositorInput {
-        rgba: &frame,
+        pixels: FramePixels::Rgba(&frame),
         classes: None,
         person: Some(&mask),
         depth: None,
@@ -364,7 +364,7 @@ fn the_readback_ring_returns_every_picture_in_order_without_waiting() {
     for shade in [10u8, 90, 170, 250] {
         let frame: Vec<u8> = (0..64 * 48).flat_map(|_| [shade, shade, shade, 255]).collect();
         let input = CompositorInput {
-            rgba: &frame,
+            pixels: FramePixels::Rgba(&frame),
             classes: None,
             person: None,
             depth: None,

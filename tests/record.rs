@@ -323,13 +323,13 @@ fn the_input_sound_is_carried_into_the_recording_and_trimmed_with_it() {
 /// The edited picture's I420 made on the GPU against the CPU conversion of the same RGBA.
 fn gpu_i420(picture: &image::RgbaImage, out: (u32, u32)) -> (Vec<u8>, (u32, u32)) {
     use dreamlens::render::{
-        Compositor, CompositorInput, RenderContext, readback, yuv::I420Converter,
+        Compositor, CompositorInput, FramePixels, RenderContext, readback, yuv::I420Converter,
     };
     let context = RenderContext::headless().expect("GPU adapter");
     let (w, h) = picture.dimensions();
     let mut compositor = Compositor::new(&context, w, h, &[], &[]).expect("compositor");
     let input = CompositorInput {
-        rgba: picture.as_raw(),
+        pixels: FramePixels::Rgba(picture.as_raw()),
         classes: None,
         person: None,
         depth: None,

@@ -10,7 +10,7 @@ use common::*;
 use dreamlens::{
     effects::preset::Preset,
     inference::{ModelSession, SessionOptions, analysis::run_segmentation},
-    render::{AnalysisFilter, Compositor, CompositorInput, RenderContext, readback},
+    render::{AnalysisFilter, Compositor, CompositorInput, FramePixels, RenderContext, readback},
     scene::{ClassMap, ScalarMap},
     upsample::{self, JointBilateral},
 };
@@ -124,7 +124,7 @@ fn edge_aware_upsampling_beats_nearest_and_bilinear_on_a_real_photo() {
         image::Rgba([p[0], p[1], p[2], 255])
     });
     let input = CompositorInput {
-        rgba: rgba.as_raw(),
+        pixels: FramePixels::Rgba(rgba.as_raw()),
         classes: Some(&classes),
         person: Some(&mask),
         depth: None,
@@ -200,7 +200,7 @@ fn temporal_smoothing_holds_masks_still_on_a_still_noisy_camera() {
             let rgba: Vec<u8> =
                 frame.pixels().flat_map(|p| [p.0[0], p.0[1], p.0[2], 255]).collect();
             let input = CompositorInput {
-                rgba: &rgba,
+                pixels: FramePixels::Rgba(&rgba),
                 classes: Some(classes),
                 person: None,
                 depth: None,

@@ -39,6 +39,7 @@ use crate::{
         RenderContext,
         present::{Presenter, fit_rect},
         readback::{self},
+        staging::FrameStaging,
     },
     restyle::EngineChoice,
     store::ModelStore,
@@ -132,6 +133,8 @@ pub struct LiveApp {
     platform: Platform,
     settings: Settings,
     source: LiveSource,
+    /// Staging buffers the capture thread writes frames into, once there is a device.
+    staging: FrameStaging,
     gpu: Option<Gpu>,
     window: Option<Arc<Window>>,
     instance: Option<wgpu::Instance>,
@@ -174,10 +177,12 @@ impl LiveApp {
         if let Some(prompt) = &options.restyle {
             settings.restyle_prompt = prompt.clone();
         }
+        let staging = FrameStaging::default();
         let source = LiveSource::start(
             options.input.clone(),
             options.camera,
             Arc::clone(&platform.cameras),
+            staging.clone(),
         )?;
         let gate = FrameGate::new(options.model_every, options.skip_similar);
         Ok(Self {
@@ -187,6 +192,7 @@ impl LiveApp {
             platform,
             settings,
             source,
+            staging,
             gpu: None,
             window: None,
             instance: None,
@@ -418,7 +424,7 @@ impl LiveApp {
         let analysis = effects.latest(frame);
         let size = frame.frame.image.dimensions();
         let compositor =
-            effects.renderer.submit_rgba(&gpu.context, &frame.rgba, size, &analysis)?;
+            effects.renderer.submit_pixels(&gpu.context, frame.pixels(), size, &analysis)?;
         Ok(Some(compositor.output_texture().clone()))
     }
 
@@ -652,6 +658,7 @@ impl ApplicationHandler for LiveApp {
                 egui_wgpu::RendererOptions::default(),
             );
             let presenter = Presenter::new(&context);
+            self.staging.attach(&context.device);
             self.gpu = Some(Gpu {
                 context,
                 surface: None,

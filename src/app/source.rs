@@ -13,6 +13,10 @@ use std::{
 use crate::{
     capture::{self, CameraRequest, Cameras, Frame},
     projection::Thumbnail,
+    render::{
+        FramePixels,
+        staging::{FrameStaging, StagedFrame},
+    },
     stages::Latest,
 };
 
@@ -23,18 +27,38 @@ pub struct LiveFrame {
     pub frame: Frame,
     /// When it arrived.
     pub captured_at: Instant,
-    /// The frame as RGBA bytes, ready to upload (made here, off the window thread).
-    pub rgba: Vec<u8>,
+    /// The frame as RGBA, ready to upload (made here, off the window thread).
+    pub rgba: LiveRgba,
     /// Its motion-estimation thumbnail (made here, off the window thread).
     pub thumbnail: Thumbnail,
 }
 
+/// Where a live frame's RGBA copy is.
+#[derive(Debug)]
+pub enum LiveRgba {
+    /// In a GPU staging buffer: the window thread only records its copy.
+    Staged(StagedFrame),
+    /// In memory (no device yet, or every staging buffer in use).
+    Bytes(Vec<u8>),
+}
+
 impl LiveFrame {
-    /// Prepares `frame` for the window and the stages.
-    pub fn new(frame: Frame, captured_at: Instant) -> Self {
-        let rgba = crate::render::rgba_bytes(&frame.image);
+    /// Prepares `frame` for the window and the stages, staging its RGBA copy when it can.
+    pub fn new(frame: Frame, captured_at: Instant, staging: &FrameStaging) -> Self {
+        let rgba = match staging.stage(&frame.image) {
+            Some(staged) => LiveRgba::Staged(staged),
+            None => LiveRgba::Bytes(crate::render::rgba_bytes(&frame.image)),
+        };
         let thumbnail = Thumbnail::of(&frame.image);
         Self { frame, captured_at, rgba, thumbnail }
+    }
+
+    /// The frame as the compositor takes it.
+    pub fn pixels(&self) -> FramePixels<'_> {
+        match &self.rgba {
+            LiveRgba::Staged(staged) => FramePixels::Staged { staged, rgb: &self.frame.image },
+            LiveRgba::Bytes(bytes) => FramePixels::Rgba(bytes),
+        }
     }
 }
 
@@ -74,6 +98,7 @@ impl LiveSource {
         input: Option<String>,
         camera: CameraRequest,
         devices: Arc<dyn Cameras>,
+        staging: FrameStaging,
     ) -> anyhow::Result<Self> {
         let cameras = if input.is_none() { devices.list() } else { Vec::new() };
         let wanted = cameras.get(camera.index as usize);
@@ -105,7 +130,7 @@ impl LiveSource {
             let mut index = 0u64;
             let publish = |frame: Frame, index: &mut u64| {
                 let frame = Frame { index: *index, ..frame };
-                thread_frames.put(Arc::new(LiveFrame::new(frame, Instant::now())));
+                thread_frames.put(Arc::new(LiveFrame::new(frame, Instant::now(), &staging)));
                 *index += 1;
             };
             if use_camera {

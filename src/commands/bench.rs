@@ -116,7 +116,7 @@ pub fn stages(
         capture::{self, FrameSource},
         effects::preset::Preset,
         inference::{AnalysisModels, analysis},
-        render::{Compositor, CompositorInput, RenderContext, readback},
+        render::{Compositor, CompositorInput, FramePixels, RenderContext, readback},
     };
     let count = args.frames as usize;
     // Decode.
@@ -223,7 +223,7 @@ pub fn stages(
         compositor.render(
             &context,
             &CompositorInput {
-                rgba: &rgba[i],
+                pixels: FramePixels::Rgba(&rgba[i]),
                 classes: scene.classes.as_ref(),
                 person: scene.person.as_ref(),
                 depth: scene.depth.as_ref(),

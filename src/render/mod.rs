@@ -9,9 +9,10 @@ pub mod context;
 pub mod present;
 pub mod readback;
 pub mod shaders;
+pub mod staging;
 pub mod yuv;
 
-pub use compositor::{AnalysisFilter, Compositor, CompositorInput};
+pub use compositor::{AnalysisFilter, Compositor, CompositorInput, FramePixels};
 pub use context::{RenderContext, RenderError};
 
 /// One GPU adapter wgpu can see.

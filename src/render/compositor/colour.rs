@@ -46,11 +46,12 @@ pub(super) fn srgb4(colour: [f32; 3], a: f32) -> [f32; 4] {
 }
 
 /// Mean sRGB colour of the frame over the pixels of a region set, sampled on the class map's
-/// grid (the reference the repaint and texture shaders relight against).
+/// grid (the reference the repaint and texture shaders relight against). `frame` holds
+/// `channels` bytes per pixel (RGB or RGBA) at `size`.
 pub(super) fn region_mean_colour(
     classes: &ClassMap,
     ids: &[u8],
-    rgba: &[u8],
+    (frame, channels): (&[u8], usize),
     size: (u32, u32),
 ) -> [f32; 3] {
     let mut member = [false; 256];
@@ -70,9 +71,9 @@ pub(super) fn region_mean_colour(
                 continue;
             }
             let fx = ((x as f32 + 0.5) * width as f32 / classes.width as f32) as u32;
-            let rgb = sample_rgb(rgba, width, fx.min(width - 1), fy.min(height - 1));
+            let i = ((fy.min(height - 1) * width + fx.min(width - 1)) as usize) * channels;
             for c in 0..3 {
-                sum[c] += rgb[c] as f64;
+                sum[c] += f64::from(frame[i + c]) / 255.0;
             }
             count += 1;
         }
@@ -81,12 +82,6 @@ pub(super) fn region_mean_colour(
         return [0.5; 3];
     }
     sum.map(|s| (s / count as f64) as f32)
-}
-
-/// One pixel of an RGBA frame as sRGB 0..1.
-fn sample_rgb(rgba: &[u8], width: u32, x: u32, y: u32) -> [f32; 3] {
-    let i = ((y * width + x) * 4) as usize;
-    [rgba[i], rgba[i + 1], rgba[i + 2]].map(|b| f32::from(b) / 255.0)
 }
 
 #[cfg(test)]
@@ -109,11 +104,13 @@ mod tests {
                 |i| if i % width < width / 4 { [200, 40, 20, 255] } else { [90, 90, 90, 255] },
             )
             .collect();
-        let mean = region_mean_colour(&classes, &[1], &rgba, (width, height));
+        let mean = region_mean_colour(&classes, &[1], (&rgba, 4), (width, height));
         for (got, want) in mean.iter().zip([200.0, 40.0, 20.0]) {
             assert!((got - want / 255.0).abs() < 1e-6, "{mean:?}");
         }
-        let rest = region_mean_colour(&classes, &[0], &rgba, (width, height));
+        let rest = region_mean_colour(&classes, &[0], (&rgba[..], 4), (width, height));
+        let rgb: Vec<u8> = rgba.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect();
+        assert_eq!(region_mean_colour(&classes, &[1], (&rgb, 3), (width, height)), mean);
         assert!(rest.iter().all(|c| (c - 90.0 / 255.0).abs() < 1e-6), "{rest:?}");
     }
 

@@ -18,6 +18,7 @@ use super::{
     carry::{self, Carried, Carrier, KeyframeTarget},
     context::{RenderContext, RenderError},
     shaders,
+    staging::StagedFrame,
 };
 use crate::{
     effects::{Layer, RegionSelector, lut::Lut},
@@ -33,9 +34,9 @@ const ANALYSIS_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba16Float;
 /// the frame on the GPU.
 #[derive(Debug, Clone, Copy)]
 pub struct CompositorInput<'a> {
-    /// The camera frame as RGBA, 4 bytes per pixel, at the compositor's size (cameras' YUV is
-    /// converted where the frame is captured: the models need RGB too).
-    pub rgba: &'a [u8],
+    /// The camera frame at the compositor's size (cameras' YUV is converted where the frame is
+    /// captured: the models need RGB too).
+    pub pixels: FramePixels<'a>,
     /// Class ids from the segmentation model.
     pub classes: Option<&'a ClassMap>,
     /// Person probability.
@@ -46,6 +47,21 @@ pub struct CompositorInput<'a> {
     pub motions: Option<&'a MapMotions>,
     /// The stylized keyframes for `style` and `restyle` layers.
     pub stylized: Option<&'a Stylized>,
+}
+
+/// How the camera frame reaches the compositor.
+#[derive(Debug, Clone, Copy)]
+pub enum FramePixels<'a> {
+    /// RGBA bytes, 4 per pixel, uploaded here.
+    Rgba(&'a [u8]),
+    /// Already in a staging buffer (written by the capture thread); `rgb` is the same frame,
+    /// read on the CPU for the regions' reference colours.
+    Staged {
+        /// The staged RGBA copy.
+        staged: &'a StagedFrame,
+        /// The frame as captured.
+        rgb: &'a image::RgbImage,
+    },
 }
 
 /// Filter settings of the analysis upsampling pass.
@@ -389,36 +405,56 @@ impl Compositor {
         let mut encoder = context
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("composite") });
+        // Frame upload, after the previous frame is kept for the temporal filter.
         if self.history_valid {
-            // Submitted on its own: queued texture writes below run before any later submission,
-            // so the copy must be in an earlier one to see the previous frame.
-            let mut keep = context.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("keep previous frame"),
-            });
-            keep.copy_texture_to_texture(
+            encoder.copy_texture_to_texture(
                 self.frame.texture.as_image_copy(),
                 self.previous_frame.texture.as_image_copy(),
                 self.frame.texture.size(),
             );
-            context.queue.submit([keep.finish()]);
         }
-        // Frame upload.
-        check_len("RGBA frame", input.rgba.len(), pixels * 4)?;
-        context.queue.write_texture(
-            self.frame.texture.as_image_copy(),
-            input.rgba,
-            wgpu::TexelCopyBufferLayout {
-                offset: 0,
-                bytes_per_row: Some(width * 4),
-                rows_per_image: Some(height),
-            },
-            self.frame.texture.size(),
-        );
+        let reference_pixels = match input.pixels {
+            FramePixels::Staged { staged, rgb } => {
+                if staged.size() != (width, height) || rgb.dimensions() != (width, height) {
+                    return Err(RenderError::Setup(format!(
+                        "the staged frame is {:?} and its RGB copy {:?}, expected {width}x{height}",
+                        staged.size(),
+                        rgb.dimensions()
+                    )));
+                }
+                staged.copy_to(&mut encoder, &self.frame.texture);
+                (rgb.as_raw().as_slice(), 3)
+            }
+            FramePixels::Rgba(rgba) => {
+                check_len("RGBA frame", rgba.len(), pixels * 4)?;
+                // A queued write runs before any submission made after it: the keep-copy
+                // recorded above goes first, on its own.
+                if self.history_valid {
+                    let keep = std::mem::replace(
+                        &mut encoder,
+                        context.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                            label: Some("composite"),
+                        }),
+                    );
+                    context.queue.submit([keep.finish()]);
+                }
+                context.queue.write_texture(
+                    self.frame.texture.as_image_copy(),
+                    rgba,
+                    wgpu::TexelCopyBufferLayout {
+                        offset: 0,
+                        bytes_per_row: Some(width * 4),
+                        rows_per_image: Some(height),
+                    },
+                    self.frame.texture.size(),
+                );
+                (rgba, 4)
+            }
+        };
 
         // Analysis uploads.
         let mut references = [[0.5f32; 3]; MAX_REGION_SETS];
         if let Some(classes) = input.classes {
-            let frame = input.rgba;
             let size = self.size;
             let sets = self.resolve_regions(&classes.labels)?.to_vec();
             // Per class: which region sets it belongs to, as RGBA bytes.
@@ -427,7 +463,7 @@ impl Compositor {
                 for &id in ids {
                     lookup[id as usize][k] = 255;
                 }
-                references[k] = region_mean_colour(classes, ids, frame, size);
+                references[k] = region_mean_colour(classes, ids, reference_pixels, size);
             }
             // The live window hands the same map every frame until the model gives a new one.
             let same = self.membership_of.as_ref().is_some_and(|(w, h, ids)| {
