@@ -8,6 +8,7 @@
 mod effects;
 mod frame_gate;
 mod output_names;
+mod overlay;
 mod recording;
 mod remote_meter;
 mod session_meter;
@@ -46,6 +47,7 @@ use crate::{
 };
 use effects::{Effects, Loading};
 use frame_gate::FrameGate;
+use overlay::Overlay;
 use recording::Recording;
 pub use settings::{Settings, desktop_path as settings_path};
 use source::{LiveFrame, LiveSource};
@@ -247,9 +249,7 @@ struct Gpu {
     config: Option<wgpu::SurfaceConfiguration>,
     presenter: Presenter,
     screen: Option<(wgpu::Texture, wgpu::TextureView)>,
-    egui_ctx: egui::Context,
-    egui_state: egui_winit::State,
-    egui_renderer: egui_wgpu::Renderer,
+    overlay: Overlay,
 }
 
 #[derive(Default)]
@@ -439,90 +439,74 @@ impl LiveApp {
             return Ok((ui::Actions::default(), false));
         };
         let picture_view = picture.create_view(&wgpu::TextureViewDescriptor::default());
-        // The UI.
-        let raw_input = gpu.egui_state.take_egui_input(window);
-        let hud = ui::HudData {
-            display_fps: self.fps.fps,
-            stages: effects.stage_stats(),
-            providers: effects.providers.clone(),
-            dropped_layers: effects
-                .plan
-                .dropped
-                .iter()
-                .map(|d| format!("{}: {}", d.effect, d.reason))
-                .collect(),
-            banner: match &self.loading {
-                Some(loading) => {
-                    format!(
-                        "{} | loading {}: opening its models…",
-                        self.source.banner(),
-                        loading.preset
-                    )
-                }
-                None => self.source.banner(),
-            },
-            recording: self
-                .recording
-                .as_ref()
-                .map(|r| (r.started.elapsed(), r.recorder.dropped() + r.ring.dropped)),
-            message: self
-                .message
-                .as_ref()
-                .filter(|(_, at)| at.elapsed() < Duration::from_secs(6))
-                .map(|(m, _)| m.clone()),
-            adapter: format!(
-                "{} ({:?})",
-                gpu.context.adapter_info.name, gpu.context.adapter_info.device_type
-            ),
-            restyle_engine: effects.restyle_label.clone(),
-            preset_description: effects.description.clone(),
-            remote: effects.remote.rows(),
-        };
-        let mut actions = ui::Actions::default();
-        let mut layers = effects.renderer.layers().to_vec();
-        let picked_layer = &mut self.picked_layer;
-        let full_output = gpu.egui_ctx.run_ui(raw_input, |ui| {
-            ui::draw(ui, &mut self.settings, &hud, &mut layers, picked_layer, &mut actions);
-        });
-        if actions.restyle && self.settings.restyle_prompt.trim().is_empty() {
-            self.message = Some(("Type what the picture should become".into(), Instant::now()));
-        } else if actions.restyle {
-            effects.set_prompt(&self.settings.restyle_prompt);
-            for layer in &mut layers {
-                if let Effect::Restyle { prompt, .. } = &mut layer.effect {
-                    prompt.clone_from(&self.settings.restyle_prompt);
-                }
-            }
-            actions.layers_changed = true;
-        }
-        if actions.layers_changed {
-            effects.renderer.set_layers(&gpu.context, layers)?;
-        }
-        gpu.egui_state.handle_platform_output(window, full_output.platform_output);
-        let pixels_per_point = full_output.pixels_per_point;
-        let jobs = gpu.egui_ctx.tessellate(full_output.shapes, pixels_per_point);
-        let (screen, screen_view) = gpu.screen.as_ref().expect("checked above");
-        let size = screen.size();
-        let descriptor = egui_wgpu::ScreenDescriptor {
-            size_in_pixels: [size.width, size.height],
-            pixels_per_point,
-        };
-        for (id, deltas) in &full_output.textures_delta.set {
-            for delta in deltas {
-                gpu.egui_renderer.update_texture(
-                    &gpu.context.device,
-                    &gpu.context.queue,
-                    *id,
-                    delta,
-                );
-            }
-        }
         let mut encoder = gpu
             .context
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("window") });
-        let rect =
-            fit_rect((picture.size().width, picture.size().height), (size.width, size.height));
+        let (screen, screen_view) = gpu.screen.as_ref().expect("checked above");
+        let size = [screen.size().width, screen.size().height];
+        let mut actions = ui::Actions::default();
+        // The controls, laid out again only when something may have changed.
+        if gpu.overlay.is_due(Instant::now(), size) {
+            let hud = ui::HudData {
+                display_fps: self.fps.fps,
+                stages: effects.stage_stats(),
+                providers: effects.providers.clone(),
+                dropped_layers: effects
+                    .plan
+                    .dropped
+                    .iter()
+                    .map(|d| format!("{}: {}", d.effect, d.reason))
+                    .collect(),
+                banner: match &self.loading {
+                    Some(loading) => {
+                        format!(
+                            "{} | loading {}: opening its models…",
+                            self.source.banner(),
+                            loading.preset
+                        )
+                    }
+                    None => self.source.banner(),
+                },
+                recording: self
+                    .recording
+                    .as_ref()
+                    .map(|r| (r.started.elapsed(), r.recorder.dropped() + r.ring.dropped)),
+                message: self
+                    .message
+                    .as_ref()
+                    .filter(|(_, at)| at.elapsed() < Duration::from_secs(6))
+                    .map(|(m, _)| m.clone()),
+                adapter: format!(
+                    "{} ({:?})",
+                    gpu.context.adapter_info.name, gpu.context.adapter_info.device_type
+                ),
+                restyle_engine: effects.restyle_label.clone(),
+                preset_description: effects.description.clone(),
+                remote: effects.remote.rows(),
+            };
+            let mut layers = effects.renderer.layers().to_vec();
+            let picked_layer = &mut self.picked_layer;
+            let settings = &mut self.settings;
+            gpu.overlay.update(window, &gpu.context, &mut encoder, size, |ui| {
+                ui::draw(ui, settings, &hud, &mut layers, picked_layer, &mut actions);
+            });
+            if actions.restyle && self.settings.restyle_prompt.trim().is_empty() {
+                self.message = Some(("Type what the picture should become".into(), Instant::now()));
+            } else if actions.restyle {
+                effects.set_prompt(&self.settings.restyle_prompt);
+                for layer in &mut layers {
+                    if let Effect::Restyle { prompt, .. } = &mut layer.effect {
+                        prompt.clone_from(&self.settings.restyle_prompt);
+                    }
+                }
+                actions.layers_changed = true;
+            }
+            if actions.layers_changed {
+                effects.renderer.set_layers(&gpu.context, layers)?;
+            }
+        }
+        let rect = fit_rect((picture.size().width, picture.size().height), (size[0], size[1]));
         gpu.presenter.blit(
             &gpu.context,
             &mut encoder,
@@ -531,33 +515,7 @@ impl LiveApp {
             wgpu::TextureFormat::Rgba8Unorm,
             rect,
         );
-        gpu.egui_renderer.update_buffers(
-            &gpu.context.device,
-            &gpu.context.queue,
-            &mut encoder,
-            &jobs,
-            &descriptor,
-        );
-        {
-            let pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
-                label: Some("egui"),
-                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                    view: screen_view,
-                    depth_slice: None,
-                    resolve_target: None,
-                    ops: wgpu::Operations { load: wgpu::LoadOp::Load, store: wgpu::StoreOp::Store },
-                })],
-                depth_stencil_attachment: None,
-                timestamp_writes: None,
-                occlusion_query_set: None,
-                multiview_mask: None,
-            });
-            let mut pass = pass.forget_lifetime();
-            gpu.egui_renderer.render(&mut pass, &jobs, &descriptor);
-        }
-        for id in &full_output.textures_delta.free {
-            gpu.egui_renderer.free_texture(id);
-        }
+        gpu.overlay.draw(&mut encoder, screen_view);
         // To the window.
         let mut reconfigure = false;
         if let (Some(surface), Some(config)) = (&gpu.surface, &gpu.config) {
@@ -643,20 +601,7 @@ impl ApplicationHandler for LiveApp {
                 Ok(context) => context,
                 Err(error) => return self.fail(event_loop, error.into()),
             };
-            let egui_ctx = egui::Context::default();
-            let egui_state = egui_winit::State::new(
-                egui_ctx.clone(),
-                egui::ViewportId::ROOT,
-                &window,
-                Some(window.scale_factor() as f32),
-                None,
-                Some(context.device.limits().max_texture_dimension_2d as usize),
-            );
-            let egui_renderer = egui_wgpu::Renderer::new(
-                &context.device,
-                wgpu::TextureFormat::Rgba8Unorm,
-                egui_wgpu::RendererOptions::default(),
-            );
+            let overlay = Overlay::new(&context, &window);
             let presenter = Presenter::new(&context);
             self.staging.attach(&context.device);
             self.gpu = Some(Gpu {
@@ -665,9 +610,7 @@ impl ApplicationHandler for LiveApp {
                 config: None,
                 presenter,
                 screen: None,
-                egui_ctx,
-                egui_state,
-                egui_renderer,
+                overlay,
             });
         }
         if let Some(gpu) = &mut self.gpu {
@@ -697,10 +640,8 @@ impl ApplicationHandler for LiveApp {
 
     fn window_event(&mut self, event_loop: &ActiveEventLoop, _id: WindowId, event: WindowEvent) {
         let Some(window) = self.window.clone() else { return };
-        let consumed = self
-            .gpu
-            .as_mut()
-            .is_some_and(|gpu| gpu.egui_state.on_window_event(&window, &event).consumed);
+        let consumed =
+            self.gpu.as_mut().is_some_and(|gpu| gpu.overlay.on_window_event(&window, &event));
         match event {
             WindowEvent::CloseRequested => event_loop.exit(),
             WindowEvent::Resized(_) => self.configure_surface(),
