@@ -52,13 +52,6 @@ impl FrameStaging {
         *pool = Pool { device: Some(device.clone()), generation, ..Pool::default() };
     }
 
-    /// Frames are no longer staged (the device is going away).
-    pub fn detach(&self) {
-        let mut pool = self.pool.lock().unwrap_or_else(|e| e.into_inner());
-        let generation = pool.generation + 1;
-        *pool = Pool { generation, ..Pool::default() };
-    }
-
     /// `image` as RGBA in a staging buffer, or `None` without a device or while every buffer is
     /// in use (the frame then goes up the ordinary way).
     pub fn stage(&self, image: &RgbImage) -> Option<StagedFrame> {
