@@ -6,7 +6,7 @@ mod room;
 
 use glam::Vec3;
 use image::RgbImage;
-use room::{Block, Kind, Material, Piece, ROOM_MAX, ROOM_MIN};
+use room::{Block, Material, Piece, ROOM_MAX, ROOM_MIN};
 
 /// The virtual camera at time `t_s`: a slow sway and pan around the room.
 struct Camera {
@@ -207,31 +207,24 @@ pub enum DemoSurface {
     Picture,
 }
 
-impl From<Kind> for DemoSurface {
-    fn from(kind: Kind) -> Self {
-        match kind {
-            Kind::Wall => DemoSurface::Wall,
-            Kind::Floor => DemoSurface::Floor,
-            Kind::Ceiling => DemoSurface::Ceiling,
-            Kind::Furniture => DemoSurface::Furniture,
-            Kind::Window => DemoSurface::Window,
-            Kind::Picture => DemoSurface::Picture,
-        }
-    }
-}
-
 /// The exact surface of every pixel of [`render`]`(width, height, t_s)`, row by row: the truth
 /// region analysis is measured against.
 pub fn labels(width: u32, height: u32, t_s: f32) -> Vec<DemoSurface> {
     let pieces = room::pieces();
     let camera = Camera::at(width, height, t_s);
-    const ALL: [Kind; 6] =
-        [Kind::Wall, Kind::Floor, Kind::Ceiling, Kind::Furniture, Kind::Window, Kind::Picture];
+    const ALL: [DemoSurface; 6] = [
+        DemoSurface::Wall,
+        DemoSurface::Floor,
+        DemoSurface::Ceiling,
+        DemoSurface::Furniture,
+        DemoSurface::Window,
+        DemoSurface::Picture,
+    ];
     let codes = per_pixel(width, height, 1, |index, out| {
-        let kind = cast(camera.eye, camera.ray(index), &pieces).material.kind();
-        out[0] = ALL.iter().position(|k| *k == kind).expect("every kind is listed") as u8;
+        let surface = cast(camera.eye, camera.ray(index), &pieces).material.surface();
+        out[0] = ALL.iter().position(|s| *s == surface).expect("every surface is listed") as u8;
     });
-    codes.into_iter().map(|c| ALL[c as usize].into()).collect()
+    codes.into_iter().map(|c| ALL[c as usize]).collect()
 }
 
 /// Linear light to 8-bit sRGB-like gamma (2.2), by table: `powf` per channel was most of the

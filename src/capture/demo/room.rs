@@ -4,6 +4,8 @@
 
 use glam::Vec3;
 
+use super::DemoSurface;
+
 /// The room's inside: x across, y up, z towards the camera.
 pub const ROOM_MIN: Vec3 = Vec3::new(-3.2, 0.0, -4.0);
 pub const ROOM_MAX: Vec3 = Vec3::new(3.2, 2.7, 4.5);
@@ -32,31 +34,21 @@ pub enum Material {
     Painting,
 }
 
-/// What a model should call a surface: the exact labels region analysis is measured against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Wall,
-    Floor,
-    Ceiling,
-    Furniture,
-    Window,
-    Picture,
-}
-
 impl Material {
-    pub fn kind(self) -> Kind {
+    /// What a model should call this surface.
+    pub fn surface(self) -> DemoSurface {
         match self {
-            Material::Wall | Material::Baseboard => Kind::Wall,
-            Material::Floor | Material::Rug => Kind::Floor,
-            Material::Ceiling => Kind::Ceiling,
+            Material::Wall | Material::Baseboard => DemoSurface::Wall,
+            Material::Floor | Material::Rug => DemoSurface::Floor,
+            Material::Ceiling => DemoSurface::Ceiling,
             Material::Fabric(_)
             | Material::Cushion(_)
             | Material::Wood(_)
             | Material::CabinetFront(_)
             | Material::Metal
-            | Material::Books => Kind::Furniture,
-            Material::Window | Material::WindowFrame | Material::Curtain(_) => Kind::Window,
-            Material::Painting => Kind::Picture,
+            | Material::Books => DemoSurface::Furniture,
+            Material::Window | Material::WindowFrame | Material::Curtain(_) => DemoSurface::Window,
+            Material::Painting => DemoSurface::Picture,
         }
     }
 }
