@@ -52,9 +52,14 @@ pub fn list_adapters() -> Vec<AdapterSummary> {
 
 /// RGB pixels as the RGBA bytes the GPU takes (opaque alpha).
 pub fn rgba_bytes(image: &image::RgbImage) -> Vec<u8> {
-    let mut rgba = vec![255u8; (image.width() * image.height() * 4) as usize];
-    for (out, px) in rgba.chunks_exact_mut(4).zip(image.as_raw().chunks_exact(3)) {
-        out[..3].copy_from_slice(px);
-    }
+    let mut rgba = vec![0u8; (image.width() * image.height() * 4) as usize];
+    rgb_to_rgba(image.as_raw(), &mut rgba);
     rgba
+}
+
+/// Writes RGB pixels into `rgba` as RGBA with opaque alpha (as many as both hold).
+pub(crate) fn rgb_to_rgba(rgb: &[u8], rgba: &mut [u8]) {
+    for (out, px) in rgba.chunks_exact_mut(4).zip(rgb.chunks_exact(3)) {
+        out.copy_from_slice(&[px[0], px[1], px[2], 255]);
+    }
 }

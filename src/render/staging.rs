@@ -92,11 +92,9 @@ impl FrameStaging {
                 return None;
             };
             // Row by row through a small bounce buffer: the mapped memory is written, never read.
-            let mut bounce = vec![255u8; size.0 as usize * 4];
+            let mut bounce = vec![0u8; size.0 as usize * 4];
             for (y, src) in image.as_raw().chunks_exact(size.0 as usize * 3).enumerate() {
-                for (out, px) in bounce.chunks_exact_mut(4).zip(src.chunks_exact(3)) {
-                    out[..3].copy_from_slice(px);
-                }
+                super::rgb_to_rgba(src, &mut bounce);
                 let start = y * row as usize;
                 view.slice(start..start + bounce.len()).copy_from_slice(&bounce);
             }
