@@ -34,11 +34,13 @@ const TAPS: i32 = 2;
 @group(0) @binding(5) var depth: texture_2d<f32>;
 @group(0) @binding(6) var previous_masks: texture_2d<f32>;
 @group(0) @binding(7) var previous_person_depth: texture_2d<f32>;
-@group(0) @binding(8) var previous_frame: texture_2d<f32>;
+// The frame and the previous one averaged over 4x4 pixels.
+@group(0) @binding(8) var previous_motion_guide: texture_2d<f32>;
 // The frame averaged over each texel of the class, person and depth maps.
 @group(0) @binding(9) var class_guide: texture_2d<f32>;
 @group(0) @binding(10) var person_guide: texture_2d<f32>;
 @group(0) @binding(11) var depth_guide: texture_2d<f32>;
+@group(0) @binding(12) var motion_guide: texture_2d<f32>;
 
 
 struct Outputs {
@@ -97,23 +99,22 @@ fn fs_main(in: VertexOut) -> Outputs {
         // new mask values (near 0.5) lean on the history more (MediaPipe-style smoothing).
         let pixel = vec2i(in.uv * analysis.size.xy);
         // Motion from 4x4-pixel averages, so sensor noise does not read as movement.
-        var change = vec3f(0.0);
-        for (var k = 0; k < 4; k++) {
-            let offset = (vec2f(f32(k & 1), f32(k >> 1u)) * 2.0 - 1.0) * analysis.size.zw;
-            let uv = in.uv + offset;
-            change += textureSampleLevel(frame, frame_sampler, uv, 0.0).rgb
-                - textureSampleLevel(previous_frame, frame_sampler, uv, 0.0).rgb;
-        }
-        let motion = smoothstep(0.03, 0.15, length(change / 4.0));
+        let change = textureSampleLevel(motion_guide, frame_sampler, in.uv, 0.0).rgb
+            - textureSampleLevel(previous_motion_guide, frame_sampler, in.uv, 0.0).rgb;
+        let motion = smoothstep(0.03, 0.15, length(change));
         let base = analysis.params.z;
         let alpha = max(base, motion);
-        let old_masks = textureLoad(previous_masks, pixel, 0);
-        let old_pd = textureLoad(previous_person_depth, pixel, 0);
-        let certainty_masks = abs(masks * 2.0 - 1.0);
-        masks = mix(old_masks, masks, alpha * mix(vec4f(0.5), vec4f(1.0), certainty_masks));
-        let certainty_person = abs(person_depth.r * 2.0 - 1.0);
-        person_depth.r = mix(old_pd.r, person_depth.r, alpha * mix(0.5, 1.0, certainty_person));
-        person_depth.g = mix(old_pd.g, person_depth.g, alpha);
+        if HAS_REGIONS {
+            let old_masks = textureLoad(previous_masks, pixel, 0);
+            let certainty_masks = abs(masks * 2.0 - 1.0);
+            masks = mix(old_masks, masks, alpha * mix(vec4f(0.5), vec4f(1.0), certainty_masks));
+        }
+        if HAS_PERSON || HAS_DEPTH {
+            let old_pd = textureLoad(previous_person_depth, pixel, 0);
+            let certainty_person = abs(person_depth.r * 2.0 - 1.0);
+            person_depth.r = mix(old_pd.r, person_depth.r, alpha * mix(0.5, 1.0, certainty_person));
+            person_depth.g = mix(old_pd.g, person_depth.g, alpha);
+        }
     }
     var out: Outputs;
     out.masks = masks;

@@ -177,7 +177,7 @@ impl Carrier {
             Kind::Regions => &self.regions,
             Kind::Scalars => &self.scalars,
         };
-        draw_fullscreen(encoder, "carry", &[&carried.output.view], pipeline, &group);
+        draw_fullscreen(encoder, context, "carry", &[&carried.output.view], pipeline, &group);
     }
 
     /// Records the keyframe pass: `stylized`'s keyframes uploaded (each picture once), carried
@@ -213,7 +213,7 @@ impl Carrier {
         let (source, flow) = slot(current);
         let older = previous.map(slot);
         let group = self.group(context, &out.uniform, source, flow, older);
-        draw_fullscreen(encoder, "keyframes", &[&out.output.view], &self.keyframe, &group);
+        draw_fullscreen(encoder, context, "keyframes", &[&out.output.view], &self.keyframe, &group);
     }
 
     fn group(

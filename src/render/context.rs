@@ -188,4 +188,15 @@ impl RenderContext {
     pub fn is_software(&self) -> bool {
         self.adapter_info.device_type == wgpu::DeviceType::Cpu
     }
+
+    /// How a pass that covers its whole target starts. A software rasteriser would clear by
+    /// writing every pixel once more, so it keeps the old contents (which the pass overwrites);
+    /// a GPU clears for free, and a tiler that kept them would read the old picture back.
+    pub fn fullscreen_load(&self) -> wgpu::LoadOp<wgpu::Color> {
+        if self.is_software() {
+            wgpu::LoadOp::Load
+        } else {
+            wgpu::LoadOp::Clear(wgpu::Color::BLACK)
+        }
+    }
 }

@@ -110,7 +110,7 @@ impl Presenter {
             ],
         });
         let pipeline = self.pipeline(context, target_format).clone();
-        draw_fullscreen(encoder, "present", &[target], &pipeline, &group);
+        draw_fullscreen(encoder, context, "present", &[target], &pipeline, &group);
     }
 }
 

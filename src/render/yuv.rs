@@ -134,7 +134,7 @@ impl I420Converter {
                 },
             ],
         });
-        draw_fullscreen(encoder, "i420", &[&self.view], &self.pipeline, &group);
+        draw_fullscreen(encoder, context, "i420", &[&self.view], &self.pipeline, &group);
     }
 
     /// Converts `source` (of `source_size`) and reads the I420 planes back, waiting for them

@@ -181,15 +181,17 @@ pub(crate) fn view_entry(binding: u32, view: &wgpu::TextureView) -> wgpu::BindGr
     wgpu::BindGroupEntry { binding, resource: wgpu::BindingResource::TextureView(view) }
 }
 
-/// Runs one full-screen triangle into `targets` (cleared first).
+/// Runs one full-screen triangle into `targets`, which it covers entirely.
 pub(crate) fn draw_fullscreen(
     encoder: &mut wgpu::CommandEncoder,
+    context: &RenderContext,
     label: &str,
     targets: &[&wgpu::TextureView],
     pipeline: &wgpu::RenderPipeline,
     group: &wgpu::BindGroup,
 ) {
-    let attachments: Vec<_> = targets.iter().map(|view| Some(attachment(view))).collect();
+    let load = context.fullscreen_load();
+    let attachments: Vec<_> = targets.iter().map(|view| Some(attachment(view, load))).collect();
     let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
         label: Some(label),
         color_attachments: &attachments,
@@ -203,15 +205,15 @@ pub(crate) fn draw_fullscreen(
     pass.draw(0..3, 0..1);
 }
 
-pub(crate) fn attachment(view: &wgpu::TextureView) -> wgpu::RenderPassColorAttachment<'_> {
+pub(crate) fn attachment(
+    view: &wgpu::TextureView,
+    load: wgpu::LoadOp<wgpu::Color>,
+) -> wgpu::RenderPassColorAttachment<'_> {
     wgpu::RenderPassColorAttachment {
         view,
         depth_slice: None,
         resolve_target: None,
-        ops: wgpu::Operations {
-            load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
-            store: wgpu::StoreOp::Store,
-        },
+        ops: wgpu::Operations { load, store: wgpu::StoreOp::Store },
     }
 }
 

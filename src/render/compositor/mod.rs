@@ -4,6 +4,7 @@
 
 mod bindings;
 mod colour;
+mod guide;
 mod plan;
 
 use bindings::{D2, FLOAT, FLOAT_UNFILTERED, check_len};
@@ -12,6 +13,7 @@ pub(crate) use bindings::{
     uniform_entry, view_entry,
 };
 use colour::{half_size, linear_luminance, region_mean_colour};
+use guide::{Guide, GuideShader};
 use plan::{AnalysisUniform, Pass, Slot};
 
 use super::{
@@ -92,34 +94,6 @@ impl Default for AnalysisFilter {
     }
 }
 
-/// The frame averaged down to one analysis map's size, re-created when that size changes.
-struct Guide {
-    target: Target,
-    size: (u32, u32),
-    uniform: wgpu::Buffer,
-}
-
-impl Guide {
-    fn new(device: &wgpu::Device) -> Self {
-        Self {
-            target: target(
-                device,
-                "guide",
-                (1, 1),
-                COMPOSITE_FORMAT,
-                wgpu::TextureUsages::RENDER_ATTACHMENT,
-            ),
-            size: (1, 1),
-            uniform: device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("guide uniform"),
-                size: 16,
-                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            }),
-        }
-    }
-}
-
 /// Class ids per region set, for the labels they were resolved against.
 struct ResolvedRegions {
     labels: std::sync::Arc<[String]>,
@@ -135,13 +109,16 @@ pub struct Compositor {
     /// Analysis pipelines by (regions, person, depth, temporal), built on first use.
     analysis_pipelines: std::collections::HashMap<[bool; 4], wgpu::RenderPipeline>,
     analysis_uniform: wgpu::Buffer,
-    guide_layout: wgpu::BindGroupLayout,
-    guide_pipeline: wgpu::RenderPipeline,
+    guide_shader: GuideShader,
     /// Guides for the class, person and depth maps.
     guides: [Guide; 3],
+    /// Quarter-size guides of this frame and the last, alternating: motion for the temporal
+    /// filter.
+    motion_guides: [Guide; 2],
+    /// Which of `motion_guides` holds this frame.
+    motion_current: usize,
     sampler: wgpu::Sampler,
     frame: Target,
-    previous_frame: Target,
     masks: [Target; 2],
     person_depth: [Target; 2],
     pictures: [Target; 2],
@@ -245,22 +222,10 @@ impl Compositor {
                 texture_entry(9, FLOAT, D2),
                 texture_entry(10, FLOAT, D2),
                 texture_entry(11, FLOAT, D2),
+                texture_entry(12, FLOAT, D2),
             ],
         });
 
-        let guide_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("guide"),
-            entries: &[uniform_entry(0), texture_entry(1, FLOAT, D2), sampler_entry(2)],
-        });
-        let guide_pipeline = fullscreen_pipeline(
-            device,
-            "guide",
-            &guide_layout,
-            &shaders::standalone("guide"),
-            "fs_main",
-            &composite_target,
-            &[],
-        );
         let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
             label: Some("linear clamp"),
             address_mode_u: wgpu::AddressMode::ClampToEdge,
@@ -281,6 +246,17 @@ impl Compositor {
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
+        let frame = target(
+            device,
+            "frame",
+            size,
+            COMPOSITE_FORMAT,
+            copyable | wgpu::TextureUsages::COPY_DST,
+        );
+        let guide_shader = GuideShader::new(device);
+        let guide = || Guide::new(device, &guide_shader, &frame.view, &sampler);
+        let guides = [guide(), guide(), guide()];
+        let motion_guides = [guide(), guide()];
         let mut compositor = Self {
             size,
             effect_layout,
@@ -288,24 +264,12 @@ impl Compositor {
             analysis_layout,
             analysis_pipelines: std::collections::HashMap::new(),
             analysis_uniform,
-            guide_layout,
-            guide_pipeline,
-            guides: [Guide::new(device), Guide::new(device), Guide::new(device)],
+            guide_shader,
+            guides,
+            motion_guides,
+            motion_current: 0,
             sampler,
-            frame: target(
-                device,
-                "frame",
-                size,
-                COMPOSITE_FORMAT,
-                copyable | wgpu::TextureUsages::COPY_DST,
-            ),
-            previous_frame: target(
-                device,
-                "previous frame",
-                size,
-                COMPOSITE_FORMAT,
-                wgpu::TextureUsages::COPY_DST,
-            ),
+            frame,
             masks: [
                 target(device, "masks a", size, ANALYSIS_FORMAT, analysis_usage),
                 target(device, "masks b", size, ANALYSIS_FORMAT, analysis_usage),
@@ -405,14 +369,6 @@ impl Compositor {
         let mut encoder = context
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("composite") });
-        // Frame upload, after the previous frame is kept for the temporal filter.
-        if self.history_valid {
-            encoder.copy_texture_to_texture(
-                self.frame.texture.as_image_copy(),
-                self.previous_frame.texture.as_image_copy(),
-                self.frame.texture.size(),
-            );
-        }
         let reference_pixels = match input.pixels {
             FramePixels::Staged { staged, rgb } => {
                 if staged.size() != (width, height) || rgb.dimensions() != (width, height) {
@@ -427,17 +383,6 @@ impl Compositor {
             }
             FramePixels::Rgba(rgba) => {
                 check_len("RGBA frame", rgba.len(), pixels * 4)?;
-                // A queued write runs before any submission made after it: the keep-copy
-                // recorded above goes first, on its own.
-                if self.history_valid {
-                    let keep = std::mem::replace(
-                        &mut encoder,
-                        context.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                            label: Some("composite"),
-                        }),
-                    );
-                    context.queue.submit([keep.finish()]);
-                }
                 context.queue.write_texture(
                     self.frame.texture.as_image_copy(),
                     rgba,
@@ -524,10 +469,22 @@ impl Compositor {
             input.person.map(|m| (m.width, m.height)),
             input.depth.map(|m| (m.width, m.height)),
         ];
-        for (index, map_size) in map_sizes.into_iter().enumerate() {
+        for (guide, map_size) in self.guides.iter_mut().zip(map_sizes) {
             if let Some(map_size) = map_size {
-                self.render_guide(context, &mut encoder, index, map_size);
+                guide.render(context, &mut encoder, &self.guide_shader, map_size);
             }
+        }
+        // Motion is measured between 4x4-pixel averages, so sensor noise does not read as
+        // movement.
+        if self.filter.temporal {
+            self.motion_current = 1 - self.motion_current;
+            let quarter = (width.div_ceil(4), height.div_ceil(4));
+            self.motion_guides[self.motion_current].render(
+                context,
+                &mut encoder,
+                &self.guide_shader,
+                quarter,
+            );
         }
         let uniform = AnalysisUniform {
             size: [width as f32, height as f32, 1.0 / width as f32, 1.0 / height as f32],
@@ -585,14 +542,16 @@ impl Compositor {
                 ),
                 view_entry(6, &self.masks[previous].view),
                 view_entry(7, &self.person_depth[previous].view),
-                view_entry(8, &self.previous_frame.view),
+                view_entry(8, &self.motion_guides[1 - self.motion_current].target.view),
                 view_entry(9, &self.guides[0].target.view),
                 view_entry(10, &self.guides[1].target.view),
                 view_entry(11, &self.guides[2].target.view),
+                view_entry(12, &self.motion_guides[self.motion_current].target.view),
             ],
         });
         draw_fullscreen(
             &mut encoder,
+            context,
             "analysis",
             &[&self.masks[next].view, &self.person_depth[next].view],
             &self.analysis_pipelines[&variant],
@@ -601,13 +560,9 @@ impl Compositor {
         self.current_history = next;
         self.history_valid = true;
 
-        // Layers: the picture starts as the frame.
-        encoder.copy_texture_to_texture(
-            self.frame.texture.as_image_copy(),
-            self.pictures[0].texture.as_image_copy(),
-            self.frame.texture.size(),
-        );
-        let mut picture = 0;
+        // Layers: the picture starts as the frame itself (no copy); the first pass that draws
+        // the picture writes `pictures[0]`, the next ones ping-pong.
+        let mut picture: Option<usize> = None;
         for pass in &self.passes {
             let mut uniform = pass.base;
             if let Some(slot) = pass.region_slot {
@@ -618,14 +573,15 @@ impl Compositor {
             }
             context.queue.write_buffer(&pass.uniform, 0, bytemuck::bytes_of(&uniform));
             let view_of = |slot: Slot| match slot {
-                Slot::Picture => &self.pictures[picture].view,
+                Slot::Picture => picture.map_or(&self.frame.view, |p| &self.pictures[p].view),
                 Slot::BlurA => &self.blur[0].view,
                 Slot::BlurB => &self.blur[1].view,
                 Slot::Stylized => self.keyframes.view(),
                 Slot::Nothing => &self.frame.view,
             };
+            let drawn = picture.map_or(0, |p| 1 - p);
             let output_view = match pass.output {
-                Slot::Picture => &self.pictures[1 - picture].view,
+                Slot::Picture => &self.pictures[drawn].view,
                 other => view_of(other),
             };
             let lut_view = pass.lut.map_or(&self.dummy_lut.view, |i| &self.luts[i].view);
@@ -648,55 +604,27 @@ impl Compositor {
             });
             draw_fullscreen(
                 &mut encoder,
+                context,
                 "effect",
                 &[output_view],
                 &self.effect_pipelines[pass.shader.index()],
                 &group,
             );
             if pass.output == Slot::Picture {
-                picture = 1 - picture;
+                picture = Some(drawn);
             }
         }
-        self.output = picture;
+        if picture.is_none() {
+            encoder.copy_texture_to_texture(
+                self.frame.texture.as_image_copy(),
+                self.pictures[0].texture.as_image_copy(),
+                self.frame.texture.size(),
+            );
+        }
+        self.output = picture.unwrap_or(0);
         self.frame_index += 1;
         context.queue.submit([encoder.finish()]);
         context.check_errors()
-    }
-
-    /// Averages the frame down to an analysis map's size.
-    fn render_guide(
-        &mut self,
-        context: &RenderContext,
-        encoder: &mut wgpu::CommandEncoder,
-        index: usize,
-        size: (u32, u32),
-    ) {
-        let guide = &mut self.guides[index];
-        if guide.size != size {
-            guide.target = target(
-                &context.device,
-                "guide",
-                size,
-                COMPOSITE_FORMAT,
-                wgpu::TextureUsages::RENDER_ATTACHMENT,
-            );
-            guide.size = size;
-            let uniform = [size.0 as f32, size.1 as f32, 0.0, 0.0];
-            context.queue.write_buffer(&guide.uniform, 0, bytemuck::cast_slice(&uniform));
-        }
-        let group = context.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("guide"),
-            layout: &self.guide_layout,
-            entries: &[
-                wgpu::BindGroupEntry { binding: 0, resource: guide.uniform.as_entire_binding() },
-                view_entry(1, &self.frame.view),
-                wgpu::BindGroupEntry {
-                    binding: 2,
-                    resource: wgpu::BindingResource::Sampler(&self.sampler),
-                },
-            ],
-        });
-        draw_fullscreen(encoder, "guide", &[&guide.target.view], &self.guide_pipeline, &group);
     }
 
     /// Builds, ahead of the frames, every analysis-pass variant frames with some of `maps`
