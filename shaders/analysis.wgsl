@@ -34,13 +34,12 @@ const TAPS: i32 = 2;
 @group(0) @binding(5) var depth: texture_2d<f32>;
 @group(0) @binding(6) var previous_masks: texture_2d<f32>;
 @group(0) @binding(7) var previous_person_depth: texture_2d<f32>;
-// The frame and the previous one averaged over 4x4 pixels.
-@group(0) @binding(8) var previous_motion_guide: texture_2d<f32>;
+// Quarter size; alpha: how much the picture moved since the last frame (motion.wgsl).
+@group(0) @binding(8) var motion: texture_2d<f32>;
 // The frame averaged over each texel of the class, person and depth maps.
 @group(0) @binding(9) var class_guide: texture_2d<f32>;
 @group(0) @binding(10) var person_guide: texture_2d<f32>;
 @group(0) @binding(11) var depth_guide: texture_2d<f32>;
-@group(0) @binding(12) var motion_guide: texture_2d<f32>;
 
 
 struct Outputs {
@@ -79,7 +78,8 @@ fn upsample(map: texture_2d<f32>, guide: texture_2d<f32>, uv: vec2f, colour: vec
 
 @fragment
 fn fs_main(in: VertexOut) -> Outputs {
-    let colour = textureSampleLevel(frame, frame_sampler, in.uv, 0.0).rgb;
+    let pixel = vec2i(in.position.xy);
+    let colour = textureLoad(frame, pixel, 0).rgb;
     var masks = vec4f(0.0);
     var person_depth = vec4f(0.0, 0.5, 0.0, 1.0);
     if HAS_REGIONS {
@@ -97,13 +97,8 @@ fn fs_main(in: VertexOut) -> Outputs {
     if TEMPORAL {
         // Take the new value fast where the picture moved, slowly where it is still; uncertain
         // new mask values (near 0.5) lean on the history more (MediaPipe-style smoothing).
-        let pixel = vec2i(in.uv * analysis.size.xy);
-        // Motion from 4x4-pixel averages, so sensor noise does not read as movement.
-        let change = textureSampleLevel(motion_guide, frame_sampler, in.uv, 0.0).rgb
-            - textureSampleLevel(previous_motion_guide, frame_sampler, in.uv, 0.0).rgb;
-        let motion = smoothstep(0.03, 0.15, length(change));
-        let base = analysis.params.z;
-        let alpha = max(base, motion);
+        let moved = textureSampleLevel(motion, frame_sampler, in.uv, 0.0).a;
+        let alpha = max(analysis.params.z, moved);
         if HAS_REGIONS {
             let old_masks = textureLoad(previous_masks, pixel, 0);
             let certainty_masks = abs(masks * 2.0 - 1.0);

@@ -3,7 +3,7 @@
 // params.x: person threshold, params.y: feather.
 @fragment
 fn fs_main(in: VertexOut) -> @location(0) vec4f {
-    let seen = textureSampleLevel(current, linear_sampler, in.uv, 0.0).rgb;
+    let seen = texel(current, in.uv).rgb;
     let threshold = layer.params.x;
     let feather = max(layer.params.y, 1e-3);
     let keep = smoothstep(threshold - feather, threshold + feather, person_at(in.uv));

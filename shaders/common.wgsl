@@ -62,20 +62,28 @@ fn luminance(linear_rgb: vec3f) -> f32 {
     return dot(linear_rgb, vec3f(0.2126, 0.7152, 0.0722));
 }
 
+// The texel of `texture` under `uv`. A pass at the texture's own size lands on texel centres,
+// where a filtered sample returns the same value from four fetches (a software rasteriser pays
+// for all four).
+fn texel(texture: texture_2d<f32>, uv: vec2f) -> vec4f {
+    let size = vec2i(textureDimensions(texture));
+    return textureLoad(texture, clamp(vec2i(uv * vec2f(size)), vec2i(0), size - 1), 0);
+}
+
 // How much of this pixel belongs to the layer's region (1 everywhere when no region is set).
 fn region_weight(uv: vec2f) -> f32 {
     if all(layer.region == vec4f(0.0)) {
         return 1.0;
     }
-    return clamp(dot(textureSampleLevel(region_masks, linear_sampler, uv, 0.0), layer.region), 0.0, 1.0);
+    return clamp(dot(texel(region_masks, uv), layer.region), 0.0, 1.0);
 }
 
 fn person_at(uv: vec2f) -> f32 {
-    return textureSampleLevel(person_depth, linear_sampler, uv, 0.0).r;
+    return texel(person_depth, uv).r;
 }
 
 fn depth_at(uv: vec2f) -> f32 {
-    return textureSampleLevel(person_depth, linear_sampler, uv, 0.0).g;
+    return texel(person_depth, uv).g;
 }
 
 // Depth of field (bokeh.wgsl, focus.wgsl). params.x: strength (pixels at 1280 wide), params.yz:

@@ -4,7 +4,7 @@
 @fragment
 fn fs_main(in: VertexOut) -> @location(0) vec4f {
     let coc = circle_of_confusion(in.uv, focus_depth());
-    let sharp = textureSampleLevel(current, linear_sampler, in.uv, 0.0).rgb;
+    let sharp = texel(current, in.uv).rgb;
     let blurred = textureSampleLevel(aux, linear_sampler, in.uv, 0.0).rgb;
     return vec4f(mix(sharp, blurred, smoothstep(0.5, 1.5, coc)), 1.0);
 }

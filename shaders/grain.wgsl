@@ -2,7 +2,7 @@
 // stronger in the mid-tones. params.x: amount.
 @fragment
 fn fs_main(in: VertexOut) -> @location(0) vec4f {
-    let seen = textureSampleLevel(current, linear_sampler, in.uv, 0.0).rgb;
+    let seen = texel(current, in.uv).rgb;
     let pixel = floor(in.uv * layer.size.xy);
     let n = hash21(pixel + vec2f(layer.reference.a * 17.0, layer.reference.a * 31.0)) - 0.5;
     let l = dot(seen, vec3f(0.299, 0.587, 0.114));

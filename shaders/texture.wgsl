@@ -55,7 +55,7 @@ fn pattern(p: vec2f, kind: u32) -> f32 {
 
 @fragment
 fn fs_main(in: VertexOut) -> @location(0) vec4f {
-    let seen = textureSampleLevel(current, linear_sampler, in.uv, 0.0);
+    let seen = texel(current, in.uv);
     let aspect = layer.size.x * layer.size.w;
     var p = (in.uv - 0.5) * vec2f(aspect, 1.0);
     // Surface coordinates from inverse depth d (x_surface = x / d): far surfaces get finer

@@ -5,7 +5,7 @@ fn luma_at(uv: vec2f) -> f32 {
 
 @fragment
 fn fs_main(in: VertexOut) -> @location(0) vec4f {
-    let seen = textureSampleLevel(current, linear_sampler, in.uv, 0.0).rgb;
+    let seen = texel(current, in.uv).rgb;
     let levels = layer.params.x;
     let flat = floor(seen * levels + 0.5) / levels;
     let px = layer.size.zw * 1.5;

@@ -302,10 +302,20 @@ fn the_lut_on_the_gpu_matches_the_cpu_reference() {
     assert!(worst <= 2.0, "worst channel error {worst}");
 }
 
-/// Red channel at the centre after compositing a grey frame whose person mask is `person`
+/// Red channel at the centre after compositing a mid-grey frame whose person mask is `person`
 /// everywhere, with a backdrop of pure red replacing what is not a person.
 fn red_with_person_mask(context: &RenderContext, compositor: &mut Compositor, person: f32) -> u8 {
-    let frame: Vec<u8> = (0..64 * 48).flat_map(|_| [128, 128, 128, 255]).collect();
+    red_with_frame_and_mask(context, compositor, 128, person)
+}
+
+/// [`red_with_person_mask`] for a frame of grey level `grey`.
+fn red_with_frame_and_mask(
+    context: &RenderContext,
+    compositor: &mut Compositor,
+    grey: u8,
+    person: f32,
+) -> u8 {
+    let frame: Vec<u8> = (0..64 * 48).flat_map(|_| [grey, grey, grey, 255]).collect();
     let mask = ScalarMap { width: 16, height: 12, values: vec![person; 16 * 12] };
     let input = CompositorInput {
         pixels: FramePixels::Rgba(&frame),
@@ -351,6 +361,12 @@ fn temporal_filter_blends_masks_over_frames_and_reset_forgets_them() {
     // Forgetting the history makes the next frame count alone, like the first one.
     reset.reset_history();
     assert_eq!(red_with_person_mask(&context, &mut reset, 0.0), 255, "history forgotten");
+    // Where the picture itself changed (the camera moved), the new mask counts at once.
+    let mut moving = compositor(true);
+    for _ in 0..3 {
+        assert_eq!(red_with_frame_and_mask(&context, &mut moving, 128, 1.0), 128);
+    }
+    assert_eq!(red_with_frame_and_mask(&context, &mut moving, 20, 0.0), 255, "motion: new mask");
 }
 
 #[test]

@@ -1,6 +1,5 @@
-//! Guides: the frame averaged down to a smaller size. The edge-aware upsampling compares each
-//! pixel against the guide of a map (the colour the model saw there); the temporal filter
-//! measures motion between two quarter-size guides instead of reading two full frames per pixel.
+//! Guides: the frame averaged down to an analysis map's size. The edge-aware upsampling compares
+//! each pixel against the guide of a map: the colour the model saw there.
 
 use super::{
     COMPOSITE_FORMAT,

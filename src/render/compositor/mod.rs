@@ -5,6 +5,7 @@
 mod bindings;
 mod colour;
 mod guide;
+mod motion;
 mod plan;
 
 use bindings::{D2, FLOAT, FLOAT_UNFILTERED, check_len};
@@ -14,6 +15,7 @@ pub(crate) use bindings::{
 };
 use colour::{half_size, linear_luminance, region_mean_colour};
 use guide::{Guide, GuideShader};
+use motion::MotionGuides;
 use plan::{AnalysisUniform, Pass, Slot};
 
 use super::{
@@ -112,11 +114,8 @@ pub struct Compositor {
     guide_shader: GuideShader,
     /// Guides for the class, person and depth maps.
     guides: [Guide; 3],
-    /// Quarter-size guides of this frame and the last, alternating: motion for the temporal
-    /// filter.
-    motion_guides: [Guide; 2],
-    /// Which of `motion_guides` holds this frame.
-    motion_current: usize,
+    /// Motion for the temporal filter.
+    motion: MotionGuides,
     sampler: wgpu::Sampler,
     frame: Target,
     masks: [Target; 2],
@@ -222,7 +221,6 @@ impl Compositor {
                 texture_entry(9, FLOAT, D2),
                 texture_entry(10, FLOAT, D2),
                 texture_entry(11, FLOAT, D2),
-                texture_entry(12, FLOAT, D2),
             ],
         });
 
@@ -256,7 +254,7 @@ impl Compositor {
         let guide_shader = GuideShader::new(device);
         let guide = || Guide::new(device, &guide_shader, &frame.view, &sampler);
         let guides = [guide(), guide(), guide()];
-        let motion_guides = [guide(), guide()];
+        let motion = MotionGuides::new(device, &frame.view, &sampler, size);
         let mut compositor = Self {
             size,
             effect_layout,
@@ -266,8 +264,7 @@ impl Compositor {
             analysis_uniform,
             guide_shader,
             guides,
-            motion_guides,
-            motion_current: 0,
+            motion,
             sampler,
             frame,
             masks: [
@@ -474,17 +471,8 @@ impl Compositor {
                 guide.render(context, &mut encoder, &self.guide_shader, map_size);
             }
         }
-        // Motion is measured between 4x4-pixel averages, so sensor noise does not read as
-        // movement.
         if self.filter.temporal {
-            self.motion_current = 1 - self.motion_current;
-            let quarter = (width.div_ceil(4), height.div_ceil(4));
-            self.motion_guides[self.motion_current].render(
-                context,
-                &mut encoder,
-                &self.guide_shader,
-                quarter,
-            );
+            self.motion.render(context, &mut encoder);
         }
         let uniform = AnalysisUniform {
             size: [width as f32, height as f32, 1.0 / width as f32, 1.0 / height as f32],
@@ -542,11 +530,10 @@ impl Compositor {
                 ),
                 view_entry(6, &self.masks[previous].view),
                 view_entry(7, &self.person_depth[previous].view),
-                view_entry(8, &self.motion_guides[1 - self.motion_current].target.view),
+                view_entry(8, self.motion.view()),
                 view_entry(9, &self.guides[0].target.view),
                 view_entry(10, &self.guides[1].target.view),
                 view_entry(11, &self.guides[2].target.view),
-                view_entry(12, &self.motion_guides[self.motion_current].target.view),
             ],
         });
         draw_fullscreen(

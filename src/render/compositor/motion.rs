@@ -1,0 +1,81 @@
+//! Motion for the temporal filter, measured at a quarter of the frame's size: each frame is
+//! averaged over 4x4 pixels and compared with the last frame's averages (`motion.wgsl`), so the
+//! full-size analysis pass reads one small texture instead of two full frames per pixel.
+
+use super::{
+    COMPOSITE_FORMAT, D2, FLOAT,
+    bindings::{Target, draw_fullscreen, fullscreen_pipeline, target, view_entry},
+    sampler_entry, texture_entry,
+};
+use crate::render::{context::RenderContext, shaders};
+
+/// Two quarter-size targets used in turn: this frame's and the last one's.
+pub(super) struct MotionGuides {
+    pipeline: wgpu::RenderPipeline,
+    targets: [Target; 2],
+    /// `groups[i]` writes `targets[i]`, reading the frame and the other target.
+    groups: [wgpu::BindGroup; 2],
+    /// Which target holds the newest frame.
+    current: usize,
+}
+
+impl MotionGuides {
+    pub(super) fn new(
+        device: &wgpu::Device,
+        frame: &wgpu::TextureView,
+        sampler: &wgpu::Sampler,
+        frame_size: (u32, u32),
+    ) -> Self {
+        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("motion"),
+            entries: &[texture_entry(0, FLOAT, D2), sampler_entry(1), texture_entry(2, FLOAT, D2)],
+        });
+        let pipeline = fullscreen_pipeline(
+            device,
+            "motion",
+            &layout,
+            &shaders::standalone("motion"),
+            "fs_main",
+            &[Some(wgpu::ColorTargetState {
+                format: COMPOSITE_FORMAT,
+                blend: None,
+                write_mask: wgpu::ColorWrites::ALL,
+            })],
+            &[],
+        );
+        let size = (frame_size.0.div_ceil(4), frame_size.1.div_ceil(4));
+        let usage = wgpu::TextureUsages::RENDER_ATTACHMENT;
+        let targets = [
+            target(device, "motion a", size, COMPOSITE_FORMAT, usage),
+            target(device, "motion b", size, COMPOSITE_FORMAT, usage),
+        ];
+        let group = |previous: &Target| {
+            device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("motion"),
+                layout: &layout,
+                entries: &[
+                    view_entry(0, frame),
+                    wgpu::BindGroupEntry {
+                        binding: 1,
+                        resource: wgpu::BindingResource::Sampler(sampler),
+                    },
+                    view_entry(2, &previous.view),
+                ],
+            })
+        };
+        let groups = [group(&targets[1]), group(&targets[0])];
+        Self { pipeline, targets, groups, current: 0 }
+    }
+
+    /// Records this frame's averages and their change since the last recorded frame.
+    pub(super) fn render(&mut self, context: &RenderContext, encoder: &mut wgpu::CommandEncoder) {
+        self.current = 1 - self.current;
+        let (target, group) = (&self.targets[self.current], &self.groups[self.current]);
+        draw_fullscreen(encoder, context, "motion", &[&target.view], &self.pipeline, group);
+    }
+
+    /// The newest frame's averages (rgb) and motion (alpha).
+    pub(super) fn view(&self) -> &wgpu::TextureView {
+        &self.targets[self.current].view
+    }
+}
