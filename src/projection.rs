@@ -28,12 +28,13 @@ const BLOCK: usize = 16;
 /// matches anywhere.
 const MIN_TEXTURE: f32 = 0.02;
 
-/// A small grey copy of a frame for motion estimation.
+/// A small grey copy of a frame for motion estimation, 8-bit so that matching sums integers
+/// (which vectorise) rather than floats.
 #[derive(Debug, Clone)]
 pub struct Thumbnail {
     width: usize,
     height: usize,
-    luma: Vec<f32>,
+    luma: Vec<u8>,
 }
 
 impl Thumbnail {
@@ -41,11 +42,12 @@ impl Thumbnail {
     pub fn of(frame: &RgbImage) -> Self {
         let height = (frame.height() * THUMB_WIDTH / frame.width().max(1)).max(8);
         let small = preprocess::resize(frame, THUMB_WIDTH, height);
+        // BT.601 luma in 8-bit fixed point (the weights sum to 256).
         let luma = small
             .pixels()
             .map(|p| {
-                (0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2]))
-                    / 255.0
+                ((77 * u32::from(p[0]) + 150 * u32::from(p[1]) + 29 * u32::from(p[2]) + 128) >> 8)
+                    as u8
             })
             .collect();
         Self { width: THUMB_WIDTH as usize, height: height as usize, luma }
@@ -56,15 +58,34 @@ impl Thumbnail {
         if (self.width, self.height) != (other.width, other.height) {
             return f32::INFINITY;
         }
-        let sum: f32 = self.luma.iter().zip(&other.luma).map(|(a, b)| (a - b).abs()).sum();
-        255.0 * sum / self.luma.len() as f32
+        sad(&self.luma, &other.luma) as f32 / self.luma.len() as f32
     }
 
-    fn at(&self, x: i32, y: i32) -> f32 {
+    /// Half the size, each pixel the mean of 2x2: the coarse level of the global search.
+    fn half(&self) -> Thumbnail {
+        let (width, height) = (self.width / 2, self.height / 2);
+        let luma = (0..height)
+            .flat_map(|y| (0..width).map(move |x| (x, y)))
+            .map(|(x, y)| {
+                let at = |dx: usize, dy: usize| {
+                    u16::from(self.luma[(2 * y + dy) * self.width + 2 * x + dx])
+                };
+                ((at(0, 0) + at(1, 0) + at(0, 1) + at(1, 1) + 2) / 4) as u8
+            })
+            .collect();
+        Thumbnail { width, height, luma }
+    }
+
+    fn at(&self, x: i32, y: i32) -> u8 {
         let x = x.clamp(0, self.width as i32 - 1) as usize;
         let y = y.clamp(0, self.height as i32 - 1) as usize;
         self.luma[y * self.width + x]
     }
+}
+
+/// Sum of absolute differences of two rows of equal length.
+fn sad(a: &[u8], b: &[u8]) -> u32 {
+    a.iter().zip(b).map(|(&p, &q)| u32::from(p.abs_diff(q))).sum()
 }
 
 /// Where each part of the current frame was in the keyframe's frame: a grid of displacements
@@ -105,44 +126,37 @@ impl Flow {
     }
 }
 
-/// Mean absolute difference between `current` around (x0..x1, y0..y1) and `key` shifted by d,
-/// sampled every `stride` pixels.
-fn cost(
-    current: &Thumbnail,
-    key: &Thumbnail,
-    area: (i32, i32, i32, i32),
-    d: (i32, i32),
-    stride: usize,
-) -> f32 {
+/// Mean absolute difference (0..1) between `current` over (x0..x1, y0..y1) and `key` shifted
+/// by d; both have the same size.
+fn cost(current: &Thumbnail, key: &Thumbnail, area: (i32, i32, i32, i32), d: (i32, i32)) -> f32 {
     let (x0, y0, x1, y1) = area;
     let (w, h) = (key.width as i32, key.height as i32);
-    let inside = x0 + d.0 >= 0
+    let inside = x0 >= 0
+        && y0 >= 0
+        && x1 <= w
+        && y1 <= h
+        && x0 + d.0 >= 0
         && y0 + d.1 >= 0
         && x1 + d.0 <= w
-        && y1 + d.1 <= h
-        && x0 >= 0
-        && y0 >= 0
-        && x1 <= current.width as i32
-        && y1 <= current.height as i32;
-    let mut sum = 0.0;
-    let mut n = 0u32;
-    for y in (y0..y1).step_by(stride) {
-        if inside {
-            // The common case, without per-pixel clamping.
-            let (row, shifted) = ((y * w) as usize, ((y + d.1) * w + d.0) as isize);
-            for x in (x0..x1).step_by(stride) {
-                let there = key.luma[(shifted + x as isize) as usize];
-                sum += (current.luma[row + x as usize] - there).abs();
-                n += 1;
-            }
-        } else {
-            for x in (x0..x1).step_by(stride) {
-                sum += (current.at(x, y) - key.at(x + d.0, y + d.1)).abs();
-                n += 1;
+        && y1 + d.1 <= h;
+    let mut sum = 0u32;
+    if inside {
+        // The common case: whole rows, without per-pixel clamping.
+        let span = (x1 - x0).max(0) as usize;
+        for y in y0..y1 {
+            let here = (y * w + x0) as usize;
+            let there = ((y + d.1) * w + x0 + d.0) as usize;
+            sum += sad(&current.luma[here..here + span], &key.luma[there..there + span]);
+        }
+    } else {
+        for y in y0..y1 {
+            for x in x0..x1 {
+                sum += u32::from(current.at(x, y).abs_diff(key.at(x + d.0, y + d.1)));
             }
         }
     }
-    sum / n.max(1) as f32
+    let n = ((x1 - x0).max(0) * (y1 - y0).max(0)).max(1);
+    sum as f32 / (255.0 * n as f32)
 }
 
 /// Sub-pixel offset of a minimum from the costs at -1, 0, +1 (a parabola through them).
@@ -157,21 +171,20 @@ fn best_shift(
     area: (i32, i32, i32, i32),
     centre: (i32, i32),
     range: i32,
-    stride: usize,
 ) -> [f32; 2] {
     let mut best = (f32::INFINITY, centre);
     for dy in -range..=range {
         for dx in -range..=range {
             let d = (centre.0 + dx, centre.1 + dy);
             // A slight preference for small motion breaks ties on repetitive texture.
-            let c = cost(current, key, area, d, stride) + 1e-4 * (dx.abs() + dy.abs()) as f32;
+            let c = cost(current, key, area, d) + 1e-4 * (dx.abs() + dy.abs()) as f32;
             if c < best.0 {
                 best = (c, d);
             }
         }
     }
     let d = best.1;
-    let at = |dx: i32, dy: i32| cost(current, key, area, (d.0 + dx, d.1 + dy), stride);
+    let at = |dx: i32, dy: i32| cost(current, key, area, (d.0 + dx, d.1 + dy));
     let centre_cost = at(0, 0);
     [
         d.0 as f32 + parabola(at(-1, 0), centre_cost, at(1, 0)),
@@ -190,7 +203,11 @@ pub fn estimate_flow(current: &Thumbnail, key: &Thumbnail) -> Flow {
     // Keep the compared area inside the frame even for very wide or tall pictures.
     let (mx, my) = (GLOBAL_RANGE.min((w - 1) / 2), GLOBAL_RANGE.min((h - 1) / 2));
     let interior = (mx, my, w - mx, h - my);
-    let global = best_shift(current, key, interior, (0, 0), GLOBAL_RANGE, 2);
+    // Coarse to fine: the whole range on half-size thumbnails, then one pixel around it here.
+    let half = (interior.0 / 2, interior.1 / 2, interior.2 / 2, interior.3 / 2);
+    let coarse = best_shift(&current.half(), &key.half(), half, (0, 0), GLOBAL_RANGE / 2);
+    let start = ((2.0 * coarse[0]).round() as i32, (2.0 * coarse[1]).round() as i32);
+    let global = best_shift(current, key, interior, start, 1);
     let rounded = (global[0].round() as i32, global[1].round() as i32);
     let cols = current.width.div_ceil(BLOCK);
     let rows = current.height.div_ceil(BLOCK);
@@ -206,7 +223,7 @@ pub fn estimate_flow(current: &Thumbnail, key: &Thumbnail) -> Flow {
             let (mut sum, mut sum2, mut n) = (0.0f32, 0.0f32, 0.0f32);
             for y in area.1..area.3 {
                 for x in area.0..area.2 {
-                    let v = current.at(x, y);
+                    let v = f32::from(current.at(x, y)) / 255.0;
                     sum += v;
                     sum2 += v * v;
                     n += 1.0;
@@ -216,7 +233,7 @@ pub fn estimate_flow(current: &Thumbnail, key: &Thumbnail) -> Flow {
             vectors.push(if std < MIN_TEXTURE {
                 global
             } else {
-                best_shift(current, key, area, rounded, BLOCK_RANGE, 1)
+                best_shift(current, key, area, rounded, BLOCK_RANGE)
             });
         }
     }
