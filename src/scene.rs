@@ -139,6 +139,44 @@ impl ClassScores {
         }
         ClassMap { width: self.width, height: self.height, classes, labels: self.labels.clone() }
     }
+
+    /// The argmax of these scores upsampled `scale` times bilinearly, the source position being
+    /// the target position over `scale` (ONNX `Resize`, linear, `asymmetric`), without
+    /// upsampling every class: where the four source pixels around a target pixel share their
+    /// argmax, every blend of them has that argmax too, so only pixels between different
+    /// classes interpolate scores.
+    pub fn upsampled_argmax(&self, scale: u32) -> ClassMap {
+        let coarse = self.argmax();
+        let (w, h, s) = (self.width as usize, self.height as usize, scale.max(1) as usize);
+        let (out_w, out_h) = (w * s, h * s);
+        let plane = w * h;
+        let mut classes = vec![0u8; out_w * out_h];
+        for (y, row) in classes.chunks_exact_mut(out_w.max(1)).enumerate() {
+            let (y0, fy) = (y / s, (y % s) as f32 / s as f32);
+            let y1 = (y0 + 1).min(h - 1);
+            for (x, class) in row.iter_mut().enumerate() {
+                let (x0, fx) = (x / s, (x % s) as f32 / s as f32);
+                let x1 = (x0 + 1).min(w - 1);
+                let corners = [y0 * w + x0, y0 * w + x1, y1 * w + x0, y1 * w + x1];
+                let first = coarse.classes[corners[0]];
+                *class = if corners.iter().all(|&i| coarse.classes[i] == first) {
+                    first
+                } else {
+                    let weights =
+                        [(1.0 - fx) * (1.0 - fy), fx * (1.0 - fy), (1.0 - fx) * fy, fx * fy];
+                    let mut best = (f32::NEG_INFINITY, 0u8);
+                    for (c, scores) in self.scores.chunks_exact(plane).enumerate() {
+                        let v: f32 = corners.iter().zip(weights).map(|(&i, w)| scores[i] * w).sum();
+                        if v > best.0 {
+                            best = (v, c as u8);
+                        }
+                    }
+                    best.1
+                };
+            }
+        }
+        ClassMap { width: out_w as u32, height: out_h as u32, classes, labels: self.labels.clone() }
+    }
 }
 
 /// A single-channel map of values in 0..1 (person probability, normalised depth).
@@ -179,6 +217,51 @@ pub struct SceneAnalysis {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn upsampled_argmax_equals_the_argmax_of_every_class_upsampled() {
+        // Smooth scores for 5 classes on a 9x7 grid, so regions have boundaries (the offsets keep
+        // classes from tying).
+        let (w, h, channels, scale) = (9usize, 7usize, 5usize, 4usize);
+        let scores: Vec<f32> = (0..channels * w * h)
+            .map(|i| {
+                let (c, p) = (i / (w * h), i % (w * h));
+                let (x, y) = ((p % w) as f32, (p / w) as f32);
+                (x * (0.7 + c as f32 * 0.3) + y * (1.3 - c as f32 * 0.4)).sin() * (1.0 + c as f32)
+                    + 0.013 * c as f32
+            })
+            .collect();
+        let labels: Arc<[String]> = (0..channels).map(|c| c.to_string()).collect();
+        let coarse = ClassScores { width: w as u32, height: h as u32, scores, labels };
+        let fast = coarse.upsampled_argmax(scale as u32);
+        assert_eq!((fast.width, fast.height), ((w * scale) as u32, (h * scale) as u32));
+        // Reference: every class upsampled (asymmetric bilinear, edges clamped), then argmax.
+        let at = |c: usize, x: usize, y: usize| coarse.scores[c * w * h + y * w + x];
+        let mut boundary = 0;
+        for y in 0..h * scale {
+            for x in 0..w * scale {
+                let (sx, sy) = (x as f32 / scale as f32, y as f32 / scale as f32);
+                let (x0, y0) = (sx.floor() as usize, sy.floor() as usize);
+                let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
+                let (fx, fy) = (sx - x0 as f32, sy - y0 as f32);
+                let value = |c| {
+                    let top = at(c, x0, y0) * (1.0 - fx) + at(c, x1, y0) * fx;
+                    let bottom = at(c, x0, y1) * (1.0 - fx) + at(c, x1, y1) * fx;
+                    top * (1.0 - fy) + bottom * fy
+                };
+                let best = (0..channels).max_by(|&a, &b| value(a).total_cmp(&value(b)));
+                assert_eq!(Some(fast.class_at(x as u32, y as u32) as usize), best, "({x},{y})");
+                let corners = [(x0, y0), (x1, y0), (x0, y1), (x1, y1)];
+                let first = coarse.argmax().class_at(x0 as u32, y0 as u32);
+                boundary += usize::from(
+                    corners
+                        .iter()
+                        .any(|&(cx, cy)| coarse.argmax().class_at(cx as u32, cy as u32) != first),
+                );
+            }
+        }
+        assert!(boundary > 100, "the test needs pixels between classes: {boundary}");
+    }
 
     #[test]
     fn ade20k_labels_group_into_regions() {

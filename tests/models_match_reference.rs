@@ -91,6 +91,28 @@ fn segmentation_matches_reference_and_breaks_with_wrong_normalisation() {
 }
 
 #[test]
+fn the_cut_segmentation_graph_gives_the_full_graphs_class_map() {
+    // The manifest cuts the graph before its upsampling head; the same model with the whole
+    // graph computes the class map itself. Both run the same body on the same input, so only
+    // near-ties between two classes, rounded differently by the two interpolations, may differ.
+    let cut = resolve("ade20k-deeplabv3-mnv2");
+    let mut whole = cut.clone();
+    whole.entry.contract.as_mut().expect("contract").output.coarse_logits = None;
+    let (mut cut, mut whole) = (open(&cut), open(&whole));
+    assert_eq!(cut.contract().expect("contract").output.argmax, None, "the head is cut");
+    for name in PHOTOS {
+        let frame = photo(name);
+        let (a, b) = (
+            run_segmentation(&mut cut, &frame).expect("cut runs"),
+            run_segmentation(&mut whole, &frame).expect("whole runs"),
+        );
+        assert_eq!((a.width, a.height), (b.width, b.height));
+        let differ = a.classes.iter().zip(&b.classes).filter(|(x, y)| x != y).count();
+        assert!(differ * 10_000 <= a.classes.len(), "{name}: {differ} pixels differ");
+    }
+}
+
+#[test]
 fn person_masks_match_reference_and_break_with_wrong_normalisation() {
     let selfie = resolve("selfie-segmentation");
     for name in PHOTOS {

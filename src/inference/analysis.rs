@@ -154,9 +154,11 @@ pub fn run_segmentation(
             format!("segmentation output kind is {:?}, expected logits", output.kind),
         ));
     }
-    decode::class_scores(&raw, output)
-        .map(|scores| scores.argmax())
-        .map_err(|p| contract_error(session, p))
+    let scores = decode::class_scores(&raw, output).map_err(|p| contract_error(session, p))?;
+    Ok(match &output.coarse_logits {
+        Some(head) => scores.upsampled_argmax(head.scale),
+        None => scores.argmax(),
+    })
 }
 
 /// Runs a person-segmentation model and decodes the person probability.

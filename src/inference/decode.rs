@@ -115,6 +115,7 @@ mod tests {
             channel,
             labels: (0..labels).map(|i| i.to_string()).collect(),
             argmax: None,
+            coarse_logits: None,
         }
     }
 

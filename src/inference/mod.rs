@@ -6,6 +6,7 @@
 
 pub mod analysis;
 mod decode;
+mod graph_cut;
 pub mod preprocess;
 pub mod providers;
 pub mod remote;

@@ -16,7 +16,7 @@ use ort::{
 };
 
 use super::{
-    preprocess,
+    graph_cut, preprocess,
     providers::{self, NoProviderError, Provider, ProviderReport},
     remote::{
         CallStats, RemoteConfig, RemoteError, RemoteModel,
@@ -151,8 +151,25 @@ impl ModelSession {
         // handling they fold into plain float weights once, at load: the same numbers, measured
         // 103 -> 69 ms for that model. An int8 variant needs its QDQ nodes fused, so keeps them.
         let fold = model.precision == Precision::Fp32;
-        let mut opened = Self::open_local_or_remote(path, &model.entry.id, options, fold)?;
-        if let Some(contract) = &model.entry.contract {
+        let mut contract = model.entry.contract.clone();
+        let head = contract.as_ref().and_then(|c| c.output.coarse_logits.clone());
+        let (mut opened, cut) = Self::open_local_or_remote(
+            path,
+            &model.entry.id,
+            options,
+            fold,
+            head.as_ref().map(|h| h.tensor.as_str()),
+        )?;
+        if let Some(contract) = &mut contract {
+            // The contract says what this graph gives: the coarse scores when it was cut, the
+            // graph's own head otherwise.
+            match head.filter(|_| cut) {
+                Some(head) => {
+                    contract.output.name = head.tensor;
+                    contract.output.argmax = None;
+                }
+                None => contract.output.coarse_logits = None,
+            }
             check_contract(&opened.signature, contract).map_err(|problem| {
                 InferenceError::Contract {
                     model: model.entry.id.clone(),
@@ -161,7 +178,7 @@ impl ModelSession {
                 }
             })?;
         }
-        opened.contract = model.entry.contract.clone();
+        opened.contract = contract;
         opened.providers.precision = Some(model.precision);
         Ok(opened)
     }
@@ -175,30 +192,33 @@ impl ModelSession {
         model_id: &str,
         options: &SessionOptions,
     ) -> Result<Self, InferenceError> {
-        Self::open_local_or_remote(path, model_id, options, false)
+        Ok(Self::open_local_or_remote(path, model_id, options, false, None)?.0)
     }
 
     /// [`ModelSession::open_file`]; `fold_dequantize` turns QDQ handling off so dequantized
-    /// constant weights fold into float weights at load.
+    /// constant weights fold into float weights at load. A local graph is cut short at
+    /// `cut_at` when it has that tensor; the flag says whether it was.
     fn open_local_or_remote(
         path: &Path,
         model_id: &str,
         options: &SessionOptions,
         fold_dequantize: bool,
-    ) -> Result<Self, InferenceError> {
+        cut_at: Option<&str>,
+    ) -> Result<(Self, bool), InferenceError> {
         if let Some(remote) = options.remote.as_ref().filter(|r| r.serves(model_id)) {
             let model = RemoteModel::open(remote, model_id)
                 .map_err(|source| InferenceError::Remote { model: model_id.to_owned(), source })?;
             let signature = Signature::of_remote(&model);
             let local = (remote.fallback_local && path.is_file())
                 .then(|| (path.to_owned(), SessionOptions { remote: None, ..options.clone() }));
-            return Ok(Self {
+            let opened = Self {
                 providers: ProviderReport::remote(model.url()),
                 backend: Backend::Remote { model: Box::new(model), local },
                 model_id: model_id.to_owned(),
                 contract: None,
                 signature,
-            });
+            };
+            return Ok((opened, false));
         }
         let runtime = runtime::load()?;
         let load_error = |reason: String| InferenceError::Load {
@@ -219,7 +239,22 @@ impl ModelSession {
         }
         let providers = providers::register(&mut builder, &options.providers)
             .map_err(|source| InferenceError::Provider { model: model_id.to_owned(), source })?;
-        let session = builder.commit_from_file(path).map_err(|e| load_error(e.to_string()))?;
+        // A graph another tool rewrote (an int8 variant, say) may have lost the tensor; then
+        // its own head runs.
+        let cut = cut_at.and_then(|tensor| {
+            std::fs::read(path)
+                .map_err(|e| e.to_string())
+                .and_then(|bytes| graph_cut::cut_at(&bytes, tensor))
+                .inspect_err(|reason| {
+                    tracing::warn!(model = model_id, reason, "runs the graph's own head")
+                })
+                .ok()
+        });
+        let session = match &cut {
+            Some(bytes) => builder.commit_from_memory(bytes),
+            None => builder.commit_from_file(path),
+        }
+        .map_err(|e| load_error(e.to_string()))?;
         if providers.fell_back_to_cpu() {
             tracing::warn!(
                 model = model_id,
@@ -227,13 +262,14 @@ impl ModelSession {
             );
         }
         let signature = Signature::of_local(&session);
-        Ok(Self {
+        let opened = Self {
             backend: Backend::Local(session),
             model_id: model_id.to_owned(),
             contract: None,
             providers,
             signature,
-        })
+        };
+        Ok((opened, cut.is_some()))
     }
 
     /// The model id.

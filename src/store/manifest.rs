@@ -152,6 +152,19 @@ pub struct OutputContract {
     /// An int64 output holding the argmax of the logits, when the graph computes it; read instead
     /// of copying every class's scores.
     pub argmax: Option<String>,
+    /// Low-resolution class scores that the graph's last nodes only upsample and reduce to their
+    /// argmax: the graph is cut there and the app does the same far more cheaply.
+    pub coarse_logits: Option<CoarseLogits>,
+}
+
+/// Where a segmentation graph's upsampling head starts.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CoarseLogits {
+    /// The tensor of class scores before the head (a float tensor laid out as the output).
+    pub tensor: String,
+    /// How many times the head upsamples it (bilinear, asymmetric coordinates).
+    pub scale: u32,
 }
 
 /// Input and output contract of a model's main graph.
