@@ -342,7 +342,7 @@ pub enum ModelsAction {
         #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=64))]
         validation_frames: u32,
         /// Mean agreement with the original a variant must reach (0..1): class agreement for
-        /// segmentation, 1 - mean difference for masks and normalised depth.
+        /// segmentation, 1 - mean difference for masks, normalised depth and stylized pictures.
         #[arg(long, default_value_t = 0.97)]
         min_agreement: f64,
         /// Keep a variant even when it runs no faster than its original on this machine (to

@@ -18,6 +18,18 @@ pub const STYLE_PREDICT_MODEL: &str = "arbitrary-style-predict";
 pub const STYLE_TRANSFORM_MODEL: &str = "arbitrary-style-transform";
 /// Width the style network runs at (its cost grows with the pixel count).
 const STYLE_WIDTH: u32 = 512;
+/// Styles `multistyle26` blends.
+pub const STYLE_COUNT: usize = 26;
+
+/// The style model's `style_weights` input for a blend of styles (normalised to sum to 1).
+pub(crate) fn style_weights(styles: &[crate::effects::StyleWeight]) -> ArrayD<f32> {
+    let total: f32 = styles.iter().map(|w| w.weight).sum();
+    let mut weights = ArrayD::zeros(vec![STYLE_COUNT]);
+    for w in styles {
+        weights[[w.style]] += w.weight / total;
+    }
+    weights
+}
 
 /// How the `style` layer stylizes frames.
 pub(crate) enum StyleEngine {
@@ -51,14 +63,10 @@ impl StyleEngine {
                 let style_vector = predict.run_image(&style).map_err(|e| e.to_string())?;
                 Ok(StyleEngine::Arbitrary { session: open(STYLE_TRANSFORM_MODEL)?, style_vector })
             }
-            None => {
-                let total: f32 = styles.iter().map(|w| w.weight).sum();
-                let mut weights = ArrayD::zeros(vec![26]);
-                for w in styles {
-                    weights[[w.style]] += w.weight / total;
-                }
-                Ok(StyleEngine::Multi { session: open(STYLE_MODEL)?, weights })
-            }
+            None => Ok(StyleEngine::Multi {
+                session: open(STYLE_MODEL)?,
+                weights: style_weights(styles),
+            }),
         }
     }
 

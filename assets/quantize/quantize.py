@@ -59,7 +59,13 @@ def main():
     parser.add_argument("--model", required=True)
     parser.add_argument("--calibration", required=True, help="JSON list of {input: .npy}")
     parser.add_argument("--output", required=True)
+    parser.add_argument(
+        "--op-types",
+        default="",
+        help="comma-separated operator types to quantize (default: every type the quantizer can)",
+    )
     args = parser.parse_args()
+    op_types = [t for t in args.op_types.split(",") if t] or None
     with open(args.calibration, encoding="utf-8") as file:
         listing = json.load(file)
     if not listing:
@@ -88,6 +94,7 @@ def main():
             weight_type=QuantType.QInt8,
             per_channel=True,
             calibrate_method=CalibrationMethod.MinMax,
+            op_types_to_quantize=op_types,
         )
     print(json.dumps(versions()))
 
