@@ -400,6 +400,10 @@ pub struct RegionsArgs {
     /// Segmentation model id.
     #[arg(long, default_value = "ade20k-deeplabv3-mnv2")]
     pub segmentation: String,
+    /// Fuse class probabilities over the frames before each measured one, as the live window
+    /// does: this many, 0.1 s apart (0: each frame alone).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=30))]
+    pub fused_frames: u32,
     /// Print `{"frames", "iou": {wall, floor, ceiling, furniture}, "furniture_painted"}` as JSON.
     #[arg(long)]
     pub json: bool,

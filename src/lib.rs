@@ -7,6 +7,7 @@ pub mod capture;
 pub mod diffusion;
 pub mod effects;
 pub mod export;
+pub mod fusion;
 pub mod inference;
 pub mod pipeline;
 pub mod platform;

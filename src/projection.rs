@@ -118,6 +118,26 @@ impl Flow {
         })
     }
 
+    /// Mean absolute luma difference (0..255 levels) between `current` and `key` once the
+    /// motion is undone (each block by its own vector): small when the flow explains the
+    /// change, large across a cut.
+    pub fn residual(&self, current: &Thumbnail, key: &Thumbnail) -> f32 {
+        if (current.width, current.height) != (key.width, key.height) || self.cols == 0 {
+            return f32::INFINITY;
+        }
+        let mut sum = 0u64;
+        for y in 0..current.height {
+            for x in 0..current.width {
+                let block =
+                    (y / BLOCK).min(self.rows - 1) * self.cols + (x / BLOCK).min(self.cols - 1);
+                let [dx, dy] = self.vectors[block];
+                let there = key.at(x as i32 + dx.round() as i32, y as i32 + dy.round() as i32);
+                sum += u64::from(current.luma[y * current.width + x].abs_diff(there));
+            }
+        }
+        sum as f32 / current.luma.len().max(1) as f32
+    }
+
     /// The mean displacement in thumbnail pixels (for reports and tests).
     pub fn mean(&self) -> [f32; 2] {
         let n = self.vectors.len() as f32;

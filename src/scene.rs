@@ -293,6 +293,23 @@ pub struct Motion {
     pub vectors: Vec<[f32; 2]>,
 }
 
+impl Motion {
+    /// The displacement at `uv` (0..1 frame units): the grid's vectors sit at cell centres,
+    /// bilinear in between and clamped at the borders, as `carry.wgsl` reads them.
+    pub fn displacement_at(&self, uv: [f32; 2]) -> [f32; 2] {
+        let (cols, rows) = (self.cols.max(1) as usize, self.rows.max(1) as usize);
+        let grid = |v: f32, n: usize| (v * n as f32 - 0.5).clamp(0.0, (n - 1) as f32);
+        let (gx, gy) = (grid(uv[0], cols), grid(uv[1], rows));
+        let (x0, y0) = (gx.floor() as usize, gy.floor() as usize);
+        let (x1, y1) = ((x0 + 1).min(cols - 1), (y0 + 1).min(rows - 1));
+        let (fx, fy) = (gx - x0 as f32, gy - y0 as f32);
+        let at = |x: usize, y: usize| self.vectors.get(y * cols + x).copied().unwrap_or([0.0; 2]);
+        let mix =
+            |a: [f32; 2], b: [f32; 2], f: f32| [a[0] + (b[0] - a[0]) * f, a[1] + (b[1] - a[1]) * f];
+        mix(mix(at(x0, y0), at(x1, y0), fx), mix(at(x0, y1), at(x1, y1), fx), fy)
+    }
+}
+
 /// The motion of each analysis map's frame to the frame shown; `None` for a map made from the
 /// frame shown itself.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -9,7 +9,8 @@ use std::{
 
 use crate::{
     effects::{Effect, preset::Preset},
-    inference::{AnalysisModels, DisabledStage, SceneAnalyzer, SessionOptions},
+    fusion::ClassFusion,
+    inference::{AnalysisModels, DisabledStage, InferenceError, SceneAnalyzer, SessionOptions},
     pipeline::{EffectRenderer, FrameAnalysis, FrameAnalyzer, LayerPlan},
     projection::{DEFAULT_FADE_S, KeyframeProjector, Thumbnail, estimate_flow},
     render::RenderContext,
@@ -102,7 +103,9 @@ fn spawn_stage<O: Clone + Send + 'static>(
     store: &ModelStore,
     options: &SessionOptions,
     models: AnalysisModels,
-    pick: fn(SceneAnalysis) -> Option<O>,
+    mut run: impl FnMut(&mut SceneAnalyzer, &LiveFrame) -> Result<Option<O>, InferenceError>
+    + Send
+    + 'static,
     wiring: &mut Wiring,
 ) -> Option<Stage<LiveFrame, Sourced<O>>> {
     let Wiring { disabled, providers, remote: meter } = wiring;
@@ -122,9 +125,9 @@ fn spawn_stage<O: Clone + Send + 'static>(
     let meter = meter.clone();
     Stage::spawn(kind.name(), move |live: &LiveFrame| {
         let before = remote_meter::totals(analyzer.sessions());
-        let scene = analyzer.analyze(&live.frame.image).map_err(|e| e.to_string())?;
+        let value = run(&mut analyzer, live).map_err(|e| e.to_string())?;
         meter.record(&before, &remote_meter::totals(analyzer.sessions()));
-        let value = pick(scene).ok_or_else(|| "the model gave no output".to_owned())?;
+        let value = value.ok_or_else(|| "the model gave no output".to_owned())?;
         Ok(Sourced { value, source: live.thumbnail.clone() })
     })
     .ok()
@@ -158,14 +161,18 @@ impl Effects {
                     segmentation: models.segmentation.clone(),
                     ..AnalysisModels::none()
                 };
-                spawn_stage(
-                    StageKind::Segmentation,
-                    store,
-                    &stage_options,
-                    only,
-                    |s| s.classes,
-                    &mut wiring,
-                )
+                // Consecutive frames: class probabilities are fused over them, carried by the
+                // measured motion, where the graph gives scores.
+                let mut fusion = ClassFusion::default();
+                let run = move |analyzer: &mut SceneAnalyzer, live: &LiveFrame| {
+                    Ok(match analyzer.class_scores(&live.frame.image)? {
+                        Some((scores, scale)) => {
+                            Some(fusion.fuse(&scores, &live.thumbnail).upsampled_argmax(scale))
+                        }
+                        None => analyzer.analyze(&live.frame.image)?.classes,
+                    })
+                };
+                spawn_stage(StageKind::Segmentation, store, &stage_options, only, run, &mut wiring)
             })
             .flatten();
         let person = preset
@@ -173,21 +180,20 @@ impl Effects {
             .then(|| {
                 let only =
                     AnalysisModels { person: models.person.clone(), ..AnalysisModels::none() };
-                spawn_stage(
-                    StageKind::Person,
-                    store,
-                    &stage_options,
-                    only,
-                    |s| s.person,
-                    &mut wiring,
-                )
+                let run = |analyzer: &mut SceneAnalyzer, live: &LiveFrame| {
+                    Ok(analyzer.analyze(&live.frame.image)?.person)
+                };
+                spawn_stage(StageKind::Person, store, &stage_options, only, run, &mut wiring)
             })
             .flatten();
         let depth = preset
             .needs_depth()
             .then(|| {
                 let only = AnalysisModels { depth: models.depth.clone(), ..AnalysisModels::none() };
-                spawn_stage(StageKind::Depth, store, &stage_options, only, |s| s.depth, &mut wiring)
+                let run = |analyzer: &mut SceneAnalyzer, live: &LiveFrame| {
+                    Ok(analyzer.analyze(&live.frame.image)?.depth)
+                };
+                spawn_stage(StageKind::Depth, store, &stage_options, only, run, &mut wiring)
             })
             .flatten();
         let Wiring { disabled, mut providers, remote } = wiring;

@@ -429,7 +429,9 @@ pub fn regions(
 ) -> anyhow::Result<ExitCode> {
     use dreamlens::{
         capture::demo::{self, DemoSurface},
+        fusion::ClassFusion,
         inference::{AnalysisModels, SceneAnalyzer},
+        projection::Thumbnail,
         scene::Region,
         upsample::{self, JointBilateral},
     };
@@ -449,13 +451,37 @@ pub fn regions(
     let mut intersection = [0u64; 4];
     let mut union = [0u64; 4];
     let (mut furniture, mut furniture_as_wall) = (0u64, 0u64);
+    let mut fusion = ClassFusion::default();
     // The camera's pan repeats about every 18 s: spread the frames over one sweep.
     for i in 0..args.frames {
         let t_s = i as f32 * 18.0 / args.frames as f32;
         let frame = demo::render(width, height, t_s);
         let truth = demo::labels(width, height, t_s);
-        let scene = analyzer.analyze(&frame)?;
-        let classes = scene.classes.ok_or_else(|| anyhow::anyhow!("no class map"))?;
+        let classes = if args.fused_frames > 0 {
+            // The frames before this one at 10 fps, then this one, fused as the live window
+            // fuses them.
+            fusion.reset();
+            let mut fused = None;
+            for k in (0..=args.fused_frames).rev() {
+                let earlier;
+                let shown = if k == 0 {
+                    &frame
+                } else {
+                    earlier = demo::render(width, height, t_s - k as f32 * 0.1);
+                    &earlier
+                };
+                let (scores, scale) = analyzer.class_scores(shown)?.ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "{} gives class ids only; fusion needs its scores",
+                        args.segmentation
+                    )
+                })?;
+                fused = Some(fusion.fuse(&scores, &Thumbnail::of(shown)).upsampled_argmax(scale));
+            }
+            fused.ok_or_else(|| anyhow::anyhow!("no class map"))?
+        } else {
+            analyzer.analyze(&frame)?.classes.ok_or_else(|| anyhow::anyhow!("no class map"))?
+        };
         let upsampled = upsample::upsample_classes(&classes, &frame, JointBilateral::for_classes());
         let regions: Vec<Region> =
             upsampled.labels.iter().map(|label| Region::of_label(label)).collect();
@@ -486,8 +512,12 @@ pub fn regions(
         });
         println!("{report}");
     } else {
+        let fused = match args.fused_frames {
+            0 => String::new(),
+            n => format!(", each fused with the {n} frames before it"),
+        };
         println!(
-            "{} demo frames at {width}x{height}, {} upsampled edge-aware, against the exact labels",
+            "{} demo frames at {width}x{height}, {} upsampled edge-aware{fused}, against the exact labels",
             args.frames, args.segmentation
         );
         for (name, value) in &iou {

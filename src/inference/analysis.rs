@@ -7,7 +7,7 @@ use super::{
     session::{InferenceError, ModelSession, SessionOptions},
 };
 use crate::{
-    scene::SceneAnalysis,
+    scene::{ClassScores, SceneAnalysis},
     store::{ModelStore, manifest::OutputKind},
 };
 
@@ -115,6 +115,20 @@ impl SceneAnalyzer {
         [&self.segmentation, &self.person, &self.depth].into_iter().flatten()
     }
 
+    /// The segmentation's class scores for one frame and their upsampling factor (see
+    /// [`run_class_scores`]); `None` without a segmentation stage, or when its graph gives class
+    /// ids only (reading every class's full-size scores instead would cost more than it saves).
+    pub fn class_scores(
+        &mut self,
+        frame: &RgbImage,
+    ) -> Result<Option<(ClassScores, u32)>, InferenceError> {
+        let Some(session) = &mut self.segmentation else { return Ok(None) };
+        if session.contract()?.output.argmax.is_some() {
+            return Ok(None);
+        }
+        run_class_scores(session, frame).map(Some)
+    }
+
     /// Runs every enabled stage on one frame.
     pub fn analyze(&mut self, frame: &RgbImage) -> Result<SceneAnalysis, InferenceError> {
         let mut analysis = SceneAnalysis::default();
@@ -146,6 +160,16 @@ pub fn run_segmentation(
         let ids = session.run_image_i64(frame, argmax)?;
         return decode::class_ids(&ids, &output).map_err(|p| contract_error(session, p));
     }
+    let (scores, scale) = run_class_scores(session, frame)?;
+    Ok(if scale > 1 { scores.upsampled_argmax(scale) } else { scores.argmax() })
+}
+
+/// Runs a segmentation model for its class scores, and says how many times they are to be
+/// upsampled for the class map (more than 1 where the graph was cut before its upsampling head).
+pub fn run_class_scores(
+    session: &mut ModelSession,
+    frame: &RgbImage,
+) -> Result<(ClassScores, u32), InferenceError> {
     let raw = session.run_image(frame)?;
     let output = &session.contract()?.output;
     if output.kind != OutputKind::Logits {
@@ -154,11 +178,9 @@ pub fn run_segmentation(
             format!("segmentation output kind is {:?}, expected logits", output.kind),
         ));
     }
+    let scale = output.coarse_logits.as_ref().map_or(1, |head| head.scale);
     let scores = decode::class_scores(&raw, output).map_err(|p| contract_error(session, p))?;
-    Ok(match &output.coarse_logits {
-        Some(head) => scores.upsampled_argmax(head.scale),
-        None => scores.argmax(),
-    })
+    Ok((scores, scale))
 }
 
 /// Runs a person-segmentation model and decodes the person probability.
