@@ -4,7 +4,7 @@
 use super::{
     COMPOSITE_FORMAT,
     bindings::{Target, draw_fullscreen, fullscreen_pipeline, target, view_entry},
-    sampler_entry, texture_entry, uniform_entry,
+    composite_target, sampler_entry, texture_entry, uniform_entry,
 };
 use crate::render::{context::RenderContext, shaders};
 
@@ -30,11 +30,7 @@ impl GuideShader {
             &layout,
             &shaders::standalone("guide"),
             "fs_main",
-            &[Some(wgpu::ColorTargetState {
-                format: COMPOSITE_FORMAT,
-                blend: None,
-                write_mask: wgpu::ColorWrites::ALL,
-            })],
+            &composite_target(),
             &[],
         );
         Self { layout, pipeline }

@@ -32,6 +32,15 @@ use crate::{
 /// Region sets one frame can use (the four channels of the region-mask texture).
 const MAX_REGION_SETS: usize = 4;
 const COMPOSITE_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba8Unorm;
+
+/// The one colour target of a pass writing a composite-format texture.
+fn composite_target() -> [Option<wgpu::ColorTargetState>; 1] {
+    [Some(wgpu::ColorTargetState {
+        format: COMPOSITE_FORMAT,
+        blend: None,
+        write_mask: wgpu::ColorWrites::ALL,
+    })]
+}
 const ANALYSIS_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba16Float;
 
 /// Everything one frame is composited from. Maps may have any resolution; they are upsampled to
@@ -187,11 +196,6 @@ impl Compositor {
                 texture_entry(7, FLOAT, wgpu::TextureViewDimension::D3),
             ],
         });
-        let composite_target = [Some(wgpu::ColorTargetState {
-            format: COMPOSITE_FORMAT,
-            blend: None,
-            write_mask: wgpu::ColorWrites::ALL,
-        })];
         let effect_pipelines = shaders::EFFECTS
             .iter()
             .map(|(name, body)| {
@@ -201,7 +205,7 @@ impl Compositor {
                     &effect_layout,
                     &shaders::effect_source(body),
                     "fs_main",
-                    &composite_target,
+                    &composite_target(),
                     &[],
                 )
             })

@@ -5,7 +5,7 @@
 use super::{
     COMPOSITE_FORMAT, D2, FLOAT,
     bindings::{Target, draw_fullscreen, fullscreen_pipeline, target, view_entry},
-    sampler_entry, texture_entry,
+    composite_target, sampler_entry, texture_entry,
 };
 use crate::render::{context::RenderContext, shaders};
 
@@ -36,11 +36,7 @@ impl MotionGuides {
             &layout,
             &shaders::standalone("motion"),
             "fs_main",
-            &[Some(wgpu::ColorTargetState {
-                format: COMPOSITE_FORMAT,
-                blend: None,
-                write_mask: wgpu::ColorWrites::ALL,
-            })],
+            &composite_target(),
             &[],
         );
         let size = (frame_size.0.div_ceil(4), frame_size.1.div_ceil(4));
