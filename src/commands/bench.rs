@@ -116,7 +116,9 @@ pub fn stages(
         capture::{self, FrameSource},
         effects::preset::Preset,
         inference::{AnalysisModels, analysis},
-        render::{Compositor, CompositorInput, FramePixels, RenderContext, readback},
+        render::{
+            AnalysisFilter, Compositor, CompositorInput, FramePixels, RenderContext, readback,
+        },
     };
     let count = args.frames as usize;
     // Decode.
@@ -257,6 +259,19 @@ pub fn stages(
     for (name, ms) in effect_rows {
         println!("{:<40} {ms:>8.1} ms", format!("effect preset {name}"));
     }
+    // Video smooths the maps over time: the motion pass at a quarter of the frame's size and
+    // the blend with the previous result, timed against the same render without them.
+    let mut smoothed = Compositor::new(&context, width, height, &[], &[])?;
+    smoothed.set_filter(AnalysisFilter { temporal: true, ..AnalysisFilter::default() });
+    let mut plain = Compositor::new(&context, width, height, &[], &[])?;
+    let mut temporal = Vec::new();
+    for i in 0..frames.len() - 1 {
+        let (with, without) = (render_and_wait(&mut smoothed, i)?, render_and_wait(&mut plain, i)?);
+        if i > 1 {
+            temporal.push(with - without);
+        }
+    }
+    println!("{:<40} {:>8.1} ms", "temporal filter (motion pass + blend)", median(&temporal));
     let compositor = Compositor::new(&context, width, height, &[], &[])?;
     let readback_ms = time_per_frame(&frames, |_| {
         std::hint::black_box(readback::read_rgba8(&context, compositor.output_texture())?);
