@@ -110,6 +110,17 @@ fn the_cut_segmentation_graph_gives_the_full_graphs_class_map() {
         let differ = a.classes.iter().zip(&b.classes).filter(|(x, y)| x != y).count();
         assert!(differ * 10_000 <= a.classes.len(), "{name}: {differ} pixels differ");
     }
+    // A graph without the named tensor (a variant another tool rewrote, say) runs whole.
+    let mut renamed = resolve("ade20k-deeplabv3-mnv2");
+    let contract = renamed.entry.contract.as_mut().expect("contract");
+    contract.output.coarse_logits.as_mut().expect("a head to cut").tensor = "nowhere".into();
+    let mut renamed = open(&renamed);
+    assert_eq!(renamed.contract().expect("contract").output.argmax.as_deref(), Some("class_map"));
+    let frame = photo(PHOTOS[0]);
+    assert_eq!(
+        run_segmentation(&mut renamed, &frame).expect("runs whole").classes,
+        run_segmentation(&mut whole, &frame).expect("whole runs").classes
+    );
 }
 
 #[test]
