@@ -206,7 +206,7 @@ impl FrameAnalyzer {
         index: u64,
     ) -> Result<FrameAnalysis, InferenceError> {
         let scene = self.analyzer.analyze(frame)?;
-        let keyframe = index % self.keyframe_every == 0;
+        let keyframe = index.is_multiple_of(self.keyframe_every);
         let stylized = match &mut self.stylizer {
             Some(Stylizer::Transfer(engine)) if keyframe => Some(engine.stylize(frame)?),
             Some(Stylizer::Restyle(restyler)) if keyframe => Some(

@@ -27,7 +27,7 @@ impl FrameGate {
 
     pub(super) fn admit(&mut self, image: &image::RgbImage) -> bool {
         self.count += 1;
-        if (self.count - 1) % u64::from(self.every) != 0 {
+        if !(self.count - 1).is_multiple_of(u64::from(self.every)) {
             return false;
         }
         if self.threshold <= 0.0 {
