@@ -5,11 +5,7 @@
 
 mod common;
 
-use std::{
-    path::Path,
-    process::{Child, Command},
-    time::Duration,
-};
+use std::{path::Path, process::Command};
 
 use common::*;
 
@@ -40,21 +36,6 @@ fn connects(dir: &Path, envs: &[(&str, &str)], args: &[&str]) -> Vec<String> {
 /// The connect calls to internet addresses (AF_INET, AF_INET6).
 fn internet(calls: &[String]) -> Vec<&String> {
     calls.iter().filter(|l| l.contains("sa_family=AF_INET")).collect()
-}
-
-fn xvfb(number: u32) -> Child {
-    let display = format!(":{number}");
-    let mut child = Command::new("Xvfb")
-        .args([display.as_str(), "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
-        .spawn()
-        .expect("Xvfb is installed");
-    while !Path::new(&format!("/tmp/.X11-unix/X{number}")).exists() {
-        if let Some(status) = child.try_wait().expect("Xvfb state") {
-            panic!("Xvfb exited with {status}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child
 }
 
 #[test]
@@ -101,16 +82,13 @@ fn no_command_opens_an_internet_connection() {
         assert!(internet.is_empty(), "{} connected to the internet: {internet:#?}", args[0]);
     }
     // The live window on a virtual display.
-    let number = 300 + std::process::id() % 200;
-    let mut server = xvfb(number);
-    let display = format!(":{number}");
+    let server = xvfb();
     let calls = connects(
         dir.path(),
-        &[("DISPLAY", &display), ("XDG_CONFIG_HOME", &out("config"))],
+        &[("DISPLAY", &server.display), ("XDG_CONFIG_HOME", &out("config"))],
         &["--input", photo, "--preset", "toon", "--quit-after-frames", "10"],
     );
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     // The trace does see connections: the window's own, to the X server's local socket.
     assert!(calls.iter().any(|l| l.contains("AF_UNIX") && l.contains("X11")), "{calls:#?}");
     let internet = internet(&calls);

@@ -327,19 +327,10 @@ fn with_local_fallback_a_dead_server_is_reported_once_and_the_run_completes() {
 fn the_live_window_keeps_its_pace_with_a_slow_server() {
     let server = triton::shared();
     let dir = tempfile::tempdir().expect("temp");
-    let number = 500 + std::process::id() % 200;
-    let display = format!(":{number}");
-    let mut xvfb = Command::new("Xvfb")
-        .args([display.as_str(), "-screen", "0", "1280x800x24", "-nolisten", "tcp"])
-        .spawn()
-        .expect("Xvfb");
-    while !Path::new(&format!("/tmp/.X11-unix/X{number}")).exists() {
-        assert!(xvfb.try_wait().expect("state").is_none(), "Xvfb exited");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let display = xvfb();
     let shot = dir.path().join("shot.png");
     let output = dreamlens(dir.path())
-        .env("DISPLAY", &display)
+        .env("DISPLAY", &display.display)
         .env("XDG_CONFIG_HOME", dir.path())
         .args(["--remote", &server.url, "--remote-prefix", triton::SLOW_PREFIX])
         .args(["--diffusion-model", &tiny(), "--restyle-size", "64", "--restyle", "teal walls"])
@@ -349,8 +340,7 @@ fn the_live_window_keeps_its_pace_with_a_slow_server() {
         .arg(&shot)
         .output()
         .expect("runs");
-    let _ = xvfb.kill();
-    let _ = xvfb.wait();
+    drop(display);
     let log = stderr(&output);
     assert!(output.status.success(), "{log}");
     // "live session: 150 frames in ...; style: N runs ..."
