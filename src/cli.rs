@@ -404,7 +404,12 @@ pub struct RegionsArgs {
     /// does: this many, 0.1 s apart (0: each frame alone).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=30))]
     pub fused_frames: u32,
-    /// Print `{"frames", "iou": {wall, floor, ceiling, furniture}, "furniture_painted"}` as JSON.
+    /// Also measure region flicker over this many consecutive frames at 10 fps, each frame
+    /// alone and fused: the share of pixels whose true surface stays but whose region changes.
+    #[arg(long, default_value_t = 0)]
+    pub flicker: u32,
+    /// Print `{"frames", "iou": {wall, floor, ceiling, furniture}, "furniture_painted"}` as JSON
+    /// (with `"flicker": {"alone", "fused"}` when measured).
     #[arg(long)]
     pub json: bool,
 }

@@ -11,7 +11,7 @@ use dreamlens::{
 };
 use ndarray::ArrayD;
 
-use crate::cli::{BenchArgs, DiffusionBenchArgs, RegionsArgs, StagesArgs};
+use crate::cli::{BenchArgs, DiffusionBenchArgs, StagesArgs};
 
 /// Median inference time of each model at its own input size.
 pub fn models(
@@ -430,115 +430,6 @@ pub fn diffusion(
                 after.bytes_received - then.bytes_received
             );
         }
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Region quality on the demo room against its exact labels: the analysis `analyze` exports
-/// (the model's class map, upsampled edge-aware to the frame), frame by frame along the
-/// camera's sweep.
-pub fn regions(
-    store: &ModelStore,
-    options: &SessionOptions,
-    args: &RegionsArgs,
-) -> anyhow::Result<ExitCode> {
-    use dreamlens::{
-        capture::demo::{self, DemoSurface},
-        fusion::ClassFusion,
-        inference::{AnalysisModels, SceneAnalyzer},
-        projection::Thumbnail,
-        scene::Region,
-        upsample::{self, JointBilateral},
-    };
-    let models =
-        AnalysisModels { segmentation: Some(args.segmentation.clone()), ..AnalysisModels::none() };
-    let (mut analyzer, disabled) = SceneAnalyzer::open(store, &models, options)?;
-    if let Some(stage) = disabled.first() {
-        anyhow::bail!("the segmentation model cannot run: {}", stage.reason);
-    }
-    let (width, height) = args.size;
-    const MEASURED: [(Region, DemoSurface); 4] = [
-        (Region::Wall, DemoSurface::Wall),
-        (Region::Floor, DemoSurface::Floor),
-        (Region::Ceiling, DemoSurface::Ceiling),
-        (Region::Furniture, DemoSurface::Furniture),
-    ];
-    let mut intersection = [0u64; 4];
-    let mut union = [0u64; 4];
-    let (mut furniture, mut furniture_as_wall) = (0u64, 0u64);
-    let mut fusion = ClassFusion::default();
-    // The camera's pan repeats about every 18 s: spread the frames over one sweep.
-    for i in 0..args.frames {
-        let t_s = i as f32 * 18.0 / args.frames as f32;
-        let frame = demo::render(width, height, t_s);
-        let truth = demo::labels(width, height, t_s);
-        let classes = if args.fused_frames > 0 {
-            // The frames before this one at 10 fps, then this one, fused as the live window
-            // fuses them.
-            fusion.reset();
-            let mut fused = None;
-            for k in (0..=args.fused_frames).rev() {
-                let earlier;
-                let shown = if k == 0 {
-                    &frame
-                } else {
-                    earlier = demo::render(width, height, t_s - k as f32 * 0.1);
-                    &earlier
-                };
-                let (scores, scale) = analyzer.class_scores(shown)?.ok_or_else(|| {
-                    anyhow::anyhow!(
-                        "{} gives class ids only; fusion needs its scores",
-                        args.segmentation
-                    )
-                })?;
-                fused = Some(fusion.fuse(&scores, &Thumbnail::of(shown)).upsampled_argmax(scale));
-            }
-            fused.ok_or_else(|| anyhow::anyhow!("no class map"))?
-        } else {
-            analyzer.analyze(&frame)?.classes.ok_or_else(|| anyhow::anyhow!("no class map"))?
-        };
-        let upsampled = upsample::upsample_classes(&classes, &frame, JointBilateral::for_classes());
-        let regions: Vec<Region> =
-            upsampled.labels.iter().map(|label| Region::of_label(label)).collect();
-        for (&class, &surface) in upsampled.classes.iter().zip(&truth) {
-            let predicted = regions.get(class as usize).copied().unwrap_or(Region::Other);
-            for (k, (region, exact)) in MEASURED.iter().enumerate() {
-                let (p, t) = (predicted == *region, surface == *exact);
-                intersection[k] += u64::from(p && t);
-                union[k] += u64::from(p || t);
-            }
-            if surface == DemoSurface::Furniture {
-                furniture += 1;
-                furniture_as_wall += u64::from(predicted == Region::Wall);
-            }
-        }
-    }
-    let iou: Vec<(&str, f64)> = MEASURED
-        .iter()
-        .enumerate()
-        .map(|(k, (region, _))| (region.name(), intersection[k] as f64 / union[k].max(1) as f64))
-        .collect();
-    let painted = furniture_as_wall as f64 / furniture.max(1) as f64;
-    if args.json {
-        let report = serde_json::json!({
-            "frames": args.frames,
-            "iou": iou.iter().map(|(k, v)| (k.to_string(), serde_json::json!(v))).collect::<serde_json::Map<_, _>>(),
-            "furniture_painted": painted,
-        });
-        println!("{report}");
-    } else {
-        let fused = match args.fused_frames {
-            0 => String::new(),
-            n => format!(", each fused with the {n} frames before it"),
-        };
-        println!(
-            "{} demo frames at {width}x{height}, {} upsampled edge-aware{fused}, against the exact labels",
-            args.frames, args.segmentation
-        );
-        for (name, value) in &iou {
-            println!("{:<32} {value:>8.3}", format!("IoU {name}"));
-        }
-        println!("{:<32} {painted:>8.3}", "furniture a wall repaint touches");
     }
     Ok(ExitCode::SUCCESS)
 }

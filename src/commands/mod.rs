@@ -5,6 +5,7 @@ mod bench;
 mod doctor;
 mod models;
 mod process;
+mod regions;
 mod restyle;
 mod serve;
 
@@ -75,7 +76,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             bench::stages(&store, &options, &args)
         }
         Command::Bench { what: crate::cli::BenchWhat::Regions(args) } => {
-            bench::regions(&store, &options, &args)
+            regions::run(&store, &options, &args)
         }
         Command::Bench { what: crate::cli::BenchWhat::Diffusion(args) } => {
             bench::diffusion(&store, &options, &engine, &args)
