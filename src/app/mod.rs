@@ -25,7 +25,7 @@ use std::{
 use anyhow::Context as _;
 use winit::{
     application::ApplicationHandler,
-    event::{ElementState, KeyEvent, WindowEvent},
+    event::{ElementState, KeyEvent, StartCause, WindowEvent},
     event_loop::{ActiveEventLoop, ControlFlow},
     keyboard::{Key, NamedKey},
     window::{Fullscreen, Window, WindowId},
@@ -51,6 +51,11 @@ use overlay::Overlay;
 use recording::Recording;
 pub use settings::{Settings, desktop_path as settings_path};
 use source::{LiveFrame, LiveSource};
+
+/// How long the window thread rests after a redraw with nothing to show (no frame yet, no
+/// surface while suspended) before it looks again: asking again at once would spin a core the
+/// models need, and a phone's battery in the background.
+const IDLE_WAIT: Duration = Duration::from_millis(5);
 
 /// What the command line asks of the live app.
 #[derive(Debug, Clone, Default)]
@@ -365,17 +370,15 @@ impl LiveApp {
     /// One displayed frame, in named steps: the newest camera frame (offered to the models),
     /// composited with the newest results, the window drawn with the controls and presented,
     /// the frame recorded, the counters kept.
-    fn redraw(&mut self, event_loop: &ActiveEventLoop) -> anyhow::Result<()> {
-        let Some(window) = self.window.clone() else { return Ok(()) };
+    /// Says whether a frame was shown.
+    fn redraw(&mut self, event_loop: &ActiveEventLoop) -> anyhow::Result<bool> {
+        let Some(window) = self.window.clone() else { return Ok(false) };
         self.load_effects();
-        let Some(frame) = self.take_frame() else {
-            window.request_redraw();
-            return Ok(());
-        };
+        let Some(frame) = self.take_frame() else { return Ok(false) };
         if let Some(path) = self.options.record_to.take() {
             self.toggle_recording_to(Some(path));
         }
-        let Some(picture) = self.composite(&frame)? else { return Ok(()) };
+        let Some(picture) = self.composite(&frame)? else { return Ok(false) };
         let (actions, reconfigure) = self.draw_window(&window, &picture)?;
         self.record(&frame, &picture);
         self.displayed += 1;
@@ -385,7 +388,7 @@ impl LiveApp {
             self.configure_surface();
         }
         if self.quit_when_done(event_loop)? {
-            return Ok(());
+            return Ok(true);
         }
         if actions.record {
             self.toggle_recording();
@@ -393,8 +396,7 @@ impl LiveApp {
         if actions.snapshot {
             self.snapshot();
         }
-        window.request_redraw();
-        Ok(())
+        Ok(true)
     }
 
     /// The newest frame from the capture thread (offered to the models when the gate lets it
@@ -570,6 +572,15 @@ impl LiveApp {
 }
 
 impl ApplicationHandler for LiveApp {
+    fn new_events(&mut self, _event_loop: &ActiveEventLoop, cause: StartCause) {
+        // The rest after a redraw with nothing to show is over: look again.
+        if matches!(cause, StartCause::ResumeTimeReached { .. })
+            && let Some(window) = &self.window
+        {
+            window.request_redraw();
+        }
+    }
+
     fn resumed(&mut self, event_loop: &ActiveEventLoop) {
         if self.window.is_none() {
             let (width, height) = self.options.window_size.unwrap_or((1280, 800));
@@ -656,19 +667,28 @@ impl ApplicationHandler for LiveApp {
                 self.pick_region();
             }
             WindowEvent::RedrawRequested => {
-                match self.redraw(event_loop) {
-                    Ok(()) => {}
+                let shown = match self.redraw(event_loop) {
+                    Ok(shown) => shown,
                     // A scripted run (screenshots, benchmarks) must fail loudly.
                     Err(error) if self.options.quit_after_frames.is_some() => {
-                        self.fail(event_loop, error)
+                        self.fail(event_loop, error);
+                        false
                     }
                     // A person at the window sees what went wrong and the next frame is tried:
                     // one bad frame must not stop the camera.
-                    Err(error) => self.notify(format!("{error:#}")),
-                }
-                // Every path asks for the next frame, so nothing stalls waiting for an event.
-                if !event_loop.exiting() {
+                    Err(error) => {
+                        self.notify(format!("{error:#}"));
+                        false
+                    }
+                };
+                // Every path asks for the next frame, so nothing stalls waiting for an event:
+                // at once after a frame was shown, after a short rest otherwise (`new_events`).
+                if event_loop.exiting() {
+                } else if shown {
+                    event_loop.set_control_flow(ControlFlow::Poll);
                     window.request_redraw();
+                } else {
+                    event_loop.set_control_flow(ControlFlow::WaitUntil(Instant::now() + IDLE_WAIT));
                 }
             }
             WindowEvent::KeyboardInput {
