@@ -27,9 +27,9 @@ impl ClassFusion {
         self.history = None;
     }
 
-    /// Fuses `scores` (logits of the frame whose thumbnail is `thumbnail`) with the history and
-    /// returns the fused class probabilities, which become the history.
-    pub fn fuse(&mut self, scores: &ClassScores, thumbnail: &Thumbnail) -> ClassScores {
+    /// Fuses `scores` (logits of the frame whose thumbnail is `thumbnail`) with the history; the
+    /// fused class probabilities become the history and are returned from there.
+    pub fn fuse(&mut self, scores: &ClassScores, thumbnail: &Thumbnail) -> &ClassScores {
         let mut fused = softmax(scores);
         let carried = self.history.as_ref().filter(|(_, history)| {
             (history.width, history.height) == (fused.width, fused.height)
@@ -69,8 +69,7 @@ impl ClassFusion {
                 }
             }
         }
-        self.history = Some((thumbnail.clone(), fused.clone()));
-        fused
+        &self.history.insert((thumbnail.clone(), fused)).1
     }
 }
 
