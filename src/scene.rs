@@ -214,6 +214,15 @@ pub struct SceneAnalysis {
     pub depth: Option<DepthMap>,
 }
 
+/// A stage that could not start, and why; the rest of the app keeps working without it.
+#[derive(Debug)]
+pub struct DisabledStage {
+    /// Stage name (`segmentation`, `person`, `depth`).
+    pub stage: &'static str,
+    /// Why it is off.
+    pub reason: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

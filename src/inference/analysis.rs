@@ -7,7 +7,7 @@ use super::{
     session::{InferenceError, ModelSession, SessionOptions},
 };
 use crate::{
-    scene::{ClassScores, SceneAnalysis},
+    scene::{ClassScores, DisabledStage, SceneAnalysis},
     store::{ModelStore, manifest::OutputKind},
 };
 
@@ -38,15 +38,6 @@ impl AnalysisModels {
     pub fn none() -> Self {
         Self { segmentation: None, person: None, depth: None }
     }
-}
-
-/// A stage that could not start, and why; the rest of the app keeps working without it.
-#[derive(Debug)]
-pub struct DisabledStage {
-    /// Stage name (`segmentation`, `person`, `depth`).
-    pub stage: &'static str,
-    /// Why it is off.
-    pub reason: String,
 }
 
 /// Prepared sessions for every enabled stage.

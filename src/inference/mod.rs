@@ -13,6 +13,7 @@ pub mod remote;
 pub mod runtime;
 pub mod session;
 
-pub use analysis::{AnalysisModels, DisabledStage, SceneAnalyzer};
+pub use crate::scene::DisabledStage;
+pub use analysis::{AnalysisModels, SceneAnalyzer};
 pub use providers::{Provider, ProviderReport};
 pub use session::{ElementType, Feed, InferenceError, ModelSession, SessionOptions, TensorInfo};

@@ -21,7 +21,7 @@ use std::{
 };
 
 pub use encoder::{EncodedPicture, EncoderSettings, I420, VideoEncoder, VideoEncoders};
-pub use mp4::Mp4Writer;
+pub use mp4::{FragmentSink, Mp4Writer};
 #[cfg(feature = "desktop")]
 pub use openh264::{H264Encoder, OpenH264Encoders, colour_description};
 

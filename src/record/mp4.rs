@@ -4,7 +4,7 @@
 
 use std::{
     fs::File,
-    io::Write,
+    io::{self, Write},
     path::{Path, PathBuf},
 };
 
@@ -83,8 +83,43 @@ fn box_size(buf: &[u8], offset: usize) -> Option<usize> {
 }
 
 /// Writes encoded pictures to a fragmented MP4 file.
-pub struct Mp4Writer {
-    file: File,
+/// Where the fragments go: each append is complete and durable when it returns (a synced file
+/// on disk), and a failed append can be cut back to the last complete fragment. The browser
+/// keeps the clip in memory (`Vec<u8>`) until it is saved.
+pub trait FragmentSink {
+    /// Appends `bytes` and makes them durable.
+    fn append(&mut self, bytes: &[u8]) -> io::Result<()>;
+    /// Cuts the output back to `len` bytes.
+    fn truncate(&mut self, len: u64) -> io::Result<()>;
+}
+
+impl FragmentSink for File {
+    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+        // On disk before the next fragment is built: what was written survives a crash.
+        self.write_all(bytes).and_then(|()| self.sync_data())
+    }
+
+    fn truncate(&mut self, len: u64) -> io::Result<()> {
+        // Shrinking needs no space, so this works on a full disk too.
+        self.set_len(len).and_then(|()| self.sync_data())
+    }
+}
+
+impl FragmentSink for Vec<u8> {
+    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    fn truncate(&mut self, len: u64) -> io::Result<()> {
+        Vec::truncate(self, usize::try_from(len).unwrap_or(usize::MAX));
+        Ok(())
+    }
+}
+
+/// A fragmented MP4 being written to a file (or any [`FragmentSink`]).
+pub struct Mp4Writer<S: FragmentSink = File> {
+    file: S,
     path: PathBuf,
     width: u32,
     height: u32,
@@ -106,7 +141,7 @@ pub struct Mp4Writer {
     fragment_starts: (Option<u64>, Option<u64>),
 }
 
-impl std::fmt::Debug for Mp4Writer {
+impl<S: FragmentSink> std::fmt::Debug for Mp4Writer<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Mp4Writer")
             .field("path", &self.path)
@@ -125,6 +160,22 @@ impl Mp4Writer {
         audio: Option<Sound>,
     ) -> Result<Self, RecordError> {
         let file = File::create(path).map_err(|source| RecordError::io(path, source))?;
+        Ok(Self::to_sink(file, path, width, height, fragment_ms, audio))
+    }
+}
+
+impl<S: FragmentSink> Mp4Writer<S> {
+    /// Writes into `sink`; `name` names the clip in errors.
+    pub fn to_sink(
+        sink: S,
+        name: &Path,
+        width: u32,
+        height: u32,
+        fragment_ms: u32,
+        audio: Option<Sound>,
+    ) -> Self {
+        let file = sink;
+        let path = name;
         let (format, audio_packets, audio_feed) = match audio {
             Some(Sound::File(track)) => {
                 (Some((track.profile, track.sample_rate, track.channels)), track.packets, None)
@@ -136,7 +187,7 @@ impl Mp4Writer {
             ),
             None => (None, Vec::new(), None),
         };
-        Ok(Self {
+        Self {
             file,
             path: path.to_owned(),
             width,
@@ -151,7 +202,7 @@ impl Mp4Writer {
             audio_feed,
             origin_s: 0.0,
             fragment_starts: (None, None),
-        })
+        }
     }
 
     /// Sets the input time of the first video frame (audio is aligned to it).
@@ -194,18 +245,15 @@ impl Mp4Writer {
     }
 
     fn write_bytes(&mut self, bytes: &[u8]) -> Result<(), RecordError> {
-        let written = self.file.write_all(bytes).and_then(|()| self.file.sync_data());
-        match written {
-            // On disk before the next fragment is built: what was written survives a crash.
+        match self.file.append(bytes) {
             Ok(()) => {
                 self.committed += bytes.len() as u64;
                 Ok(())
             }
             Err(source) => {
-                // Cut a half-written fragment off (shrinking needs no space), so the file ends
-                // on a complete fragment and plays cleanly.
-                let _ = self.file.set_len(self.committed);
-                let _ = self.file.sync_data();
+                // Cut a half-written fragment off, so the file ends on a complete fragment
+                // and plays cleanly.
+                let _ = self.file.truncate(self.committed);
                 Err(RecordError::io(&self.path, source))
             }
         }
@@ -287,6 +335,11 @@ impl Mp4Writer {
         self.last_pts = Some(pts);
         self.samples += 1;
         Ok(())
+    }
+
+    /// The sink, with every fragment written so far (call [`Mp4Writer::finish`] first).
+    pub fn into_sink(self) -> S {
+        self.file
     }
 
     /// Writes the last fragment, with the audio up to the end of the last frame.

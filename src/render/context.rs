@@ -76,6 +76,7 @@ impl std::fmt::Debug for RenderContext {
 impl RenderContext {
     /// A device without a window. Prefers a real GPU (discrete, then integrated); callers tell the
     /// user when only a software adapter (lavapipe, llvmpipe, WARP) exists (`is_software`).
+    #[cfg(not(target_family = "wasm"))]
     pub fn headless() -> Result<Self, RenderError> {
         let rank = |info: &wgpu::AdapterInfo| match info.device_type {
             wgpu::DeviceType::DiscreteGpu => 0,
@@ -115,36 +116,59 @@ impl RenderContext {
     }
 
     /// A device on the best adapter that can present to `surface` (made from `instance`).
+    #[cfg(not(target_family = "wasm"))]
     pub fn for_surface(
         instance: wgpu::Instance,
         surface: &wgpu::Surface<'_>,
     ) -> Result<Self, RenderError> {
-        let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
-            power_preference: wgpu::PowerPreference::HighPerformance,
-            force_fallback_adapter: false,
-            compatible_surface: Some(surface),
-            apply_limit_buckets: false,
-        }))
-        .map_err(|_| RenderError::NoAdapter {
-            backends: "any that can draw to this window".into(),
-        })?;
-        Self::from_adapter(instance, adapter)
+        pollster::block_on(Self::for_surface_async(instance, surface))
     }
 
+    /// [`RenderContext::for_surface`], awaited: the browser cannot block its only thread on the
+    /// adapter and device.
+    pub async fn for_surface_async(
+        instance: wgpu::Instance,
+        surface: &wgpu::Surface<'_>,
+    ) -> Result<Self, RenderError> {
+        let adapter = instance
+            .request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                force_fallback_adapter: false,
+                compatible_surface: Some(surface),
+                apply_limit_buckets: false,
+            })
+            .await
+            .map_err(|_| RenderError::NoAdapter {
+                backends: "any that can draw to this window".into(),
+            })?;
+        Self::from_adapter_async(instance, adapter).await
+    }
+
+    #[cfg(not(target_family = "wasm"))]
     fn from_adapter(instance: wgpu::Instance, adapter: wgpu::Adapter) -> Result<Self, RenderError> {
+        pollster::block_on(Self::from_adapter_async(instance, adapter))
+    }
+
+    async fn from_adapter_async(
+        instance: wgpu::Instance,
+        adapter: wgpu::Adapter,
+    ) -> Result<Self, RenderError> {
         let adapter_info = adapter.get_info();
-        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-            label: Some("dreamlens"),
-            required_features: wgpu::Features::empty(),
-            required_limits: wgpu::Limits::downlevel_defaults().using_resolution(adapter.limits()),
-            experimental_features: wgpu::ExperimentalFeatures::disabled(),
-            memory_hints: wgpu::MemoryHints::Performance,
-            trace: wgpu::Trace::Off,
-        }))
-        .map_err(|e| RenderError::Device {
-            adapter: adapter_info.name.clone(),
-            reason: e.to_string(),
-        })?;
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("dreamlens"),
+                required_features: wgpu::Features::empty(),
+                required_limits: wgpu::Limits::downlevel_defaults()
+                    .using_resolution(adapter.limits()),
+                experimental_features: wgpu::ExperimentalFeatures::disabled(),
+                memory_hints: wgpu::MemoryHints::Performance,
+                trace: wgpu::Trace::Off,
+            })
+            .await
+            .map_err(|e| RenderError::Device {
+                adapter: adapter_info.name.clone(),
+                reason: e.to_string(),
+            })?;
         let uncaptured = Arc::new(Mutex::new(None::<String>));
         let sink = Arc::clone(&uncaptured);
         device.on_uncaptured_error(Arc::new(move |error: wgpu::Error| {

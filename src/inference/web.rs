@@ -1,0 +1,280 @@
+//! Model sessions in the browser: onnxruntime-web behind ort's alternative-backend seam
+//! (`ort-web`), with the same contract, graph cut, preprocessing and decoding as native. Runs are
+//! awaited on the page's event loop instead of blocking a worker thread.
+//!
+//! Each session asks for exactly one execution provider. onnxruntime-web then either runs the
+//! model there or refuses to open it, so the provider a session reports is the one that runs:
+//! never a silent fallback to the CPU.
+
+use image::RgbImage;
+use ndarray::ArrayD;
+use ort::{session::Session, value::Tensor};
+
+use super::{decode, graph_cut, preprocess};
+use crate::{
+    scene::{ClassMap, ScalarMap},
+    store::manifest::{Contract, ModelEntry, OutputKind},
+};
+
+/// Where a model runs in the browser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebProvider {
+    /// onnxruntime-web's WebGPU execution provider (the phone's GPU).
+    WebGpu,
+    /// onnxruntime-web's WebAssembly CPU kernels (SIMD, and threads when the page is
+    /// cross-origin isolated).
+    Wasm,
+}
+
+impl WebProvider {
+    /// Its name in the HUD and the summary.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::WebGpu => "webgpu",
+            Self::Wasm => "wasm",
+        }
+    }
+
+    /// Reads a provider name as the URL parameters spell it.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "webgpu" => Some(Self::WebGpu),
+            "wasm" => Some(Self::Wasm),
+            _ => None,
+        }
+    }
+}
+
+/// Why a model cannot run in the browser. Every variant names the model.
+#[derive(Debug, thiserror::Error)]
+pub enum WebInferenceError {
+    /// onnxruntime-web's scripts could not be loaded.
+    #[error(
+        "ONNX Runtime for the web could not be loaded from {url}: {reason}. The page serves it \
+         itself; rebuild the site with scripts/build-web.sh"
+    )]
+    Runtime {
+        /// Where its scripts were looked for.
+        url: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The model's manifest entry has no contract to run it by.
+    #[error("model `{model}` has no input/output contract in the manifest")]
+    NoContract {
+        /// Model id.
+        model: String,
+    },
+    /// The model could not be opened on the provider asked for.
+    #[error("model `{model}` cannot run on {provider}: {reason}")]
+    Open {
+        /// Model id.
+        model: String,
+        /// The provider asked for.
+        provider: &'static str,
+        /// What failed.
+        reason: String,
+    },
+    /// A run failed or gave an output that breaks the contract.
+    #[error("model `{model}` failed on a frame: {reason}")]
+    Run {
+        /// Model id.
+        model: String,
+        /// What failed.
+        reason: String,
+    },
+}
+
+/// Loads onnxruntime-web from `base_url` (a folder of the page's own origin holding the npm
+/// package's `dist/` files) and installs it as ort's backend, with telemetry off. Call once
+/// before opening sessions.
+pub async fn load_runtime(base_url: &str, script_name: &str) -> Result<(), WebInferenceError> {
+    let failed = |reason: String| WebInferenceError::Runtime { url: base_url.to_owned(), reason };
+    let dist = ort_web::Dist::new(base_url).with_script_name(script_name);
+    let api = ort_web::api(dist).await.map_err(|e| failed(e.to_string()))?;
+    ort::set_api(api);
+    Ok(())
+}
+
+/// The ort environment every session shares, made once (ort allows one per page): telemetry
+/// off, as nothing may leave the device.
+fn environment() -> Result<&'static ort::environment::Environment, String> {
+    static ENVIRONMENT: std::sync::OnceLock<ort::environment::Environment> =
+        std::sync::OnceLock::new();
+    if let Some(env) = ENVIRONMENT.get() {
+        return Ok(env);
+    }
+    let env = ort::init()
+        .with_name("dreamlens")
+        .with_telemetry(false)
+        .build()
+        .map_err(|e| e.to_string())?;
+    Ok(ENVIRONMENT.get_or_init(|| env))
+}
+
+/// Asks onnxruntime-web for exactly `provider`. ort's own `ep::WebGPU` registers under the
+/// canonical name (`WebGpuExecutionProvider`), which ort-web 0.5 does not know, and the
+/// session would then open on the CPU without a word; ort-web knows the short names.
+#[allow(unsafe_code)]
+fn append_provider(
+    builder: &mut ort::session::builder::SessionBuilder,
+    provider: WebProvider,
+) -> ort::Result<()> {
+    use ort::AsPointer as _;
+    let name = match provider {
+        WebProvider::WebGpu => c"WebGPU",
+        WebProvider::Wasm => c"WASM",
+    };
+    // SAFETY: the builder's pointer is a live session-options object for the duration of the
+    // call, `name` is NUL-terminated and static, and zero options are passed with null arrays,
+    // as the C API allows; the returned status is owned and consumed by `result_from_status`.
+    unsafe {
+        let status = (ort::api().SessionOptionsAppendExecutionProvider)(
+            builder.ptr_mut(),
+            name.as_ptr(),
+            std::ptr::null(),
+            std::ptr::null(),
+            0,
+        );
+        ort::Error::result_from_status(status)
+    }
+}
+
+/// One model opened on onnxruntime-web.
+pub struct WebSession {
+    model_id: String,
+    contract: Contract,
+    provider: WebProvider,
+    session: Session,
+}
+
+impl std::fmt::Debug for WebSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebSession")
+            .field("model", &self.model_id)
+            .field("provider", &self.provider)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WebSession {
+    /// Opens `entry`'s graph from `bytes` (already checked against the manifest's sha256) on
+    /// `provider`. A segmentation graph is cut before its upsampling head where the manifest
+    /// names one, as natively.
+    pub async fn open(
+        entry: &ModelEntry,
+        bytes: &[u8],
+        provider: WebProvider,
+    ) -> Result<Self, WebInferenceError> {
+        let model = entry.id.clone();
+        let mut contract = entry
+            .contract
+            .clone()
+            .ok_or_else(|| WebInferenceError::NoContract { model: model.clone() })?;
+        let open_failed = |reason: String| WebInferenceError::Open {
+            model: model.clone(),
+            provider: provider.name(),
+            reason,
+        };
+        let cut = contract
+            .output
+            .coarse_logits
+            .as_ref()
+            .and_then(|head| graph_cut::cut_at(bytes, &head.tensor).ok());
+        match &cut {
+            Some(_) => contract.output.argmax = None,
+            None => contract.output.coarse_logits = None,
+        }
+        let env = environment().map_err(&open_failed)?;
+        let mut builder = Session::builder(env).map_err(|e| open_failed(e.to_string()))?;
+        append_provider(&mut builder, provider).map_err(|e| open_failed(e.to_string()))?;
+        let session = builder
+            .commit_from_memory(cut.as_deref().unwrap_or(bytes))
+            .await
+            .map_err(|e| open_failed(e.to_string()))?;
+        Ok(Self { model_id: model, contract, provider, session })
+    }
+
+    /// The model's id.
+    pub fn model_id(&self) -> &str {
+        &self.model_id
+    }
+
+    /// The provider the model runs on.
+    pub fn provider(&self) -> WebProvider {
+        self.provider
+    }
+
+    fn run_failed(&self, reason: impl ToString) -> WebInferenceError {
+        WebInferenceError::Run { model: self.model_id.clone(), reason: reason.to_string() }
+    }
+
+    /// Resizes, normalises and lays out `frame` as the contract says, runs the graph and returns
+    /// its main output (the coarse scores where the graph was cut).
+    pub async fn run_image(&mut self, frame: &RgbImage) -> Result<ArrayD<f32>, WebInferenceError> {
+        let output_name = match &self.contract.output.coarse_logits {
+            Some(head) => head.tensor.clone(),
+            None => self.contract.output.name.clone(),
+        };
+        self.run_output(frame, &output_name).await
+    }
+
+    /// Runs the graph on `frame` and reads the output `output_name`.
+    async fn run_output<T: ort::value::PrimitiveTensorElementType + Clone + 'static>(
+        &mut self,
+        frame: &RgbImage,
+        output_name: &str,
+    ) -> Result<ArrayD<T>, WebInferenceError> {
+        let input = &self.contract.input;
+        let (width, height) = preprocess::input_size(input, frame.width(), frame.height());
+        let tensor = preprocess::to_tensor(&preprocess::resize(frame, width, height), input);
+        let input_name = input.name.clone();
+        let model = self.model_id.clone();
+        let failed = |reason: String| WebInferenceError::Run { model: model.clone(), reason };
+        // Runs awaited on the page take owned inputs: the run may outlive this stack frame.
+        let value = Tensor::from_array(tensor).map_err(|e| failed(e.to_string()))?;
+        let options = ort::session::RunOptions::new().map_err(|e| failed(e.to_string()))?;
+        let mut outputs = self
+            .session
+            .run_async(ort::inputs![input_name => value], &options)
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        // ort-web leaves outputs where the provider wrote them (the GPU for WebGPU).
+        ort_web::sync_outputs(&mut outputs).await.map_err(|e| failed(e.to_string()))?;
+        let output = outputs
+            .get(output_name)
+            .ok_or_else(|| failed(format!("the graph has no output `{output_name}`")))?;
+        let array = output.try_extract_array::<T>().map(|a| a.to_owned());
+        array.map_err(|e| failed(e.to_string()))
+    }
+
+    /// Class ids at the model's resolution: the graph's own argmax when it was not cut, else
+    /// the coarse scores upsampled and reduced to their argmax, as native
+    /// `analysis::run_segmentation` does.
+    pub async fn segment(&mut self, frame: &RgbImage) -> Result<ClassMap, WebInferenceError> {
+        let output = self.contract.output.clone();
+        if output.kind != OutputKind::Logits {
+            return Err(self.run_failed("not a segmentation model (its output is not logits)"));
+        }
+        if let Some(argmax) = &output.argmax {
+            let ids = self.run_output::<i64>(frame, argmax).await?;
+            return decode::class_ids(&ids, &output).map_err(|p| self.run_failed(p));
+        }
+        let raw = self.run_image(frame).await?;
+        let scores = decode::class_scores(&raw, &output).map_err(|p| self.run_failed(p))?;
+        let scale = output.coarse_logits.as_ref().map_or(1, |head| head.scale);
+        Ok(if scale > 1 { scores.upsampled_argmax(scale) } else { scores.argmax() })
+    }
+
+    /// Normalised inverse depth (1 = closest) at the model's resolution.
+    pub async fn depth(&mut self, frame: &RgbImage) -> Result<ScalarMap, WebInferenceError> {
+        let raw = self.run_image(frame).await?;
+        decode::inverse_depth(&raw).map_err(|p| self.run_failed(p))
+    }
+
+    /// The person probability at the model's resolution.
+    pub async fn person(&mut self, frame: &RgbImage) -> Result<ScalarMap, WebInferenceError> {
+        let raw = self.run_image(frame).await?;
+        decode::probability(&raw, &self.contract.output).map_err(|p| self.run_failed(p))
+    }
+}

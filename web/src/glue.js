@@ -1,0 +1,219 @@
+// The browser's devices and storage for the dreamlens page: the camera (getUserMedia), model
+// bytes (same-origin fetch, SubtleCrypto, the Cache API), the H.264 encoder (WebCodecs) and the
+// page's own elements. The app itself (presets, models, compositing, the MP4 writer) is Rust.
+
+const MODEL_CACHE = 'dreamlens-models-v1';
+
+function element(id) {
+  return document.getElementById(id);
+}
+
+/** Shows `text` in the status line (`kind`: info, error). */
+export function setStatus(text, kind) {
+  const status = element('status');
+  if (!status) return;
+  status.textContent = text;
+  status.dataset.kind = kind;
+  status.hidden = text.length === 0;
+}
+
+/** The heads-up display's text. */
+export function setHud(text) {
+  const hud = element('hud');
+  if (hud) hud.textContent = text;
+}
+
+/** The first-load progress bar: `fraction` in 0..1, or a negative value to hide it. */
+export function setProgress(label, fraction) {
+  const box = element('progress');
+  if (!box) return;
+  box.hidden = fraction < 0;
+  box.querySelector('span').textContent = label;
+  box.querySelector('progress').value = Math.max(0, fraction);
+}
+
+/** The camera: a playing video element fed by getUserMedia. Rejects with a message that says
+ *  what to do when permission is denied or there is no camera. */
+export async function openCamera(width, height, facingMode) {
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    throw new Error('this browser gives pages no camera (getUserMedia is missing); open the page over https or on localhost');
+  }
+  let stream;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({
+      audio: false,
+      video: { facingMode: { ideal: facingMode }, width: { ideal: width }, height: { ideal: height } },
+    });
+  } catch (error) {
+    if (error.name === 'NotAllowedError') {
+      throw new Error('the camera was not allowed: allow it in the address bar, then reload the page');
+    }
+    if (error.name === 'NotFoundError' || error.name === 'OverconstrainedError') {
+      throw new Error('no camera found: connect one, then reload the page');
+    }
+    throw new Error(`the camera cannot be opened: ${error.message}`);
+  }
+  const video = document.createElement('video');
+  video.muted = true;
+  video.playsInline = true;
+  video.srcObject = stream;
+  await video.play();
+  const camera = { video, stream, frames: 0, ended: false, canvas: null, context: null };
+  for (const track of stream.getVideoTracks()) {
+    track.addEventListener('ended', () => { camera.ended = true; });
+  }
+  const count = () => {
+    camera.frames += 1;
+    video.requestVideoFrameCallback(count);
+  };
+  video.requestVideoFrameCallback(count);
+  return camera;
+}
+
+/** The camera's frame size: [width, height]. */
+export function cameraSize(camera) {
+  return [camera.video.videoWidth, camera.video.videoHeight];
+}
+
+/** The camera's name (its track label). */
+export function cameraLabel(camera) {
+  const track = camera.stream.getVideoTracks()[0];
+  return track ? track.label : 'camera';
+}
+
+/** True once the camera went away (unplugged, or taken by the system). */
+export function cameraEnded(camera) {
+  return camera.ended || camera.stream.getVideoTracks().every((t) => t.readyState === 'ended');
+}
+
+/** How many frames the camera has delivered so far. */
+export function cameraFrames(camera) {
+  return camera.frames;
+}
+
+/** The newest camera frame as RGBA bytes at width x height. */
+export function grabFrame(camera, width, height) {
+  if (!camera.canvas || camera.canvas.width !== width || camera.canvas.height !== height) {
+    camera.canvas = new OffscreenCanvas(width, height);
+    camera.context = camera.canvas.getContext('2d', { willReadFrequently: true });
+  }
+  camera.context.drawImage(camera.video, 0, 0, width, height);
+  return new Uint8Array(camera.context.getImageData(0, 0, width, height).data.buffer);
+}
+
+function hex(buffer) {
+  return Array.from(new Uint8Array(buffer), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** A model file from the page's own origin, checked against its sha256 before use, and kept in
+ *  the Cache API so a second visit works offline. `onProgress(loaded, total)` follows the
+ *  download. A corrupt cached copy is dropped and fetched again once. */
+export async function fetchModel(url, sha256, onProgress) {
+  const cache = await caches.open(MODEL_CACHE);
+  const cached = await cache.match(url);
+  if (cached) {
+    const bytes = await cached.arrayBuffer();
+    if (hex(await crypto.subtle.digest('SHA-256', bytes)) === sha256) {
+      onProgress(bytes.byteLength, bytes.byteLength);
+      return new Uint8Array(bytes);
+    }
+    await cache.delete(url);
+  }
+  let response;
+  try {
+    response = await fetch(url, { cache: 'no-store' });
+  } catch (error) {
+    throw new Error(`cannot download ${url}: ${error.message}`);
+  }
+  if (!response.ok) {
+    throw new Error(`${url} is not on this site (HTTP ${response.status}); build the site with the model in the store (scripts/build-web.sh)`);
+  }
+  const total = Number(response.headers.get('content-length')) || 0;
+  const reader = response.body.getReader();
+  const chunks = [];
+  let loaded = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    loaded += value.byteLength;
+    onProgress(loaded, total);
+  }
+  const bytes = new Uint8Array(loaded);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  const digest = hex(await crypto.subtle.digest('SHA-256', bytes));
+  if (digest !== sha256) {
+    throw new Error(`${url} is corrupt: its sha256 is ${digest}, the manifest says ${sha256}; it was not used`);
+  }
+  await cache.put(url, new Response(bytes, { headers: { 'content-type': 'application/octet-stream' } }));
+  return bytes;
+}
+
+/** An H.264 encoder (WebCodecs, the device's hardware encoder where it has one) emitting Annex-B
+ *  access units to `onChunk(bytes, isKey, timestampUs)`. */
+export async function openEncoder(width, height, fps, onChunk) {
+  if (typeof VideoEncoder === 'undefined') {
+    throw new Error('this browser has no WebCodecs video encoder, so it cannot record');
+  }
+  const config = {
+    codec: 'avc1.42002a',
+    width,
+    height,
+    bitrate: Math.round(width * height * fps * 0.1),
+    framerate: fps,
+    avc: { format: 'annexb' },
+  };
+  const support = await VideoEncoder.isConfigSupported(config);
+  if (!support.supported) {
+    throw new Error(`this browser cannot encode H.264 at ${width}x${height}`);
+  }
+  const recorder = { failure: null, pending: 0 };
+  recorder.encoder = new VideoEncoder({
+    output: (chunk) => {
+      const bytes = new Uint8Array(chunk.byteLength);
+      chunk.copyTo(bytes);
+      onChunk(bytes, chunk.type === 'key', chunk.timestamp);
+    },
+    error: (error) => { recorder.failure = error.message; },
+  });
+  recorder.encoder.configure(config);
+  return recorder;
+}
+
+/** Encodes what `canvas` shows now, at `timestampUs`. Returns false when the encoder is too busy
+ *  (the frame is dropped, never queued without bound) or failed. */
+export function encodeCanvas(recorder, canvas, timestampUs, keyFrame) {
+  if (recorder.failure || recorder.encoder.encodeQueueSize > 4) return false;
+  const frame = new VideoFrame(canvas, { timestamp: timestampUs });
+  recorder.encoder.encode(frame, { keyFrame });
+  frame.close();
+  return true;
+}
+
+/** Waits for every frame in the encoder; rejects with the encoder's failure, if any. */
+export async function closeEncoder(recorder) {
+  await recorder.encoder.flush();
+  recorder.encoder.close();
+  if (recorder.failure) throw new Error(recorder.failure);
+}
+
+/** Saves `bytes` as a download named `name`. */
+export function saveFile(bytes, name, type) {
+  const url = URL.createObjectURL(new Blob([bytes], { type }));
+  const link = document.createElement('a');
+  link.href = url;
+  link.download = name;
+  document.body.appendChild(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60000);
+}
+
+/** Publishes `summary()` as `window.dreamlens.summary()` for automation. */
+export function exposeSummary(summary) {
+  window.dreamlens = { summary: () => JSON.parse(summary()) };
+}

@@ -1,0 +1,67 @@
+//! The page's JavaScript side (`glue.js`): camera, model bytes, encoder, elements.
+
+use js_sys::{Function, Promise, Uint8Array};
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(module = "/src/glue.js")]
+extern "C" {
+    /// Shows a status line (`kind`: `info` or `error`); empty hides it.
+    #[wasm_bindgen(js_name = setStatus)]
+    pub fn set_status(text: &str, kind: &str);
+    /// The heads-up display's text.
+    #[wasm_bindgen(js_name = setHud)]
+    pub fn set_hud(text: &str);
+    /// The first-load progress bar; a negative fraction hides it.
+    #[wasm_bindgen(js_name = setProgress)]
+    pub fn set_progress(label: &str, fraction: f64);
+    /// Opens the camera; resolves to its handle.
+    #[wasm_bindgen(js_name = openCamera)]
+    pub fn open_camera(width: u32, height: u32, facing_mode: &str) -> Promise;
+    /// The camera's frame size.
+    #[wasm_bindgen(js_name = cameraSize)]
+    pub fn camera_size(camera: &JsValue) -> Vec<u32>;
+    /// The camera's name.
+    #[wasm_bindgen(js_name = cameraLabel)]
+    pub fn camera_label(camera: &JsValue) -> String;
+    /// True once the camera went away.
+    #[wasm_bindgen(js_name = cameraEnded)]
+    pub fn camera_ended(camera: &JsValue) -> bool;
+    /// Frames the camera has delivered.
+    #[wasm_bindgen(js_name = cameraFrames)]
+    pub fn camera_frames(camera: &JsValue) -> f64;
+    /// The newest frame as RGBA bytes.
+    #[wasm_bindgen(js_name = grabFrame)]
+    pub fn grab_frame(camera: &JsValue, width: u32, height: u32) -> Uint8Array;
+    /// A model file from the page's origin, checked against its sha256 and cached.
+    #[wasm_bindgen(js_name = fetchModel)]
+    pub fn fetch_model(url: &str, sha256: &str, on_progress: &Function) -> Promise;
+    /// Opens an H.264 encoder.
+    #[wasm_bindgen(js_name = openEncoder)]
+    pub fn open_encoder(width: u32, height: u32, fps: u32, on_chunk: &Function) -> Promise;
+    /// Encodes the canvas's picture; false when the frame was dropped.
+    #[wasm_bindgen(js_name = encodeCanvas)]
+    pub fn encode_canvas(
+        recorder: &JsValue,
+        canvas: &web_sys::HtmlCanvasElement,
+        timestamp_us: f64,
+        key_frame: bool,
+    ) -> bool;
+    /// Flushes and closes the encoder.
+    #[wasm_bindgen(js_name = closeEncoder)]
+    pub fn close_encoder(recorder: &JsValue) -> Promise;
+    /// Saves bytes as a download.
+    #[wasm_bindgen(js_name = saveFile)]
+    pub fn save_file(bytes: &[u8], name: &str, mime_type: &str);
+    /// Publishes `window.dreamlens.summary()`.
+    #[wasm_bindgen(js_name = exposeSummary)]
+    pub fn expose_summary(summary: &Function);
+}
+
+/// A rejected promise's message.
+pub fn message(error: JsValue) -> String {
+    error
+        .dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| error.as_string())
+        .unwrap_or_else(|| format!("{error:?}"))
+}

@@ -1,0 +1,484 @@
+//! The live page: camera frames composited with the preset on WebGPU, one frame per animation
+//! frame, with the models' newest results. Start-up is awaited in steps (GPU, camera, runtime,
+//! models), and each failure is shown on the page with what to do; a model that cannot be used
+//! turns off only the layers that need it, and the camera keeps running.
+
+use std::{cell::RefCell, rc::Rc};
+
+use dreamlens::{
+    effects::preset::Preset,
+    inference::web::{self, WebSession},
+    pipeline::{EffectRenderer, FrameAnalysis, LayerPlan},
+    render::{FramePixels, RenderContext, present::Presenter},
+    scene::{DisabledStage, SceneAnalysis},
+    store::manifest::Manifest,
+};
+use image::RgbImage;
+use js_sys::Uint8Array;
+use wasm_bindgen::{JsCast, prelude::*};
+use wasm_bindgen_futures::JsFuture;
+
+use crate::{
+    glue,
+    options::PageOptions,
+    recording::Recording,
+    stages::{Stage, StageKind, StageOutput},
+    summary::{PageSummary, StageSummary},
+};
+
+/// Where the page serves onnxruntime-web's files, below its own origin.
+const RUNTIME_PATH: &str = "ort/";
+/// Where the page serves model files, below its own origin (the store's layout).
+const MODELS_PATH: &str = "models/";
+
+/// The page's clock in milliseconds.
+pub fn now_ms() -> f64 {
+    web_sys::window().and_then(|w| w.performance()).map_or(0.0, |p| p.now())
+}
+
+/// The window-bound GPU state.
+struct Gpu {
+    context: RenderContext,
+    surface: wgpu::Surface<'static>,
+    config: wgpu::SurfaceConfiguration,
+    presenter: Presenter,
+}
+
+/// A camera frame, as the models and the compositor take it.
+struct CameraFrame {
+    rgba: Vec<u8>,
+    index: u64,
+}
+
+/// Everything the frame loop holds.
+struct Page {
+    options: PageOptions,
+    gpu: Gpu,
+    canvas: web_sys::HtmlCanvasElement,
+    camera: JsValue,
+    camera_name: String,
+    camera_frames_seen: f64,
+    size: (u32, u32),
+    renderer: EffectRenderer,
+    stages: Vec<Stage>,
+    dropped: Vec<String>,
+    frame: Option<CameraFrame>,
+    frames_captured: u64,
+    shown: u64,
+    started_ms: f64,
+    last_shown_ms: Option<f64>,
+    max_gap_ms: f64,
+    fps: f64,
+    recording: Option<Recording>,
+    clip: Rc<RefCell<Option<String>>>,
+    finished: bool,
+    hud_at_ms: f64,
+}
+
+/// Starts the page: returns once the frame loop runs, or with the reason it cannot.
+pub async fn run() -> Result<(), String> {
+    let window = web_sys::window().ok_or("no browser window")?;
+    let document = window.document().ok_or("no document")?;
+    let search = window.location().search().map_err(glue::message)?;
+    let params = web_sys::UrlSearchParams::new_with_str(&search).map_err(glue::message)?;
+    let pairs = js_sys::try_iter(&params)
+        .map_err(glue::message)?
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| entry.ok())
+        .filter_map(|entry| {
+            let pair = entry.dyn_into::<js_sys::Array>().ok()?;
+            Some((pair.get(0).as_string()?, pair.get(1).as_string()?))
+        });
+    let webgpu = js_sys::Reflect::has(&window.navigator(), &"gpu".into()).unwrap_or(false);
+    let options = PageOptions::parse(pairs, webgpu).map_err(|e| e.to_string())?;
+    let preset = Preset::load(&options.preset).map_err(|e| e.to_string())?;
+
+    glue::set_status("starting the GPU…", "info");
+    let canvas = document
+        .get_element_by_id("picture")
+        .and_then(|e| e.dyn_into::<web_sys::HtmlCanvasElement>().ok())
+        .ok_or("the page has no <canvas id=picture>")?;
+    let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    descriptor.backends = wgpu::Backends::BROWSER_WEBGPU;
+    let instance = wgpu::Instance::new(descriptor);
+    let surface = instance
+        .create_surface(wgpu::SurfaceTarget::Canvas(canvas.clone()))
+        .map_err(|e| format!("cannot draw on the page: {e}"))?;
+    let context = RenderContext::for_surface_async(instance, &surface).await.map_err(|e| {
+        format!("{e}. This page needs WebGPU: a recent Chrome, Edge or Safari, or Firefox with WebGPU on")
+    })?;
+
+    glue::set_status("opening the camera…", "info");
+    let (width, height) = options.camera_size;
+    let camera = JsFuture::from(glue::open_camera(width, height, "environment"))
+        .await
+        .map_err(glue::message)?;
+    let size = match glue::camera_size(&camera)[..] {
+        [w, h] if w > 0 && h > 0 => (w, h),
+        _ => return Err("the camera gave no picture size".into()),
+    };
+    context.check_size(size.0, size.1).map_err(|e| e.to_string())?;
+    canvas.set_width(size.0);
+    canvas.set_height(size.1);
+    let caps = surface.get_capabilities(&context.adapter);
+    let format = caps.formats.iter().copied().find(|f| !f.is_srgb()).unwrap_or(caps.formats[0]);
+    let config = wgpu::SurfaceConfiguration {
+        usage: wgpu::TextureUsages::RENDER_ATTACHMENT,
+        format,
+        color_space: wgpu::SurfaceColorSpace::Auto,
+        width: size.0,
+        height: size.1,
+        present_mode: wgpu::PresentMode::AutoVsync,
+        desired_maximum_frame_latency: 2,
+        alpha_mode: caps.alpha_modes[0],
+        view_formats: vec![],
+    };
+    surface.configure(&context.device, &config);
+    let presenter = Presenter::new(&context);
+
+    let (stages, disabled) = open_stages(&preset, &options).await;
+    let plan = LayerPlan::new(&preset, &disabled, Some(style_unavailable()));
+    let dropped: Vec<String> =
+        plan.dropped.iter().map(|d| format!("{}: {}", d.effect, d.reason)).collect();
+    let renderer = EffectRenderer::new(plan);
+    let status = disabled.iter().map(|d| d.reason.clone()).collect::<Vec<_>>().join("\n");
+    glue::set_status(&status, if status.is_empty() { "info" } else { "error" });
+
+    let page = Rc::new(RefCell::new(Page {
+        camera_name: glue::camera_label(&camera),
+        options,
+        gpu: Gpu { context, surface, config, presenter },
+        canvas,
+        camera,
+        camera_frames_seen: -1.0,
+        size,
+        renderer,
+        stages,
+        dropped,
+        frame: None,
+        frames_captured: 0,
+        shown: 0,
+        started_ms: now_ms(),
+        last_shown_ms: None,
+        max_gap_ms: 0.0,
+        fps: 0.0,
+        recording: None,
+        clip: Rc::new(RefCell::new(None)),
+        finished: false,
+        hud_at_ms: 0.0,
+    }));
+    let summary_page = Rc::clone(&page);
+    let summary = Closure::<dyn Fn() -> String>::new(move || {
+        serde_json::to_string(&summary_page.borrow().summary()).unwrap_or_default()
+    });
+    glue::expose_summary(summary.as_ref().unchecked_ref());
+    summary.forget();
+    start_recording_if_asked(&page).await;
+    animate(page);
+    Ok(())
+}
+
+/// The reason `style` and `restyle` layers are off in the browser.
+fn style_unavailable() -> String {
+    "style transfer and restyling do not run in the browser yet; use the desktop or phone app"
+        .into()
+}
+
+/// Fetches, checks and opens the models the preset needs; a model that cannot be used is
+/// reported and its stage left out.
+async fn open_stages(preset: &Preset, options: &PageOptions) -> (Vec<Stage>, Vec<DisabledStage>) {
+    let mut stages = Vec::new();
+    let mut disabled = Vec::new();
+    let wanted = [
+        (StageKind::Segmentation, preset.needs_segmentation(), options.segmentation_model.as_str()),
+        (StageKind::Person, preset.needs_person(), "selfie-segmentation"),
+        (StageKind::Depth, preset.needs_depth(), "tcmonodepth-small"),
+    ];
+    if !wanted.iter().any(|(_, needed, _)| *needed) {
+        return (stages, disabled);
+    }
+    let origin = web_sys::window().and_then(|w| w.location().origin().ok()).unwrap_or_default();
+    let script = match options.provider {
+        web::WebProvider::WebGpu => "ort.webgpu.min.js",
+        web::WebProvider::Wasm => "ort.wasm.min.js",
+    };
+    glue::set_status("loading ONNX Runtime…", "info");
+    if let Err(error) = web::load_runtime(&format!("{origin}/{RUNTIME_PATH}"), script).await {
+        for (kind, needed, _) in wanted {
+            if needed {
+                disabled.push(DisabledStage { stage: kind.name(), reason: error.to_string() });
+            }
+        }
+        return (stages, disabled);
+    }
+    let manifest = Manifest::builtin();
+    for (kind, needed, model) in wanted {
+        if !needed {
+            continue;
+        }
+        match open_model(&manifest, model, options.provider).await {
+            Ok(session) => stages.push(Stage::new(kind, session)),
+            Err(reason) => disabled.push(DisabledStage { stage: kind.name(), reason }),
+        }
+    }
+    glue::set_progress("", -1.0);
+    (stages, disabled)
+}
+
+/// One model: its bytes from the page's origin (or the browser's cache), checked against the
+/// manifest's sha256, opened on `provider`.
+async fn open_model(
+    manifest: &Manifest,
+    id: &str,
+    provider: web::WebProvider,
+) -> Result<WebSession, String> {
+    let entry = manifest.get(id).ok_or_else(|| format!("unknown model `{id}`"))?;
+    let file = entry.files.first().ok_or_else(|| format!("model `{id}` has no files"))?;
+    let sha256 = file
+        .sha256
+        .as_deref()
+        .ok_or_else(|| format!("model `{id}` has no pinned sha256, so the page cannot check it"))?;
+    let label = format!("model {id}");
+    let progress_label = label.clone();
+    let on_progress = Closure::<dyn Fn(f64, f64)>::new(move |loaded: f64, total: f64| {
+        let fraction = if total > 0.0 { loaded / total } else { 0.0 };
+        glue::set_progress(&format!("{progress_label}: {:.1} MB", loaded / 1e6), fraction);
+    });
+    let url = format!("{MODELS_PATH}{}", file.path);
+    let bytes =
+        JsFuture::from(glue::fetch_model(&url, sha256, on_progress.as_ref().unchecked_ref()))
+            .await
+            .map_err(|e| format!("model `{id}`: {}", glue::message(e)))?;
+    let bytes = bytes.dyn_into::<Uint8Array>().map_err(|_| format!("{label}: no bytes"))?.to_vec();
+    glue::set_status(&format!("opening {label} on {}…", provider.name()), "info");
+    WebSession::open(entry, &bytes, provider).await.map_err(|e| e.to_string())
+}
+
+async fn start_recording_if_asked(page: &Rc<RefCell<Page>>) {
+    let (size, seconds, clip) = {
+        let page = page.borrow();
+        (page.size, page.options.record_seconds, Rc::clone(&page.clip))
+    };
+    let Some(seconds) = seconds else { return };
+    match Recording::start(size, seconds, clip).await {
+        Ok(recording) => page.borrow_mut().recording = Some(recording),
+        Err(error) => glue::set_status(&format!("cannot record: {error}"), "error"),
+    }
+}
+
+/// Runs `Page::frame` on every animation frame until the page is finished.
+fn animate(page: Rc<RefCell<Page>>) {
+    let callback: Rc<RefCell<Option<Closure<dyn FnMut()>>>> = Rc::new(RefCell::new(None));
+    let next = Rc::clone(&callback);
+    *callback.borrow_mut() = Some(Closure::new(move || {
+        let keep_going = page.borrow_mut().frame();
+        if keep_going {
+            request_frame(next.borrow().as_ref());
+        }
+    }));
+    request_frame(callback.borrow().as_ref());
+}
+
+fn request_frame(callback: Option<&Closure<dyn FnMut()>>) {
+    if let (Some(window), Some(callback)) = (web_sys::window(), callback) {
+        let _ = window.request_animation_frame(callback.as_ref().unchecked_ref());
+    }
+}
+
+impl Page {
+    /// One animation frame; false once the page is finished.
+    fn frame(&mut self) -> bool {
+        self.take_camera_frame();
+        if self.frame.is_some() {
+            match self.composite_and_present() {
+                Ok(()) => self.count_shown(),
+                Err(error) => glue::set_status(&error, "error"),
+            }
+        }
+        self.update_hud();
+        if self.options.quit_after_frames.is_some_and(|limit| self.shown >= limit) {
+            self.finish();
+            return false;
+        }
+        true
+    }
+
+    /// The camera's newest frame, offered to the free stages; the last one stays when none is new.
+    fn take_camera_frame(&mut self) {
+        if glue::camera_ended(&self.camera) {
+            glue::set_status(
+                "the camera went away: reconnect it or close the app using it, then reload",
+                "error",
+            );
+            return;
+        }
+        let frames = glue::camera_frames(&self.camera);
+        if frames == self.camera_frames_seen {
+            return;
+        }
+        self.camera_frames_seen = frames;
+        let (width, height) = self.size;
+        let rgba = glue::grab_frame(&self.camera, width, height).to_vec();
+        let mut rgb = Vec::with_capacity(rgba.len() / 4 * 3);
+        for px in rgba.chunks_exact(4) {
+            rgb.extend_from_slice(&px[..3]);
+        }
+        let Some(rgb) = RgbImage::from_raw(width, height, rgb) else { return };
+        let rgb = Rc::new(rgb);
+        let index = self.frames_captured;
+        self.frames_captured += 1;
+        let captured = now_ms();
+        for stage in &self.stages {
+            stage.offer(Rc::clone(&rgb), index, captured, now_ms);
+        }
+        self.frame = Some(CameraFrame { rgba, index });
+    }
+
+    fn analysis(&self) -> FrameAnalysis {
+        let mut scene = SceneAnalysis::default();
+        for stage in &self.stages {
+            let Some((_, output)) = stage.newest() else { continue };
+            match (stage.kind, output.as_ref()) {
+                (StageKind::Segmentation, StageOutput::Classes(classes)) => {
+                    scene.classes = Some(classes.clone())
+                }
+                (StageKind::Person, StageOutput::Map(map)) => scene.person = Some(map.clone()),
+                (StageKind::Depth, StageOutput::Map(map)) => scene.depth = Some(map.clone()),
+                _ => {}
+            }
+        }
+        FrameAnalysis { scene, ..FrameAnalysis::default() }
+    }
+
+    fn composite_and_present(&mut self) -> Result<(), String> {
+        let analysis = self.analysis();
+        let Some(frame) = &self.frame else { return Ok(()) };
+        let gpu = &mut self.gpu;
+        let compositor = self
+            .renderer
+            .submit_pixels(&gpu.context, FramePixels::Rgba(&frame.rgba), self.size, &analysis)
+            .map_err(|e| e.to_string())?;
+        let picture = compositor.output_texture().create_view(&Default::default());
+        let texture = match gpu.surface.get_current_texture() {
+            wgpu::CurrentSurfaceTexture::Success(texture)
+            | wgpu::CurrentSurfaceTexture::Suboptimal(texture) => texture,
+            _ => {
+                gpu.surface.configure(&gpu.context.device, &gpu.config);
+                return Ok(());
+            }
+        };
+        let view = texture.texture.create_view(&Default::default());
+        let mut encoder = gpu
+            .context
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("page") });
+        gpu.presenter.blit(
+            &gpu.context,
+            &mut encoder,
+            &picture,
+            &view,
+            gpu.config.format,
+            [0.0, 0.0, 1.0, 1.0],
+        );
+        gpu.context.queue.submit([encoder.finish()]);
+        gpu.context.queue.present(texture);
+        if let Some(recording) = &mut self.recording {
+            recording.add_frame(&self.canvas, now_ms(), frame.index);
+        }
+        Ok(())
+    }
+
+    fn count_shown(&mut self) {
+        self.shown += 1;
+        let now = now_ms();
+        if let Some(last) = self.last_shown_ms {
+            let gap = now - last;
+            self.max_gap_ms = self.max_gap_ms.max(gap);
+            let fps = 1000.0 / gap.max(1e-3);
+            self.fps = if self.fps == 0.0 { fps } else { self.fps * 0.9 + fps * 0.1 };
+        }
+        self.last_shown_ms = Some(now);
+        let done = self.recording.as_ref().is_some_and(Recording::is_full);
+        if done && let Some(recording) = self.recording.take() {
+            recording.finish();
+        }
+    }
+
+    fn update_hud(&mut self) {
+        let now = now_ms();
+        if now - self.hud_at_ms < 250.0 {
+            return;
+        }
+        self.hud_at_ms = now;
+        let mut lines = vec![format!(
+            "{} | {:.1} fps | {}",
+            self.camera_name, self.fps, self.gpu.context.adapter_info.name
+        )];
+        for stage in &self.stages {
+            let counters = stage.counters();
+            let mut line = format!(
+                "{}: {} on {} | {} runs, {:.0} ms",
+                stage.kind.name(),
+                stage.model,
+                stage.provider,
+                counters.runs,
+                counters.latency_ms
+            );
+            if let Some(error) = counters.error {
+                line.push_str(&format!(" | failed: {error}"));
+            }
+            lines.push(line);
+        }
+        lines.extend(self.dropped.iter().map(|d| format!("off: {d}")));
+        if let Some(recording) = &self.recording {
+            lines.push(recording.hud_line());
+        }
+        glue::set_hud(&lines.join("\n"));
+    }
+
+    fn finish(&mut self) {
+        if self.finished {
+            return;
+        }
+        self.finished = true;
+        if let Some(recording) = self.recording.take() {
+            recording.finish();
+        }
+    }
+
+    fn summary(&self) -> PageSummary {
+        let seconds = (now_ms() - self.started_ms) / 1000.0;
+        let stages = self
+            .stages
+            .iter()
+            .map(|stage| {
+                let counters = stage.counters();
+                (
+                    stage.kind.name().to_owned(),
+                    StageSummary {
+                        runs: counters.runs,
+                        runs_per_second: counters.runs as f64 / seconds.max(1e-3),
+                        latency_ms: counters.latency_ms,
+                        skipped: counters.skipped,
+                        model: stage.model.clone(),
+                        execution_provider: stage.provider.to_owned(),
+                        error: counters.error,
+                    },
+                )
+            })
+            .collect();
+        PageSummary {
+            frames: self.shown,
+            seconds,
+            display_fps: self.shown as f64 / seconds.max(1e-3),
+            max_frame_gap_ms: self.max_gap_ms,
+            stages,
+            adapter: self.gpu.context.adapter_info.name.clone(),
+            picture_size: [self.size.0, self.size.1],
+            layers_off: self.dropped.clone(),
+            finished: self.finished,
+            clip: self.clip.borrow().clone(),
+        }
+    }
+}

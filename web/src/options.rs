@@ -1,0 +1,114 @@
+//! The page's URL parameters: the desktop app's flags, spelled the same
+//! (`?preset=wall-paint&quit-after-frames=150&record-seconds=4`).
+
+use dreamlens::inference::web::WebProvider;
+
+/// What the URL asks of the page.
+#[derive(Debug, Clone)]
+pub struct PageOptions {
+    /// The preset (built-in name).
+    pub preset: String,
+    /// Stop drawing after this many shown frames (automation).
+    pub quit_after_frames: Option<u64>,
+    /// Record this many seconds from the first frame, then save the clip.
+    pub record_seconds: Option<f64>,
+    /// The execution provider the models run on.
+    pub provider: WebProvider,
+    /// The camera size asked for.
+    pub camera_size: (u32, u32),
+    /// The segmentation model.
+    pub segmentation_model: String,
+}
+
+/// A parameter that cannot be used: its name and what is wrong.
+#[derive(Debug)]
+pub struct BadParameter(pub String);
+
+impl std::fmt::Display for BadParameter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl PageOptions {
+    /// Reads `?name=value` pairs; `webgpu_available` picks the default provider.
+    pub fn parse(
+        pairs: impl IntoIterator<Item = (String, String)>,
+        webgpu_available: bool,
+    ) -> Result<Self, BadParameter> {
+        let mut options = Self {
+            preset: "wall-paint".into(),
+            quit_after_frames: None,
+            record_seconds: None,
+            provider: if webgpu_available { WebProvider::WebGpu } else { WebProvider::Wasm },
+            camera_size: (1280, 720),
+            segmentation_model: "ade20k-mosaic".into(),
+        };
+        for (name, value) in pairs {
+            let bad = |what: &str| BadParameter(format!("URL parameter `{name}={value}`: {what}"));
+            match name.as_str() {
+                "preset" => options.preset = value.clone(),
+                "quit-after-frames" => {
+                    options.quit_after_frames =
+                        Some(value.parse().map_err(|_| bad("expected a whole number"))?)
+                }
+                "record-seconds" => {
+                    let seconds: f64 = value.parse().map_err(|_| bad("expected seconds"))?;
+                    if !(seconds > 0.0 && seconds <= 600.0) {
+                        return Err(bad("expected 0 to 600 seconds"));
+                    }
+                    options.record_seconds = Some(seconds);
+                }
+                "provider" => {
+                    options.provider = WebProvider::parse(&value)
+                        .ok_or_else(|| bad("expected `webgpu` or `wasm`"))?
+                }
+                "camera-size" => {
+                    let (w, h) = value
+                        .split_once('x')
+                        .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
+                        .filter(|&(w, h): &(u32, u32)| {
+                            (16..=4096).contains(&w) && (16..=4096).contains(&h)
+                        })
+                        .ok_or_else(|| bad("expected WIDTHxHEIGHT, 16 to 4096 each"))?;
+                    options.camera_size = (w, h);
+                }
+                "segmentation-model" => options.segmentation_model = value.clone(),
+                _ => return Err(bad("unknown parameter")),
+            }
+        }
+        Ok(options)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(text: &str) -> Vec<(String, String)> {
+        text.split('&')
+            .filter_map(|p| p.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn desktop_flags_read_the_same() {
+        let options =
+            PageOptions::parse(pairs("preset=toon&quit-after-frames=150&record-seconds=4&provider=wasm&camera-size=640x360"), true)
+                .expect("valid");
+        assert_eq!(options.preset, "toon");
+        assert_eq!(options.quit_after_frames, Some(150));
+        assert_eq!(options.record_seconds, Some(4.0));
+        assert_eq!(options.provider, WebProvider::Wasm);
+        assert_eq!(options.camera_size, (640, 360));
+    }
+
+    #[test]
+    fn a_bad_parameter_is_named() {
+        let error = PageOptions::parse(pairs("quit-after-frames=many"), true).expect_err("bad");
+        assert!(error.0.contains("quit-after-frames=many"), "{error}");
+        let error = PageOptions::parse(pairs("colour=red"), true).expect_err("unknown");
+        assert!(error.0.contains("unknown parameter"), "{error}");
+    }
+}

@@ -1,0 +1,129 @@
+//! Model stages on the page's event loop: the same contract as native stage threads (offer a
+//! frame when the stage is free, take its newest result when it has one; never a queue), with
+//! each run awaited in its own task so the frame loop never waits for a model.
+
+use std::{cell::RefCell, rc::Rc};
+
+use dreamlens::{
+    inference::web::WebSession,
+    scene::{ClassMap, ScalarMap},
+};
+use image::RgbImage;
+use wasm_bindgen_futures::spawn_local;
+
+/// The stages the browser runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StageKind {
+    /// Semantic segmentation.
+    Segmentation,
+    /// The person mask.
+    Person,
+    /// Monocular depth.
+    Depth,
+}
+
+impl StageKind {
+    /// Its name in the HUD and the summary, as native.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Segmentation => "segmentation",
+            Self::Person => "person",
+            Self::Depth => "depth",
+        }
+    }
+}
+
+/// One stage's newest result.
+#[derive(Debug, Clone)]
+pub enum StageOutput {
+    /// Class ids.
+    Classes(ClassMap),
+    /// A person mask or depth.
+    Map(ScalarMap),
+}
+
+/// What a stage has done, for the HUD and the summary.
+#[derive(Debug, Clone, Default)]
+pub struct StageCounters {
+    /// Runs completed.
+    pub runs: u64,
+    /// Milliseconds from the frame's capture to the result, last run.
+    pub latency_ms: f64,
+    /// Frames offered while it was busy.
+    pub skipped: u64,
+    /// The last run's failure.
+    pub error: Option<String>,
+}
+
+struct StageState {
+    /// The session while the stage is free; taken by the running task.
+    session: Option<WebSession>,
+    newest: Option<(u64, Rc<StageOutput>)>,
+    counters: StageCounters,
+}
+
+/// One model stage.
+#[derive(Clone)]
+pub struct Stage {
+    /// What it computes.
+    pub kind: StageKind,
+    /// The model's id.
+    pub model: String,
+    /// The provider it runs on.
+    pub provider: &'static str,
+    state: Rc<RefCell<StageState>>,
+}
+
+impl Stage {
+    /// A stage running `session`.
+    pub fn new(kind: StageKind, session: WebSession) -> Self {
+        Self {
+            kind,
+            model: session.model_id().to_owned(),
+            provider: session.provider().name(),
+            state: Rc::new(RefCell::new(StageState {
+                session: Some(session),
+                newest: None,
+                counters: StageCounters::default(),
+            })),
+        }
+    }
+
+    /// Offers a frame: it runs now if the stage is free, else it is skipped (the stage takes the
+    /// newest frame when it is done, never a backlog). `now_ms` reads the page's clock.
+    pub fn offer(&self, frame: Rc<RgbImage>, index: u64, captured_ms: f64, now_ms: fn() -> f64) {
+        let Some(mut session) = self.state.borrow_mut().session.take() else {
+            self.state.borrow_mut().counters.skipped += 1;
+            return;
+        };
+        let (kind, state) = (self.kind, Rc::clone(&self.state));
+        spawn_local(async move {
+            let result = match kind {
+                StageKind::Segmentation => session.segment(&frame).await.map(StageOutput::Classes),
+                StageKind::Person => session.person(&frame).await.map(StageOutput::Map),
+                StageKind::Depth => session.depth(&frame).await.map(StageOutput::Map),
+            };
+            let mut state = state.borrow_mut();
+            state.session = Some(session);
+            match result {
+                Ok(output) => {
+                    state.newest = Some((index, Rc::new(output)));
+                    state.counters.runs += 1;
+                    state.counters.latency_ms = now_ms() - captured_ms;
+                    state.counters.error = None;
+                }
+                Err(error) => state.counters.error = Some(error.to_string()),
+            }
+        });
+    }
+
+    /// The newest result and the index of the frame it was made from.
+    pub fn newest(&self) -> Option<(u64, Rc<StageOutput>)> {
+        self.state.borrow().newest.clone()
+    }
+
+    /// Its counters.
+    pub fn counters(&self) -> StageCounters {
+        self.state.borrow().counters.clone()
+    }
+}

@@ -1,0 +1,50 @@
+//! `window.dreamlens.summary()`: the native `--summary-json` numbers, plus what only the page
+//! knows (each model's execution provider, the saved clip).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+/// One stage's numbers.
+#[derive(Debug, Serialize)]
+pub struct StageSummary {
+    /// Runs completed.
+    pub runs: u64,
+    /// Runs per second over the session.
+    pub runs_per_second: f64,
+    /// Capture-to-result time of the last run.
+    pub latency_ms: f64,
+    /// Frames offered while it was busy.
+    pub skipped: u64,
+    /// The model's id.
+    pub model: String,
+    /// Where it really runs (`webgpu` or `wasm`).
+    pub execution_provider: String,
+    /// The last run's failure.
+    pub error: Option<String>,
+}
+
+/// The page's numbers.
+#[derive(Debug, Serialize)]
+pub struct PageSummary {
+    /// Frames shown.
+    pub frames: u64,
+    /// Seconds since the frame loop started.
+    pub seconds: f64,
+    /// Frames shown per second.
+    pub display_fps: f64,
+    /// The longest gap between two shown frames.
+    pub max_frame_gap_ms: f64,
+    /// Per stage.
+    pub stages: BTreeMap<String, StageSummary>,
+    /// The GPU adapter.
+    pub adapter: String,
+    /// The composited picture's size.
+    pub picture_size: [u32; 2],
+    /// Layers turned off, with the reason.
+    pub layers_off: Vec<String>,
+    /// True once `quit-after-frames` was reached.
+    pub finished: bool,
+    /// The saved clip's file name, once saved.
+    pub clip: Option<String>,
+}

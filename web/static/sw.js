@@ -1,0 +1,28 @@
+// The offline cache: the app's own files, cached on first use and served from the cache when the
+// network (or the server) is gone. Model files are cached by the app itself after their sha256 is
+// checked (glue.js), so a corrupt download never lands in a cache.
+const APP_CACHE = 'dreamlens-app-v1';
+const MODEL_CACHE = 'dreamlens-models-v1';
+
+self.addEventListener('install', () => self.skipWaiting());
+self.addEventListener('activate', (event) => event.waitUntil(self.clients.claim()));
+
+self.addEventListener('fetch', (event) => {
+  const url = new URL(event.request.url);
+  if (event.request.method !== 'GET' || url.origin !== self.location.origin) return;
+  if (url.pathname.includes('/models/')) {
+    event.respondWith(caches.open(MODEL_CACHE)
+      .then((cache) => cache.match(event.request))
+      .then((hit) => hit || fetch(event.request)));
+    return;
+  }
+  // Network first, so a new build is picked up; the cache when the network fails.
+  event.respondWith(fetch(event.request).then((response) => {
+    if (response.ok) {
+      const copy = response.clone();
+      caches.open(APP_CACHE).then((cache) => cache.put(event.request, copy));
+    }
+    return response;
+  }).catch(() => caches.open(APP_CACHE).then((cache) => cache.match(event.request))
+    .then((hit) => hit || Response.error())));
+});
