@@ -83,5 +83,11 @@ def icon(size):
             + chunk(b"IDAT", zlib.compress(b"".join(rows), 9)) + chunk(b"IEND", b""))
 for size in (192, 512):
     (out / f"icon-{size}.png").write_bytes(icon(size))
+
+# What the service worker caches at install: every file but the models (the app caches those
+# itself once their sha256 is checked).
+import json
+files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file() and p.relative_to(out).parts[0] != "models")
+(out / "app-files.json").write_text(json.dumps(files + ["app-files.json"], indent=1))
 PY
 echo "built $out ($(du -sh "$out" | cut -f1)); serve it with: python3 scripts/serve-web.py"

@@ -8,7 +8,12 @@ use super::{
 };
 use crate::{
     scene::{ClassScores, DisabledStage, SceneAnalysis},
-    store::{ModelStore, manifest::OutputKind},
+    store::{
+        ModelStore,
+        manifest::{
+            DEFAULT_DEPTH_MODEL, DEFAULT_PERSON_MODEL, DEFAULT_SEGMENTATION_MODEL, OutputKind,
+        },
+    },
 };
 
 /// Which model runs each stage; `None` turns the stage off.
@@ -26,9 +31,9 @@ pub struct AnalysisModels {
 impl Default for AnalysisModels {
     fn default() -> Self {
         Self {
-            segmentation: Some("ade20k-deeplabv3-mnv2".into()),
-            person: Some("selfie-segmentation".into()),
-            depth: Some("tcmonodepth-small".into()),
+            segmentation: Some(DEFAULT_SEGMENTATION_MODEL.into()),
+            person: Some(DEFAULT_PERSON_MODEL.into()),
+            depth: Some(DEFAULT_DEPTH_MODEL.into()),
         }
     }
 }

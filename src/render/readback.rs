@@ -192,6 +192,11 @@ impl<T> ReadbackRing<T> {
         true
     }
 
+    /// Copies submitted and not collected yet.
+    pub fn in_flight(&self) -> usize {
+        self.slots.iter().filter(|s| s.pending.is_some()).count()
+    }
+
     /// The finished copies as tightly packed rows, oldest first, without waiting.
     pub fn collect(&mut self, context: &RenderContext) -> Vec<(T, Vec<u8>)> {
         let _ = context.device.poll(wgpu::PollType::Poll);

@@ -5,6 +5,13 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+/// The segmentation model a preset's regions come from unless one is named.
+pub const DEFAULT_SEGMENTATION_MODEL: &str = "ade20k-deeplabv3-mnv2";
+/// The person model of portrait effects unless one is named.
+pub const DEFAULT_PERSON_MODEL: &str = "selfie-segmentation";
+/// The depth model of depth effects unless one is named.
+pub const DEFAULT_DEPTH_MODEL: &str = "tcmonodepth-small";
+
 /// The manifest shipped inside the binary, so the app knows every model with no file on disk.
 pub const BUILTIN_MANIFEST: &str = include_str!("../../models/models.toml");
 

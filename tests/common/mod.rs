@@ -8,6 +8,7 @@ use std::{
 
 use dreamlens::store::{Manifest, ModelStore};
 
+pub mod browser;
 pub mod triton;
 
 /// Class labels of the 32-class ADE20K segmentation model, index = class id.

@@ -184,14 +184,24 @@ export async function openEncoder(width, height, fps, onChunk) {
   return recorder;
 }
 
-/** Encodes what `canvas` shows now, at `timestampUs`. Returns false when the encoder is too busy
- *  (the frame is dropped, never queued without bound) or failed. */
-export function encodeCanvas(recorder, canvas, timestampUs, keyFrame) {
+/** Encodes one RGBA picture read back from the compositor, at `timestampUs`. Returns false when
+ *  the encoder is too busy (the frame is dropped, never queued without bound) or failed. */
+export function encodeRgba(recorder, rgba, width, height, timestampUs, keyFrame) {
   if (recorder.failure || recorder.encoder.encodeQueueSize > 4) return false;
-  const frame = new VideoFrame(canvas, { timestamp: timestampUs });
+  const frame = new VideoFrame(rgba, { format: 'RGBA', codedWidth: width, codedHeight: height, timestamp: timestampUs });
   recorder.encoder.encode(frame, { keyFrame });
   frame.close();
   return true;
+}
+
+/** Resolves after `ms` milliseconds. */
+export function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Calls `onKey(key)` for each key pressed on the page. */
+export function listenKeys(onKey) {
+  window.addEventListener('keydown', (event) => { if (!event.repeat) onKey(event.key); });
 }
 
 /** Waits for every frame in the encoder; rejects with the encoder's failure, if any. */

@@ -38,14 +38,21 @@ extern "C" {
     /// Opens an H.264 encoder.
     #[wasm_bindgen(js_name = openEncoder)]
     pub fn open_encoder(width: u32, height: u32, fps: u32, on_chunk: &Function) -> Promise;
-    /// Encodes the canvas's picture; false when the frame was dropped.
-    #[wasm_bindgen(js_name = encodeCanvas)]
-    pub fn encode_canvas(
+    /// Encodes an RGBA picture; false when the frame was dropped.
+    #[wasm_bindgen(js_name = encodeRgba)]
+    pub fn encode_rgba(
         recorder: &JsValue,
-        canvas: &web_sys::HtmlCanvasElement,
+        rgba: &[u8],
+        width: u32,
+        height: u32,
         timestamp_us: f64,
         key_frame: bool,
     ) -> bool;
+    /// Resolves after `ms` milliseconds.
+    pub fn sleep(ms: u32) -> Promise;
+    /// Calls `on_key(key)` for each key pressed.
+    #[wasm_bindgen(js_name = listenKeys)]
+    pub fn listen_keys(on_key: &Function);
     /// Flushes and closes the encoder.
     #[wasm_bindgen(js_name = closeEncoder)]
     pub fn close_encoder(recorder: &JsValue) -> Promise;

@@ -9,9 +9,9 @@ use dreamlens::{
     effects::preset::Preset,
     inference::web::{self, WebSession},
     pipeline::{EffectRenderer, FrameAnalysis, LayerPlan},
-    render::{FramePixels, RenderContext, present::Presenter},
+    render::{FramePixels, RenderContext, present::Presenter, readback::ReadbackRing},
     scene::{DisabledStage, SceneAnalysis},
-    store::manifest::Manifest,
+    store::manifest::{DEFAULT_DEPTH_MODEL, DEFAULT_PERSON_MODEL, Manifest},
 };
 use image::RgbImage;
 use js_sys::Uint8Array;
@@ -21,7 +21,7 @@ use wasm_bindgen_futures::JsFuture;
 use crate::{
     glue,
     options::PageOptions,
-    recording::Recording,
+    recording::{Recording, SavedClip},
     stages::{Stage, StageKind, StageOutput},
     summary::{PageSummary, StageSummary},
 };
@@ -36,6 +36,15 @@ pub fn now_ms() -> f64 {
     web_sys::window().and_then(|w| w.performance()).map_or(0.0, |p| p.now())
 }
 
+/// The adapter as the HUD names it: browsers hide the GPU's name unless asked, so its backend
+/// and kind stand in.
+fn adapter_name(info: &wgpu::AdapterInfo) -> String {
+    match info.name.as_str() {
+        "" => format!("{:?} {:?}", info.backend, info.device_type),
+        name => name.to_owned(),
+    }
+}
+
 /// The window-bound GPU state.
 struct Gpu {
     context: RenderContext,
@@ -47,14 +56,12 @@ struct Gpu {
 /// A camera frame, as the models and the compositor take it.
 struct CameraFrame {
     rgba: Vec<u8>,
-    index: u64,
 }
 
 /// Everything the frame loop holds.
 struct Page {
     options: PageOptions,
     gpu: Gpu,
-    canvas: web_sys::HtmlCanvasElement,
     camera: JsValue,
     camera_name: String,
     camera_frames_seen: f64,
@@ -70,7 +77,13 @@ struct Page {
     max_gap_ms: f64,
     fps: f64,
     recording: Option<Recording>,
-    clip: Rc<RefCell<Option<String>>>,
+    clip: Rc<RefCell<Option<SavedClip>>>,
+    /// When the scripted run ended (its numbers stop there).
+    finished_ms: Option<f64>,
+    /// A snapshot asked for and not yet read back.
+    snapshot_wanted: bool,
+    snapshot_ring: Option<ReadbackRing<()>>,
+    snapshot: Option<String>,
     finished: bool,
     hud_at_ms: f64,
 }
@@ -122,7 +135,15 @@ pub async fn run() -> Result<(), String> {
     canvas.set_width(size.0);
     canvas.set_height(size.1);
     let caps = surface.get_capabilities(&context.adapter);
-    let format = caps.formats.iter().copied().find(|f| !f.is_srgb()).unwrap_or(caps.formats[0]);
+    // The browser's preferred canvas format comes first (`getPreferredCanvasFormat`); another
+    // may have no swap-chain backing (Chromium on SwiftShader refuses RGBA8 and loses the
+    // device). The compositor's picture is already sRGB-encoded, so an sRGB view is avoided.
+    let format = caps
+        .formats
+        .first()
+        .copied()
+        .map(|f| f.remove_srgb_suffix())
+        .ok_or("the canvas offers no format")?;
     let config = wgpu::SurfaceConfiguration {
         usage: wgpu::TextureUsages::RENDER_ATTACHMENT,
         format,
@@ -149,7 +170,6 @@ pub async fn run() -> Result<(), String> {
         camera_name: glue::camera_label(&camera),
         options,
         gpu: Gpu { context, surface, config, presenter },
-        canvas,
         camera,
         camera_frames_seen: -1.0,
         size,
@@ -165,6 +185,10 @@ pub async fn run() -> Result<(), String> {
         fps: 0.0,
         recording: None,
         clip: Rc::new(RefCell::new(None)),
+        finished_ms: None,
+        snapshot_wanted: false,
+        snapshot_ring: None,
+        snapshot: None,
         finished: false,
         hud_at_ms: 0.0,
     }));
@@ -174,6 +198,14 @@ pub async fn run() -> Result<(), String> {
     });
     glue::expose_summary(summary.as_ref().unchecked_ref());
     summary.forget();
+    let key_page = Rc::clone(&page);
+    let on_key = Closure::<dyn Fn(String)>::new(move |key: String| {
+        if key == "s" {
+            key_page.borrow_mut().snapshot_wanted = true;
+        }
+    });
+    glue::listen_keys(on_key.as_ref().unchecked_ref());
+    on_key.forget();
     start_recording_if_asked(&page).await;
     animate(page);
     Ok(())
@@ -192,8 +224,8 @@ async fn open_stages(preset: &Preset, options: &PageOptions) -> (Vec<Stage>, Vec
     let mut disabled = Vec::new();
     let wanted = [
         (StageKind::Segmentation, preset.needs_segmentation(), options.segmentation_model.as_str()),
-        (StageKind::Person, preset.needs_person(), "selfie-segmentation"),
-        (StageKind::Depth, preset.needs_depth(), "tcmonodepth-small"),
+        (StageKind::Person, preset.needs_person(), DEFAULT_PERSON_MODEL),
+        (StageKind::Depth, preset.needs_depth(), DEFAULT_DEPTH_MODEL),
     ];
     if !wanted.iter().any(|(_, needed, _)| *needed) {
         return (stages, disabled);
@@ -256,12 +288,12 @@ async fn open_model(
 }
 
 async fn start_recording_if_asked(page: &Rc<RefCell<Page>>) {
-    let (size, seconds, clip) = {
+    let (size, seconds, context) = {
         let page = page.borrow();
-        (page.size, page.options.record_seconds, Rc::clone(&page.clip))
+        (page.size, page.options.record_seconds, page.gpu.context.clone())
     };
     let Some(seconds) = seconds else { return };
-    match Recording::start(size, seconds, clip).await {
+    match Recording::start(&context, size, seconds).await {
         Ok(recording) => page.borrow_mut().recording = Some(recording),
         Err(error) => glue::set_status(&format!("cannot record: {error}"), "error"),
     }
@@ -287,21 +319,57 @@ fn request_frame(callback: Option<&Closure<dyn FnMut()>>) {
 }
 
 impl Page {
-    /// One animation frame; false once the page is finished.
+    /// One animation frame; false once the page is finished and nothing is left to read back.
     fn frame(&mut self) -> bool {
-        self.take_camera_frame();
-        if self.frame.is_some() {
-            match self.composite_and_present() {
-                Ok(()) => self.count_shown(),
-                Err(error) => glue::set_status(&error, "error"),
+        if !self.finished {
+            self.take_camera_frame();
+            if self.frame.is_some() {
+                match self.composite_and_present() {
+                    Ok(()) => self.count_shown(),
+                    Err(error) => glue::set_status(&error, "error"),
+                }
+            }
+            self.update_hud();
+            if self.options.quit_after_frames.is_some_and(|limit| self.shown >= limit) {
+                self.finish();
             }
         }
-        self.update_hud();
-        if self.options.quit_after_frames.is_some_and(|limit| self.shown >= limit) {
-            self.finish();
-            return false;
+        self.save_snapshot();
+        !self.finished
+            || self.snapshot_wanted
+            || self.snapshot_ring.as_ref().is_some_and(|r| r.in_flight() > 0)
+    }
+
+    /// Queues a copy of `picture` for the snapshot asked for, if one is.
+    fn request_snapshot(&mut self, picture: &wgpu::Texture) {
+        if !self.snapshot_wanted {
+            return;
         }
-        true
+        let context = &self.gpu.context;
+        let ring = self.snapshot_ring.get_or_insert_with(|| {
+            ReadbackRing::new(context, self.size.0, self.size.1, wgpu::TextureFormat::Rgba8Unorm, 1)
+        });
+        if ring.submit(context, picture, ()) {
+            self.snapshot_wanted = false;
+        }
+    }
+
+    /// Saves the snapshot read back, as a PNG download.
+    fn save_snapshot(&mut self) {
+        let Some(ring) = &mut self.snapshot_ring else { return };
+        for ((), rgba) in ring.collect(&self.gpu.context) {
+            let Some(picture) = image::RgbaImage::from_raw(self.size.0, self.size.1, rgba) else {
+                continue;
+            };
+            let mut png = std::io::Cursor::new(Vec::new());
+            if let Err(error) = picture.write_to(&mut png, image::ImageFormat::Png) {
+                glue::set_status(&format!("cannot make the snapshot: {error}"), "error");
+                continue;
+            }
+            let name = format!("dreamlens-{}.png", js_sys::Date::now() as u64);
+            glue::save_file(png.get_ref(), &name, "image/png");
+            self.snapshot = Some(name);
+        }
     }
 
     /// The camera's newest frame, offered to the free stages; the last one stays when none is new.
@@ -332,7 +400,7 @@ impl Page {
         for stage in &self.stages {
             stage.offer(Rc::clone(&rgb), index, captured, now_ms);
         }
-        self.frame = Some(CameraFrame { rgba, index });
+        self.frame = Some(CameraFrame { rgba });
     }
 
     fn analysis(&self) -> FrameAnalysis {
@@ -359,7 +427,8 @@ impl Page {
             .renderer
             .submit_pixels(&gpu.context, FramePixels::Rgba(&frame.rgba), self.size, &analysis)
             .map_err(|e| e.to_string())?;
-        let picture = compositor.output_texture().create_view(&Default::default());
+        let output = compositor.output_texture().clone();
+        let picture = output.create_view(&Default::default());
         let texture = match gpu.surface.get_current_texture() {
             wgpu::CurrentSurfaceTexture::Success(texture)
             | wgpu::CurrentSurfaceTexture::Suboptimal(texture) => texture,
@@ -384,8 +453,13 @@ impl Page {
         gpu.context.queue.submit([encoder.finish()]);
         gpu.context.queue.present(texture);
         if let Some(recording) = &mut self.recording {
-            recording.add_frame(&self.canvas, now_ms(), frame.index);
+            recording.add_frame(&gpu.context, &output, now_ms());
         }
+        if self.options.quit_after_frames.is_some_and(|limit| self.shown + 1 >= limit) {
+            // The last frame of a scripted run is the one its snapshot shows.
+            self.snapshot_wanted |= self.options.snapshot;
+        }
+        self.request_snapshot(&output);
         Ok(())
     }
 
@@ -401,7 +475,7 @@ impl Page {
         self.last_shown_ms = Some(now);
         let done = self.recording.as_ref().is_some_and(Recording::is_full);
         if done && let Some(recording) = self.recording.take() {
-            recording.finish();
+            recording.finish(self.gpu.context.clone(), Rc::clone(&self.clip));
         }
     }
 
@@ -442,13 +516,14 @@ impl Page {
             return;
         }
         self.finished = true;
+        self.finished_ms = Some(now_ms());
         if let Some(recording) = self.recording.take() {
-            recording.finish();
+            recording.finish(self.gpu.context.clone(), Rc::clone(&self.clip));
         }
     }
 
     fn summary(&self) -> PageSummary {
-        let seconds = (now_ms() - self.started_ms) / 1000.0;
+        let seconds = (self.finished_ms.unwrap_or_else(now_ms) - self.started_ms) / 1000.0;
         let stages = self
             .stages
             .iter()
@@ -474,11 +549,12 @@ impl Page {
             display_fps: self.shown as f64 / seconds.max(1e-3),
             max_frame_gap_ms: self.max_gap_ms,
             stages,
-            adapter: self.gpu.context.adapter_info.name.clone(),
+            adapter: adapter_name(&self.gpu.context.adapter_info),
             picture_size: [self.size.0, self.size.1],
             layers_off: self.dropped.clone(),
             finished: self.finished,
             clip: self.clip.borrow().clone(),
+            snapshot: self.snapshot.clone(),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The page's URL parameters: the desktop app's flags, spelled the same
 //! (`?preset=wall-paint&quit-after-frames=150&record-seconds=4`).
 
-use dreamlens::inference::web::WebProvider;
+use dreamlens::{inference::web::WebProvider, store::manifest::DEFAULT_SEGMENTATION_MODEL};
 
 /// What the URL asks of the page.
 #[derive(Debug, Clone)]
@@ -18,6 +18,9 @@ pub struct PageOptions {
     pub camera_size: (u32, u32),
     /// The segmentation model.
     pub segmentation_model: String,
+    /// Save a PNG snapshot of the last frame of a `quit-after-frames` run (the desktop's
+    /// `--screenshot-to`).
+    pub snapshot: bool,
 }
 
 /// A parameter that cannot be used: its name and what is wrong.
@@ -42,7 +45,8 @@ impl PageOptions {
             record_seconds: None,
             provider: if webgpu_available { WebProvider::WebGpu } else { WebProvider::Wasm },
             camera_size: (1280, 720),
-            segmentation_model: "ade20k-mosaic".into(),
+            segmentation_model: DEFAULT_SEGMENTATION_MODEL.into(),
+            snapshot: false,
         };
         for (name, value) in pairs {
             let bad = |what: &str| BadParameter(format!("URL parameter `{name}={value}`: {what}"));
@@ -74,6 +78,9 @@ impl PageOptions {
                     options.camera_size = (w, h);
                 }
                 "segmentation-model" => options.segmentation_model = value.clone(),
+                "snapshot" => {
+                    options.snapshot = value.parse().map_err(|_| bad("expected true or false"))?
+                }
                 _ => return Err(bad("unknown parameter")),
             }
         }

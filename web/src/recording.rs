@@ -1,40 +1,59 @@
-//! Recording in the browser: the page's picture encoded by WebCodecs (H.264, the device's
-//! hardware encoder where it has one) into the project's own fragmented-MP4 writer, kept in
-//! memory and saved as a download when it ends.
+//! Recording in the browser: the compositor's picture, read back through the shared
+//! asynchronous ring (the frame loop never waits for it), encoded by WebCodecs (H.264, the
+//! device's hardware encoder where it has one) into the project's own fragmented-MP4 writer,
+//! kept in memory and saved as a download when it ends.
 
 use std::{cell::RefCell, path::Path, rc::Rc};
 
-use dreamlens::record::{EncodedPicture, Mp4Writer, annexb};
+use dreamlens::{
+    record::{EncodedPicture, Mp4Writer, annexb},
+    render::{RenderContext, readback::ReadbackRing},
+};
 use wasm_bindgen::{JsCast, prelude::*};
 use wasm_bindgen_futures::{JsFuture, spawn_local};
 
 use crate::glue;
 
-/// The encoder's frame rate hint and the keyframe interval in frames (one fragment a second).
+/// The encoder's frame rate hint, and the keyframe interval in frames (a fragment a second).
 const FPS: u32 = 30;
+/// Readbacks in flight; a frame finding all of them busy is dropped and counted.
+const RING_SLOTS: usize = 3;
 
 type Writer = Rc<RefCell<Option<Mp4Writer<Vec<u8>>>>>;
+
+/// A clip saved by the page.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SavedClip {
+    /// Its file name (a download).
+    pub name: String,
+    /// Pictures written.
+    pub frames: u64,
+    /// The last picture's time from the first, in seconds.
+    pub last_frame_s: f64,
+}
 
 /// A clip being recorded.
 pub struct Recording {
     encoder: JsValue,
     writer: Writer,
     failure: Rc<RefCell<Option<String>>>,
+    ring: ReadbackRing<f64>,
+    size: (u32, u32),
     seconds: f64,
     started_ms: Option<f64>,
     last_ms: f64,
-    frames: u64,
+    encoded: u64,
+    last_timestamp_us: f64,
     dropped: u64,
-    clip: Rc<RefCell<Option<String>>>,
     _on_chunk: Closure<dyn FnMut(js_sys::Uint8Array, bool, f64)>,
 }
 
 impl Recording {
-    /// Opens the encoder for `size` pictures; `clip` receives the saved file's name.
+    /// Opens the encoder for `size` pictures of `seconds`.
     pub async fn start(
+        context: &RenderContext,
         size: (u32, u32),
         seconds: f64,
-        clip: Rc<RefCell<Option<String>>>,
     ) -> Result<Self, String> {
         let writer: Writer = Rc::new(RefCell::new(Some(Mp4Writer::to_sink(
             Vec::new(),
@@ -68,29 +87,43 @@ impl Recording {
         ))
         .await
         .map_err(glue::message)?;
+        let ring =
+            ReadbackRing::new(context, size.0, size.1, wgpu::TextureFormat::Rgba8Unorm, RING_SLOTS);
         Ok(Self {
             encoder,
             writer,
             failure,
+            ring,
+            size,
             seconds,
             started_ms: None,
             last_ms: 0.0,
-            frames: 0,
+            encoded: 0,
+            last_timestamp_us: 0.0,
             dropped: 0,
-            clip,
             _on_chunk: on_chunk,
         })
     }
 
-    /// Encodes what the canvas shows now, captured at `now_ms`.
-    pub fn add_frame(&mut self, canvas: &web_sys::HtmlCanvasElement, now_ms: f64, _index: u64) {
+    /// Queues a copy of the picture shown at `now_ms`, and encodes the copies that arrived.
+    pub fn add_frame(&mut self, context: &RenderContext, picture: &wgpu::Texture, now_ms: f64) {
         let started = *self.started_ms.get_or_insert(now_ms);
-        let key = self.frames.is_multiple_of(u64::from(FPS));
-        if glue::encode_canvas(&self.encoder, canvas, (now_ms - started) * 1000.0, key) {
-            self.frames += 1;
+        if self.ring.submit(context, picture, (now_ms - started) * 1000.0) {
             self.last_ms = now_ms;
-        } else {
-            self.dropped += 1;
+        }
+        self.encode_arrived(context);
+    }
+
+    fn encode_arrived(&mut self, context: &RenderContext) {
+        for (timestamp_us, rgba) in self.ring.collect(context) {
+            let key = self.encoded.is_multiple_of(u64::from(FPS));
+            if glue::encode_rgba(&self.encoder, &rgba, self.size.0, self.size.1, timestamp_us, key)
+            {
+                self.encoded += 1;
+                self.last_timestamp_us = timestamp_us;
+            } else {
+                self.dropped += 1;
+            }
         }
     }
 
@@ -102,28 +135,39 @@ impl Recording {
     /// The HUD's line for it.
     pub fn hud_line(&self) -> String {
         let seconds = self.started_ms.map_or(0.0, |start| (self.last_ms - start) / 1000.0);
-        format!("recording {seconds:.1} s, {} frames, {} dropped", self.frames, self.dropped)
+        let dropped = self.dropped + self.ring.dropped;
+        format!("recording {seconds:.1} s, {} frames, {dropped} dropped", self.encoded)
     }
 
-    /// Waits for the encoder, writes the last fragment and saves the clip as a download.
-    pub fn finish(self) {
+    /// Encodes the copies still in flight, waits for the encoder, writes the last fragment and
+    /// saves the clip as a download; `clip` then holds its file name.
+    pub fn finish(mut self, context: RenderContext, clip: Rc<RefCell<Option<SavedClip>>>) {
         spawn_local(async move {
+            while self.ring.in_flight() > 0 {
+                let _ = JsFuture::from(glue::sleep(5)).await;
+                self.encode_arrived(&context);
+            }
             let closed = JsFuture::from(glue::close_encoder(&self.encoder)).await;
             let writer = self.writer.borrow_mut().take();
-            let result = match (closed, writer, self.failure.borrow_mut().take()) {
+            let failure = self.failure.borrow_mut().take();
+            let result = match (closed, writer, failure) {
                 (Err(error), _, _) => Err(glue::message(error)),
                 (_, _, Some(failure)) => Err(failure),
                 (Ok(_), None, None) => Err("the recording was already saved".into()),
-                (Ok(_), Some(mut writer), None) => writer
-                    .finish(1.0 / f64::from(FPS))
-                    .map(|()| writer.into_sink())
-                    .map_err(|e| e.to_string()),
+                (Ok(_), Some(mut writer), None) => {
+                    let frames = writer.samples();
+                    writer
+                        .finish(1.0 / f64::from(FPS))
+                        .map(|()| (writer.into_sink(), frames))
+                        .map_err(|e| e.to_string())
+                }
             };
             match result {
-                Ok(bytes) => {
+                Ok((bytes, frames)) => {
                     let name = format!("dreamlens-{}.mp4", js_sys::Date::now() as u64);
                     glue::save_file(&bytes, &name, "video/mp4");
-                    self.clip.replace(Some(name));
+                    let last_frame_s = self.last_timestamp_us / 1e6;
+                    clip.replace(Some(SavedClip { name, frames, last_frame_s }));
                 }
                 Err(error) => glue::set_status(&format!("the recording failed: {error}"), "error"),
             }

@@ -5,7 +5,7 @@
 use std::{cell::RefCell, rc::Rc};
 
 use dreamlens::{
-    inference::web::WebSession,
+    inference::web::{WebProvider, WebSession},
     scene::{ClassMap, ScalarMap},
 };
 use image::RgbImage;
@@ -58,6 +58,8 @@ pub struct StageCounters {
 struct StageState {
     /// The session while the stage is free; taken by the running task.
     session: Option<WebSession>,
+    /// When the last run ended and how long it took, on the page's clock.
+    last_run_ms: Option<(f64, f64)>,
     newest: Option<(u64, Rc<StageOutput>)>,
     counters: StageCounters,
 }
@@ -83,6 +85,7 @@ impl Stage {
             provider: session.provider().name(),
             state: Rc::new(RefCell::new(StageState {
                 session: Some(session),
+                last_run_ms: None,
                 newest: None,
                 counters: StageCounters::default(),
             })),
@@ -91,25 +94,37 @@ impl Stage {
 
     /// Offers a frame: it runs now if the stage is free, else it is skipped (the stage takes the
     /// newest frame when it is done, never a backlog). `now_ms` reads the page's clock.
+    ///
+    /// onnxruntime-web's wasm kernels run on the page's own thread, so a run there holds the
+    /// frame loop for its whole length; such a stage rests as long as its last run took before
+    /// it starts the next, which leaves the camera at least half of the time.
     pub fn offer(&self, frame: Rc<RgbImage>, index: u64, captured_ms: f64, now_ms: fn() -> f64) {
-        let Some(mut session) = self.state.borrow_mut().session.take() else {
-            self.state.borrow_mut().counters.skipped += 1;
+        let mut state = self.state.borrow_mut();
+        let resting = self.provider == WebProvider::Wasm.name()
+            && state.last_run_ms.is_some_and(|(ended, took)| captured_ms < ended + took);
+        let session = if resting { None } else { state.session.take() };
+        let Some(mut session) = session else {
+            state.counters.skipped += 1;
             return;
         };
+        drop(state);
         let (kind, state) = (self.kind, Rc::clone(&self.state));
         spawn_local(async move {
+            let started = now_ms();
             let result = match kind {
                 StageKind::Segmentation => session.segment(&frame).await.map(StageOutput::Classes),
                 StageKind::Person => session.person(&frame).await.map(StageOutput::Map),
                 StageKind::Depth => session.depth(&frame).await.map(StageOutput::Map),
             };
+            let ended = now_ms();
             let mut state = state.borrow_mut();
             state.session = Some(session);
+            state.last_run_ms = Some((ended, ended - started));
             match result {
                 Ok(output) => {
                     state.newest = Some((index, Rc::new(output)));
                     state.counters.runs += 1;
-                    state.counters.latency_ms = now_ms() - captured_ms;
+                    state.counters.latency_ms = ended - captured_ms;
                     state.counters.error = None;
                 }
                 Err(error) => state.counters.error = Some(error.to_string()),

@@ -45,6 +45,8 @@ pub struct PageSummary {
     pub layers_off: Vec<String>,
     /// True once `quit-after-frames` was reached.
     pub finished: bool,
-    /// The saved clip's file name, once saved.
-    pub clip: Option<String>,
+    /// The saved clip, once saved.
+    pub clip: Option<crate::recording::SavedClip>,
+    /// The last snapshot's file name (PNG).
+    pub snapshot: Option<String>,
 }

@@ -4,7 +4,14 @@
 const APP_CACHE = 'dreamlens-app-v1';
 const MODEL_CACHE = 'dreamlens-models-v1';
 
-self.addEventListener('install', () => self.skipWaiting());
+// Every file of the app (listed by the build in app-files.json) is cached at install, so the
+// second visit works offline even for files the first one fetched before this worker ran.
+self.addEventListener('install', (event) => event.waitUntil((async () => {
+  const cache = await caches.open(APP_CACHE);
+  const files = await (await fetch('app-files.json', { cache: 'no-store' })).json();
+  await cache.addAll(['./', ...files]);
+  await self.skipWaiting();
+})()));
 self.addEventListener('activate', (event) => event.waitUntil(self.clients.claim()));
 
 self.addEventListener('fetch', (event) => {

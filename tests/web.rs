@@ -1,0 +1,254 @@
+//! The browser app end to end, in headless Chromium (WebGPU on SwiftShader) with its camera fed
+//! from a Y4M of the demo room: the page built by `scripts/build-web.sh` (target/web/), served by
+//! `scripts/serve-web.py`, driven over the DevTools protocol.
+//!
+//! The tests share one machine's two cores with a software GPU and software model kernels, so
+//! they run one at a time (`SERIAL`) and wait on the page's own counters, never on a clock;
+//! the wall-clock limits only turn a stall into a failure with the page's status.
+
+mod common;
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    sync::Mutex,
+    time::Duration,
+};
+
+use common::browser::{Browser, SiteServer};
+use dreamlens::capture::demo::{self, DemoSurface};
+use image::RgbImage;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+const WIDTH: u32 = 1280;
+const HEIGHT: u32 = 720;
+/// A stall, not a speed check: a segmentation run on SwiftShader's wasm takes about a second.
+const STALL: Duration = Duration::from_secs(240);
+
+fn site() -> PathBuf {
+    let site = common::root().join("target/web");
+    assert!(
+        site.join("index.html").is_file() && site.join("dreamlens_web_bg.wasm").is_file(),
+        "{} holds no built app: run scripts/build-web.sh first (scripts/check.sh does)",
+        site.display()
+    );
+    site
+}
+
+/// The demo room's first frame as a PNG and as a looping Y4M camera, with its exact labels.
+fn demo_camera(dir: &Path) -> (RgbImage, Vec<DemoSurface>, PathBuf, PathBuf) {
+    let frame = demo::render(WIDTH, HEIGHT, 0.0);
+    let labels = demo::labels(WIDTH, HEIGHT, 0.0);
+    let png = dir.join("frame.png");
+    frame.save(&png).expect("write frame.png");
+    let y4m = dir.join("room.y4m");
+    let made = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-y", "-loop", "1", "-framerate", "10", "-t", "3", "-i"])
+        .arg(&png)
+        .args(["-pix_fmt", "yuv420p"])
+        .arg(&y4m)
+        .status()
+        .expect("ffmpeg runs");
+    assert!(made.success(), "ffmpeg made no Y4M");
+    (frame, labels, png, y4m)
+}
+
+/// Pixels whose largest channel moved by more than 48 levels from the camera frame. The camera
+/// path (YUV 4:2:0 in the Y4M, the browser's conversion back) moves edge pixels by up to about
+/// 30 levels, while the repaint moves a wall by 60 or more, so 48 separates the two.
+fn changed(picture: &RgbImage, frame: &RgbImage) -> Vec<bool> {
+    picture
+        .pixels()
+        .zip(frame.pixels())
+        .map(|(a, b)| (0..3).any(|c| a[c].abs_diff(b[c]) > 48))
+        .collect()
+}
+
+/// The share of `surface` pixels (away from other surfaces by 4 pixels, where edge-aware
+/// upsampling decides) that changed.
+fn changed_share(changed: &[bool], labels: &[DemoSurface], surface: DemoSurface) -> f64 {
+    let (w, h) = (WIDTH as i64, HEIGHT as i64);
+    let inner = |i: usize| {
+        let (x, y) = (i as i64 % w, i as i64 / w);
+        (-4..=4).all(|d: i64| {
+            [(x + d, y), (x, y + d)].iter().all(|&(xx, yy)| {
+                !(0..w).contains(&xx)
+                    || !(0..h).contains(&yy)
+                    || labels[(yy * w + xx) as usize] == surface
+            })
+        })
+    };
+    let picked: Vec<usize> =
+        (0..labels.len()).filter(|&i| labels[i] == surface && inner(i)).collect();
+    picked.iter().filter(|&&i| changed[i]).count() as f64 / picked.len().max(1) as f64
+}
+
+#[test]
+fn the_page_repaints_walls_as_native_process_does_records_a_clip_and_stays_on_its_origin() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let site = site();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (frame, labels, png, y4m) = demo_camera(dir.path());
+
+    // The native reference: `process` on the same frame, the same preset and model.
+    let native_png = dir.path().join("native.png");
+    let output = Command::new(env!("CARGO_BIN_EXE_dreamlens"))
+        .env("DREAMLENS_MODEL_DIRS", common::models_dir())
+        .env("DREAMLENS_CACHE_DIR", dir.path().join("cache"))
+        .args(["process", "--preset", "wall-paint", "--input"])
+        .arg(&png)
+        .arg("--output")
+        .arg(&native_png)
+        .output()
+        .expect("dreamlens runs");
+    assert!(output.status.success(), "process failed: {}", String::from_utf8_lossy(&output.stderr));
+    let native = image::open(&native_png).expect("native output").to_rgb8();
+
+    let server = SiteServer::start(&site);
+    let downloads = dir.path().join("downloads");
+    std::fs::create_dir_all(&downloads).expect("downloads folder");
+    let mut browser = Browser::start(&y4m, &downloads);
+    browser.navigate(&format!(
+        "{}/?preset=wall-paint&provider=wasm&quit-after-frames=40&record-seconds=2&snapshot=true",
+        server.origin
+    ));
+    let summary =
+        browser.wait_for("40 frames, 2 segmentation runs, a clip and a snapshot", STALL, |s| {
+            s["finished"] == true
+                && s["stages"]["segmentation"]["runs"].as_u64() >= Some(2)
+                && s["clip"].is_object()
+                && s["snapshot"].is_string()
+        });
+    assert_eq!(summary["stages"]["segmentation"]["execution_provider"], "wasm", "{summary}");
+    assert_eq!(summary["stages"]["segmentation"]["model"], "ade20k-deeplabv3-mnv2", "{summary}");
+    assert_eq!(summary["picture_size"], serde_json::json!([WIDTH, HEIGHT]), "{summary}");
+
+    // The page's picture: its last frame, read back from the compositor as a PNG snapshot.
+    let snapshot = downloads.join(summary["snapshot"].as_str().expect("snapshot name"));
+    let page = image::open(&snapshot).expect("the snapshot is a PNG").to_rgb8();
+    assert_eq!(page.dimensions(), (WIDTH, HEIGHT));
+    let page_changed = changed(&page, &frame);
+    let native_changed = changed(&native, &frame);
+    let agree = page_changed.iter().zip(&native_changed).filter(|(a, b)| a == b).count() as f64
+        / page_changed.len() as f64;
+    let walls = changed_share(&page_changed, &labels, DemoSurface::Wall);
+    let furniture = changed_share(&page_changed, &labels, DemoSurface::Furniture);
+    // Same model, preset and compositor: only the camera path's colour loss and the temporal
+    // filter's state differ, which move region edges by a pixel or two, not whole regions.
+    assert!(agree >= 0.95, "page and native repaint different pixels: {agree:.3} agree");
+    // The model's own error (wall IoU about 0.8 on this room) bounds these, in both builds.
+    assert!(walls >= 0.6, "only {walls:.2} of the walls were repainted");
+    assert!(furniture <= 0.25, "{furniture:.2} of the furniture was painted");
+
+    // Nothing left the page's origin.
+    let foreign: Vec<&String> = browser
+        .requests
+        .iter()
+        .filter(|url| {
+            !url.starts_with(&server.origin)
+                && !url.starts_with("data:")
+                && !url.starts_with("blob:")
+        })
+        .collect();
+    assert!(foreign.is_empty(), "requests outside the page's origin: {foreign:?}");
+    assert!(browser.requests.iter().any(|u| u.contains("/models/")), "no model was fetched");
+
+    // The clip: H.264 that ffprobe decodes, with every frame the page wrote at its time.
+    let clip = &summary["clip"];
+    let path = downloads.join(clip["name"].as_str().expect("clip name"));
+    let probe = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries"])
+        .args(["stream=codec_name,nb_read_frames:packet=pts_time", "-of", "json"])
+        .arg(&path)
+        .output()
+        .expect("ffprobe runs");
+    let probe: serde_json::Value = serde_json::from_slice(&probe.stdout)
+        .unwrap_or_else(|_| panic!("ffprobe cannot read {}", path.display()));
+    assert_eq!(probe["streams"][0]["codec_name"], "h264", "{probe}");
+    let frames: u64 =
+        probe["streams"][0]["nb_read_frames"].as_str().and_then(|n| n.parse().ok()).unwrap_or(0);
+    assert_eq!(Some(frames), clip["frames"].as_u64(), "{probe}");
+    assert!(frames >= 2, "the clip has {frames} frames");
+    let last_pts = probe["packets"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["pts_time"].as_str()?.parse::<f64>().ok())
+        .fold(0.0, f64::max);
+    let last = clip["last_frame_s"].as_f64().expect("last frame time");
+    // The 90 kHz clock rounds each time to 11 us; a millisecond covers it.
+    assert!((last_pts - last).abs() < 1e-3, "last frame at {last_pts} s, the page wrote {last} s");
+    // Recording stops at the first frame 2 s or more after the first one.
+    assert!(last >= 2.0, "the clip is {last} s long, 2 s were asked for");
+}
+
+#[test]
+fn a_corrupt_model_is_refused_on_screen_and_the_camera_keeps_running() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let site = site();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (_, _, _, y4m) = demo_camera(dir.path());
+    let copy = dir.path().join("site");
+    let copied = Command::new("cp").arg("-r").arg(&site).arg(&copy).status().expect("cp runs");
+    assert!(copied.success());
+    let model = copy.join("models/ade20k-deeplabv3-mnv2/ade20k32_deeplabv3_mnv2_512.onnx");
+    let mut bytes = std::fs::read(&model).expect("the site holds the segmentation model");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&model, bytes).expect("corrupt it");
+
+    let server = SiteServer::start(&copy);
+    let mut browser = Browser::start(&y4m, dir.path());
+    browser.navigate(&format!("{}/?preset=wall-paint&provider=wasm", server.origin));
+    let summary = browser.wait_for("30 frames shown", STALL, |s| s["frames"].as_u64() >= Some(30));
+    let status = browser.status();
+    assert!(
+        status.contains("corrupt") && status.contains("ade20k-deeplabv3-mnv2"),
+        "status: {status}"
+    );
+    assert!(summary["stages"].get("segmentation").is_none(), "{summary}");
+    let off = summary["layers_off"].to_string();
+    assert!(off.contains("corrupt"), "the repaint layer is not reported off: {off}");
+}
+
+#[test]
+fn a_second_visit_works_offline_from_the_service_worker() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let site = site();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (_, _, _, y4m) = demo_camera(dir.path());
+    let mut server = SiteServer::start(&site);
+    let mut browser = Browser::start(&y4m, dir.path());
+    let url = format!("{}/?preset=wall-paint&provider=wasm", server.origin);
+    browser.navigate(&url);
+    browser.wait_for("a segmentation run", STALL, |s| {
+        s["stages"]["segmentation"]["runs"].as_u64() >= Some(1)
+    });
+    let ready = browser.eval("navigator.serviceWorker.ready.then(r => !!r.active)");
+    assert_eq!(ready, true, "no active service worker");
+
+    server.stop();
+    browser.navigate(&url);
+    let summary = browser.wait_for("a segmentation run offline", STALL, |s| {
+        s["frames"].as_u64() >= Some(10) && s["stages"]["segmentation"]["runs"].as_u64() >= Some(1)
+    });
+    assert_eq!(summary["stages"]["segmentation"]["error"], serde_json::Value::Null, "{summary}");
+}
+
+#[test]
+fn the_webgpu_execution_provider_runs_the_person_model_and_says_so() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let site = site();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (_, _, _, y4m) = demo_camera(dir.path());
+    let server = SiteServer::start(&site);
+    let mut browser = Browser::start(&y4m, dir.path());
+    browser.navigate(&format!("{}/?preset=portrait-blur&provider=webgpu", server.origin));
+    let summary = browser.wait_for("a person-model run on WebGPU", STALL, |s| {
+        s["stages"]["person"]["runs"].as_u64() >= Some(1)
+    });
+    assert_eq!(summary["stages"]["person"]["execution_provider"], "webgpu", "{summary}");
+    assert_eq!(summary["stages"]["person"]["error"], serde_json::Value::Null, "{summary}");
+    assert!(summary["adapter"].as_str().is_some_and(|a| !a.is_empty()), "{summary}");
+}
