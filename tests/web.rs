@@ -16,7 +16,10 @@ use std::{
 };
 
 use common::browser::{Browser, SiteServer};
-use dreamlens::capture::demo::{self, DemoSurface};
+use dreamlens::{
+    capture::demo::{self, DemoSurface},
+    scene::Region,
+};
 use image::RgbImage;
 
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -82,6 +85,26 @@ fn changed_share(changed: &[bool], labels: &[DemoSurface], surface: DemoSurface)
     let picked: Vec<usize> =
         (0..labels.len()).filter(|&i| labels[i] == surface && inner(i)).collect();
     picked.iter().filter(|&&i| changed[i]).count() as f64 / picked.len().max(1) as f64
+}
+
+/// A viewport pixel at the centre of a 13x13 patch of one furniture class in `classes` (the
+/// model's grid), with that class's label.
+fn furniture_patch(classes: &image::GrayImage) -> (u32, u32, &'static str) {
+    let (w, h) = classes.dimensions();
+    for cy in (6..h - 6).rev() {
+        for cx in 6..w - 6 {
+            let id = classes.get_pixel(cx, cy)[0];
+            let label = common::ADE_LABELS[usize::from(id)];
+            let uniform = (cy - 6..=cy + 6)
+                .all(|yy| (cx - 6..=cx + 6).all(|xx| classes.get_pixel(xx, yy)[0] == id));
+            if Region::of_label(label) == Region::Furniture && uniform {
+                let x = ((f64::from(cx) + 0.5) / f64::from(w) * f64::from(WIDTH)) as u32;
+                let y = ((f64::from(cy) + 0.5) / f64::from(h) * f64::from(HEIGHT)) as u32;
+                return (x, y, label);
+            }
+        }
+    }
+    panic!("no 13x13 patch of one furniture class in the native class map");
 }
 
 #[test]
@@ -210,14 +233,26 @@ fn a_corrupt_model_is_refused_on_screen_and_the_camera_keeps_running() {
     assert!(summary["stages"].get("segmentation").is_none(), "{summary}");
     let off = summary["layers_off"].to_string();
     assert!(off.contains("corrupt"), "the repaint layer is not reported off: {off}");
+
+    // A bad URL parameter is named on the page, with what it expects.
+    browser.navigate(&format!("{}/?quit-after-frames=many", server.origin));
+    let start = std::time::Instant::now();
+    let status = loop {
+        let status = browser.status();
+        if status.contains("quit-after-frames=many") || start.elapsed() > STALL {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.contains("expected a whole number"), "status: {status}");
 }
 
 #[test]
-fn a_second_visit_works_offline_from_the_service_worker() {
+fn a_second_visit_works_offline_and_a_tap_picks_the_region_under_it() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let site = site();
     let dir = tempfile::tempdir().expect("temp dir");
-    let (_, _, _, y4m) = demo_camera(dir.path());
+    let (_, _, png, y4m) = demo_camera(dir.path());
     let mut server = SiteServer::start(&site);
     let mut browser = Browser::start(&y4m, dir.path());
     let url = format!("{}/?preset=wall-paint&provider=wasm", server.origin);
@@ -227,6 +262,30 @@ fn a_second_visit_works_offline_from_the_service_worker() {
     });
     let ready = browser.eval("navigator.serviceWorker.ready.then(r => !!r.active)");
     assert_eq!(ready, true, "no active service worker");
+
+    // A tap on the furniture makes the repaint act on the class the page reads there, as a
+    // click does in the desktop window: the class native `analyze` reads at the same place,
+    // chosen where a wide patch around it holds that one class, so the two builds' edges
+    // cannot differ there. The canvas fills the 1280x720 viewport 1:1.
+    let output = Command::new(env!("CARGO_BIN_EXE_dreamlens"))
+        .env("DREAMLENS_MODEL_DIRS", common::models_dir())
+        .env("DREAMLENS_CACHE_DIR", dir.path().join("cache"))
+        .args(["analyze", "--person", "none", "--depth", "none", "--input"])
+        .arg(&png)
+        .arg("--output")
+        .arg(dir.path().join("analysis"))
+        .output()
+        .expect("dreamlens runs");
+    assert!(output.status.success(), "analyze failed: {}", String::from_utf8_lossy(&output.stderr));
+    let classes =
+        image::open(dir.path().join("analysis/frame.classes.png")).expect("class map").to_luma8();
+    let (x, y, label) = furniture_patch(&classes);
+    browser.tap(x, y);
+    let summary = browser.wait_for("the tapped region", STALL, |s| {
+        s["regions"][0].as_str().is_some_and(|r| !r.contains("\"wall\""))
+    });
+    let region = summary["regions"][0].as_str().unwrap_or_default().to_owned();
+    assert_eq!(region.split('"').nth(1), Some(label), "tapped at {x},{y}: {region}");
 
     server.stop();
     browser.navigate(&url);

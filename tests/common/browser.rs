@@ -150,10 +150,10 @@ impl Browser {
             let reply = self.socket.read().expect("DevTools reply");
             let Message::Text(text) = reply else { continue };
             let value: Value = serde_json::from_str(&text).expect("DevTools JSON");
-            if value["method"] == "Network.requestWillBeSent" {
-                if let Some(url) = value["params"]["request"]["url"].as_str() {
-                    self.requests.push(url.to_owned());
-                }
+            if value["method"] == "Network.requestWillBeSent"
+                && let Some(url) = value["params"]["request"]["url"].as_str()
+            {
+                self.requests.push(url.to_owned());
             }
             if value["id"] == json!(id) {
                 if let Some(error) = value.get("error") {
@@ -186,6 +186,16 @@ impl Browser {
             json!({"expression": expression, "returnByValue": true, "awaitPromise": true}),
         );
         result["result"]["value"].clone()
+    }
+
+    /// A tap (mouse press and release) at `(x, y)` CSS pixels of the viewport.
+    pub fn tap(&mut self, x: u32, y: u32) {
+        for kind in ["mousePressed", "mouseReleased"] {
+            self.call(
+                "Input.dispatchMouseEvent",
+                json!({"type": kind, "x": x, "y": y, "button": "left", "clickCount": 1}),
+            );
+        }
     }
 
     /// `window.dreamlens.summary()`, or null before the page published it.

@@ -227,3 +227,21 @@ export function saveFile(bytes, name, type) {
 export function exposeSummary(summary) {
   window.dreamlens = { summary: () => JSON.parse(summary()) };
 }
+
+/** Calls `onTap(u, v)` with the picture coordinates (0..1) of each tap or click on `canvas`. The
+ *  canvas keeps the picture's aspect (page.css), so its box is the picture. */
+export function listenTaps(canvas, onTap) {
+  canvas.addEventListener('pointerdown', (event) => {
+    const box = canvas.getBoundingClientRect();
+    onTap((event.clientX - box.left) / box.width, (event.clientY - box.top) / box.height);
+  });
+}
+
+/** Full screen on and off (the `f` key). */
+export function toggleFullscreen() {
+  if (document.fullscreenElement) {
+    document.exitFullscreen();
+  } else {
+    document.documentElement.requestFullscreen().catch(() => {});
+  }
+}

@@ -59,6 +59,12 @@ extern "C" {
     /// Saves bytes as a download.
     #[wasm_bindgen(js_name = saveFile)]
     pub fn save_file(bytes: &[u8], name: &str, mime_type: &str);
+    /// Calls `on_tap(u, v)` for each tap on the canvas, in picture coordinates.
+    #[wasm_bindgen(js_name = listenTaps)]
+    pub fn listen_taps(canvas: &web_sys::HtmlCanvasElement, on_tap: &Function);
+    /// Full screen on and off.
+    #[wasm_bindgen(js_name = toggleFullscreen)]
+    pub fn toggle_fullscreen();
     /// Publishes `window.dreamlens.summary()`.
     #[wasm_bindgen(js_name = exposeSummary)]
     pub fn expose_summary(summary: &Function);

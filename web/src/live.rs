@@ -6,7 +6,7 @@
 use std::{cell::RefCell, rc::Rc};
 
 use dreamlens::{
-    effects::preset::Preset,
+    effects::{RegionSelector, preset::Preset},
     inference::web::{self, WebSession},
     pipeline::{EffectRenderer, FrameAnalysis, LayerPlan},
     render::{FramePixels, RenderContext, present::Presenter, readback::ReadbackRing},
@@ -199,13 +199,20 @@ pub async fn run() -> Result<(), String> {
     glue::expose_summary(summary.as_ref().unchecked_ref());
     summary.forget();
     let key_page = Rc::clone(&page);
-    let on_key = Closure::<dyn Fn(String)>::new(move |key: String| {
-        if key == "s" {
-            key_page.borrow_mut().snapshot_wanted = true;
-        }
+    let on_key = Closure::<dyn Fn(String)>::new(move |key: String| match key.as_str() {
+        "s" => key_page.borrow_mut().snapshot_wanted = true,
+        "f" => glue::toggle_fullscreen(),
+        _ => {}
     });
     glue::listen_keys(on_key.as_ref().unchecked_ref());
     on_key.forget();
+    let tap_page = Rc::clone(&page);
+    let on_tap = Closure::<dyn Fn(f64, f64)>::new(move |u: f64, v: f64| {
+        let message = tap_page.borrow_mut().pick_region(u, v);
+        glue::set_status(&message, "info");
+    });
+    glue::listen_taps(&canvas, on_tap.as_ref().unchecked_ref());
+    on_tap.forget();
     start_recording_if_asked(&page).await;
     animate(page);
     Ok(())
@@ -299,9 +306,12 @@ async fn start_recording_if_asked(page: &Rc<RefCell<Page>>) {
     }
 }
 
+/// The animation-frame callback, which asks for itself again.
+type FrameCallback = Rc<RefCell<Option<Closure<dyn FnMut()>>>>;
+
 /// Runs `Page::frame` on every animation frame until the page is finished.
 fn animate(page: Rc<RefCell<Page>>) {
-    let callback: Rc<RefCell<Option<Closure<dyn FnMut()>>>> = Rc::new(RefCell::new(None));
+    let callback: FrameCallback = Rc::new(RefCell::new(None));
     let next = Rc::clone(&callback);
     *callback.borrow_mut() = Some(Closure::new(move || {
         let keep_going = page.borrow_mut().frame();
@@ -341,6 +351,42 @@ impl Page {
     }
 
     /// Queues a copy of `picture` for the snapshot asked for, if one is.
+    /// Makes the first layer with a region act on the class under the tap at `(u, v)` (0..1 over
+    /// the picture), as a click does in the desktop window; returns what to tell the user.
+    fn pick_region(&mut self, u: f64, v: f64) -> String {
+        let classes =
+            self.stages.iter().filter(|s| s.kind == StageKind::Segmentation).find_map(|s| match s
+                .newest()?
+                .1
+                .as_ref()
+            {
+                StageOutput::Classes(classes) => Some(classes.clone()),
+                StageOutput::Map(_) => None,
+            });
+        let Some(classes) = classes else {
+            return "This preset has no region to pick: it runs no segmentation".into();
+        };
+        if !((0.0..1.0).contains(&u) && (0.0..1.0).contains(&v)) {
+            return String::new();
+        }
+        let class = classes.class_at(
+            (u * f64::from(classes.width)) as u32,
+            (v * f64::from(classes.height)) as u32,
+        );
+        let label = classes.labels.get(usize::from(class)).cloned().unwrap_or_default();
+        let mut layers = self.renderer.layers().to_vec();
+        let Some((index, layer)) =
+            layers.iter_mut().enumerate().find(|(_, l)| l.region.needs_segmentation())
+        else {
+            return "No layer of this preset acts on a region".into();
+        };
+        layer.region = RegionSelector::Named(vec![label.clone()]);
+        match self.renderer.set_layers(&self.gpu.context, layers) {
+            Ok(()) => format!("Layer {} now changes: {label}", index + 1),
+            Err(error) => format!("Cannot use `{label}`: {error}"),
+        }
+    }
+
     fn request_snapshot(&mut self, picture: &wgpu::Texture) {
         if !self.snapshot_wanted {
             return;
@@ -555,6 +601,7 @@ impl Page {
             finished: self.finished,
             clip: self.clip.borrow().clone(),
             snapshot: self.snapshot.clone(),
+            regions: self.renderer.layers().iter().map(|l| format!("{:?}", l.region)).collect(),
         }
     }
 }

@@ -87,35 +87,3 @@ impl PageOptions {
         Ok(options)
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn pairs(text: &str) -> Vec<(String, String)> {
-        text.split('&')
-            .filter_map(|p| p.split_once('='))
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect()
-    }
-
-    #[test]
-    fn desktop_flags_read_the_same() {
-        let options =
-            PageOptions::parse(pairs("preset=toon&quit-after-frames=150&record-seconds=4&provider=wasm&camera-size=640x360"), true)
-                .expect("valid");
-        assert_eq!(options.preset, "toon");
-        assert_eq!(options.quit_after_frames, Some(150));
-        assert_eq!(options.record_seconds, Some(4.0));
-        assert_eq!(options.provider, WebProvider::Wasm);
-        assert_eq!(options.camera_size, (640, 360));
-    }
-
-    #[test]
-    fn a_bad_parameter_is_named() {
-        let error = PageOptions::parse(pairs("quit-after-frames=many"), true).expect_err("bad");
-        assert!(error.0.contains("quit-after-frames=many"), "{error}");
-        let error = PageOptions::parse(pairs("colour=red"), true).expect_err("unknown");
-        assert!(error.0.contains("unknown parameter"), "{error}");
-    }
-}

@@ -47,6 +47,8 @@ pub struct PageSummary {
     pub finished: bool,
     /// The saved clip, once saved.
     pub clip: Option<crate::recording::SavedClip>,
+    /// Each layer's region, as picked.
+    pub regions: Vec<String>,
     /// The last snapshot's file name (PNG).
     pub snapshot: Option<String>,
 }

@@ -30,6 +30,8 @@ self.addEventListener('fetch', (event) => {
       caches.open(APP_CACHE).then((cache) => cache.put(event.request, copy));
     }
     return response;
-  }).catch(() => caches.open(APP_CACHE).then((cache) => cache.match(event.request))
+  }).catch(() => caches.open(APP_CACHE)
+    // The page's URL carries its settings (?preset=...); the cached page is the same file.
+    .then((cache) => cache.match(event.request, { ignoreSearch: event.request.mode === 'navigate' }))
     .then((hit) => hit || Response.error())));
 });
