@@ -254,6 +254,10 @@ pub struct ProcessArgs {
     /// Restyle from this prompt (sets the preset's restyle layer, or adds a full-frame one).
     #[arg(long)]
     pub restyle: Option<String>,
+    /// Write the frames even when a layer's model is missing, with that layer off (by default a
+    /// missing model stops the run before anything is written, naming it and how to get it).
+    #[arg(long)]
+    pub allow_missing_models: bool,
     /// Restyle (or stylize) only every Nth frame; the frames between get the last result
     /// carried along by the measured motion. 1 restyles every frame.
     #[arg(long, default_value_t = 1)]

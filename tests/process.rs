@@ -481,3 +481,34 @@ fn photos_of_other_sizes_are_scaled_into_one_recording() {
         .expect("ffprobe");
     assert_eq!(String::from_utf8_lossy(&probe.stdout).trim(), "320,240,3");
 }
+
+#[test]
+fn a_missing_model_stops_the_run_unless_the_user_allows_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let empty = dir.path().join("no-models");
+    std::fs::create_dir_all(&empty).expect("mkdir");
+    let run = |out: &str, extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_dreamlens"))
+            .env("DREAMLENS_MODEL_DIRS", &empty)
+            .env("DREAMLENS_CACHE_DIR", dir.path().join("cache"))
+            .args(["process", "--input", "demo", "--demo-size", "320x180", "--max-frames", "2"])
+            .args(["--preset", "wall-paint", "--output"])
+            .arg(dir.path().join(out))
+            .args(extra)
+            .output()
+            .expect("runs")
+    };
+    let refused = run("refused", &[]);
+    let message = stderr(&refused);
+    assert!(!refused.status.success(), "wrote unedited frames and exited 0: {message}");
+    assert!(message.contains("ade20k-deeplabv3-mnv2"), "the model is not named: {message}");
+    assert!(message.contains("--allow-missing-models"), "no way forward: {message}");
+    assert!(
+        !dir.path().join("refused").exists() || pngs_in(&dir.path().join("refused")).is_empty()
+    );
+
+    let allowed = run("allowed", &["--allow-missing-models"]);
+    assert!(allowed.status.success(), "{}", stderr(&allowed));
+    assert_eq!(pngs_in(&dir.path().join("allowed")).len(), 2);
+    assert!(stderr(&allowed).contains("layer is off"), "{}", stderr(&allowed));
+}

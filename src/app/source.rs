@@ -92,8 +92,8 @@ fn wait_while_paused(paused: &AtomicBool, stop: &AtomicBool) -> bool {
 }
 
 impl LiveSource {
-    /// Starts reading `input` (a video or photos), or with `None` the camera `camera` names, or
-    /// the demo room when there is no such camera.
+    /// Starts reading `input` (a video, photos, or `demo`: never a camera), or with `None` the
+    /// camera `camera` names, or the demo room when there is no such camera.
     pub fn start(
         input: Option<String>,
         camera: CameraRequest,
@@ -103,6 +103,7 @@ impl LiveSource {
         let cameras = if input.is_none() { devices.list() } else { Vec::new() };
         let wanted = cameras.get(camera.index as usize);
         let banner = Arc::new(Mutex::new(match (&input, wanted) {
+            (Some(input), _) if input == "demo" => "The built-in demo room".to_owned(),
             (Some(input), _) => format!("Playing {input} in a loop as the camera"),
             (None, Some(found)) => format!("Camera: {}", found.name),
             (None, None) if cameras.is_empty() => {
@@ -260,5 +261,56 @@ impl Drop for LiveSource {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+    use crate::capture::{Camera, CameraSummary, CaptureError};
+
+    /// One camera, counting every look at it.
+    #[derive(Default)]
+    struct CountedCameras {
+        looks: AtomicUsize,
+    }
+
+    impl Cameras for CountedCameras {
+        fn list(&self) -> Vec<CameraSummary> {
+            self.looks.fetch_add(1, Ordering::Relaxed);
+            vec![CameraSummary { device: "0".into(), name: "a webcam".into() }]
+        }
+
+        fn open(&self, _: &CameraRequest) -> Result<Box<dyn Camera>, CaptureError> {
+            self.looks.fetch_add(1, Ordering::Relaxed);
+            Err(CaptureError::Open { input: "camera 0".into(), problem: "not in a test".into() })
+        }
+    }
+
+    #[test]
+    fn the_demo_input_never_looks_at_the_camera() {
+        let cameras = Arc::new(CountedCameras::default());
+        let source = LiveSource::start(
+            Some("demo".into()),
+            CameraRequest::default(),
+            Arc::clone(&cameras) as Arc<dyn Cameras>,
+            FrameStaging::default(),
+        )
+        .expect("the demo starts");
+        assert!(source.frames.take().is_some(), "the demo delivers frames");
+        assert_eq!(source.banner(), "The built-in demo room");
+        assert_eq!(cameras.looks.load(Ordering::Relaxed), 0, "the camera was looked at");
+        // Without an input the same cameras are used: the check above can fail.
+        let source = LiveSource::start(
+            None,
+            CameraRequest::default(),
+            Arc::clone(&cameras) as Arc<dyn Cameras>,
+            FrameStaging::default(),
+        )
+        .expect("starts");
+        drop(source);
+        assert!(cameras.looks.load(Ordering::Relaxed) > 0);
     }
 }

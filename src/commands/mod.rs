@@ -38,7 +38,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             engine.autoencoder = AutoencoderChoice::Tiny(folder.to_owned());
         }
         let live = dreamlens::app::LiveOptions {
-            input: cli.live.input.filter(|i| i != "demo"),
+            input: cli.live.input,
             preset: cli.live.preset,
             window_size: cli.live.window_size,
             screenshot_to: cli.live.screenshot_to,

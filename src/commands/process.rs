@@ -191,6 +191,16 @@ pub fn run(
         SessionOptions { threads: (options.threads / jobs).max(1), ..options.clone() };
     let models = AnalysisModels::default();
     let (mut first, plan) = FrameAnalyzer::open(store, &worker_options, &preset, &models, engine)?;
+    if !args.allow_missing_models
+        && let Some(layer) = plan.dropped.first()
+    {
+        anyhow::bail!(
+            "the {} layer cannot run: {}. Nothing was written; to write the frames without it, \
+             pass --allow-missing-models",
+            layer.effect,
+            layer.reason
+        );
+    }
     for layer in &plan.dropped {
         eprintln!("note: the {} layer is off: {}", layer.effect, layer.reason);
     }
@@ -355,16 +365,63 @@ pub fn run(
     progress.finish_and_clear();
     let written =
         writer.join().map_err(|_| anyhow::anyhow!("the PNG writer thread panicked"))??;
-    let _ = reader.join();
-    for worker in workers {
-        let _ = worker.join();
-    }
-    if let Some(error) = failure.or_else(|| read_error_receiver.try_recv().ok()) {
-        return Err(error.context(format!("stopped after {written} frames were written")));
+    let stopped = join_all(reader, workers, next).err();
+    if let Some(error) = failure.or(stopped).or_else(|| read_error_receiver.try_recv().ok()) {
+        return Err(error.context(format!("stopped after {}", frames_written(written))));
     }
     let place = match &sink {
         Sink::File(p) | Sink::Folder(p) | Sink::Mp4(p) => p.display().to_string(),
     };
-    eprintln!("{written} frames written to {place}");
+    eprintln!("{} to {place}", frames_written(written));
     Ok(ExitCode::SUCCESS)
+}
+/// "1 frame written", "2 frames written".
+fn frames_written(count: u64) -> String {
+    format!("{count} frame{} written", if count == 1 { "" } else { "s" })
+}
+
+/// Waits for the reader and the analysis workers. A thread that panicked lost the frame the
+/// output stopped at (`next_frame`): an error naming it, never a short output that exits 0.
+fn join_all(
+    reader: std::thread::JoinHandle<()>,
+    workers: Vec<std::thread::JoinHandle<()>>,
+    next_frame: u64,
+) -> anyhow::Result<()> {
+    let reader_failed = reader.join().is_err();
+    let workers_failed = workers.into_iter().map(|w| w.join()).filter(Result::is_err).count();
+    match (reader_failed, workers_failed) {
+        (false, 0) => Ok(()),
+        (true, _) => Err(anyhow::anyhow!(
+            "frame {next_frame}: the frame reader stopped unexpectedly (a bug; please report it)"
+        )),
+        (false, _) => Err(anyhow::anyhow!(
+            "frame {next_frame}: its analysis stopped unexpectedly (a bug; please report it)"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn thread(panics: bool) -> std::thread::JoinHandle<()> {
+        std::thread::spawn(move || assert!(!panics, "a planted panic"))
+    }
+
+    #[test]
+    fn a_panicking_worker_fails_the_run_with_the_frame_it_lost() {
+        let error = join_all(thread(false), vec![thread(false), thread(true)], 7)
+            .expect_err("a worker panicked");
+        assert!(error.to_string().contains("frame 7"), "{error}");
+        let error =
+            join_all(thread(true), vec![thread(false)], 3).expect_err("the reader panicked");
+        assert!(error.to_string().contains("frame 3"), "{error}");
+        join_all(thread(false), vec![thread(false), thread(false)], 9).expect("none panicked");
+    }
+
+    #[test]
+    fn counts_read_as_english() {
+        assert_eq!(frames_written(1), "1 frame written");
+        assert_eq!(frames_written(60), "60 frames written");
+    }
 }
