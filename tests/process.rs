@@ -512,3 +512,27 @@ fn a_missing_model_stops_the_run_unless_the_user_allows_it() {
     assert_eq!(pngs_in(&dir.path().join("allowed")).len(), 2);
     assert!(stderr(&allowed).contains("layer is off"), "{}", stderr(&allowed));
 }
+
+#[test]
+fn an_output_folder_that_is_a_file_is_named_as_such() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("out");
+    std::fs::write(&file, b"not a folder").expect("write");
+    let output = dreamlens(
+        &dir.path().join("cache"),
+        &[
+            "process",
+            "--input",
+            "demo",
+            "--max-frames",
+            "1",
+            "--output",
+            file.to_str().expect("utf-8"),
+        ],
+    );
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(message.contains("is a file, not a folder"), "{message}");
+    assert!(!message.contains("os error"), "{message}");
+    assert_eq!(std::fs::read(&file).expect("kept"), b"not a folder", "the file was touched");
+}

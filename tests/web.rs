@@ -157,8 +157,14 @@ fn the_page_repaints_walls_as_native_process_does_records_a_clip_and_stays_on_it
         / page_changed.len() as f64;
     let walls = changed_share(&page_changed, &labels, DemoSurface::Wall);
     let furniture = changed_share(&page_changed, &labels, DemoSurface::Furniture);
-    // Same model, preset and compositor: only the camera path's colour loss and the temporal
-    // filter's state differ, which move region edges by a pixel or two, not whole regions.
+    eprintln!(
+        "page and native agree on {agree:.4} of pixels; walls {walls:.3}, furniture {furniture:.3}"
+    );
+    // Same model (fp32 on both sides), preset and compositor. What differs: the camera path's
+    // colour loss, the temporal filter's state, and onnxruntime-web's wasm kernels against
+    // native ONNX Runtime's (AVX2 or AVX-512 alike); their scores differ in the last bits, which
+    // flips the argmax only at near-ties on region edges. All of it moves edges by a pixel or
+    // two, not whole regions.
     assert!(agree >= 0.95, "page and native repaint different pixels: {agree:.3} agree");
     // The model's own error (wall IoU about 0.8 on this room) bounds these, in both builds.
     assert!(walls >= 0.6, "only {walls:.2} of the walls were repainted");

@@ -73,8 +73,7 @@ pub fn run(
     }
     super::report_providers(analyzer.sessions());
     // Made only once something can be written into it.
-    std::fs::create_dir_all(&args.output)
-        .with_context(|| format!("cannot create output folder {}", args.output.display()))?;
+    super::create_folder(&args.output)?;
     let mut failures = 0;
     for path in &images {
         let started = Instant::now();

@@ -133,3 +133,17 @@ fn report_providers<'a>(sessions: impl Iterator<Item = &'a dreamlens::inference:
 fn optional_model(id: &str) -> Option<String> {
     (!id.eq_ignore_ascii_case("none")).then(|| id.to_owned())
 }
+
+/// Creates the folder `path` (and its parents) that a command writes into; a file in its place
+/// is named as such, not reported as the operating system's "File exists".
+fn create_folder(path: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    if path.is_file() {
+        anyhow::bail!(
+            "{} is a file, not a folder: give a folder name, or move the file away",
+            path.display()
+        );
+    }
+    std::fs::create_dir_all(path)
+        .with_context(|| format!("cannot create folder {}", path.display()))
+}

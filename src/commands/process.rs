@@ -58,20 +58,17 @@ impl Sink {
                 );
             }
             if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent)
-                    .with_context(|| format!("cannot create folder {}", parent.display()))?;
+                super::create_folder(parent)?;
             }
             return Ok(Sink::File(output.to_owned()));
         }
         if output.extension().is_some_and(|e| e.eq_ignore_ascii_case("mp4")) {
             if let Some(parent) = output.parent().filter(|p| !p.as_os_str().is_empty()) {
-                std::fs::create_dir_all(parent)
-                    .with_context(|| format!("cannot create folder {}", parent.display()))?;
+                super::create_folder(parent)?;
             }
             return Ok(Sink::Mp4(output.to_owned()));
         }
-        std::fs::create_dir_all(output)
-            .with_context(|| format!("cannot create output folder {}", output.display()))?;
+        super::create_folder(output)?;
         Ok(Sink::Folder(output.to_owned()))
     }
 

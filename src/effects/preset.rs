@@ -102,13 +102,20 @@ impl Preset {
             return Self::parse(text, &format!("assets/presets/{name}.toml"), name, None);
         }
         let path = Path::new(name_or_path);
-        let text = std::fs::read_to_string(path).map_err(|e| PresetError {
-            file: name_or_path.to_owned(),
-            line: None,
-            problem: format!(
-                "{e}; give a preset file or one of the built-in presets: {}",
-                Self::builtin_names().collect::<Vec<_>>().join(", ")
-            ),
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            let names = Self::builtin_names().collect::<Vec<_>>().join(", ");
+            let problem = match (e.kind(), closest_builtin(name_or_path)) {
+                // A name, not a file: what the user most likely meant, before any OS error.
+                (std::io::ErrorKind::NotFound, Some(near)) => {
+                    format!("no such preset; did you mean {near}? The built-in presets: {names}")
+                }
+                (std::io::ErrorKind::NotFound, None) => format!(
+                    "no built-in preset and no file of that name; give a preset file or one of \
+                     the built-in presets: {names}"
+                ),
+                _ => format!("{e}; give a preset file or one of the built-in presets: {names}"),
+            };
+            PresetError { file: name_or_path.to_owned(), line: None, problem }
         })?;
         let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         Self::parse(&text, &path.display().to_string(), &name, path.parent())
@@ -349,6 +356,31 @@ fn validate_styles(
     Ok(())
 }
 
+/// The built-in preset within two edits of `name` (a typo), if there is one.
+fn closest_builtin(name: &str) -> Option<&'static str> {
+    /// Levenshtein distance.
+    fn edits(a: &str, b: &str) -> usize {
+        let b: Vec<char> = b.chars().collect();
+        let mut row: Vec<usize> = (0..=b.len()).collect();
+        for (i, ca) in a.chars().enumerate() {
+            let mut diagonal = row[0];
+            row[0] = i + 1;
+            for (j, &cb) in b.iter().enumerate() {
+                let above = row[j + 1];
+                row[j + 1] = (above + 1).min(row[j] + 1).min(diagonal + usize::from(ca != cb));
+                diagonal = above;
+            }
+        }
+        row[b.len()]
+    }
+    let name = name.to_ascii_lowercase();
+    Preset::builtin_names()
+        .map(|n| (edits(&name, n), n))
+        .filter(|(d, _)| *d <= 2)
+        .min()
+        .map(|(_, n)| n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -413,5 +445,15 @@ mod tests {
         let error =
             Preset::parse(text, "my.toml", "my", None).expect_err("typo in layer").to_string();
         assert!(error.contains("strenght"), "{error}");
+    }
+
+    #[test]
+    fn a_misspelt_preset_gets_a_suggestion_first() {
+        let error = Preset::load("wal-paint").expect_err("no such preset").to_string();
+        assert!(error.contains("did you mean wall-paint?"), "{error}");
+        assert!(!error.contains("os error"), "{error}");
+        let error = Preset::load("sunset-glow").expect_err("no such preset").to_string();
+        assert!(!error.contains("did you mean"), "{error}");
+        assert!(error.contains("wall-paint, wallpaper"), "{error}");
     }
 }
