@@ -140,23 +140,35 @@ impl ClassScores {
         ClassMap { width: self.width, height: self.height, classes, labels: self.labels.clone() }
     }
 
-    /// The argmax of these scores upsampled `scale` times bilinearly, the source position being
-    /// the target position over `scale` (ONNX `Resize`, linear, `asymmetric`), without
-    /// upsampling every class: where the four source pixels around a target pixel share their
-    /// argmax, every blend of them has that argmax too, so only pixels between different
-    /// classes interpolate scores.
-    pub fn upsampled_argmax(&self, scale: u32) -> ClassMap {
+    /// The argmax of these scores upsampled bilinearly as the model's head would (ONNX
+    /// `Resize`, linear, with the head's coordinate mapping), without upsampling every class:
+    /// where the four source pixels around a target pixel share their argmax, every blend of
+    /// them has that argmax too, so only pixels between different classes interpolate scores.
+    pub fn upsampled_argmax(&self, upsampling: Upsampling) -> ClassMap {
         let coarse = self.argmax();
-        let (w, h, s) = (self.width as usize, self.height as usize, scale.max(1) as usize);
+        let s = upsampling.scale.max(1) as usize;
+        if s == 1 {
+            return coarse;
+        }
+        let (w, h) = (self.width as usize, self.height as usize);
         let (out_w, out_h) = (w * s, h * s);
         let plane = w * h;
+        // The source position of target pixel `t` along an axis of `n` source pixels: its two
+        // neighbours and the weight of the second.
+        let source = |t: usize, n: usize| -> (usize, usize, f32) {
+            let position = match upsampling.coordinates {
+                ResizeCoordinates::Asymmetric => t as f32 / s as f32,
+                ResizeCoordinates::HalfPixel => ((t as f32 + 0.5) / s as f32 - 0.5).max(0.0),
+            };
+            let first = (position.floor() as usize).min(n - 1);
+            (first, (first + 1).min(n - 1), position - first as f32)
+        };
+        let columns: Vec<(usize, usize, f32)> = (0..out_w).map(|x| source(x, w)).collect();
         let mut classes = vec![0u8; out_w * out_h];
         for (y, row) in classes.chunks_exact_mut(out_w.max(1)).enumerate() {
-            let (y0, fy) = (y / s, (y % s) as f32 / s as f32);
-            let y1 = (y0 + 1).min(h - 1);
+            let (y0, y1, fy) = source(y, h);
             for (x, class) in row.iter_mut().enumerate() {
-                let (x0, fx) = (x / s, (x % s) as f32 / s as f32);
-                let x1 = (x0 + 1).min(w - 1);
+                let (x0, x1, fx) = columns[x];
                 let corners = [y0 * w + x0, y0 * w + x1, y1 * w + x0, y1 * w + x1];
                 let first = coarse.classes[corners[0]];
                 *class = if corners.iter().all(|&i| coarse.classes[i] == first) {
@@ -177,6 +189,32 @@ impl ClassScores {
         }
         ClassMap { width: out_w as u32, height: out_h as u32, classes, labels: self.labels.clone() }
     }
+}
+
+/// How a segmentation head maps a target pixel to its source position when it upsamples (the
+/// ONNX `Resize` attribute `coordinate_transformation_mode`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ResizeCoordinates {
+    /// Source = target / scale (TensorFlow's `align_corners=False` without half pixels).
+    #[default]
+    Asymmetric,
+    /// Source = (target + 0.5) / scale - 0.5, clamped at the edge.
+    HalfPixel,
+}
+
+/// How coarse class scores become the class map: upsampled `scale` times with `coordinates`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Upsampling {
+    /// Times the head upsamples (1: not at all).
+    pub scale: u32,
+    /// Its coordinate mapping.
+    pub coordinates: ResizeCoordinates,
+}
+
+impl Upsampling {
+    /// Scores already at the class map's size.
+    pub const NONE: Self = Self { scale: 1, coordinates: ResizeCoordinates::Asymmetric };
 }
 
 /// A single-channel map of values in 0..1 (person probability, normalised depth).
@@ -242,34 +280,40 @@ mod tests {
             .collect();
         let labels: Arc<[String]> = (0..channels).map(|c| c.to_string()).collect();
         let coarse = ClassScores { width: w as u32, height: h as u32, scores, labels };
-        let fast = coarse.upsampled_argmax(scale as u32);
-        assert_eq!((fast.width, fast.height), ((w * scale) as u32, (h * scale) as u32));
-        // Reference: every class upsampled (asymmetric bilinear, edges clamped), then argmax.
-        let at = |c: usize, x: usize, y: usize| coarse.scores[c * w * h + y * w + x];
-        let mut boundary = 0;
-        for y in 0..h * scale {
-            for x in 0..w * scale {
-                let (sx, sy) = (x as f32 / scale as f32, y as f32 / scale as f32);
-                let (x0, y0) = (sx.floor() as usize, sy.floor() as usize);
-                let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
-                let (fx, fy) = (sx - x0 as f32, sy - y0 as f32);
-                let value = |c| {
-                    let top = at(c, x0, y0) * (1.0 - fx) + at(c, x1, y0) * fx;
-                    let bottom = at(c, x0, y1) * (1.0 - fx) + at(c, x1, y1) * fx;
-                    top * (1.0 - fy) + bottom * fy
-                };
-                let best = (0..channels).max_by(|&a, &b| value(a).total_cmp(&value(b)));
-                assert_eq!(Some(fast.class_at(x as u32, y as u32) as usize), best, "({x},{y})");
-                let corners = [(x0, y0), (x1, y0), (x0, y1), (x1, y1)];
-                let first = coarse.argmax().class_at(x0 as u32, y0 as u32);
-                boundary += usize::from(
-                    corners
-                        .iter()
-                        .any(|&(cx, cy)| coarse.argmax().class_at(cx as u32, cy as u32) != first),
-                );
+        for coordinates in [ResizeCoordinates::Asymmetric, ResizeCoordinates::HalfPixel] {
+            let fast = coarse.upsampled_argmax(Upsampling { scale: scale as u32, coordinates });
+            assert_eq!((fast.width, fast.height), ((w * scale) as u32, (h * scale) as u32));
+            // Reference: every class upsampled (bilinear, edges clamped), then argmax.
+            let at = |c: usize, x: usize, y: usize| coarse.scores[c * w * h + y * w + x];
+            let source = |t: usize| match coordinates {
+                ResizeCoordinates::Asymmetric => t as f32 / scale as f32,
+                ResizeCoordinates::HalfPixel => ((t as f32 + 0.5) / scale as f32 - 0.5).max(0.0),
+            };
+            let mut boundary = 0;
+            for y in 0..h * scale {
+                for x in 0..w * scale {
+                    let (sx, sy) = (source(x), source(y));
+                    let (x0, y0) =
+                        ((sx.floor() as usize).min(w - 1), (sy.floor() as usize).min(h - 1));
+                    let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
+                    let (fx, fy) = (sx - x0 as f32, sy - y0 as f32);
+                    let value = |c| {
+                        let top = at(c, x0, y0) * (1.0 - fx) + at(c, x1, y0) * fx;
+                        let bottom = at(c, x0, y1) * (1.0 - fx) + at(c, x1, y1) * fx;
+                        top * (1.0 - fy) + bottom * fy
+                    };
+                    let best = (0..channels).max_by(|&a, &b| value(a).total_cmp(&value(b)));
+                    assert_eq!(Some(fast.class_at(x as u32, y as u32) as usize), best, "({x},{y})");
+                    let corners = [(x0, y0), (x1, y0), (x0, y1), (x1, y1)];
+                    let first = coarse.argmax().class_at(x0 as u32, y0 as u32);
+                    boundary +=
+                        usize::from(corners.iter().any(|&(cx, cy)| {
+                            coarse.argmax().class_at(cx as u32, cy as u32) != first
+                        }));
+                }
             }
+            assert!(boundary > 100, "the test needs pixels between classes: {boundary}");
         }
-        assert!(boundary > 100, "the test needs pixels between classes: {boundary}");
     }
 
     #[test]

@@ -11,6 +11,7 @@ use dreamlens::{
         analysis::{run_depth, run_person, run_segmentation},
         preprocess,
     },
+    scene::ResizeCoordinates,
     store::{ResolvedModel, manifest::Layout},
 };
 use ndarray::ArrayD;
@@ -95,22 +96,43 @@ fn the_cut_segmentation_graph_gives_the_full_graphs_class_map() {
     // The manifest cuts the graph before its upsampling head; the same model with the whole
     // graph computes the class map itself. Both run the same body on the same input, so only
     // near-ties between two classes, rounded differently by the two interpolations, may differ.
-    let cut = resolve("ade20k-deeplabv3-mnv2");
-    let mut whole = cut.clone();
-    whole.entry.contract.as_mut().expect("contract").output.coarse_logits = None;
-    let (mut cut, mut whole) = (open(&cut), open(&whole));
-    assert_eq!(cut.contract().expect("contract").output.argmax, None, "the head is cut");
-    for name in PHOTOS {
-        let frame = photo(name);
-        let (a, b) = (
-            run_segmentation(&mut cut, &frame).expect("cut runs"),
-            run_segmentation(&mut whole, &frame).expect("whole runs"),
-        );
-        assert_eq!((a.width, a.height), (b.width, b.height));
-        let differ = a.classes.iter().zip(&b.classes).filter(|(x, y)| x != y).count();
-        assert!(differ * 10_000 <= a.classes.len(), "{name}: {differ} pixels differ");
+    // MOSAIC's head resizes with half-pixel coordinates, DeepLabV3's with asymmetric ones: the
+    // manifest says which, and the wrong one moves every region edge by 1.5 pixels (checked
+    // below, so the comparison can fail).
+    for id in ["ade20k-deeplabv3-mnv2", "ade20k-mosaic"] {
+        let cut = resolve(id);
+        let mut whole = cut.clone();
+        whole.entry.contract.as_mut().expect("contract").output.coarse_logits = None;
+        let mut misread = cut.clone();
+        let head = misread.entry.contract.as_mut().expect("contract").output.coarse_logits.as_mut();
+        let head = head.expect("a head to cut");
+        head.coordinates = match head.coordinates {
+            ResizeCoordinates::Asymmetric => ResizeCoordinates::HalfPixel,
+            ResizeCoordinates::HalfPixel => ResizeCoordinates::Asymmetric,
+        };
+        let (mut cut, mut whole, mut misread) = (open(&cut), open(&whole), open(&misread));
+        assert_eq!(cut.contract().expect("contract").output.argmax, None, "the head is cut");
+        for name in PHOTOS {
+            let frame = photo(name);
+            let (a, b, wrong) = (
+                run_segmentation(&mut cut, &frame).expect("cut runs"),
+                run_segmentation(&mut whole, &frame).expect("whole runs"),
+                run_segmentation(&mut misread, &frame).expect("misread runs"),
+            );
+            assert_eq!((a.width, a.height), (b.width, b.height));
+            let differ = a.classes.iter().zip(&b.classes).filter(|(x, y)| x != y).count();
+            assert!(differ * 10_000 <= a.classes.len(), "{id} {name}: {differ} pixels differ");
+            let misread = wrong.classes.iter().zip(&b.classes).filter(|(x, y)| x != y).count();
+            assert!(
+                misread > 10 * differ.max(10),
+                "{id} {name}: wrong coordinates, {misread} differ"
+            );
+        }
     }
     // A graph without the named tensor (a variant another tool rewrote, say) runs whole.
+    let mut whole = resolve("ade20k-deeplabv3-mnv2");
+    whole.entry.contract.as_mut().expect("contract").output.coarse_logits = None;
+    let mut whole = open(&whole);
     let mut renamed = resolve("ade20k-deeplabv3-mnv2");
     let contract = renamed.entry.contract.as_mut().expect("contract");
     contract.output.coarse_logits.as_mut().expect("a head to cut").tensor = "nowhere".into();

@@ -7,11 +7,12 @@ use super::{
     session::{InferenceError, ModelSession, SessionOptions},
 };
 use crate::{
-    scene::{ClassScores, DisabledStage, SceneAnalysis},
+    scene::{ClassScores, DisabledStage, SceneAnalysis, Upsampling},
     store::{
         ModelStore,
         manifest::{
-            DEFAULT_DEPTH_MODEL, DEFAULT_PERSON_MODEL, DEFAULT_SEGMENTATION_MODEL, OutputKind,
+            CoarseLogits, DEFAULT_DEPTH_MODEL, DEFAULT_PERSON_MODEL, DEFAULT_SEGMENTATION_MODEL,
+            OutputKind,
         },
     },
 };
@@ -111,13 +112,13 @@ impl SceneAnalyzer {
         [&self.segmentation, &self.person, &self.depth].into_iter().flatten()
     }
 
-    /// The segmentation's class scores for one frame and their upsampling factor (see
+    /// The segmentation's class scores for one frame and how they are upsampled (see
     /// [`run_class_scores`]); `None` without a segmentation stage, or when its graph gives class
     /// ids only (reading every class's full-size scores instead would cost more than it saves).
     pub fn class_scores(
         &mut self,
         frame: &RgbImage,
-    ) -> Result<Option<(ClassScores, u32)>, InferenceError> {
+    ) -> Result<Option<(ClassScores, Upsampling)>, InferenceError> {
         let Some(session) = &mut self.segmentation else { return Ok(None) };
         if session.contract()?.output.argmax.is_some() {
             return Ok(None);
@@ -156,16 +157,16 @@ pub fn run_segmentation(
         let ids = session.run_image_i64(frame, argmax)?;
         return decode::class_ids(&ids, &output).map_err(|p| contract_error(session, p));
     }
-    let (scores, scale) = run_class_scores(session, frame)?;
-    Ok(if scale > 1 { scores.upsampled_argmax(scale) } else { scores.argmax() })
+    let (scores, upsampling) = run_class_scores(session, frame)?;
+    Ok(scores.upsampled_argmax(upsampling))
 }
 
-/// Runs a segmentation model for its class scores, and says how many times they are to be
-/// upsampled for the class map (more than 1 where the graph was cut before its upsampling head).
+/// Runs a segmentation model for its class scores, and says how they are to be upsampled for
+/// the class map (as the head would, where the graph was cut before it; not at all otherwise).
 pub fn run_class_scores(
     session: &mut ModelSession,
     frame: &RgbImage,
-) -> Result<(ClassScores, u32), InferenceError> {
+) -> Result<(ClassScores, Upsampling), InferenceError> {
     let raw = session.run_image(frame)?;
     let output = &session.contract()?.output;
     if output.kind != OutputKind::Logits {
@@ -174,9 +175,10 @@ pub fn run_class_scores(
             format!("segmentation output kind is {:?}, expected logits", output.kind),
         ));
     }
-    let scale = output.coarse_logits.as_ref().map_or(1, |head| head.scale);
+    let upsampling =
+        output.coarse_logits.as_ref().map_or(Upsampling::NONE, CoarseLogits::upsampling);
     let scores = decode::class_scores(&raw, output).map_err(|p| contract_error(session, p))?;
-    Ok((scores, scale))
+    Ok((scores, upsampling))
 }
 
 /// Runs a person-segmentation model and decodes the person probability.

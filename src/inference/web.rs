@@ -12,8 +12,8 @@ use ort::{session::Session, value::Tensor};
 
 use super::{decode, graph_cut, preprocess};
 use crate::{
-    scene::{ClassMap, ScalarMap},
-    store::manifest::{Contract, ModelEntry, OutputKind},
+    scene::{ClassMap, ScalarMap, Upsampling},
+    store::manifest::{CoarseLogits, Contract, ModelEntry, OutputKind},
 };
 
 /// Where a model runs in the browser.
@@ -262,8 +262,9 @@ impl WebSession {
         }
         let raw = self.run_image(frame).await?;
         let scores = decode::class_scores(&raw, &output).map_err(|p| self.run_failed(p))?;
-        let scale = output.coarse_logits.as_ref().map_or(1, |head| head.scale);
-        Ok(if scale > 1 { scores.upsampled_argmax(scale) } else { scores.argmax() })
+        let upsampling =
+            output.coarse_logits.as_ref().map_or(Upsampling::NONE, CoarseLogits::upsampling);
+        Ok(scores.upsampled_argmax(upsampling))
     }
 
     /// Normalised inverse depth (1 = closest) at the model's resolution.

@@ -170,8 +170,18 @@ pub struct OutputContract {
 pub struct CoarseLogits {
     /// The tensor of class scores before the head (a float tensor laid out as the output).
     pub tensor: String,
-    /// How many times the head upsamples it (bilinear, asymmetric coordinates).
+    /// How many times the head upsamples it (bilinear).
     pub scale: u32,
+    /// The head's coordinate mapping (`asymmetric` unless said).
+    #[serde(default)]
+    pub coordinates: crate::scene::ResizeCoordinates,
+}
+
+impl CoarseLogits {
+    /// How the app upsamples these scores to the class map, as the head would.
+    pub fn upsampling(&self) -> crate::scene::Upsampling {
+        crate::scene::Upsampling { scale: self.scale, coordinates: self.coordinates }
+    }
 }
 
 /// Input and output contract of a model's main graph.
