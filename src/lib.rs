@@ -4,8 +4,8 @@
 //!
 //! The browser build (`wasm32`, `web/`) compiles the portable part: presets, scene maps, the
 //! compositor, motion, the fMP4 writer, the manifest, preprocessing and decoding, and
-//! `inference::web`. Modules that run threads, load ONNX Runtime's library or speak HTTP are
-//! native only.
+//! `inference::web`, and the stages' names (`stages::StageKind`; the page runs its stages as
+//! tasks). Modules that run threads, load ONNX Runtime's library or speak HTTP are native only.
 
 #[cfg(not(target_family = "wasm"))]
 pub mod app;
@@ -38,7 +38,6 @@ pub mod render;
 #[cfg(not(target_family = "wasm"))]
 pub mod restyle;
 pub mod scene;
-#[cfg(not(target_family = "wasm"))]
 pub mod stages;
 #[cfg(not(target_family = "wasm"))]
 pub mod store;

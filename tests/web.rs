@@ -148,7 +148,7 @@ fn the_page_repaints_walls_as_native_process_does_records_a_clip_and_stays_on_it
     assert_eq!(summary["picture_size"], serde_json::json!([WIDTH, HEIGHT]), "{summary}");
 
     // The page's picture: its last frame, read back from the compositor as a PNG snapshot.
-    let snapshot = downloads.join(summary["snapshot"].as_str().expect("snapshot name"));
+    let snapshot = browser.downloaded(summary["snapshot"].as_str().expect("snapshot name"));
     let page = image::open(&snapshot).expect("the snapshot is a PNG").to_rgb8();
     assert_eq!(page.dimensions(), (WIDTH, HEIGHT));
     let page_changed = changed(&page, &frame);
@@ -185,7 +185,7 @@ fn the_page_repaints_walls_as_native_process_does_records_a_clip_and_stays_on_it
 
     // The clip: H.264 that ffprobe decodes, with every frame the page wrote at its time.
     let clip = &summary["clip"];
-    let path = downloads.join(clip["name"].as_str().expect("clip name"));
+    let path = browser.downloaded(clip["name"].as_str().expect("clip name"));
     let probe = Command::new("ffprobe")
         .args(["-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries"])
         .args(["stream=codec_name,nb_read_frames:packet=pts_time", "-of", "json"])

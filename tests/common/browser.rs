@@ -198,6 +198,22 @@ impl Browser {
         }
     }
 
+    /// The file the page saved as `name`, once the browser has finished writing it (it writes
+    /// to a temporary name and renames it when complete).
+    pub fn downloaded(&self, name: &str) -> PathBuf {
+        let path = self.downloads.join(name);
+        let start = Instant::now();
+        while !path.is_file() {
+            assert!(
+                start.elapsed() < Duration::from_secs(120),
+                "{} was never saved",
+                path.display()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        path
+    }
+
     /// `window.dreamlens.summary()`, or null before the page published it.
     pub fn summary(&mut self) -> Value {
         self.eval("window.dreamlens ? window.dreamlens.summary() : null")

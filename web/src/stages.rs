@@ -4,34 +4,13 @@
 
 use std::{cell::RefCell, rc::Rc};
 
+pub use dreamlens::stages::StageKind;
 use dreamlens::{
-    inference::web::{WebProvider, WebSession},
+    inference::web::{WebInferenceError, WebProvider, WebSession},
     scene::{ClassMap, ScalarMap},
 };
 use image::RgbImage;
 use wasm_bindgen_futures::spawn_local;
-
-/// The stages the browser runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StageKind {
-    /// Semantic segmentation.
-    Segmentation,
-    /// The person mask.
-    Person,
-    /// Monocular depth.
-    Depth,
-}
-
-impl StageKind {
-    /// Its name in the HUD and the summary, as native.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Segmentation => "segmentation",
-            Self::Person => "person",
-            Self::Depth => "depth",
-        }
-    }
-}
 
 /// One stage's newest result.
 #[derive(Debug, Clone)]
@@ -115,6 +94,11 @@ impl Stage {
                 StageKind::Segmentation => session.segment(&frame).await.map(StageOutput::Classes),
                 StageKind::Person => session.person(&frame).await.map(StageOutput::Map),
                 StageKind::Depth => session.depth(&frame).await.map(StageOutput::Map),
+                // The page opens no style stage: its layers are reported off at start-up.
+                StageKind::Style => Err(WebInferenceError::Run {
+                    model: session.model_id().to_owned(),
+                    reason: "style stages do not run in the browser".into(),
+                }),
             };
             let ended = now_ms();
             let mut state = state.borrow_mut();
