@@ -70,6 +70,9 @@ struct Page {
     stages: Vec<Stage>,
     dropped: Vec<String>,
     frame: Option<CameraFrame>,
+    /// The maps composited, and the frame index each stage's came from.
+    analysis: FrameAnalysis,
+    analysis_from: Vec<Option<u64>>,
     frames_captured: u64,
     shown: u64,
     started_ms: f64,
@@ -177,6 +180,8 @@ pub async fn run() -> Result<(), String> {
         stages,
         dropped,
         frame: None,
+        analysis: FrameAnalysis::default(),
+        analysis_from: Vec::new(),
         frames_captured: 0,
         shown: 0,
         started_ms: now_ms(),
@@ -449,7 +454,14 @@ impl Page {
         self.frame = Some(CameraFrame { rgba });
     }
 
-    fn analysis(&self) -> FrameAnalysis {
+    /// The maps to composite with: the stages' newest results, copied only when one of them
+    /// delivered a new one since the last frame (not on every displayed frame).
+    fn refresh_analysis(&mut self) {
+        let newest: Vec<Option<u64>> =
+            self.stages.iter().map(|stage| stage.newest().map(|(index, _)| index)).collect();
+        if newest == self.analysis_from {
+            return;
+        }
         let mut scene = SceneAnalysis::default();
         for stage in &self.stages {
             let Some((_, output)) = stage.newest() else { continue };
@@ -462,16 +474,18 @@ impl Page {
                 _ => {}
             }
         }
-        FrameAnalysis { scene, ..FrameAnalysis::default() }
+        self.analysis = FrameAnalysis { scene, ..FrameAnalysis::default() };
+        self.analysis_from = newest;
     }
 
     fn composite_and_present(&mut self) -> Result<(), String> {
-        let analysis = self.analysis();
+        self.refresh_analysis();
+        let analysis = &self.analysis;
         let Some(frame) = &self.frame else { return Ok(()) };
         let gpu = &mut self.gpu;
         let compositor = self
             .renderer
-            .submit_pixels(&gpu.context, FramePixels::Rgba(&frame.rgba), self.size, &analysis)
+            .submit_pixels(&gpu.context, FramePixels::Rgba(&frame.rgba), self.size, analysis)
             .map_err(|e| e.to_string())?;
         let output = compositor.output_texture().clone();
         let picture = output.create_view(&Default::default());
