@@ -3,13 +3,14 @@
 //! See `ARCHITECTURE.md` for the map of modules and threads.
 //!
 //! The browser build (`wasm32`, `web/`) compiles the portable part: presets, scene maps, the
-//! compositor, motion, the fMP4 writer, the manifest, preprocessing and decoding, and
+//! controls, the compositor, motion, the fMP4 writer, the manifest, preprocessing and decoding, and
 //! `inference::web`, and the stages' names (`stages::StageKind`; the page runs its stages as
 //! tasks). Modules that run threads, load ONNX Runtime's library or speak HTTP are native only.
 
 #[cfg(not(target_family = "wasm"))]
 pub mod app;
 pub mod capture;
+pub mod controls;
 #[cfg(not(target_family = "wasm"))]
 pub mod diffusion;
 pub mod effects;

@@ -22,7 +22,9 @@ pub struct Folders {
 impl Folders {
     /// The desktop's per-user config and cache folders.
     pub fn desktop() -> Self {
-        Self { settings: crate::app::settings_path(), models: crate::store::default_cache_dir() }
+        let settings = directories::ProjectDirs::from("", "", "dreamlens")
+            .map(|d| d.config_dir().join("settings.toml"));
+        Self { settings, models: crate::store::default_cache_dir() }
     }
 
     /// Everything under one folder the app owns (a phone app's internal storage).

@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 /// (crate as named in code, the source paths allowed to name it).
 const OWNERS: &[(&str, &[&str])] = &[
     ("ort", &["src/inference/"]),
-    ("wgpu", &["src/render/", "src/app/"]),
+    ("wgpu", &["src/render/", "src/app/", "src/controls/"]),
     ("winit", &["src/app/"]),
-    ("egui", &["src/app/"]),
-    ("egui_wgpu", &["src/app/"]),
+    ("egui", &["src/app/", "src/controls/"]),
+    ("egui_wgpu", &["src/controls/"]),
     ("egui_winit", &["src/app/"]),
     ("ffmpeg_next", &["src/capture/"]),
     ("nokhwa", &["src/capture/"]),

@@ -87,9 +87,9 @@ fn changed_share(changed: &[bool], labels: &[DemoSurface], surface: DemoSurface)
     picked.iter().filter(|&&i| changed[i]).count() as f64 / picked.len().max(1) as f64
 }
 
-/// A viewport pixel at the centre of a 13x13 patch of one furniture class in `classes` (the
-/// model's grid), with that class's label.
-fn furniture_patch(classes: &image::GrayImage) -> (u32, u32, &'static str) {
+/// The centre of a 13x13 patch of one furniture class in `classes` (the model's grid), as
+/// fractions of the picture, with that class's label.
+fn furniture_patch(classes: &image::GrayImage) -> (f64, f64, &'static str) {
     let (w, h) = classes.dimensions();
     for cy in (6..h - 6).rev() {
         for cx in 6..w - 6 {
@@ -98,13 +98,24 @@ fn furniture_patch(classes: &image::GrayImage) -> (u32, u32, &'static str) {
             let uniform = (cy - 6..=cy + 6)
                 .all(|yy| (cx - 6..=cx + 6).all(|xx| classes.get_pixel(xx, yy)[0] == id));
             if Region::of_label(label) == Region::Furniture && uniform {
-                let x = ((f64::from(cx) + 0.5) / f64::from(w) * f64::from(WIDTH)) as u32;
-                let y = ((f64::from(cy) + 0.5) / f64::from(h) * f64::from(HEIGHT)) as u32;
-                return (x, y, label);
+                let u = (f64::from(cx) + 0.5) / f64::from(w);
+                let v = (f64::from(cy) + 0.5) / f64::from(h);
+                return (u, v, label);
             }
         }
     }
     panic!("no 13x13 patch of one furniture class in the native class map");
+}
+
+/// The page's picture rectangle from its summary, `[x0, y0, x1, y1]` in CSS pixels.
+fn picture_rect(summary: &serde_json::Value) -> [f64; 4] {
+    let rect: Vec<f64> = summary["picture_rect"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_f64())
+        .collect();
+    rect.try_into().unwrap_or_else(|_| panic!("no picture_rect in {summary}"))
 }
 
 #[test]
@@ -254,7 +265,7 @@ fn a_corrupt_model_is_refused_on_screen_and_the_camera_keeps_running() {
 }
 
 #[test]
-fn a_second_visit_works_offline_and_a_tap_picks_the_region_under_it() {
+fn a_second_visit_works_offline_and_touch_drives_the_controls_and_picks_the_region_under_it() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let site = site();
     let dir = tempfile::tempdir().expect("temp dir");
@@ -269,10 +280,23 @@ fn a_second_visit_works_offline_and_a_tap_picks_the_region_under_it() {
     let ready = browser.eval("navigator.serviceWorker.ready.then(r => !!r.active)");
     assert_eq!(ready, true, "no active service worker");
 
-    // A tap on the furniture makes the repaint act on the class the page reads there, as a
+    // The controls are egui, drawn on the canvas and driven by touch: a finger on the banner's
+    // first button hides the side panel, and the picture then takes the width it leaves.
+    let before = picture_rect(&browser.summary());
+    browser.touch(24.0, 12.0);
+    let summary = browser.wait_for("the picture to take the panel's place", STALL, |s| {
+        picture_rect(s)[2] - picture_rect(s)[0] > before[2] - before[0] + 100.0
+    });
+    let rect = picture_rect(&summary);
+    assert!(
+        rect[0] < before[0],
+        "the panel hid, yet the picture did not move left: {before:?} -> {rect:?}"
+    );
+
+    // A finger on the furniture makes the repaint act on the class the page reads there, as a
     // click does in the desktop window: the class native `analyze` reads at the same place,
     // chosen where a wide patch around it holds that one class, so the two builds' edges
-    // cannot differ there. The canvas fills the 1280x720 viewport 1:1.
+    // cannot differ there. The place on the page follows the picture's rectangle.
     let output = Command::new(env!("CARGO_BIN_EXE_dreamlens"))
         .env("DREAMLENS_MODEL_DIRS", common::models_dir())
         .env("DREAMLENS_CACHE_DIR", dir.path().join("cache"))
@@ -285,13 +309,27 @@ fn a_second_visit_works_offline_and_a_tap_picks_the_region_under_it() {
     assert!(output.status.success(), "analyze failed: {}", String::from_utf8_lossy(&output.stderr));
     let classes =
         image::open(dir.path().join("analysis/frame.classes.png")).expect("class map").to_luma8();
-    let (x, y, label) = furniture_patch(&classes);
-    browser.tap(x, y);
+    let (u, v, label) = furniture_patch(&classes);
+    let (x, y) = (rect[0] + u * (rect[2] - rect[0]), rect[1] + v * (rect[3] - rect[1]));
+    browser.touch(x, y);
     let summary = browser.wait_for("the tapped region", STALL, |s| {
         s["regions"][0].as_str().is_some_and(|r| !r.contains("\"wall\""))
     });
     let region = summary["regions"][0].as_str().unwrap_or_default().to_owned();
     assert_eq!(region.split('"').nth(1), Some(label), "tapped at {x},{y}: {region}");
+
+    // Turned to portrait, a phone's 360x640 CSS pixels at 2 device pixels each, the page lays
+    // itself out again: the controls, shown by the same button, take the bottom of the screen,
+    // and the picture the whole width above them.
+    browser.set_viewport(360, 640, 2.0);
+    browser.touch(24.0, 12.0);
+    let summary = browser.wait_for("the portrait layout", STALL, |s| {
+        let r = picture_rect(s);
+        r[2] - r[0] > 350.0 && r[3] < 640.0 * 0.75
+    });
+    let rect = picture_rect(&summary);
+    let aspect = (rect[2] - rect[0]) / (rect[3] - rect[1]);
+    assert!((aspect - 16.0 / 9.0).abs() < 0.02, "the picture lost its aspect: {rect:?}");
 
     server.stop();
     browser.navigate(&url);

@@ -14,7 +14,6 @@ mod remote_meter;
 mod session_meter;
 mod settings;
 mod source;
-mod ui;
 
 use std::{
     path::PathBuf,
@@ -33,12 +32,13 @@ use winit::{
 
 use crate::{
     capture::CameraRequest,
+    controls::{Settings, panel},
     effects::Effect,
     inference::SessionOptions,
     platform::Platform,
     render::{
         RenderContext,
-        present::{Presenter, fit_rect},
+        present::Presenter,
         readback::{self},
         staging::FrameStaging,
     },
@@ -49,7 +49,6 @@ use effects::{Effects, Loading};
 use frame_gate::FrameGate;
 use overlay::Overlay;
 use recording::Recording;
-pub use settings::{Settings, desktop_path as settings_path};
 use source::{LiveFrame, LiveSource};
 
 /// How long the window thread rests after a redraw with nothing to show (no frame yet, no
@@ -160,6 +159,8 @@ pub struct LiveApp {
     picked_layer: usize,
     /// Last cursor position in window pixels.
     cursor: Option<(f64, f64)>,
+    /// Where the last picture was drawn, in window pixels (for the session summary).
+    picture_rect: Option<[f64; 4]>,
     fps: FpsCounter,
     recording: Option<Recording>,
     message: Option<(String, Instant)>,
@@ -213,6 +214,7 @@ impl LiveApp {
             gate,
             picked_layer: 0,
             cursor: None,
+            picture_rect: None,
             fps: FpsCounter::default(),
             recording: None,
             message: None,
@@ -338,8 +340,11 @@ impl LiveApp {
             return;
         };
         let size = window.inner_size();
-        let (frame_w, frame_h) = frame.frame.image.dimensions();
-        let rect = fit_rect((frame_w, frame_h), (size.width, size.height));
+        let Some(gpu) = &self.gpu else { return };
+        let rect = gpu
+            .overlay
+            .painter
+            .picture_rect(frame.frame.image.dimensions(), (size.width, size.height));
         let u =
             (x / f64::from(size.width.max(1)) - f64::from(rect[0])) / f64::from(rect[2] - rect[0]);
         let v =
@@ -396,6 +401,9 @@ impl LiveApp {
         if actions.snapshot {
             self.snapshot();
         }
+        if actions.fullscreen {
+            toggle_fullscreen(&window);
+        }
         Ok(true)
     }
 
@@ -436,9 +444,9 @@ impl LiveApp {
         &mut self,
         window: &Window,
         picture: &wgpu::Texture,
-    ) -> anyhow::Result<(ui::Actions, bool)> {
+    ) -> anyhow::Result<(panel::Actions, bool)> {
         let (Some(gpu), Some(effects)) = (&mut self.gpu, &mut self.effects) else {
-            return Ok((ui::Actions::default(), false));
+            return Ok((panel::Actions::default(), false));
         };
         let picture_view = picture.create_view(&wgpu::TextureViewDescriptor::default());
         let mut encoder = gpu
@@ -447,10 +455,10 @@ impl LiveApp {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("window") });
         let (screen, screen_view) = gpu.screen.as_ref().expect("checked above");
         let size = [screen.size().width, screen.size().height];
-        let mut actions = ui::Actions::default();
+        let mut actions = panel::Actions::default();
         // The controls, laid out again only when something may have changed.
         if gpu.overlay.is_due(Instant::now(), size) {
-            let hud = ui::HudData {
+            let hud = panel::HudData {
                 display_fps: self.fps.fps,
                 stages: effects.stage_stats(),
                 providers: effects.providers.clone(),
@@ -486,12 +494,13 @@ impl LiveApp {
                 restyle_engine: effects.restyle_label.clone(),
                 preset_description: effects.description.clone(),
                 remote: effects.remote.rows(),
+                key_hints: "space: record, s: snapshot, h: HUD, f: fullscreen, Esc: quit",
             };
             let mut layers = effects.renderer.layers().to_vec();
             let picked_layer = &mut self.picked_layer;
             let settings = &mut self.settings;
             gpu.overlay.update(window, &gpu.context, &mut encoder, size, |ui| {
-                ui::draw(ui, settings, &hud, &mut layers, picked_layer, &mut actions);
+                panel::draw(ui, settings, &hud, &mut layers, picked_layer, &mut actions);
             });
             if actions.restyle && self.settings.restyle_prompt.trim().is_empty() {
                 self.message = Some(("Type what the picture should become".into(), Instant::now()));
@@ -508,7 +517,17 @@ impl LiveApp {
                 effects.renderer.set_layers(&gpu.context, layers)?;
             }
         }
-        let rect = fit_rect((picture.size().width, picture.size().height), (size[0], size[1]));
+        let rect = gpu
+            .overlay
+            .painter
+            .picture_rect((picture.size().width, picture.size().height), (size[0], size[1]));
+        let (width, height) = (f64::from(size[0]), f64::from(size[1]));
+        self.picture_rect = Some([
+            f64::from(rect[0]) * width,
+            f64::from(rect[1]) * height,
+            f64::from(rect[2]) * width,
+            f64::from(rect[3]) * height,
+        ]);
         gpu.presenter.blit(
             &gpu.context,
             &mut encoder,
@@ -517,7 +536,7 @@ impl LiveApp {
             wgpu::TextureFormat::Rgba8Unorm,
             rect,
         );
-        gpu.overlay.draw(&mut encoder, screen_view);
+        gpu.overlay.painter.draw(&mut encoder, screen_view);
         // To the window.
         let mut reconfigure = false;
         if let (Some(surface), Some(config)) = (&gpu.surface, &gpu.config) {
@@ -701,11 +720,7 @@ impl ApplicationHandler for LiveApp {
                 Key::Character(c) if c.as_str() == "h" => {
                     self.settings.show_hud = !self.settings.show_hud
                 }
-                Key::Character(c) if c.as_str() == "f" => {
-                    let fullscreen =
-                        window.fullscreen().is_none().then_some(Fullscreen::Borderless(None));
-                    window.set_fullscreen(fullscreen);
-                }
+                Key::Character(c) if c.as_str() == "f" => toggle_fullscreen(&window),
                 _ => {}
             },
             _ => {}
@@ -715,7 +730,8 @@ impl ApplicationHandler for LiveApp {
     fn exiting(&mut self, _event_loop: &ActiveEventLoop) {
         // The session's rates, for benchmarks and bug reports.
         let stages = self.effects.as_ref().map(|e| e.stage_stats()).unwrap_or_default();
-        if let Some(summary) = self.meter.summary(&stages) {
+        if let Some(mut summary) = self.meter.summary(&stages) {
+            summary.picture_rect = self.picture_rect;
             eprintln!("{summary}");
             if let Some(path) = &self.options.summary_json {
                 let written = serde_json::to_vec_pretty(&summary)
@@ -746,4 +762,9 @@ impl Drop for LiveApp {
         // Model workers stop before the GPU state goes.
         self.effects = None;
     }
+}
+
+/// Borderless fullscreen on the window's monitor, or back to a window.
+fn toggle_fullscreen(window: &Window) {
+    window.set_fullscreen(window.fullscreen().is_none().then_some(Fullscreen::Borderless(None)));
 }

@@ -6,18 +6,10 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use crate::inference::{ModelSession, remote::CallStats};
-
-/// One remote model's last run (a keyframe for the restyler: all its calls together).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RemoteRow {
-    /// Round trip of its last request, in milliseconds.
-    pub round_trip_ms: f32,
-    /// Request bytes of the last run.
-    pub sent: u64,
-    /// Response bytes of the last run.
-    pub received: u64,
-}
+use crate::{
+    controls::RemoteRow,
+    inference::{ModelSession, remote::CallStats},
+};
 
 /// Shared between the stage threads (writers) and the window (reader).
 #[derive(Debug, Clone, Default)]

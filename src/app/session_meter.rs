@@ -52,6 +52,9 @@ pub struct SessionSummary {
     pub max_frame_gap_ms: f64,
     /// Per model stage.
     pub stages: BTreeMap<String, StageSummary>,
+    /// Where the last picture was drawn, `[x0, y0, x1, y1]` in window pixels: letterboxed into
+    /// the area the controls leave free. `None` before a picture was drawn.
+    pub picture_rect: Option<[f64; 4]>,
 }
 
 impl SessionMeter {
@@ -99,6 +102,7 @@ impl SessionMeter {
                     (kind.name().to_owned(), summary)
                 })
                 .collect(),
+            picture_rect: None,
         })
     }
 }

@@ -1,41 +1,10 @@
-//! Settings that persist across restarts, in the file the platform's [`Folders`] name.
+//! The controls' [`Settings`] kept across restarts, in the file the platform's [`Folders`] name.
 //!
 //! [`Folders`]: crate::platform::Folders
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use serde::{Deserialize, Serialize};
-
-/// What the user chose last time.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct Settings {
-    /// Preset name or file.
-    pub preset: String,
-    /// Show the HUD.
-    pub show_hud: bool,
-    /// Show the control panel.
-    pub show_panel: bool,
-    /// The last restyle prompt applied.
-    pub restyle_prompt: String,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            preset: "wall-paint".into(),
-            show_hud: true,
-            show_panel: true,
-            restyle_prompt: String::new(),
-        }
-    }
-}
-
-/// The desktop's settings file, in the platform's per-user config folder.
-pub fn desktop_path() -> Option<PathBuf> {
-    directories::ProjectDirs::from("", "", "dreamlens")
-        .map(|d| d.config_dir().join("settings.toml"))
-}
+use crate::controls::Settings;
 
 impl Settings {
     /// The settings saved at `path`, or the defaults when there are none or they are

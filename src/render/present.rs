@@ -35,6 +35,24 @@ pub fn fit_rect(source_size: (u32, u32), target_size: (u32, u32)) -> [f32; 4] {
     [(1.0 - w) / 2.0, (1.0 - h) / 2.0, (1.0 + w) / 2.0, (1.0 + h) / 2.0]
 }
 
+/// Where a `source_size` picture sits, letterboxed, in the part `area` (`[x0, y0, x1, y1]`, 0..1)
+/// of a `target_size` screen: the area the controls leave free. 0..1 screen coordinates.
+pub fn fit_rect_within(
+    source_size: (u32, u32),
+    target_size: (u32, u32),
+    area: [f32; 4],
+) -> [f32; 4] {
+    let (tw, th) = (target_size.0 as f32, target_size.1 as f32);
+    let (aw, ah) = ((area[2] - area[0]).max(0.0), (area[3] - area[1]).max(0.0));
+    let inner = fit_rect(source_size, ((aw * tw).round() as u32, (ah * th).round() as u32));
+    [
+        area[0] + inner[0] * aw,
+        area[1] + inner[1] * ah,
+        area[0] + inner[2] * aw,
+        area[1] + inner[3] * ah,
+    ]
+}
+
 impl Presenter {
     /// Prepares the shader; pipelines follow per target format.
     pub fn new(context: &RenderContext) -> Self {
@@ -123,5 +141,20 @@ mod tests {
         assert_eq!(fit_rect((1280, 720), (1280, 720)), [0.0, 0.0, 1.0, 1.0]);
         let r = fit_rect((1280, 720), (1280, 1440));
         assert!((r[1] - 0.25).abs() < 1e-6 && (r[3] - 0.75).abs() < 1e-6 && r[0] == 0.0);
+    }
+
+    #[test]
+    fn a_picture_beside_a_panel_fills_the_free_area_only() {
+        // A 1280x720 window whose left 320 px hold the controls: the 960x720 area left holds a
+        // 960x540 picture, centred vertically, starting right of the panel.
+        let r = fit_rect_within((1280, 720), (1280, 720), [0.25, 0.0, 1.0, 1.0]);
+        let expected = [0.25, 90.0 / 720.0, 1.0, 630.0 / 720.0];
+        for (got, want) in r.iter().zip(expected) {
+            assert!((got - want).abs() < 1e-6, "{r:?} != {expected:?}");
+        }
+        assert_eq!(
+            fit_rect_within((640, 480), (800, 600), [0.0, 0.0, 1.0, 1.0]),
+            fit_rect((640, 480), (800, 600))
+        );
     }
 }

@@ -131,11 +131,17 @@ impl Browser {
         );
         browser.call("Network.enable", json!({}));
         browser.call("Page.enable", json!({}));
-        browser.call(
-            "Emulation.setDeviceMetricsOverride",
-            json!({"width": 1280, "height": 720, "deviceScaleFactor": 1, "mobile": false}),
-        );
+        browser.set_viewport(1280, 720, 1.0);
         browser
+    }
+
+    /// The page's viewport: `width` x `height` CSS pixels of `scale` device pixels each (a
+    /// phone turned to portrait is 360x640 at 2 or 3).
+    pub fn set_viewport(&mut self, width: u32, height: u32, scale: f64) {
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": width, "height": height, "deviceScaleFactor": scale, "mobile": false}),
+        );
     }
 
     fn send(&mut self, method: &str, params: Value, session: Option<&str>) -> Value {
@@ -188,14 +194,13 @@ impl Browser {
         result["result"]["value"].clone()
     }
 
-    /// A tap (mouse press and release) at `(x, y)` CSS pixels of the viewport.
-    pub fn tap(&mut self, x: u32, y: u32) {
-        for kind in ["mousePressed", "mouseReleased"] {
-            self.call(
-                "Input.dispatchMouseEvent",
-                json!({"type": kind, "x": x, "y": y, "button": "left", "clickCount": 1}),
-            );
-        }
+    /// A finger's tap (touch start and end) at `(x, y)` CSS pixels of the viewport.
+    pub fn touch(&mut self, x: f64, y: f64) {
+        self.call(
+            "Input.dispatchTouchEvent",
+            json!({"type": "touchStart", "touchPoints": [{"x": x, "y": y}]}),
+        );
+        self.call("Input.dispatchTouchEvent", json!({"type": "touchEnd", "touchPoints": []}));
     }
 
     /// The file the page saved as `name`, once the browser has finished writing it (it writes

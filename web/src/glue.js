@@ -8,19 +8,14 @@ function element(id) {
   return document.getElementById(id);
 }
 
-/** Shows `text` in the status line (`kind`: info, error). */
+/** Shows `text` in the status line (`kind`: info, error); a tap on it hides it. */
 export function setStatus(text, kind) {
   const status = element('status');
   if (!status) return;
   status.textContent = text;
   status.dataset.kind = kind;
   status.hidden = text.length === 0;
-}
-
-/** The heads-up display's text. */
-export function setHud(text) {
-  const hud = element('hud');
-  if (hud) hud.textContent = text;
+  status.onclick = () => { status.hidden = true; };
 }
 
 /** The first-load progress bar: `fraction` in 0..1, or a negative value to hide it. */
@@ -228,13 +223,54 @@ export function exposeSummary(summary) {
   window.dreamlens = { summary: () => JSON.parse(summary()) };
 }
 
-/** Calls `onTap(u, v)` with the picture coordinates (0..1) of each tap or click on `canvas`. The
- *  canvas keeps the picture's aspect (page.css), so its box is the picture. */
-export function listenTaps(canvas, onTap) {
-  canvas.addEventListener('pointerdown', (event) => {
+/** Pointer input on `canvas` (mouse, pen and touch alike), queued for the frame loop as
+ *  triples `[kind, x, y]`: kind 0 moved, 1 pressed, 2 released, 3 gone, 4 wheel (x and y are then
+ *  the scroll in CSS pixels). Positions are CSS pixels from the canvas's top-left corner. */
+const pointerQueue = [];
+let goneNext = false;
+export function listenPointer(canvas) {
+  const at = (event) => {
     const box = canvas.getBoundingClientRect();
-    onTap((event.clientX - box.left) / box.width, (event.clientY - box.top) / box.height);
+    return [event.clientX - box.left, event.clientY - box.top];
+  };
+  canvas.addEventListener('pointermove', (event) => pointerQueue.push(0, ...at(event)));
+  canvas.addEventListener('pointerdown', (event) => {
+    canvas.setPointerCapture(event.pointerId);
+    pointerQueue.push(0, ...at(event), 1, ...at(event));
   });
+  canvas.addEventListener('pointerup', (event) => {
+    pointerQueue.push(2, ...at(event));
+    // A finger lifted hovers nowhere, from the next frame on: egui finds what was tapped where
+    // the pointer last was in this one.
+    if (event.pointerType !== 'mouse') goneNext = true;
+  });
+  canvas.addEventListener('pointercancel', () => pointerQueue.push(3, 0, 0));
+  canvas.addEventListener('pointerleave', (event) => { if (event.pointerType === 'mouse') pointerQueue.push(3, 0, 0); });
+  canvas.addEventListener('wheel', (event) => {
+    event.preventDefault();
+    pointerQueue.push(4, event.deltaX, event.deltaY);
+  }, { passive: false });
+}
+
+/** The pointer events queued since the last call (see `listenPointer`). */
+export function takePointerEvents() {
+  const events = new Float64Array(pointerQueue.splice(0));
+  if (goneNext) pointerQueue.push(3, 0, 0);
+  goneNext = false;
+  return events;
+}
+
+/** `[width, height, devicePixelRatio]`: the canvas's size on the page in CSS pixels, and device
+ *  pixels per CSS pixel. */
+export function canvasLayout(canvas) {
+  return new Float64Array([canvas.clientWidth, canvas.clientHeight, window.devicePixelRatio || 1]);
+}
+
+/** Loads the page again with the URL parameter `name` set to `value` (another preset). */
+export function reloadWith(name, value) {
+  const url = new URL(window.location.href);
+  url.searchParams.set(name, value);
+  window.location.assign(url.href);
 }
 
 /** Full screen on and off (the `f` key). */

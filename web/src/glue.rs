@@ -1,4 +1,4 @@
-//! The page's JavaScript side (`glue.js`): camera, model bytes, encoder, elements.
+//! The page's JavaScript side (`glue.js`): camera, model bytes, encoder, input, elements.
 
 use js_sys::{Function, Promise, Uint8Array};
 use wasm_bindgen::prelude::*;
@@ -8,9 +8,6 @@ extern "C" {
     /// Shows a status line (`kind`: `info` or `error`); empty hides it.
     #[wasm_bindgen(js_name = setStatus)]
     pub fn set_status(text: &str, kind: &str);
-    /// The heads-up display's text.
-    #[wasm_bindgen(js_name = setHud)]
-    pub fn set_hud(text: &str);
     /// The first-load progress bar; a negative fraction hides it.
     #[wasm_bindgen(js_name = setProgress)]
     pub fn set_progress(label: &str, fraction: f64);
@@ -59,9 +56,18 @@ extern "C" {
     /// Saves bytes as a download.
     #[wasm_bindgen(js_name = saveFile)]
     pub fn save_file(bytes: &[u8], name: &str, mime_type: &str);
-    /// Calls `on_tap(u, v)` for each tap on the canvas, in picture coordinates.
-    #[wasm_bindgen(js_name = listenTaps)]
-    pub fn listen_taps(canvas: &web_sys::HtmlCanvasElement, on_tap: &Function);
+    /// Queues the canvas's pointer events (mouse, pen, touch) for `take_pointer_events`.
+    #[wasm_bindgen(js_name = listenPointer)]
+    pub fn listen_pointer(canvas: &web_sys::HtmlCanvasElement);
+    /// The queued pointer events as `[kind, x, y]` triples (see `glue.js`).
+    #[wasm_bindgen(js_name = takePointerEvents)]
+    pub fn take_pointer_events() -> Vec<f64>;
+    /// `[width, height, device pixels per CSS pixel]` of the canvas on the page.
+    #[wasm_bindgen(js_name = canvasLayout)]
+    pub fn canvas_layout(canvas: &web_sys::HtmlCanvasElement) -> Vec<f64>;
+    /// Loads the page again with one URL parameter changed.
+    #[wasm_bindgen(js_name = reloadWith)]
+    pub fn reload_with(name: &str, value: &str);
     /// Full screen on and off.
     #[wasm_bindgen(js_name = toggleFullscreen)]
     pub fn toggle_fullscreen();

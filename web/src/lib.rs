@@ -3,6 +3,7 @@
 //! through WebCodecs. Platform code lives here and in `glue.js`; the app's logic is the core's.
 
 mod glue;
+mod input;
 mod live;
 mod options;
 mod recording;

@@ -1,11 +1,13 @@
 //! The live page: camera frames composited with the preset on WebGPU, one frame per animation
 //! frame, with the models' newest results. Start-up is awaited in steps (GPU, camera, runtime,
 //! models), and each failure is shown on the page with what to do; a model that cannot be used
-//! turns off only the layers that need it, and the camera keeps running.
+//! turns off only the layers that need it, and the camera keeps running. The controls and HUD
+//! are the shared egui panel, drawn on the same canvas; the picture takes the area they leave.
 
 use std::{cell::RefCell, rc::Rc};
 
 use dreamlens::{
+    controls::{Actions, ControlsPainter, HudData, Settings, panel},
     effects::{RegionSelector, preset::Preset},
     inference::web::{self, WebSession},
     pipeline::{EffectRenderer, FrameAnalysis, LayerPlan},
@@ -19,7 +21,7 @@ use wasm_bindgen::{JsCast, prelude::*};
 use wasm_bindgen_futures::JsFuture;
 
 use crate::{
-    glue,
+    glue, input,
     options::PageOptions,
     recording::{Recording, SavedClip},
     stages::{Stage, StageKind, StageOutput},
@@ -45,12 +47,29 @@ fn adapter_name(info: &wgpu::AdapterInfo) -> String {
     }
 }
 
-/// The window-bound GPU state.
+/// How long a notice stays in the banner.
+const MESSAGE_MS: f64 = 6000.0;
+
+/// The canvas-bound GPU state.
 struct Gpu {
     context: RenderContext,
+    canvas: web_sys::HtmlCanvasElement,
     surface: wgpu::Surface<'static>,
     config: wgpu::SurfaceConfiguration,
     presenter: Presenter,
+    /// Device pixels per CSS pixel (egui's points are CSS pixels).
+    pixels_per_point: f32,
+}
+
+/// The controls over the picture.
+struct Controls {
+    painter: ControlsPainter,
+    settings: Settings,
+    /// The layer a tap on the picture re-targets.
+    picked_layer: usize,
+    /// A passing notice, and when it was given (page clock).
+    message: Option<(String, f64)>,
+    description: String,
 }
 
 /// A camera frame, as the models and the compositor take it.
@@ -65,6 +84,9 @@ struct Page {
     camera: JsValue,
     camera_name: String,
     camera_frames_seen: f64,
+    controls: Controls,
+    /// Start or stop recording, asked for by the controls or a key.
+    record_wanted: bool,
     size: (u32, u32),
     renderer: EffectRenderer,
     stages: Vec<Stage>,
@@ -88,7 +110,6 @@ struct Page {
     snapshot_ring: Option<ReadbackRing<()>>,
     snapshot: Option<String>,
     finished: bool,
-    hud_at_ms: f64,
 }
 
 /// Starts the page: returns once the frame loop runs, or with the reason it cannot.
@@ -135,8 +156,6 @@ pub async fn run() -> Result<(), String> {
         _ => return Err("the camera gave no picture size".into()),
     };
     context.check_size(size.0, size.1).map_err(|e| e.to_string())?;
-    canvas.set_width(size.0);
-    canvas.set_height(size.1);
     let caps = surface.get_capabilities(&context.adapter);
     // The browser's preferred canvas format comes first (`getPreferredCanvasFormat`); another
     // may have no swap-chain backing (Chromium on SwiftShader refuses RGBA8 and loses the
@@ -151,15 +170,19 @@ pub async fn run() -> Result<(), String> {
         usage: wgpu::TextureUsages::RENDER_ATTACHMENT,
         format,
         color_space: wgpu::SurfaceColorSpace::Auto,
-        width: size.0,
-        height: size.1,
+        width: 1,
+        height: 1,
         present_mode: wgpu::PresentMode::AutoVsync,
         desired_maximum_frame_latency: 2,
         alpha_mode: caps.alpha_modes[0],
         view_formats: vec![],
     };
-    surface.configure(&context.device, &config);
     let presenter = Presenter::new(&context);
+    let painter = ControlsPainter::new(&context, format);
+    // A press released where it began is a tap however long it lasted, as a phone's buttons
+    // take it; egui's default (0.8 s) would also turn quick taps into nothing while a model
+    // runs on the page's thread and frames come seconds apart.
+    painter.egui().options_mut(|o| o.input_options.max_click_duration = f64::INFINITY);
 
     let (stages, disabled) = open_stages(&preset, &options).await;
     let plan = LayerPlan::new(&preset, &disabled, Some(style_unavailable()));
@@ -168,12 +191,32 @@ pub async fn run() -> Result<(), String> {
     let renderer = EffectRenderer::new(plan);
     let status = disabled.iter().map(|d| d.reason.clone()).collect::<Vec<_>>().join("\n");
     glue::set_status(&status, if status.is_empty() { "info" } else { "error" });
+    let controls = Controls {
+        painter,
+        settings: Settings { preset: options.preset.clone(), ..Settings::default() },
+        picked_layer: renderer
+            .layers()
+            .iter()
+            .position(|l| l.region.needs_segmentation())
+            .unwrap_or(0),
+        message: None,
+        description: preset.description.clone(),
+    };
 
     let page = Rc::new(RefCell::new(Page {
         camera_name: glue::camera_label(&camera),
         options,
-        gpu: Gpu { context, surface, config, presenter },
+        gpu: Gpu {
+            context,
+            canvas: canvas.clone(),
+            surface,
+            config,
+            presenter,
+            pixels_per_point: 1.0,
+        },
         camera,
+        controls,
+        record_wanted: false,
         camera_frames_seen: -1.0,
         size,
         renderer,
@@ -195,7 +238,6 @@ pub async fn run() -> Result<(), String> {
         snapshot_ring: None,
         snapshot: None,
         finished: false,
-        hud_at_ms: 0.0,
     }));
     let summary_page = Rc::clone(&page);
     let summary = Closure::<dyn Fn() -> String>::new(move || {
@@ -204,21 +246,26 @@ pub async fn run() -> Result<(), String> {
     glue::expose_summary(summary.as_ref().unchecked_ref());
     summary.forget();
     let key_page = Rc::clone(&page);
-    let on_key = Closure::<dyn Fn(String)>::new(move |key: String| match key.as_str() {
-        "s" => key_page.borrow_mut().snapshot_wanted = true,
-        "f" => glue::toggle_fullscreen(),
-        _ => {}
+    let on_key = Closure::<dyn Fn(String)>::new(move |key: String| {
+        let mut page = key_page.borrow_mut();
+        match key.as_str() {
+            " " => page.record_wanted = true,
+            "s" => page.snapshot_wanted = true,
+            "h" => {
+                page.controls.settings.show_hud ^= true;
+                page.controls.painter.invalidate();
+            }
+            "f" => glue::toggle_fullscreen(),
+            _ => {}
+        }
     });
     glue::listen_keys(on_key.as_ref().unchecked_ref());
     on_key.forget();
-    let tap_page = Rc::clone(&page);
-    let on_tap = Closure::<dyn Fn(f64, f64)>::new(move |u: f64, v: f64| {
-        let message = tap_page.borrow_mut().pick_region(u, v);
-        glue::set_status(&message, "info");
-    });
-    glue::listen_taps(&canvas, on_tap.as_ref().unchecked_ref());
-    on_tap.forget();
-    start_recording_if_asked(&page).await;
+    glue::listen_pointer(&canvas);
+    let seconds = page.borrow().options.record_seconds;
+    if let Some(seconds) = seconds {
+        start_recording(&page, seconds).await;
+    }
     animate(page);
     Ok(())
 }
@@ -299,16 +346,28 @@ async fn open_model(
     WebSession::open(entry, &bytes, provider).await.map_err(|e| e.to_string())
 }
 
-async fn start_recording_if_asked(page: &Rc<RefCell<Page>>) {
-    let (size, seconds, context) = {
+/// Starts recording `seconds` of the picture (infinite: until stopped).
+async fn start_recording(page: &Rc<RefCell<Page>>, seconds: f64) {
+    let (size, context) = {
         let page = page.borrow();
-        (page.size, page.options.record_seconds, page.gpu.context.clone())
+        (page.size, page.gpu.context.clone())
     };
-    let Some(seconds) = seconds else { return };
     match Recording::start(&context, size, seconds).await {
         Ok(recording) => page.borrow_mut().recording = Some(recording),
         Err(error) => glue::set_status(&format!("cannot record: {error}"), "error"),
     }
+}
+
+/// Stops the recording, or starts one until stopped.
+fn toggle_recording(page: &Rc<RefCell<Page>>) {
+    let mut borrowed = page.borrow_mut();
+    if let Some(recording) = borrowed.recording.take() {
+        recording.finish(borrowed.gpu.context.clone(), Rc::clone(&borrowed.clip));
+        return;
+    }
+    drop(borrowed);
+    let page = Rc::clone(page);
+    wasm_bindgen_futures::spawn_local(async move { start_recording(&page, f64::INFINITY).await });
 }
 
 /// The animation-frame callback, which asks for itself again.
@@ -320,6 +379,9 @@ fn animate(page: Rc<RefCell<Page>>) {
     let next = Rc::clone(&callback);
     *callback.borrow_mut() = Some(Closure::new(move || {
         let keep_going = page.borrow_mut().frame();
+        if std::mem::take(&mut page.borrow_mut().record_wanted) {
+            toggle_recording(&page);
+        }
         if keep_going {
             request_frame(next.borrow().as_ref());
         }
@@ -344,7 +406,6 @@ impl Page {
                     Err(error) => glue::set_status(&error, "error"),
                 }
             }
-            self.update_hud();
             if self.options.quit_after_frames.is_some_and(|limit| self.shown >= limit) {
                 self.finish();
             }
@@ -355,9 +416,8 @@ impl Page {
             || self.snapshot_ring.as_ref().is_some_and(|r| r.in_flight() > 0)
     }
 
-    /// Queues a copy of `picture` for the snapshot asked for, if one is.
-    /// Makes the first layer with a region act on the class under the tap at `(u, v)` (0..1 over
-    /// the picture), as a click does in the desktop window; returns what to tell the user.
+    /// Makes the picked layer act on the class under the tap at `(u, v)` (0..1 over the
+    /// picture), as a click does in the desktop window; returns what to tell the user.
     fn pick_region(&mut self, u: f64, v: f64) -> String {
         let classes =
             self.stages.iter().filter(|s| s.kind == StageKind::Segmentation).find_map(|s| match s
@@ -380,10 +440,9 @@ impl Page {
         );
         let label = classes.labels.get(usize::from(class)).cloned().unwrap_or_default();
         let mut layers = self.renderer.layers().to_vec();
-        let Some((index, layer)) =
-            layers.iter_mut().enumerate().find(|(_, l)| l.region.needs_segmentation())
-        else {
-            return "No layer of this preset acts on a region".into();
+        let index = self.controls.picked_layer;
+        let Some(layer) = layers.get_mut(index).filter(|l| l.region.needs_segmentation()) else {
+            return "Pick a layer with a region first".into();
         };
         layer.region = RegionSelector::Named(vec![label.clone()]);
         match self.renderer.set_layers(&self.gpu.context, layers) {
@@ -392,6 +451,7 @@ impl Page {
         }
     }
 
+    /// Queues a copy of `picture` for the snapshot asked for, if one is.
     fn request_snapshot(&mut self, picture: &wgpu::Texture) {
         if !self.snapshot_wanted {
             return;
@@ -480,15 +540,50 @@ impl Page {
 
     fn composite_and_present(&mut self) -> Result<(), String> {
         self.refresh_analysis();
-        let analysis = &self.analysis;
         let Some(frame) = &self.frame else { return Ok(()) };
-        let gpu = &mut self.gpu;
         let compositor = self
             .renderer
-            .submit_pixels(&gpu.context, FramePixels::Rgba(&frame.rgba), self.size, analysis)
+            .submit_pixels(
+                &self.gpu.context,
+                FramePixels::Rgba(&frame.rgba),
+                self.size,
+                &self.analysis,
+            )
             .map_err(|e| e.to_string())?;
         let output = compositor.output_texture().clone();
-        let picture = output.create_view(&Default::default());
+        self.present(&output)?;
+        if let Some(recording) = &mut self.recording {
+            recording.add_frame(&self.gpu.context, &output, now_ms());
+        }
+        if self.options.quit_after_frames.is_some_and(|limit| self.shown + 1 >= limit) {
+            // The last frame of a scripted run is the one its snapshot shows.
+            self.snapshot_wanted |= self.options.snapshot;
+        }
+        self.request_snapshot(&output);
+        Ok(())
+    }
+
+    /// Sizes the canvas's drawing buffer to its size on the page, in device pixels.
+    fn fit_canvas(&mut self) {
+        let gpu = &mut self.gpu;
+        let [css_w, css_h, ratio] = glue::canvas_layout(&gpu.canvas)[..] else { return };
+        let limit = gpu.context.device.limits().max_texture_dimension_2d;
+        let width = ((css_w * ratio).round() as u32).clamp(1, limit);
+        let height = ((css_h * ratio).round() as u32).clamp(1, limit);
+        gpu.pixels_per_point = ratio as f32;
+        if (width, height) != (gpu.config.width, gpu.config.height) {
+            gpu.canvas.set_width(width);
+            gpu.canvas.set_height(height);
+            gpu.config.width = width;
+            gpu.config.height = height;
+            gpu.surface.configure(&gpu.context.device, &gpu.config);
+        }
+    }
+
+    /// The picture letterboxed into the area the controls leave, the controls over it.
+    fn present(&mut self, picture: &wgpu::Texture) -> Result<(), String> {
+        self.fit_canvas();
+        let gpu = &self.gpu;
         let texture = match gpu.surface.get_current_texture() {
             wgpu::CurrentSurfaceTexture::Success(texture)
             | wgpu::CurrentSurfaceTexture::Suboptimal(texture) => texture,
@@ -502,25 +597,115 @@ impl Page {
             .context
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("page") });
-        gpu.presenter.blit(
-            &gpu.context,
-            &mut encoder,
-            &picture,
-            &view,
-            gpu.config.format,
-            [0.0, 0.0, 1.0, 1.0],
-        );
+        let actions = self.update_controls(&mut encoder);
+        let gpu = &mut self.gpu;
+        let screen = (gpu.config.width, gpu.config.height);
+        let rect = self.controls.painter.picture_rect(self.size, screen);
+        let picture = picture.create_view(&Default::default());
+        gpu.presenter.blit(&gpu.context, &mut encoder, &picture, &view, gpu.config.format, rect);
+        self.controls.painter.draw(&mut encoder, &view);
         gpu.context.queue.submit([encoder.finish()]);
         gpu.context.queue.present(texture);
-        if let Some(recording) = &mut self.recording {
-            recording.add_frame(&gpu.context, &output, now_ms());
-        }
-        if self.options.quit_after_frames.is_some_and(|limit| self.shown + 1 >= limit) {
-            // The last frame of a scripted run is the one its snapshot shows.
-            self.snapshot_wanted |= self.options.snapshot;
-        }
-        self.request_snapshot(&output);
+        self.act_on(actions);
         Ok(())
+    }
+
+    /// Lays the controls out again when input arrived or they are due; a tap on the picture
+    /// (not on the controls) picks its region.
+    fn update_controls(&mut self, encoder: &mut wgpu::CommandEncoder) -> Actions {
+        let events = glue::take_pointer_events();
+        let screen = [self.gpu.config.width, self.gpu.config.height];
+        if !events.is_empty() {
+            self.controls.painter.invalidate();
+        }
+        if !self.controls.painter.is_due(web_time::Instant::now(), screen) {
+            return Actions::default();
+        }
+        let input = input::raw_input(
+            &events,
+            screen,
+            self.gpu.pixels_per_point,
+            now_ms() / 1e3,
+            self.gpu.context.device.limits().max_texture_dimension_2d as usize,
+        );
+        let hud = self.hud_data();
+        let mut layers = self.renderer.layers().to_vec();
+        let mut actions = Actions::default();
+        let mut tap = None;
+        let controls = &mut self.controls;
+        let (settings, picked_layer) = (&mut controls.settings, &mut controls.picked_layer);
+        controls.painter.update(input, &self.gpu.context, encoder, screen, |ui| {
+            panel::draw(ui, settings, &hud, &mut layers, picked_layer, &mut actions);
+            let free = ui.available_rect_before_wrap();
+            let response = ui.interact(free, ui.scope_id().with("picture"), egui::Sense::click());
+            if response.clicked() {
+                tap = response.interact_pointer_pos();
+            }
+        });
+        if actions.layers_changed
+            && let Err(error) = self.renderer.set_layers(&self.gpu.context, layers)
+        {
+            self.notify(format!("Cannot change the layers: {error}"));
+        }
+        if let Some(tap) = tap {
+            let ppp = self.gpu.pixels_per_point;
+            let rect = self.controls.painter.picture_rect(self.size, (screen[0], screen[1]));
+            let u = (f64::from(tap.x * ppp / screen[0] as f32 - rect[0]))
+                / f64::from(rect[2] - rect[0]);
+            let v = (f64::from(tap.y * ppp / screen[1] as f32 - rect[1]))
+                / f64::from(rect[3] - rect[1]);
+            let message = self.pick_region(u, v);
+            self.notify(message);
+        }
+        actions
+    }
+
+    /// Does what the controls asked for.
+    fn act_on(&mut self, actions: Actions) {
+        self.record_wanted |= actions.record;
+        self.snapshot_wanted |= actions.snapshot;
+        if actions.fullscreen {
+            glue::toggle_fullscreen();
+        }
+        if self.controls.settings.preset != self.options.preset {
+            // Another preset needs other models: the page starts again with it (the models
+            // already fetched come from the browser's cache).
+            glue::reload_with("preset", &self.controls.settings.preset);
+        }
+    }
+
+    /// Shows `message` in the banner for a while; an empty one clears it.
+    fn notify(&mut self, message: String) {
+        self.controls.message = (!message.is_empty()).then(|| (message, now_ms()));
+        self.controls.painter.invalidate();
+    }
+
+    /// What the HUD shows: the same rows as the desktop window's.
+    fn hud_data(&self) -> HudData {
+        let now = now_ms();
+        HudData {
+            display_fps: self.fps as f32,
+            stages: self.stages.iter().map(|s| (s.kind, s.stats())).collect(),
+            providers: self
+                .stages
+                .iter()
+                .map(|s| (s.kind, format!("{} on {}", s.model, s.provider)))
+                .collect(),
+            dropped_layers: self.dropped.clone(),
+            banner: format!("{} | {}", self.camera_name, self.options.preset),
+            recording: self.recording.as_ref().map(Recording::progress),
+            message: self
+                .controls
+                .message
+                .as_ref()
+                .filter(|(_, at)| now - at < MESSAGE_MS)
+                .map(|(m, _)| m.clone()),
+            adapter: adapter_name(&self.gpu.context.adapter_info),
+            restyle_engine: None,
+            preset_description: self.controls.description.clone(),
+            remote: Vec::new(),
+            key_hints: "space: record, s: snapshot, h: HUD, f: fullscreen",
+        }
     }
 
     fn count_shown(&mut self) {
@@ -539,38 +724,6 @@ impl Page {
         }
     }
 
-    fn update_hud(&mut self) {
-        let now = now_ms();
-        if now - self.hud_at_ms < 250.0 {
-            return;
-        }
-        self.hud_at_ms = now;
-        let mut lines = vec![format!(
-            "{} | {:.1} fps | {}",
-            self.camera_name, self.fps, self.gpu.context.adapter_info.name
-        )];
-        for stage in &self.stages {
-            let counters = stage.counters();
-            let mut line = format!(
-                "{}: {} on {} | {} runs, {:.0} ms",
-                stage.kind.name(),
-                stage.model,
-                stage.provider,
-                counters.runs,
-                counters.latency_ms
-            );
-            if let Some(error) = counters.error {
-                line.push_str(&format!(" | failed: {error}"));
-            }
-            lines.push(line);
-        }
-        lines.extend(self.dropped.iter().map(|d| format!("off: {d}")));
-        if let Some(recording) = &self.recording {
-            lines.push(recording.hud_line());
-        }
-        glue::set_hud(&lines.join("\n"));
-    }
-
     fn finish(&mut self) {
         if self.finished {
             return;
@@ -582,23 +735,40 @@ impl Page {
         }
     }
 
+    /// Where the picture is on the page, in CSS pixels from the canvas's top-left corner.
+    fn picture_rect_on_page(&self) -> [f64; 4] {
+        let gpu = &self.gpu;
+        let rect =
+            self.controls.painter.picture_rect(self.size, (gpu.config.width, gpu.config.height));
+        let (w, h) = (
+            f64::from(gpu.config.width) / f64::from(gpu.pixels_per_point),
+            f64::from(gpu.config.height) / f64::from(gpu.pixels_per_point),
+        );
+        [
+            f64::from(rect[0]) * w,
+            f64::from(rect[1]) * h,
+            f64::from(rect[2]) * w,
+            f64::from(rect[3]) * h,
+        ]
+    }
+
     fn summary(&self) -> PageSummary {
         let seconds = (self.finished_ms.unwrap_or_else(now_ms) - self.started_ms) / 1000.0;
         let stages = self
             .stages
             .iter()
             .map(|stage| {
-                let counters = stage.counters();
+                let stats = stage.stats();
                 (
                     stage.kind.name().to_owned(),
                     StageSummary {
-                        runs: counters.runs,
-                        runs_per_second: counters.runs as f64 / seconds.max(1e-3),
-                        latency_ms: counters.latency_ms,
-                        skipped: counters.skipped,
+                        runs: stats.completed,
+                        runs_per_second: stats.completed as f64 / seconds.max(1e-3),
+                        latency_ms: stats.latency.as_secs_f64() * 1e3,
+                        skipped: stats.skipped,
                         model: stage.model.clone(),
                         execution_provider: stage.provider.to_owned(),
-                        error: counters.error,
+                        error: stats.error,
                     },
                 )
             })
@@ -616,6 +786,7 @@ impl Page {
             clip: self.clip.borrow().clone(),
             snapshot: self.snapshot.clone(),
             regions: self.renderer.layers().iter().map(|l| format!("{:?}", l.region)).collect(),
+            picture_rect: self.picture_rect_on_page(),
         }
     }
 }

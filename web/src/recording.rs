@@ -3,7 +3,7 @@
 //! device's hardware encoder where it has one) into the project's own fragmented-MP4 writer,
 //! kept in memory and saved as a download when it ends.
 
-use std::{cell::RefCell, path::Path, rc::Rc};
+use std::{cell::RefCell, path::Path, rc::Rc, time::Duration};
 
 use dreamlens::{
     record::{EncodedPicture, Mp4Writer, annexb},
@@ -49,7 +49,7 @@ pub struct Recording {
 }
 
 impl Recording {
-    /// Opens the encoder for `size` pictures of `seconds`.
+    /// Opens the encoder for `size` pictures of `seconds` (infinite: until stopped).
     pub async fn start(
         context: &RenderContext,
         size: (u32, u32),
@@ -132,11 +132,10 @@ impl Recording {
         self.started_ms.is_some_and(|start| self.last_ms - start >= self.seconds * 1000.0)
     }
 
-    /// The HUD's line for it.
-    pub fn hud_line(&self) -> String {
+    /// For the HUD: the length recorded so far and the frames dropped.
+    pub fn progress(&self) -> (Duration, u64) {
         let seconds = self.started_ms.map_or(0.0, |start| (self.last_ms - start) / 1000.0);
-        let dropped = self.dropped + self.ring.dropped;
-        format!("recording {seconds:.1} s, {} frames, {dropped} dropped", self.encoded)
+        (Duration::from_secs_f64(seconds.max(0.0)), self.dropped + self.ring.dropped)
     }
 
     /// Encodes the copies still in flight, waits for the encoder, writes the last fragment and

@@ -2,12 +2,14 @@
 //! frame when the stage is free, take its newest result when it has one; never a queue), with
 //! each run awaited in its own task so the frame loop never waits for a model.
 
+pub use dreamlens::stages::StageKind;
+use std::time::Duration;
 use std::{cell::RefCell, rc::Rc};
 
-pub use dreamlens::stages::StageKind;
 use dreamlens::{
     inference::web::{WebInferenceError, WebProvider, WebSession},
     scene::{ClassMap, ScalarMap},
+    stages::StageStats,
 };
 use image::RgbImage;
 use wasm_bindgen_futures::spawn_local;
@@ -21,26 +23,13 @@ pub enum StageOutput {
     Map(ScalarMap),
 }
 
-/// What a stage has done, for the HUD and the summary.
-#[derive(Debug, Clone, Default)]
-pub struct StageCounters {
-    /// Runs completed.
-    pub runs: u64,
-    /// Milliseconds from the frame's capture to the result, last run.
-    pub latency_ms: f64,
-    /// Frames offered while it was busy.
-    pub skipped: u64,
-    /// The last run's failure.
-    pub error: Option<String>,
-}
-
 struct StageState {
     /// The session while the stage is free; taken by the running task.
     session: Option<WebSession>,
     /// When the last run ended and how long it took, on the page's clock.
     last_run_ms: Option<(f64, f64)>,
     newest: Option<(u64, Rc<StageOutput>)>,
-    counters: StageCounters,
+    stats: StageStats,
 }
 
 /// One model stage.
@@ -66,7 +55,7 @@ impl Stage {
                 session: Some(session),
                 last_run_ms: None,
                 newest: None,
-                counters: StageCounters::default(),
+                stats: StageStats::default(),
             })),
         }
     }
@@ -83,7 +72,7 @@ impl Stage {
             && state.last_run_ms.is_some_and(|(ended, took)| captured_ms < ended + took);
         let session = if resting { None } else { state.session.take() };
         let Some(mut session) = session else {
-            state.counters.skipped += 1;
+            state.stats.skipped += 1;
             return;
         };
         drop(state);
@@ -103,15 +92,25 @@ impl Stage {
             let ended = now_ms();
             let mut state = state.borrow_mut();
             state.session = Some(session);
+            let previous_end = state.last_run_ms.map(|(end, _)| end);
             state.last_run_ms = Some((ended, ended - started));
             match result {
                 Ok(output) => {
                     state.newest = Some((index, Rc::new(output)));
-                    state.counters.runs += 1;
-                    state.counters.latency_ms = ended - captured_ms;
-                    state.counters.error = None;
+                    let stats = &mut state.stats;
+                    stats.completed += 1;
+                    stats.latency = Duration::from_secs_f64((ended - captured_ms).max(0.0) / 1e3);
+                    if let Some(previous) = previous_end {
+                        let rate = (1e3 / (ended - previous).max(1.0)) as f32;
+                        stats.rate_hz = if stats.rate_hz == 0.0 {
+                            rate
+                        } else {
+                            stats.rate_hz * 0.8 + rate * 0.2
+                        };
+                    }
+                    stats.error = None;
                 }
-                Err(error) => state.counters.error = Some(error.to_string()),
+                Err(error) => state.stats.error = Some(error.to_string()),
             }
         });
     }
@@ -121,8 +120,8 @@ impl Stage {
         self.state.borrow().newest.clone()
     }
 
-    /// Its counters.
-    pub fn counters(&self) -> StageCounters {
-        self.state.borrow().counters.clone()
+    /// Its counters, as a native stage keeps them.
+    pub fn stats(&self) -> StageStats {
+        self.state.borrow().stats.clone()
     }
 }

@@ -51,4 +51,7 @@ pub struct PageSummary {
     pub regions: Vec<String>,
     /// The last snapshot's file name (PNG).
     pub snapshot: Option<String>,
+    /// Where the picture is on the page, `[x0, y0, x1, y1]` in CSS pixels from the canvas's
+    /// top-left corner (the controls take the rest).
+    pub picture_rect: [f64; 4],
 }

@@ -1,5 +1,6 @@
-//! The controls and the HUD (egui). Layout only: state changes are returned as `Actions` or
-//! written to `Settings`.
+//! The controls and the HUD (egui), the same on every platform. Layout only: state changes are
+//! returned as `Actions` or written to `Settings`. Everything is a button, slider or tap, so
+//! touch works as a mouse does; keys are shortcuts only.
 
 use std::time::Duration;
 
@@ -33,7 +34,20 @@ pub struct HudData {
     /// What the running preset does.
     pub preset_description: String,
     /// Per model on an inference server: its last run's round trip and bytes.
-    pub remote: Vec<(String, super::remote_meter::RemoteRow)>,
+    pub remote: Vec<(String, RemoteRow)>,
+    /// The platform's keyboard shortcuts, shown under the controls.
+    pub key_hints: &'static str,
+}
+
+/// One remote model's last run (a keyframe for the restyler: all its calls together).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RemoteRow {
+    /// Round trip of its last request, in milliseconds.
+    pub round_trip_ms: f32,
+    /// Request bytes of the last run.
+    pub sent: u64,
+    /// Response bytes of the last run.
+    pub received: u64,
 }
 
 /// Buttons pressed and edits made this frame.
@@ -47,9 +61,12 @@ pub struct Actions {
     pub snapshot: bool,
     /// Apply the prompt in `Settings::restyle_prompt`.
     pub restyle: bool,
+    /// Enter or leave fullscreen.
+    pub fullscreen: bool,
 }
 
-/// Draws the side panel and the HUD.
+/// Draws the banner, the controls and the HUD. The controls sit on the left of a landscape
+/// screen and at the bottom of a portrait one, so the picture keeps the larger free area.
 pub fn draw(
     ui: &mut egui::Ui,
     settings: &mut Settings,
@@ -59,8 +76,13 @@ pub fn draw(
     actions: &mut Actions,
 ) {
     let ctx = ui.ctx().clone();
+    let portrait = ui.available_height() > ui.available_width();
     egui::Panel::top("banner").show(ui, |ui| {
-        ui.horizontal(|ui| {
+        ui.horizontal_wrapped(|ui| {
+            let toggle = if settings.show_panel { "Hide controls" } else { "Controls" };
+            if ui.button(toggle).clicked() {
+                settings.show_panel = !settings.show_panel;
+            }
             ui.label(&hud.banner);
             if let Some(message) = &hud.message {
                 ui.separator();
@@ -69,7 +91,13 @@ pub fn draw(
         });
     });
     if settings.show_panel {
-        egui::Panel::left("controls").resizable(false).default_size(220.0).show(ui, |ui| {
+        let panel = if portrait {
+            let height = ui.available_height();
+            egui::Panel::bottom("controls").default_size(height * 0.4).max_size(height * 0.5)
+        } else {
+            egui::Panel::left("controls").default_size(220.0)
+        };
+        panel.resizable(false).show(ui, |ui| {
             egui::ScrollArea::vertical().show(ui, |ui| {
                 controls_ui(ui, settings, hud, actions);
                 if layers.iter().any(|l| matches!(l.effect, Effect::Restyle { .. })) {
@@ -105,17 +133,16 @@ fn controls_ui(ui: &mut egui::Ui, settings: &mut Settings, hud: &HudData, action
         Some((elapsed, _)) => {
             format!("Stop recording ({:02}:{:02})", elapsed.as_secs() / 60, elapsed.as_secs() % 60)
         }
-        None => "Record (space)".to_owned(),
+        None => "Record".to_owned(),
     };
-    if ui.button(record_label).clicked() {
-        actions.record = true;
-    }
-    if ui.button("Snapshot (s)").clicked() {
-        actions.snapshot = true;
-    }
-    ui.checkbox(&mut settings.show_hud, "HUD (h)");
+    ui.horizontal_wrapped(|ui| {
+        actions.record |= ui.button(record_label).clicked();
+        actions.snapshot |= ui.button("Snapshot").clicked();
+        actions.fullscreen |= ui.button("Fullscreen").clicked();
+    });
+    ui.checkbox(&mut settings.show_hud, "HUD");
     ui.separator();
-    ui.small("f: fullscreen, Esc: quit");
+    ui.small(hud.key_hints);
 }
 
 fn slider(
@@ -229,7 +256,7 @@ fn layers_ui(
                     );
                 }
                 if matches!(layer.region, RegionSelector::Named(_)) {
-                    ui.radio_value(picked_layer, index, "click the picture to pick its region");
+                    ui.radio_value(picked_layer, index, "tap the picture to pick its region");
                 }
                 changed |= match &mut layer.effect {
                     Effect::Repaint { colour: c, strength } => {

@@ -1,0 +1,37 @@
+//! The controls and the HUD over the picture, shared by the desktop window, the phone and the
+//! page: [`panel`] lays them out with egui, [`ControlsPainter`] draws them with wgpu. Each
+//! platform only turns its own input events into `egui::RawInput` (winit natively, pointer and
+//! key events in the browser) and places the picture in the area the panels leave free.
+
+mod painter;
+pub mod panel;
+
+use serde::{Deserialize, Serialize};
+
+pub use painter::ControlsPainter;
+pub use panel::{Actions, HudData, RemoteRow};
+
+/// What the user chose on the controls; the desktop keeps it across restarts (`app::settings`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Preset name or file.
+    pub preset: String,
+    /// Show the HUD.
+    pub show_hud: bool,
+    /// Show the control panel.
+    pub show_panel: bool,
+    /// The last restyle prompt applied.
+    pub restyle_prompt: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            preset: "wall-paint".into(),
+            show_hud: true,
+            show_panel: true,
+            restyle_prompt: String::new(),
+        }
+    }
+}
