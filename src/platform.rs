@@ -17,6 +17,9 @@ pub struct Folders {
     pub settings: Option<PathBuf>,
     /// The model cache: downloads and verified copies.
     pub models: PathBuf,
+    /// Where recordings and snapshots go: the working folder on the desktop; on a phone, the
+    /// app's shared media folder, which the gallery shows.
+    pub outputs: PathBuf,
 }
 
 impl Folders {
@@ -24,13 +27,18 @@ impl Folders {
     pub fn desktop() -> Self {
         let settings = directories::ProjectDirs::from("", "", "dreamlens")
             .map(|d| d.config_dir().join("settings.toml"));
-        Self { settings, models: crate::store::default_cache_dir() }
+        Self { settings, models: crate::store::default_cache_dir(), outputs: PathBuf::from(".") }
     }
 
-    /// Everything under one folder the app owns (a phone app's internal storage).
+    /// Everything under one folder the app owns (a phone app's internal storage); a platform
+    /// with a better place for outputs sets `outputs` after.
     pub fn under(root: impl Into<PathBuf>) -> Self {
         let root = root.into();
-        Self { settings: Some(root.join("settings.toml")), models: root.join("models") }
+        Self {
+            settings: Some(root.join("settings.toml")),
+            models: root.join("models"),
+            outputs: root.join("outputs"),
+        }
     }
 }
 
@@ -77,12 +85,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_app_folder_holds_settings_and_models() {
+    fn an_app_folder_holds_settings_models_and_outputs() {
         let folders = Folders::under("/data/data/app.dreamlens/files");
         assert_eq!(
             folders.settings.as_deref(),
             Some(std::path::Path::new("/data/data/app.dreamlens/files/settings.toml"))
         );
         assert!(folders.models.ends_with("files/models"));
+        assert!(folders.outputs.ends_with("files/outputs"));
     }
 }

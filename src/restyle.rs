@@ -182,11 +182,6 @@ impl Restyler {
             .collect()
     }
 
-    /// Whether the prompt is used (a diffusion model runs).
-    pub fn reads_prompt(&self) -> bool {
-        matches!(self.engine, Engine::Diffusion { .. })
-    }
-
     /// Changes the prompt (cheap: embeddings are cached per prompt).
     pub fn set_prompt(&mut self, prompt: &str) {
         self.request.img2img.prompt = prompt.to_owned();

@@ -93,19 +93,6 @@ impl ClassMap {
     pub fn region_table(&self) -> Vec<Region> {
         self.labels.iter().map(|l| Region::of_label(l)).collect()
     }
-
-    /// Share of pixels in each region, in `Region::ALL` order.
-    pub fn region_fractions(&self) -> [f32; 7] {
-        let table = self.region_table();
-        let mut counts = [0usize; 7];
-        for &class in &self.classes {
-            let region = table.get(class as usize).copied().unwrap_or(Region::Other);
-            let index = Region::ALL.iter().position(|r| *r == region).unwrap_or(6);
-            counts[index] += 1;
-        }
-        let total = self.classes.len().max(1) as f32;
-        counts.map(|c| c as f32 / total)
-    }
 }
 
 /// Per-class scores at the model's resolution, planar (`[class][y][x]`).

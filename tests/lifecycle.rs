@@ -151,7 +151,11 @@ fn main() {
     let store = common::mirror_store(cache.path());
     let platform = Platform {
         // The user's settings file is left alone.
-        folders: Folders { settings: None, models: cache.path().to_owned() },
+        folders: Folders {
+            settings: None,
+            models: cache.path().to_owned(),
+            outputs: cache.path().join("outputs"),
+        },
         ..Platform::desktop()
     };
     let options = LiveOptions {

@@ -1,15 +1,17 @@
 //! The dreamlens phone app: `android_main` runs the same live app as the desktop
 //! (`dreamlens::app::LiveApp`) on a winit event loop bound to the NativeActivity, with the
 //! phone's side of each platform seam: Camera2 frames, AAudio sound encoded to AAC and H.264
-//! by MediaCodec, the app's internal storage, and ONNX Runtime's Android library packaged in the
-//! APK.
+//! by MediaCodec, the app's internal storage for settings and models, the shared media folder for
+//! clips and snapshots, logs in logcat, and ONNX Runtime's Android library packaged in the APK.
 //!
 //! Verified on the development machine: this crate type-checks for `aarch64-linux-android`
 //! against the real NDK bindings (`scripts/check-android.sh`). Linking and running need the
 //! NDK and a phone; see the README.
 
 mod camera2;
+mod logcat;
 mod media_codec;
+mod media_folder;
 mod microphone;
 mod permissions;
 
@@ -38,7 +40,7 @@ const CAMERA: CameraRequest = CameraRequest { index: 0, size: Some((1280, 720)),
 /// Entry point called by android-activity's NativeActivity glue on the app's main thread.
 #[unsafe(no_mangle)]
 fn android_main(app: AndroidApp) {
-    tracing_subscriber::fmt().with_ansi(false).init();
+    tracing_subscriber::fmt().with_ansi(false).without_time().with_writer(logcat::Logcat).init();
     if let Err(error) = run(app) {
         tracing::error!("dreamlens stopped: {error:#}");
     }
@@ -49,7 +51,15 @@ fn run(app: AndroidApp) -> anyhow::Result<()> {
     let storage = app
         .internal_data_path()
         .ok_or_else(|| anyhow::anyhow!("Android gave the app no internal storage folder"))?;
-    let folders = Folders::under(&storage);
+    let mut folders = Folders::under(&storage);
+    match media_folder::media_folder(&app) {
+        Ok(media) => folders.outputs = media,
+        // Still saved, in the app's own storage, and said where.
+        Err(error) => tracing::warn!(
+            "{error:#}; recordings and snapshots go to {}",
+            folders.outputs.display()
+        ),
+    }
     runtime::load_bundled(ORT_LIBRARY)?;
     // Models come into the cache by download (with `--remote`-free defaults) or are copied
     // into `mirror/` (adb push) for a phone without network.

@@ -138,6 +138,8 @@ pub struct LiveApp {
     options: LiveOptions,
     platform: Platform,
     settings: Settings,
+    /// The settings as saved before this run (the command line's choices are for it only).
+    saved_settings: Settings,
     source: LiveSource,
     /// Staging buffers the capture thread writes frames into, once there is a device.
     staging: FrameStaging,
@@ -176,15 +178,9 @@ impl LiveApp {
         options: LiveOptions,
         platform: Platform,
     ) -> anyhow::Result<Self> {
-        let mut settings = Settings::load(platform.folders.settings.as_deref());
-        if let Some(preset) = &options.preset {
-            settings.preset = preset.clone();
-        } else if options.restyle.is_some() {
-            settings.preset = "restyle".into();
-        }
-        if let Some(prompt) = &options.restyle {
-            settings.restyle_prompt = prompt.clone();
-        }
+        let saved_settings = Settings::load(platform.folders.settings.as_deref());
+        let settings =
+            saved_settings.with_flags(options.preset.as_deref(), options.restyle.as_deref());
         let staging = FrameStaging::default();
         let source = LiveSource::start(
             options.input.clone(),
@@ -199,6 +195,7 @@ impl LiveApp {
             options,
             platform,
             settings,
+            saved_settings,
             source,
             staging,
             gpu: None,
@@ -224,7 +221,12 @@ impl LiveApp {
 
     /// Saves the settings and returns what stopped the app, if something failed.
     pub fn finish(mut self) -> anyhow::Result<()> {
-        self.settings.save(self.platform.folders.settings.as_deref());
+        let flags = self
+            .saved_settings
+            .with_flags(self.options.preset.as_deref(), self.options.restyle.as_deref());
+        self.settings
+            .for_next_start(&self.saved_settings, &flags)
+            .save(self.platform.folders.settings.as_deref());
         match self.failure.take() {
             Some(error) => Err(error),
             None => Ok(()),

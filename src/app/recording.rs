@@ -84,10 +84,10 @@ impl LiveApp {
         let (width, height) = frame.frame.image.dimensions();
         let path = match path {
             Some(path) => path,
-            None => match output_names::claim(Path::new("."), output_names::stamp_now(), "mp4") {
+            None => match claim_in(&self.platform.folders.outputs, "mp4") {
                 Ok(path) => path,
                 Err(error) => {
-                    self.notify(format!("Cannot start a recording here: {error}"));
+                    self.notify(format!("Cannot start a recording: {error}"));
                     return;
                 }
             },
@@ -139,12 +139,13 @@ impl LiveApp {
         let (Some(gpu), Some(effects)) = (&mut self.gpu, &mut self.effects) else { return };
         let Some(frame) = &self.frame else { return };
         let analysis = effects.latest(frame);
+        let outputs = self.platform.folders.outputs.clone();
         let result = effects
             .renderer
             .render(&gpu.context, &frame.frame.image, &analysis)
             .map_err(anyhow::Error::from)
             .and_then(|image| {
-                let path = output_names::claim(Path::new("."), output_names::stamp_now(), "png")?;
+                let path = claim_in(&outputs, "png")?;
                 image.save_with_format(&path, image::ImageFormat::Png)?;
                 Ok(path)
             });
@@ -188,4 +189,11 @@ impl LiveApp {
             recording.feed(finished);
         }
     }
+}
+
+/// A new file `dreamlens-<time>.<extension>` in `folder`, made first if it is missing.
+fn claim_in(folder: &Path, extension: &str) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(folder)
+        .and_then(|()| output_names::claim(folder, output_names::stamp_now(), extension))
+        .map_err(|error| anyhow::anyhow!("cannot write into {}: {error}", folder.display()))
 }

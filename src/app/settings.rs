@@ -26,4 +26,54 @@ impl Settings {
             tracing::warn!(path = %path.display(), %error, "settings not saved");
         }
     }
+
+    /// This run's settings: the saved ones with what the command line asked for (`preset`, and
+    /// `restyle`'s prompt, which also means the `restyle` preset when no preset is named).
+    pub fn with_flags(&self, preset: Option<&str>, restyle: Option<&str>) -> Self {
+        let mut run = self.clone();
+        if let Some(preset) = preset.or(restyle.map(|_| "restyle")) {
+            run.preset = preset.to_owned();
+        }
+        if let Some(prompt) = restyle {
+            prompt.clone_into(&mut run.restyle_prompt);
+        }
+        run
+    }
+
+    /// What to save at exit: this run's settings, except that a choice the command line made
+    /// and the panel left alone is for this run only, so the next plain start is as before.
+    pub fn for_next_start(&self, saved: &Self, flags: &Self) -> Self {
+        let mut next = self.clone();
+        if next.preset == flags.preset && flags.preset != saved.preset {
+            next.preset.clone_from(&saved.preset);
+        }
+        if next.restyle_prompt == flags.restyle_prompt {
+            next.restyle_prompt.clone_from(&saved.restyle_prompt);
+        }
+        next
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_flag_is_for_one_run_and_a_panel_choice_is_kept() {
+        let saved = Settings { preset: "toon".into(), ..Settings::default() };
+        let flags = saved.with_flags(None, Some("a watercolour room"));
+        assert_eq!(
+            (flags.preset.as_str(), flags.restyle_prompt.as_str()),
+            ("restyle", "a watercolour room")
+        );
+        // Left alone: the next plain start is the saved one.
+        assert_eq!(flags.for_next_start(&saved, &flags), saved);
+        // Changed on the panel during the run: kept.
+        let chosen = Settings { preset: "film".into(), ..flags.clone() };
+        assert_eq!(chosen.for_next_start(&saved, &flags).preset, "film");
+        // No flags: everything the run ends with is kept.
+        let plain = saved.with_flags(None, None);
+        let hidden = Settings { show_hud: false, ..plain.clone() };
+        assert_eq!(hidden.for_next_start(&saved, &plain), hidden);
+    }
 }

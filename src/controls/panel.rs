@@ -232,8 +232,7 @@ fn layers_ui(
     ui.label("Layers");
     let mut changed = false;
     for (index, layer) in layers.iter_mut().enumerate() {
-        let name =
-            format!("{:?}", layer.effect).split([' ', '{']).next().unwrap_or("effect").to_owned();
+        let name = layer.effect.name();
         let region = match &layer.region {
             RegionSelector::Everything => "everything".to_owned(),
             RegionSelector::Named(names) => names.join(", "),

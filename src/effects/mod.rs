@@ -328,6 +328,24 @@ fn default_vignette() -> f32 {
 }
 
 impl Effect {
+    /// The name presets give it (`effect = "depth-of-field"`), which is also what users see.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Effect::Repaint { .. } => "repaint",
+            Effect::Texture { .. } => "texture",
+            Effect::BackgroundBlur { .. } => "background-blur",
+            Effect::BackgroundReplace { .. } => "background-replace",
+            Effect::DepthOfField { .. } => "depth-of-field",
+            Effect::DepthFog { .. } => "depth-fog",
+            Effect::Style { .. } => "style",
+            Effect::Restyle { .. } => "restyle",
+            Effect::Lut { .. } => "lut",
+            Effect::Toon { .. } => "toon",
+            Effect::Grain { .. } => "grain",
+            Effect::Vignette { .. } => "vignette",
+        }
+    }
+
     /// Needs the person mask.
     pub fn needs_person(&self) -> bool {
         matches!(self, Effect::BackgroundBlur { .. } | Effect::BackgroundReplace { .. })

@@ -386,6 +386,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_effect_is_named_as_its_preset_names_it() {
+        for (name, text) in BUILTIN {
+            let preset = Preset::load(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+            for layer in &preset.layers {
+                let written = format!("effect = \"{}\"", layer.effect.name());
+                assert!(text.contains(&written), "{name}: no `{written}` in its file");
+            }
+        }
+    }
+
+    #[test]
     fn every_builtin_preset_loads() {
         for name in Preset::builtin_names() {
             let preset = Preset::load(name).unwrap_or_else(|e| panic!("{name}: {e}"));

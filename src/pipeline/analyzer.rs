@@ -92,14 +92,6 @@ impl FrameAnalyzer {
         }
     }
 
-    /// The execution provider of the restyle engine, when the preset restyles.
-    pub fn restyle_provider(&self) -> Option<String> {
-        match &self.stylizer {
-            Some(Stylizer::Restyle(restyler)) => Some(restyler.provider()),
-            _ => None,
-        }
-    }
-
     /// Changes the restyle prompt, when the preset restyles.
     pub fn set_prompt(&mut self, prompt: &str) {
         if let Some(Stylizer::Restyle(restyler)) = &mut self.stylizer {

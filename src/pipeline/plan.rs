@@ -47,9 +47,9 @@ impl LayerPlan {
                 })
                 .or_else(|| layer.effect.needs_style().then(|| style_off.clone()).flatten());
             match reason {
-                Some(reason) => {
-                    plan.dropped.push(DroppedLayer { effect: effect_name(&layer.effect), reason })
-                }
+                Some(reason) => plan
+                    .dropped
+                    .push(DroppedLayer { effect: layer.effect.name().to_owned(), reason }),
                 None => {
                     plan.layers.push(layer.clone());
                     plan.luts.extend(lut.cloned());
@@ -58,8 +58,4 @@ impl LayerPlan {
         }
         plan
     }
-}
-
-fn effect_name(effect: &Effect) -> String {
-    format!("{effect:?}").split([' ', '{']).next().unwrap_or("effect").to_owned()
 }
