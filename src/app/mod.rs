@@ -24,7 +24,7 @@ use std::{
 use anyhow::Context as _;
 use winit::{
     application::ApplicationHandler,
-    event::{ElementState, KeyEvent, StartCause, WindowEvent},
+    event::{ElementState, KeyEvent, StartCause, TouchPhase, WindowEvent},
     event_loop::{ActiveEventLoop, ControlFlow},
     keyboard::{Key, NamedKey},
     window::{Fullscreen, Window, WindowId},
@@ -55,6 +55,9 @@ use source::{LiveFrame, LiveSource};
 /// surface while suspended) before it looks again: asking again at once would spin a core the
 /// models need, and a phone's battery in the background.
 const IDLE_WAIT: Duration = Duration::from_millis(5);
+
+/// How far (window pixels) a finger may move between down and up and still be a tap.
+const TAP_SLOP_PX: f64 = 24.0;
 
 /// What the command line asks of the live app.
 #[derive(Debug, Clone, Default)]
@@ -161,6 +164,8 @@ pub struct LiveApp {
     picked_layer: usize,
     /// Last cursor position in window pixels.
     cursor: Option<(f64, f64)>,
+    /// The finger that went down on the picture, and where (window pixels).
+    touch_start: Option<(u64, (f64, f64))>,
     /// Where the last picture was drawn, in window pixels (for the session summary).
     picture_rect: Option<[f64; 4]>,
     fps: FpsCounter,
@@ -211,6 +216,7 @@ impl LiveApp {
             gate,
             picked_layer: 0,
             cursor: None,
+            touch_start: None,
             picture_rect: None,
             fps: FpsCounter::default(),
             recording: None,
@@ -686,6 +692,24 @@ impl ApplicationHandler for LiveApp {
                 ..
             } if !consumed => {
                 self.pick_region();
+            }
+            // A phone has no cursor: a finger lifted where it went down picks, as a click does.
+            WindowEvent::Touch(touch) if !consumed => {
+                let at = (touch.location.x, touch.location.y);
+                match touch.phase {
+                    TouchPhase::Started => self.touch_start = Some((touch.id, at)),
+                    TouchPhase::Ended => {
+                        let start = self.touch_start.take();
+                        if start.is_some_and(|(id, (x, y))| {
+                            id == touch.id && (x - at.0).hypot(y - at.1) < TAP_SLOP_PX
+                        }) {
+                            self.cursor = Some(at);
+                            self.pick_region();
+                        }
+                    }
+                    TouchPhase::Moved => {}
+                    TouchPhase::Cancelled => self.touch_start = None,
+                }
             }
             WindowEvent::RedrawRequested => {
                 let shown = match self.redraw(event_loop) {
