@@ -266,6 +266,11 @@ export function canvasLayout(canvas) {
   return new Float64Array([canvas.clientWidth, canvas.clientHeight, window.devicePixelRatio || 1]);
 }
 
+/** True when the main pointer is a finger (a phone or tablet), not a mouse. */
+export function coarsePointer() {
+  return window.matchMedia('(pointer: coarse)').matches;
+}
+
 /** Loads the page again with the URL parameter `name` set to `value` (another preset). */
 export function reloadWith(name, value) {
   const url = new URL(window.location.href);

@@ -65,6 +65,9 @@ extern "C" {
     /// `[width, height, device pixels per CSS pixel]` of the canvas on the page.
     #[wasm_bindgen(js_name = canvasLayout)]
     pub fn canvas_layout(canvas: &web_sys::HtmlCanvasElement) -> Vec<f64>;
+    /// True when the main pointer is a finger.
+    #[wasm_bindgen(js_name = coarsePointer)]
+    pub fn coarse_pointer() -> bool;
     /// Loads the page again with one URL parameter changed.
     #[wasm_bindgen(js_name = reloadWith)]
     pub fn reload_with(name: &str, value: &str);

@@ -47,6 +47,9 @@ fn adapter_name(info: &wgpu::AdapterInfo) -> String {
     }
 }
 
+/// The least height of a control under a finger, in CSS px (platform guides ask 44-48).
+const TOUCH_TARGET_PT: f32 = 40.0;
+
 /// How long a notice stays in the banner.
 const MESSAGE_MS: f64 = 6000.0;
 
@@ -183,6 +186,14 @@ pub async fn run() -> Result<(), String> {
     // take it; egui's default (0.8 s) would also turn quick taps into nothing while a model
     // runs on the page's thread and frames come seconds apart.
     painter.egui().options_mut(|o| o.input_options.max_click_duration = f64::INFINITY);
+    if glue::coarse_pointer() {
+        // A fingertip is about 40 CSS px: egui's mouse-sized widgets grow to a touch size.
+        painter.egui().all_styles_mut(|style| {
+            style.spacing.interact_size.y = TOUCH_TARGET_PT;
+            style.spacing.button_padding = egui::vec2(10.0, 8.0);
+            style.spacing.item_spacing = egui::vec2(10.0, 8.0);
+        });
+    }
 
     let (stages, disabled) = open_stages(&preset, &options).await;
     let plan = LayerPlan::new(&preset, &disabled, Some(style_unavailable()));
