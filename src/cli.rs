@@ -221,7 +221,8 @@ pub struct ProcessArgs {
     #[arg(long, short)]
     pub input: String,
     /// An image file (for a single input picture), an `.mp4` file (H.264, fragmented so a
-    /// crash keeps what was recorded), or a folder that receives `frame_000000.png`, ...
+    /// crash keeps what was recorded), or a folder that receives PNGs: named as the input's
+    /// photos (`kitchen.jpg` gives `kitchen.png`), or `frame_000000.png`, ... for a video.
     #[arg(long, short)]
     pub output: PathBuf,
     /// A built-in preset name (see `dreamlens presets list`) or a preset TOML file. Default:

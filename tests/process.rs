@@ -51,7 +51,8 @@ fn wall_paint_on_real_photos_repaints_walls_and_leaves_the_rest() {
     assert!(output.status.success(), "{}", stderr(&output));
     let files = pngs_in(out.path());
     assert_eq!(files.len(), 4, "{files:?}");
-    assert!(files[0].ends_with("frame_000000.png"));
+    // Each result is named as the photo it comes from.
+    assert!(files[0].ends_with("ADE_val_00000001.png"), "{files:?}");
 
     // Photo 3: a stone wall behind booths. Where the model sees wall the picture changes a lot;
     // elsewhere (away from the wall's border) it stays as it was.
@@ -535,4 +536,30 @@ fn an_output_folder_that_is_a_file_is_named_as_such() {
     assert!(message.contains("is a file, not a folder"), "{message}");
     assert!(!message.contains("os error"), "{message}");
     assert_eq!(std::fs::read(&file).expect("kept"), b"not a folder", "the file was touched");
+}
+
+#[test]
+fn a_folder_of_photos_is_never_written_over_itself() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let photos = dir.path().join("photos");
+    std::fs::create_dir(&photos).expect("folder");
+    let original = photos.join("room.png");
+    photo("ADE_val_00000001").save(&original).expect("write");
+    let before = std::fs::read(&original).expect("read");
+    let output = dreamlens(
+        &dir.path().join("cache"),
+        &[
+            "process",
+            "--input",
+            photos.to_str().expect("utf-8"),
+            "--output",
+            photos.to_str().expect("utf-8"),
+            "--preset",
+            "film",
+        ],
+    );
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(message.contains("is the input folder"), "{message}");
+    assert_eq!(std::fs::read(&original).expect("kept"), before, "the photo was replaced");
 }

@@ -41,14 +41,15 @@ pub fn list_presets() -> anyhow::Result<ExitCode> {
 enum Sink {
     /// One picture to this file.
     File(PathBuf),
-    /// `frame_NNNNNN.png` in this folder.
-    Folder(PathBuf),
+    /// PNGs in this folder: named as the input photos they come from (`kitchen.jpg` gives
+    /// `kitchen.png`), or `frame_NNNNNN.png` for a video's frames.
+    Folder { folder: PathBuf, names: Vec<String> },
     /// An H.264 MP4 recording.
     Mp4(PathBuf),
 }
 
 impl Sink {
-    fn for_output(output: &Path, frames: Option<u64>) -> anyhow::Result<Self> {
+    fn for_output(output: &Path, input: &str, frames: Option<u64>) -> anyhow::Result<Self> {
         if capture::is_image_path(output) {
             if frames != Some(1) {
                 bail!(
@@ -68,16 +69,54 @@ impl Sink {
             }
             return Ok(Sink::Mp4(output.to_owned()));
         }
+        let input = Path::new(input);
+        let names =
+            if input.is_dir() { png_names(&capture::images_in(input)?) } else { Vec::new() };
+        if !names.is_empty() && same_folder(input, output) {
+            bail!(
+                "output {} is the input folder: the edited photos would replace the originals; \
+                 give another folder",
+                output.display()
+            );
+        }
         super::create_folder(output)?;
-        Ok(Sink::Folder(output.to_owned()))
+        Ok(Sink::Folder { folder: output.to_owned(), names })
     }
 
     fn png_path(&self, index: u64) -> PathBuf {
         match self {
             Sink::File(path) | Sink::Mp4(path) => path.clone(),
-            Sink::Folder(folder) => folder.join(format!("frame_{index:06}.png")),
+            Sink::Folder { folder, names } => {
+                match usize::try_from(index).ok().and_then(|i| names.get(i)) {
+                    Some(name) => folder.join(name),
+                    None => folder.join(format!("frame_{index:06}.png")),
+                }
+            }
         }
     }
+}
+
+/// The output names of a folder's photos, in the order they are read: each photo's name with
+/// `.png`, or its whole file name with `.png` added when two photos share a stem (`a.jpg` and
+/// `a.png` give `a.jpg.png` and `a.png.png`).
+fn png_names(photos: &[PathBuf]) -> Vec<String> {
+    let stem = |p: &PathBuf| p.file_stem().map(|s| s.to_string_lossy().into_owned());
+    let stems: Vec<String> = photos.iter().filter_map(stem).collect();
+    let mut unique = stems.clone();
+    unique.sort();
+    unique.dedup();
+    if stems.len() == photos.len() && unique.len() == stems.len() {
+        return stems.into_iter().map(|s| format!("{s}.png")).collect();
+    }
+    photos
+        .iter()
+        .map(|p| format!("{}.png", p.file_name().unwrap_or_default().to_string_lossy()))
+        .collect()
+}
+
+/// True when both paths name the same existing folder.
+fn same_folder(a: &Path, b: &Path) -> bool {
+    matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b)
 }
 
 type Analysed = (Frame, anyhow::Result<FrameAnalysis>);
@@ -171,7 +210,7 @@ pub fn run(
     let (total, is_sequence, size) = info_receiver
         .recv()
         .map_err(|_| anyhow::anyhow!("the frame reader stopped before opening the input"))??;
-    let sink = Sink::for_output(&args.output, total)?;
+    let sink = Sink::for_output(&args.output, &args.input, total)?;
     let context = RenderContext::headless()?;
     if context.is_software() {
         eprintln!("note: no GPU found; compositing on {} (CPU)", context.adapter_info.name);
@@ -367,7 +406,7 @@ pub fn run(
         return Err(error.context(format!("stopped after {}", frames_written(written))));
     }
     let place = match &sink {
-        Sink::File(p) | Sink::Folder(p) | Sink::Mp4(p) => p.display().to_string(),
+        Sink::File(p) | Sink::Folder { folder: p, .. } | Sink::Mp4(p) => p.display().to_string(),
     };
     eprintln!("{} to {place}", frames_written(written));
     Ok(ExitCode::SUCCESS)
@@ -403,6 +442,16 @@ mod tests {
 
     fn thread(panics: bool) -> std::thread::JoinHandle<()> {
         std::thread::spawn(move || assert!(!panics, "a planted panic"))
+    }
+
+    #[test]
+    fn photos_keep_their_names_and_a_shared_stem_keeps_the_extension() {
+        let photos = |names: &[&str]| names.iter().map(PathBuf::from).collect::<Vec<_>>();
+        assert_eq!(
+            png_names(&photos(&["in/hall.jpg", "in/kitchen.JPEG"])),
+            ["hall.png", "kitchen.png"]
+        );
+        assert_eq!(png_names(&photos(&["in/a.jpg", "in/a.png"])), ["a.jpg.png", "a.png.png"]);
     }
 
     #[test]
