@@ -107,6 +107,20 @@ pub struct StageStats {
     pub error: Option<String>,
 }
 
+impl StageStats {
+    /// Counts one result, made `latency` after its frame was captured and `since_last` after
+    /// the stage's previous result (the rate is smoothed over the last few).
+    pub fn count_result(&mut self, latency: Duration, since_last: Option<Duration>) {
+        self.completed += 1;
+        self.latency = latency;
+        self.error = None;
+        if let Some(gap) = since_last {
+            let rate = 1.0 / gap.as_secs_f32().max(1e-6);
+            self.rate_hz = if self.rate_hz == 0.0 { rate } else { self.rate_hz * 0.8 + rate * 0.2 };
+        }
+    }
+}
+
 /// An input frame for a stage.
 pub struct StageInput<F> {
     /// The frame.
@@ -156,17 +170,7 @@ impl<F: Send + Sync + 'static, O: Clone + Send + 'static> Stage<F, O> {
                             captured_at: job.captured_at,
                             value,
                         });
-                        stats.completed += 1;
-                        stats.latency = done - job.captured_at;
-                        stats.error = None;
-                        if let Some(last) = last_done {
-                            let rate = 1.0 / (done - last).as_secs_f32().max(1e-6);
-                            stats.rate_hz = if stats.rate_hz == 0.0 {
-                                rate
-                            } else {
-                                stats.rate_hz * 0.8 + rate * 0.2
-                            };
-                        }
+                        stats.count_result(done - job.captured_at, last_done.map(|l| done - l));
                         last_done = Some(done);
                     }
                     Err(error) => stats.error = Some(error),
@@ -211,6 +215,20 @@ impl<F, O> Drop for Stage<F, O> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn results_are_counted_with_their_latency_and_a_smoothed_rate() {
+        let mut stats =
+            StageStats { error: Some("the last run failed".into()), ..StageStats::default() };
+        stats.count_result(Duration::from_millis(300), None);
+        assert_eq!((stats.completed, stats.rate_hz, stats.error.as_deref()), (1, 0.0, None));
+        stats.count_result(Duration::from_millis(250), Some(Duration::from_millis(500)));
+        assert!((stats.rate_hz - 2.0).abs() < 1e-4, "{stats:?}");
+        // A result 250 ms later moves the rate a fifth of the way to 4/s.
+        stats.count_result(Duration::from_millis(200), Some(Duration::from_millis(250)));
+        assert!((stats.rate_hz - 2.4).abs() < 1e-4, "{stats:?}");
+        assert_eq!((stats.completed, stats.latency), (3, Duration::from_millis(200)));
+    }
 
     /// A stage held inside a run while the camera keeps offering frames: the offers return
     /// without waiting for it, the frames offered meanwhile replace each other instead of

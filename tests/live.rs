@@ -29,17 +29,6 @@ fn mean_difference_in_rect(
     sum / f64::from(count.max(1))
 }
 
-/// The session summary's `picture_rect` (window pixels).
-fn picture_rect(summary: &serde_json::Value) -> [f64; 4] {
-    let rect: Vec<f64> = summary["picture_rect"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|v| v.as_f64())
-        .collect();
-    rect.try_into().unwrap_or_else(|_| panic!("no picture_rect: {summary}"))
-}
-
 #[test]
 fn the_window_shows_the_effect_and_the_controls() {
     let screen = xvfb();

@@ -15,7 +15,10 @@ use std::{
     time::Duration,
 };
 
-use common::browser::{Browser, SiteServer};
+use common::{
+    browser::{Browser, SiteServer},
+    picture_rect,
+};
 use dreamlens::{
     capture::demo::{self, DemoSurface},
     scene::Region,
@@ -105,17 +108,6 @@ fn furniture_patch(classes: &image::GrayImage) -> (f64, f64, &'static str) {
         }
     }
     panic!("no 13x13 patch of one furniture class in the native class map");
-}
-
-/// The page's picture rectangle from its summary, `[x0, y0, x1, y1]` in CSS pixels.
-fn picture_rect(summary: &serde_json::Value) -> [f64; 4] {
-    let rect: Vec<f64> = summary["picture_rect"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|v| v.as_f64())
-        .collect();
-    rect.try_into().unwrap_or_else(|_| panic!("no picture_rect in {summary}"))
 }
 
 #[test]

@@ -200,3 +200,15 @@ pub fn xvfb() -> Xvfb {
     };
     Xvfb { child, display: format!(":{number}") }
 }
+
+/// A session summary's `picture_rect`, `[x0, y0, x1, y1]`: where the picture was drawn (window
+/// pixels natively, CSS pixels in the page), in the area the controls leave free.
+pub fn picture_rect(summary: &serde_json::Value) -> [f64; 4] {
+    let rect: Vec<f64> = summary["picture_rect"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_f64())
+        .collect();
+    rect.try_into().unwrap_or_else(|_| panic!("no picture_rect in {summary}"))
+}

@@ -28,6 +28,8 @@ struct StageState {
     session: Option<WebSession>,
     /// When the last run ended and how long it took, on the page's clock.
     last_run_ms: Option<(f64, f64)>,
+    /// When the last result came, on the page's clock.
+    last_result_ms: Option<f64>,
     newest: Option<(u64, Rc<StageOutput>)>,
     stats: StageStats,
 }
@@ -54,6 +56,7 @@ impl Stage {
             state: Rc::new(RefCell::new(StageState {
                 session: Some(session),
                 last_run_ms: None,
+                last_result_ms: None,
                 newest: None,
                 stats: StageStats::default(),
             })),
@@ -92,23 +95,14 @@ impl Stage {
             let ended = now_ms();
             let mut state = state.borrow_mut();
             state.session = Some(session);
-            let previous_end = state.last_run_ms.map(|(end, _)| end);
             state.last_run_ms = Some((ended, ended - started));
             match result {
                 Ok(output) => {
                     state.newest = Some((index, Rc::new(output)));
-                    let stats = &mut state.stats;
-                    stats.completed += 1;
-                    stats.latency = Duration::from_secs_f64((ended - captured_ms).max(0.0) / 1e3);
-                    if let Some(previous) = previous_end {
-                        let rate = (1e3 / (ended - previous).max(1.0)) as f32;
-                        stats.rate_hz = if stats.rate_hz == 0.0 {
-                            rate
-                        } else {
-                            stats.rate_hz * 0.8 + rate * 0.2
-                        };
-                    }
-                    stats.error = None;
+                    let ms = |ms: f64| Duration::from_secs_f64(ms.max(0.0) / 1e3);
+                    let since_last = state.last_result_ms.map(|last| ms(ended - last));
+                    state.stats.count_result(ms(ended - captured_ms), since_last);
+                    state.last_result_ms = Some(ended);
                 }
                 Err(error) => state.stats.error = Some(error.to_string()),
             }
