@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use dreamlens::inference::Provider;
+use dreamlens::{inference::Provider, store::manifest::DEFAULT_SEGMENTATION_MODEL};
 
 /// dreamlens: restyle a room live with on-device models, or process photos headless.
 ///
@@ -57,6 +57,9 @@ pub struct LiveArgs {
     /// Restyle the picture from this prompt (sets the preset's restyle layer, or adds one).
     #[arg(long)]
     pub restyle: Option<String>,
+    /// The segmentation model region layers read (`dreamlens models list` names them).
+    #[arg(long, default_value = DEFAULT_SEGMENTATION_MODEL)]
+    pub segmentation_model: String,
     /// Which camera (`dreamlens doctor` lists them).
     #[arg(long, default_value_t = 0)]
     pub camera: u32,
@@ -255,6 +258,9 @@ pub struct ProcessArgs {
     /// Restyle from this prompt (sets the preset's restyle layer, or adds a full-frame one).
     #[arg(long)]
     pub restyle: Option<String>,
+    /// The segmentation model region layers read (`dreamlens models list` names them).
+    #[arg(long, default_value = DEFAULT_SEGMENTATION_MODEL)]
+    pub segmentation_model: String,
     /// Write the frames even when a layer's model is missing, with that layer off (by default a
     /// missing model stops the run before anything is written, naming it and how to get it).
     #[arg(long)]
@@ -367,7 +373,7 @@ pub struct AnalyzeArgs {
     #[arg(long, short)]
     pub output: PathBuf,
     /// Segmentation model id (`none` to skip).
-    #[arg(long, default_value = "ade20k-deeplabv3-mnv2")]
+    #[arg(long, default_value = DEFAULT_SEGMENTATION_MODEL)]
     pub segmentation: String,
     /// Person segmentation model id (`none` to skip).
     #[arg(long, default_value = "selfie-segmentation")]
@@ -403,7 +409,7 @@ pub struct RegionsArgs {
     #[arg(long, default_value = "640x360", value_parser = parse_size)]
     pub size: (u32, u32),
     /// Segmentation model id.
-    #[arg(long, default_value = "ade20k-deeplabv3-mnv2")]
+    #[arg(long, default_value = DEFAULT_SEGMENTATION_MODEL)]
     pub segmentation: String,
     /// Fuse class probabilities over the frames before each measured one, as the live window
     /// does: this many, 0.1 s apart (0: each frame alone).

@@ -36,6 +36,7 @@ pub mod projection;
 pub mod quantize;
 pub mod record;
 pub mod render;
+pub mod resize;
 #[cfg(not(target_family = "wasm"))]
 pub mod restyle;
 pub mod scene;

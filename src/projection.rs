@@ -9,7 +9,7 @@ use std::sync::Arc;
 use image::{RgbImage, RgbaImage};
 
 use crate::{
-    inference::preprocess,
+    resize,
     scene::{Keyframe, Motion, Stylized},
 };
 
@@ -41,7 +41,7 @@ impl Thumbnail {
     /// The thumbnail of `frame` (same aspect, 128 pixels wide).
     pub fn of(frame: &RgbImage) -> Self {
         let height = (frame.height() * THUMB_WIDTH / frame.width().max(1)).max(8);
-        let small = preprocess::resize(frame, THUMB_WIDTH, height);
+        let small = resize::rgb(frame, THUMB_WIDTH, height);
         // BT.601 luma in 8-bit fixed point (the weights sum to 256).
         let luma = small
             .pixels()

@@ -70,6 +70,8 @@ pub enum Outcome {
     Made(VariantRecord),
     /// A checked variant of the same original was already there.
     Reused(VariantRecord),
+    /// The model was trained quantized: its own file is int8 already.
+    TrainedInt8,
 }
 
 /// Why no variant was made. Every variant names the model.
@@ -229,7 +231,7 @@ const STYLE_WEIGHTS: &str = "style_weights";
 /// `frame` as the model's input tensor, prepared as the app prepares it.
 fn input_tensor(contract: &Contract, frame: &RgbImage) -> ArrayD<f32> {
     let (w, h) = preprocess::input_size(&contract.input, frame.width(), frame.height());
-    preprocess::to_tensor(&preprocess::resize(frame, w, h), &contract.input).into_dyn()
+    preprocess::to_tensor(&crate::resize::rgb(frame, w, h), &contract.input).into_dyn()
 }
 
 /// Values for the contract's extra inputs on frame `index`: a style model gets one of its
@@ -388,6 +390,9 @@ pub fn quantize(
 ) -> Result<Outcome, QuantizeError> {
     let unsupported = |why: &str| QuantizeError::Unsupported { id: id.to_owned(), why: why.into() };
     let original = store.clone().with_precision(Some(Precision::Fp32)).locate(id)?;
+    if original.entry.precision == Precision::Int8 {
+        return Ok(Outcome::TrainedInt8);
+    }
     let contract =
         original.entry.contract.clone().ok_or_else(|| unsupported("it has no contract"))?;
     if let Some(name) = contract.extra_inputs.iter().find(|n| *n != STYLE_WEIGHTS) {

@@ -86,7 +86,7 @@ impl StyleEngine {
         let contract = session.contract()?.clone();
         let height = (frame.height() * STYLE_WIDTH / frame.width().max(1)).max(4);
         let (w, h) = preprocess::input_size(&contract.input, STYLE_WIDTH, height);
-        let input = preprocess::to_tensor(&preprocess::resize(frame, w, h), &contract.input);
+        let input = preprocess::to_tensor(&crate::resize::rgb(frame, w, h), &contract.input);
         let output = session
             .run_tensor(input.into_dyn(), vec![(contract.extra_inputs[0].clone(), extra)])?;
         Ok(if nhwc { nhwc_to_rgba(&output) } else { nchw_to_rgba(&output) })

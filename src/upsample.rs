@@ -10,7 +10,7 @@
 use image::RgbImage;
 
 use crate::{
-    inference::preprocess,
+    resize,
     scene::{ClassMap, ScalarMap},
 };
 
@@ -131,7 +131,7 @@ fn for_each_row<T: Send>(
 
 /// Upsamples a scalar map (mask, depth) to the guide's size.
 pub fn upsample_scalar(map: &ScalarMap, guide: &RgbImage, filter: JointBilateral) -> ScalarMap {
-    let guide_low = preprocess::resize(guide, map.width, map.height);
+    let guide_low = resize::rgb(guide, map.width, map.height);
     let mut values = vec![0f32; (guide.width() * guide.height()) as usize];
     for_each_row(guide, &guide_low, filter, &mut values, |taps, row| {
         for (out, tap) in row.iter_mut().zip(taps) {
@@ -144,7 +144,7 @@ pub fn upsample_scalar(map: &ScalarMap, guide: &RgbImage, filter: JointBilateral
 
 /// Upsamples a class map to the guide's size by a joint-bilateral weighted vote.
 pub fn upsample_classes(map: &ClassMap, guide: &RgbImage, filter: JointBilateral) -> ClassMap {
-    let guide_low = preprocess::resize(guide, map.width, map.height);
+    let guide_low = resize::rgb(guide, map.width, map.height);
     let mut classes = vec![0u8; (guide.width() * guide.height()) as usize];
     for_each_row(guide, &guide_low, filter, &mut classes, |taps, row| {
         for (out, tap) in row.iter_mut().zip(taps) {

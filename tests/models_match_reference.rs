@@ -27,6 +27,16 @@ const PHOTOS: [&str; 4] =
 
 /// Share of pixels whose class must equal the reference's argmax, per photo.
 const CLASS_AGREEMENT: f32 = 0.97;
+// MOSAIC is int8 with uint8 activations, as trained, so a few levels of input difference move
+// more pixels across class borders: measured 0.967, 0.920, 0.989, 0.995 (mean 0.968) on the four
+// photos, and Python onnxruntime against itself with +-2 levels of noise on its own input gives
+// 0.968, 0.916, 0.992, 0.992. Another CPU's int8 kernels (AVX2 instead of AVX-512 VNNI) can move
+// an activation by one quantization step, a smaller change than that noise. With the
+// normalisation broken the mean falls to 0.68.
+/// Per-photo agreement for the int8 segmenter.
+const INT8_CLASS_AGREEMENT: f32 = 0.90;
+/// Mean agreement over the photos for the int8 segmenter.
+const INT8_MEAN_CLASS_AGREEMENT: f32 = 0.95;
 /// Mean absolute difference allowed on 0..1 masks and depth maps.
 const MAP_TOLERANCE: f32 = 0.03;
 /// Mean absolute difference allowed on 0..1 stylized and decoded images.
@@ -81,14 +91,22 @@ fn with_wrong_normalisation(model: &ResolvedModel) -> ResolvedModel {
 
 #[test]
 fn segmentation_matches_reference_and_breaks_with_wrong_normalisation() {
-    let model = resolve("ade20k-deeplabv3-mnv2");
-    for name in PHOTOS {
-        let agreement = class_agreement(&model, name);
-        assert!(agreement >= CLASS_AGREEMENT, "{name}: {agreement}");
+    for (id, per_photo, mean) in [
+        ("ade20k-deeplabv3-mnv2", CLASS_AGREEMENT, CLASS_AGREEMENT),
+        ("ade20k-mosaic", INT8_CLASS_AGREEMENT, INT8_MEAN_CLASS_AGREEMENT),
+    ] {
+        let model = resolve(id);
+        let agreements: Vec<f32> =
+            PHOTOS.iter().map(|name| class_agreement(&model, name)).collect();
+        for (name, agreement) in PHOTOS.iter().zip(&agreements) {
+            assert!(*agreement >= per_photo, "{id} {name}: {agreement}");
+        }
+        let average = agreements.iter().sum::<f32>() / 4.0;
+        assert!(average >= mean, "{id}: mean agreement {average}");
+        let wrong = with_wrong_normalisation(&model);
+        let agreement = PHOTOS.iter().map(|n| class_agreement(&wrong, n)).sum::<f32>() / 4.0;
+        assert!(agreement < 0.9, "{id}: wrong normalisation still agrees: {agreement}");
     }
-    let wrong = with_wrong_normalisation(&model);
-    let agreement = PHOTOS.iter().map(|n| class_agreement(&wrong, n)).sum::<f32>() / 4.0;
-    assert!(agreement < 0.9, "wrong normalisation still agrees: {agreement}");
 }
 
 #[test]
@@ -208,7 +226,7 @@ fn multistyle26_matches_reference() {
     let frame = photo(PHOTOS[0]);
     let (w, h) = preprocess::input_size(&contract.input, frame.width(), frame.height());
     let input =
-        preprocess::to_tensor(&preprocess::resize(&frame, w, h), &contract.input).into_dyn();
+        preprocess::to_tensor(&dreamlens::resize::rgb(&frame, w, h), &contract.input).into_dyn();
     let mut weights = ArrayD::zeros(vec![26]);
     weights[[3]] = 0.6;
     weights[[17]] = 0.4;
@@ -239,7 +257,7 @@ fn arbitrary_style_error(predict: &ResolvedModel) -> f32 {
     let transform = resolve("arbitrary-style-transform");
     let mut session = open(&transform);
     let contract = session.contract().expect("contract").clone();
-    let frame = preprocess::resize(&photo(PHOTOS[0]), 384, 384);
+    let frame = dreamlens::resize::rgb(&photo(PHOTOS[0]), 384, 384);
     let input = preprocess::to_tensor(&frame, &contract.input).into_dyn();
     let styled = session
         .run_tensor(input, vec![(contract.extra_inputs[0].clone(), style_vector)])

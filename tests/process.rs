@@ -9,7 +9,10 @@ use std::{
 };
 
 use common::*;
-use dreamlens::inference::{ModelSession, SessionOptions, analysis::run_segmentation};
+use dreamlens::{
+    inference::{ModelSession, SessionOptions, analysis::run_segmentation},
+    store::manifest::DEFAULT_SEGMENTATION_MODEL,
+};
 
 fn dreamlens(cache: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_dreamlens"))
@@ -59,7 +62,7 @@ fn wall_paint_on_real_photos_repaints_walls_and_leaves_the_rest() {
     let original = photo("ADE_val_00000003");
     let edited = image::open(&files[2]).expect("png").to_rgb8();
     assert_eq!(edited.dimensions(), original.dimensions());
-    let model = mirror_store(cache.path()).locate("ade20k-deeplabv3-mnv2").expect("model");
+    let model = mirror_store(cache.path()).locate(DEFAULT_SEGMENTATION_MODEL).expect("model");
     let mut session = ModelSession::open(&model, &SessionOptions::default()).expect("session");
     let classes = run_segmentation(&mut session, &original).expect("runs");
     let (w, h) = original.dimensions();
@@ -502,7 +505,7 @@ fn a_missing_model_stops_the_run_unless_the_user_allows_it() {
     let refused = run("refused", &[]);
     let message = stderr(&refused);
     assert!(!refused.status.success(), "wrote unedited frames and exited 0: {message}");
-    assert!(message.contains("ade20k-deeplabv3-mnv2"), "the model is not named: {message}");
+    assert!(message.contains(DEFAULT_SEGMENTATION_MODEL), "the model is not named: {message}");
     assert!(message.contains("--allow-missing-models"), "no way forward: {message}");
     assert!(
         !dir.path().join("refused").exists() || pngs_in(&dir.path().join("refused")).is_empty()

@@ -80,7 +80,8 @@ fn a_remote_analysis_gives_the_local_class_map() {
     let analyze = |remote: &[&str], out: &Path| {
         let output = dreamlens(cache.path())
             .args(remote)
-            .args(["analyze", "--person", "none", "--depth", "none", "--input"])
+            .args(["analyze", "--segmentation", "ade20k-deeplabv3-mnv2"])
+            .args(["--person", "none", "--depth", "none", "--input"])
             .arg(photo_path())
             .arg("--output")
             .arg(out)
@@ -239,7 +240,8 @@ fn broken_answers_are_clear_errors() {
         let work = tempfile::tempdir().expect("temp");
         let output = dreamlens(cache.path())
             .args(["--remote", &url, "--remote-models", "ade20k-deeplabv3-mnv2"])
-            .args(["analyze", "--person", "none", "--depth", "none", "--input"])
+            .args(["analyze", "--segmentation", "ade20k-deeplabv3-mnv2"])
+            .args(["--person", "none", "--depth", "none", "--input"])
             .arg(photo_path())
             .arg("--output")
             .arg(work.path())

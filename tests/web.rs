@@ -22,6 +22,7 @@ use common::{
 use dreamlens::{
     capture::demo::{self, DemoSurface},
     scene::Region,
+    store::manifest::DEFAULT_SEGMENTATION_MODEL,
 };
 use image::RgbImage;
 
@@ -147,7 +148,7 @@ fn the_page_repaints_walls_as_native_process_does_records_a_clip_and_stays_on_it
                 && s["snapshot"].is_string()
         });
     assert_eq!(summary["stages"]["segmentation"]["execution_provider"], "wasm", "{summary}");
-    assert_eq!(summary["stages"]["segmentation"]["model"], "ade20k-deeplabv3-mnv2", "{summary}");
+    assert_eq!(summary["stages"]["segmentation"]["model"], DEFAULT_SEGMENTATION_MODEL, "{summary}");
     assert_eq!(summary["picture_size"], serde_json::json!([WIDTH, HEIGHT]), "{summary}");
 
     // The page's picture: its last frame, read back from the compositor as a PNG snapshot.
@@ -224,7 +225,7 @@ fn a_corrupt_model_is_refused_on_screen_and_the_camera_keeps_running() {
     let copy = dir.path().join("site");
     let copied = Command::new("cp").arg("-r").arg(&site).arg(&copy).status().expect("cp runs");
     assert!(copied.success());
-    let model = copy.join("models/ade20k-deeplabv3-mnv2/ade20k32_deeplabv3_mnv2_512.onnx");
+    let model = copy.join("models/ade20k-mosaic/ade20k32_mosaic_r3_512.onnx");
     let mut bytes = std::fs::read(&model).expect("the site holds the segmentation model");
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0xff;
@@ -236,7 +237,7 @@ fn a_corrupt_model_is_refused_on_screen_and_the_camera_keeps_running() {
     let summary = browser.wait_for("30 frames shown", STALL, |s| s["frames"].as_u64() >= Some(30));
     let status = browser.status();
     assert!(
-        status.contains("corrupt") && status.contains("ade20k-deeplabv3-mnv2"),
+        status.contains("corrupt") && status.contains(DEFAULT_SEGMENTATION_MODEL),
         "status: {status}"
     );
     assert!(summary["stages"].get("segmentation").is_none(), "{summary}");

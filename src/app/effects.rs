@@ -140,6 +140,7 @@ impl Effects {
         preset_name: &str,
         restyle: Option<(&str, bool)>,
         engine: &EngineChoice,
+        models: &AnalysisModels,
         gpu: Option<(&RenderContext, (u32, u32))>,
     ) -> anyhow::Result<Self> {
         let mut preset = Preset::load(preset_name)?;
@@ -152,7 +153,6 @@ impl Effects {
         // One session thread per stage; each gets one core's worth of threads.
         let stage_options =
             SessionOptions { threads: (options.threads / 2).max(1), ..options.clone() };
-        let models = AnalysisModels::default();
         let mut wiring = Wiring::default();
         let segmentation = preset
             .needs_segmentation()
@@ -455,8 +455,12 @@ impl LiveApp {
         };
         let (sender, result) = mpsc::channel();
         let preset = self.settings.preset.clone();
-        let (store, options, engine) =
-            (self.store.clone(), self.session_options.clone(), self.options.engine.clone());
+        let (store, options, engine, models) = (
+            self.store.clone(),
+            self.session_options.clone(),
+            self.options.engine.clone(),
+            self.options.models.clone(),
+        );
         let name = preset.clone();
         // The GPU and the frame size, when known, so the loader builds the pipelines too.
         let gpu = self
@@ -467,7 +471,8 @@ impl LiveApp {
         let spawned = std::thread::Builder::new().name("effects-loader".into()).spawn(move || {
             let restyle = restyle.as_ref().map(|(p, add)| (p.as_str(), *add));
             let gpu = gpu.as_ref().map(|(context, size)| (context, *size));
-            let _ = sender.send(Effects::open(&store, &options, &name, restyle, &engine, gpu));
+            let _ =
+                sender.send(Effects::open(&store, &options, &name, restyle, &engine, &models, gpu));
         });
         match spawned {
             Ok(_) => self.loading = Some(Loading { preset, result }),

@@ -34,7 +34,7 @@ use crate::{
     capture::CameraRequest,
     controls::{Settings, panel},
     effects::Effect,
-    inference::SessionOptions,
+    inference::{AnalysisModels, SessionOptions},
     platform::Platform,
     render::{
         RenderContext,
@@ -83,6 +83,8 @@ pub struct LiveOptions {
     pub restyle: Option<String>,
     /// Where the restyle engine comes from.
     pub engine: EngineChoice,
+    /// Which model runs each analysis stage.
+    pub models: AnalysisModels,
     /// Which camera, at what size and rate.
     pub camera: CameraRequest,
     /// The microphone recordings take their sound from (a device name or part of one); `None`

@@ -71,6 +71,11 @@ fn quantize(
                 "{id}: int8 variant already made and checked ({} {:.4}); reused",
                 record.agreement.measure, record.agreement.mean
             ),
+            Ok(Outcome::TrainedInt8) => {
+                println!(
+                    "{id}: int8 as trained; its own file runs with int8 kernels, left as it is"
+                )
+            }
             Err(QuantizeError::Unsupported { .. } | QuantizeError::Store(_)) if !named => {}
             Err(error) => {
                 eprintln!("error: {error}");

@@ -187,12 +187,7 @@ pub fn run(
                             );
                             noticed_resize = true;
                         }
-                        frame.image = image::imageops::resize(
-                            &frame.image,
-                            size.0,
-                            size.1,
-                            image::imageops::FilterType::Triangle,
-                        );
+                        frame.image = dreamlens::resize::rgb(&frame.image, size.0, size.1);
                     }
                     if frame_sender.send(frame).is_err() {
                         return;
@@ -225,7 +220,10 @@ pub fn run(
         args.jobs.unwrap_or(default_jobs).max(1).min(total.unwrap_or(u64::MAX).max(1) as usize);
     let worker_options =
         SessionOptions { threads: (options.threads / jobs).max(1), ..options.clone() };
-    let models = AnalysisModels::default();
+    let models = AnalysisModels {
+        segmentation: Some(args.segmentation_model.clone()),
+        ..AnalysisModels::default()
+    };
     let (mut first, plan) = FrameAnalyzer::open(store, &worker_options, &preset, &models, engine)?;
     if !args.allow_missing_models
         && let Some(layer) = plan.dropped.first()

@@ -55,8 +55,7 @@ pub fn run(
     let restyled =
         restyler.restyle(&picture).map_err(|e| anyhow::anyhow!("restyle failed: {e}"))?;
     let restyled = image::DynamicImage::ImageRgba8(restyled).to_rgb8();
-    let restyled =
-        dreamlens::inference::preprocess::resize(&restyled, picture.width(), picture.height());
+    let restyled = dreamlens::resize::rgb(&restyled, picture.width(), picture.height());
     restyled
         .save(&args.output)
         .with_context(|| format!("cannot write {}", args.output.display()))?;

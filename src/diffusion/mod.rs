@@ -26,7 +26,7 @@ pub use scheduler::{Scheduler, SchedulerConfig};
 use tokenizer::ClipTokenizer;
 
 use crate::inference::{
-    ElementType, Feed, InferenceError, ModelSession, ProviderReport, SessionOptions, preprocess,
+    ElementType, Feed, InferenceError, ModelSession, ProviderReport, SessionOptions,
 };
 
 /// Why a diffusion pipeline could not be opened or run.
@@ -301,7 +301,7 @@ impl DiffusionPipeline {
         working_size: u32,
     ) -> Result<RgbImage, DiffusionError> {
         let (width, height) = working_dimensions(image.width(), image.height(), working_size)?;
-        let resized = preprocess::resize(image, width, height);
+        let resized = crate::resize::rgb(image, width, height);
         let tensor =
             Array4::from_shape_fn((1, 3, height as usize, width as usize), |(_, c, y, x)| {
                 f32::from(resized.get_pixel(x as u32, y as u32)[c]) / 255.0

@@ -1,6 +1,6 @@
 //! Contract-driven preprocessing: resize, normalise and lay out an RGB image as the model's input.
 
-use image::{RgbImage, imageops};
+use image::RgbImage;
 use ndarray::Array4;
 
 use crate::store::manifest::{InputContract, Layout};
@@ -14,27 +14,6 @@ pub fn input_size(contract: &InputContract, image_width: u32, image_height: u32)
         contract.width.unwrap_or_else(|| free(image_width)),
         contract.height.unwrap_or_else(|| free(image_height)),
     )
-}
-
-/// Resizes with a triangle (bilinear, area-aware when shrinking) filter, SIMD-accelerated; a
-/// no-op at equal size.
-pub fn resize(image: &RgbImage, width: u32, height: u32) -> RgbImage {
-    if image.dimensions() == (width, height) {
-        return image.clone();
-    }
-    use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer, images};
-    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
-    let source =
-        images::ImageRef::new(image.width(), image.height(), image.as_raw(), PixelType::U8x3);
-    let mut target = images::Image::new(width, height, PixelType::U8x3);
-    let resized = source.map_err(|e| e.to_string()).and_then(|source| {
-        Resizer::new().resize(&source, &mut target, &options).map_err(|e| e.to_string())
-    });
-    match resized {
-        Ok(()) => RgbImage::from_raw(width, height, target.into_vec()).expect("sizes match"),
-        // Only unusual buffers fail; the portable path applies the same filter.
-        Err(_) => imageops::resize(image, width, height, imageops::FilterType::Triangle),
-    }
 }
 
 /// Builds the `[1, 3, h, w]` or `[1, h, w, 3]` tensor `(px - mean) / std` from an image already

@@ -302,7 +302,7 @@ impl ModelSession {
     /// Resizes and normalises `image` per the contract and returns the main output.
     pub fn run_image(&mut self, image: &RgbImage) -> Result<ArrayD<f32>, InferenceError> {
         let (width, height) = self.input_size(image.width(), image.height())?;
-        let resized = preprocess::resize(image, width, height);
+        let resized = crate::resize::rgb(image, width, height);
         let input = preprocess::to_tensor(&resized, &self.contract()?.input);
         self.run_tensor(input.into_dyn(), Vec::new())
     }
@@ -332,7 +332,7 @@ impl ModelSession {
         let (width, height) =
             preprocess::input_size(&contract.input, image.width(), image.height());
         let input =
-            preprocess::to_tensor(&preprocess::resize(image, width, height), &contract.input);
+            preprocess::to_tensor(&crate::resize::rgb(image, width, height), &contract.input);
         Ok(self.run(&[(contract.input.name, input.into_dyn())], &[output])?.remove(0))
     }
 

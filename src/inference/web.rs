@@ -227,7 +227,7 @@ impl WebSession {
     ) -> Result<ArrayD<T>, WebInferenceError> {
         let input = &self.contract.input;
         let (width, height) = preprocess::input_size(input, frame.width(), frame.height());
-        let tensor = preprocess::to_tensor(&preprocess::resize(frame, width, height), input);
+        let tensor = preprocess::to_tensor(&crate::resize::rgb(frame, width, height), input);
         let input_name = input.name.clone();
         let model = self.model_id.clone();
         let failed = |reason: String| WebInferenceError::Run { model: model.clone(), reason };

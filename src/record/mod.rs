@@ -150,23 +150,6 @@ impl std::fmt::Debug for Recorder {
     }
 }
 
-/// Resizes RGBA pixels (bilinear, area-aware when shrinking).
-fn scale_rgba(rgba: &[u8], from: (u32, u32), to: (u32, u32)) -> Vec<u8> {
-    use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer, images};
-    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
-    let mut target = images::Image::new(to.0, to.1, PixelType::U8x4);
-    let resized = images::ImageRef::new(from.0, from.1, rgba, PixelType::U8x4)
-        .map_err(|e| e.to_string())
-        .and_then(|source| {
-            Resizer::new().resize(&source, &mut target, &options).map_err(|e| e.to_string())
-        });
-    match resized {
-        Ok(()) => target.into_vec(),
-        // Only a malformed buffer fails; black keeps the recording going and visibly wrong.
-        Err(_) => vec![0; (to.0 * to.1 * 4) as usize],
-    }
-}
-
 /// Frames the queue holds before `try_push` starts dropping.
 const QUEUE: usize = 4;
 
@@ -257,11 +240,12 @@ impl Recorder {
                             Pixels::Rgba(rgba) if (frame.width, frame.height) == (out_w, out_h) => {
                                 I420::from_rgba(&rgba, out_w, out_h)
                             }
-                            Pixels::Rgba(rgba) => I420::from_rgba(
-                                &scale_rgba(&rgba, (frame.width, frame.height), (out_w, out_h)),
-                                out_w,
-                                out_h,
-                            ),
+                            Pixels::Rgba(rgba) => {
+                                let from = (frame.width, frame.height);
+                                let scaled = crate::resize::rgba(&rgba, from, (out_w, out_h))
+                                    .map_err(|e| RecordError::Encode(e.to_string()))?;
+                                I420::from_rgba(&scaled, out_w, out_h)
+                            }
                         };
                         for (time_s, picture) in encoder.encode(&planes, time_s, keyframe)? {
                             if picture.is_key {

@@ -3,14 +3,53 @@
 
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The segmentation model a preset's regions come from unless one is named.
-pub const DEFAULT_SEGMENTATION_MODEL: &str = "ade20k-deeplabv3-mnv2";
+pub const DEFAULT_SEGMENTATION_MODEL: &str = "ade20k-mosaic";
 /// The person model of portrait effects unless one is named.
 pub const DEFAULT_PERSON_MODEL: &str = "selfie-segmentation";
 /// The depth model of depth effects unless one is named.
 pub const DEFAULT_DEPTH_MODEL: &str = "tcmonodepth-small";
+
+/// The numeric precision a model runs at.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// Float weights and activations.
+    #[default]
+    Fp32,
+    /// Int8: a variant made and checked on this device, or a model trained quantized.
+    Int8,
+}
+
+impl Precision {
+    /// The name users type and reports show.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Fp32 => "fp32",
+            Self::Int8 => "int8",
+        }
+    }
+}
+
+impl std::fmt::Display for Precision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Precision {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "fp32" => Ok(Self::Fp32),
+            "int8" => Ok(Self::Int8),
+            other => Err(format!("unknown precision `{other}` (use fp32 or int8)")),
+        }
+    }
+}
 
 /// The manifest shipped inside the binary, so the app knows every model with no file on disk.
 pub const BUILTIN_MANIFEST: &str = include_str!("../../models/models.toml");
@@ -66,6 +105,10 @@ pub struct ModelEntry {
     pub files: Vec<ModelFile>,
     /// How to feed the model and read its output (absent for data-only entries).
     pub contract: Option<Contract>,
+    /// The precision its published file runs at: int8 for a model trained quantized, which
+    /// has no float form to fall back to and needs no variant made on the device.
+    #[serde(default)]
+    pub precision: Precision,
 }
 
 /// One file of a model, relative to the cache or mirror root.

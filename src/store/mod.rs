@@ -19,8 +19,7 @@ use std::{
 
 pub use digest::sha256_file;
 pub use download::DownloadOptions;
-pub use manifest::{Manifest, ModelEntry, ModelFile, Task};
-pub use variants::Precision;
+pub use manifest::{Manifest, ModelEntry, ModelFile, Precision, Task};
 
 /// Environment variable overriding the user cache folder.
 pub const CACHE_DIR_ENV: &str = "DREAMLENS_CACHE_DIR";
@@ -323,9 +322,16 @@ impl ModelStore {
         Ok(Some(file))
     }
 
-    /// Puts the int8 variant in place of the main file where the precision asks for it.
+    /// Puts the int8 variant in place of the main file where the precision asks for it. A
+    /// model trained quantized runs as published whatever is asked: it has no float form.
     fn at_precision(&self, mut model: ResolvedModel) -> Result<ResolvedModel, StoreError> {
         let id = model.entry.id.clone();
+        if model.entry.precision == Precision::Int8 {
+            if self.precision == Some(Precision::Fp32) {
+                tracing::info!("{id} is int8 as trained and has no fp32 form; it runs at int8");
+            }
+            return Ok(model);
+        }
         let variant = match self.precision {
             Some(Precision::Fp32) => return Ok(model),
             Some(Precision::Int8) => {
@@ -399,7 +405,8 @@ impl ModelStore {
             Err(StoreError::Missing { .. }) => {
                 let entry = self.entry(id)?.clone();
                 let paths = entry.files.iter().map(|f| self.cache_dir.join(&f.path)).collect();
-                Ok(ResolvedModel { entry, paths, verified: false, precision: Precision::Fp32 })
+                let precision = entry.precision;
+                Ok(ResolvedModel { entry, paths, verified: false, precision })
             }
             Err(other) => Err(other),
         }
@@ -446,7 +453,7 @@ impl ModelStore {
             paths.push(path);
         }
         let model =
-            ResolvedModel { entry: entry.clone(), paths, verified, precision: Precision::Fp32 };
+            ResolvedModel { entry: entry.clone(), paths, verified, precision: entry.precision };
         self.at_precision(model)
     }
 

@@ -10,43 +10,7 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
-/// The numeric precision a model runs at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Precision {
-    /// The model as the manifest names it.
-    Fp32,
-    /// An int8 variant made and checked on this device.
-    Int8,
-}
-
-impl Precision {
-    /// The name users type and reports show.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Fp32 => "fp32",
-            Self::Int8 => "int8",
-        }
-    }
-}
-
-impl std::fmt::Display for Precision {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl std::str::FromStr for Precision {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        match text {
-            "fp32" => Ok(Self::Fp32),
-            "int8" => Ok(Self::Int8),
-            other => Err(format!("unknown precision `{other}` (use fp32 or int8)")),
-        }
-    }
-}
+use super::Precision;
 
 /// The calibration frames a variant was made from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -6,12 +6,15 @@ Run once (from the project root) to (re)write tests/golden/:
     python3 -m pip install onnxruntime==1.31.1 numpy pillow
     python3 tests/golden/make_golden.py ../shared/models ../shared/images/ade20k
 
+(`GOLDEN_OUT=DIR` writes them elsewhere, to compare with the committed ones.)
+
 Preprocessing follows each model's contract independently of the Rust code: PIL bilinear resize
 (area-aware when shrinking), then (px - mean) / std in the stated layout. Outputs are stored as
 PNG (classes 8-bit; maps and images 16-bit) or .npy (latents, style vectors).
 """
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -19,11 +22,12 @@ import numpy as np
 import onnxruntime as ort
 from PIL import Image
 
-OUT = Path(__file__).resolve().parent
+OUT = Path(os.environ.get("GOLDEN_OUT", Path(__file__).resolve().parent))
 
 # id -> (file, input name, layout, (w, h) or None, mean, std)
 MODELS = {
     "ade20k-deeplabv3-mnv2": ("ade20k-deeplabv3-mnv2/ade20k32_deeplabv3_mnv2_512.onnx", "image", "nchw", (512, 512), 128.0, 128.0),
+    "ade20k-mosaic": ("ade20k-mosaic/ade20k32_mosaic_r3_512.onnx", "image", "nchw", (512, 512), 128.0, 128.0),
     "selfie-segmentation": ("obs-bgr/selfie_segmentation.onnx", "input_1:0", "nhwc", (256, 256), 0.0, 255.0),
     "sinet": ("obs-bgr/SINet_Softmax_simple.onnx", "data", "nchw", (320, 320),
               np.array([102.89, 111.25, 126.91]), np.array([62.93, 62.82, 66.36]) * 255.0),
@@ -78,8 +82,9 @@ def main():
         return s.run(None, feeds)
 
     for name in SEGMENTATION_IMAGES:
-        logits = run("ade20k-deeplabv3-mnv2", name)[1][0]
-        Image.fromarray(logits.argmax(0).astype(np.uint8)).save(OUT / f"ade20k-deeplabv3-mnv2.{name}.png")
+        for segmenter in ("ade20k-deeplabv3-mnv2", "ade20k-mosaic"):
+            logits = run(segmenter, name)[1][0]
+            Image.fromarray(logits.argmax(0).astype(np.uint8)).save(OUT / f"{segmenter}.{name}.png")
         selfie = run("selfie-segmentation", name)[0][0, :, :, 0]
         save_u16(selfie, OUT / f"selfie-segmentation.{name}.png")
         depth = run("tcmonodepth-small", name)[0][0, 0]
