@@ -18,7 +18,15 @@ pub struct Presenter {
     sampler: wgpu::Sampler,
     pipelines: HashMap<wgpu::TextureFormat, wgpu::RenderPipeline>,
     source: String,
+    /// One uniform buffer per target rectangle, made once: a frame draws into two rectangles
+    /// (the picture into the window image, that image onto the surface), which change only
+    /// with the layout.
+    rects: HashMap<[u32; 4], wgpu::Buffer>,
 }
+
+/// Rectangles kept before the oldest layouts' buffers are dropped (a window being resized
+/// makes a new one every frame).
+const KEPT_RECTS: usize = 8;
 
 impl std::fmt::Debug for Presenter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -75,7 +83,13 @@ impl Presenter {
             min_filter: wgpu::FilterMode::Linear,
             ..Default::default()
         });
-        Self { layout, sampler, pipelines: HashMap::new(), source: shaders::standalone("present") }
+        Self {
+            layout,
+            sampler,
+            pipelines: HashMap::new(),
+            source: shaders::standalone("present"),
+            rects: HashMap::new(),
+        }
     }
 
     fn pipeline(
@@ -107,10 +121,16 @@ impl Presenter {
         rect: [f32; 4],
     ) {
         use wgpu::util::DeviceExt as _;
-        let uniform = context.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some("present rect"),
-            contents: bytemuck::cast_slice(&rect),
-            usage: wgpu::BufferUsages::UNIFORM,
+        let key = rect.map(f32::to_bits);
+        if !self.rects.contains_key(&key) && self.rects.len() >= KEPT_RECTS {
+            self.rects.clear();
+        }
+        let uniform = self.rects.entry(key).or_insert_with(|| {
+            context.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("present rect"),
+                contents: bytemuck::cast_slice(&rect),
+                usage: wgpu::BufferUsages::UNIFORM,
+            })
         });
         let group = context.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("present"),
