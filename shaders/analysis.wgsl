@@ -11,7 +11,8 @@ struct AnalysisUniform {
     size: vec4f,
     // x: spatial sigma (low-res pixels), z: temporal base weight of the new frame
     params: vec4f,
-    // x: range sigma (0..1 colour) for class votes, y: for soft maps
+    // x: range sigma (0..1 colour) for class votes, y: for soft maps, z: the membership a
+    // pixel needs to belong to a region
     range: vec4f,
 }
 
@@ -83,10 +84,12 @@ fn fs_main(in: VertexOut) -> Outputs {
     var masks = vec4f(0.0);
     var person_depth = vec4f(0.0, 0.5, 0.0, 1.0);
     if HAS_REGIONS {
-        // The vote share is soft only near an edge; sharpen it so a region's boundary sits where
-        // the vote flips, with a one-pixel anti-aliased transition.
+        // Membership is each region's share of the model's probability, blended edge-aware; a
+        // region takes the pixels where it reaches the threshold, with a short anti-aliased
+        // transition around it.
         let votes = upsample(regions, class_guide, in.uv, colour, analysis.range.x);
-        masks = smoothstep(vec4f(0.3), vec4f(0.7), votes);
+        let threshold = vec4f(analysis.range.z);
+        masks = smoothstep(threshold - 0.05, threshold + 0.05, votes);
     }
     if HAS_PERSON {
         person_depth.r = upsample(person, person_guide, in.uv, colour, analysis.range.y).r;

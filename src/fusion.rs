@@ -30,7 +30,7 @@ impl ClassFusion {
     /// Fuses `scores` (logits of the frame whose thumbnail is `thumbnail`) with the history; the
     /// fused class probabilities become the history and are returned from there.
     pub fn fuse(&mut self, scores: &ClassScores, thumbnail: &Thumbnail) -> &ClassScores {
-        let mut fused = softmax(scores);
+        let mut fused = scores.softmax();
         let carried = self.history.as_ref().filter(|(_, history)| {
             (history.width, history.height) == (fused.width, fused.height)
                 && history.labels == fused.labels
@@ -71,24 +71,6 @@ impl ClassFusion {
         }
         &self.history.insert((thumbnail.clone(), fused)).1
     }
-}
-
-/// Per-pixel softmax over the class planes.
-fn softmax(scores: &ClassScores) -> ClassScores {
-    let plane = (scores.width * scores.height) as usize;
-    let mut out = scores.clone();
-    for i in 0..plane {
-        let max = out.scores[i..].iter().step_by(plane).fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-        let mut sum = 0.0;
-        for v in out.scores[i..].iter_mut().step_by(plane) {
-            *v = (*v - max).exp();
-            sum += *v;
-        }
-        for v in out.scores[i..].iter_mut().step_by(plane) {
-            *v /= sum;
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -158,7 +140,7 @@ mod tests {
 
     #[test]
     fn softmax_gives_probabilities() {
-        let p = softmax(&scores(2.0, |x| x < 4));
+        let p = scores(2.0, |x| x < 4).softmax();
         let plane = 16 * 8;
         for i in 0..plane {
             assert!((p.scores[i] + p.scores[plane + i] - 1.0).abs() < 1e-6);

@@ -81,9 +81,62 @@ pub struct ClassMap {
     pub classes: Vec<u8>,
     /// Label of each class id.
     pub labels: Arc<[String]>,
+    /// The class probabilities the ids were taken from, on the model's own (coarser) grid,
+    /// where the graph gives scores. Region layers weigh these rather than the ids, so a
+    /// pixel the model is unsure of is not painted as if it were sure.
+    pub probabilities: Option<Arc<ClassScores>>,
 }
 
 impl ClassMap {
+    /// This map with the probabilities it was taken from.
+    pub fn with_probabilities(mut self, probabilities: ClassScores) -> Self {
+        self.probabilities = Some(Arc::new(probabilities));
+        self
+    }
+
+    /// The grid region membership is made on: the probabilities' where there are some, else
+    /// the class ids'.
+    pub fn region_grid(&self) -> (u32, u32) {
+        self.probabilities.as_ref().map_or((self.width, self.height), |p| (p.width, p.height))
+    }
+
+    /// Membership of each cell of [`ClassMap::region_grid`] in each class set (`sets[k]`
+    /// lists its class ids), 0..1: the summed probability of the set's classes, or 1 where the
+    /// cell's class is in the set. Row-major, `sets.len()` values per cell.
+    pub fn set_membership(&self, sets: &[Vec<u8>]) -> Vec<f32> {
+        let k = sets.len();
+        match &self.probabilities {
+            Some(p) => {
+                let plane = (p.width * p.height) as usize;
+                let mut out = vec![0f32; plane * k];
+                for (s, ids) in sets.iter().enumerate() {
+                    for &id in ids {
+                        let Some(scores) =
+                            p.scores.get(id as usize * plane..(id as usize + 1) * plane)
+                        else {
+                            continue;
+                        };
+                        for (cell, &v) in scores.iter().enumerate() {
+                            out[cell * k + s] += v;
+                        }
+                    }
+                }
+                out.iter_mut().for_each(|v| *v = v.clamp(0.0, 1.0));
+                out
+            }
+            None => {
+                let mut lookup = vec![0f32; 256 * k];
+                for (s, ids) in sets.iter().enumerate() {
+                    for &id in ids {
+                        lookup[id as usize * k + s] = 1.0;
+                    }
+                }
+                let row = |c: u8| &lookup[c as usize * k..(c as usize + 1) * k];
+                self.classes.iter().flat_map(|&c| row(c).iter().copied()).collect()
+            }
+        }
+    }
+
     /// The class id at a pixel.
     pub fn class_at(&self, x: u32, y: u32) -> u8 {
         self.classes[(y * self.width + x) as usize]
@@ -109,6 +162,25 @@ pub struct ClassScores {
 }
 
 impl ClassScores {
+    /// Per-pixel softmax over the class planes: probabilities from logits.
+    pub fn softmax(&self) -> ClassScores {
+        let plane = (self.width * self.height) as usize;
+        let mut out = self.clone();
+        for i in 0..plane {
+            let max =
+                out.scores[i..].iter().step_by(plane).fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+            let mut sum = 0.0;
+            for v in out.scores[i..].iter_mut().step_by(plane) {
+                *v = (*v - max).exp();
+                sum += *v;
+            }
+            for v in out.scores[i..].iter_mut().step_by(plane) {
+                *v /= sum;
+            }
+        }
+        out
+    }
+
     /// Per-pixel argmax.
     pub fn argmax(&self) -> ClassMap {
         let plane = (self.width * self.height) as usize;
@@ -124,7 +196,13 @@ impl ClassScores {
                 }
             }
         }
-        ClassMap { width: self.width, height: self.height, classes, labels: self.labels.clone() }
+        ClassMap {
+            width: self.width,
+            height: self.height,
+            classes,
+            labels: self.labels.clone(),
+            probabilities: None,
+        }
     }
 
     /// The argmax of these scores upsampled bilinearly as the model's head would (ONNX
@@ -174,7 +252,13 @@ impl ClassScores {
                 };
             }
         }
-        ClassMap { width: out_w as u32, height: out_h as u32, classes, labels: self.labels.clone() }
+        ClassMap {
+            width: out_w as u32,
+            height: out_h as u32,
+            classes,
+            labels: self.labels.clone(),
+            probabilities: None,
+        }
     }
 }
 
@@ -251,6 +335,36 @@ pub struct DisabledStage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn set_membership_sums_the_probabilities_of_a_sets_classes_or_counts_its_ids() {
+        let labels: Arc<[String]> = ["other", "wall", "sofa"].map(String::from).into();
+        // Two cells: one mostly wall, one split between sofa and other.
+        let probabilities = ClassScores {
+            width: 2,
+            height: 1,
+            scores: vec![0.1, 0.3, 0.7, 0.2, 0.2, 0.5],
+            labels: labels.clone(),
+        };
+        let ids = ClassMap {
+            width: 4,
+            height: 2,
+            classes: vec![1, 1, 2, 0, 1, 2, 2, 0],
+            labels,
+            probabilities: None,
+        };
+        let sets = [vec![1], vec![0, 2]];
+        assert_eq!(ids.region_grid(), (4, 2));
+        assert_eq!(ids.set_membership(&sets)[..8], [1.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0, 1.0]);
+        let soft = ids.with_probabilities(probabilities);
+        assert_eq!(soft.region_grid(), (2, 1));
+        let membership = soft.set_membership(&sets);
+        let expected = [0.7, 0.3, 0.2, 0.8];
+        assert!(
+            membership.iter().zip(expected).all(|(a, b)| (a - b).abs() < 1e-6),
+            "{membership:?}"
+        );
+    }
 
     #[test]
     fn upsampled_argmax_equals_the_argmax_of_every_class_upsampled() {

@@ -102,24 +102,26 @@ fn row_taps(
     }
 }
 
-/// Runs `per_row` over output rows on all cores.
+/// Runs `per_row` over output rows (`per_pixel` values a pixel) on all cores.
 fn for_each_row<T: Send>(
     guide: &RgbImage,
     guide_low: &RgbImage,
     filter: JointBilateral,
     output: &mut [T],
+    per_pixel: usize,
     per_row: impl Fn(&[PixelTaps], &mut [T]) + Sync,
 ) {
     let width = guide.width() as usize;
+    let row_len = width * per_pixel.max(1);
     let rows = guide.height() as usize;
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(rows.max(1));
     let rows_per_worker = rows.div_ceil(workers);
     std::thread::scope(|scope| {
-        for (chunk_index, chunk) in output.chunks_mut(rows_per_worker * width).enumerate() {
+        for (chunk_index, chunk) in output.chunks_mut(rows_per_worker * row_len).enumerate() {
             let per_row = &per_row;
             scope.spawn(move || {
                 let mut taps = Vec::with_capacity(width);
-                for (r, row) in chunk.chunks_mut(width).enumerate() {
+                for (r, row) in chunk.chunks_mut(row_len).enumerate() {
                     let y = (chunk_index * rows_per_worker + r) as u32;
                     row_taps(y, guide, guide_low, filter, &mut taps);
                     per_row(&taps, row);
@@ -133,7 +135,7 @@ fn for_each_row<T: Send>(
 pub fn upsample_scalar(map: &ScalarMap, guide: &RgbImage, filter: JointBilateral) -> ScalarMap {
     let guide_low = resize::rgb(guide, map.width, map.height);
     let mut values = vec![0f32; (guide.width() * guide.height()) as usize];
-    for_each_row(guide, &guide_low, filter, &mut values, |taps, row| {
+    for_each_row(guide, &guide_low, filter, &mut values, 1, |taps, row| {
         for (out, tap) in row.iter_mut().zip(taps) {
             *out =
                 tap.index.iter().zip(&tap.weight).map(|(&i, &w)| map.values[i as usize] * w).sum();
@@ -142,11 +144,37 @@ pub fn upsample_scalar(map: &ScalarMap, guide: &RgbImage, filter: JointBilateral
     ScalarMap { width: guide.width(), height: guide.height(), values }
 }
 
+/// Membership of every pixel of the guide in each class set (`sets[k]` lists its class ids),
+/// `sets.len()` values per pixel: the map's [`ClassMap::set_membership`] on its region grid,
+/// blended joint-bilaterally as the compositor's analysis pass blends it.
+pub fn upsample_membership(
+    map: &ClassMap,
+    sets: &[Vec<u8>],
+    guide: &RgbImage,
+    filter: JointBilateral,
+) -> Vec<f32> {
+    let (grid_w, grid_h) = map.region_grid();
+    let low = map.set_membership(sets);
+    let guide_low = resize::rgb(guide, grid_w, grid_h);
+    let k = sets.len();
+    let mut values = vec![0f32; (guide.width() * guide.height()) as usize * k];
+    for_each_row(guide, &guide_low, filter, &mut values, k, |taps, row| {
+        for (out, tap) in row.chunks_exact_mut(k.max(1)).zip(taps) {
+            for (&i, &w) in tap.index.iter().zip(&tap.weight) {
+                for (o, v) in out.iter_mut().zip(&low[i as usize * k..]) {
+                    *o += v * w;
+                }
+            }
+        }
+    });
+    values
+}
+
 /// Upsamples a class map to the guide's size by a joint-bilateral weighted vote.
 pub fn upsample_classes(map: &ClassMap, guide: &RgbImage, filter: JointBilateral) -> ClassMap {
     let guide_low = resize::rgb(guide, map.width, map.height);
     let mut classes = vec![0u8; (guide.width() * guide.height()) as usize];
-    for_each_row(guide, &guide_low, filter, &mut classes, |taps, row| {
+    for_each_row(guide, &guide_low, filter, &mut classes, 1, |taps, row| {
         for (out, tap) in row.iter_mut().zip(taps) {
             let mut votes: [(u8, f32); TAPS] = [(0, 0.0); TAPS];
             let mut used = 0;
@@ -163,7 +191,13 @@ pub fn upsample_classes(map: &ClassMap, guide: &RgbImage, filter: JointBilateral
             *out = votes[..used].iter().max_by(|a, b| a.1.total_cmp(&b.1)).map_or(0, |v| v.0);
         }
     });
-    ClassMap { width: guide.width(), height: guide.height(), classes, labels: map.labels.clone() }
+    ClassMap {
+        width: guide.width(),
+        height: guide.height(),
+        classes,
+        labels: map.labels.clone(),
+        probabilities: None,
+    }
 }
 
 #[cfg(test)]

@@ -143,6 +143,7 @@ fn classes_are_carried_nearest_as_defined() {
         height: h,
         classes: (0..w * h).map(|i| (((i % w) / 37 + (i / w) / 23) % 32) as u8).collect(),
         labels,
+        probabilities: None,
     };
     let motion = motion(16, 9, [-0.03, 0.04]);
     let gpu = carry::carried_classes(&context, &map, &motion).expect("carried");

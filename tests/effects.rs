@@ -14,7 +14,7 @@ use common::ADE_LABELS;
 use dreamlens::{
     effects::{Layer, lut::Lut, preset::Preset},
     render::{AnalysisFilter, Compositor, CompositorInput, FramePixels, RenderContext, readback},
-    scene::{ClassMap, ScalarMap, Stylized},
+    scene::{ClassMap, ClassScores, ScalarMap, Stylized},
 };
 use image::{Rgba, RgbaImage};
 
@@ -95,7 +95,7 @@ fn scene() -> Scene {
     }));
     Scene {
         frame,
-        classes: ClassMap { width: lw, height: lh, classes, labels },
+        classes: ClassMap { width: lw, height: lh, classes, labels, probabilities: None },
         person: ScalarMap { width: lw, height: lh, values: person },
         depth: ScalarMap { width: lw, height: lh, values: depth },
         stylized,
@@ -235,6 +235,71 @@ fn repaint_recolours_only_the_wall_and_keeps_its_shading() {
     let after: Vec<f32> = wall.iter().map(|&(x, y)| luma(out.get_pixel(x, y))).collect();
     let correlation = pearson(&before, &after);
     assert!(correlation > 0.95, "shading lost: correlation {correlation}");
+}
+
+/// The scene's class map with its probabilities: every wall cell is wall by argmax, but the
+/// model is sure of it (0.9) only on the left half and split 0.55 / 0.45 with the sofa on the
+/// right.
+fn with_unsure_right_wall(classes: &ClassMap) -> ClassMap {
+    let plane = (classes.width * classes.height) as usize;
+    let mut scores = vec![0f32; classes.labels.len() * plane];
+    for (cell, &class) in classes.classes.iter().enumerate() {
+        let left = (cell % classes.width as usize) < classes.width as usize / 2;
+        let (own, sofa) = match (class, left) {
+            (1, true) => (0.9, 0.1),
+            (1, false) => (0.55, 0.45),
+            _ => (1.0, 0.0),
+        };
+        scores[class as usize * plane + cell] = own;
+        scores[24 * plane + cell] += sofa;
+    }
+    let probabilities = ClassScores {
+        width: classes.width,
+        height: classes.height,
+        scores,
+        labels: classes.labels.clone(),
+    };
+    classes.clone().with_probabilities(probabilities)
+}
+
+#[test]
+fn a_wall_the_model_is_unsure_of_is_left_unpainted_until_the_threshold_allows_it() {
+    let context = RenderContext::headless().expect("GPU adapter");
+    let mut scene = scene();
+    scene.classes = with_unsure_right_wall(&scene.classes);
+    let preset = Preset::load("wall-paint").expect("preset");
+    let changed = |out: &RgbaImage, points: &[(u32, u32)]| {
+        let moved = points.iter().filter(|&&(x, y)| {
+            let (a, b) = (out.get_pixel(x, y), scene.frame.get_pixel(x, y));
+            (0..3).any(|c| a.0[c].abs_diff(b.0[c]) > 4)
+        });
+        moved.count() as f32 / points.len() as f32
+    };
+    let sure = interior(|u, v| is_wall(u, v) && u < 0.45);
+    let unsure = interior(|u, v| is_wall(u, v) && !is_person(u, v) && u > 0.55);
+    let out = render(&context, &preset.layers, &preset.luts, &scene);
+    let (sure_share, unsure_share) = (changed(&out, &sure), changed(&out, &unsure));
+    assert!(sure_share > 0.99, "the sure wall is not painted: {sure_share}");
+    assert!(unsure_share < 0.01, "the unsure wall is painted: {unsure_share}");
+    // With the threshold at one half, the same map paints the whole wall.
+    let mut compositor =
+        Compositor::new(&context, WIDTH, HEIGHT, &preset.layers, &preset.luts).expect("compositor");
+    compositor.set_filter(AnalysisFilter { region_threshold: 0.5, ..AnalysisFilter::default() });
+    let input = CompositorInput {
+        pixels: FramePixels::Rgba(scene.frame.as_raw()),
+        classes: Some(&scene.classes),
+        person: Some(&scene.person),
+        depth: Some(&scene.depth),
+        motions: None,
+        stylized: Some(&scene.stylized),
+    };
+    compositor.render(&context, &input).expect("renders");
+    let out = readback::read_rgba8(&context, compositor.output_texture()).expect("reads back");
+    let unsure_share = changed(&out, &unsure);
+    assert!(
+        unsure_share > 0.99,
+        "a threshold of one half leaves the wall unpainted: {unsure_share}"
+    );
 }
 
 fn pearson(a: &[f32], b: &[f32]) -> f32 {

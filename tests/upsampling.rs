@@ -97,6 +97,7 @@ fn edge_aware_upsampling_beats_nearest_and_bilinear_on_a_real_photo() {
         height: LOW,
         classes: low.iter().map(|&v| if v >= 0.5 { 2 } else { 1 }).collect(),
         labels: labels(),
+        probabilities: None,
     };
     let mask = ScalarMap { width: LOW, height: LOW, values: low.clone() };
 

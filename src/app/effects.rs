@@ -167,7 +167,8 @@ impl Effects {
                 let run = move |analyzer: &mut SceneAnalyzer, live: &LiveFrame| {
                     Ok(match analyzer.class_scores(&live.frame.image)? {
                         Some((scores, scale)) => {
-                            Some(fusion.fuse(&scores, &live.thumbnail).upsampled_argmax(scale))
+                            let fused = fusion.fuse(&scores, &live.thumbnail);
+                            Some(fused.upsampled_argmax(scale).with_probabilities(fused.clone()))
                         }
                         None => analyzer.analyze(&live.frame.image)?.classes,
                     })

@@ -443,6 +443,7 @@ impl LiveApp {
         }
         let analysis = effects.latest(frame);
         let size = frame.frame.image.dimensions();
+        effects.renderer.set_region_threshold(self.settings.region_confidence);
         let compositor =
             effects.renderer.submit_pixels(&gpu.context, frame.pixels(), size, &analysis)?;
         Ok(Some(compositor.output_texture().clone()))

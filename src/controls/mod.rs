@@ -23,6 +23,9 @@ pub struct Settings {
     pub show_panel: bool,
     /// The last restyle prompt applied.
     pub restyle_prompt: String,
+    /// The share of the model's probability a pixel needs to belong to a region (the
+    /// compositor's `region_threshold`): higher leaves more of an uncertain edge unpainted.
+    pub region_confidence: f32,
 }
 
 impl Default for Settings {
@@ -32,6 +35,7 @@ impl Default for Settings {
             show_hud: true,
             show_panel: true,
             restyle_prompt: String::new(),
+            region_confidence: crate::render::AnalysisFilter::default().region_threshold,
         }
     }
 }

@@ -104,6 +104,11 @@ pub fn draw(
                     restyle_ui(ui, settings, hud, actions);
                 }
                 layers_ui(ui, hud, layers, picked_layer, actions);
+                if layers.iter().any(|l| l.region.needs_segmentation()) {
+                    ui.separator();
+                    slider(ui, &mut settings.region_confidence, 0.5..=0.9, "region confidence");
+                    ui.small("higher: edges the model is unsure of stay unpainted");
+                }
             });
         });
     }

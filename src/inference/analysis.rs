@@ -158,7 +158,7 @@ pub fn run_segmentation(
         return decode::class_ids(&ids, &output).map_err(|p| contract_error(session, p));
     }
     let (scores, upsampling) = run_class_scores(session, frame)?;
-    Ok(scores.upsampled_argmax(upsampling))
+    Ok(scores.upsampled_argmax(upsampling).with_probabilities(scores.softmax()))
 }
 
 /// Runs a segmentation model for its class scores, and says how they are to be upsampled for

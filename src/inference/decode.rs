@@ -70,7 +70,13 @@ pub fn class_ids(
         .map(|&id| u8::try_from(id).ok().filter(|&c| (c as usize) < labels.len()))
         .collect::<Option<Vec<u8>>>()
         .ok_or_else(|| format!("class ids outside 0..{}", labels.len()))?;
-    Ok(ClassMap { width: view.shape()[1] as u32, height: view.shape()[0] as u32, classes, labels })
+    Ok(ClassMap {
+        width: view.shape()[1] as u32,
+        height: view.shape()[0] as u32,
+        classes,
+        labels,
+        probabilities: None,
+    })
 }
 
 /// One channel of a probability output, clamped to 0..1.

@@ -264,7 +264,7 @@ impl WebSession {
         let scores = decode::class_scores(&raw, &output).map_err(|p| self.run_failed(p))?;
         let upsampling =
             output.coarse_logits.as_ref().map_or(Upsampling::NONE, CoarseLogits::upsampling);
-        Ok(scores.upsampled_argmax(upsampling))
+        Ok(scores.upsampled_argmax(upsampling).with_probabilities(scores.softmax()))
     }
 
     /// Normalised inverse depth (1 = closest) at the model's resolution.

@@ -59,6 +59,17 @@ impl EffectRenderer {
         }
     }
 
+    /// Sets the membership a pixel needs to belong to a region (see
+    /// [`AnalysisFilter::region_threshold`]).
+    pub fn set_region_threshold(&mut self, threshold: f32) {
+        if threshold != self.filter.region_threshold {
+            self.filter.region_threshold = threshold;
+            if let Some(compositor) = &mut self.compositor {
+                compositor.set_filter(self.filter);
+            }
+        }
+    }
+
     /// Builds the compositor for `size` frames and every pipeline frames with the given
     /// `maps` (regions, person, depth) need, so the first frames do not wait for them; any
     /// thread may call it (the live app's preset loader does).

@@ -552,6 +552,7 @@ impl Page {
     fn composite_and_present(&mut self) -> Result<(), String> {
         self.refresh_analysis();
         let Some(frame) = &self.frame else { return Ok(()) };
+        self.renderer.set_region_threshold(self.controls.settings.region_confidence);
         let compositor = self
             .renderer
             .submit_pixels(

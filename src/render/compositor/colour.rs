@@ -98,6 +98,7 @@ mod tests {
             height: 512,
             classes: (0..512 * 512).map(|i| u8::from(i % 512 < 128)).collect(),
             labels: vec!["other".to_owned(), "wall".to_owned()].into(),
+            probabilities: None,
         };
         let rgba: Vec<u8> = (0..width * height)
             .flat_map(
