@@ -317,6 +317,15 @@ pub fn parse_size(text: &str) -> Result<(u32, u32), String> {
     }
 }
 
+/// Parses a share between 0 and 1.
+fn parse_share(text: &str) -> Result<f32, String> {
+    text.trim()
+        .parse::<f32>()
+        .ok()
+        .filter(|v| (0.0..=1.0).contains(v))
+        .ok_or_else(|| format!("`{text}` is not a number between 0 and 1"))
+}
+
 /// `models` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum ModelsAction {
@@ -415,6 +424,9 @@ pub struct RegionsArgs {
     /// does: this many, 0.1 s apart (0: each frame alone).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=30))]
     pub fused_frames: u32,
+    /// The membership a pixel needs to belong to a region (default: the region layers' own).
+    #[arg(long, value_parser = parse_share)]
+    pub region_threshold: Option<f32>,
     /// Also measure region flicker over this many consecutive frames at 10 fps, each frame
     /// alone and fused: the share of pixels whose true surface stays but whose region changes.
     #[arg(long, default_value_t = 0)]

@@ -60,8 +60,8 @@ impl Segmenter {
 
 /// Which measured regions every pixel of `frame` belongs to, one bit each (bit k for
 /// `MEASURED[k]`): each region's membership from its class map, upsampled edge-aware, against
-/// the compositor's threshold, as a region layer takes it.
-fn regions_of(classes: &ClassMap, frame: &RgbImage) -> Vec<u8> {
+/// `threshold`, as a region layer takes it.
+fn regions_of(classes: &ClassMap, frame: &RgbImage, threshold: f32) -> Vec<u8> {
     let sets: Vec<Vec<u8>> = MEASURED
         .iter()
         .map(|(region, _)| {
@@ -71,7 +71,6 @@ fn regions_of(classes: &ClassMap, frame: &RgbImage) -> Vec<u8> {
                 .collect()
         })
         .collect();
-    let threshold = AnalysisFilter::default().region_threshold;
     let membership =
         upsample::upsample_membership(classes, &sets, frame, JointBilateral::for_classes());
     membership
@@ -91,6 +90,7 @@ fn flicker(
     size: (u32, u32),
     count: u32,
     fused: bool,
+    threshold: f32,
 ) -> anyhow::Result<f64> {
     segmenter.fusion.reset();
     let mut previous: Option<(Vec<u8>, Vec<DemoSurface>)> = None;
@@ -99,7 +99,7 @@ fn flicker(
         let t_s = FLICKER_START_S + i as f32 * FRAME_GAP_S;
         let frame = demo::render(size.0, size.1, t_s);
         let truth = demo::labels(size.0, size.1, t_s);
-        let regions = regions_of(&segmenter.classes(&frame, fused)?, &frame);
+        let regions = regions_of(&segmenter.classes(&frame, fused)?, &frame, threshold);
         if let Some((before, truth_before)) = &previous {
             for k in 0..regions.len() {
                 if truth_before[k] == truth[k] {
@@ -127,6 +127,8 @@ pub fn run(
     let mut segmenter =
         Segmenter { analyzer, fusion: ClassFusion::default(), model: args.segmentation.clone() };
     let (width, height) = args.size;
+    let threshold =
+        args.region_threshold.unwrap_or_else(|| AnalysisFilter::default().region_threshold);
     let mut intersection = [0u64; 4];
     let mut union = [0u64; 4];
     let (mut furniture, mut furniture_as_wall) = (0u64, 0u64);
@@ -141,7 +143,8 @@ pub fn run(
         }
         let frame = demo::render(width, height, t_s);
         let truth = demo::labels(width, height, t_s);
-        let regions = regions_of(&segmenter.classes(&frame, args.fused_frames > 0)?, &frame);
+        let classes = segmenter.classes(&frame, args.fused_frames > 0)?;
+        let regions = regions_of(&classes, &frame, threshold);
         for (&predicted, &surface) in regions.iter().zip(&truth) {
             for (k, (_, exact)) in MEASURED.iter().enumerate() {
                 let (p, t) = (predicted & (1 << k) != 0, surface == *exact);
@@ -164,8 +167,8 @@ pub fn run(
     let flickers = match args.flicker {
         0 => None,
         count => Some([
-            flicker(&mut segmenter, args.size, count, false)?,
-            flicker(&mut segmenter, args.size, count, true)?,
+            flicker(&mut segmenter, args.size, count, false, threshold)?,
+            flicker(&mut segmenter, args.size, count, true, threshold)?,
         ]),
     };
     if args.json {
@@ -185,7 +188,7 @@ pub fn run(
         n => format!(", each fused with the {n} frames before it"),
     };
     println!(
-        "{} demo frames at {width}x{height}, {} upsampled edge-aware{fused}, against the exact labels",
+        "{} demo frames at {width}x{height}, {} upsampled edge-aware{fused}, regions at membership {threshold}, against the exact labels",
         args.frames, args.segmentation
     );
     for (name, value) in &iou {
