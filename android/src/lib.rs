@@ -61,8 +61,8 @@ fn run(app: AndroidApp) -> anyhow::Result<()> {
         ),
     }
     runtime::load_bundled(ORT_LIBRARY)?;
-    // Models come into the cache by download (with `--remote`-free defaults) or are copied
-    // into `mirror/` (adb push) for a phone without network.
+    // Models are found in the cache or in `mirror/` (adb push on a debuggable build); the app
+    // downloads none yet.
     let mirror = storage.join("mirror");
     let store = ModelStore::new(Manifest::builtin(), folders.models.clone(), vec![mirror]);
     let platform = Platform {

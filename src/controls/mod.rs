@@ -28,6 +28,14 @@ pub struct Settings {
     pub region_confidence: f32,
 }
 
+impl Settings {
+    /// The phone's back gesture: it closes the panel when the panel is open (true), and
+    /// otherwise is the user leaving (false).
+    pub fn back(&mut self) -> bool {
+        std::mem::replace(&mut self.show_panel, false)
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Self {
@@ -37,5 +45,19 @@ impl Default for Settings {
             restyle_prompt: String::new(),
             region_confidence: crate::render::AnalysisFilter::default().region_threshold,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn back_closes_the_panel_before_it_leaves() {
+        let mut settings = Settings::default();
+        assert!(settings.show_panel);
+        assert!(settings.back(), "the first back closes the open panel");
+        assert!(!settings.show_panel);
+        assert!(!settings.back(), "with the panel closed, back leaves");
     }
 }
