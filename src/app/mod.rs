@@ -745,11 +745,7 @@ impl ApplicationHandler for LiveApp {
             } if !consumed => match logical_key {
                 Key::Named(NamedKey::Escape) => event_loop.exit(),
                 // Android's back button and gesture: the panel first, then the app.
-                Key::Named(NamedKey::BrowserBack) => {
-                    if !self.settings.back() {
-                        event_loop.exit();
-                    }
-                }
+                Key::Named(NamedKey::BrowserBack) if !self.settings.back() => event_loop.exit(),
                 Key::Named(NamedKey::Space) => self.toggle_recording(),
                 Key::Character(c) if c.as_str() == "s" => self.snapshot(),
                 Key::Character(c) if c.as_str() == "h" => {

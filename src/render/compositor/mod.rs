@@ -402,12 +402,29 @@ impl Compositor {
         context: &RenderContext,
         input: &CompositorInput<'_>,
     ) -> Result<(), RenderError> {
-        let (width, height) = self.size;
-        let pixels = (width * height) as usize;
         let mut encoder = context
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("composite") });
-        let reference_pixels = match input.pixels {
+        let reference_pixels = self.upload_frame(context, &mut encoder, input.pixels)?;
+        let references = self.upload_analysis(context, input, reference_pixels)?;
+        let moved = self.carry_maps(context, &mut encoder, input);
+        let masks = self.analysis_pass(context, &mut encoder, input, moved);
+        self.layer_passes(context, &mut encoder, &references, masks);
+        context.queue.submit([encoder.finish()]);
+        context.check_errors()
+    }
+
+    /// Puts the frame in its texture; returns its pixels on the CPU (and bytes per pixel),
+    /// which the regions' reference colours are measured on.
+    fn upload_frame<'a>(
+        &mut self,
+        context: &RenderContext,
+        encoder: &mut wgpu::CommandEncoder,
+        pixels: FramePixels<'a>,
+    ) -> Result<(&'a [u8], usize), RenderError> {
+        let (width, height) = self.size;
+        let count = (width * height) as usize;
+        Ok(match pixels {
             FramePixels::Staged { staged, rgb } => {
                 if staged.size() != (width, height) || rgb.dimensions() != (width, height) {
                     return Err(RenderError::Setup(format!(
@@ -416,11 +433,11 @@ impl Compositor {
                         rgb.dimensions()
                     )));
                 }
-                staged.copy_to(&mut encoder, &self.frame.texture);
+                staged.copy_to(encoder, &self.frame.texture);
                 (rgb.as_raw().as_slice(), 3)
             }
             FramePixels::Rgba(rgba) => {
-                check_len("RGBA frame", rgba.len(), pixels * 4)?;
+                check_len("RGBA frame", rgba.len(), count * 4)?;
                 context.queue.write_texture(
                     self.frame.texture.as_image_copy(),
                     rgba,
@@ -433,9 +450,17 @@ impl Compositor {
                 );
                 (rgba, 4)
             }
-        };
+        })
+    }
 
-        // Analysis uploads.
+    /// Uploads the region membership, person mask and depth; returns each region set's mean
+    /// colour on the frame.
+    fn upload_analysis(
+        &mut self,
+        context: &RenderContext,
+        input: &CompositorInput<'_>,
+        reference_pixels: (&[u8], usize),
+    ) -> Result<[[f32; 3]; MAX_REGION_SETS], RenderError> {
         let mut references = [[0.5f32; 3]; MAX_REGION_SETS];
         if let Some(classes) = input.classes {
             let size = self.size;
@@ -477,7 +502,17 @@ impl Compositor {
                 bytemuck::cast_slice(&depth.values),
             );
         }
-        // Maps and keyframes made on older frames, moved to where the scene is now.
+        Ok(references)
+    }
+
+    /// Moves maps and keyframes made on older frames to where the scene is now; says which of
+    /// the maps (regions, person, depth) were moved.
+    fn carry_maps(
+        &mut self,
+        context: &RenderContext,
+        encoder: &mut wgpu::CommandEncoder,
+        input: &CompositorInput<'_>,
+    ) -> [bool; 3] {
         let motions = input.motions.cloned().unwrap_or_default();
         let carried = [
             (input.classes.map(ClassMap::region_grid), &motions.classes, carry::Kind::Regions),
@@ -494,7 +529,7 @@ impl Compositor {
             };
             self.carrier.carry(
                 context,
-                &mut encoder,
+                encoder,
                 kind,
                 (&source.target.view, map_size),
                 motion,
@@ -503,8 +538,21 @@ impl Compositor {
             moved[index] = true;
         }
         if let Some(stylized) = input.stylized {
-            self.carrier.keyframes(context, &mut encoder, stylized, &mut self.keyframes);
+            self.carrier.keyframes(context, encoder, stylized, &mut self.keyframes);
         }
+        moved
+    }
+
+    /// The guides, the motion and the analysis pass into the other history slot; returns that
+    /// slot, where this frame's masks now are.
+    fn analysis_pass(
+        &mut self,
+        context: &RenderContext,
+        encoder: &mut wgpu::CommandEncoder,
+        input: &CompositorInput<'_>,
+        moved: [bool; 3],
+    ) -> usize {
+        let (width, height) = self.size;
         let map_sizes = [
             input.classes.map(ClassMap::region_grid),
             input.person.map(|m| (m.width, m.height)),
@@ -512,11 +560,11 @@ impl Compositor {
         ];
         for (guide, map_size) in self.guides.iter_mut().zip(map_sizes) {
             if let Some(map_size) = map_size {
-                guide.render(context, &mut encoder, &self.guide_shader, map_size);
+                guide.render(context, encoder, &self.guide_shader, map_size);
             }
         }
         if self.filter.temporal {
-            self.motion.render(context, &mut encoder);
+            self.motion.render(context, encoder);
         }
         let uniform = AnalysisUniform {
             size: [width as f32, height as f32, 1.0 / width as f32, 1.0 / height as f32],
@@ -586,7 +634,7 @@ impl Compositor {
             ],
         });
         draw_fullscreen(
-            &mut encoder,
+            encoder,
             context,
             "analysis",
             &[&self.masks[next].view, &self.person_depth[next].view],
@@ -596,6 +644,18 @@ impl Compositor {
         self.current_history = next;
         self.history_valid = true;
 
+        next
+    }
+
+    /// Each layer's passes over the frame, with this frame's masks in history slot `masks`.
+    fn layer_passes(
+        &mut self,
+        context: &RenderContext,
+        encoder: &mut wgpu::CommandEncoder,
+        references: &[[f32; 3]; MAX_REGION_SETS],
+        masks: usize,
+    ) {
+        let next = masks;
         // Layers: the picture starts as the frame itself (no copy); the first pass that draws
         // the picture writes `pictures[0]`, the next ones ping-pong.
         let mut picture: Option<usize> = None;
@@ -639,7 +699,7 @@ impl Compositor {
                 ],
             });
             draw_fullscreen(
-                &mut encoder,
+                encoder,
                 context,
                 "effect",
                 &[output_view],
@@ -659,8 +719,6 @@ impl Compositor {
         }
         self.output = picture.unwrap_or(0);
         self.frame_index += 1;
-        context.queue.submit([encoder.finish()]);
-        context.check_errors()
     }
 
     /// Builds, ahead of the frames, every analysis-pass variant frames with some of `maps`
