@@ -41,6 +41,12 @@ const TAPS: i32 = 2;
 @group(0) @binding(9) var class_guide: texture_2d<f32>;
 @group(0) @binding(10) var person_guide: texture_2d<f32>;
 @group(0) @binding(11) var depth_guide: texture_2d<f32>;
+// Per region set (channel k of the masks): the guided filter's averaged coefficients, a in rgb
+// and b in alpha (guided.wgsl).
+@group(0) @binding(12) var guided0: texture_2d<f32>;
+@group(0) @binding(13) var guided1: texture_2d<f32>;
+@group(0) @binding(14) var guided2: texture_2d<f32>;
+@group(0) @binding(15) var guided3: texture_2d<f32>;
 
 
 struct Outputs {
@@ -84,10 +90,20 @@ fn fs_main(in: VertexOut) -> Outputs {
     var masks = vec4f(0.0);
     var person_depth = vec4f(0.0, 0.5, 0.0, 1.0);
     if HAS_REGIONS {
-        // Membership is each region's share of the model's probability, blended edge-aware; a
-        // region takes the pixels where it reaches the threshold, with a short anti-aliased
+        // Membership is each region's share of the model's probability, refined by the
+        // picture (a . colour + b, the guided filter's coefficients at this pixel); a region
+        // takes the pixels where it reaches the threshold, with a short anti-aliased
         // transition around it.
-        let votes = upsample(regions, class_guide, in.uv, colour, analysis.range.x);
+        let g0 = textureSampleLevel(guided0, frame_sampler, in.uv, 0.0);
+        let g1 = textureSampleLevel(guided1, frame_sampler, in.uv, 0.0);
+        let g2 = textureSampleLevel(guided2, frame_sampler, in.uv, 0.0);
+        let g3 = textureSampleLevel(guided3, frame_sampler, in.uv, 0.0);
+        let votes = vec4f(
+            dot(g0.rgb, colour) + g0.a,
+            dot(g1.rgb, colour) + g1.a,
+            dot(g2.rgb, colour) + g2.a,
+            dot(g3.rgb, colour) + g3.a,
+        );
         let threshold = vec4f(analysis.range.z);
         masks = smoothstep(threshold - 0.05, threshold + 0.05, votes);
     }

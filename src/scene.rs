@@ -148,6 +148,13 @@ impl ClassMap {
     }
 }
 
+/// The window radius of the guided filter that makes region membership follow the picture, in
+/// cells of its grid (one cell per 4x4 pixels): about 8 pixels either side.
+pub const GUIDED_RADIUS: usize = 2;
+/// The guided filter's regularisation (colour in 0..1, squared): how strong an edge must be
+/// before a region's border follows it.
+pub const GUIDED_EPS: f32 = 1e-4;
+
 /// Per-class scores at the model's resolution, planar (`[class][y][x]`).
 #[derive(Debug, Clone)]
 pub struct ClassScores {

@@ -11,7 +11,7 @@ use image::RgbImage;
 
 use crate::{
     resize,
-    scene::{ClassMap, ScalarMap},
+    scene::{ClassMap, GUIDED_EPS, GUIDED_RADIUS, ScalarMap},
 };
 
 /// Filter strengths.
@@ -102,26 +102,24 @@ fn row_taps(
     }
 }
 
-/// Runs `per_row` over output rows (`per_pixel` values a pixel) on all cores.
+/// Runs `per_row` over output rows on all cores.
 fn for_each_row<T: Send>(
     guide: &RgbImage,
     guide_low: &RgbImage,
     filter: JointBilateral,
     output: &mut [T],
-    per_pixel: usize,
     per_row: impl Fn(&[PixelTaps], &mut [T]) + Sync,
 ) {
     let width = guide.width() as usize;
-    let row_len = width * per_pixel.max(1);
     let rows = guide.height() as usize;
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(rows.max(1));
     let rows_per_worker = rows.div_ceil(workers);
     std::thread::scope(|scope| {
-        for (chunk_index, chunk) in output.chunks_mut(rows_per_worker * row_len).enumerate() {
+        for (chunk_index, chunk) in output.chunks_mut(rows_per_worker * width).enumerate() {
             let per_row = &per_row;
             scope.spawn(move || {
                 let mut taps = Vec::with_capacity(width);
-                for (r, row) in chunk.chunks_mut(row_len).enumerate() {
+                for (r, row) in chunk.chunks_mut(width).enumerate() {
                     let y = (chunk_index * rows_per_worker + r) as u32;
                     row_taps(y, guide, guide_low, filter, &mut taps);
                     per_row(&taps, row);
@@ -135,7 +133,7 @@ fn for_each_row<T: Send>(
 pub fn upsample_scalar(map: &ScalarMap, guide: &RgbImage, filter: JointBilateral) -> ScalarMap {
     let guide_low = resize::rgb(guide, map.width, map.height);
     let mut values = vec![0f32; (guide.width() * guide.height()) as usize];
-    for_each_row(guide, &guide_low, filter, &mut values, 1, |taps, row| {
+    for_each_row(guide, &guide_low, filter, &mut values, |taps, row| {
         for (out, tap) in row.iter_mut().zip(taps) {
             *out =
                 tap.index.iter().zip(&tap.weight).map(|(&i, &w)| map.values[i as usize] * w).sum();
@@ -144,37 +142,145 @@ pub fn upsample_scalar(map: &ScalarMap, guide: &RgbImage, filter: JointBilateral
     ScalarMap { width: guide.width(), height: guide.height(), values }
 }
 
-/// Membership of every pixel of the guide in each class set (`sets[k]` lists its class ids),
-/// `sets.len()` values per pixel: the map's [`ClassMap::set_membership`] on its region grid,
-/// blended joint-bilaterally as the compositor's analysis pass blends it.
-pub fn upsample_membership(
-    map: &ClassMap,
-    sets: &[Vec<u8>],
-    guide: &RgbImage,
-    filter: JointBilateral,
-) -> Vec<f32> {
-    let (grid_w, grid_h) = map.region_grid();
-    let low = map.set_membership(sets);
-    let guide_low = resize::rgb(guide, grid_w, grid_h);
+/// Region membership of every pixel of `frame` in each class set, refined by the picture: a
+/// fast guided filter (He and Sun 2015) of the map's [`ClassMap::set_membership`] against the
+/// frame's colour, fitted on a grid of 4x4-pixel averages and applied per pixel. The CPU twin
+/// of the compositor's guided passes (`guided.wgsl`), for `bench regions`. `sets.len()` values
+/// per pixel.
+pub fn guided_membership(map: &ClassMap, sets: &[Vec<u8>], frame: &RgbImage) -> Vec<f32> {
     let k = sets.len();
-    let mut values = vec![0f32; (guide.width() * guide.height()) as usize * k];
-    for_each_row(guide, &guide_low, filter, &mut values, k, |taps, row| {
-        for (out, tap) in row.chunks_exact_mut(k.max(1)).zip(taps) {
-            for (&i, &w) in tap.index.iter().zip(&tap.weight) {
-                for (o, v) in out.iter_mut().zip(&low[i as usize * k..]) {
-                    *o += v * w;
+    let (width, height) = (frame.width() as usize, frame.height() as usize);
+    let (gw, gh) = ((width / 4).max(1), (height / 4).max(1));
+    // The frame averaged over 4x4 blocks, 0..1.
+    let mut colour = vec![[0f32; 3]; gw * gh];
+    for (cell, c) in colour.iter_mut().enumerate() {
+        let (gx, gy) = (cell % gw, cell / gw);
+        let mut n = 0.0;
+        for y in (gy * 4..gy * 4 + 4).filter(|&y| y < height) {
+            for x in (gx * 4..gx * 4 + 4).filter(|&x| x < width) {
+                let p = frame.get_pixel(x as u32, y as u32).0;
+                for (v, q) in c.iter_mut().zip(p) {
+                    *v += f32::from(q) / 255.0;
+                }
+                n += 1.0;
+            }
+        }
+        c.iter_mut().for_each(|v| *v /= f32::max(n, 1.0));
+    }
+    // Membership sampled bilinearly at each grid cell's centre.
+    let (mw, mh) = map.region_grid();
+    let low = map.set_membership(sets);
+    let sample =
+        |values: &[f32], (w, h): (usize, usize), per: usize, u: f32, v: f32, out: &mut [f32]| {
+            let x = (u * w as f32 - 0.5).clamp(0.0, (w - 1) as f32);
+            let y = (v * h as f32 - 0.5).clamp(0.0, (h - 1) as f32);
+            let (x0, y0) = (x.floor() as usize, y.floor() as usize);
+            let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
+            let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+            for (s, o) in out.iter_mut().enumerate().take(per) {
+                let at = |xx: usize, yy: usize| values[(yy * w + xx) * per + s];
+                *o = (at(x0, y0) * (1.0 - fx) + at(x1, y0) * fx) * (1.0 - fy)
+                    + (at(x0, y1) * (1.0 - fx) + at(x1, y1) * fx) * fy;
+            }
+        };
+    let mut membership = vec![0f32; gw * gh * k];
+    for (cell, out) in membership.chunks_exact_mut(k.max(1)).enumerate() {
+        let (u, v) =
+            (((cell % gw) as f32 + 0.5) / gw as f32, ((cell / gw) as f32 + 0.5) / gh as f32);
+        sample(&low, (mw as usize, mh as usize), k, u, v, out);
+    }
+    // Per cell and set: a (3) and b, fitted over the window, then averaged over it.
+    let window = |cell: usize| {
+        let (cx, cy) = ((cell % gw) as isize, (cell / gw) as isize);
+        let r = GUIDED_RADIUS as isize;
+        (-r..=r).flat_map(move |j| {
+            (-r..=r).map(move |i| {
+                let x = (cx + i).clamp(0, gw as isize - 1) as usize;
+                let y = (cy + j).clamp(0, gh as isize - 1) as usize;
+                y * gw + x
+            })
+        })
+    };
+    let n = ((2 * GUIDED_RADIUS + 1) * (2 * GUIDED_RADIUS + 1)) as f32;
+    let mut coefficients = vec![[0f32; 4]; gw * gh * k];
+    for cell in 0..gw * gh {
+        let (mut mi, mut ii, mut mp) = ([0f32; 3], [[0f32; 3]; 3], vec![0f32; k]);
+        let mut ip = vec![[0f32; 3]; k];
+        for t in window(cell) {
+            let c = colour[t];
+            for a in 0..3 {
+                mi[a] += c[a];
+                for b in 0..3 {
+                    ii[a][b] += c[a] * c[b];
+                }
+            }
+            for s in 0..k {
+                let p = membership[t * k + s];
+                mp[s] += p;
+                for a in 0..3 {
+                    ip[s][a] += c[a] * p;
                 }
             }
         }
-    });
+        let mi = mi.map(|v| v / n);
+        let mut sigma = [[0f32; 3]; 3];
+        for a in 0..3 {
+            for b in 0..3 {
+                sigma[a][b] = ii[a][b] / n - mi[a] * mi[b] + if a == b { GUIDED_EPS } else { 0.0 };
+            }
+        }
+        let inverse = inverse3(sigma);
+        for s in 0..k {
+            let mean_p = mp[s] / n;
+            let cov: [f32; 3] = std::array::from_fn(|a| ip[s][a] / n - mi[a] * mean_p);
+            let a: [f32; 3] =
+                std::array::from_fn(|row| (0..3).map(|col| inverse[row][col] * cov[col]).sum());
+            let b = mean_p - (0..3).map(|c| a[c] * mi[c]).sum::<f32>();
+            coefficients[cell * k + s] = [a[0], a[1], a[2], b];
+        }
+    }
+    let mut averaged = vec![0f32; gw * gh * k * 4];
+    for cell in 0..gw * gh {
+        for t in window(cell) {
+            for s in 0..k {
+                for (c, v) in coefficients[t * k + s].iter().enumerate() {
+                    averaged[(cell * k + s) * 4 + c] += v / n;
+                }
+            }
+        }
+    }
+    // Applied at every pixel with the coefficients sampled bilinearly.
+    let mut values = vec![0f32; width * height * k];
+    let mut here = vec![0f32; k * 4];
+    for (pixel, out) in values.chunks_exact_mut(k.max(1)).enumerate() {
+        let (x, y) = (pixel % width, pixel / width);
+        let (u, v) = ((x as f32 + 0.5) / width as f32, (y as f32 + 0.5) / height as f32);
+        sample(&averaged, (gw, gh), k * 4, u, v, &mut here);
+        let p = frame.get_pixel(x as u32, y as u32).0.map(|q| f32::from(q) / 255.0);
+        for (s, o) in out.iter_mut().enumerate() {
+            let c = &here[s * 4..s * 4 + 4];
+            *o = c[0] * p[0] + c[1] * p[1] + c[2] * p[2] + c[3];
+        }
+    }
     values
+}
+
+/// The inverse of a 3x3 matrix with a positive determinant (a covariance plus a ridge).
+fn inverse3(m: [[f32; 3]; 3]) -> [[f32; 3]; 3] {
+    let cofactor = |r: usize, c: usize| {
+        let (r1, r2) = ((r + 1) % 3, (r + 2) % 3);
+        let (c1, c2) = ((c + 1) % 3, (c + 2) % 3);
+        m[r1][c1] * m[r2][c2] - m[r1][c2] * m[r2][c1]
+    };
+    let det: f32 = (0..3).map(|c| m[0][c] * cofactor(0, c)).sum();
+    std::array::from_fn(|r| std::array::from_fn(|c| cofactor(c, r) / det))
 }
 
 /// Upsamples a class map to the guide's size by a joint-bilateral weighted vote.
 pub fn upsample_classes(map: &ClassMap, guide: &RgbImage, filter: JointBilateral) -> ClassMap {
     let guide_low = resize::rgb(guide, map.width, map.height);
     let mut classes = vec![0u8; (guide.width() * guide.height()) as usize];
-    for_each_row(guide, &guide_low, filter, &mut classes, 1, |taps, row| {
+    for_each_row(guide, &guide_low, filter, &mut classes, |taps, row| {
         for (out, tap) in row.iter_mut().zip(taps) {
             let mut votes: [(u8, f32); TAPS] = [(0, 0.0); TAPS];
             let mut used = 0;

@@ -8,10 +8,12 @@ use std::sync::Arc;
 
 use common::*;
 use dreamlens::{
+    capture::demo,
     effects::preset::Preset,
     inference::{ModelSession, SessionOptions, analysis::run_segmentation},
     render::{AnalysisFilter, Compositor, CompositorInput, FramePixels, RenderContext, readback},
     scene::{ClassMap, ScalarMap},
+    store::manifest::DEFAULT_SEGMENTATION_MODEL,
     upsample::{self, JointBilateral},
 };
 use image::{Rgb, RgbImage, RgbaImage};
@@ -231,4 +233,50 @@ fn temporal_smoothing_holds_masks_still_on_a_still_noisy_camera() {
     assert!(change[0] > 0.0, "noise must move the raw masks for this test to mean anything");
     assert!(change[1] < change[0] * 0.25, "smoothing does not steady the mask: {change:?}");
     assert!(change[1] < 0.01, "mask still flickers: {}", change[1]);
+}
+
+/// `bench regions` measures region quality with the CPU twin of the compositor's guided
+/// refinement; the GPU's region mask must be that same mask. They differ only where rounding
+/// differs (membership stored in 8 bits and coefficients in fp16 on the GPU, f32 on the CPU), on
+/// pixels within a hair of the threshold.
+#[test]
+fn the_gpu_region_mask_is_the_one_bench_regions_measures() {
+    let context = RenderContext::headless().expect("GPU adapter");
+    let cache = tempfile::tempdir().expect("temp");
+    let model = mirror_store(cache.path()).locate(DEFAULT_SEGMENTATION_MODEL).expect("model");
+    let mut session = ModelSession::open(&model, &SessionOptions::default()).expect("session");
+    let preset = Preset::load("wall-paint").expect("preset");
+    let threshold = AnalysisFilter::default().region_threshold;
+    for t_s in [0.0, 6.0] {
+        let frame = demo::render(640, 360, t_s);
+        let classes = run_segmentation(&mut session, &frame).expect("runs");
+        assert!(classes.probabilities.is_some(), "the cut graph gives probabilities");
+        let wall: Vec<u8> = (0..classes.labels.len() as u8)
+            .filter(|&id| classes.labels[id as usize] == "wall")
+            .collect();
+        let cpu = upsample::guided_membership(&classes, &[wall], &frame);
+        let mut compositor =
+            Compositor::new(&context, 640, 360, &preset.layers, &[]).expect("compositor");
+        let rgba: Vec<u8> = frame.pixels().flat_map(|p| [p.0[0], p.0[1], p.0[2], 255]).collect();
+        let input = CompositorInput {
+            pixels: FramePixels::Rgba(&rgba),
+            classes: Some(&classes),
+            person: None,
+            depth: None,
+            motions: None,
+            stylized: None,
+        };
+        compositor.render(&context, &input).expect("renders");
+        let gpu = readback::read_rgba16f(&context, compositor.analysis_textures().0).expect("read");
+        let same = gpu
+            .chunks(4)
+            .zip(&cpu)
+            .filter(|(mask, membership)| (mask[0] > 0.5) == (**membership >= threshold))
+            .count();
+        let agreement = same as f32 / cpu.len() as f32;
+        let painted = cpu.iter().filter(|m| **m >= threshold).count();
+        eprintln!("t = {t_s} s: {agreement} agree, {painted} pixels of wall");
+        assert!(painted > 640 * 360 / 5, "the demo's wall is found");
+        assert!(agreement > 0.995, "t = {t_s} s: GPU and CPU masks agree on {agreement}");
+    }
 }

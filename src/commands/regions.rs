@@ -14,7 +14,7 @@ use dreamlens::{
     render::AnalysisFilter,
     scene::{ClassMap, Region},
     store::ModelStore,
-    upsample::{self, JointBilateral},
+    upsample,
 };
 use image::RgbImage;
 
@@ -71,8 +71,7 @@ fn regions_of(classes: &ClassMap, frame: &RgbImage, threshold: f32) -> Vec<u8> {
                 .collect()
         })
         .collect();
-    let membership =
-        upsample::upsample_membership(classes, &sets, frame, JointBilateral::for_classes());
+    let membership = upsample::guided_membership(classes, &sets, frame);
     membership
         .chunks_exact(MEASURED.len())
         .map(|cell| {

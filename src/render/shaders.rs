@@ -8,10 +8,11 @@ pub const FULLSCREEN: &str = include_str!("../../shaders/fullscreen.wgsl");
 pub const COMMON: &str = include_str!("../../shaders/common.wgsl");
 
 /// Shaders that stand alone besides the triangle: (name, body).
-pub const STANDALONE: [(&str, &str); 6] = [
+pub const STANDALONE: [(&str, &str); 7] = [
     ("carry", include_str!("../../shaders/carry.wgsl")),
     ("analysis", include_str!("../../shaders/analysis.wgsl")),
     ("guide", include_str!("../../shaders/guide.wgsl")),
+    ("guided", include_str!("../../shaders/guided.wgsl")),
     ("motion", include_str!("../../shaders/motion.wgsl")),
     ("present", include_str!("../../shaders/present.wgsl")),
     ("i420", include_str!("../../shaders/i420.wgsl")),
@@ -33,8 +34,8 @@ pub const EFFECTS: [(&str, &str); 12] = [
     ("focus", include_str!("../../shaders/focus.wgsl")),
 ];
 
-/// The full source of a stand-alone shader by name (`carry`, `analysis`, `guide`, `motion`,
-/// `present`, `i420`).
+/// The full source of a stand-alone shader by name (`carry`, `analysis`, `guide`, `guided`,
+/// `motion`, `present`, `i420`).
 pub fn standalone(name: &str) -> String {
     let body = STANDALONE.iter().find(|(n, _)| *n == name).map_or("", |(_, body)| body);
     format!("{FULLSCREEN}\n{body}")
