@@ -1,5 +1,5 @@
 // Region membership refined by the picture: a guided filter (He, Sun and Tang 2010) in its fast
-// form (He and Sun 2015). On a grid of 4x4-pixel colour averages, each window fits every region
+// form (He and Sun 2015). On a grid of 8x8-pixel colour averages, each window fits every region
 // set's membership as a linear function of the colour (a . colour + b); the coefficients are
 // averaged over the windows that hold a cell, and the analysis pass applies them at each pixel
 // with its own colour, so region borders move onto the picture's edges. `upsample.rs` has the

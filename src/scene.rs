@@ -148,9 +148,11 @@ impl ClassMap {
     }
 }
 
-/// The window radius of the guided filter that makes region membership follow the picture, in
-/// cells of its grid (one cell per 4x4 pixels): about 8 pixels either side.
-pub const GUIDED_RADIUS: usize = 2;
+/// The side, in pixels, of a cell of the grid the guided filter that makes region membership
+/// follow the picture is fitted on.
+pub const GUIDED_CELL: u32 = 8;
+/// The guided filter's window radius, in cells: windows of 3x3 cells, 24 pixels across.
+pub const GUIDED_RADIUS: usize = 1;
 /// The guided filter's regularisation (colour in 0..1, squared): how strong an edge must be
 /// before a region's border follows it.
 pub const GUIDED_EPS: f32 = 1e-4;

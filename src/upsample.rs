@@ -11,7 +11,7 @@ use image::RgbImage;
 
 use crate::{
     resize,
-    scene::{ClassMap, GUIDED_EPS, GUIDED_RADIUS, ScalarMap},
+    scene::{ClassMap, GUIDED_CELL, GUIDED_EPS, GUIDED_RADIUS, ScalarMap},
 };
 
 /// Filter strengths.
@@ -144,20 +144,21 @@ pub fn upsample_scalar(map: &ScalarMap, guide: &RgbImage, filter: JointBilateral
 
 /// Region membership of every pixel of `frame` in each class set, refined by the picture: a
 /// fast guided filter (He and Sun 2015) of the map's [`ClassMap::set_membership`] against the
-/// frame's colour, fitted on a grid of 4x4-pixel averages and applied per pixel. The CPU twin
+/// frame's colour, fitted on a grid of `GUIDED_CELL`-pixel square averages and applied per pixel. The CPU twin
 /// of the compositor's guided passes (`guided.wgsl`), for `bench regions`. `sets.len()` values
 /// per pixel.
 pub fn guided_membership(map: &ClassMap, sets: &[Vec<u8>], frame: &RgbImage) -> Vec<f32> {
     let k = sets.len();
     let (width, height) = (frame.width() as usize, frame.height() as usize);
-    let (gw, gh) = ((width / 4).max(1), (height / 4).max(1));
+    let cell_px = GUIDED_CELL as usize;
+    let (gw, gh) = ((width / cell_px).max(1), (height / cell_px).max(1));
     // The frame averaged over 4x4 blocks, 0..1.
     let mut colour = vec![[0f32; 3]; gw * gh];
     for (cell, c) in colour.iter_mut().enumerate() {
         let (gx, gy) = (cell % gw, cell / gw);
         let mut n = 0.0;
-        for y in (gy * 4..gy * 4 + 4).filter(|&y| y < height) {
-            for x in (gx * 4..gx * 4 + 4).filter(|&x| x < width) {
+        for y in (gy * cell_px..(gy + 1) * cell_px).filter(|&y| y < height) {
+            for x in (gx * cell_px..(gx + 1) * cell_px).filter(|&x| x < width) {
                 let p = frame.get_pixel(x as u32, y as u32).0;
                 for (v, q) in c.iter_mut().zip(p) {
                     *v += f32::from(q) / 255.0;

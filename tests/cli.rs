@@ -186,7 +186,7 @@ fn analyze_with_no_usable_model_fails_and_writes_nothing() {
 }
 
 /// The default model's regions, taken as the region layers take them, on the demo room's sweep:
-/// measured 2.4% of the furniture under a wall repaint and wall IoU 0.950 here (10.5% and 0.922
+/// measured 2.6% of the furniture under a wall repaint and wall IoU 0.948 here (10.5% and 0.922
 /// when the layers took the class ids, unrefined). The bounds leave room for another CPU's int8
 /// kernels, which move a few border pixels, not whole pieces of furniture.
 #[test]

@@ -1,5 +1,5 @@
 //! Region membership refined by the picture on the GPU (`guided.wgsl`): the fast guided filter's
-//! coefficients, fitted and averaged on a grid of 4x4-pixel colour averages. The analysis pass
+//! coefficients, fitted and averaged on a grid of 8x8-pixel colour averages. The analysis pass
 //! applies them per pixel.
 
 use super::{
@@ -9,7 +9,7 @@ use super::{
 };
 use crate::{
     render::{context::RenderContext, shaders},
-    scene::{GUIDED_EPS, GUIDED_RADIUS},
+    scene::{GUIDED_CELL, GUIDED_EPS, GUIDED_RADIUS},
 };
 
 /// Coefficients keep fp16: `a` stays within a few hundred at this regularisation.
@@ -29,9 +29,9 @@ pub(super) struct GuidedFilter {
 }
 
 impl GuidedFilter {
-    /// The grid for a frame of `size`: one cell per 4x4 pixels.
+    /// The grid for a frame of `size`: one cell per `GUIDED_CELL` pixels a side.
     pub(super) fn grid(size: (u32, u32)) -> (u32, u32) {
-        ((size.0 / 4).max(1), (size.1 / 4).max(1))
+        ((size.0 / GUIDED_CELL).max(1), (size.1 / GUIDED_CELL).max(1))
     }
 
     pub(super) fn new(device: &wgpu::Device, frame_size: (u32, u32)) -> Self {

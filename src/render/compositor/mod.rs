@@ -96,8 +96,8 @@ pub struct AnalysisFilter {
     /// Membership (0..1: the region's share of the model's probability, refined by the
     /// picture) a pixel needs to belong to a region. Above one half, so pixels the model splits
     /// between two regions (a sofa's edge against the wall) stay out of both: on the demo room
-    /// `bench regions --region-threshold` measured 2.4% of the furniture under a wall repaint at
-    /// 0.55 against 3.8% at 0.5, for wall IoU 0.950 against 0.952.
+    /// `bench regions --region-threshold` measured 2.6% of the furniture under a wall repaint at
+    /// 0.55 against 4.0% at 0.5, for wall IoU 0.948 against 0.950.
     pub region_threshold: f32,
 }
 
