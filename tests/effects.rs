@@ -103,7 +103,18 @@ fn scene() -> Scene {
 }
 
 fn render(context: &RenderContext, layers: &[Layer], luts: &[Lut], scene: &Scene) -> RgbaImage {
+    render_filtered(context, layers, luts, scene, AnalysisFilter::default())
+}
+
+fn render_filtered(
+    context: &RenderContext,
+    layers: &[Layer],
+    luts: &[Lut],
+    scene: &Scene,
+    filter: AnalysisFilter,
+) -> RgbaImage {
     let mut compositor = Compositor::new(context, WIDTH, HEIGHT, layers, luts).expect("compositor");
+    compositor.set_filter(filter);
     compositor
         .render(
             context,
@@ -287,19 +298,8 @@ fn a_wall_the_model_is_unsure_of_is_left_unpainted_until_the_threshold_allows_it
     assert!(sure_share > 0.99, "the sure wall is not painted: {sure_share}");
     assert!(unsure_share < 0.01, "the unsure wall is painted: {unsure_share}");
     // With a lower threshold, the same map paints the whole wall.
-    let mut compositor =
-        Compositor::new(&context, WIDTH, HEIGHT, &preset.layers, &preset.luts).expect("compositor");
-    compositor.set_filter(AnalysisFilter { region_threshold: 0.45, ..AnalysisFilter::default() });
-    let input = CompositorInput {
-        pixels: FramePixels::Rgba(scene.frame.as_raw()),
-        classes: Some(&scene.classes),
-        person: Some(&scene.person),
-        depth: Some(&scene.depth),
-        motions: None,
-        stylized: Some(&scene.stylized),
-    };
-    compositor.render(&context, &input).expect("renders");
-    let out = readback::read_rgba8(&context, compositor.output_texture()).expect("reads back");
+    let lower = AnalysisFilter { region_threshold: 0.45, ..AnalysisFilter::default() };
+    let out = render_filtered(&context, &preset.layers, &preset.luts, &scene, lower);
     let unsure_share = changed(&out, &unsure);
     assert!(unsure_share > 0.99, "a lower threshold leaves the wall unpainted: {unsure_share}");
 }
