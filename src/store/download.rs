@@ -54,7 +54,7 @@ pub fn download_to(
     let io_error = |source: io::Error| StoreError::io(model_id, parent, source);
     fs::create_dir_all(parent).map_err(io_error)?;
 
-    let agent: ureq::Agent = ureq::Agent::config_builder()
+    let agent: ureq::Agent = crate::http::agent_config()
         .timeout_connect(Some(options.connect_timeout))
         .timeout_recv_response(Some(options.connect_timeout))
         .timeout_per_read(Some(options.read_timeout))

