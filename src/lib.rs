@@ -35,6 +35,8 @@ pub mod pipeline;
 pub mod platform;
 pub mod projection;
 #[cfg(not(target_family = "wasm"))]
+pub mod python;
+#[cfg(not(target_family = "wasm"))]
 pub mod quantize;
 pub mod record;
 pub mod render;

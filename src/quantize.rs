@@ -10,7 +10,6 @@ use std::{
     collections::BTreeMap,
     io::Write as _,
     path::{Path, PathBuf},
-    process::Command,
 };
 
 use image::RgbImage;
@@ -20,7 +19,8 @@ use sha2::{Digest, Sha256};
 use crate::{
     capture::demo,
     effects::StyleWeight,
-    inference::{InferenceError, ModelSession, SessionOptions, preprocess, runtime},
+    inference::{InferenceError, ModelSession, SessionOptions, preprocess},
+    python,
     store::{
         ModelStore, Precision, ResolvedModel, StoreError,
         manifest::{Contract, Layout, OutputKind, Task},
@@ -325,11 +325,10 @@ fn write_npy(path: &Path, array: &ArrayD<f32>) -> std::io::Result<()> {
 
 /// The pinned tools' folder, installed on first use.
 fn tools(id: &str) -> Result<PathBuf, QuantizeError> {
-    let digest = hex::encode(Sha256::digest(TOOLS.as_bytes()));
-    let target = runtime::data_dir().with_file_name(format!("quantize-tools-{}", &digest[..12]));
+    let target = python::tools_dir("quantize", TOOLS);
     let complete = |dir: &Path| dir.join("onnxruntime").join("quantization").is_dir();
     if !complete(&target) {
-        runtime::install_with_pip(&target, TOOLS, "the quantization tools", complete)
+        python::install_with_pip(&target, TOOLS, "the quantization tools", complete)
             .map_err(|problem| QuantizeError::Tool { id: id.to_owned(), problem })?;
     }
     Ok(target)
@@ -347,37 +346,20 @@ fn run_quantizer(
     let tool = |problem: String| QuantizeError::Tool { id: id.to_owned(), problem };
     let script = listing.with_file_name("quantize.py");
     std::fs::write(&script, SCRIPT).map_err(|e| tool(format!("cannot write the script: {e}")))?;
-    let mut last = "no Python interpreter found (tried python3, python)".to_owned();
-    for python in ["python3", "python"] {
-        let result = Command::new(python)
-            .arg(&script)
-            .arg("--model")
-            .arg(model)
-            .arg("--calibration")
-            .arg(listing)
-            .arg("--output")
-            .arg(output)
-            .arg("--op-types")
-            .arg(op_types.join(","))
-            .env("PYTHONPATH", tools)
-            .output();
-        match result {
-            Ok(run) if run.status.success() => {
-                let stdout = String::from_utf8_lossy(&run.stdout);
-                let versions = stdout.lines().rev().find(|l| l.starts_with('{')).unwrap_or("{}");
-                return serde_json::from_str(versions)
-                    .map_err(|e| tool(format!("unreadable tool versions ({e}): {versions}")));
-            }
-            Ok(run) => {
-                let stderr = String::from_utf8_lossy(&run.stderr);
-                let why = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
-                last = format!("{python} exited with {}: {why}", run.status);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => last = format!("cannot run {python}: {e}"),
-        }
-    }
-    Err(tool(last))
+    let op_types = op_types.join(",");
+    let args = [
+        "--model".as_ref(),
+        model.as_os_str(),
+        "--calibration".as_ref(),
+        listing.as_os_str(),
+        "--output".as_ref(),
+        output.as_os_str(),
+        "--op-types".as_ref(),
+        op_types.as_ref(),
+    ];
+    let versions = python::run_script(tools, &script, &args).map_err(tool)?;
+    serde_json::from_str(&versions)
+        .map_err(|e| tool(format!("unreadable tool versions ({e}): {versions}")))
 }
 
 /// Makes, checks and pins the int8 variant of `id` (or reuses a checked one made from the same

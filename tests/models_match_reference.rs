@@ -109,6 +109,40 @@ fn segmentation_matches_reference_and_breaks_with_wrong_normalisation() {
     }
 }
 
+/// MOSAIC has no published ONNX form: `models fetch` converts mlcommons' TFLite file with the
+/// pinned converter. Here the TFLite file is the only source the store has. The conversion must
+/// be byte for byte the one the manifest pins (the store refuses anything else), and it must
+/// segment the photos as the published conversion does, within the same tolerances against the
+/// same goldens (measured with Python onnxruntime, the two conversions agree on 0.985..0.999 of
+/// the pixels: the same int8 weights and activation scales, with rounding that differs where a
+/// quantized resize meets an add).
+#[test]
+fn mosaic_converted_here_from_its_tflite_file_matches_the_reference() {
+    let mirror = tempfile::tempdir().expect("temp dir");
+    let tflite = "sources/mobile_segmenter_r3_quant.tflite";
+    std::fs::create_dir_all(mirror.path().join("sources")).expect("mkdir");
+    std::fs::copy(models_dir().join(tflite), mirror.path().join(tflite)).expect("copy");
+    let cache = tempfile::tempdir().expect("temp dir");
+    let store = dreamlens::store::ModelStore::new(
+        dreamlens::store::Manifest::builtin(),
+        cache.path().to_owned(),
+        vec![mirror.path().to_owned()],
+    );
+    let model = store.fetch("ade20k-mosaic", false).expect("converted from the TFLite file");
+    let conversion = model.entry.files[0].converted.clone().expect("a pinned conversion");
+    let (sha256, _) = dreamlens::store::sha256_file(model.main_path()).expect("hash");
+    assert_eq!(sha256, conversion.sha256);
+    assert!(model.main_path().starts_with(cache.path()));
+
+    let agreements: Vec<f32> = PHOTOS.iter().map(|name| class_agreement(&model, name)).collect();
+    eprintln!("MOSAIC converted here, class agreement with the reference: {agreements:?}");
+    for (name, agreement) in PHOTOS.iter().zip(&agreements) {
+        assert!(*agreement >= INT8_CLASS_AGREEMENT, "{name}: {agreement}");
+    }
+    let average = agreements.iter().sum::<f32>() / 4.0;
+    assert!(average >= INT8_MEAN_CLASS_AGREEMENT, "mean agreement {average}");
+}
+
 #[test]
 fn the_cut_segmentation_graph_gives_the_full_graphs_class_map() {
     // The manifest cuts the graph before its upsampling head; the same model with the whole

