@@ -235,3 +235,49 @@ fn bench_regions_json_reports_iou_against_the_exact_demo_labels() {
         assert!((0.0..=1.0).contains(&share), "{way}: {fused}");
     }
 }
+
+/// The README's first command, run as a newcomer would: an empty home folder (so an empty user
+/// cache and no saved settings), no dreamlens variable but the ones the command itself sets, and
+/// the shared model folder as the only source `models fetch` has. Every `cargo run` of the command
+/// runs the built binary with the same arguments and variables, in the command's own order; the
+/// README's relative paths are taken from the repository root, where it is run.
+#[test]
+fn the_readmes_first_command_works_from_an_empty_home() {
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README");
+    let command = readme
+        .lines()
+        .map(str::trim)
+        .find(|line| line.starts_with("./scripts/install-deps.sh &&"))
+        .expect("the README's first command");
+    let home = tempfile::tempdir().expect("temp dir");
+    let mut runs = 0;
+    for step in command.split("&&").map(str::trim).skip(1) {
+        let (assignments, rest) = step.split_once("cargo run --release --").expect("a cargo run");
+        let mut run = Command::new(env!("CARGO_BIN_EXE_dreamlens"));
+        run.args(rest.split_whitespace()).current_dir(home.path()).env("HOME", home.path());
+        for name in
+            ["DREAMLENS_CACHE_DIR", "DREAMLENS_MODEL_DIRS", "XDG_CACHE_HOME", "XDG_DATA_HOME"]
+        {
+            run.env_remove(name);
+        }
+        for assignment in assignments.split_whitespace() {
+            let (name, value) = assignment.split_once('=').expect("NAME=value");
+            run.env(name, root().join(value));
+        }
+        let output = run.output().expect("runs");
+        assert!(
+            output.status.success(),
+            "`{step}` failed from an empty home: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        runs += 1;
+    }
+    assert_eq!(runs, 2, "the README's command is `models fetch`, then `process`");
+    let frames = std::fs::read_dir(home.path().join("out")).expect("out/ written").count();
+    assert_eq!(frames, 60);
+    let cache = home.path().join(".cache/dreamlens/models");
+    for id in ["ade20k-mosaic", "selfie-segmentation", "multistyle26"] {
+        let entry = dreamlens::store::Manifest::builtin().get(id).expect("in manifest").clone();
+        assert!(cache.join(&entry.files[0].path).is_file(), "{id} not in the user cache");
+    }
+}
