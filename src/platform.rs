@@ -10,6 +10,39 @@ use crate::{
     record::VideoEncoders,
 };
 
+/// A private runtime folder for a Linux session that has none. Graphics drivers (Mesa's Vulkan
+/// layers among them) print an error on every start when `XDG_RUNTIME_DIR` is unset or names no
+/// folder, as on servers and in containers; the folder they want is a per-user one only its
+/// owner can enter. Returns the folder to set the variable to, or `None` when the session's own
+/// is fine (or this is not Linux).
+pub fn missing_runtime_dir() -> Option<PathBuf> {
+    if !cfg!(target_os = "linux") {
+        return None;
+    }
+    let current = std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()).map(PathBuf::from);
+    if current.is_some_and(|dir| dir.is_dir()) {
+        return None;
+    }
+    private_runtime_dir()
+}
+
+#[cfg(unix)]
+fn private_runtime_dir() -> Option<PathBuf> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    let uid = std::fs::metadata("/proc/self").ok()?.uid();
+    let dir = std::env::temp_dir().join(format!("dreamlens-runtime-{uid}"));
+    let _ = std::fs::DirBuilder::new().mode(0o700).create(&dir);
+    // Use it only if it is ours and closed to others (another user could have made it first).
+    let meta = std::fs::symlink_metadata(&dir).ok()?;
+    let private = meta.is_dir() && meta.uid() == uid && meta.permissions().mode() & 0o077 == 0;
+    private.then_some(dir)
+}
+
+#[cfg(not(unix))]
+fn private_runtime_dir() -> Option<PathBuf> {
+    None
+}
+
 /// Where the app keeps its files.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Folders {

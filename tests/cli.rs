@@ -281,3 +281,21 @@ fn the_readmes_first_command_works_from_an_empty_home() {
         assert!(cache.join(&entry.files[0].path).is_file(), "{id} not in the user cache");
     }
 }
+
+/// A server or container session without `XDG_RUNTIME_DIR`: the graphics drivers, which print an
+/// error on every start without it, get a private folder, so a run says only what it did.
+#[test]
+fn a_session_without_a_runtime_folder_gets_no_driver_noise() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = dreamlens(&dir.path().join("cache"))
+        .args(["process", "--input", "demo", "--preset", "wall-paint", "--max-frames", "1"])
+        .arg("--output")
+        .arg(dir.path().join("out/"))
+        .env_remove("XDG_RUNTIME_DIR")
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(!stderr.contains("XDG_RUNTIME_DIR"), "{stderr}");
+    assert!(dir.path().join("out").read_dir().expect("out/").count() == 1);
+}
