@@ -517,28 +517,23 @@ fn a_missing_model_stops_the_run_unless_the_user_allows_it() {
     assert!(stderr(&allowed).contains("layer is off"), "{}", stderr(&allowed));
 }
 
+/// Both spellings of a folder (`out` and `out/`, as the README writes it) name the file.
 #[test]
 fn an_output_folder_that_is_a_file_is_named_as_such() {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("out");
     std::fs::write(&file, b"not a folder").expect("write");
-    let output = dreamlens(
-        &dir.path().join("cache"),
-        &[
-            "process",
-            "--input",
-            "demo",
-            "--max-frames",
-            "1",
-            "--output",
-            file.to_str().expect("utf-8"),
-        ],
-    );
-    assert!(!output.status.success());
-    let message = stderr(&output);
-    assert!(message.contains("is a file, not a folder"), "{message}");
-    assert!(!message.contains("os error"), "{message}");
-    assert_eq!(std::fs::read(&file).expect("kept"), b"not a folder", "the file was touched");
+    for output_arg in [file.display().to_string(), format!("{}/", file.display())] {
+        let output = dreamlens(
+            &dir.path().join("cache"),
+            &["process", "--input", "demo", "--max-frames", "1", "--output", &output_arg],
+        );
+        assert!(!output.status.success());
+        let message = stderr(&output);
+        assert!(message.contains("is a file, not a folder"), "{output_arg}: {message}");
+        assert!(!message.contains("os error"), "{output_arg}: {message}");
+        assert_eq!(std::fs::read(&file).expect("kept"), b"not a folder", "the file was touched");
+    }
 }
 
 #[test]

@@ -142,10 +142,13 @@ fn optional_model(id: &str) -> Option<String> {
 /// is named as such, not reported as the operating system's "File exists".
 fn create_folder(path: &std::path::Path) -> anyhow::Result<()> {
     use anyhow::Context as _;
-    if path.is_file() {
+    // Rebuilt from its components, `out/` is `out`, which the file test sees (with the slash,
+    // the operating system answers "not a directory" instead). A file further up counts too.
+    let components: std::path::PathBuf = path.components().collect();
+    if let Some(file) = components.ancestors().find(|a| a.is_file()) {
         anyhow::bail!(
             "{} is a file, not a folder: give a folder name, or move the file away",
-            path.display()
+            file.display()
         );
     }
     std::fs::create_dir_all(path)
