@@ -395,3 +395,69 @@ fn frames_keep_coming_while_models_open() {
     assert_eq!(summary["frames"], 40, "{summary}");
     assert!(summary["stages"].as_object().is_some_and(|s| s.is_empty()), "{summary}");
 }
+
+/// A ruler (each pixel's red is its column, its green its row) through the live window with a
+/// preset that leaves the picture as it is: every source column and row is on the screen, in
+/// order, inside the rectangle the summary reports, and that rectangle starts right of the
+/// control panel. With the picture laid out against the whole window, the panel hid the first
+/// fifth of the columns.
+#[test]
+fn a_ruler_through_the_window_shows_every_column_beside_the_panel() {
+    let screen = xvfb();
+    let dir = tempfile::tempdir().expect("temp");
+    let ruler = image::RgbImage::from_fn(256, 256, |x, y| image::Rgb([x as u8, y as u8, 128]));
+    let ruler_path = dir.path().join("ruler.png");
+    ruler.save(&ruler_path).expect("save");
+    let preset = dir.path().join("as-it-is.toml");
+    std::fs::write(
+        &preset,
+        "description = \"the picture as it is\"\n[[layer]]\neffect = \"vignette\"\namount = 0.0\n",
+    )
+    .expect("write");
+    let shot_path = dir.path().join("shot.png");
+    let summary_path = dir.path().join("summary.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_dreamlens"))
+        .env("DISPLAY", &screen.display)
+        .env_remove("WAYLAND_DISPLAY")
+        .env("XDG_CONFIG_HOME", dir.path())
+        .args(["--window-size", "1000x600", "--quit-after-frames", "5", "--preset"])
+        .arg(&preset)
+        .arg("--input")
+        .arg(&ruler_path)
+        .arg("--screenshot-to")
+        .arg(&shot_path)
+        .arg("--summary-json")
+        .arg(&summary_path)
+        .output()
+        .expect("runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&summary_path).expect("summary")).expect("json");
+    let rect = picture_rect(&summary);
+    assert!(rect[0] >= 180.0, "the picture starts under the panel: {rect:?}");
+    let shot = image::open(&shot_path).expect("screenshot").to_rgb8();
+
+    // Across the middle row, and down a column clear of the HUD (top right): each screen pixel
+    // inside the rectangle shows a source column (row) at most one off the one the rectangle
+    // puts there (bilinear scaling blends neighbours), and all 256 appear, in order.
+    let inside = |from: f64, to: f64| (from.ceil() as u32)..(to.floor() as u32);
+    let (middle_y, left_x) = (((rect[1] + rect[3]) / 2.0) as u32, (rect[0] + 20.0) as u32);
+    for (axis, channel, along, (from, to)) in
+        [("column", 0, true, (rect[0], rect[2])), ("row", 1, false, (rect[1], rect[3]))]
+    {
+        let mut seen = Vec::new();
+        for screen in inside(from, to) {
+            let (x, y) = if along { (screen, middle_y) } else { (left_x, screen) };
+            let value = i32::from(shot.get_pixel(x, y).0[channel]);
+            let expected = ((f64::from(screen) + 0.5 - from) / (to - from) * 256.0 - 0.5) as i32;
+            assert!(
+                (value - expected).abs() <= 1,
+                "{axis} {value} at {screen}, expected {expected}"
+            );
+            seen.push(value);
+        }
+        assert!(seen.windows(2).all(|w| w[0] <= w[1]), "{axis}s out of order");
+        let distinct: std::collections::BTreeSet<i32> = seen.into_iter().collect();
+        assert_eq!(distinct.len(), 256, "not every source {axis} is visible");
+    }
+}
