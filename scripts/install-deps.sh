@@ -2,7 +2,7 @@
 # System packages dreamlens needs on Debian/Ubuntu: FFmpeg's libraries (video decoding), libclang
 # for the FFmpeg and camera bindings, nasm for the camera library's JPEG decoder, Vulkan on the
 # CPU (lavapipe) for the compositor, the ffmpeg and ffprobe tools for making and checking test
-# videos, Xvfb for the window tests, ALSA headers for the microphone, and strace for the test that
+# videos, Xvfb and xdotool (clicks) for the window tests, ALSA headers for the microphone, and strace for the test that
 # proves no command opens an internet connection, and Chromium for the browser app's tests (WebGPU
 # on SwiftShader, a camera fed from a file). Node.js and npm install onnxruntime-web for the
 # browser build, from Debian when the machine has none. ONNX Runtime is installed by the app itself on first use
@@ -10,7 +10,7 @@
 set -euo pipefail
 packages=(mesa-vulkan-drivers libvulkan1 ffmpeg pkg-config libclang-dev nasm
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev xvfb xauth
-  libasound2-dev strace chromium)
+  libasound2-dev strace chromium xdotool)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -461,3 +461,93 @@ fn a_ruler_through_the_window_shows_every_column_beside_the_panel() {
         assert_eq!(distinct.len(), 256, "not every source {axis} is visible");
     }
 }
+
+/// A click on the furniture in the live window makes the wall repaint act on the class native
+/// `analyze` reads there. The place is chosen where a wide patch holds that one class and is
+/// clicked through the picture's rectangle, so a click mapped against the whole window, or
+/// shifted by the panel, lands on another class.
+#[test]
+fn a_click_on_the_picture_picks_the_class_under_the_pointer() {
+    let screen = xvfb();
+    let dir = tempfile::tempdir().expect("temp");
+    let photo_path = images_dir().join("ADE_val_00000001.jpg");
+    let output = Command::new(env!("CARGO_BIN_EXE_dreamlens"))
+        .env("DREAMLENS_MODEL_DIRS", models_dir())
+        .args(["analyze", "--person", "none", "--depth", "none", "--input"])
+        .arg(&photo_path)
+        .arg("--output")
+        .arg(dir.path().join("analysis"))
+        .output()
+        .expect("runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let classes = image::open(dir.path().join("analysis/ADE_val_00000001.classes.png"))
+        .expect("class map")
+        .to_luma8();
+    let (u, v, label) = furniture_patch(&classes);
+
+    let window = |frames: &str, summary: &Path| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_dreamlens"));
+        command
+            .env("DISPLAY", &screen.display)
+            .env_remove("WAYLAND_DISPLAY")
+            .env("DREAMLENS_MODEL_DIRS", models_dir())
+            .env("XDG_CONFIG_HOME", dir.path())
+            .args(["--preset", "wall-paint", "--window-size", "1000x600"])
+            .args(["--quit-after-frames", frames, "--input"])
+            .arg(&photo_path)
+            .arg("--summary-json")
+            .arg(summary);
+        command
+    };
+    // Where the picture is: a run with the same window and photo, long enough for the panel to
+    // show the segmenter's rows (they widen it).
+    let first = dir.path().join("first.json");
+    let status = window("40", &first).status().expect("runs");
+    assert!(status.success());
+    let rect = picture_rect(
+        &serde_json::from_slice(&std::fs::read(&first).expect("summary")).expect("json"),
+    );
+    let (x, y) = (rect[0] + u * (rect[2] - rect[0]), rect[1] + v * (rect[3] - rect[1]));
+
+    let summary_path = dir.path().join("summary.json");
+    let mut app = window("100000", &summary_path).spawn().expect("starts");
+    let xdotool = |args: &[&str]| {
+        let output = Command::new("xdotool")
+            .env("DISPLAY", &screen.display)
+            .args(args)
+            .output()
+            .expect("xdotool is installed (scripts/install-deps.sh)");
+        String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    };
+    let id = xdotool(&["search", "--sync", "--name", "dreamlens"]);
+    let id = id.lines().next().expect("the window").to_owned();
+    // Time for the segmenter's first result (about a second here), with room for a busy machine.
+    std::thread::sleep(Duration::from_secs(12));
+    let (x, y) = (format!("{}", x.round()), format!("{}", y.round()));
+    xdotool(&["mousemove", "--window", &id, &x, &y, "click", "1"]);
+    std::thread::sleep(Duration::from_secs(1));
+    // Esc quits, once the window has the keyboard (there is no window manager to give it).
+    xdotool(&["windowfocus", "--sync", &id]);
+    xdotool(&["key", "Escape"]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = app.try_wait().expect("status") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = app.kill();
+            panic!("the window did not quit on Esc");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(status.success());
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&summary_path).expect("summary")).expect("json");
+    let last = picture_rect(&summary);
+    assert!(
+        rect.iter().zip(last).all(|(a, b)| (a - b).abs() < 1.0),
+        "the picture moved between the runs: {rect:?} then {last:?}"
+    );
+    let region = summary["regions"][0].as_str().unwrap_or_default().to_owned();
+    assert_eq!(region.split('"').nth(1), Some(label), "clicked at {x},{y} in {rect:?}: {summary}");
+}

@@ -21,7 +21,6 @@ use common::{
 };
 use dreamlens::{
     capture::demo::{self, DemoSurface},
-    scene::Region,
     store::manifest::DEFAULT_SEGMENTATION_MODEL,
 };
 use image::RgbImage;
@@ -89,26 +88,6 @@ fn changed_share(changed: &[bool], labels: &[DemoSurface], surface: DemoSurface)
     let picked: Vec<usize> =
         (0..labels.len()).filter(|&i| labels[i] == surface && inner(i)).collect();
     picked.iter().filter(|&&i| changed[i]).count() as f64 / picked.len().max(1) as f64
-}
-
-/// The centre of a 13x13 patch of one furniture class in `classes` (the model's grid), as
-/// fractions of the picture, with that class's label.
-fn furniture_patch(classes: &image::GrayImage) -> (f64, f64, &'static str) {
-    let (w, h) = classes.dimensions();
-    for cy in (6..h - 6).rev() {
-        for cx in 6..w - 6 {
-            let id = classes.get_pixel(cx, cy)[0];
-            let label = common::ADE_LABELS[usize::from(id)];
-            let uniform = (cy - 6..=cy + 6)
-                .all(|yy| (cx - 6..=cx + 6).all(|xx| classes.get_pixel(xx, yy)[0] == id));
-            if Region::of_label(label) == Region::Furniture && uniform {
-                let u = (f64::from(cx) + 0.5) / f64::from(w);
-                let v = (f64::from(cy) + 0.5) / f64::from(h);
-                return (u, v, label);
-            }
-        }
-    }
-    panic!("no 13x13 patch of one furniture class in the native class map");
 }
 
 #[test]
@@ -302,7 +281,7 @@ fn a_second_visit_works_offline_and_touch_drives_the_controls_and_picks_the_regi
     assert!(output.status.success(), "analyze failed: {}", String::from_utf8_lossy(&output.stderr));
     let classes =
         image::open(dir.path().join("analysis/frame.classes.png")).expect("class map").to_luma8();
-    let (u, v, label) = furniture_patch(&classes);
+    let (u, v, label) = common::furniture_patch(&classes);
     let (x, y) = (rect[0] + u * (rect[2] - rect[0]), rect[1] + v * (rect[3] - rect[1]));
     browser.touch(x, y);
     let summary = browser.wait_for("the tapped region", STALL, |s| {

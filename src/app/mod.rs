@@ -763,6 +763,11 @@ impl ApplicationHandler for LiveApp {
         let stages = self.effects.as_ref().map(|e| e.stage_stats()).unwrap_or_default();
         if let Some(mut summary) = self.meter.summary(&stages) {
             summary.picture_rect = self.picture_rect;
+            summary.regions = self
+                .effects
+                .as_ref()
+                .map(|e| e.renderer.layers().iter().map(|l| format!("{:?}", l.region)).collect())
+                .unwrap_or_default();
             eprintln!("{summary}");
             if let Some(path) = &self.options.summary_json {
                 let written = serde_json::to_vec_pretty(&summary)

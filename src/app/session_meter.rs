@@ -55,6 +55,8 @@ pub struct SessionSummary {
     /// Where the last picture was drawn, `[x0, y0, x1, y1]` in window pixels: letterboxed into
     /// the area the controls leave free. `None` before a picture was drawn.
     pub picture_rect: Option<[f64; 4]>,
+    /// Each layer's region at the end, as picked (a click on the picture changes it).
+    pub regions: Vec<String>,
 }
 
 impl SessionMeter {
@@ -103,6 +105,7 @@ impl SessionMeter {
                 })
                 .collect(),
             picture_rect: None,
+            regions: Vec::new(),
         })
     }
 }
