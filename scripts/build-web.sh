@@ -51,9 +51,11 @@ for model in manifest["model"]:
     if model["id"] not in wanted:
         continue
     file = model["files"][0]
+    # The published file, or the conversion `models fetch` made of its public source.
+    accepted = {file["sha256"], file.get("converted", {}).get("sha256")}
     for root in roots:
         source = root / file["path"]
-        if source.is_file() and hashlib.sha256(source.read_bytes()).hexdigest() == file["sha256"]:
+        if source.is_file() and hashlib.sha256(source.read_bytes()).hexdigest() in accepted:
             target = out / "models" / file["path"]
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, target)

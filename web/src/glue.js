@@ -100,15 +100,18 @@ function hex(buffer) {
   return Array.from(new Uint8Array(buffer), (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-/** A model file from the page's own origin, checked against its sha256 before use, and kept in
- *  the Cache API so a second visit works offline. `onProgress(loaded, total)` follows the
- *  download. A corrupt cached copy is dropped and fetched again once. */
-export async function fetchModel(url, sha256, onProgress) {
+/** A model file from the page's own origin, checked before use against the sha256 values the
+ *  manifest accepts (comma-separated: the published file and, for a model converted on the
+ *  user's machine, the conversion), and kept in the Cache API so a second visit works offline.
+ *  `onProgress(loaded, total)` follows the download. A corrupt cached copy is dropped and fetched
+ *  again once. */
+export async function fetchModel(url, accepted, onProgress) {
+  const hashes = accepted.split(',');
   const cache = await caches.open(MODEL_CACHE);
   const cached = await cache.match(url);
   if (cached) {
     const bytes = await cached.arrayBuffer();
-    if (hex(await crypto.subtle.digest('SHA-256', bytes)) === sha256) {
+    if (hashes.includes(hex(await crypto.subtle.digest('SHA-256', bytes)))) {
       onProgress(bytes.byteLength, bytes.byteLength);
       return new Uint8Array(bytes);
     }
@@ -141,8 +144,8 @@ export async function fetchModel(url, sha256, onProgress) {
     offset += chunk.byteLength;
   }
   const digest = hex(await crypto.subtle.digest('SHA-256', bytes));
-  if (digest !== sha256) {
-    throw new Error(`${url} is corrupt: its sha256 is ${digest}, the manifest says ${sha256}; it was not used`);
+  if (!hashes.includes(digest)) {
+    throw new Error(`${url} is corrupt: its sha256 is ${digest}, the manifest says ${hashes.join(' or ')}; it was not used`);
   }
   await cache.put(url, new Response(bytes, { headers: { 'content-type': 'application/octet-stream' } }));
   return bytes;

@@ -29,9 +29,10 @@ extern "C" {
     /// The newest frame as RGBA bytes.
     #[wasm_bindgen(js_name = grabFrame)]
     pub fn grab_frame(camera: &JsValue, width: u32, height: u32) -> Uint8Array;
-    /// A model file from the page's origin, checked against its sha256 and cached.
+    /// A model file from the page's origin, checked against the sha256 values `accepted`
+    /// lists (comma-separated), and cached.
     #[wasm_bindgen(js_name = fetchModel)]
-    pub fn fetch_model(url: &str, sha256: &str, on_progress: &Function) -> Promise;
+    pub fn fetch_model(url: &str, accepted: &str, on_progress: &Function) -> Promise;
     /// Opens an H.264 encoder.
     #[wasm_bindgen(js_name = openEncoder)]
     pub fn open_encoder(width: u32, height: u32, fps: u32, on_chunk: &Function) -> Promise;

@@ -329,7 +329,7 @@ async fn open_stages(preset: &Preset, options: &PageOptions) -> (Vec<Stage>, Vec
 }
 
 /// One model: its bytes from the page's origin (or the browser's cache), checked against the
-/// manifest's sha256, opened on `provider`.
+/// sha256 values the manifest accepts, opened on `provider`.
 async fn open_model(
     manifest: &Manifest,
     id: &str,
@@ -337,10 +337,14 @@ async fn open_model(
 ) -> Result<WebSession, String> {
     let entry = manifest.get(id).ok_or_else(|| format!("unknown model `{id}`"))?;
     let file = entry.files.first().ok_or_else(|| format!("model `{id}` has no files"))?;
-    let sha256 = file
+    let published = file
         .sha256
         .as_deref()
         .ok_or_else(|| format!("model `{id}` has no pinned sha256, so the page cannot check it"))?;
+    let accepted = std::iter::once(published)
+        .chain(file.converted.as_ref().map(|c| c.sha256.as_str()))
+        .collect::<Vec<_>>()
+        .join(",");
     let label = format!("model {id}");
     let progress_label = label.clone();
     let on_progress = Closure::<dyn Fn(f64, f64)>::new(move |loaded: f64, total: f64| {
@@ -349,7 +353,7 @@ async fn open_model(
     });
     let url = format!("{MODELS_PATH}{}", file.path);
     let bytes =
-        JsFuture::from(glue::fetch_model(&url, sha256, on_progress.as_ref().unchecked_ref()))
+        JsFuture::from(glue::fetch_model(&url, &accepted, on_progress.as_ref().unchecked_ref()))
             .await
             .map_err(|e| format!("model `{id}`: {}", glue::message(e)))?;
     let bytes = bytes.dyn_into::<Uint8Array>().map_err(|_| format!("{label}: no bytes"))?.to_vec();
