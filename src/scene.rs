@@ -56,6 +56,11 @@ impl Region {
         }
     }
 
+    /// Whether the region lies flat (floors and ceilings) rather than upright.
+    pub fn is_horizontal(self) -> bool {
+        matches!(self, Region::Floor | Region::Ceiling)
+    }
+
     /// Short name used in presets and on the command line.
     pub fn name(self) -> &'static str {
         match self {

@@ -12,6 +12,7 @@ use super::{
 use crate::{
     effects::{Effect, Layer, RegionSelector, lut::Lut},
     render::context::{RenderContext, RenderError},
+    scene::Region,
 };
 
 #[repr(C)]
@@ -84,6 +85,95 @@ pub(super) struct Pass {
     pub(super) lut: Option<usize>,
 }
 
+/// One pass as planned from a layer, before its uniform buffer exists.
+struct PassPlan {
+    shader: Shader,
+    uniform: LayerUniform,
+    region_slot: Option<usize>,
+    input: Slot,
+    aux: Slot,
+    output: Slot,
+    lut: Option<usize>,
+}
+
+impl PassPlan {
+    /// A pass that draws the picture over itself, within the layer's region.
+    fn on_picture(shader: Shader, uniform: LayerUniform, region_slot: Option<usize>) -> Self {
+        Self {
+            shader,
+            uniform,
+            region_slot,
+            input: Slot::Picture,
+            aux: Slot::Nothing,
+            output: Slot::Picture,
+            lut: None,
+        }
+    }
+
+    /// A region-free pass from `input` into `output` (an intermediate image).
+    fn between(shader: Shader, uniform: LayerUniform, input: Slot, output: Slot) -> Self {
+        Self { input, output, ..Self::on_picture(shader, uniform, None) }
+    }
+
+    /// The pass also reads `aux`.
+    fn reading(self, aux: Slot) -> Self {
+        Self { aux, ..self }
+    }
+
+    /// The pass also reads LUT number `lut`.
+    fn with_lut(self, lut: usize) -> Self {
+        Self { lut: Some(lut), ..self }
+    }
+
+    /// The pass with its uniform buffer, colours made linear once here rather than per pixel.
+    fn build(self, context: &RenderContext) -> Pass {
+        let linear =
+            |c: [f32; 4]| [srgb_to_linear(c[0]), srgb_to_linear(c[1]), srgb_to_linear(c[2]), c[3]];
+        let base = LayerUniform {
+            colour_linear: linear(self.uniform.colour),
+            accent_linear: linear(self.uniform.accent),
+            ..self.uniform
+        };
+        Pass {
+            shader: self.shader,
+            uniform: context.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("layer uniform"),
+                contents: bytemuck::bytes_of(&base),
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            }),
+            base,
+            region_slot: self.region_slot,
+            input: self.input,
+            aux: self.aux,
+            output: self.output,
+            lut: self.lut,
+        }
+    }
+}
+
+/// The distinct regions the layers act on, in order: each gets one channel of the mask.
+fn region_sets_of(layers: &[Layer]) -> Result<Vec<RegionSelector>, RenderError> {
+    let mut region_sets: Vec<RegionSelector> = Vec::new();
+    for layer in layers {
+        if layer.region.needs_segmentation() && !region_sets.contains(&layer.region) {
+            region_sets.push(layer.region.clone());
+        }
+    }
+    if region_sets.len() > MAX_REGION_SETS {
+        return Err(RenderError::Setup(format!(
+            "the layers use {} different regions; at most {MAX_REGION_SETS} fit in one stack",
+            region_sets.len()
+        )));
+    }
+    Ok(region_sets)
+}
+
+/// Whether a texture on `region` lies flat (floors, rugs, ceilings) rather than upright.
+fn lies_flat(region: &RegionSelector) -> bool {
+    matches!(region, RegionSelector::Named(names)
+        if names.iter().all(|n| Region::of_label(n).is_horizontal()))
+}
+
 impl Compositor {
     /// Replaces the effect stack (pipelines stay; per-layer buffers are rebuilt).
     pub fn set_layers(
@@ -99,215 +189,141 @@ impl Compositor {
                 luts.len()
             )));
         }
-        let mut region_sets: Vec<RegionSelector> = Vec::new();
-        for layer in layers {
-            if layer.region.needs_segmentation() && !region_sets.contains(&layer.region) {
-                region_sets.push(layer.region.clone());
-            }
-        }
-        if region_sets.len() > MAX_REGION_SETS {
-            return Err(RenderError::Setup(format!(
-                "the layers use {} different regions; at most {MAX_REGION_SETS} fit in one stack",
-                region_sets.len()
-            )));
-        }
-        let (width, height) = (self.size.0 as f32, self.size.1 as f32);
-        let size = [width, height, 1.0 / width, 1.0 / height];
-        let mut passes = Vec::new();
+        let region_sets = region_sets_of(layers)?;
+        let mut plans = Vec::new();
         let mut lut_index = 0;
         for layer in layers {
             let region_slot = region_sets
                 .iter()
                 .position(|r| *r == layer.region)
                 .filter(|_| layer.region.needs_segmentation());
-            let mut region = [0.0f32; 4];
-            if let Some(slot) = region_slot {
-                region[slot] = 1.0;
-            }
-            let base =
-                LayerUniform { size, region, lut_domain_max: [1.0; 4], ..Zeroable::zeroed() };
-            let mut single = |shader: Shader,
-                              uniform: LayerUniform,
-                              aux: Slot,
-                              lut: Option<usize>| {
-                passes.push((shader, uniform, region_slot, Slot::Picture, aux, Slot::Picture, lut));
-            };
-            match &layer.effect {
-                Effect::Repaint { colour, strength } => single(
-                    Shader::Repaint,
-                    LayerUniform { colour: srgb4(colour.0, *strength), ..base },
-                    Slot::Nothing,
-                    None,
-                ),
-                Effect::Texture { pattern, colour, accent, scale, strength } => {
-                    let horizontal = matches!(&layer.region, RegionSelector::Named(names) if names.iter().all(|n| ["floor", "ceiling", "rug", "carpet"].contains(&n.as_str())));
-                    single(
-                        Shader::Texture,
-                        LayerUniform {
-                            colour: srgb4(colour.0, *strength),
-                            accent: srgb4(accent.0, 0.0),
-                            params: [
-                                pattern.index() as f32,
-                                *scale,
-                                f32::from(u8::from(horizontal)),
-                                0.6,
-                            ],
-                            ..base
-                        },
-                        Slot::Nothing,
-                        None,
-                    );
-                }
-                Effect::BackgroundBlur { radius, threshold, feather } => {
-                    // Blurred at half resolution: a quarter of the pixels and half the taps; the
-                    // composite samples it bilinearly, which a wide blur does not show.
-                    let radius = radius * width / 1280.0 / 2.0;
-                    let half_base = LayerUniform { size: half_size_uniform(self.size), ..base };
-                    passes.push((
-                        Shader::Blur,
-                        LayerUniform { params: [1.0, 0.0, radius, 1.0], ..half_base },
-                        None,
-                        Slot::Picture,
-                        Slot::Nothing,
-                        Slot::BlurA,
-                        None,
-                    ));
-                    passes.push((
-                        Shader::Blur,
-                        LayerUniform { params: [0.0, 1.0, radius, 1.0], ..half_base },
-                        None,
-                        Slot::BlurA,
-                        Slot::Nothing,
-                        Slot::BlurB,
-                        None,
-                    ));
-                    passes.push((
-                        Shader::Background,
-                        LayerUniform { params: [*threshold, *feather, 0.0, 0.0], ..base },
-                        region_slot,
-                        Slot::Picture,
-                        Slot::BlurB,
-                        Slot::Picture,
-                        None,
-                    ));
-                }
-                Effect::BackgroundReplace { colour, accent, threshold, feather } => single(
-                    Shader::Background,
-                    LayerUniform {
-                        colour: srgb4(colour.0, 1.0),
-                        accent: srgb4(accent.0, 0.0),
-                        params: [*threshold, *feather, 1.0, 0.0],
-                        ..base
-                    },
-                    Slot::Nothing,
-                    None,
-                ),
-                Effect::DepthOfField { focus_depth, focus_point, strength } => {
-                    // The bokeh gathers at half resolution (a quarter of the pixels; its discs
-                    // are wide and soft), then the in-focus parts come back sharp at full
-                    // resolution, blended by the circle of confusion.
-                    let params =
-                        [*strength, focus_point[0], focus_point[1], focus_depth.unwrap_or(-1.0)];
-                    passes.push((
-                        Shader::Bokeh,
-                        LayerUniform { params, size: half_size_uniform(self.size), ..base },
-                        None,
-                        Slot::Picture,
-                        Slot::Nothing,
-                        Slot::BlurA,
-                        None,
-                    ));
-                    passes.push((
-                        Shader::Focus,
-                        LayerUniform { params, ..base },
-                        region_slot,
-                        Slot::Picture,
-                        Slot::BlurA,
-                        Slot::Picture,
-                        None,
-                    ));
-                }
-                Effect::DepthFog { colour, density } => single(
-                    Shader::Fog,
-                    LayerUniform { colour: srgb4(colour.0, *density), ..base },
-                    Slot::Nothing,
-                    None,
-                ),
-                Effect::Style { strength, .. } | Effect::Restyle { strength, .. } => single(
-                    Shader::Style,
-                    LayerUniform { colour: [0.0, 0.0, 0.0, *strength], ..base },
-                    Slot::Stylized,
-                    None,
-                ),
-                Effect::Lut { strength, .. } => {
-                    let lut = &luts[lut_index];
-                    single(
-                        Shader::Lut,
-                        LayerUniform {
-                            colour: [0.0, 0.0, 0.0, *strength],
-                            params: [lut.size as f32, 0.0, 0.0, 0.0],
-                            lut_domain_min: srgb4(lut.domain_min, 0.0),
-                            lut_domain_max: srgb4(lut.domain_max, 1.0),
-                            ..base
-                        },
-                        Slot::Nothing,
-                        Some(lut_index),
-                    );
-                    lut_index += 1;
-                }
-                Effect::Toon { levels, edges } => single(
-                    Shader::Toon,
-                    LayerUniform { params: [*levels, *edges, 0.0, 0.0], ..base },
-                    Slot::Nothing,
-                    None,
-                ),
-                Effect::Grain { amount } => single(
-                    Shader::Grain,
-                    LayerUniform { params: [*amount, 0.0, 0.0, 0.0], ..base },
-                    Slot::Nothing,
-                    None,
-                ),
-                Effect::Vignette { amount } => single(
-                    Shader::Vignette,
-                    LayerUniform { params: [*amount, 0.0, 0.0, 0.0], ..base },
-                    Slot::Nothing,
-                    None,
-                ),
-            }
+            plans.extend(self.plan_layer(layer, region_slot, luts, &mut lut_index));
         }
-        self.passes = passes
-            .into_iter()
-            .map(|(shader, base, region_slot, input, aux, output, lut)| {
-                let linear = |c: [f32; 4]| {
-                    [srgb_to_linear(c[0]), srgb_to_linear(c[1]), srgb_to_linear(c[2]), c[3]]
-                };
-                let base = LayerUniform {
-                    colour_linear: linear(base.colour),
-                    accent_linear: linear(base.accent),
-                    ..base
-                };
-                Pass {
-                    shader,
-                    uniform: context.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                        label: Some("layer uniform"),
-                        contents: bytemuck::bytes_of(&base),
-                        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                    }),
-                    base,
-                    region_slot,
-                    input,
-                    aux,
-                    output,
-                    lut,
-                }
-            })
-            .collect();
+        self.passes = plans.into_iter().map(|plan| plan.build(context)).collect();
         self.luts = luts.iter().map(|lut| Self::lut_texture(context, lut)).collect();
         self.lut_sizes = luts.iter().map(|l| l.size).collect();
         self.region_sets = region_sets;
         self.resolved = None;
         self.membership_of = None;
         Ok(())
+    }
+
+    /// The passes of one layer; `lut_index` counts the LUT layers planned so far.
+    fn plan_layer(
+        &self,
+        layer: &Layer,
+        region_slot: Option<usize>,
+        luts: &[Lut],
+        lut_index: &mut usize,
+    ) -> Vec<PassPlan> {
+        let (width, height) = (self.size.0 as f32, self.size.1 as f32);
+        let mut region = [0.0f32; 4];
+        if let Some(slot) = region_slot {
+            region[slot] = 1.0;
+        }
+        let base = LayerUniform {
+            size: [width, height, 1.0 / width, 1.0 / height],
+            region,
+            lut_domain_max: [1.0; 4],
+            ..Zeroable::zeroed()
+        };
+        let single = |shader, uniform| vec![PassPlan::on_picture(shader, uniform, region_slot)];
+        let params = |params: [f32; 4]| LayerUniform { params, ..base };
+        match &layer.effect {
+            Effect::Repaint { colour, strength } => {
+                single(Shader::Repaint, LayerUniform { colour: srgb4(colour.0, *strength), ..base })
+            }
+            Effect::Texture { pattern, colour, accent, scale, strength } => {
+                let flat = f32::from(u8::from(lies_flat(&layer.region)));
+                let uniform = LayerUniform {
+                    colour: srgb4(colour.0, *strength),
+                    accent: srgb4(accent.0, 0.0),
+                    params: [pattern.index() as f32, *scale, flat, 0.6],
+                    ..base
+                };
+                single(Shader::Texture, uniform)
+            }
+            Effect::BackgroundBlur { radius, threshold, feather } => {
+                // Blurred at half resolution: a quarter of the pixels and half the taps; the
+                // composite samples it bilinearly, which a wide blur does not show.
+                let radius = radius * width / 1280.0 / 2.0;
+                let half = LayerUniform { size: half_size_uniform(self.size), ..base };
+                let blur = |params| LayerUniform { params, ..half };
+                vec![
+                    PassPlan::between(
+                        Shader::Blur,
+                        blur([1.0, 0.0, radius, 1.0]),
+                        Slot::Picture,
+                        Slot::BlurA,
+                    ),
+                    PassPlan::between(
+                        Shader::Blur,
+                        blur([0.0, 1.0, radius, 1.0]),
+                        Slot::BlurA,
+                        Slot::BlurB,
+                    ),
+                    PassPlan::on_picture(
+                        Shader::Background,
+                        params([*threshold, *feather, 0.0, 0.0]),
+                        region_slot,
+                    )
+                    .reading(Slot::BlurB),
+                ]
+            }
+            Effect::BackgroundReplace { colour, accent, threshold, feather } => single(
+                Shader::Background,
+                LayerUniform {
+                    colour: srgb4(colour.0, 1.0),
+                    accent: srgb4(accent.0, 0.0),
+                    params: [*threshold, *feather, 1.0, 0.0],
+                    ..base
+                },
+            ),
+            Effect::DepthOfField { focus_depth, focus_point, strength } => {
+                // The bokeh gathers at half resolution (a quarter of the pixels; its discs
+                // are wide and soft), then the in-focus parts come back sharp at full
+                // resolution, blended by the circle of confusion.
+                let focus =
+                    [*strength, focus_point[0], focus_point[1], focus_depth.unwrap_or(-1.0)];
+                let half = LayerUniform { size: half_size_uniform(self.size), ..params(focus) };
+                vec![
+                    PassPlan::between(Shader::Bokeh, half, Slot::Picture, Slot::BlurA),
+                    PassPlan::on_picture(Shader::Focus, params(focus), region_slot)
+                        .reading(Slot::BlurA),
+                ]
+            }
+            Effect::DepthFog { colour, density } => {
+                single(Shader::Fog, LayerUniform { colour: srgb4(colour.0, *density), ..base })
+            }
+            Effect::Style { strength, .. } | Effect::Restyle { strength, .. } => {
+                let uniform = LayerUniform { colour: [0.0, 0.0, 0.0, *strength], ..base };
+                vec![
+                    PassPlan::on_picture(Shader::Style, uniform, region_slot)
+                        .reading(Slot::Stylized),
+                ]
+            }
+            Effect::Lut { strength, .. } => {
+                let lut = &luts[*lut_index];
+                let uniform = LayerUniform {
+                    colour: [0.0, 0.0, 0.0, *strength],
+                    params: [lut.size as f32, 0.0, 0.0, 0.0],
+                    lut_domain_min: srgb4(lut.domain_min, 0.0),
+                    lut_domain_max: srgb4(lut.domain_max, 1.0),
+                    ..base
+                };
+                let plan =
+                    PassPlan::on_picture(Shader::Lut, uniform, region_slot).with_lut(*lut_index);
+                *lut_index += 1;
+                vec![plan]
+            }
+            Effect::Toon { levels, edges } => {
+                single(Shader::Toon, params([*levels, *edges, 0.0, 0.0]))
+            }
+            Effect::Grain { amount } => single(Shader::Grain, params([*amount, 0.0, 0.0, 0.0])),
+            Effect::Vignette { amount } => {
+                single(Shader::Vignette, params([*amount, 0.0, 0.0, 0.0]))
+            }
+        }
     }
 
     pub(super) fn lut_texture(context: &RenderContext, lut: &Lut) -> Target {
