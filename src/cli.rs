@@ -57,9 +57,10 @@ pub struct LiveArgs {
     /// Restyle the picture from this prompt (sets the preset's restyle layer, or adds one).
     #[arg(long)]
     pub restyle: Option<String>,
-    /// The segmentation model region layers read (`dreamlens models list` names them).
-    #[arg(long, default_value = DEFAULT_SEGMENTATION_MODEL)]
-    pub segmentation_model: String,
+    /// The segmentation model region layers read (`dreamlens models list` names them; default:
+    /// the one the preset names, else ade20k-mosaic).
+    #[arg(long)]
+    pub segmentation_model: Option<String>,
     /// Which camera (`dreamlens doctor` lists them).
     #[arg(long, default_value_t = 0)]
     pub camera: u32,
@@ -258,9 +259,10 @@ pub struct ProcessArgs {
     /// Restyle from this prompt (sets the preset's restyle layer, or adds a full-frame one).
     #[arg(long)]
     pub restyle: Option<String>,
-    /// The segmentation model region layers read (`dreamlens models list` names them).
-    #[arg(long, default_value = DEFAULT_SEGMENTATION_MODEL)]
-    pub segmentation_model: String,
+    /// The segmentation model region layers read (`dreamlens models list` names them; default:
+    /// the one the preset names, else ade20k-mosaic).
+    #[arg(long)]
+    pub segmentation_model: Option<String>,
     /// Write the frames even when a layer's model is missing, with that layer off (by default a
     /// missing model stops the run before anything is written, naming it and how to get it).
     #[arg(long)]

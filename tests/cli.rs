@@ -299,3 +299,35 @@ fn a_session_without_a_runtime_folder_gets_no_driver_noise() {
     assert!(!stderr.contains("XDG_RUNTIME_DIR"), "{stderr}");
     assert!(dir.path().join("out").read_dir().expect("out/").count() == 1);
 }
+
+/// A preset may name the segmentation model its regions are read with; `--segmentation-model`
+/// still chooses another for one run.
+#[test]
+fn a_preset_names_its_segmentation_model_and_the_flag_overrides_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let preset = dir.path().join("deeplab-walls.toml");
+    std::fs::write(
+        &preset,
+        "segmentation_model = \"ade20k-deeplabv3-mnv2\"\n[[layer]]\neffect = \"repaint\"\n\
+         region = [\"wall\"]\ncolour = \"#9caf88\"\n",
+    )
+    .expect("write");
+    let run = |extra: &[&str], out: &str| {
+        let output = dreamlens(&dir.path().join("cache"))
+            .args(["process", "--input", "demo", "--max-frames", "1", "--preset"])
+            .arg(&preset)
+            .args(extra)
+            .arg("--output")
+            .arg(dir.path().join(out))
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert!(output.status.success(), "{stderr}");
+        stderr
+    };
+    let named = run(&[], "named/");
+    assert!(named.contains("ade20k-deeplabv3-mnv2: runs on"), "{named}");
+    let chosen = run(&["--segmentation-model", "ade20k-mosaic"], "chosen/");
+    assert!(chosen.contains("ade20k-mosaic: runs on"), "{chosen}");
+    assert!(!chosen.contains("ade20k-deeplabv3-mnv2"), "{chosen}");
+}

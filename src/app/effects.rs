@@ -140,10 +140,14 @@ impl Effects {
         preset_name: &str,
         restyle: Option<(&str, bool)>,
         engine: &EngineChoice,
-        models: &AnalysisModels,
+        segmentation_model: Option<&str>,
         gpu: Option<(&RenderContext, (u32, u32))>,
     ) -> anyhow::Result<Self> {
         let mut preset = Preset::load(preset_name)?;
+        let models = &AnalysisModels {
+            segmentation: Some(preset.segmentation_model_or(segmentation_model)),
+            ..AnalysisModels::default()
+        };
         let restyles = preset.layers.iter().any(|l| matches!(l.effect, Effect::Restyle { .. }));
         if let Some((prompt, _)) =
             restyle.filter(|(p, add)| !p.trim().is_empty() && (restyles || *add))
@@ -282,6 +286,7 @@ impl Effects {
             description: "Loading…".into(),
             layers: Vec::new(),
             luts: Vec::new(),
+            segmentation_model: None,
         };
         let plan = LayerPlan::new(&preset, &[], None);
         Self {
@@ -456,11 +461,11 @@ impl LiveApp {
         };
         let (sender, result) = mpsc::channel();
         let preset = self.settings.preset.clone();
-        let (store, options, engine, models) = (
+        let (store, options, engine, segmentation_model) = (
             self.store.clone(),
             self.session_options.clone(),
             self.options.engine.clone(),
-            self.options.models.clone(),
+            self.options.segmentation_model.clone(),
         );
         let name = preset.clone();
         // The GPU and the frame size, when known, so the loader builds the pipelines too.
@@ -472,8 +477,16 @@ impl LiveApp {
         let spawned = std::thread::Builder::new().name("effects-loader".into()).spawn(move || {
             let restyle = restyle.as_ref().map(|(p, add)| (p.as_str(), *add));
             let gpu = gpu.as_ref().map(|(context, size)| (context, *size));
-            let _ =
-                sender.send(Effects::open(&store, &options, &name, restyle, &engine, &models, gpu));
+            let segmentation_model = segmentation_model.as_deref();
+            let _ = sender.send(Effects::open(
+                &store,
+                &options,
+                &name,
+                restyle,
+                &engine,
+                segmentation_model,
+                gpu,
+            ));
         });
         match spawned {
             Ok(_) => self.loading = Some(Loading { preset, result }),

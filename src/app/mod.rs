@@ -34,7 +34,7 @@ use crate::{
     capture::CameraRequest,
     controls::{Settings, panel},
     effects::Effect,
-    inference::{AnalysisModels, SessionOptions},
+    inference::SessionOptions,
     platform::Platform,
     render::{
         RenderContext,
@@ -83,8 +83,8 @@ pub struct LiveOptions {
     pub restyle: Option<String>,
     /// Where the restyle engine comes from.
     pub engine: EngineChoice,
-    /// Which model runs each analysis stage.
-    pub models: AnalysisModels,
+    /// The segmentation model region layers read; `None`: the preset's, else the default.
+    pub segmentation_model: Option<String>,
     /// Which camera, at what size and rate.
     pub camera: CameraRequest,
     /// The microphone recordings take their sound from (a device name or part of one); `None`

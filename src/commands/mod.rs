@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use dreamlens::{
     diffusion::AutoencoderChoice,
     inference::{
-        AnalysisModels, SessionOptions,
+        SessionOptions,
         remote::{RemoteConfig, RemoteSelection},
     },
     restyle::EngineChoice,
@@ -48,10 +48,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             skip_similar: cli.live.skip_similar,
             restyle: cli.live.restyle,
             engine,
-            models: AnalysisModels {
-                segmentation: Some(cli.live.segmentation_model),
-                ..AnalysisModels::default()
-            },
+            segmentation_model: cli.live.segmentation_model,
             camera: dreamlens::capture::CameraRequest {
                 index: cli.live.camera,
                 size: cli.live.camera_size,

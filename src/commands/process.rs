@@ -221,7 +221,7 @@ pub fn run(
     let worker_options =
         SessionOptions { threads: (options.threads / jobs).max(1), ..options.clone() };
     let models = AnalysisModels {
-        segmentation: Some(args.segmentation_model.clone()),
+        segmentation: Some(preset.segmentation_model_or(args.segmentation_model.as_deref())),
         ..AnalysisModels::default()
     };
     let (mut first, plan) = FrameAnalyzer::open(store, &worker_options, &preset, &models, engine)?;

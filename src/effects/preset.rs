@@ -47,6 +47,8 @@ pub struct Preset {
     pub layers: Vec<Layer>,
     /// Parsed LUTs, one per `lut` layer, in layer order.
     pub luts: Vec<Lut>,
+    /// The segmentation model the preset's regions are read with, when it names one.
+    pub segmentation_model: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -54,6 +56,7 @@ pub struct Preset {
 struct PresetFile {
     #[serde(default)]
     description: String,
+    segmentation_model: Option<String>,
     #[serde(default)]
     layer: Vec<toml::Value>,
 }
@@ -168,7 +171,22 @@ impl Preset {
         if layers.is_empty() {
             return Err(error(None, "the preset has no [[layer]]".into()));
         }
-        Ok(Preset { name: name.to_owned(), description: raw.description, layers, luts })
+        Ok(Preset {
+            name: name.to_owned(),
+            description: raw.description,
+            layers,
+            luts,
+            segmentation_model: raw.segmentation_model,
+        })
+    }
+
+    /// The segmentation model to run: the one `chosen` on the command line or in the page's
+    /// address, else the one the preset names, else the default.
+    pub fn segmentation_model_or(&self, chosen: Option<&str>) -> String {
+        chosen
+            .or(self.segmentation_model.as_deref())
+            .unwrap_or(crate::store::manifest::DEFAULT_SEGMENTATION_MODEL)
+            .to_owned()
     }
 
     /// True when some layer needs the segmentation model.
@@ -394,6 +412,19 @@ mod tests {
                 assert!(text.contains(&written), "{name}: no `{written}` in its file");
             }
         }
+    }
+
+    #[test]
+    fn the_segmentation_model_is_the_chosen_one_then_the_presets_then_the_default() {
+        let text = "segmentation_model = \"ade20k-deeplabv3-mnv2\"\n[[layer]]\neffect = \"repaint\"\nregion = [\"wall\"]\ncolour = \"#9caf88\"\n";
+        let named = Preset::parse(text, "test.toml", "test", None).expect("parses");
+        assert_eq!(named.segmentation_model_or(None), "ade20k-deeplabv3-mnv2");
+        assert_eq!(named.segmentation_model_or(Some("other")), "other");
+        let plain = Preset::load("wall-paint").expect("built in");
+        assert_eq!(
+            plain.segmentation_model_or(None),
+            crate::store::manifest::DEFAULT_SEGMENTATION_MODEL
+        );
     }
 
     #[test]

@@ -292,8 +292,9 @@ fn style_unavailable() -> String {
 async fn open_stages(preset: &Preset, options: &PageOptions) -> (Vec<Stage>, Vec<DisabledStage>) {
     let mut stages = Vec::new();
     let mut disabled = Vec::new();
+    let segmentation_model = preset.segmentation_model_or(options.segmentation_model.as_deref());
     let wanted = [
-        (StageKind::Segmentation, preset.needs_segmentation(), options.segmentation_model.as_str()),
+        (StageKind::Segmentation, preset.needs_segmentation(), segmentation_model.as_str()),
         (StageKind::Person, preset.needs_person(), DEFAULT_PERSON_MODEL),
         (StageKind::Depth, preset.needs_depth(), DEFAULT_DEPTH_MODEL),
     ];

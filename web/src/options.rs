@@ -1,7 +1,7 @@
 //! The page's URL parameters: the desktop app's flags, spelled the same
 //! (`?preset=wall-paint&quit-after-frames=150&record-seconds=4`).
 
-use dreamlens::{inference::web::WebProvider, store::manifest::DEFAULT_SEGMENTATION_MODEL};
+use dreamlens::inference::web::WebProvider;
 
 /// What the URL asks of the page.
 #[derive(Debug, Clone)]
@@ -16,8 +16,8 @@ pub struct PageOptions {
     pub provider: WebProvider,
     /// The camera size asked for.
     pub camera_size: (u32, u32),
-    /// The segmentation model.
-    pub segmentation_model: String,
+    /// The segmentation model asked for in the address; `None`: the preset's, else the default.
+    pub segmentation_model: Option<String>,
     /// Save a PNG snapshot of the last frame of a `quit-after-frames` run (the desktop's
     /// `--screenshot-to`).
     pub snapshot: bool,
@@ -45,7 +45,7 @@ impl PageOptions {
             record_seconds: None,
             provider: if webgpu_available { WebProvider::WebGpu } else { WebProvider::Wasm },
             camera_size: (1280, 720),
-            segmentation_model: DEFAULT_SEGMENTATION_MODEL.into(),
+            segmentation_model: None,
             snapshot: false,
         };
         for (name, value) in pairs {
@@ -77,7 +77,7 @@ impl PageOptions {
                         .ok_or_else(|| bad("expected WIDTHxHEIGHT, 16 to 4096 each"))?;
                     options.camera_size = (w, h);
                 }
-                "segmentation-model" => options.segmentation_model = value.clone(),
+                "segmentation-model" => options.segmentation_model = Some(value.clone()),
                 "snapshot" => {
                     options.snapshot = value.parse().map_err(|_| bad("expected true or false"))?
                 }
