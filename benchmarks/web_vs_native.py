@@ -6,6 +6,8 @@ input, in one session, alternating.
 
     python3 benchmarks/web_vs_native.py [SECONDS] [ROUNDS]
 
+WEB_SITES=name=dir,name=dir compares builds of the page side by side (default: target/web).
+
 Needs: target/web (scripts/build-web.sh), the release binary, chromium, ffmpeg, Xvfb, and the
 pip package websocket-client.
 """
@@ -24,8 +26,11 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--enable-unsafe-webgpu", "--ena
                   "--disable-quic", "--no-first-run", "--remote-debugging-port=0"]
 
 
-def page(work, y4m, query):
-    server = subprocess.Popen([sys.executable, str(ROOT / "scripts/serve-web.py"), "--port", "0"],
+SITES = [tuple(pair.split("=", 1)) for pair in os.environ.get("WEB_SITES", f"browser={ROOT / 'target' / 'web'}").split(",")]
+
+
+def page(work, y4m, query, site):
+    server = subprocess.Popen([sys.executable, str(ROOT / "scripts/serve-web.py"), "--port", "0", "--dir", site],
                               stdout=subprocess.PIPE, text=True)
     origin = re.search(r"http://[0-9.:]+", server.stdout.readline()).group(0)
     chrome = subprocess.Popen(["chromium", *CHROMIUM_FLAGS, f"--use-file-for-fake-video-capture={y4m}",
@@ -89,15 +94,20 @@ def main():
     subprocess.run(["ffmpeg", "-loglevel", "error", "-loop", "1", "-framerate", "10", "-t", "6", "-i", str(photo),
                     "-vf", "scale=1280:720", "-pix_fmt", "yuv420p", str(y4m)], check=True)
     subprocess.run(["ffmpeg", "-loglevel", "error", "-i", str(y4m), "-c:v", "libx264", "-pix_fmt", "yuv420p", str(clip)], check=True)
-    print(f"{SECONDS:.0f} s each, 1280x720, wall-paint, segmentation ade20k-deeplabv3-mnv2")
+    print(f"{SECONDS:.0f} s each, 1280x720, wall-paint, the default segmentation model")
+    runs = []
+    for label, site in SITES:
+        for provider in os.environ.get("WEB_PROVIDERS", "wasm,webgpu").split(","):
+            runs.append((f"{label}, {provider} EP", lambda site=site, provider=provider:
+                         page(work, y4m, f"?preset=wall-paint&provider={provider}", site)))
+    runs.append(("native live window", lambda: native(work, clip)))
     for round_ in range(1, ROUNDS + 1):
-        for name, run in [("browser, wasm EP", lambda: page(work, y4m, "?preset=wall-paint&provider=wasm")),
-                          ("browser, WebGPU EP", lambda: page(work, y4m, "?preset=wall-paint&provider=webgpu")),
-                          ("native live window", lambda: native(work, clip))]:
+        for name, run in runs:
             s = run() or {}
             seg = s.get("stages", {}).get("segmentation", {})
-            print(f"round {round_} | {name:20} | display {s.get('display_fps', 0):5.1f} fps | max gap {s.get('max_frame_gap_ms', 0):6.0f} ms"
-                  f" | segmentation {seg.get('runs', 0):3} runs, {seg.get('runs_per_second', 0):.2f}/s, last {seg.get('latency_ms', 0):.0f} ms", flush=True)
+            print(f"round {round_} | {name:24} | display {s.get('display_fps', 0):5.1f} fps | max gap {s.get('max_frame_gap_ms', 0):6.0f} ms"
+                  f" | segmentation {seg.get('model', '?')} {seg.get('runs', 0):3} runs, {seg.get('runs_per_second', 0):.2f}/s,"
+                  f" last {seg.get('latency_ms', 0):.0f} ms", flush=True)
 
 
 if __name__ == "__main__":

@@ -212,6 +212,35 @@ fn best_shift(
     ]
 }
 
+/// The motion from older frames to the frame shown, for carrying the maps made on them: one flow
+/// per source frame, as the stages often finish on the same one.
+pub struct MotionsTo<'a> {
+    current: &'a Thumbnail,
+    index: u64,
+    flows: Vec<(u64, Option<Motion>)>,
+}
+
+impl<'a> MotionsTo<'a> {
+    /// Motions onto frame `index`, whose thumbnail is `current`.
+    pub fn new(current: &'a Thumbnail, index: u64) -> Self {
+        Self { current, index, flows: Vec::new() }
+    }
+
+    /// The motion from frame `index` (thumbnail `source`) to the current frame; `None` for the
+    /// current frame itself or when nothing moved.
+    pub fn from(&mut self, index: u64, source: &Thumbnail) -> Option<Motion> {
+        if index == self.index {
+            return None;
+        }
+        if let Some((_, motion)) = self.flows.iter().find(|(i, _)| *i == index) {
+            return motion.clone();
+        }
+        let motion = estimate_flow(self.current, source).to_motion();
+        self.flows.push((index, motion.clone()));
+        motion
+    }
+}
+
 /// The motion from the keyframe's source frame to the current frame.
 pub fn estimate_flow(current: &Thumbnail, key: &Thumbnail) -> Flow {
     if (current.width, current.height) != (key.width, key.height) {

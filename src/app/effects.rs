@@ -12,7 +12,7 @@ use crate::{
     fusion::ClassFusion,
     inference::{AnalysisModels, DisabledStage, InferenceError, SceneAnalyzer, SessionOptions},
     pipeline::{EffectRenderer, FrameAnalysis, FrameAnalyzer, LayerPlan},
-    projection::{DEFAULT_FADE_S, KeyframeProjector, Thumbnail, estimate_flow},
+    projection::{DEFAULT_FADE_S, KeyframeProjector, MotionsTo, Thumbnail},
     render::RenderContext,
     restyle::EngineChoice,
     scene::{ClassMap, MapMotions, Motion, ScalarMap, SceneAnalysis},
@@ -349,30 +349,17 @@ impl Effects {
     pub(super) fn latest(&mut self, frame: &LiveFrame) -> FrameAnalysis {
         let now = self.epoch.elapsed().as_secs_f64();
         let current = &frame.thumbnail;
-        // Maps from older frames are carried onto this one, on the GPU, by the motion since
-        // their frame (one flow per source frame: the stages often finish on the same one).
-        let mut flows: Vec<(u64, Option<Motion>)> = Vec::new();
-        let here = frame.frame.index;
-        let mut motion_from = |index: u64, source: &Thumbnail| -> Option<Motion> {
-            if index == here {
-                return None;
-            }
-            if let Some((_, motion)) = flows.iter().find(|(i, _)| *i == index) {
-                return motion.clone();
-            }
-            let motion = estimate_flow(current, source).to_motion();
-            flows.push((index, motion.clone()));
-            motion
-        };
+        // Maps from older frames are carried onto this one, on the GPU, by the motion since.
+        let mut motions_to = MotionsTo::new(current, frame.frame.index);
         let mut motions = MapMotions::default();
         let classes = self.segmentation.as_ref().and_then(|s| s.latest()).map(|r| {
-            motions.classes = motion_from(r.frame_index, &r.value.source);
+            motions.classes = motions_to.from(r.frame_index, &r.value.source);
             r.value.value
         });
         let mut scalars = |stage: &Option<Stage<LiveFrame, Sourced<ScalarMap>>>,
                            motion: &mut Option<Motion>| {
             stage.as_ref().and_then(|s| s.latest()).map(|r| {
-                *motion = motion_from(r.frame_index, &r.value.source);
+                *motion = motions_to.from(r.frame_index, &r.value.source);
                 r.value.value
             })
         };

@@ -27,6 +27,27 @@ export function setProgress(label, fraction) {
   box.querySelector('progress').value = Math.max(0, fraction);
 }
 
+/** Moves onnxruntime-web's wasm kernels into its own worker (`env.wasm.proxy`), so that a model
+ *  run never holds the page's thread. Call after its script loaded and before the first session.
+ *  The worker takes a model and each input by transferring their buffers, and ort-web hands over
+ *  views of this module's memory, which cannot be transferred: each goes over as a copy of its
+ *  own (an input is a few MB, copied in well under a millisecond). */
+export function runWasmModelsInWorker() {
+  const ort = globalThis.ort;
+  ort.env.wasm.proxy = true;
+  const create = ort.InferenceSession.create;
+  ort.InferenceSession.create = (model, ...rest) =>
+    create.call(ort.InferenceSession, model instanceof Uint8Array ? model.slice() : model, ...rest);
+  const run = ort.InferenceSession.prototype.run;
+  ort.InferenceSession.prototype.run = function (feeds, ...rest) {
+    const owned = {};
+    for (const [name, tensor] of Object.entries(feeds)) {
+      owned[name] = new ort.Tensor(tensor.type, tensor.data.slice(), tensor.dims);
+    }
+    return run.call(this, owned, ...rest);
+  };
+}
+
 /** The camera: a playing video element fed by getUserMedia. Rejects with a message that says
  *  what to do when permission is denied or there is no camera. */
 export async function openCamera(width, height, facingMode) {
@@ -209,9 +230,22 @@ export async function closeEncoder(recorder) {
   if (recorder.failure) throw new Error(recorder.failure);
 }
 
-/** Saves `bytes` as a download named `name`. */
-export function saveFile(bytes, name, type) {
-  const url = URL.createObjectURL(new Blob([bytes], { type }));
+/** Hands a finished clip or snapshot to the share sheet (on a phone: save it to the gallery, send
+ *  it), where the browser has one for files; else, or when sharing is refused (the user's tap no
+ *  longer counts) or closed without a choice, saves it as a download, so that nothing recorded is
+ *  ever lost. Resolves to how it was saved: `shared` or `downloaded`. */
+export async function shareOrSave(bytes, name, type) {
+  // A copy first: `bytes` views the module's memory only for the length of this call.
+  const file = new File([bytes], name, { type });
+  if (navigator.canShare && navigator.canShare({ files: [file] })) {
+    try {
+      await navigator.share({ files: [file], title: name });
+      return 'shared';
+    } catch (_) {
+      // NotAllowedError or AbortError: the download below keeps the file.
+    }
+  }
+  const url = URL.createObjectURL(file);
   const link = document.createElement('a');
   link.href = url;
   link.download = name;
@@ -219,6 +253,7 @@ export function saveFile(bytes, name, type) {
   link.click();
   link.remove();
   setTimeout(() => URL.revokeObjectURL(url), 60000);
+  return 'downloaded';
 }
 
 /** Publishes `summary()` as `window.dreamlens.summary()` for automation. */

@@ -11,6 +11,9 @@ extern "C" {
     /// The first-load progress bar; a negative fraction hides it.
     #[wasm_bindgen(js_name = setProgress)]
     pub fn set_progress(label: &str, fraction: f64);
+    /// Runs onnxruntime-web's wasm kernels in its own worker, off the page's thread.
+    #[wasm_bindgen(catch, js_name = runWasmModelsInWorker)]
+    pub fn run_wasm_models_in_worker() -> Result<(), JsValue>;
     /// Opens the camera; resolves to its handle.
     #[wasm_bindgen(js_name = openCamera)]
     pub fn open_camera(width: u32, height: u32, facing_mode: &str) -> Promise;
@@ -54,9 +57,10 @@ extern "C" {
     /// Flushes and closes the encoder.
     #[wasm_bindgen(js_name = closeEncoder)]
     pub fn close_encoder(recorder: &JsValue) -> Promise;
-    /// Saves bytes as a download.
-    #[wasm_bindgen(js_name = saveFile)]
-    pub fn save_file(bytes: &[u8], name: &str, mime_type: &str);
+    /// Offers a file to the share sheet, else saves it as a download; resolves to `shared` or
+    /// `downloaded`.
+    #[wasm_bindgen(js_name = shareOrSave)]
+    pub fn share_or_save(bytes: &[u8], name: &str, mime_type: &str) -> Promise;
     /// Queues the canvas's pointer events (mouse, pen, touch) for `take_pointer_events`.
     #[wasm_bindgen(js_name = listenPointer)]
     pub fn listen_pointer(canvas: &web_sys::HtmlCanvasElement);

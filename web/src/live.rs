@@ -11,8 +11,9 @@ use dreamlens::{
     effects::{RegionSelector, preset::Preset},
     inference::web::{self, WebSession},
     pipeline::{EffectRenderer, FrameAnalysis, LayerPlan},
+    projection::{MotionsTo, Thumbnail},
     render::{FramePixels, RenderContext, present::Presenter, readback::ReadbackRing},
-    scene::{DisabledStage, SceneAnalysis},
+    scene::{DisabledStage, MapMotions, SceneAnalysis},
     store::manifest::{DEFAULT_DEPTH_MODEL, DEFAULT_PERSON_MODEL, Manifest},
 };
 use image::RgbImage;
@@ -77,7 +78,10 @@ struct Controls {
 
 /// A camera frame, as the models and the compositor take it.
 struct CameraFrame {
+    index: u64,
     rgba: Vec<u8>,
+    /// Its motion thumbnail, made when a model runs (maps from older frames are carried onto it).
+    thumbnail: Option<Rc<Thumbnail>>,
 }
 
 /// Everything the frame loop holds.
@@ -95,14 +99,18 @@ struct Page {
     stages: Vec<Stage>,
     dropped: Vec<String>,
     frame: Option<CameraFrame>,
-    /// The maps composited, and the frame index each stage's came from.
+    /// The maps composited, the frame index each stage's came from, and the camera frame
+    /// their motions carry them onto.
     analysis: FrameAnalysis,
     analysis_from: Vec<Option<u64>>,
+    analysis_onto: Option<u64>,
     frames_captured: u64,
     shown: u64,
     started_ms: f64,
     last_shown_ms: Option<f64>,
     max_gap_ms: f64,
+    /// Frames shown while a model run was going.
+    shown_beside_runs: u64,
     fps: f64,
     recording: Option<Recording>,
     clip: Rc<RefCell<Option<SavedClip>>>,
@@ -183,8 +191,8 @@ pub async fn run() -> Result<(), String> {
     let presenter = Presenter::new(&context);
     let painter = ControlsPainter::new(&context, format);
     // A press released where it began is a tap however long it lasted, as a phone's buttons
-    // take it; egui's default (0.8 s) would also turn quick taps into nothing while a model
-    // runs on the page's thread and frames come seconds apart.
+    // take it; egui's default (0.8 s) would also turn quick taps into nothing when a slow
+    // phone's frames come far apart.
     painter.egui().options_mut(|o| o.input_options.max_click_duration = f64::INFINITY);
     if glue::coarse_pointer() {
         // A fingertip is about 40 CSS px: egui's mouse-sized widgets grow to a touch size.
@@ -236,11 +244,13 @@ pub async fn run() -> Result<(), String> {
         frame: None,
         analysis: FrameAnalysis::default(),
         analysis_from: Vec::new(),
+        analysis_onto: None,
         frames_captured: 0,
         shown: 0,
         started_ms: now_ms(),
         last_shown_ms: None,
         max_gap_ms: 0.0,
+        shown_beside_runs: 0,
         fps: 0.0,
         recording: None,
         clip: Rc::new(RefCell::new(None)),
@@ -307,10 +317,18 @@ async fn open_stages(preset: &Preset, options: &PageOptions) -> (Vec<Stage>, Vec
         web::WebProvider::Wasm => "ort.wasm.min.js",
     };
     glue::set_status("loading ONNX Runtime…", "info");
-    if let Err(error) = web::load_runtime(&format!("{origin}/{RUNTIME_PATH}"), script).await {
+    let loaded = web::load_runtime(&format!("{origin}/{RUNTIME_PATH}"), script)
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|()| match options.provider {
+            web::WebProvider::Wasm => glue::run_wasm_models_in_worker()
+                .map_err(|e| format!("ONNX Runtime's model worker: {}", glue::message(e))),
+            web::WebProvider::WebGpu => Ok(()),
+        });
+    if let Err(error) = loaded {
         for (kind, needed, _) in wanted {
             if needed {
-                disabled.push(DisabledStage { stage: kind.name(), reason: error.to_string() });
+                disabled.push(DisabledStage { stage: kind.name(), reason: error.clone() });
             }
         }
         return (stages, disabled);
@@ -415,10 +433,13 @@ impl Page {
     /// One animation frame; false once the page is finished and nothing is left to read back.
     fn frame(&mut self) -> bool {
         if !self.finished {
+            // A run still going as a frame begins runs beside the page (a blocking one would
+            // have ended, and resolved, before the browser gave the page another frame).
+            let beside_a_run = self.stages.iter().any(Stage::running);
             self.take_camera_frame();
             if self.frame.is_some() {
                 match self.composite_and_present() {
-                    Ok(()) => self.count_shown(),
+                    Ok(()) => self.count_shown(beside_a_run),
                     Err(error) => glue::set_status(&error, "error"),
                 }
             }
@@ -438,7 +459,7 @@ impl Page {
         let classes =
             self.stages.iter().filter(|s| s.kind == StageKind::Segmentation).find_map(|s| match s
                 .newest()?
-                .1
+                .output
                 .as_ref()
             {
                 StageOutput::Classes(classes) => Some(classes.clone()),
@@ -481,7 +502,7 @@ impl Page {
         }
     }
 
-    /// Saves the snapshot read back, as a PNG download.
+    /// Saves the snapshot read back as a PNG, through the share sheet or as a download.
     fn save_snapshot(&mut self) {
         let Some(ring) = &mut self.snapshot_ring else { return };
         for ((), rgba) in ring.collect(&self.gpu.context) {
@@ -494,7 +515,8 @@ impl Page {
                 continue;
             }
             let name = format!("dreamlens-{}.png", js_sys::Date::now() as u64);
-            glue::save_file(png.get_ref(), &name, "image/png");
+            // Not awaited: the share sheet or the download finishes on its own.
+            let _saving = glue::share_or_save(png.get_ref(), &name, "image/png");
             self.snapshot = Some(name);
         }
     }
@@ -520,38 +542,65 @@ impl Page {
             rgb.extend_from_slice(&px[..3]);
         }
         let Some(rgb) = RgbImage::from_raw(width, height, rgb) else { return };
-        let rgb = Rc::new(rgb);
         let index = self.frames_captured;
         self.frames_captured += 1;
         let captured = now_ms();
-        for stage in &self.stages {
-            stage.offer(Rc::clone(&rgb), index, captured, now_ms);
+        let thumbnail = (!self.stages.is_empty()).then(|| Rc::new(Thumbnail::of(&rgb)));
+        if let Some(thumbnail) = &thumbnail {
+            let rgb = Rc::new(rgb);
+            for stage in &self.stages {
+                stage.offer(Rc::clone(&rgb), Rc::clone(thumbnail), index, captured, now_ms);
+            }
         }
-        self.frame = Some(CameraFrame { rgba });
+        self.frame = Some(CameraFrame { index, rgba, thumbnail });
     }
 
     /// The maps to composite with: the stages' newest results, copied only when one of them
-    /// delivered a new one since the last frame (not on every displayed frame).
+    /// delivered a new one (not on every displayed frame), and carried onto the camera frame
+    /// shown by the motion since the frame each was made from, as the desktop window does: a
+    /// run takes seconds here, and a phone moves meanwhile.
     fn refresh_analysis(&mut self) {
-        let newest: Vec<Option<u64>> =
-            self.stages.iter().map(|stage| stage.newest().map(|(index, _)| index)).collect();
-        if newest == self.analysis_from {
+        let newest: Vec<_> = self.stages.iter().map(|stage| (stage.kind, stage.newest())).collect();
+        let from: Vec<Option<u64>> =
+            newest.iter().map(|(_, result)| result.as_ref().map(|r| r.index)).collect();
+        let onto = self.frame.as_ref().map(|frame| frame.index);
+        if from == self.analysis_from && onto == self.analysis_onto {
             return;
         }
-        let mut scene = SceneAnalysis::default();
-        for stage in &self.stages {
-            let Some((_, output)) = stage.newest() else { continue };
-            match (stage.kind, output.as_ref()) {
-                (StageKind::Segmentation, StageOutput::Classes(classes)) => {
-                    scene.classes = Some(classes.clone())
+        if from != self.analysis_from {
+            let mut scene = SceneAnalysis::default();
+            for (kind, result) in &newest {
+                let Some(result) = result else { continue };
+                match (kind, result.output.as_ref()) {
+                    (StageKind::Segmentation, StageOutput::Classes(classes)) => {
+                        scene.classes = Some(classes.clone())
+                    }
+                    (StageKind::Person, StageOutput::Map(map)) => scene.person = Some(map.clone()),
+                    (StageKind::Depth, StageOutput::Map(map)) => scene.depth = Some(map.clone()),
+                    _ => {}
                 }
-                (StageKind::Person, StageOutput::Map(map)) => scene.person = Some(map.clone()),
-                (StageKind::Depth, StageOutput::Map(map)) => scene.depth = Some(map.clone()),
-                _ => {}
+            }
+            self.analysis.scene = scene;
+            self.analysis_from = from;
+        }
+        let mut motions = MapMotions::default();
+        if let Some((index, Some(current))) =
+            self.frame.as_ref().map(|frame| (frame.index, frame.thumbnail.as_deref()))
+        {
+            let mut motions_to = MotionsTo::new(current, index);
+            for (kind, result) in &newest {
+                let Some(result) = result else { continue };
+                let motion = motions_to.from(result.index, &result.source);
+                match kind {
+                    StageKind::Segmentation => motions.classes = motion,
+                    StageKind::Person => motions.person = motion,
+                    StageKind::Depth => motions.depth = motion,
+                    StageKind::Style => {}
+                }
             }
         }
-        self.analysis = FrameAnalysis { scene, ..FrameAnalysis::default() };
-        self.analysis_from = newest;
+        self.analysis.motions = motions;
+        self.analysis_onto = onto;
     }
 
     fn composite_and_present(&mut self) -> Result<(), String> {
@@ -725,8 +774,9 @@ impl Page {
         }
     }
 
-    fn count_shown(&mut self) {
+    fn count_shown(&mut self, beside_a_run: bool) {
         self.shown += 1;
+        self.shown_beside_runs += u64::from(beside_a_run);
         let now = now_ms();
         if let Some(last) = self.last_shown_ms {
             let gap = now - last;
@@ -795,6 +845,7 @@ impl Page {
             seconds,
             display_fps: self.shown as f64 / seconds.max(1e-3),
             max_frame_gap_ms: self.max_gap_ms,
+            frames_beside_model_runs: self.shown_beside_runs,
             stages,
             adapter: adapter_name(&self.gpu.context.adapter_info),
             picture_size: [self.size.0, self.size.1],

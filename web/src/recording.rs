@@ -24,8 +24,10 @@ type Writer = Rc<RefCell<Option<Mp4Writer<Vec<u8>>>>>;
 /// A clip saved by the page.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SavedClip {
-    /// Its file name (a download).
+    /// Its file name.
     pub name: String,
+    /// How it left the page: `shared` (the share sheet took it) or `downloaded`.
+    pub saved: String,
     /// Pictures written.
     pub frames: u64,
     /// The last picture's time from the first, in seconds.
@@ -139,7 +141,8 @@ impl Recording {
     }
 
     /// Encodes the copies still in flight, waits for the encoder, writes the last fragment and
-    /// saves the clip as a download; `clip` then holds its file name.
+    /// hands the clip to the share sheet or saves it as a download; `clip` then holds its file
+    /// name.
     pub fn finish(mut self, context: RenderContext, clip: Rc<RefCell<Option<SavedClip>>>) {
         spawn_local(async move {
             while self.ring.in_flight() > 0 {
@@ -164,9 +167,13 @@ impl Recording {
             match result {
                 Ok((bytes, frames)) => {
                     let name = format!("dreamlens-{}.mp4", js_sys::Date::now() as u64);
-                    glue::save_file(&bytes, &name, "video/mp4");
+                    let saved = JsFuture::from(glue::share_or_save(&bytes, &name, "video/mp4"))
+                        .await
+                        .ok()
+                        .and_then(|how| how.as_string())
+                        .unwrap_or_default();
                     let last_frame_s = self.last_timestamp_us / 1e6;
-                    clip.replace(Some(SavedClip { name, frames, last_frame_s }));
+                    clip.replace(Some(SavedClip { name, frames, last_frame_s, saved }));
                 }
                 Err(error) => glue::set_status(&format!("the recording failed: {error}"), "error"),
             }

@@ -7,7 +7,8 @@ use std::time::Duration;
 use std::{cell::RefCell, rc::Rc};
 
 use dreamlens::{
-    inference::web::{WebInferenceError, WebProvider, WebSession},
+    inference::web::{WebInferenceError, WebSession},
+    projection::Thumbnail,
     scene::{ClassMap, ScalarMap},
     stages::StageStats,
 };
@@ -23,14 +24,23 @@ pub enum StageOutput {
     Map(ScalarMap),
 }
 
+/// A stage's result with the frame it was made from.
+#[derive(Debug, Clone)]
+pub struct StageResult {
+    /// The frame's index.
+    pub index: u64,
+    /// The frame's motion thumbnail, to carry the result onto later frames.
+    pub source: Rc<Thumbnail>,
+    /// What the model made of it.
+    pub output: Rc<StageOutput>,
+}
+
 struct StageState {
     /// The session while the stage is free; taken by the running task.
     session: Option<WebSession>,
-    /// When the last run ended and how long it took, on the page's clock.
-    last_run_ms: Option<(f64, f64)>,
     /// When the last result came, on the page's clock.
     last_result_ms: Option<f64>,
-    newest: Option<(u64, Rc<StageOutput>)>,
+    newest: Option<StageResult>,
     stats: StageStats,
 }
 
@@ -55,7 +65,6 @@ impl Stage {
             provider: session.provider().name(),
             state: Rc::new(RefCell::new(StageState {
                 session: Some(session),
-                last_run_ms: None,
                 last_result_ms: None,
                 newest: None,
                 stats: StageStats::default(),
@@ -64,24 +73,25 @@ impl Stage {
     }
 
     /// Offers a frame: it runs now if the stage is free, else it is skipped (the stage takes the
-    /// newest frame when it is done, never a backlog). `now_ms` reads the page's clock.
-    ///
-    /// onnxruntime-web's wasm kernels run on the page's own thread, so a run there holds the
-    /// frame loop for its whole length; such a stage rests as long as its last run took before
-    /// it starts the next, which leaves the camera at least half of the time.
-    pub fn offer(&self, frame: Rc<RgbImage>, index: u64, captured_ms: f64, now_ms: fn() -> f64) {
+    /// newest frame when it is done, never a backlog). `now_ms` reads the page's clock. A run
+    /// never holds the page's thread: WebGPU work is awaited between frames, and wasm kernels
+    /// run in onnxruntime-web's own worker.
+    pub fn offer(
+        &self,
+        frame: Rc<RgbImage>,
+        source: Rc<Thumbnail>,
+        index: u64,
+        captured_ms: f64,
+        now_ms: fn() -> f64,
+    ) {
         let mut state = self.state.borrow_mut();
-        let resting = self.provider == WebProvider::Wasm.name()
-            && state.last_run_ms.is_some_and(|(ended, took)| captured_ms < ended + took);
-        let session = if resting { None } else { state.session.take() };
-        let Some(mut session) = session else {
+        let Some(mut session) = state.session.take() else {
             state.stats.skipped += 1;
             return;
         };
         drop(state);
         let (kind, state) = (self.kind, Rc::clone(&self.state));
         spawn_local(async move {
-            let started = now_ms();
             let result = match kind {
                 StageKind::Segmentation => session.segment(&frame).await.map(StageOutput::Classes),
                 StageKind::Person => session.person(&frame).await.map(StageOutput::Map),
@@ -95,10 +105,9 @@ impl Stage {
             let ended = now_ms();
             let mut state = state.borrow_mut();
             state.session = Some(session);
-            state.last_run_ms = Some((ended, ended - started));
             match result {
                 Ok(output) => {
-                    state.newest = Some((index, Rc::new(output)));
+                    state.newest = Some(StageResult { index, source, output: Rc::new(output) });
                     let ms = |ms: f64| Duration::from_secs_f64(ms.max(0.0) / 1e3);
                     let since_last = state.last_result_ms.map(|last| ms(ended - last));
                     state.stats.count_result(ms(ended - captured_ms), since_last);
@@ -109,8 +118,13 @@ impl Stage {
         });
     }
 
-    /// The newest result and the index of the frame it was made from.
-    pub fn newest(&self) -> Option<(u64, Rc<StageOutput>)> {
+    /// True while a run is going.
+    pub fn running(&self) -> bool {
+        self.state.borrow().session.is_none()
+    }
+
+    /// The newest result.
+    pub fn newest(&self) -> Option<StageResult> {
         self.state.borrow().newest.clone()
     }
 

@@ -35,6 +35,8 @@ pub struct PageSummary {
     pub display_fps: f64,
     /// The longest gap between two shown frames.
     pub max_frame_gap_ms: f64,
+    /// Frames shown while a model run was going: none where runs held the page's thread.
+    pub frames_beside_model_runs: u64,
     /// Per stage.
     pub stages: BTreeMap<String, StageSummary>,
     /// The GPU adapter.
