@@ -129,6 +129,8 @@ fn the_page_repaints_walls_as_native_process_does_records_a_clip_and_stays_on_it
     assert_eq!(summary["stages"]["segmentation"]["execution_provider"], "wasm", "{summary}");
     assert_eq!(summary["stages"]["segmentation"]["model"], DEFAULT_SEGMENTATION_MODEL, "{summary}");
     assert_eq!(summary["picture_size"], serde_json::json!([WIDTH, HEIGHT]), "{summary}");
+    // SwiftShader is a software adapter: its frames are read and uploaded.
+    assert_eq!(summary["frame_copy"], "cpu", "{summary}");
     // The wasm kernels run in onnxruntime-web's worker, so the page keeps showing frames while
     // a model runs. A run here (about 0.5-0.9 s on one thread) outlasts a frame (about 0.2 s),
     // both scaling with the same CPU, so at least one frame begins during each: measured 31
@@ -402,10 +404,14 @@ fn walls_stay_on_the_walls_while_the_camera_pans() {
 
     let server = SiteServer::start(&site);
     let mut browser = Browser::start(&y4m, dir.path());
-    browser.navigate(&format!("{}/?preset=wall-paint&provider=wasm", server.origin));
-    browser.wait_for("two segmentation runs", STALL, |s| {
+    // The browser copies each camera picture to the GPU itself here (`frame-copy=gpu`, what a
+    // real GPU gets); the other tests take the software adapter's default, read and upload.
+    let url = format!("{}/?preset=wall-paint&provider=wasm&frame-copy=gpu", server.origin);
+    browser.navigate(&url);
+    let summary = browser.wait_for("two segmentation runs", STALL, |s| {
         s["stages"]["segmentation"]["runs"].as_u64() >= Some(2)
     });
+    assert_eq!(summary["frame_copy"], "gpu", "{summary}");
     browser.call("Input.dispatchKeyEvent", serde_json::json!({"type": "keyDown", "key": "s"}));
     let summary = browser.wait_for("a snapshot", STALL, |s| s["snapshot"].is_string());
     let snapshot = browser.downloaded(summary["snapshot"].as_str().expect("snapshot name"));

@@ -12,7 +12,7 @@ pub mod shaders;
 pub mod staging;
 pub mod yuv;
 
-pub use compositor::{AnalysisFilter, Compositor, CompositorInput, FramePixels};
+pub use compositor::{AnalysisFilter, Compositor, CompositorInput, FramePixels, ReferencePixels};
 pub use context::{RenderContext, RenderError};
 
 /// One GPU adapter wgpu can see.

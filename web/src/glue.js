@@ -74,7 +74,7 @@ export async function openCamera(width, height, facingMode) {
   video.playsInline = true;
   video.srcObject = stream;
   await video.play();
-  const camera = { video, stream, frames: 0, ended: false, canvas: null, context: null };
+  const camera = { video, stream, frames: 0, ended: false, contexts: new Map() };
   for (const track of stream.getVideoTracks()) {
     track.addEventListener('ended', () => { camera.ended = true; });
   }
@@ -107,14 +107,25 @@ export function cameraFrames(camera) {
   return camera.frames;
 }
 
-/** The newest camera frame as RGBA bytes at width x height. */
+/** The camera's video element: the GPU copies its picture straight into a texture. */
+export function cameraVideo(camera) {
+  return camera.video;
+}
+
+/** The newest camera frame as RGBA bytes at width x height (the browser scales it), through a
+ *  canvas kept per size: the page takes a small copy every frame and the models' copy now and
+ *  then. */
 export function grabFrame(camera, width, height) {
-  if (!camera.canvas || camera.canvas.width !== width || camera.canvas.height !== height) {
-    camera.canvas = new OffscreenCanvas(width, height);
-    camera.context = camera.canvas.getContext('2d', { willReadFrequently: true });
+  const key = `${width}x${height}`;
+  let context = camera.contexts.get(key);
+  if (!context) {
+    context = new OffscreenCanvas(width, height).getContext('2d', { willReadFrequently: true });
+    // Shrinking 10x: the default (bilinear) would alias; 'high' averages.
+    context.imageSmoothingQuality = 'high';
+    camera.contexts.set(key, context);
   }
-  camera.context.drawImage(camera.video, 0, 0, width, height);
-  return new Uint8Array(camera.context.getImageData(0, 0, width, height).data.buffer);
+  context.drawImage(camera.video, 0, 0, width, height);
+  return new Uint8Array(context.getImageData(0, 0, width, height).data.buffer);
 }
 
 function hex(buffer) {
@@ -288,6 +299,11 @@ export function listenPointer(canvas) {
     event.preventDefault();
     pointerQueue.push(4, event.deltaX, event.deltaY);
   }, { passive: false });
+}
+
+/** True when pointer events wait for the frame loop. */
+export function hasPointerEvents() {
+  return pointerQueue.length > 0;
 }
 
 /** The pointer events queued since the last call (see `listenPointer`). */

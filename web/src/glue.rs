@@ -29,7 +29,10 @@ extern "C" {
     /// Frames the camera has delivered.
     #[wasm_bindgen(js_name = cameraFrames)]
     pub fn camera_frames(camera: &JsValue) -> f64;
-    /// The newest frame as RGBA bytes.
+    /// The camera's video element, for the GPU to copy its picture from.
+    #[wasm_bindgen(js_name = cameraVideo)]
+    pub fn camera_video(camera: &JsValue) -> web_sys::HtmlVideoElement;
+    /// The newest frame as RGBA bytes, shrunk or stretched to `width` x `height`.
     #[wasm_bindgen(js_name = grabFrame)]
     pub fn grab_frame(camera: &JsValue, width: u32, height: u32) -> Uint8Array;
     /// A model file from the page's origin, checked against the sha256 values `accepted`
@@ -64,6 +67,9 @@ extern "C" {
     /// Queues the canvas's pointer events (mouse, pen, touch) for `take_pointer_events`.
     #[wasm_bindgen(js_name = listenPointer)]
     pub fn listen_pointer(canvas: &web_sys::HtmlCanvasElement);
+    /// True when pointer events wait in the queue.
+    #[wasm_bindgen(js_name = hasPointerEvents)]
+    pub fn has_pointer_events() -> bool;
     /// The queued pointer events as `[kind, x, y]` triples (see `glue.js`).
     #[wasm_bindgen(js_name = takePointerEvents)]
     pub fn take_pointer_events() -> Vec<f64>;

@@ -4,7 +4,14 @@
 //! turns off only the layers that need it, and the camera keeps running. The controls and HUD
 //! are the shared egui panel, drawn on the same canvas; the picture takes the area they leave.
 
-use std::{cell::RefCell, rc::Rc};
+use std::{
+    cell::RefCell,
+    rc::Rc,
+    sync::{
+        Arc,
+        atomic::{AtomicU32, Ordering},
+    },
+};
 
 use dreamlens::{
     controls::{Actions, ControlsPainter, HudData, Settings, panel},
@@ -12,7 +19,9 @@ use dreamlens::{
     inference::web::{self, WebSession},
     pipeline::{EffectRenderer, FrameAnalysis, LayerPlan},
     projection::{MotionsTo, Thumbnail},
-    render::{FramePixels, RenderContext, present::Presenter, readback::ReadbackRing},
+    render::{
+        FramePixels, ReferencePixels, RenderContext, present::Presenter, readback::ReadbackRing,
+    },
     scene::{DisabledStage, MapMotions, SceneAnalysis},
     store::manifest::{DEFAULT_DEPTH_MODEL, DEFAULT_PERSON_MODEL, Manifest},
 };
@@ -23,7 +32,7 @@ use wasm_bindgen_futures::JsFuture;
 
 use crate::{
     glue, input,
-    options::PageOptions,
+    options::{FrameCopy, PageOptions},
     recording::{Recording, SavedClip},
     stages::{Stage, StageKind, StageOutput},
     summary::{PageSummary, StageSummary},
@@ -76,13 +85,23 @@ struct Controls {
     description: String,
 }
 
-/// A camera frame, as the models and the compositor take it.
+/// A camera frame, as the models and the compositor take it. The picture itself stays in the
+/// browser, which copies it to the GPU; the CPU holds only a small copy.
 struct CameraFrame {
     index: u64,
-    rgba: Vec<u8>,
+    /// A small RGBA copy (the regions' reference colours, the motion thumbnail).
+    small: Vec<u8>,
+    small_size: (u32, u32),
+    /// The whole frame as RGBA, where it is uploaded from the CPU (`FrameCopy::Cpu`, or the
+    /// camera's picture changed size since the page started).
+    rgba: Option<Vec<u8>>,
     /// Its motion thumbnail, made when a model runs (maps from older frames are carried onto it).
     thumbnail: Option<Rc<Thumbnail>>,
 }
+
+/// Frames the page lets the GPU work on at once: two keep it busy while the next is prepared,
+/// and no more, as WebGPU queues without limit.
+const FRAMES_IN_FLIGHT: u32 = 2;
 
 /// Everything the frame loop holds.
 struct Page {
@@ -99,6 +118,12 @@ struct Page {
     stages: Vec<Stage>,
     dropped: Vec<String>,
     frame: Option<CameraFrame>,
+    /// The last composited picture, drawn again when only the controls changed.
+    last_picture: Option<wgpu::Texture>,
+    /// How camera frames reach the GPU.
+    frame_copy: FrameCopy,
+    /// Frames submitted whose GPU work is not done yet.
+    gpu_in_flight: Arc<AtomicU32>,
     /// The maps composited, the frame index each stage's came from, and the camera frame
     /// their motions carry them onto.
     analysis: FrameAnalysis,
@@ -156,6 +181,8 @@ pub async fn run() -> Result<(), String> {
     let context = RenderContext::for_surface_async(instance, &surface).await.map_err(|e| {
         format!("{e}. This page needs WebGPU: a recent Chrome, Edge or Safari, or Firefox with WebGPU on")
     })?;
+    let frame_copy =
+        options.frame_copy.unwrap_or_else(|| FrameCopy::for_adapter(&context.adapter_info));
 
     glue::set_status("opening the camera…", "info");
     let (width, height) = options.camera_size;
@@ -242,6 +269,9 @@ pub async fn run() -> Result<(), String> {
         stages,
         dropped,
         frame: None,
+        last_picture: None,
+        gpu_in_flight: Arc::new(AtomicU32::new(0)),
+        frame_copy,
         analysis: FrameAnalysis::default(),
         analysis_from: Vec::new(),
         analysis_onto: None,
@@ -432,15 +462,23 @@ fn request_frame(callback: Option<&Closure<dyn FnMut()>>) {
 impl Page {
     /// One animation frame; false once the page is finished and nothing is left to read back.
     fn frame(&mut self) -> bool {
-        if !self.finished {
+        // Nothing more is submitted while the GPU still works on the last frame: WebGPU queues
+        // without limit, and a GPU slower than the camera would fall further behind each frame.
+        if !self.finished && self.gpu_in_flight.load(Ordering::Acquire) < FRAMES_IN_FLIGHT {
             // A run still going as a frame begins runs beside the page (a blocking one would
             // have ended, and resolved, before the browser gave the page another frame).
             let beside_a_run = self.stages.iter().any(Stage::running);
-            self.take_camera_frame();
-            if self.frame.is_some() {
+            if self.take_camera_frame() {
                 match self.composite_and_present() {
                     Ok(()) => self.count_shown(beside_a_run),
                     Err(error) => glue::set_status(&error, "error"),
+                }
+            } else if let Some(picture) = self.last_picture.clone()
+                && (glue::has_pointer_events() || self.controls_due())
+            {
+                // No new camera frame, but the controls have something to show.
+                if let Err(error) = self.present(&picture) {
+                    glue::set_status(&error, "error");
                 }
             }
             if self.options.quit_after_frames.is_some_and(|limit| self.shown >= limit) {
@@ -521,38 +559,54 @@ impl Page {
         }
     }
 
-    /// The camera's newest frame, offered to the free stages; the last one stays when none is new.
-    fn take_camera_frame(&mut self) {
+    /// The camera's newest frame, offered to the free stages; the last one stays when none is
+    /// new. True when there was a new one.
+    fn take_camera_frame(&mut self) -> bool {
         if glue::camera_ended(&self.camera) {
             glue::set_status(
                 "the camera went away: reconnect it or close the app using it, then reload",
                 "error",
             );
-            return;
+            return false;
         }
         let frames = glue::camera_frames(&self.camera);
         if frames == self.camera_frames_seen {
-            return;
+            return false;
         }
         self.camera_frames_seen = frames;
-        let (width, height) = self.size;
-        let rgba = glue::grab_frame(&self.camera, width, height).to_vec();
-        let mut rgb = Vec::with_capacity(rgba.len() / 4 * 3);
-        for px in rgba.chunks_exact(4) {
-            rgb.extend_from_slice(&px[..3]);
-        }
-        let Some(rgb) = RgbImage::from_raw(width, height, rgb) else { return };
         let index = self.frames_captured;
         self.frames_captured += 1;
         let captured = now_ms();
-        let thumbnail = (!self.stages.is_empty()).then(|| Rc::new(Thumbnail::of(&rgb)));
-        if let Some(thumbnail) = &thumbnail {
-            let rgb = Rc::new(rgb);
-            for stage in &self.stages {
-                stage.offer(Rc::clone(&rgb), Rc::clone(thumbnail), index, captured, now_ms);
+        let small_size = thumbnail_size(self.size);
+        let small = glue::grab_frame(&self.camera, small_size.0, small_size.1).to_vec();
+        let thumbnail = (!self.stages.is_empty())
+            .then(|| rgb_of(&small, small_size))
+            .flatten()
+            .map(|rgb| Rc::new(Thumbnail::of(&rgb)));
+        if let Some(thumbnail) = &thumbnail
+            && self.stages.iter().any(|stage| !stage.running())
+        {
+            // The models' copy, only when one of them is free to take it.
+            let size = model_frame_size(self.size);
+            let grabbed = glue::grab_frame(&self.camera, size.0, size.1).to_vec();
+            if let Some(rgb) = rgb_of(&grabbed, size).map(Rc::new) {
+                for stage in &self.stages {
+                    stage.offer(Rc::clone(&rgb), Rc::clone(thumbnail), index, captured, now_ms);
+                }
             }
         }
-        self.frame = Some(CameraFrame { index, rgba, thumbnail });
+        let video_size = glue::camera_size(&self.camera);
+        let copyable = video_size[..] == [self.size.0, self.size.1];
+        let rgba = (self.frame_copy == FrameCopy::Cpu || !copyable)
+            .then(|| glue::grab_frame(&self.camera, self.size.0, self.size.1).to_vec());
+        self.frame = Some(CameraFrame { index, small, small_size, rgba, thumbnail });
+        true
+    }
+
+    /// True when the controls are due to be laid out again (the HUD's refresh, a new size).
+    fn controls_due(&self) -> bool {
+        let screen = [self.gpu.config.width, self.gpu.config.height];
+        self.controls.painter.is_due(web_time::Instant::now(), screen)
     }
 
     /// The maps to composite with: the stages' newest results, copied only when one of them
@@ -607,17 +661,29 @@ impl Page {
         self.refresh_analysis();
         let Some(frame) = &self.frame else { return Ok(()) };
         self.renderer.set_region_threshold(self.controls.settings.region_confidence);
+        let source = wgpu::CopyExternalImageSourceInfo {
+            source: wgpu::ExternalImageSource::HTMLVideoElement(glue::camera_video(&self.camera)),
+            origin: wgpu::Origin2d::ZERO,
+            flip_y: false,
+        };
+        let pixels = match &frame.rgba {
+            Some(rgba) => FramePixels::Rgba(rgba),
+            None => FramePixels::External {
+                source: &source,
+                reference: ReferencePixels {
+                    bytes: &frame.small,
+                    channels: 4,
+                    size: frame.small_size,
+                },
+            },
+        };
         let compositor = self
             .renderer
-            .submit_pixels(
-                &self.gpu.context,
-                FramePixels::Rgba(&frame.rgba),
-                self.size,
-                &self.analysis,
-            )
+            .submit_pixels(&self.gpu.context, pixels, self.size, &self.analysis)
             .map_err(|e| e.to_string())?;
         let output = compositor.output_texture().clone();
         self.present(&output)?;
+        self.last_picture = Some(output.clone());
         if let Some(recording) = &mut self.recording {
             recording.add_frame(&self.gpu.context, &output, now_ms());
         }
@@ -671,6 +737,11 @@ impl Page {
         gpu.presenter.blit(&gpu.context, &mut encoder, &picture, &view, gpu.config.format, rect);
         self.controls.painter.draw(&mut encoder, &view);
         gpu.context.queue.submit([encoder.finish()]);
+        self.gpu_in_flight.fetch_add(1, Ordering::AcqRel);
+        let in_flight = Arc::clone(&self.gpu_in_flight);
+        gpu.context.queue.on_submitted_work_done(move || {
+            in_flight.fetch_sub(1, Ordering::AcqRel);
+        });
         gpu.context.queue.present(texture);
         self.act_on(actions);
         Ok(())
@@ -848,6 +919,10 @@ impl Page {
             frames_beside_model_runs: self.shown_beside_runs,
             stages,
             adapter: adapter_name(&self.gpu.context.adapter_info),
+            frame_copy: match self.frame_copy {
+                FrameCopy::Gpu => "gpu",
+                FrameCopy::Cpu => "cpu",
+            },
             picture_size: [self.size.0, self.size.1],
             layers_off: self.dropped.clone(),
             finished: self.finished,
@@ -857,4 +932,24 @@ impl Page {
             picture_rect: self.picture_rect_on_page(),
         }
     }
+}
+
+/// The small copy's size: 128 pixels wide (the motion thumbnail's width), the camera's aspect.
+fn thumbnail_size((width, height): (u32, u32)) -> (u32, u32) {
+    (128, (height * 128 / width.max(1)).max(8))
+}
+
+/// The models' copy: the camera's aspect at most 640 pixels wide (every model here takes
+/// 512 pixels or fewer), shrunk by the browser on the GPU.
+fn model_frame_size((width, height): (u32, u32)) -> (u32, u32) {
+    if width <= 640 {
+        return (width, height);
+    }
+    (640, (height * 640 / width).max(1))
+}
+
+/// RGB from the browser's RGBA bytes.
+fn rgb_of(rgba: &[u8], (width, height): (u32, u32)) -> Option<RgbImage> {
+    let rgb = rgba.chunks_exact(4).flat_map(|px| [px[0], px[1], px[2]]).collect();
+    RgbImage::from_raw(width, height, rgb)
 }

@@ -21,6 +21,29 @@ pub struct PageOptions {
     /// Save a PNG snapshot of the last frame of a `quit-after-frames` run (the desktop's
     /// `--screenshot-to`).
     pub snapshot: bool,
+    /// How camera frames reach the GPU; `None`: chosen by the adapter.
+    pub frame_copy: Option<FrameCopy>,
+}
+
+/// How camera frames reach the GPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameCopy {
+    /// The browser copies the camera's picture into a texture (`copyExternalImageToTexture`):
+    /// no full frame crosses the CPU. The way on a real GPU.
+    Gpu,
+    /// The page reads the frame as RGBA and uploads it: on a software adapter (the GPU emulated
+    /// on the CPU), where the browser's own copy takes the slower path.
+    Cpu,
+}
+
+impl FrameCopy {
+    /// The way for an adapter: the browser's copy except on an emulated GPU.
+    pub fn for_adapter(info: &wgpu::AdapterInfo) -> Self {
+        match info.device_type {
+            wgpu::DeviceType::Cpu => Self::Cpu,
+            _ => Self::Gpu,
+        }
+    }
 }
 
 /// A parameter that cannot be used: its name and what is wrong.
@@ -47,6 +70,7 @@ impl PageOptions {
             camera_size: (1280, 720),
             segmentation_model: None,
             snapshot: false,
+            frame_copy: None,
         };
         for (name, value) in pairs {
             let bad = |what: &str| BadParameter(format!("URL parameter `{name}={value}`: {what}"));
@@ -78,6 +102,13 @@ impl PageOptions {
                     options.camera_size = (w, h);
                 }
                 "segmentation-model" => options.segmentation_model = Some(value.clone()),
+                "frame-copy" => {
+                    options.frame_copy = Some(match value.as_str() {
+                        "gpu" => FrameCopy::Gpu,
+                        "cpu" => FrameCopy::Cpu,
+                        _ => return Err(bad("expected `gpu` or `cpu`")),
+                    })
+                }
                 "snapshot" => {
                     options.snapshot = value.parse().map_err(|_| bad("expected true or false"))?
                 }

@@ -41,6 +41,8 @@ pub struct PageSummary {
     pub stages: BTreeMap<String, StageSummary>,
     /// The GPU adapter.
     pub adapter: String,
+    /// How camera frames reach the GPU: `gpu` (the browser's copy) or `cpu` (read and uploaded).
+    pub frame_copy: &'static str,
     /// The composited picture's size.
     pub picture_size: [u32; 2],
     /// Layers turned off, with the reason.

@@ -1,6 +1,7 @@
 //! Colour maths on the CPU: sRGB and luminance for uniforms, half floats for LUT textures, and
 //! the per-region mean colour of the frame (a statistic on the model-resolution class map).
 
+use super::ReferencePixels;
 use crate::scene::ClassMap;
 
 /// f32 to IEEE half bits (round to nearest), for 16-bit float textures.
@@ -46,19 +47,18 @@ pub(super) fn srgb4(colour: [f32; 3], a: f32) -> [f32; 4] {
 }
 
 /// Mean sRGB colour of the frame over the pixels of a region set, sampled on the class map's
-/// grid (the reference the repaint and texture shaders relight against). `frame` holds
-/// `channels` bytes per pixel (RGB or RGBA) at `size`.
+/// grid (the reference the repaint and texture shaders relight against), on `reference`: the
+/// frame or a smaller copy of it.
 pub(super) fn region_mean_colour(
     classes: &ClassMap,
     ids: &[u8],
-    (frame, channels): (&[u8], usize),
-    size: (u32, u32),
+    reference: ReferencePixels<'_>,
 ) -> [f32; 3] {
     let mut member = [false; 256];
     for &id in ids {
         member[id as usize] = true;
     }
-    let (width, height) = size;
+    let ReferencePixels { bytes: frame, channels, size: (width, height) } = reference;
     let mut sum = [0f64; 3];
     let mut count = 0u64;
     // At most about 64x64 samples: the mean of a region barely moves with more, and this runs
@@ -105,14 +105,20 @@ mod tests {
                 |i| if i % width < width / 4 { [200, 40, 20, 255] } else { [90, 90, 90, 255] },
             )
             .collect();
-        let mean = region_mean_colour(&classes, &[1], (&rgba, 4), (width, height));
+        let reference = |bytes, channels, size| ReferencePixels { bytes, channels, size };
+        let mean = region_mean_colour(&classes, &[1], reference(&rgba, 4, (width, height)));
         for (got, want) in mean.iter().zip([200.0, 40.0, 20.0]) {
             assert!((got - want / 255.0).abs() < 1e-6, "{mean:?}");
         }
-        let rest = region_mean_colour(&classes, &[0], (&rgba[..], 4), (width, height));
+        let rest = region_mean_colour(&classes, &[0], reference(&rgba, 4, (width, height)));
         let rgb: Vec<u8> = rgba.chunks_exact(4).flat_map(|p| [p[0], p[1], p[2]]).collect();
-        assert_eq!(region_mean_colour(&classes, &[1], (&rgb, 3), (width, height)), mean);
+        assert_eq!(region_mean_colour(&classes, &[1], reference(&rgb, 3, (width, height))), mean);
         assert!(rest.iter().all(|c| (c - 90.0 / 255.0).abs() < 1e-6), "{rest:?}");
+        // A copy a tenth of the size (as the page takes it) gives the same means.
+        let small: Vec<u8> = (0..128 * 72)
+            .flat_map(|i| if i % 128 < 32 { [200, 40, 20, 255] } else { [90, 90, 90, 255] })
+            .collect();
+        assert_eq!(region_mean_colour(&classes, &[1], reference(&small, 4, (128, 72))), mean);
     }
 
     #[test]

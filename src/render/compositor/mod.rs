@@ -77,6 +77,28 @@ pub enum FramePixels<'a> {
         /// The frame as captured.
         rgb: &'a image::RgbImage,
     },
+    /// A picture the browser holds (the camera's video element), which the browser copies into
+    /// the frame on the GPU: no full frame crosses the CPU. `reference` is a small CPU copy of
+    /// the same picture for the regions' reference colours.
+    #[cfg(target_family = "wasm")]
+    External {
+        /// The browser's picture, at the compositor's size.
+        source: &'a wgpu::CopyExternalImageSourceInfo,
+        /// A small copy of it.
+        reference: ReferencePixels<'a>,
+    },
+}
+
+/// The pixels the regions' reference colours are measured on: the frame itself, or a smaller
+/// copy of it (a region's mean colour barely moves with fewer samples).
+#[derive(Debug, Clone, Copy)]
+pub struct ReferencePixels<'a> {
+    /// `channels` bytes per pixel, row by row.
+    pub bytes: &'a [u8],
+    /// 3 (RGB) or 4 (RGBA).
+    pub channels: usize,
+    /// The picture's size.
+    pub size: (u32, u32),
 }
 
 /// Filter settings of the analysis upsampling pass.
@@ -424,16 +446,17 @@ impl Compositor {
         context.check_errors()
     }
 
-    /// Puts the frame in its texture; returns its pixels on the CPU (and bytes per pixel),
-    /// which the regions' reference colours are measured on.
+    /// Puts the frame in its texture; returns the pixels on the CPU which the regions'
+    /// reference colours are measured on.
     fn upload_frame<'a>(
         &mut self,
         context: &RenderContext,
         encoder: &mut wgpu::CommandEncoder,
         pixels: FramePixels<'a>,
-    ) -> Result<(&'a [u8], usize), RenderError> {
+    ) -> Result<ReferencePixels<'a>, RenderError> {
         let (width, height) = self.size;
         let count = (width * height) as usize;
+        let whole = |bytes, channels| ReferencePixels { bytes, channels, size: (width, height) };
         Ok(match pixels {
             FramePixels::Staged { staged, rgb } => {
                 if staged.size() != (width, height) || rgb.dimensions() != (width, height) {
@@ -444,7 +467,7 @@ impl Compositor {
                     )));
                 }
                 staged.copy_to(encoder, &self.frame.texture);
-                (rgb.as_raw().as_slice(), 3)
+                whole(rgb.as_raw().as_slice(), 3)
             }
             FramePixels::Rgba(rgba) => {
                 check_len("RGBA frame", rgba.len(), count * 4)?;
@@ -458,7 +481,35 @@ impl Compositor {
                     },
                     self.frame.texture.size(),
                 );
-                (rgba, 4)
+                whole(rgba, 4)
+            }
+            #[cfg(target_family = "wasm")]
+            FramePixels::External { source, reference } => {
+                let source_size = (source.source.width(), source.source.height());
+                if source_size != (width, height) {
+                    return Err(RenderError::Setup(format!(
+                        "the browser's picture is {source_size:?}, expected {width}x{height}"
+                    )));
+                }
+                let (w, h) = reference.size;
+                check_len(
+                    "reference pixels",
+                    reference.bytes.len(),
+                    (w * h) as usize * reference.channels,
+                )?;
+                context.queue.copy_external_image_to_texture(
+                    source,
+                    wgpu::CopyExternalImageDestInfo {
+                        texture: &self.frame.texture,
+                        mip_level: 0,
+                        origin: wgpu::Origin3d::ZERO,
+                        aspect: wgpu::TextureAspect::All,
+                        color_space: wgpu::PredefinedColorSpace::Srgb,
+                        premultiplied_alpha: false,
+                    },
+                    self.frame.texture.size(),
+                );
+                reference
             }
         })
     }
@@ -469,14 +520,13 @@ impl Compositor {
         &mut self,
         context: &RenderContext,
         input: &CompositorInput<'_>,
-        reference_pixels: (&[u8], usize),
+        reference_pixels: ReferencePixels<'_>,
     ) -> Result<[[f32; 3]; MAX_REGION_SETS], RenderError> {
         let mut references = [[0.5f32; 3]; MAX_REGION_SETS];
         if let Some(classes) = input.classes {
-            let size = self.size;
             let sets = self.resolve_regions(&classes.labels)?.to_vec();
             for (k, ids) in sets.iter().enumerate() {
-                references[k] = region_mean_colour(classes, ids, reference_pixels, size);
+                references[k] = region_mean_colour(classes, ids, reference_pixels);
             }
             // The live window hands the same map every frame until the model gives a new one.
             if !self.membership_of.as_ref().is_some_and(|source| source.is(classes)) {
