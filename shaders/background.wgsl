@@ -7,9 +7,9 @@ fn fs_main(in: VertexOut) -> @location(0) vec4f {
     let threshold = layer.params.x;
     let feather = max(layer.params.y, 1e-3);
     let keep = smoothstep(threshold - feather, threshold + feather, person_at(in.uv));
-    var backdrop = textureSampleLevel(aux, linear_sampler, in.uv, 0.0).rgb;
-    if layer.params.z > 0.5 {
-        backdrop = mix(layer.colour.rgb, layer.accent.rgb, in.uv.y);
-    }
+    // A select, not a branch on the uniform (see region_weight in common.wgsl).
+    let blurred = textureSampleLevel(aux, linear_sampler, in.uv, 0.0).rgb;
+    let gradient = mix(layer.colour.rgb, layer.accent.rgb, in.uv.y);
+    let backdrop = select(blurred, gradient, layer.params.z > 0.5);
     return vec4f(mix(backdrop, seen, keep), 1.0);
 }

@@ -60,11 +60,10 @@ fn fs_keyframe(in: VertexOut) -> @location(0) vec4f {
     // The keyframe is drawn at its own size; an older one of another size is sampled at the
     // same relative place.
     let newest = bilinear(source, source_position(flow, in.uv, vec2f(textureDimensions(source))));
-    if carry.params.y < 0.5 {
-        return newest;
-    }
     let previous = bilinear(older, source_position(older_flow, in.uv, vec2f(textureDimensions(older))));
     // Smoothstep: no visible start or end of the fade.
     let t = carry.params.x * carry.params.x * (3.0 - 2.0 * carry.params.x);
-    return mix(previous, newest, t);
+    // A select, not a branch on the uniform: Mesa's lavapipe compiles a shader again whenever
+    // the uniforms it branches on are written, and keeps every copy.
+    return select(mix(previous, newest, t), newest, carry.params.y < 0.5);
 }

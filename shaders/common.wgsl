@@ -71,11 +71,12 @@ fn texel(texture: texture_2d<f32>, uv: vec2f) -> vec4f {
 }
 
 // How much of this pixel belongs to the layer's region (1 everywhere when no region is set).
+// Without a branch on the uniform: Mesa's lavapipe (22.3) compiles a shader again whenever the
+// uniforms it branches on are written, and keeps every copy (about 340 KB a frame with `grain`,
+// several MB with `wall-paint`). Effect shaders choose with `select` instead.
 fn region_weight(uv: vec2f) -> f32 {
-    if all(layer.region == vec4f(0.0)) {
-        return 1.0;
-    }
-    return clamp(dot(texel(region_masks, uv), layer.region), 0.0, 1.0);
+    let whole = f32(all(layer.region == vec4f(0.0)));
+    return max(whole, clamp(dot(texel(region_masks, uv), layer.region), 0.0, 1.0));
 }
 
 fn person_at(uv: vec2f) -> f32 {
@@ -89,10 +90,8 @@ fn depth_at(uv: vec2f) -> f32 {
 // Depth of field (bokeh.wgsl, focus.wgsl). params.x: strength (pixels at 1280 wide), params.yz:
 // focus point (uv), params.w: focus depth (negative = read at the focus point).
 fn focus_depth() -> f32 {
-    if layer.params.w < 0.0 {
-        return depth_at(layer.params.yz);
-    }
-    return layer.params.w;
+    // A select, not a branch on the uniform (see region_weight).
+    return select(layer.params.w, depth_at(layer.params.yz), layer.params.w < 0.0);
 }
 
 // The circle of confusion at `uv` in this pass's pixels.

@@ -6,9 +6,14 @@
 // CPU twin `bench regions` measures.
 
 struct GuidedUniform {
-    // x: window radius in grid cells, y: regularisation (0..1 colour, squared)
+    // x: unused, y: regularisation (0..1 colour, squared)
     params: vec4f,
 }
+
+// The window radius in grid cells, fixed when the pipeline is made: a loop bound read from a
+// uniform makes Mesa's lavapipe compile the shader again whenever the uniform is written, and
+// it keeps every copy.
+override RADIUS: i32;
 
 @group(0) @binding(0) var<uniform> guided: GuidedUniform;
 // The frame averaged over each grid cell (guide.wgsl).
@@ -37,7 +42,7 @@ fn inverse_symmetric(c0: vec3f, c1: vec3f, c2: vec3f) -> mat3x3f {
 fn fs_coefficients(in: VertexOut) -> PerSet {
     let size = vec2i(textureDimensions(grid_colour));
     let centre = vec2i(in.position.xy);
-    let r = i32(guided.params.x);
+    let r = RADIUS;
     var mean_i = vec3f(0.0);
     var ii_diagonal = vec3f(0.0);
     var ii_off = vec3f(0.0);
@@ -94,7 +99,7 @@ fn fs_coefficients(in: VertexOut) -> PerSet {
 fn fs_mean(in: VertexOut) -> PerSet {
     let size = vec2i(textureDimensions(coefficients0));
     let centre = vec2i(in.position.xy);
-    let r = i32(guided.params.x);
+    let r = RADIUS;
     var out: PerSet;
     for (var j = -r; j <= r; j++) {
         for (var i = -r; i <= r; i++) {

@@ -61,11 +61,8 @@ fn fs_main(in: VertexOut) -> @location(0) vec4f {
     // Surface coordinates from inverse depth d (x_surface = x / d): far surfaces get finer
     // pattern, receding walls and floors foreshorten.
     let d = mix(1.0, depth_at(in.uv) + 0.15, layer.params.w);
-    if layer.params.z > 0.5 {
-        p = vec2f(p.x / d, 1.0 / d);
-    } else {
-        p = p / d;
-    }
+    // A select, not a branch on the uniform (see region_weight in common.wgsl).
+    p = select(p / d, vec2f(p.x / d, 1.0 / d), layer.params.z > 0.5);
     let t = pattern(p * layer.params.y, u32(layer.params.x));
     let albedo = mix(layer.colour_linear.rgb, layer.accent_linear.rgb, t);
     let textured = relight(albedo, seen.rgb);

@@ -64,7 +64,8 @@ impl GuidedFilter {
             })
         });
         let pipeline = |layout, entry| {
-            fullscreen_pipeline(device, "guided", layout, &source, entry, &targets, &[])
+            let radius = [("RADIUS", GUIDED_RADIUS as f64)];
+            fullscreen_pipeline(device, "guided", layout, &source, entry, &targets, &radius)
         };
         let coefficients_pipeline = pipeline(&coefficients_layout, "fs_coefficients");
         let mean_pipeline = pipeline(&mean_layout, "fs_mean");
@@ -99,7 +100,7 @@ impl GuidedFilter {
         membership: &wgpu::TextureView,
         sampler: &wgpu::Sampler,
     ) {
-        let params = [GUIDED_RADIUS as f32, GUIDED_EPS, 0.0, 0.0];
+        let params = [0.0, GUIDED_EPS, 0.0, 0.0];
         context.queue.write_buffer(&self.uniform, 0, bytemuck::cast_slice(&params));
         let device = &context.device;
         let uniform =
