@@ -65,10 +65,6 @@ pub struct Actions {
     pub fullscreen: bool,
 }
 
-/// The side panel's width in points, fixed: a panel sized to its content widened from 220 to
-/// 286 points when the models' rows appeared, and the picture beside it shrank and moved.
-const SIDE_PANEL_WIDTH: f32 = 290.0;
-
 /// Draws the banner, the controls and the HUD. The controls sit on the left of a landscape
 /// screen and at the bottom of a portrait one, so the picture keeps the larger free area.
 pub fn draw(
@@ -99,7 +95,7 @@ pub fn draw(
             let height = ui.available_height();
             egui::Panel::bottom("controls").default_size(height * 0.4).max_size(height * 0.5)
         } else {
-            egui::Panel::left("controls").exact_size(SIDE_PANEL_WIDTH)
+            egui::Panel::left("controls").default_size(220.0)
         };
         panel.resizable(false).show(ui, |ui| {
             egui::ScrollArea::vertical().show(ui, |ui| {
