@@ -11,7 +11,7 @@ mod common;
 use std::{
     path::{Path, PathBuf},
     process::Command,
-    sync::Mutex,
+    sync::{Mutex, MutexGuard},
     time::Duration,
 };
 
@@ -58,6 +58,25 @@ fn demo_camera(dir: &Path) -> (RgbImage, Vec<DemoSurface>, PathBuf, PathBuf) {
         .expect("ffmpeg runs");
     assert!(made.success(), "ffmpeg made no Y4M");
     (frame, labels, png, y4m)
+}
+
+/// The built site served to a Chromium whose camera shows the demo room, one test at a time.
+/// Fields drop in order: the browser and the server stop before the next test may start.
+struct DemoPage {
+    browser: Browser,
+    server: SiteServer,
+    dir: tempfile::TempDir,
+    _serial: MutexGuard<'static, ()>,
+}
+
+fn demo_page() -> DemoPage {
+    let serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let site = site();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (_, _, _, y4m) = demo_camera(dir.path());
+    let server = SiteServer::start(&site);
+    let browser = Browser::start(&y4m, dir.path());
+    DemoPage { browser, server, dir, _serial: serial }
 }
 
 /// Pixels whose largest channel moved by more than 48 levels from the camera frame. The camera
@@ -323,13 +342,9 @@ fn a_second_visit_works_offline_and_touch_drives_the_controls_and_picks_the_regi
 
 #[test]
 fn the_webgpu_execution_provider_runs_the_person_model_and_says_so() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let site = site();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (_, _, _, y4m) = demo_camera(dir.path());
-    let server = SiteServer::start(&site);
-    let mut browser = Browser::start(&y4m, dir.path());
-    browser.navigate(&format!("{}/?preset=portrait-blur&provider=webgpu", server.origin));
+    let mut page = demo_page();
+    let (browser, origin) = (&mut page.browser, &page.server.origin);
+    browser.navigate(&format!("{}/?preset=portrait-blur&provider=webgpu", origin));
     let summary = browser.wait_for("a person-model run on WebGPU", STALL, |s| {
         s["stages"]["person"]["runs"].as_u64() >= Some(1)
     });
@@ -445,12 +460,8 @@ fn walls_stay_on_the_walls_while_the_camera_pans() {
 
 #[test]
 fn a_clip_goes_to_the_share_sheet_where_there_is_one_and_is_downloaded_when_sharing_is_cancelled() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let site = site();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (_, _, _, y4m) = demo_camera(dir.path());
-    let server = SiteServer::start(&site);
-    let mut browser = Browser::start(&y4m, dir.path());
+    let mut page = demo_page();
+    let (browser, origin) = (&mut page.browser, &page.server.origin);
     // Debian's Chromium offers no share sheet, so the page gets the one a phone's browser has,
     // as the Web Share API defines it: it takes the files, or rejects when the user closes it.
     // `window.sheet` says what to do and keeps what it was given.
@@ -474,8 +485,7 @@ fn a_clip_goes_to_the_share_sheet_where_there_is_one_and_is_downloaded_when_shar
         summary["clip"].clone()
     };
 
-    let clip =
-        clip_saved(&mut browser, &format!("{}/?preset=toon&record-seconds=1", server.origin));
+    let clip = clip_saved(browser, &format!("{}/?preset=toon&record-seconds=1", origin));
     assert_eq!(clip["saved"], "shared", "{clip}");
     let shared = browser.eval("window.sheet.shared");
     let name = clip["name"].as_str().expect("clip name");
@@ -483,11 +493,11 @@ fn a_clip_goes_to_the_share_sheet_where_there_is_one_and_is_downloaded_when_shar
     assert_eq!(shared[0]["type"], "video/mp4", "{shared}");
     assert_eq!(shared[0]["box"], "ftyp", "the shared file is no MP4: {shared}");
     assert!(shared[0]["size"].as_u64() > Some(1000), "{shared}");
-    assert!(!dir.path().join(name).exists(), "a shared clip was downloaded too");
+    assert!(!page.dir.path().join(name).exists(), "a shared clip was downloaded too");
 
     // Closing the sheet without a choice must not lose the clip.
-    let url = format!("{}/?preset=film&record-seconds=1#cancel", server.origin);
-    let clip = clip_saved(&mut browser, &url);
+    let url = format!("{}/?preset=film&record-seconds=1#cancel", origin);
+    let clip = clip_saved(browser, &url);
     assert_eq!(clip["saved"], "downloaded", "{clip}");
     let path = browser.downloaded(clip["name"].as_str().expect("clip name"));
     let bytes = std::fs::read(&path).expect("the downloaded clip");

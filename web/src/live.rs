@@ -661,21 +661,26 @@ impl Page {
         self.refresh_analysis();
         let Some(frame) = &self.frame else { return Ok(()) };
         self.renderer.set_region_threshold(self.controls.settings.region_confidence);
-        let source = wgpu::CopyExternalImageSourceInfo {
-            source: wgpu::ExternalImageSource::HTMLVideoElement(glue::camera_video(&self.camera)),
-            origin: wgpu::Origin2d::ZERO,
-            flip_y: false,
-        };
+        let source;
         let pixels = match &frame.rgba {
             Some(rgba) => FramePixels::Rgba(rgba),
-            None => FramePixels::External {
-                source: &source,
-                reference: ReferencePixels {
-                    bytes: &frame.small,
-                    channels: 4,
-                    size: frame.small_size,
-                },
-            },
+            None => {
+                source = wgpu::CopyExternalImageSourceInfo {
+                    source: wgpu::ExternalImageSource::HTMLVideoElement(glue::camera_video(
+                        &self.camera,
+                    )),
+                    origin: wgpu::Origin2d::ZERO,
+                    flip_y: false,
+                };
+                FramePixels::External {
+                    source: &source,
+                    reference: ReferencePixels {
+                        bytes: &frame.small,
+                        channels: 4,
+                        size: frame.small_size,
+                    },
+                }
+            }
         };
         let compositor = self
             .renderer
