@@ -25,7 +25,7 @@ pub mod inference;
 /// and sessions on onnxruntime-web (`web`).
 #[cfg(target_family = "wasm")]
 pub mod inference {
-    mod decode;
+    pub(crate) mod decode;
     pub mod graph_cut;
     pub mod preprocess;
     pub mod web;
@@ -53,7 +53,6 @@ pub mod store;
 pub mod store {
     pub mod manifest;
 }
-#[cfg(not(target_family = "wasm"))]
 pub mod style_transfer;
 #[cfg(not(target_family = "wasm"))]
 pub mod upsample;

@@ -3,7 +3,7 @@
 //! says which one runs and why; an explicitly named diffusion model that fails is an error, never
 //! a quiet fallback.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use image::{RgbImage, RgbaImage};
 
@@ -12,13 +12,11 @@ use crate::{
     effects::{Effect, StyleWeight},
     inference::{ModelSession, SessionOptions, remote::CallStats},
     store::ModelStore,
-    style_transfer::StyleEngine,
+    style_transfer::{StyleChoice, StyleEngine},
 };
 
 /// Diffusion pipelines the store is searched for, best first.
 pub const DIFFUSION_MODELS: [&str; 2] = ["sd-turbo", "sdxs"];
-/// The built-in style used by the fallback when the layer names none.
-pub const FALLBACK_STYLE: usize = 13;
 /// The diffusion model works on about this many pixels squared, in the picture's aspect
 /// (SD-Turbo was trained at 512x512).
 pub const DEFAULT_WORKING_SIZE: u32 = 512;
@@ -130,19 +128,9 @@ impl Restyler {
                 label,
             });
         }
-        let styles = if request.styles.is_empty() && request.style_image.is_none() {
-            vec![StyleWeight { style: FALLBACK_STYLE, weight: 1.0 }]
-        } else {
-            request.styles.clone()
-        };
-        let engine = StyleEngine::open(store, options, &styles, request.style_image.as_deref())?;
-        let style = match &request.style_image {
-            Some(image) => format!("the style of {}", short_name(image)),
-            None => format!(
-                "built-in style {}",
-                styles.iter().map(|s| s.style.to_string()).collect::<Vec<_>>().join("+")
-            ),
-        };
+        let choice = StyleChoice::restyle_fallback(&request.styles, request.style_image.as_deref());
+        let engine = StyleEngine::open(store, options, &choice)?;
+        let style = choice.describe();
         let label = format!(
             "style transfer ({style}) on {}: no diffusion model is installed, so the prompt is not used (`dreamlens models fetch sd-turbo --allow-unverified`, or --diffusion-model DIR)",
             engine.session().providers()
@@ -208,8 +196,4 @@ pub fn installed_pipeline(store: &ModelStore) -> Option<(PathBuf, String)> {
         let index = model.paths.iter().find(|p| p.ends_with("model_index.json"))?;
         Some((index.parent()?.to_owned(), (*id).to_owned()))
     })
-}
-
-fn short_name(path: &str) -> String {
-    Path::new(path).file_name().map_or(path.to_owned(), |n| n.to_string_lossy().into_owned())
 }

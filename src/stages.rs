@@ -34,6 +34,11 @@ impl StageKind {
     }
 }
 
+/// Frames closer than this to the last one offered to the style stage are not stylized again
+/// (the mean luma difference of their motion thumbnails, in levels): a still camera costs no
+/// style or diffusion runs.
+pub const STYLE_SKIP_LEVELS: f32 = 1.5;
+
 /// A slot that keeps only the newest value: `put` replaces, `take` waits for one.
 pub struct Latest<T> {
     state: Mutex<(Option<T>, bool)>,

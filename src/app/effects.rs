@@ -16,7 +16,7 @@ use crate::{
     render::RenderContext,
     restyle::EngineChoice,
     scene::{ClassMap, MapMotions, Motion, ScalarMap, SceneAnalysis},
-    stages::{Stage, StageKind, StageStats},
+    stages::{STYLE_SKIP_LEVELS, Stage, StageKind, StageStats},
     store::ModelStore,
 };
 
@@ -92,10 +92,6 @@ pub(super) struct Sourced<T> {
     pub(super) value: T,
     pub(super) source: Thumbnail,
 }
-
-/// Frames closer than this to the last one offered to the style stage are not restyled again
-/// (mean absolute thumbnail difference, 0..255 levels): a still camera costs no diffusion runs.
-pub(super) const RESTYLE_SKIP_LEVELS: f32 = 1.5;
 
 /// Opens one stage's model on a worker thread; `None` with the reason when it cannot run.
 fn spawn_stage<O: Clone + Send + 'static>(
@@ -336,7 +332,7 @@ impl Effects {
             let unchanged = self
                 .style_offered
                 .as_ref()
-                .is_some_and(|last| last.difference(&thumbnail) < RESTYLE_SKIP_LEVELS);
+                .is_some_and(|last| last.difference(&thumbnail) < STYLE_SKIP_LEVELS);
             if let (false, Some(stage)) = (unchanged, &self.style) {
                 stage.offer(shared(), index, at);
                 self.style_offered = Some(thumbnail);

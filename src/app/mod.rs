@@ -422,7 +422,7 @@ impl LiveApp {
     fn take_frame(&mut self) -> Option<Arc<LiveFrame>> {
         if let Some(frame) = self.source.frames.try_take() {
             if let Some(effects) = &mut self.effects
-                && self.gate.admit(&frame.frame.image)
+                && self.gate.admit(&frame.thumbnail)
             {
                 effects.offer(&frame);
             }

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use image::RgbaImage;
 use ndarray::{ArrayD, Axis};
 
 use crate::{
@@ -108,6 +109,28 @@ pub fn inverse_depth(tensor: &ArrayD<f32>) -> Result<ScalarMap, String> {
     })
 }
 
+/// A picture output, values 0..1 in three channels (`[1, 3, h, w]`, or `[1, h, w, 3]` where the
+/// contract says NHWC), as opaque RGBA8.
+pub fn picture(tensor: &ArrayD<f32>, contract: &OutputContract) -> Result<RgbaImage, String> {
+    let mut hwc = squeeze_to(tensor, 3)?;
+    if contract.layout != Some(Layout::Nhwc) {
+        hwc = hwc.permuted_axes(vec![1, 2, 0]);
+    }
+    let (height, width, channels) = (hwc.shape()[0], hwc.shape()[1], hwc.shape()[2]);
+    if channels != 3 {
+        return Err(format!("output shape {:?} is not a three-channel picture", tensor.shape()));
+    }
+    let to_byte = |v: f32| (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+    let mut pixels = Vec::with_capacity(width * height * 4);
+    for row in hwc.outer_iter() {
+        for rgb in row.outer_iter() {
+            pixels.extend([to_byte(rgb[0]), to_byte(rgb[1]), to_byte(rgb[2]), 255]);
+        }
+    }
+    RgbaImage::from_raw(width as u32, height as u32, pixels)
+        .ok_or_else(|| format!("output shape {:?} is too large for a picture", tensor.shape()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,6 +158,22 @@ mod tests {
             ArrayD::from_shape_vec(vec![1, 1, 2, 2], vec![0.9, 0.1, 0.8, 0.2]).expect("shape");
         let map = probability(&nhwc, &contract(Layout::Nhwc, Some(1), 0)).expect("decodes");
         assert_eq!(map.values, vec![0.1, 0.2]);
+    }
+
+    #[test]
+    fn a_picture_reads_either_layout_into_the_same_pixels() {
+        // Two pixels, red-ish then blue-ish, in both layouts.
+        let nchw = ArrayD::from_shape_vec(vec![1, 3, 1, 2], vec![1.0, 0.0, 0.5, 0.0, 0.2, 2.0])
+            .expect("shape");
+        let nhwc = ArrayD::from_shape_vec(vec![1, 1, 2, 3], vec![1.0, 0.5, 0.2, 0.0, 0.0, 2.0])
+            .expect("shape");
+        let planar = picture(&nchw, &contract(Layout::Nchw, None, 0)).expect("decodes");
+        let packed = picture(&nhwc, &contract(Layout::Nhwc, None, 0)).expect("decodes");
+        assert_eq!(planar.as_raw(), &vec![255, 128, 51, 255, 0, 0, 255, 255]);
+        assert_eq!(planar, packed);
+        assert!(
+            picture(&ArrayD::zeros(vec![1, 4, 2, 2]), &contract(Layout::Nchw, None, 0)).is_err()
+        );
     }
 
     #[test]

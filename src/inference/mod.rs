@@ -5,7 +5,7 @@
 //! talks to an inference server (`remote`); its outputs are plain `scene` types.
 
 pub mod analysis;
-mod decode;
+pub(crate) mod decode;
 mod graph_cut;
 pub mod preprocess;
 pub mod providers;

@@ -6,14 +6,16 @@
 //! model there or refuses to open it, so the provider a session reports is the one that runs:
 //! never a silent fallback to the CPU.
 
-use image::RgbImage;
+use image::{RgbImage, RgbaImage};
 use ndarray::ArrayD;
 use ort::{session::Session, value::Tensor};
 
 use super::{decode, graph_cut, preprocess};
 use crate::{
+    effects::StyleWeight,
     scene::{ClassMap, ScalarMap, Upsampling},
     store::manifest::{CoarseLogits, Contract, ModelEntry, OutputKind},
+    style_transfer,
 };
 
 /// Where a model runs in the browser.
@@ -228,17 +230,36 @@ impl WebSession {
         let input = &self.contract.input;
         let (width, height) = preprocess::input_size(input, frame.width(), frame.height());
         let tensor = preprocess::to_tensor(&crate::resize::rgb(frame, width, height), input);
-        let input_name = input.name.clone();
+        self.run_tensors(tensor.into_dyn(), None, output_name).await
+    }
+
+    /// Runs the graph on the main input `tensor` (and `extra`, the contract's first extra
+    /// input, where it has one) and reads the output `output_name`.
+    async fn run_tensors<T: ort::value::PrimitiveTensorElementType + Clone + 'static>(
+        &mut self,
+        tensor: ArrayD<f32>,
+        extra: Option<ArrayD<f32>>,
+        output_name: &str,
+    ) -> Result<ArrayD<T>, WebInferenceError> {
         let model = self.model_id.clone();
         let failed = |reason: String| WebInferenceError::Run { model: model.clone(), reason };
         // Runs awaited on the page take owned inputs: the run may outlive this stack frame.
-        let value = Tensor::from_array(tensor).map_err(|e| failed(e.to_string()))?;
+        let mut inputs = vec![(
+            self.contract.input.name.clone(),
+            Tensor::from_array(tensor).map_err(|e| failed(e.to_string()))?.into_dyn(),
+        )];
+        if let Some(extra) = extra {
+            let name = self.contract.extra_inputs.first().ok_or_else(|| {
+                failed("the contract names no extra input for the style weights".into())
+            })?;
+            inputs.push((
+                name.clone(),
+                Tensor::from_array(extra).map_err(|e| failed(e.to_string()))?.into_dyn(),
+            ));
+        }
         let options = ort::session::RunOptions::new().map_err(|e| failed(e.to_string()))?;
-        let mut outputs = self
-            .session
-            .run_async(ort::inputs![input_name => value], &options)
-            .await
-            .map_err(|e| failed(e.to_string()))?;
+        let mut outputs =
+            self.session.run_async(inputs, &options).await.map_err(|e| failed(e.to_string()))?;
         // ort-web leaves outputs where the provider wrote them (the GPU for WebGPU).
         ort_web::sync_outputs(&mut outputs).await.map_err(|e| failed(e.to_string()))?;
         let output = outputs
@@ -271,6 +292,20 @@ impl WebSession {
     pub async fn depth(&mut self, frame: &RgbImage) -> Result<ScalarMap, WebInferenceError> {
         let raw = self.run_image(frame).await?;
         decode::inverse_depth(&raw).map_err(|p| self.run_failed(p))
+    }
+
+    /// `frame` stylized by a multistyle network blending the built-in `styles`, at the
+    /// network's working size.
+    pub async fn stylize(
+        &mut self,
+        frame: &RgbImage,
+        styles: &[StyleWeight],
+    ) -> Result<RgbaImage, WebInferenceError> {
+        let input = style_transfer::network_input(frame, &self.contract.input).into_dyn();
+        let weights = style_transfer::style_weights(styles);
+        let output_name = self.contract.output.name.clone();
+        let raw = self.run_tensors(input, Some(weights), &output_name).await?;
+        decode::picture(&raw, &self.contract.output).map_err(|p| self.run_failed(p))
     }
 
     /// The person probability at the model's resolution.

@@ -9,7 +9,7 @@ use crate::{
     restyle::{EngineChoice, RestyleRequest, Restyler},
     scene::{MapMotions, Stylized},
     store::ModelStore,
-    style_transfer::StyleEngine,
+    style_transfer::{StyleChoice, StyleEngine},
 };
 
 /// What makes the stylized picture of a preset's `style` or `restyle` layer.
@@ -50,10 +50,9 @@ impl FrameAnalyzer {
         let mut stylizer = None;
         let mut style_off = None;
         let opened = preset.layers.iter().find_map(|l| match &l.effect {
-            Effect::Style { styles, image, .. } => Some(
-                StyleEngine::open(store, options, styles, image.as_deref())
-                    .map(|e| Stylizer::Transfer(Box::new(e))),
-            ),
+            effect @ Effect::Style { .. } => StyleChoice::of(effect).map(|choice| {
+                StyleEngine::open(store, options, &choice).map(|e| Stylizer::Transfer(Box::new(e)))
+            }),
             effect => RestyleRequest::of(effect).map(|request| {
                 Restyler::open(store, options, &request, engine)
                     .map(|r| Stylizer::Restyle(Box::new(r)))

@@ -15,15 +15,16 @@ use std::{
 
 use dreamlens::{
     controls::{Actions, ControlsPainter, HudData, Settings, panel},
-    effects::{RegionSelector, preset::Preset},
+    effects::{Effect, RegionSelector, preset::Preset},
     inference::web::{self, WebSession},
     pipeline::{EffectRenderer, FrameAnalysis, LayerPlan},
-    projection::{MotionsTo, Thumbnail},
+    projection::{DEFAULT_FADE_S, KeyframeProjector, MotionsTo, Thumbnail},
     render::{
         FramePixels, ReferencePixels, RenderContext, present::Presenter, readback::ReadbackRing,
     },
     scene::{DisabledStage, MapMotions, SceneAnalysis},
     store::manifest::{DEFAULT_DEPTH_MODEL, DEFAULT_PERSON_MODEL, Manifest},
+    style_transfer::{STYLE_MODEL, StyleChoice},
 };
 use image::RgbImage;
 use js_sys::Uint8Array;
@@ -34,7 +35,7 @@ use crate::{
     glue, input,
     options::{FrameCopy, PageOptions},
     recording::{Recording, SavedClip},
-    stages::{Stage, StageKind, StageOutput},
+    stages::{STYLE_SKIP_LEVELS, Stage, StageKind, StageOutput},
     summary::{PageSummary, StageSummary},
 };
 
@@ -129,6 +130,12 @@ struct Page {
     analysis: FrameAnalysis,
     analysis_from: Vec<Option<u64>>,
     analysis_onto: Option<u64>,
+    /// The style stage's newest picture and the one before, carried onto each frame shown.
+    keyframes: KeyframeProjector,
+    /// What makes the stylized picture of a `restyle` layer here, and why.
+    restyle_engine: Option<String>,
+    /// The thumbnail of the frame the style stage was last given.
+    style_offered: Option<Rc<Thumbnail>>,
     frames_captured: u64,
     shown: u64,
     started_ms: f64,
@@ -231,7 +238,20 @@ pub async fn run() -> Result<(), String> {
     }
 
     let (stages, disabled) = open_stages(&preset, &options).await;
-    let plan = LayerPlan::new(&preset, &disabled, Some(style_unavailable()));
+    let style_off =
+        disabled.iter().find(|d| d.stage == StageKind::Style.name()).map(|d| d.reason.clone());
+    let restyle_engine = stages
+        .iter()
+        .find(|s| s.kind == StageKind::Style)
+        .filter(|_| preset.layers.iter().any(|l| matches!(l.effect, Effect::Restyle { .. })))
+        .map(|stage| {
+            format!(
+                "style transfer ({}) on {}: the browser runs no diffusion model, so the prompt is not used",
+                stage.style_label(),
+                stage.provider
+            )
+        });
+    let plan = LayerPlan::new(&preset, &disabled, style_off);
     let dropped: Vec<String> =
         plan.dropped.iter().map(|d| format!("{}: {}", d.effect, d.reason)).collect();
     let renderer = EffectRenderer::new(plan);
@@ -275,6 +295,9 @@ pub async fn run() -> Result<(), String> {
         analysis: FrameAnalysis::default(),
         analysis_from: Vec::new(),
         analysis_onto: None,
+        keyframes: KeyframeProjector::new(DEFAULT_FADE_S),
+        restyle_engine,
+        style_offered: None,
         frames_captured: 0,
         shown: 0,
         started_ms: now_ms(),
@@ -321,22 +344,33 @@ pub async fn run() -> Result<(), String> {
     Ok(())
 }
 
-/// The reason `style` and `restyle` layers are off in the browser.
-fn style_unavailable() -> String {
-    "style transfer and restyling do not run in the browser yet; use the desktop or phone app"
-        .into()
-}
-
 /// Fetches, checks and opens the models the preset needs; a model that cannot be used is
 /// reported and its stage left out.
 async fn open_stages(preset: &Preset, options: &PageOptions) -> (Vec<Stage>, Vec<DisabledStage>) {
     let mut stages = Vec::new();
     let mut disabled = Vec::new();
     let segmentation_model = preset.segmentation_model_or(options.segmentation_model.as_deref());
+    // The first `style` or `restyle` layer decides the style, as natively; a `restyle` layer
+    // takes its style-transfer fallback, as a desktop without a diffusion model does.
+    let styles = match preset.layers.iter().find_map(|l| StyleChoice::of(&l.effect)) {
+        Some(StyleChoice::Builtin(styles)) => Some(styles),
+        Some(choice @ StyleChoice::Image(_)) => {
+            disabled.push(DisabledStage {
+                stage: StageKind::Style.name(),
+                reason: format!(
+                    "{} cannot be read in the browser yet: use built-in styles here, or the desktop app",
+                    choice.describe()
+                ),
+            });
+            None
+        }
+        None => None,
+    };
     let wanted = [
         (StageKind::Segmentation, preset.needs_segmentation(), segmentation_model.as_str()),
         (StageKind::Person, preset.needs_person(), DEFAULT_PERSON_MODEL),
         (StageKind::Depth, preset.needs_depth(), DEFAULT_DEPTH_MODEL),
+        (StageKind::Style, styles.is_some(), STYLE_MODEL),
     ];
     if !wanted.iter().any(|(_, needed, _)| *needed) {
         return (stages, disabled);
@@ -369,7 +403,10 @@ async fn open_stages(preset: &Preset, options: &PageOptions) -> (Vec<Stage>, Vec
             continue;
         }
         match open_model(&manifest, model, options.provider).await {
-            Ok(session) => stages.push(Stage::new(kind, session)),
+            Ok(session) => stages.push(match (kind, &styles) {
+                (StageKind::Style, Some(styles)) => Stage::styling(session, styles.clone()),
+                _ => Stage::new(kind, session),
+            }),
             Err(reason) => disabled.push(DisabledStage { stage: kind.name(), reason }),
         }
     }
@@ -501,7 +538,7 @@ impl Page {
                 .as_ref()
             {
                 StageOutput::Classes(classes) => Some(classes.clone()),
-                StageOutput::Map(_) => None,
+                StageOutput::Map(_) | StageOutput::Picture(_) => None,
             });
         let Some(classes) = classes else {
             return "This preset has no region to pick: it runs no segmentation".into();
@@ -591,6 +628,17 @@ impl Page {
             let grabbed = glue::grab_frame(&self.camera, size.0, size.1).to_vec();
             if let Some(rgb) = rgb_of(&grabbed, size).map(Rc::new) {
                 for stage in &self.stages {
+                    if stage.kind == StageKind::Style && !stage.running() {
+                        // A still camera is stylized once, as natively.
+                        let unchanged = self
+                            .style_offered
+                            .as_ref()
+                            .is_some_and(|last| last.difference(thumbnail) < STYLE_SKIP_LEVELS);
+                        if unchanged {
+                            continue;
+                        }
+                        self.style_offered = Some(Rc::clone(thumbnail));
+                    }
                     stage.offer(Rc::clone(&rgb), Rc::clone(thumbnail), index, captured, now_ms);
                 }
             }
@@ -623,7 +671,7 @@ impl Page {
         }
         if from != self.analysis_from {
             let mut scene = SceneAnalysis::default();
-            for (kind, result) in &newest {
+            for (position, (kind, result)) in newest.iter().enumerate() {
                 let Some(result) = result else { continue };
                 match (kind, result.output.as_ref()) {
                     (StageKind::Segmentation, StageOutput::Classes(classes)) => {
@@ -631,6 +679,13 @@ impl Page {
                     }
                     (StageKind::Person, StageOutput::Map(map)) => scene.person = Some(map.clone()),
                     (StageKind::Depth, StageOutput::Map(map)) => scene.depth = Some(map.clone()),
+                    (StageKind::Style, StageOutput::Picture(picture))
+                        if self.analysis_from.get(position).copied().flatten()
+                            != Some(result.index) =>
+                    {
+                        let source = result.source.as_ref().clone();
+                        self.keyframes.set_keyframe(Arc::clone(picture), source, now_ms() / 1e3);
+                    }
                     _ => {}
                 }
             }
@@ -638,6 +693,9 @@ impl Page {
             self.analysis_from = from;
         }
         let mut motions = MapMotions::default();
+        let current = self.frame.as_ref().and_then(|frame| frame.thumbnail.as_deref());
+        self.analysis.stylized =
+            current.and_then(|current| self.keyframes.project(current, now_ms() / 1e3));
         if let Some((index, Some(current))) =
             self.frame.as_ref().map(|frame| (frame.index, frame.thumbnail.as_deref()))
         {
@@ -843,7 +901,7 @@ impl Page {
                 .filter(|(_, at)| now - at < MESSAGE_MS)
                 .map(|(m, _)| m.clone()),
             adapter: adapter_name(&self.gpu.context.adapter_info),
-            restyle_engine: None,
+            restyle_engine: self.restyle_engine.clone(),
             preset_description: self.controls.description.clone(),
             remote: Vec::new(),
             key_hints: "space: record, s: snapshot, h: HUD, f: fullscreen",

@@ -2,17 +2,17 @@
 //! frame when the stage is free, take its newest result when it has one; never a queue), with
 //! each run awaited in its own task so the frame loop never waits for a model.
 
-pub use dreamlens::stages::StageKind;
-use std::time::Duration;
-use std::{cell::RefCell, rc::Rc};
+pub use dreamlens::stages::{STYLE_SKIP_LEVELS, StageKind};
+use std::{cell::RefCell, rc::Rc, sync::Arc, time::Duration};
 
+use dreamlens::effects::StyleWeight;
 use dreamlens::{
     inference::web::{WebInferenceError, WebSession},
     projection::Thumbnail,
     scene::{ClassMap, ScalarMap},
     stages::StageStats,
 };
-use image::RgbImage;
+use image::{RgbImage, RgbaImage};
 use wasm_bindgen_futures::spawn_local;
 
 /// One stage's newest result.
@@ -22,6 +22,8 @@ pub enum StageOutput {
     Classes(ClassMap),
     /// A person mask or depth.
     Map(ScalarMap),
+    /// The frame stylized (at the style network's size).
+    Picture(Arc<RgbaImage>),
 }
 
 /// A stage's result with the frame it was made from.
@@ -53,16 +55,32 @@ pub struct Stage {
     pub model: String,
     /// The provider it runs on.
     pub provider: &'static str,
+    /// A style stage's blend of built-in styles.
+    styles: Option<Rc<[StyleWeight]>>,
     state: Rc<RefCell<StageState>>,
 }
 
 impl Stage {
-    /// A stage running `session`.
+    /// A segmentation, person or depth stage running `session`.
     pub fn new(kind: StageKind, session: WebSession) -> Self {
+        Self::with_styles(kind, session, None)
+    }
+
+    /// A style stage: `session`'s multistyle network blending the built-in `styles`.
+    pub fn styling(session: WebSession, styles: Vec<StyleWeight>) -> Self {
+        Self::with_styles(StageKind::Style, session, Some(styles.into()))
+    }
+
+    fn with_styles(
+        kind: StageKind,
+        session: WebSession,
+        styles: Option<Rc<[StyleWeight]>>,
+    ) -> Self {
         Self {
             kind,
             model: session.model_id().to_owned(),
             provider: session.provider().name(),
+            styles,
             state: Rc::new(RefCell::new(StageState {
                 session: Some(session),
                 last_result_ms: None,
@@ -91,15 +109,21 @@ impl Stage {
         };
         drop(state);
         let (kind, state) = (self.kind, Rc::clone(&self.state));
+        let styles = self.styles.clone();
         spawn_local(async move {
-            let result = match kind {
-                StageKind::Segmentation => session.segment(&frame).await.map(StageOutput::Classes),
-                StageKind::Person => session.person(&frame).await.map(StageOutput::Map),
-                StageKind::Depth => session.depth(&frame).await.map(StageOutput::Map),
-                // The page opens no style stage: its layers are reported off at start-up.
-                StageKind::Style => Err(WebInferenceError::Run {
+            let result = match (kind, styles) {
+                (StageKind::Segmentation, _) => {
+                    session.segment(&frame).await.map(StageOutput::Classes)
+                }
+                (StageKind::Person, _) => session.person(&frame).await.map(StageOutput::Map),
+                (StageKind::Depth, _) => session.depth(&frame).await.map(StageOutput::Map),
+                (StageKind::Style, Some(styles)) => session
+                    .stylize(&frame, &styles)
+                    .await
+                    .map(|picture| StageOutput::Picture(Arc::new(picture))),
+                (StageKind::Style, None) => Err(WebInferenceError::Run {
                     model: session.model_id().to_owned(),
-                    reason: "style stages do not run in the browser".into(),
+                    reason: "a style stage was opened without its styles".into(),
                 }),
             };
             let ended = now_ms();
@@ -116,6 +140,13 @@ impl Stage {
                 Err(error) => state.stats.error = Some(error.to_string()),
             }
         });
+    }
+
+    /// A style stage's styles as a label reads them ("built-in style 19+5").
+    pub fn style_label(&self) -> String {
+        self.styles.as_deref().map_or_else(String::new, |styles| {
+            dreamlens::style_transfer::StyleChoice::Builtin(styles.to_vec()).describe()
+        })
     }
 
     /// True while a run is going.

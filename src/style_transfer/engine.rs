@@ -1,0 +1,71 @@
+//! The native style-transfer engine: the network's sessions, opened from the store.
+
+use image::{RgbImage, RgbaImage};
+use ndarray::ArrayD;
+
+use super::{
+    STYLE_MODEL, STYLE_PREDICT_MODEL, STYLE_TRANSFORM_MODEL, StyleChoice, network_input,
+    style_weights,
+};
+use crate::{
+    inference::{InferenceError, ModelSession, SessionOptions, decode},
+    store::ModelStore,
+};
+
+/// How the `style` layer stylizes frames.
+pub(crate) enum StyleEngine {
+    /// multistyle26 with blended built-in style weights.
+    Multi { session: ModelSession, weights: ArrayD<f32> },
+    /// The arbitrary-style transformer with a style vector predicted once from an image.
+    Arbitrary { session: ModelSession, style_vector: ArrayD<f32> },
+}
+
+impl StyleEngine {
+    pub(crate) fn open(
+        store: &ModelStore,
+        options: &SessionOptions,
+        choice: &StyleChoice,
+    ) -> Result<Self, String> {
+        let open = |id: &str| {
+            let model = if options.serves_remotely(id) {
+                store.locate_or_describe(id)
+            } else {
+                store.locate(id)
+            };
+            let model = model.map_err(|e| e.to_string())?;
+            ModelSession::open(&model, options).map_err(|e| e.to_string())
+        };
+        match choice {
+            StyleChoice::Image(path) => {
+                let style = crate::capture::photo::read_photo_logged(std::path::Path::new(path))
+                    .map_err(|e| format!("style image: {e}"))?;
+                let mut predict = open(STYLE_PREDICT_MODEL)?;
+                let style_vector = predict.run_image(&style).map_err(|e| e.to_string())?;
+                Ok(StyleEngine::Arbitrary { session: open(STYLE_TRANSFORM_MODEL)?, style_vector })
+            }
+            StyleChoice::Builtin(styles) => Ok(StyleEngine::Multi {
+                session: open(STYLE_MODEL)?,
+                weights: style_weights(styles),
+            }),
+        }
+    }
+
+    pub(crate) fn session(&self) -> &ModelSession {
+        match self {
+            StyleEngine::Multi { session, .. } | StyleEngine::Arbitrary { session, .. } => session,
+        }
+    }
+
+    pub(crate) fn stylize(&mut self, frame: &RgbImage) -> Result<RgbaImage, InferenceError> {
+        let (session, extra) = match self {
+            StyleEngine::Multi { session, weights } => (session, weights.clone()),
+            StyleEngine::Arbitrary { session, style_vector } => (session, style_vector.clone()),
+        };
+        let contract = session.contract()?.clone();
+        let input = network_input(frame, &contract.input);
+        let output = session
+            .run_tensor(input.into_dyn(), vec![(contract.extra_inputs[0].clone(), extra)])?;
+        decode::picture(&output, &contract.output)
+            .map_err(|reason| InferenceError::Run { model: session.model_id().to_owned(), reason })
+    }
+}
