@@ -65,6 +65,13 @@ pub struct Actions {
     pub fullscreen: bool,
 }
 
+/// The side panel's width in points for a screen `screen_width` points wide: fixed, a quarter
+/// of the screen within 220-290, so the picture beside it never moves or shrinks when rows
+/// appear (sized to its content, it widened from 220 to 286 points when the models' rows did).
+fn side_panel_width(screen_width: f32) -> f32 {
+    (screen_width * 0.25).clamp(220.0, 290.0)
+}
+
 /// Draws the banner, the controls and the HUD. The controls sit on the left of a landscape
 /// screen and at the bottom of a portrait one, so the picture keeps the larger free area.
 pub fn draw(
@@ -95,7 +102,7 @@ pub fn draw(
             let height = ui.available_height();
             egui::Panel::bottom("controls").default_size(height * 0.4).max_size(height * 0.5)
         } else {
-            egui::Panel::left("controls").default_size(220.0)
+            egui::Panel::left("controls").exact_size(side_panel_width(ui.available_width()))
         };
         panel.resizable(false).show(ui, |ui| {
             egui::ScrollArea::vertical().show(ui, |ui| {

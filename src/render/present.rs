@@ -34,31 +34,23 @@ impl std::fmt::Debug for Presenter {
     }
 }
 
-/// Where a `source_size` picture sits, letterboxed, in a `target_size` area (0..1 coordinates).
-pub fn fit_rect(source_size: (u32, u32), target_size: (u32, u32)) -> [f32; 4] {
-    let (sw, sh) = (source_size.0.max(1) as f32, source_size.1.max(1) as f32);
-    let (tw, th) = (target_size.0.max(1) as f32, target_size.1.max(1) as f32);
-    let scale = (tw / sw).min(th / sh);
-    let (w, h) = (sw * scale / tw, sh * scale / th);
-    [(1.0 - w) / 2.0, (1.0 - h) / 2.0, (1.0 + w) / 2.0, (1.0 + h) / 2.0]
-}
-
 /// Where a `source_size` picture sits, letterboxed, in the part `area` (`[x0, y0, x1, y1]`, 0..1)
-/// of a `target_size` screen: the area the controls leave free. 0..1 screen coordinates.
+/// of a `target_size` screen: the area the controls leave free. 0..1 screen coordinates of
+/// edges on whole pixels, so the picture is not resampled half a pixel off (which blurs thin
+/// lines).
 pub fn fit_rect_within(
     source_size: (u32, u32),
     target_size: (u32, u32),
     area: [f32; 4],
 ) -> [f32; 4] {
-    let (tw, th) = (target_size.0 as f32, target_size.1 as f32);
-    let (aw, ah) = ((area[2] - area[0]).max(0.0), (area[3] - area[1]).max(0.0));
-    let inner = fit_rect(source_size, ((aw * tw).round() as u32, (ah * th).round() as u32));
-    [
-        area[0] + inner[0] * aw,
-        area[1] + inner[1] * ah,
-        area[0] + inner[2] * aw,
-        area[1] + inner[3] * ah,
-    ]
+    let (sw, sh) = (source_size.0.max(1) as f32, source_size.1.max(1) as f32);
+    let (tw, th) = (target_size.0.max(1) as f32, target_size.1.max(1) as f32);
+    let (ax, ay) = (area[0] * tw, area[1] * th);
+    let (aw, ah) = (((area[2] - area[0]) * tw).max(0.0), ((area[3] - area[1]) * th).max(0.0));
+    let scale = (aw / sw).min(ah / sh);
+    let (w, h) = ((sw * scale).round(), (sh * scale).round());
+    let (x, y) = ((ax + (aw - w) / 2.0).round(), (ay + (ah - h) / 2.0).round());
+    [x / tw, y / th, (x + w) / tw, (y + h) / th]
 }
 
 impl Presenter {
@@ -158,8 +150,9 @@ mod tests {
 
     #[test]
     fn pictures_are_letterboxed_not_stretched() {
-        assert_eq!(fit_rect((1280, 720), (1280, 720)), [0.0, 0.0, 1.0, 1.0]);
-        let r = fit_rect((1280, 720), (1280, 1440));
+        let whole = [0.0, 0.0, 1.0, 1.0];
+        assert_eq!(fit_rect_within((1280, 720), (1280, 720), whole), whole);
+        let r = fit_rect_within((1280, 720), (1280, 1440), whole);
         assert!((r[1] - 0.25).abs() < 1e-6 && (r[3] - 0.75).abs() < 1e-6 && r[0] == 0.0);
     }
 
@@ -172,9 +165,19 @@ mod tests {
         for (got, want) in r.iter().zip(expected) {
             assert!((got - want).abs() < 1e-6, "{r:?} != {expected:?}");
         }
-        assert_eq!(
-            fit_rect_within((640, 480), (800, 600), [0.0, 0.0, 1.0, 1.0]),
-            fit_rect((640, 480), (800, 600))
-        );
+    }
+
+    #[test]
+    fn the_picture_edges_land_on_whole_pixels() {
+        // A panel 286.4 px wide and a banner 30.6 px tall: the picture starts on a pixel edge.
+        let area = [286.4 / 800.0, 30.6 / 512.0, 1.0, 1.0];
+        let r = fit_rect_within((512, 512), (800, 512), area);
+        for (edge, size) in r.iter().zip([800.0f32, 512.0, 800.0, 512.0]) {
+            let px = edge * size;
+            assert!((px - px.round()).abs() < 1e-3, "an edge at {px} px: {r:?}");
+        }
+        // Still square and inside the free area.
+        let (w, h) = ((r[2] - r[0]) * 800.0, (r[3] - r[1]) * 512.0);
+        assert!((w - h).abs() < 1e-3 && r[0] >= area[0] - 1e-6, "{r:?}");
     }
 }
