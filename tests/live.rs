@@ -551,3 +551,34 @@ fn a_click_on_the_picture_picks_the_class_under_the_pointer() {
     let region = summary["regions"][0].as_str().unwrap_or_default().to_owned();
     assert_eq!(region.split('"').nth(1), Some(label), "clicked at {x},{y} in {rect:?}: {summary}");
 }
+
+#[test]
+fn the_picture_stays_put_when_the_models_rows_appear() {
+    let screen = xvfb();
+    let rect_after = |frames: u32| {
+        let dir = tempfile::tempdir().expect("temp");
+        let output = Command::new(env!("CARGO_BIN_EXE_dreamlens"))
+            .env("DISPLAY", &screen.display)
+            .env_remove("WAYLAND_DISPLAY")
+            .env("DREAMLENS_MODEL_DIRS", models_dir())
+            .env("XDG_CONFIG_HOME", dir.path())
+            .args(["--input", "demo", "--preset", "wall-paint", "--window-size", "1280x720"])
+            .args(["--quit-after-frames", &frames.to_string(), "--summary-json"])
+            .arg(dir.path().join("summary.json"))
+            .output()
+            .expect("runs");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let summary: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(dir.path().join("summary.json")).expect("summary written"),
+        )
+        .expect("json");
+        (picture_rect(&summary), summary["stages"]["segmentation"]["runs"].as_u64())
+    };
+    // Before the segmentation model's first result and well after it: a panel sized to its
+    // content widened from 220 to 286 px in between, and the picture moved and shrank with it.
+    let (first, first_runs) = rect_after(3);
+    let (later, later_runs) = rect_after(40);
+    assert!(later_runs >= Some(1), "no segmentation result in 40 frames");
+    eprintln!("picture at {first:?} after 3 frames ({first_runs:?} runs), {later:?} after 40");
+    assert_eq!(first, later, "the picture moved while the window ran");
+}
