@@ -133,7 +133,17 @@ fn the_page_repaints_walls_as_native_process_does_records_a_clip_and_stays_on_it
     let server = SiteServer::start(&site);
     let downloads = dir.path().join("downloads");
     std::fs::create_dir_all(&downloads).expect("downloads folder");
-    let mut browser = Browser::start(&y4m, &downloads);
+    // The microphone hears a steady 440 Hz tone.
+    let tone = dir.path().join("tone.wav");
+    let made = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+        .arg(format!("sine=frequency={TONE_HZ}:sample_rate=48000:duration=20"))
+        .args(["-ac", "1"])
+        .arg(&tone)
+        .status()
+        .expect("ffmpeg runs");
+    assert!(made.success(), "ffmpeg made no tone");
+    let mut browser = Browser::start_with_microphone(&y4m, Some(&tone), &downloads);
     browser.navigate(&format!(
         "{}/?preset=wall-paint&provider=wasm&quit-after-frames=40&record-seconds=2&snapshot=true",
         server.origin
@@ -222,6 +232,59 @@ fn the_page_repaints_walls_as_native_process_does_records_a_clip_and_stays_on_it
     assert!((last_pts - last).abs() < 1e-3, "last frame at {last_pts} s, the page wrote {last} s");
     // Recording stops at the first frame 2 s or more after the first one.
     assert!(last >= 2.0, "the clip is {last} s long, 2 s were asked for");
+
+    // The sound: the microphone's tone, in the codec the page reports, as long as the pictures.
+    let sound = clip["sound"].as_str().unwrap_or_default();
+    assert!(sound == "aac" || sound == "opus", "the clip has no sound: {clip}");
+    let probe = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "a:0", "-show_entries"])
+        .args(["stream=codec_name", "-of", "json"])
+        .arg(&path)
+        .output()
+        .expect("ffprobe runs");
+    let probe: serde_json::Value = serde_json::from_slice(&probe.stdout).expect("ffprobe json");
+    assert_eq!(probe["streams"][0]["codec_name"], sound, "{probe}");
+    let samples = decoded_sound(&path);
+    let seconds = samples.len() as f64 / 48_000.0;
+    // The sound is kept from the first picture to the end of the last one; the encoder's
+    // packets are 20 ms (Opus) or 21 ms (AAC), and the tap hands over 21 ms at a time.
+    assert!((seconds - last).abs() < 0.25, "{seconds:.2} s of sound for {last:.2} s of pictures");
+    let tone = goertzel_power(&samples, TONE_HZ);
+    let other = [300.0, 600.0, 1000.0].map(|hz| goertzel_power(&samples, hz));
+    eprintln!(
+        "sound: {seconds:.2} s for pictures to {last:.2} s; power at {TONE_HZ} Hz {tone:.3e}, \
+         elsewhere {other:?}"
+    );
+    // A pure tone through a lossy codec keeps its frequency: the power at 440 Hz stands
+    // orders of magnitude above other frequencies (silence or the fake device's beeps would not).
+    assert!(other.iter().all(|&p| tone > 100.0 * p), "the clip does not carry the tone");
+}
+
+/// The tone the tests' microphone hears.
+const TONE_HZ: f64 = 440.0;
+
+/// A clip's first sound track, decoded by ffmpeg to 48 kHz mono samples.
+fn decoded_sound(clip: &Path) -> Vec<f32> {
+    let output = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-i"])
+        .arg(clip)
+        .args(["-map", "0:a:0", "-ac", "1", "-ar", "48000", "-f", "f32le", "-"])
+        .output()
+        .expect("ffmpeg runs");
+    assert!(output.status.success(), "ffmpeg cannot decode the clip's sound");
+    output.stdout.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+}
+
+/// The power of `samples` (48 kHz) at `hz` (the Goertzel filter), per sample.
+fn goertzel_power(samples: &[f32], hz: f64) -> f64 {
+    let coefficient = 2.0 * (2.0 * std::f64::consts::PI * hz / 48_000.0).cos();
+    let (mut s1, mut s2) = (0.0, 0.0);
+    for &x in samples {
+        let s0 = f64::from(x) + coefficient * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    (s1 * s1 + s2 * s2 - coefficient * s1 * s2) / samples.len().max(1) as f64
 }
 
 #[test]

@@ -15,7 +15,7 @@ use std::{
 use dreamlens::{
     capture::{
         CaptureError, MicrophoneStream, Microphones,
-        audio::{AudioPacket, LiveSound},
+        audio::{AacProfile, AudioPacket, LiveSound, SoundCodec},
     },
     record::encoder::EncodeError,
 };
@@ -87,7 +87,7 @@ impl Microphones for AAudioMicrophones {
             .map_err(error)?;
         Ok((
             Box::new(AAudioMicrophone { stop, thread: Some(thread) }),
-            LiveSound { sample_rate, channels, packets },
+            LiveSound { codec: SoundCodec::Aac(AacProfile::Lc), sample_rate, channels, packets },
         ))
     }
 }

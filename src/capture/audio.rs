@@ -1,5 +1,6 @@
-//! Sound for a recording as AAC packets, whichever platform made them: an input file's track
-//! (`aac` on desktop) or a live microphone.
+//! Sound for a recording as compressed packets, whichever platform made them: an input file's
+//! AAC track (`aac` on desktop) or a live microphone (AAC, or Opus where a browser has no AAC
+//! encoder).
 
 /// AAC flavours a recording can carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -12,13 +13,22 @@ pub enum AacProfile {
     HeV2,
 }
 
+/// How a live sound's packets are compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SoundCodec {
+    /// AAC of a profile.
+    Aac(AacProfile),
+    /// Opus (48 kHz timing, whatever the input's rate).
+    Opus,
+}
+
 /// One compressed audio frame.
 #[derive(Debug, Clone)]
 pub struct AudioPacket {
     /// Presentation time in seconds: from the start of the input (a file's track) or of the
     /// recording (live sound).
     pub time_s: f64,
-    /// The raw AAC frame.
+    /// The raw frame (AAC without ADTS headers, or an Opus packet).
     pub data: Vec<u8>,
 }
 
@@ -35,9 +45,11 @@ pub struct AudioTrack {
     pub packets: Vec<AudioPacket>,
 }
 
-/// AAC packets arriving while a recording runs (the microphone), timed like the video frames.
+/// Packets arriving while a recording runs (the microphone), timed like the video frames.
 #[derive(Debug)]
 pub struct LiveSound {
+    /// How they are compressed.
+    pub codec: SoundCodec,
     /// Samples per second.
     pub sample_rate: u32,
     /// Channel count.

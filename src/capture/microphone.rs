@@ -13,7 +13,7 @@ use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use super::{
     CaptureError, MicrophoneStream, Microphones,
     aac::AacEncoder,
-    audio::{AudioPacket, LiveSound},
+    audio::{AacProfile, AudioPacket, LiveSound, SoundCodec},
 };
 
 /// The input devices the platform reports, by name.
@@ -142,7 +142,12 @@ impl Microphone {
             .map_err(|e| error(format!("cannot start the microphone thread: {e}")))?;
         Ok((
             Self { stream: Some(stream), thread: Some(thread), name },
-            LiveSound { sample_rate: rate, channels, packets },
+            LiveSound {
+                codec: SoundCodec::Aac(AacProfile::Lc),
+                sample_rate: rate,
+                channels,
+                packets,
+            },
         ))
     }
 

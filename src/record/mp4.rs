@@ -14,10 +14,12 @@ use muxide::{
 };
 
 use super::{RecordError, encoder::EncodedPicture};
-use crate::capture::audio::{AacProfile, AudioPacket, Sound};
+use crate::capture::audio::{AacProfile, AudioPacket, Sound, SoundCodec};
 
 /// Media timescale: 90 kHz, the usual video clock.
 const TIMESCALE: u32 = 90_000;
+/// Opus's timescale in MP4 (RFC 7845 times every Opus stream at 48 kHz).
+const OPUS_TIMESCALE: u32 = 48_000;
 const NAL_SPS: u8 = 7;
 const NAL_PPS: u8 = 8;
 
@@ -129,8 +131,8 @@ pub struct Mp4Writer<S: FragmentSink = File> {
     samples: u64,
     /// File length after the last complete fragment.
     committed: u64,
-    /// The sound's format: profile, sample rate, channels.
-    audio: Option<(AacProfile, u32, u16)>,
+    /// The sound's format, sample rate (its timescale) and channels.
+    audio: Option<(SoundCodec, u32, u16)>,
     /// Its packets not written yet.
     audio_packets: Vec<AudioPacket>,
     /// Packets still arriving (live sound).
@@ -177,14 +179,19 @@ impl<S: FragmentSink> Mp4Writer<S> {
         let file = sink;
         let path = name;
         let (format, audio_packets, audio_feed) = match audio {
-            Some(Sound::File(track)) => {
-                (Some((track.profile, track.sample_rate, track.channels)), track.packets, None)
-            }
-            Some(Sound::Live(live)) => (
-                Some((AacProfile::Lc, live.sample_rate, live.channels)),
-                Vec::new(),
-                Some(live.packets),
+            Some(Sound::File(track)) => (
+                Some((SoundCodec::Aac(track.profile), track.sample_rate, track.channels)),
+                track.packets,
+                None,
             ),
+            Some(Sound::Live(live)) => {
+                // Opus in MP4 is timed at 48 kHz whatever rate it was encoded from.
+                let rate = match live.codec {
+                    SoundCodec::Opus => OPUS_TIMESCALE,
+                    SoundCodec::Aac(_) => live.sample_rate,
+                };
+                (Some((live.codec, rate, live.channels)), Vec::new(), Some(live.packets))
+            }
             None => (None, Vec::new(), None),
         };
         Self {
@@ -281,17 +288,14 @@ impl<S: FragmentSink> Mp4Writer<S> {
             config.sps = sps;
             config.pps = pps;
             let mut muxer = match self.audio {
-                Some((profile, sample_rate, channels)) => {
-                    let profile = match profile {
-                        AacProfile::Lc => MuxAacProfile::Lc,
-                        AacProfile::He => MuxAacProfile::He,
-                        AacProfile::HeV2 => MuxAacProfile::Hev2,
+                Some((format, sample_rate, channels)) => {
+                    let codec = match format {
+                        SoundCodec::Aac(AacProfile::Lc) => AudioCodec::Aac(MuxAacProfile::Lc),
+                        SoundCodec::Aac(AacProfile::He) => AudioCodec::Aac(MuxAacProfile::He),
+                        SoundCodec::Aac(AacProfile::HeV2) => AudioCodec::Aac(MuxAacProfile::Hev2),
+                        SoundCodec::Opus => AudioCodec::Opus,
                     };
-                    let audio_config = FragmentAudioConfig {
-                        codec: AudioCodec::Aac(profile),
-                        sample_rate,
-                        channels,
-                    };
+                    let audio_config = FragmentAudioConfig { codec, sample_rate, channels };
                     FragmentedMuxer::new_with_audio(config, audio_config)
                 }
                 None => FragmentedMuxer::new(config),

@@ -72,6 +72,16 @@ pub struct Browser {
 impl Browser {
     /// Starts Chromium with `camera_y4m` as its camera and a new, empty profile.
     pub fn start(camera_y4m: &Path, downloads: &Path) -> Self {
+        Self::start_with_microphone(camera_y4m, None, downloads)
+    }
+
+    /// As [`Browser::start`], with `microphone_wav` (looped) as the microphone's sound where
+    /// given, else Chromium's own beeps.
+    pub fn start_with_microphone(
+        camera_y4m: &Path,
+        microphone_wav: Option<&Path>,
+        downloads: &Path,
+    ) -> Self {
         let profile = tempfile::tempdir().expect("temp dir");
         let mut child = Command::new("chromium")
             .args([
@@ -86,6 +96,8 @@ impl Browser {
                 "--disable-vulkan-surface",
                 "--use-fake-ui-for-media-stream",
                 "--use-fake-device-for-media-stream",
+                // A scripted recording starts without a tap; on a phone, Record is one.
+                "--autoplay-policy=no-user-gesture-required",
                 "--disable-background-networking",
                 "--disable-component-update",
                 "--disable-sync",
@@ -95,6 +107,10 @@ impl Browser {
                 "--window-size=1280,720",
             ])
             .arg(format!("--use-file-for-fake-video-capture={}", camera_y4m.display()))
+            .args(
+                microphone_wav
+                    .map(|wav| format!("--use-file-for-fake-audio-capture={}", wav.display())),
+            )
             .arg(format!("--user-data-dir={}", profile.path().display()))
             .stderr(Stdio::piped())
             .stdout(Stdio::null())

@@ -1,6 +1,6 @@
-// The browser's devices and storage for the dreamlens page: the camera (getUserMedia), model
-// bytes (same-origin fetch, SubtleCrypto, the Cache API), the H.264 encoder (WebCodecs) and the
-// page's own elements. The app itself (presets, models, compositing, the MP4 writer) is Rust.
+// The browser's devices and storage for the dreamlens page: the camera and the microphone
+// (getUserMedia), model bytes (same-origin fetch, SubtleCrypto, the Cache API), the H.264 and
+// sound encoders (WebCodecs) and the page's own elements. The app itself (presets, models, compositing, the MP4 writer) is Rust.
 
 const MODEL_CACHE = 'dreamlens-models-v1';
 
@@ -222,6 +222,104 @@ export function encodeRgba(recorder, rgba, width, height, timestampUs, keyFrame)
   recorder.encoder.encode(frame, { keyFrame });
   frame.close();
   return true;
+}
+
+/** The microphone's sound for a recording, encoded by WebCodecs: AAC where the browser has an
+ *  AAC encoder (phones' browsers do), else Opus; both go in MP4. `onChunk(bytes, timestampUs)`
+ *  gets each packet, timed on the page's clock (performance.now, in microseconds) by its first
+ *  sample. Resolves to the handle; rejects with why there is no sound. */
+export async function openMicrophone(onChunk) {
+  if (typeof AudioEncoder === 'undefined' || typeof AudioWorkletNode === 'undefined') {
+    throw new Error('this browser cannot encode sound (it has no WebCodecs AudioEncoder)');
+  }
+  const sampleRate = 48000;
+  const channels = 1;
+  let config = null;
+  let codec = null;
+  for (const [name, candidate] of [
+    ['aac', { codec: 'mp4a.40.2', aac: { format: 'aac' } }],
+    ['opus', { codec: 'opus' }],
+  ]) {
+    const wanted = { ...candidate, sampleRate, numberOfChannels: channels, bitrate: 96000 };
+    if ((await AudioEncoder.isConfigSupported(wanted)).supported) {
+      config = wanted;
+      codec = name;
+      break;
+    }
+  }
+  if (!config) throw new Error('this browser encodes neither AAC nor Opus sound');
+  let stream;
+  try {
+    // The room's sound as it is, as a camcorder records it: call processing (echo
+    // cancellation, noise suppression, gain control) would pump and thin it.
+    stream = await navigator.mediaDevices.getUserMedia({
+      audio: { channelCount: channels, echoCancellation: false, noiseSuppression: false, autoGainControl: false },
+      video: false,
+    });
+  } catch (error) {
+    throw new Error(error.name === 'NotAllowedError'
+      ? 'the microphone was not allowed (allow it in the browser\'s site settings to record sound)'
+      : `no microphone (${error.message})`);
+  }
+  const context = new AudioContext({ sampleRate });
+  try {
+    await context.audioWorklet.addModule('microphone-worklet.js');
+    await context.resume();
+    if (context.state !== 'running') throw new Error('the browser kept the sound paused; tap Record to start it');
+  } catch (error) {
+    stream.getTracks().forEach((track) => track.stop());
+    context.close();
+    throw error;
+  }
+  const mic = { codec, sampleRate, channels, stream, context, failure: null, closed: false };
+  mic.encoder = new AudioEncoder({
+    output: (chunk) => {
+      const bytes = new Uint8Array(chunk.byteLength);
+      chunk.copyTo(bytes);
+      onChunk(bytes, chunk.timestamp);
+    },
+    error: (error) => { mic.failure = error.message; },
+  });
+  mic.encoder.configure(config);
+  mic.tap = new AudioWorkletNode(context, 'microphone-tap', {
+    channelCount: channels, channelCountMode: 'explicit', numberOfOutputs: 1,
+  });
+  // The page time of the audio clock's frame 0, from the first batch: its last sample was
+  // captured about when it arrives. Later batches are timed from it by their frame numbers.
+  let origin = null;
+  mic.tap.port.onmessage = ({ data }) => {
+    if (mic.closed || mic.failure) return;
+    const frames = data.planes[0].length;
+    origin ??= performance.now() - ((data.firstFrame + frames) / sampleRate) * 1000;
+    const joined = new Float32Array(frames * data.planes.length);
+    data.planes.forEach((plane, c) => joined.set(plane, c * frames));
+    const audio = new AudioData({
+      format: 'f32-planar', sampleRate, numberOfFrames: frames, numberOfChannels: data.planes.length,
+      timestamp: Math.round((origin + (data.firstFrame / sampleRate) * 1000) * 1000), data: joined,
+    });
+    mic.encoder.encode(audio);
+    audio.close();
+  };
+  // A muted path to the output keeps the graph pulling samples through the tap.
+  const mute = context.createGain();
+  mute.gain.value = 0;
+  context.createMediaStreamSource(stream).connect(mic.tap).connect(mute).connect(context.destination);
+  return mic;
+}
+
+/** `[codec, sample rate, channels]` of an open microphone (`aac` or `opus`). */
+export function microphoneFormat(mic) {
+  return [mic.codec, String(mic.sampleRate), String(mic.channels)];
+}
+
+/** Stops the microphone and waits for its last packets; rejects with the encoder's failure. */
+export async function closeMicrophone(mic) {
+  mic.closed = true;
+  mic.stream.getTracks().forEach((track) => track.stop());
+  await mic.context.close();
+  await mic.encoder.flush();
+  mic.encoder.close();
+  if (mic.failure) throw new Error(mic.failure);
 }
 
 /** Resolves after `ms` milliseconds. */

@@ -52,6 +52,16 @@ extern "C" {
         timestamp_us: f64,
         key_frame: bool,
     ) -> bool;
+    /// Opens the microphone with a sound encoder (AAC, else Opus) calling
+    /// `on_chunk(bytes, timestamp_us)` per packet; resolves to its handle.
+    #[wasm_bindgen(js_name = openMicrophone)]
+    pub fn open_microphone(on_chunk: &Function) -> Promise;
+    /// `[codec, sample rate, channels]` of an open microphone.
+    #[wasm_bindgen(js_name = microphoneFormat)]
+    pub fn microphone_format(microphone: &JsValue) -> Vec<String>;
+    /// Stops the microphone and flushes its encoder.
+    #[wasm_bindgen(js_name = closeMicrophone)]
+    pub fn close_microphone(microphone: &JsValue) -> Promise;
     /// Resolves after `ms` milliseconds.
     pub fn sleep(ms: u32) -> Promise;
     /// Calls `on_key(key)` for each key pressed.

@@ -449,12 +449,18 @@ async fn open_model(
 
 /// Starts recording `seconds` of the picture (infinite: until stopped).
 async fn start_recording(page: &Rc<RefCell<Page>>, seconds: f64) {
-    let (size, context) = {
+    let (size, context, with_sound) = {
         let page = page.borrow();
-        (page.size, page.gpu.context.clone())
+        (page.size, page.gpu.context.clone(), page.options.microphone)
     };
-    match Recording::start(&context, size, seconds).await {
-        Ok(recording) => page.borrow_mut().recording = Some(recording),
+    match Recording::start(&context, size, seconds, with_sound).await {
+        Ok(recording) => {
+            let mut page = page.borrow_mut();
+            if let Some(reason) = recording.sound().strip_prefix("none: ") {
+                page.notify(format!("recording without sound: {reason}"));
+            }
+            page.recording = Some(recording);
+        }
         Err(error) => glue::set_status(&format!("cannot record: {error}"), "error"),
     }
 }

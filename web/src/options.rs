@@ -23,6 +23,9 @@ pub struct PageOptions {
     pub snapshot: bool,
     /// How camera frames reach the GPU; `None`: chosen by the adapter.
     pub frame_copy: Option<FrameCopy>,
+    /// Record the microphone's sound with the picture (`microphone=none` turns it off, as
+    /// the desktop's `--microphone none` does).
+    pub microphone: bool,
 }
 
 /// How camera frames reach the GPU.
@@ -71,6 +74,7 @@ impl PageOptions {
             segmentation_model: None,
             snapshot: false,
             frame_copy: None,
+            microphone: true,
         };
         for (name, value) in pairs {
             let bad = |what: &str| BadParameter(format!("URL parameter `{name}={value}`: {what}"));
@@ -108,6 +112,13 @@ impl PageOptions {
                         "cpu" => FrameCopy::Cpu,
                         _ => return Err(bad("expected `gpu` or `cpu`")),
                     })
+                }
+                "microphone" => {
+                    options.microphone = match value.as_str() {
+                        "none" => false,
+                        "default" => true,
+                        _ => return Err(bad("expected `default` or `none`")),
+                    }
                 }
                 "snapshot" => {
                     options.snapshot = value.parse().map_err(|_| bad("expected true or false"))?

@@ -1,11 +1,13 @@
 //! Recording in the browser: the compositor's picture, read back through the shared
 //! asynchronous ring (the frame loop never waits for it), encoded by WebCodecs (H.264, the
-//! device's hardware encoder where it has one) into the project's own fragmented-MP4 writer,
-//! kept in memory and saved as a download when it ends.
+//! device's hardware encoder where it has one) into the project's own fragmented-MP4 writer, with
+//! the microphone's sound (AAC, or Opus where the browser has no AAC encoder) when it is allowed;
+//! kept in memory and handed to the share sheet or saved as a download when it ends.
 
-use std::{cell::RefCell, path::Path, rc::Rc, time::Duration};
+use std::{cell::RefCell, path::Path, rc::Rc, sync::mpsc, time::Duration};
 
 use dreamlens::{
+    capture::audio::{AacProfile, AudioPacket, LiveSound, Sound, SoundCodec},
     record::{EncodedPicture, Mp4Writer, annexb},
     render::{RenderContext, readback::ReadbackRing},
 };
@@ -32,11 +34,57 @@ pub struct SavedClip {
     pub frames: u64,
     /// The last picture's time from the first, in seconds.
     pub last_frame_s: f64,
+    /// Its sound: `aac` or `opus`, or why it has none.
+    pub sound: String,
+}
+
+/// The microphone while it records.
+struct Microphone {
+    handle: JsValue,
+    /// What the clip's sound is, for the summary.
+    codec: String,
+    _on_chunk: Closure<dyn FnMut(js_sys::Uint8Array, f64)>,
+}
+
+impl Microphone {
+    /// Opens the microphone; its packets arrive on the returned sound, timed on the page's
+    /// clock (seconds).
+    async fn open() -> Result<(Self, LiveSound), String> {
+        let (packets, receiver) = mpsc::channel();
+        let on_chunk = Closure::<dyn FnMut(js_sys::Uint8Array, f64)>::new(
+            move |bytes: js_sys::Uint8Array, timestamp_us: f64| {
+                // The writer may be gone (the clip saved); late packets have nowhere to go.
+                let _ =
+                    packets.send(AudioPacket { time_s: timestamp_us / 1e6, data: bytes.to_vec() });
+            },
+        );
+        let handle = JsFuture::from(glue::open_microphone(on_chunk.as_ref().unchecked_ref()))
+            .await
+            .map_err(glue::message)?;
+        let format = glue::microphone_format(&handle);
+        let (codec, rate, channels) = match &format[..] {
+            [codec, rate, channels] => (codec.clone(), rate.parse().ok(), channels.parse().ok()),
+            _ => (String::new(), None, None),
+        };
+        let sound_codec = match codec.as_str() {
+            "aac" => SoundCodec::Aac(AacProfile::Lc),
+            "opus" => SoundCodec::Opus,
+            other => return Err(format!("the microphone's encoder gave `{other}` sound")),
+        };
+        let (Some(sample_rate), Some(channels)) = (rate, channels) else {
+            return Err(format!("the microphone's format reads {format:?}"));
+        };
+        let sound = LiveSound { codec: sound_codec, sample_rate, channels, packets: receiver };
+        Ok((Self { handle, codec, _on_chunk: on_chunk }, sound))
+    }
 }
 
 /// A clip being recorded.
 pub struct Recording {
     encoder: JsValue,
+    microphone: Option<Microphone>,
+    /// The clip's sound: `aac`, `opus`, or why it has none.
+    sound: String,
     writer: Writer,
     failure: Rc<RefCell<Option<String>>>,
     ring: ReadbackRing<f64>,
@@ -51,20 +99,15 @@ pub struct Recording {
 }
 
 impl Recording {
-    /// Opens the encoder for `size` pictures of `seconds` (infinite: until stopped).
+    /// Opens the encoder for `size` pictures of `seconds` (infinite: until stopped), and the
+    /// microphone when `with_sound` (a clip without sound says why in [`Recording::sound`]).
     pub async fn start(
         context: &RenderContext,
         size: (u32, u32),
         seconds: f64,
+        with_sound: bool,
     ) -> Result<Self, String> {
-        let writer: Writer = Rc::new(RefCell::new(Some(Mp4Writer::to_sink(
-            Vec::new(),
-            Path::new("clip.mp4"),
-            size.0,
-            size.1,
-            1000,
-            None,
-        ))));
+        let writer: Writer = Rc::new(RefCell::new(None));
         let failure = Rc::new(RefCell::new(None));
         let (chunk_writer, chunk_failure) = (Rc::clone(&writer), Rc::clone(&failure));
         let on_chunk = Closure::<dyn FnMut(js_sys::Uint8Array, bool, f64)>::new(
@@ -89,10 +132,26 @@ impl Recording {
         ))
         .await
         .map_err(glue::message)?;
+        let (microphone, sound, audio) = if with_sound {
+            match Microphone::open().await {
+                Ok((microphone, live)) => {
+                    let codec = microphone.codec.clone();
+                    (Some(microphone), codec, Some(Sound::Live(live)))
+                }
+                Err(reason) => (None, format!("none: {reason}"), None),
+            }
+        } else {
+            (None, "none: the microphone is off (microphone=none)".to_owned(), None)
+        };
+        let clip =
+            Mp4Writer::to_sink(Vec::new(), Path::new("clip.mp4"), size.0, size.1, 1000, audio);
+        writer.borrow_mut().replace(clip);
         let ring =
             ReadbackRing::new(context, size.0, size.1, wgpu::TextureFormat::Rgba8Unorm, RING_SLOTS);
         Ok(Self {
             encoder,
+            microphone,
+            sound,
             writer,
             failure,
             ring,
@@ -107,8 +166,19 @@ impl Recording {
         })
     }
 
+    /// What the clip's sound is: `aac`, `opus`, or `none: ` and why.
+    pub fn sound(&self) -> &str {
+        &self.sound
+    }
+
     /// Queues a copy of the picture shown at `now_ms`, and encodes the copies that arrived.
     pub fn add_frame(&mut self, context: &RenderContext, picture: &wgpu::Texture, now_ms: f64) {
+        if self.started_ms.is_none()
+            && let Some(writer) = self.writer.borrow_mut().as_mut()
+        {
+            // The sound is timed on the page's clock; the clip starts with its first picture.
+            writer.set_origin(now_ms / 1e3);
+        }
         let started = *self.started_ms.get_or_insert(now_ms);
         if self.ring.submit(context, picture, (now_ms - started) * 1000.0) {
             self.last_ms = now_ms;
@@ -150,6 +220,15 @@ impl Recording {
                 self.encode_arrived(&context);
             }
             let closed = JsFuture::from(glue::close_encoder(&self.encoder)).await;
+            if let Some(microphone) = self.microphone.take()
+                && let Err(error) = JsFuture::from(glue::close_microphone(&microphone.handle)).await
+            {
+                // The pictures are kept; the sound stops where its encoder failed.
+                glue::set_status(
+                    &format!("the sound stopped early: {}", glue::message(error)),
+                    "error",
+                );
+            }
             let writer = self.writer.borrow_mut().take();
             let failure = self.failure.borrow_mut().take();
             let result = match (closed, writer, failure) {
@@ -173,7 +252,8 @@ impl Recording {
                         .and_then(|how| how.as_string())
                         .unwrap_or_default();
                     let last_frame_s = self.last_timestamp_us / 1e6;
-                    clip.replace(Some(SavedClip { name, frames, last_frame_s, saved }));
+                    let sound = self.sound.clone();
+                    clip.replace(Some(SavedClip { name, frames, last_frame_s, saved, sound }));
                 }
                 Err(error) => glue::set_status(&format!("the recording failed: {error}"), "error"),
             }
