@@ -2,7 +2,7 @@
 //!
 //! Threads: `frame-reader` decodes, `analysis-N` workers run the models on whole frames in
 //! parallel, the calling thread composites on the GPU strictly in frame order (temporal
-//! smoothing needs the order), and `png-writer` encodes. Every frame gets its own fresh
+//! smoothing needs the order), and `output` encodes PNGs or records. Every frame gets its own fresh
 //! analysis, so the output does not depend on timing or on the number of workers.
 
 use std::{
@@ -18,7 +18,7 @@ use dreamlens::{
     capture::{self, Frame},
     effects::{Effect, preset::Preset},
     inference::{AnalysisModels, SessionOptions},
-    pipeline::{EffectRenderer, FrameAnalysis, FrameAnalyzer},
+    pipeline::{EffectRenderer, FrameAnalysis, FrameAnalyzer, LayerPlan},
     projection::{DEFAULT_FADE_S, KeyframeProjector, Thumbnail},
     record::{Pixels, RecordFrame, RecordOptions, Recorder},
     render::{RenderContext, yuv::I420Converter},
@@ -148,15 +148,113 @@ pub fn run(
     if let Some(prompt) = &args.restyle {
         preset = preset.with_restyle(prompt)?;
     }
-    // The source lives on its own thread (decoders are not Send); it reports what it is first.
-    let (frame_sender, frame_receiver) = mpsc::sync_channel::<Frame>(4);
-    type SourceInfo = (Option<u64>, bool, (u32, u32));
+    let reader = spawn_reader(args)?;
+    let SourceInfo { total, is_sequence, size } = reader.info;
+    let sink = Sink::for_output(&args.output, &args.input, total)?;
+    let context = RenderContext::headless()?;
+    if context.is_software() {
+        eprintln!("note: no GPU found; compositing on {} (CPU)", context.adapter_info.name);
+    }
+
+    // One analyzer per worker, the cores shared between them.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // A diffusion model is gigabytes: one copy, not one per worker.
+    let restyles = preset.layers.iter().any(|l| matches!(l.effect, Effect::Restyle { .. }));
+    let default_jobs = if restyles { 1 } else { cores.min(4) };
+    let jobs =
+        args.jobs.unwrap_or(default_jobs).max(1).min(total.unwrap_or(u64::MAX).max(1) as usize);
+    let (analyzers, plan) = open_analyzers(store, options, engine, &preset, args, jobs)?;
+    let keyframe_every = args.restyle_every.max(1);
+    // Between keyframes (and across restyled frames, which would flicker), the stylized picture
+    // is carried along by the measured motion and each new one fades in.
+    let projector = (preset.needs_style() && is_sequence && (restyles || keyframe_every > 1))
+        .then(|| KeyframeProjector::new(DEFAULT_FADE_S));
+    let mut renderer = EffectRenderer::new(plan);
+    renderer.set_temporal(is_sequence);
+    let (workers, results) = spawn_workers(analyzers, reader.frames)?;
+
+    // Output on its own thread: PNG encoding, or the recorder for MP4, so the next frame's
+    // analysis overlaps it.
+    let (picture_sender, picture_receiver) = mpsc::sync_channel::<(u64, RecordFrame)>(2);
+    let record_options = RecordOptions {
+        bitrate_bps: args.bitrate.map(|kbps| kbps.saturating_mul(1000)),
+        keyframe_interval_s: args.keyframe_interval.max(0.1),
+        max_duration_s: args.max_duration,
+        output_size: args.output_size,
+    };
+    // The recording starts before the first frame, so an unwritable path is refused at once.
+    let recorder = match &sink {
+        Sink::Mp4(path) => {
+            let audio = input_audio(&args.input).map(capture::audio::Sound::File);
+            Some(Recorder::start(path, size.0, size.1, record_options, audio)?)
+        }
+        _ => None,
+    };
+    // MP4 on a real GPU: the picture goes to I420 (and to the output size) there. A software
+    // adapter is slower at it than the recorder thread's CPU conversion (BENCHMARKS.md).
+    let converter = recorder.as_ref().filter(|_| !context.is_software()).map(|_| {
+        let (width, height) = args.output_size.unwrap_or(size);
+        I420Converter::new(&context, width, height)
+    });
+    let writer = spawn_output(sink.clone(), recorder, picture_receiver)?;
+
+    let progress = match total {
+        Some(n) => indicatif::ProgressBar::new(n),
+        None => indicatif::ProgressBar::no_length(),
+    };
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} frames, {per_sec}, eta {eta}")
+    {
+        progress.set_style(style);
+    }
+    let mut compositing = Compositing { context, renderer, converter, projector, is_sequence };
+    let (next, failure) = compositing.in_order(results, &picture_sender, &progress);
+    // Stop the output (its channel closes) before joining.
+    drop(picture_sender);
+    progress.finish_and_clear();
+    let written =
+        writer.join().map_err(|_| anyhow::anyhow!("the PNG writer thread panicked"))??;
+    let stopped = join_all(reader.thread, workers, next).err();
+    if let Some(error) = failure.or(stopped).or_else(|| reader.error.try_recv().ok()) {
+        return Err(error.context(format!("stopped after {}", frames_written(written))));
+    }
+    let place = match &sink {
+        Sink::File(p) | Sink::Folder { folder: p, .. } | Sink::Mp4(p) => p.display().to_string(),
+    };
+    eprintln!("{} to {place}", frames_written(written));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What the frame reader says about its input before the first frame.
+#[derive(Clone, Copy)]
+struct SourceInfo {
+    /// Frames it will send, when known.
+    total: Option<u64>,
+    /// A video or the demo (frames in time), not photos.
+    is_sequence: bool,
+    /// The first frame's size, which a recording keeps.
+    size: (u32, u32),
+}
+
+/// The `frame-reader` thread and what it hands over.
+struct Reader {
+    thread: thread::JoinHandle<()>,
+    frames: mpsc::Receiver<Frame>,
+    /// Why it stopped early, if it did.
+    error: mpsc::Receiver<anyhow::Error>,
+    info: SourceInfo,
+}
+
+/// Opens the input on its own thread (decoders are not Send); returns once it has reported
+/// what the input is.
+fn spawn_reader(args: &ProcessArgs) -> anyhow::Result<Reader> {
+    let (frame_sender, frames) = mpsc::sync_channel::<Frame>(4);
     let (info_sender, info_receiver) = mpsc::channel::<anyhow::Result<SourceInfo>>();
-    let (read_error_sender, read_error_receiver) = mpsc::channel::<anyhow::Error>();
+    let (error_sender, error) = mpsc::channel::<anyhow::Error>();
     let (input, demo_size, max_frames) = (args.input.clone(), args.demo_size, args.max_frames);
     // A recording has one picture size: photos of other sizes are scaled to the first one's.
     let one_size = args.output.extension().is_some_and(|e| e.eq_ignore_ascii_case("mp4"));
-    let reader = thread::Builder::new().name("frame-reader".into()).spawn(move || {
+    let thread = thread::Builder::new().name("frame-reader".into()).spawn(move || {
         let mut source = match capture::open_input(&input, demo_size, max_frames.unwrap_or(300)) {
             Ok(source) => source,
             Err(error) => {
@@ -169,7 +267,8 @@ pub fn run(
             (n, max) => n.or(max),
         };
         let size = source.size();
-        let _ = info_sender.send(Ok((total, source.is_sequence(), size)));
+        let is_sequence = source.is_sequence();
+        let _ = info_sender.send(Ok(SourceInfo { total, is_sequence, size }));
         let mut sent = 0u64;
         let mut noticed_resize = false;
         while total.is_none_or(|n| sent < n) {
@@ -196,35 +295,35 @@ pub fn run(
                 }
                 Ok(None) => return,
                 Err(error) => {
-                    let _ = read_error_sender.send(error.into());
+                    let _ = error_sender.send(error.into());
                     return;
                 }
             }
         }
     })?;
-    let (total, is_sequence, size) = info_receiver
+    let info = info_receiver
         .recv()
         .map_err(|_| anyhow::anyhow!("the frame reader stopped before opening the input"))??;
-    let sink = Sink::for_output(&args.output, &args.input, total)?;
-    let context = RenderContext::headless()?;
-    if context.is_software() {
-        eprintln!("note: no GPU found; compositing on {} (CPU)", context.adapter_info.name);
-    }
+    Ok(Reader { thread, frames, error, info })
+}
 
-    // One analyzer per worker, the cores shared between them.
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    // A diffusion model is gigabytes: one copy, not one per worker.
-    let restyles = preset.layers.iter().any(|l| matches!(l.effect, Effect::Restyle { .. }));
-    let default_jobs = if restyles { 1 } else { cores.min(4) };
-    let jobs =
-        args.jobs.unwrap_or(default_jobs).max(1).min(total.unwrap_or(u64::MAX).max(1) as usize);
+/// One analyzer per worker, and the layer plan; a layer whose model is missing is an error
+/// unless `--allow-missing-models`.
+fn open_analyzers(
+    store: &ModelStore,
+    options: &SessionOptions,
+    engine: &EngineChoice,
+    preset: &Preset,
+    args: &ProcessArgs,
+    jobs: usize,
+) -> anyhow::Result<(Vec<FrameAnalyzer>, LayerPlan)> {
     let worker_options =
         SessionOptions { threads: (options.threads / jobs).max(1), ..options.clone() };
     let models = AnalysisModels {
         segmentation: Some(preset.segmentation_model_or(args.segmentation_model.as_deref())),
         ..AnalysisModels::default()
     };
-    let (mut first, plan) = FrameAnalyzer::open(store, &worker_options, &preset, &models, engine)?;
+    let (mut first, plan) = FrameAnalyzer::open(store, &worker_options, preset, &models, engine)?;
     if !args.allow_missing_models
         && let Some(layer) = plan.dropped.first()
     {
@@ -246,22 +345,24 @@ pub fn run(
     first.set_keyframe_every(keyframe_every);
     let mut analyzers = vec![first];
     for _ in 1..jobs {
-        let mut analyzer = FrameAnalyzer::open(store, &worker_options, &preset, &models, engine)?.0;
+        let mut analyzer = FrameAnalyzer::open(store, &worker_options, preset, &models, engine)?.0;
         analyzer.set_keyframe_every(keyframe_every);
         analyzers.push(analyzer);
     }
-    // Between keyframes (and across restyled frames, which would flicker), the stylized picture
-    // is carried along by the measured motion and each new one fades in.
-    let mut projector = (preset.needs_style() && is_sequence && (restyles || keyframe_every > 1))
-        .then(|| KeyframeProjector::new(DEFAULT_FADE_S));
-    let mut renderer = EffectRenderer::new(plan);
-    renderer.set_temporal(is_sequence);
+    Ok((analyzers, plan))
+}
 
-    let frame_receiver = Arc::new(Mutex::new(frame_receiver));
-    let (result_sender, result_receiver) = mpsc::sync_channel::<Analysed>(jobs * 2);
-    let mut workers = Vec::with_capacity(jobs);
+/// The `analysis-N` workers, taking whole frames from `frames` in turn; their results arrive
+/// in the order they finish.
+fn spawn_workers(
+    analyzers: Vec<FrameAnalyzer>,
+    frames: mpsc::Receiver<Frame>,
+) -> anyhow::Result<(Vec<thread::JoinHandle<()>>, mpsc::Receiver<Analysed>)> {
+    let frames = Arc::new(Mutex::new(frames));
+    let (result_sender, results) = mpsc::sync_channel::<Analysed>(analyzers.len() * 2);
+    let mut workers = Vec::with_capacity(analyzers.len());
     for (index, mut analyzer) in analyzers.into_iter().enumerate() {
-        let frames = Arc::clone(&frame_receiver);
+        let frames = Arc::clone(&frames);
         let results = result_sender.clone();
         workers.push(thread::Builder::new().name(format!("analysis-{index}")).spawn(
             move || {
@@ -277,138 +378,115 @@ pub fn run(
             },
         )?);
     }
-    drop(result_sender);
-
-    // Output on its own thread: PNG encoding, or the recorder for MP4, so the next frame's
-    // analysis overlaps it.
-    let (picture_sender, picture_receiver) = mpsc::sync_channel::<(u64, RecordFrame)>(2);
-    let writer_sink = sink.clone();
-    let record_options = RecordOptions {
-        bitrate_bps: args.bitrate.map(|kbps| kbps.saturating_mul(1000)),
-        keyframe_interval_s: args.keyframe_interval.max(0.1),
-        max_duration_s: args.max_duration,
-        output_size: args.output_size,
-    };
-    // The recording starts before the first frame, so an unwritable path is refused at once.
-    let mut recorder = match &sink {
-        Sink::Mp4(path) => {
-            let audio = input_audio(&args.input).map(capture::audio::Sound::File);
-            Some(Recorder::start(path, size.0, size.1, record_options, audio)?)
-        }
-        _ => None,
-    };
-    // MP4 on a real GPU: the picture goes to I420 (and to the output size) there. A software
-    // adapter is slower at it than the recorder thread's CPU conversion (BENCHMARKS.md).
-    let converter = recorder.as_ref().filter(|_| !context.is_software()).map(|_| {
-        let (width, height) = args.output_size.unwrap_or(size);
-        I420Converter::new(&context, width, height)
-    });
-    let writer =
-        thread::Builder::new().name("output".into()).spawn(move || -> anyhow::Result<u64> {
-            let mut written = 0;
-            for (index, frame) in picture_receiver {
-                if let Some(recorder) = &mut recorder {
-                    if !recorder.push(frame) {
-                        break;
-                    }
-                    written += 1;
-                    continue;
-                }
-                let Pixels::Rgba(rgba) = frame.pixels else {
-                    anyhow::bail!("frame {index}: a picture file needs RGBA pixels");
-                };
-                let path = writer_sink.png_path(index);
-                let rgb = image::RgbaImage::from_raw(frame.width, frame.height, rgba)
-                    .map(|rgba| image::DynamicImage::ImageRgba8(rgba).to_rgb8())
-                    .ok_or_else(|| anyhow::anyhow!("frame {index}: short picture"))?;
-                rgb.save(&path).with_context(|| format!("cannot write {}", path.display()))?;
-                written += 1;
-            }
-            if let Some(recorder) = recorder {
-                let stats = recorder.finish()?;
-                return Ok(stats.frames);
-            }
-            Ok(written)
-        })?;
-
-    let progress = match total {
-        Some(n) => indicatif::ProgressBar::new(n),
-        None => indicatif::ProgressBar::no_length(),
-    };
-    if let Ok(style) =
-        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} frames, {per_sec}, eta {eta}")
-    {
-        progress.set_style(style);
-    }
-    // Composite strictly in frame order; workers may finish out of order.
-    let mut pending: BTreeMap<u64, Analysed> = BTreeMap::new();
-    let mut next = 0u64;
-    let mut failure = None;
-    'frames: for analysed in result_receiver.iter() {
-        pending.insert(analysed.0.index, analysed);
-        while let Some((frame, analysis)) = pending.remove(&next) {
-            let analysis = analysis.map(|mut analysis| {
-                if let Some(projector) = &mut projector {
-                    let thumbnail = Thumbnail::of(&frame.image);
-                    if let Some(keyframe) = analysis.stylized.take() {
-                        projector.set_keyframe(
-                            keyframe.current.picture,
-                            thumbnail.clone(),
-                            frame.time_s,
-                        );
-                    }
-                    analysis.stylized = projector.project(&thumbnail, frame.time_s);
-                }
-                analysis
-            });
-            // Photos have no capture time; give them 30 frames per second.
-            let time_s = if is_sequence { frame.time_s } else { next as f64 / 30.0 };
-            let picture = analysis
-                .and_then(|analysis| {
-                    let Some(converter) = &converter else {
-                        let picture = renderer.render(&context, &frame.image, &analysis)?;
-                        let (width, height) = picture.dimensions();
-                        let pixels = Pixels::Rgba(picture.into_raw());
-                        return Ok(RecordFrame { pixels, width, height, time_s });
-                    };
-                    let bytes =
-                        renderer.render_i420(&context, &frame.image, &analysis, converter)?;
-                    let (width, height) = converter.size();
-                    Ok(RecordFrame { pixels: Pixels::I420(bytes), width, height, time_s })
-                })
-                .with_context(|| format!("frame {}", frame.index));
-            match picture {
-                Ok(picture) => {
-                    if picture_sender.send((next, picture)).is_err() {
-                        break 'frames;
-                    }
-                }
-                Err(error) => {
-                    failure = Some(error);
-                    break 'frames;
-                }
-            }
-            next += 1;
-            progress.inc(1);
-        }
-    }
-    // Stop the reader and workers (their channels close) before joining.
-    drop(result_receiver);
-    drop(frame_receiver);
-    drop(picture_sender);
-    progress.finish_and_clear();
-    let written =
-        writer.join().map_err(|_| anyhow::anyhow!("the PNG writer thread panicked"))??;
-    let stopped = join_all(reader, workers, next).err();
-    if let Some(error) = failure.or(stopped).or_else(|| read_error_receiver.try_recv().ok()) {
-        return Err(error.context(format!("stopped after {}", frames_written(written))));
-    }
-    let place = match &sink {
-        Sink::File(p) | Sink::Folder { folder: p, .. } | Sink::Mp4(p) => p.display().to_string(),
-    };
-    eprintln!("{} to {place}", frames_written(written));
-    Ok(ExitCode::SUCCESS)
+    Ok((workers, results))
 }
+
+/// The `output` thread: each picture to its PNG, or to the recorder; returns how many were
+/// written.
+fn spawn_output(
+    sink: Sink,
+    mut recorder: Option<Recorder>,
+    pictures: mpsc::Receiver<(u64, RecordFrame)>,
+) -> anyhow::Result<thread::JoinHandle<anyhow::Result<u64>>> {
+    let output = thread::Builder::new().name("output".into()).spawn(move || {
+        let mut written = 0;
+        for (index, frame) in pictures {
+            if let Some(recorder) = &mut recorder {
+                if !recorder.push(frame) {
+                    break;
+                }
+                written += 1;
+                continue;
+            }
+            let Pixels::Rgba(rgba) = frame.pixels else {
+                anyhow::bail!("frame {index}: a picture file needs RGBA pixels");
+            };
+            let path = sink.png_path(index);
+            let rgb = image::RgbaImage::from_raw(frame.width, frame.height, rgba)
+                .map(|rgba| image::DynamicImage::ImageRgba8(rgba).to_rgb8())
+                .ok_or_else(|| anyhow::anyhow!("frame {index}: short picture"))?;
+            rgb.save(&path).with_context(|| format!("cannot write {}", path.display()))?;
+            written += 1;
+        }
+        if let Some(recorder) = recorder {
+            let stats = recorder.finish()?;
+            return Ok(stats.frames);
+        }
+        Ok(written)
+    })?;
+    Ok(output)
+}
+
+/// The calling thread's part: compositing analysed frames strictly in order on the GPU.
+struct Compositing {
+    context: RenderContext,
+    renderer: EffectRenderer,
+    /// I420 on the GPU for a recording on a real GPU.
+    converter: Option<I420Converter>,
+    /// Carries stylized keyframes onto the frames between them.
+    projector: Option<KeyframeProjector>,
+    is_sequence: bool,
+}
+
+impl Compositing {
+    /// Composites `results` in frame order (workers may finish out of order) and sends each
+    /// picture to `pictures`; returns the next frame position and the failure that stopped
+    /// it, if one did.
+    fn in_order(
+        &mut self,
+        results: mpsc::Receiver<Analysed>,
+        pictures: &mpsc::SyncSender<(u64, RecordFrame)>,
+        progress: &indicatif::ProgressBar,
+    ) -> (u64, Option<anyhow::Error>) {
+        let mut pending: BTreeMap<u64, Analysed> = BTreeMap::new();
+        let mut next = 0u64;
+        for analysed in results.iter() {
+            pending.insert(analysed.0.index, analysed);
+            while let Some((frame, analysis)) = pending.remove(&next) {
+                let picture = analysis
+                    .and_then(|analysis| self.picture(&frame, analysis, next))
+                    .with_context(|| format!("frame {}", frame.index));
+                match picture.map(|picture| pictures.send((next, picture))) {
+                    Ok(Ok(())) => {}
+                    // The output stopped; its own error says why.
+                    Ok(Err(_)) => return (next, None),
+                    Err(error) => return (next, Some(error)),
+                }
+                next += 1;
+                progress.inc(1);
+            }
+        }
+        (next, None)
+    }
+
+    /// One frame's picture, the `position`-th of the output.
+    fn picture(
+        &mut self,
+        frame: &Frame,
+        mut analysis: FrameAnalysis,
+        position: u64,
+    ) -> anyhow::Result<RecordFrame> {
+        if let Some(projector) = &mut self.projector {
+            let thumbnail = Thumbnail::of(&frame.image);
+            if let Some(keyframe) = analysis.stylized.take() {
+                projector.set_keyframe(keyframe.current.picture, thumbnail.clone(), frame.time_s);
+            }
+            analysis.stylized = projector.project(&thumbnail, frame.time_s);
+        }
+        // Photos have no capture time; give them 30 frames per second.
+        let time_s = if self.is_sequence { frame.time_s } else { position as f64 / 30.0 };
+        let Some(converter) = &self.converter else {
+            let picture = self.renderer.render(&self.context, &frame.image, &analysis)?;
+            let (width, height) = picture.dimensions();
+            let pixels = Pixels::Rgba(picture.into_raw());
+            return Ok(RecordFrame { pixels, width, height, time_s });
+        };
+        let bytes = self.renderer.render_i420(&self.context, &frame.image, &analysis, converter)?;
+        let (width, height) = converter.size();
+        Ok(RecordFrame { pixels: Pixels::I420(bytes), width, height, time_s })
+    }
+}
+
 /// "1 frame written", "2 frames written".
 fn frames_written(count: u64) -> String {
     format!("{count} frame{} written", if count == 1 { "" } else { "s" })
