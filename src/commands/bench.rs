@@ -4,9 +4,20 @@
 use std::{process::ExitCode, time::Instant};
 
 use dreamlens::{
+    capture::{self, FrameSource},
     diffusion::{DiffusionOptions, DiffusionPipeline, Img2Img},
-    inference::{ModelSession, SessionOptions, preprocess, remote::CallStats},
+    effects::preset::Preset,
+    inference::{
+        AnalysisModels, ModelSession, SessionOptions, analysis, preprocess, remote::CallStats,
+    },
+    projection::{Thumbnail, estimate_flow},
+    record::{EncoderSettings, H264Encoder, I420},
+    render::{
+        AnalysisFilter, Compositor, CompositorInput, FramePixels, RenderContext, readback,
+        yuv::I420Converter,
+    },
     restyle::EngineChoice,
+    scene::{MapMotions, SceneAnalysis, Stylized},
     store::ModelStore,
 };
 use ndarray::ArrayD;
@@ -112,16 +123,36 @@ pub fn stages(
     options: &SessionOptions,
     args: &StagesArgs,
 ) -> anyhow::Result<ExitCode> {
-    use dreamlens::{
-        capture::{self, FrameSource},
-        effects::preset::Preset,
-        inference::{AnalysisModels, analysis},
-        render::{
-            AnalysisFilter, Compositor, CompositorInput, FramePixels, RenderContext, readback,
-        },
-    };
+    let (frames, decode_times) = stage_frames(args)?;
+    let (width, height) = frames[0].dimensions();
+    let context = RenderContext::headless()?;
+    println!(
+        "stage timings, {width}x{height}, median of {} frames; GPU: {} ({:?})",
+        frames.len(),
+        context.adapter_info.name,
+        context.adapter_info.device_type
+    );
+    let source_name =
+        if args.video.is_some() { "decode (H.264, FFmpeg)" } else { "demo scene render (CPU)" };
+    println!("{source_name:<40} {:>8.1} ms", median(&decode_times));
+    let scenes = time_models(store, options, &frames)?;
+    let to_rgba = time_per_frame(&frames, |frame| {
+        std::hint::black_box(dreamlens::render::rgba_bytes(frame));
+        Ok(())
+    })?;
+    println!("{:<40} {to_rgba:>8.1} ms", "RGB to RGBA (CPU)");
+    let gpu = GpuStages::new(context, frames, scenes);
+    gpu.time_effects()?;
+    gpu.time_temporal_filter()?;
+    gpu.time_carry()?;
+    gpu.time_output()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The frames `bench stages` times, one more than asked (the first warms up), and how long each
+/// took to decode or render.
+fn stage_frames(args: &StagesArgs) -> anyhow::Result<(Vec<image::RgbImage>, Vec<f64>)> {
     let count = args.frames as usize;
-    // Decode.
     let mut source: Box<dyn FrameSource> = match &args.video {
         Some(path) => Box::new(capture::VideoFile::open(path)?),
         None => Box::new(capture::DemoScene::new(args.size.0, args.size.1, 30.0, count as u64 + 1)),
@@ -139,21 +170,18 @@ pub fn stages(
         "the input has {} frames; `bench stages` needs at least 3 (one warm-up, two timed)",
         frames.len()
     );
-    let (width, height) = frames[0].dimensions();
-    let context = RenderContext::headless()?;
-    println!(
-        "stage timings, {width}x{height}, median of {} frames; GPU: {} ({:?})",
-        frames.len(),
-        context.adapter_info.name,
-        context.adapter_info.device_type
-    );
-    let source_name =
-        if args.video.is_some() { "decode (H.264, FFmpeg)" } else { "demo scene render (CPU)" };
-    println!("{source_name:<40} {:>8.1} ms", median(&decode_times));
+    Ok((frames, decode_times))
+}
 
-    // Models at the frame's size (preprocessing included).
+/// Times each default analysis model on the frames (preprocessing included) and returns each
+/// frame's analysis, the three models' maps together.
+fn time_models(
+    store: &ModelStore,
+    options: &SessionOptions,
+    frames: &[image::RgbImage],
+) -> anyhow::Result<Vec<SceneAnalysis>> {
     let models = AnalysisModels::default();
-    let mut analyses = Vec::new();
+    let mut scenes = vec![SceneAnalysis::default(); frames.len()];
     for (stage, id) in [
         ("segmentation", &models.segmentation),
         ("person", &models.person),
@@ -162,8 +190,8 @@ pub fn stages(
         let Some(id) = id else { continue };
         let mut session = ModelSession::open(&store.locate(id)?, options)?;
         let mut outputs = Vec::new();
-        let ms = time_per_frame(&frames, |frame| {
-            let mut scene = dreamlens::scene::SceneAnalysis::default();
+        let ms = time_per_frame(frames, |frame| {
+            let mut scene = SceneAnalysis::default();
             match stage {
                 "segmentation" => {
                     scene.classes = Some(analysis::run_segmentation(&mut session, frame)?)
@@ -175,173 +203,195 @@ pub fn stages(
             Ok(())
         })?;
         println!("{:<40} {ms:>8.1} ms", format!("model {id} (with preprocessing)"));
-        analyses.push(outputs);
+        // The first output is the warm-up's, on frame 0 again.
+        for (scene, part) in scenes.iter_mut().zip(outputs.into_iter().skip(1)) {
+            scene.classes = scene.classes.take().or(part.classes);
+            scene.person = scene.person.take().or(part.person);
+            scene.depth = scene.depth.take().or(part.depth);
+        }
     }
-    // One analysis per frame, combining the three stages (skipping the warm-up entry).
-    let scene_of = |i: usize| {
-        let mut scene = dreamlens::scene::SceneAnalysis::default();
-        for outputs in &analyses {
-            let part = &outputs[i + 1];
-            scene.classes = scene.classes.clone().or_else(|| part.classes.clone());
-            scene.person = scene.person.clone().or_else(|| part.person.clone());
-            scene.depth = scene.depth.clone().or_else(|| part.depth.clone());
-        }
-        scene
-    };
-    let rgba: Vec<Vec<u8>> = frames.iter().map(dreamlens::render::rgba_bytes).collect();
-    let to_rgba = time_per_frame(&frames, |frame| {
-        std::hint::black_box(dreamlens::render::rgba_bytes(frame));
-        Ok(())
-    })?;
-    println!("{:<40} {to_rgba:>8.1} ms", "RGB to RGBA (CPU)");
+    Ok(scenes)
+}
 
-    // GPU: the analysis pass alone, then each preset's effects on top of it, timed frame by
-    // frame side by side so the machine's noise cancels.
-    let stylized = dreamlens::scene::Stylized::still(image::RgbaImage::from_pixel(
-        512,
-        288,
-        image::Rgba([128, 100, 90, 255]),
-    ));
-    // The maps as the live window has them: made on the first frame, carried to frame `i`.
-    let key = dreamlens::projection::Thumbnail::of(&frames[0]);
-    let motion_to = |i: usize| {
-        let flow = dreamlens::projection::estimate_flow(
-            &dreamlens::projection::Thumbnail::of(&frames[i]),
-            &key,
-        );
-        let motion = flow.to_motion();
-        dreamlens::scene::MapMotions {
-            classes: motion.clone(),
-            person: motion.clone(),
-            depth: motion,
-        }
-    };
-    let render_with = |compositor: &mut Compositor,
-                       i: usize,
-                       motions: Option<&dreamlens::scene::MapMotions>|
-     -> anyhow::Result<f64> {
-        let scene = scene_of(i);
+/// The GPU side of `bench stages`: the frames with their analyses, composited frame by frame
+/// with and without each part, side by side so the machine's noise cancels.
+struct GpuStages {
+    context: RenderContext,
+    frames: Vec<image::RgbImage>,
+    rgba: Vec<Vec<u8>>,
+    scenes: Vec<SceneAnalysis>,
+    stylized: Stylized,
+}
+
+impl GpuStages {
+    fn new(
+        context: RenderContext,
+        frames: Vec<image::RgbImage>,
+        scenes: Vec<SceneAnalysis>,
+    ) -> Self {
+        let rgba = frames.iter().map(dreamlens::render::rgba_bytes).collect();
+        let stylized = Stylized::still(image::RgbaImage::from_pixel(
+            512,
+            288,
+            image::Rgba([128, 100, 90, 255]),
+        ));
+        Self { context, frames, rgba, scenes, stylized }
+    }
+
+    fn size(&self) -> (u32, u32) {
+        self.frames[0].dimensions()
+    }
+
+    fn compositor(&self, preset: Option<&Preset>) -> anyhow::Result<Compositor> {
+        let (width, height) = self.size();
+        let (layers, luts) = preset.map_or((&[][..], &[][..]), |p| (&p.layers[..], &p.luts[..]));
+        Ok(Compositor::new(&self.context, width, height, layers, luts)?)
+    }
+
+    /// Frame `i` composited with its analysis (the maps carried by `motions` when given);
+    /// returns the milliseconds it took, the GPU's work included.
+    fn render(
+        &self,
+        compositor: &mut Compositor,
+        i: usize,
+        motions: Option<&MapMotions>,
+    ) -> anyhow::Result<f64> {
+        let scene = &self.scenes[i];
         let started = Instant::now();
         compositor.render(
-            &context,
+            &self.context,
             &CompositorInput {
-                pixels: FramePixels::Rgba(&rgba[i]),
+                pixels: FramePixels::Rgba(&self.rgba[i]),
                 classes: scene.classes.as_ref(),
                 person: scene.person.as_ref(),
                 depth: scene.depth.as_ref(),
                 motions,
-                stylized: Some(&stylized),
+                stylized: Some(&self.stylized),
             },
         )?;
-        context.wait_idle()?;
+        self.context.wait_idle()?;
         Ok(started.elapsed().as_secs_f64() * 1e3)
-    };
-    let render_and_wait = |compositor: &mut Compositor, i: usize| -> anyhow::Result<f64> {
-        render_with(compositor, i, None)
-    };
-    let mut base = Compositor::new(&context, width, height, &[], &[])?;
-    let mut base_times = Vec::new();
-    let mut effect_rows = Vec::new();
-    for name in Preset::builtin_names() {
-        let preset = Preset::load(name)?;
-        let mut with = Compositor::new(&context, width, height, &preset.layers, &preset.luts)?;
-        let mut extra = Vec::new();
-        for i in 0..frames.len() - 1 {
-            let (b, w) = (render_and_wait(&mut base, i)?, render_and_wait(&mut with, i)?);
-            if i > 0 {
-                base_times.push(b);
-                extra.push(w - b);
+    }
+
+    /// The analysis pass alone, then each preset's effects on top of it.
+    fn time_effects(&self) -> anyhow::Result<()> {
+        let mut base = self.compositor(None)?;
+        let mut base_times = Vec::new();
+        let mut effect_rows = Vec::new();
+        for name in Preset::builtin_names() {
+            let preset = Preset::load(name)?;
+            let mut with = self.compositor(Some(&preset))?;
+            let mut extra = Vec::new();
+            for i in 0..self.frames.len() - 1 {
+                let (b, w) = (self.render(&mut base, i, None)?, self.render(&mut with, i, None)?);
+                if i > 0 {
+                    base_times.push(b);
+                    extra.push(w - b);
+                }
+            }
+            effect_rows.push((name, median(&extra)));
+        }
+        let base_label = "upload + guides + edge-aware upsampling";
+        println!("{base_label:<40} {:>8.1} ms", median(&base_times));
+        for (name, ms) in effect_rows {
+            println!("{:<40} {ms:>8.1} ms", format!("effect preset {name}"));
+        }
+        Ok(())
+    }
+
+    /// Video smooths the maps over time: the motion pass at a quarter of the frame's size and
+    /// the blend with the previous result, timed against the same render without them.
+    fn time_temporal_filter(&self) -> anyhow::Result<()> {
+        let mut smoothed = self.compositor(None)?;
+        smoothed.set_filter(AnalysisFilter { temporal: true, ..AnalysisFilter::default() });
+        let mut plain = self.compositor(None)?;
+        let mut temporal = Vec::new();
+        for i in 0..self.frames.len() - 1 {
+            let with = self.render(&mut smoothed, i, None)?;
+            let without = self.render(&mut plain, i, None)?;
+            if i > 1 {
+                temporal.push(with - without);
             }
         }
-        effect_rows.push((name, median(&extra)));
+        println!("{:<40} {:>8.1} ms", "temporal filter (motion pass + blend)", median(&temporal));
+        Ok(())
     }
-    println!("{:<40} {:>8.1} ms", "upload + guides + edge-aware upsampling", median(&base_times));
-    for (name, ms) in effect_rows {
-        println!("{:<40} {ms:>8.1} ms", format!("effect preset {name}"));
-    }
-    // Video smooths the maps over time: the motion pass at a quarter of the frame's size and
-    // the blend with the previous result, timed against the same render without them.
-    let mut smoothed = Compositor::new(&context, width, height, &[], &[])?;
-    smoothed.set_filter(AnalysisFilter { temporal: true, ..AnalysisFilter::default() });
-    let mut plain = Compositor::new(&context, width, height, &[], &[])?;
-    let mut temporal = Vec::new();
-    for i in 0..frames.len() - 1 {
-        let (with, without) = (render_and_wait(&mut smoothed, i)?, render_and_wait(&mut plain, i)?);
-        if i > 1 {
-            temporal.push(with - without);
-        }
-    }
-    println!("{:<40} {:>8.1} ms", "temporal filter (motion pass + blend)", median(&temporal));
-    let compositor = Compositor::new(&context, width, height, &[], &[])?;
-    let readback_ms = time_per_frame(&frames, |_| {
-        std::hint::black_box(readback::read_rgba8(&context, compositor.output_texture())?);
-        Ok(())
-    })?;
-    println!("{:<40} {readback_ms:>8.1} ms", "readback");
-    // Carrying maps made on an older frame onto the current one (live app): the motion is
-    // measured on thumbnails on the CPU, the maps are moved on the GPU; the GPU part is timed
-    // against the same render without motion, frame by frame.
-    let flow_ms = time_per_frame(&frames[1..], |frame| {
-        let thumbnail = dreamlens::projection::Thumbnail::of(frame);
-        std::hint::black_box(dreamlens::projection::estimate_flow(&thumbnail, &key).to_motion());
-        Ok(())
-    })?;
-    println!("{:<40} {flow_ms:>8.1} ms", "motion estimate (CPU, thumbnails)");
-    let mut carrying = Compositor::new(&context, width, height, &[], &[])?;
-    let mut plain = Compositor::new(&context, width, height, &[], &[])?;
-    let mut extra = Vec::new();
-    for i in 1..frames.len() - 1 {
-        let motions = motion_to(i);
-        let (with, without) =
-            (render_with(&mut carrying, i, Some(&motions))?, render_with(&mut plain, i, None)?);
-        if i > 1 {
-            extra.push(with - without);
-        }
-    }
-    println!("{:<40} {:>8.1} ms", "carry maps to the frame (GPU passes)", median(&extra));
-    let png_ms = time_per_frame(&frames, |frame| {
-        let mut bytes = Vec::new();
-        frame.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)?;
-        Ok(())
-    })?;
-    println!("{:<40} {png_ms:>8.1} ms", "PNG encode (writer thread)");
-    let yuv_ms = time_per_frame(&frames, |frame| {
-        let rgba = dreamlens::render::rgba_bytes(frame);
-        std::hint::black_box(dreamlens::record::I420::from_rgba(&rgba, width, height));
-        Ok(())
-    })?;
-    println!("{:<40} {yuv_ms:>8.1} ms", "RGBA to YUV 4:2:0 on the CPU");
-    let converter = dreamlens::render::yuv::I420Converter::new(&context, width, height);
-    let view = compositor.output_texture().create_view(&Default::default());
-    let gpu_yuv_ms = time_per_frame(&frames, |_| {
-        let mut encoder = context.device.create_command_encoder(&Default::default());
-        converter.encode(&context, &mut encoder, &view, (width, height));
-        context.queue.submit([encoder.finish()]);
-        std::hint::black_box(readback::read_texture(&context, converter.target())?);
-        Ok(())
-    })?;
-    println!("{:<40} {gpu_yuv_ms:>8.1} ms", "YUV 4:2:0 on the GPU + its readback (recording)");
-    let settings = dreamlens::record::EncoderSettings {
-        bitrate_bps: (f64::from(width * height) * 0.1 * 30.0) as u32,
-        keyframe_interval: Some(30),
-        frame_rate: 30.0,
-    };
-    let mut encoder = dreamlens::record::H264Encoder::new(width & !1, height & !1, settings)?;
-    let pictures: Vec<_> = frames
-        .iter()
-        .map(|f| {
-            dreamlens::record::I420::from_rgba(&dreamlens::render::rgba_bytes(f), width, height)
-        })
-        .collect();
-    let mut next = 0;
-    let encode_ms = time_per_frame(&frames, |_| {
-        std::hint::black_box(encoder.encode(&pictures[next % pictures.len()])?);
-        next += 1;
-        Ok(())
-    })?;
-    println!("{:<40} {encode_ms:>8.1} ms", "H.264 encode (OpenH264, recorder thread)");
 
-    Ok(ExitCode::SUCCESS)
+    /// Carrying maps made on the first frame onto the current one (live app): the motion is
+    /// measured on thumbnails on the CPU, the maps are moved on the GPU; the GPU part is timed
+    /// against the same render without motion, frame by frame.
+    fn time_carry(&self) -> anyhow::Result<()> {
+        let key = Thumbnail::of(&self.frames[0]);
+        let flow_ms = time_per_frame(&self.frames[1..], |frame| {
+            std::hint::black_box(estimate_flow(&Thumbnail::of(frame), &key).to_motion());
+            Ok(())
+        })?;
+        println!("{:<40} {flow_ms:>8.1} ms", "motion estimate (CPU, thumbnails)");
+        let mut carrying = self.compositor(None)?;
+        let mut plain = self.compositor(None)?;
+        let mut extra = Vec::new();
+        for i in 1..self.frames.len() - 1 {
+            let motion = estimate_flow(&Thumbnail::of(&self.frames[i]), &key).to_motion();
+            let motions =
+                MapMotions { classes: motion.clone(), person: motion.clone(), depth: motion };
+            let with = self.render(&mut carrying, i, Some(&motions))?;
+            let without = self.render(&mut plain, i, None)?;
+            if i > 1 {
+                extra.push(with - without);
+            }
+        }
+        println!("{:<40} {:>8.1} ms", "carry maps to the frame (GPU passes)", median(&extra));
+        Ok(())
+    }
+
+    /// What follows the picture: readback, PNG, YUV 4:2:0 on either side, and H.264.
+    fn time_output(&self) -> anyhow::Result<()> {
+        let (context, frames, (width, height)) = (&self.context, &self.frames, self.size());
+        let compositor = self.compositor(None)?;
+        let readback_ms = time_per_frame(frames, |_| {
+            std::hint::black_box(readback::read_rgba8(context, compositor.output_texture())?);
+            Ok(())
+        })?;
+        println!("{:<40} {readback_ms:>8.1} ms", "readback");
+        let png_ms = time_per_frame(frames, |frame| {
+            let mut bytes = Vec::new();
+            frame.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)?;
+            Ok(())
+        })?;
+        println!("{:<40} {png_ms:>8.1} ms", "PNG encode (writer thread)");
+        let yuv_ms = time_per_frame(frames, |frame| {
+            let rgba = dreamlens::render::rgba_bytes(frame);
+            std::hint::black_box(I420::from_rgba(&rgba, width, height));
+            Ok(())
+        })?;
+        println!("{:<40} {yuv_ms:>8.1} ms", "RGBA to YUV 4:2:0 on the CPU");
+        let converter = I420Converter::new(context, width, height);
+        let view = compositor.output_texture().create_view(&Default::default());
+        let gpu_yuv_ms = time_per_frame(frames, |_| {
+            let mut encoder = context.device.create_command_encoder(&Default::default());
+            converter.encode(context, &mut encoder, &view, (width, height));
+            context.queue.submit([encoder.finish()]);
+            std::hint::black_box(readback::read_texture(context, converter.target())?);
+            Ok(())
+        })?;
+        println!("{:<40} {gpu_yuv_ms:>8.1} ms", "YUV 4:2:0 on the GPU + its readback (recording)");
+        let settings = EncoderSettings {
+            bitrate_bps: (f64::from(width * height) * 0.1 * 30.0) as u32,
+            keyframe_interval: Some(30),
+            frame_rate: 30.0,
+        };
+        let mut encoder = H264Encoder::new(width & !1, height & !1, settings)?;
+        let pictures: Vec<_> =
+            self.rgba.iter().map(|rgba| I420::from_rgba(rgba, width, height)).collect();
+        let mut next = 0;
+        let encode_ms = time_per_frame(frames, |_| {
+            std::hint::black_box(encoder.encode(&pictures[next % pictures.len()])?);
+            next += 1;
+            Ok(())
+        })?;
+        println!("{:<40} {encode_ms:>8.1} ms", "H.264 encode (OpenH264, recorder thread)");
+        Ok(())
+    }
 }
 
 /// Median time of each part of a diffusion pipeline, then of whole restyles (one and two steps).
