@@ -232,6 +232,55 @@ impl std::fmt::Debug for Compositor {
     }
 }
 
+/// Two targets alike, written in turn (`NAME a`, `NAME b`).
+fn target_pair(
+    device: &wgpu::Device,
+    name: &str,
+    size: (u32, u32),
+    format: wgpu::TextureFormat,
+    usage: wgpu::TextureUsages,
+) -> [Target; 2] {
+    ["a", "b"].map(|half| target(device, &format!("{name} {half}"), size, format, usage))
+}
+
+/// The effect passes' bind-group layout and one pipeline per effect shader.
+fn effect_pipelines(device: &wgpu::Device) -> (wgpu::BindGroupLayout, Vec<wgpu::RenderPipeline>) {
+    let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+        label: Some("effect"),
+        entries: &[
+            uniform_entry(0),
+            sampler_entry(1),
+            texture_entry(2, FLOAT, D2),
+            texture_entry(3, FLOAT, D2),
+            texture_entry(4, FLOAT, D2),
+            texture_entry(5, FLOAT, D2),
+            texture_entry(6, FLOAT, D2),
+            texture_entry(7, FLOAT, wgpu::TextureViewDimension::D3),
+        ],
+    });
+    let pipelines = shaders::EFFECTS
+        .iter()
+        .map(|(name, body)| {
+            let source = shaders::effect_source(body);
+            fullscreen_pipeline(device, name, &layout, &source, "fs_main", &composite_target(), &[])
+        })
+        .collect();
+    (layout, pipelines)
+}
+
+/// The analysis pass's bind-group layout (`analysis.wgsl`'s bindings).
+fn analysis_layout(device: &wgpu::Device) -> wgpu::BindGroupLayout {
+    let mut entries = vec![uniform_entry(0), texture_entry(1, FLOAT, D2), sampler_entry(2)];
+    // The region, person and depth maps, read texel by texel.
+    entries.extend((3..6).map(|binding| texture_entry(binding, FLOAT_UNFILTERED, D2)));
+    // History, motion, guides and the guided filter's coefficients.
+    entries.extend((6..16).map(|binding| texture_entry(binding, FLOAT, D2)));
+    device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+        label: Some("analysis"),
+        entries: &entries,
+    })
+}
+
 impl Compositor {
     /// Builds the pipelines and textures for `layers` at `width` x `height`. `luts` holds one
     /// table per `lut` layer, in layer order.
@@ -247,55 +296,7 @@ impl Compositor {
         }
         context.check_size(width, height)?;
         let device = &context.device;
-        let effect_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("effect"),
-            entries: &[
-                uniform_entry(0),
-                sampler_entry(1),
-                texture_entry(2, FLOAT, D2),
-                texture_entry(3, FLOAT, D2),
-                texture_entry(4, FLOAT, D2),
-                texture_entry(5, FLOAT, D2),
-                texture_entry(6, FLOAT, D2),
-                texture_entry(7, FLOAT, wgpu::TextureViewDimension::D3),
-            ],
-        });
-        let effect_pipelines = shaders::EFFECTS
-            .iter()
-            .map(|(name, body)| {
-                fullscreen_pipeline(
-                    device,
-                    name,
-                    &effect_layout,
-                    &shaders::effect_source(body),
-                    "fs_main",
-                    &composite_target(),
-                    &[],
-                )
-            })
-            .collect();
-        let analysis_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("analysis"),
-            entries: &[
-                uniform_entry(0),
-                texture_entry(1, FLOAT, D2),
-                sampler_entry(2),
-                texture_entry(3, FLOAT_UNFILTERED, D2),
-                texture_entry(4, FLOAT_UNFILTERED, D2),
-                texture_entry(5, FLOAT_UNFILTERED, D2),
-                texture_entry(6, FLOAT, D2),
-                texture_entry(7, FLOAT, D2),
-                texture_entry(8, FLOAT, D2),
-                texture_entry(9, FLOAT, D2),
-                texture_entry(10, FLOAT, D2),
-                texture_entry(11, FLOAT, D2),
-                texture_entry(12, FLOAT, D2),
-                texture_entry(13, FLOAT, D2),
-                texture_entry(14, FLOAT, D2),
-                texture_entry(15, FLOAT, D2),
-            ],
-        });
-
+        let (effect_layout, effect_pipelines) = effect_pipelines(device);
         let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
             label: Some("linear clamp"),
             address_mode_u: wgpu::AddressMode::ClampToEdge,
@@ -331,7 +332,7 @@ impl Compositor {
             size,
             effect_layout,
             effect_pipelines,
-            analysis_layout,
+            analysis_layout: analysis_layout(device),
             analysis_pipelines: std::collections::HashMap::new(),
             analysis_uniform,
             guide_shader,
@@ -340,22 +341,16 @@ impl Compositor {
             motion,
             sampler,
             frame,
-            masks: [
-                target(device, "masks a", size, ANALYSIS_FORMAT, analysis_usage),
-                target(device, "masks b", size, ANALYSIS_FORMAT, analysis_usage),
-            ],
-            person_depth: [
-                target(device, "person depth a", size, ANALYSIS_FORMAT, analysis_usage),
-                target(device, "person depth b", size, ANALYSIS_FORMAT, analysis_usage),
-            ],
-            pictures: [
-                target(device, "picture a", size, COMPOSITE_FORMAT, copyable),
-                target(device, "picture b", size, COMPOSITE_FORMAT, copyable),
-            ],
-            blur: [
-                target(device, "blur a", half_size(size), COMPOSITE_FORMAT, attachment),
-                target(device, "blur b", half_size(size), COMPOSITE_FORMAT, attachment),
-            ],
+            masks: target_pair(device, "masks", size, ANALYSIS_FORMAT, analysis_usage),
+            person_depth: target_pair(
+                device,
+                "person depth",
+                size,
+                ANALYSIS_FORMAT,
+                analysis_usage,
+            ),
+            pictures: target_pair(device, "picture", size, COMPOSITE_FORMAT, copyable),
+            blur: target_pair(device, "blur", half_size(size), COMPOSITE_FORMAT, attachment),
             regions_upload: Upload::new(device, "regions", wgpu::TextureFormat::Rgba8Unorm, 4),
             person_upload: Upload::new(device, "person", wgpu::TextureFormat::R32Float, 4),
             depth_upload: Upload::new(device, "depth", wgpu::TextureFormat::R32Float, 4),
