@@ -129,6 +129,63 @@ fn spawn_stage<O: Clone + Send + 'static>(
     .ok()
 }
 
+/// The style stage of a preset with `style` or `restyle` layers, or why it is off.
+#[derive(Default)]
+struct StyleStage {
+    stage: Option<Stage<LiveFrame, Sourced<Arc<image::RgbaImage>>>>,
+    /// Why the preset's style layers are off.
+    off: Option<String>,
+    /// Which restyle engine runs and why.
+    restyle_label: Option<String>,
+}
+
+/// Opens the engine of `preset`'s style layers on a stage thread; it picks up a new restyle
+/// prompt from `prompt` before its next run.
+fn spawn_style_stage(
+    store: &ModelStore,
+    options: &SessionOptions,
+    preset: &Preset,
+    engine: &EngineChoice,
+    prompt: &Arc<std::sync::Mutex<Option<String>>>,
+    wiring: &mut Wiring,
+) -> StyleStage {
+    let style_preset = Preset {
+        layers: preset.layers.iter().filter(|l| l.effect.needs_style()).cloned().collect(),
+        luts: Vec::new(),
+        ..preset.clone()
+    };
+    let none = AnalysisModels::none();
+    let (mut analyzer, plan) =
+        match FrameAnalyzer::open(store, options, &style_preset, &none, engine) {
+            Ok(opened) => opened,
+            Err(error) => {
+                return StyleStage { off: Some(error.to_string()), ..StyleStage::default() };
+            }
+        };
+    if let Some(dropped) = plan.dropped.first() {
+        return StyleStage { off: Some(dropped.reason.clone()), ..StyleStage::default() };
+    }
+    wiring.providers.push((StageKind::Style, describe(analyzer.sessions())));
+    let restyle_label = analyzer.restyle_label().map(str::to_owned);
+    let (new_prompt, meter) = (Arc::clone(prompt), wiring.remote.clone());
+    let stage = Stage::spawn(StageKind::Style.name(), move |live: &LiveFrame| {
+        let pending = new_prompt.lock().ok().and_then(|mut p| p.take());
+        if let Some(text) = pending {
+            analyzer.set_prompt(&text);
+        }
+        let before = remote_meter::totals(analyzer.sessions());
+        let analysis = analyzer.analyze(&live.frame.image, 0).map_err(|e| e.to_string())?;
+        meter.record(&before, &remote_meter::totals(analyzer.sessions()));
+        let picture = analysis
+            .stylized
+            .map(|s| s.current.picture)
+            .ok_or_else(|| "no stylized frame".to_owned())?;
+        Ok(Sourced { value: picture, source: live.thumbnail.clone() })
+    })
+    .ok();
+    StyleStage { stage, off: None, restyle_label }
+}
+
 impl Effects {
     pub(super) fn open(
         store: &ModelStore,
@@ -197,52 +254,13 @@ impl Effects {
                 spawn_stage(StageKind::Depth, store, &stage_options, only, run, &mut wiring)
             })
             .flatten();
-        let Wiring { disabled, mut providers, remote } = wiring;
-        let mut style_off = None;
-        let mut restyle_label = None;
         let prompt: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
-        let style = if preset.needs_style() {
-            let style_preset = Preset {
-                layers: preset.layers.iter().filter(|l| l.effect.needs_style()).cloned().collect(),
-                luts: Vec::new(),
-                ..preset.clone()
-            };
-            let none = AnalysisModels::none();
-            match FrameAnalyzer::open(store, &stage_options, &style_preset, &none, engine) {
-                Ok((mut analyzer, plan)) if plan.dropped.is_empty() => {
-                    providers.push((StageKind::Style, describe(analyzer.sessions())));
-                    restyle_label = analyzer.restyle_label().map(str::to_owned);
-                    let new_prompt = Arc::clone(&prompt);
-                    let meter = remote.clone();
-                    Stage::spawn(StageKind::Style.name(), move |live: &LiveFrame| {
-                        let pending = new_prompt.lock().ok().and_then(|mut p| p.take());
-                        if let Some(text) = pending {
-                            analyzer.set_prompt(&text);
-                        }
-                        let before = remote_meter::totals(analyzer.sessions());
-                        let analysis =
-                            analyzer.analyze(&live.frame.image, 0).map_err(|e| e.to_string())?;
-                        meter.record(&before, &remote_meter::totals(analyzer.sessions()));
-                        let picture = analysis
-                            .stylized
-                            .map(|s| s.current.picture)
-                            .ok_or_else(|| "no stylized frame".to_owned())?;
-                        Ok(Sourced { value: picture, source: live.thumbnail.clone() })
-                    })
-                    .ok()
-                }
-                Ok((_, plan)) => {
-                    style_off = plan.dropped.first().map(|d| d.reason.clone());
-                    None
-                }
-                Err(error) => {
-                    style_off = Some(error.to_string());
-                    None
-                }
-            }
+        let StyleStage { stage: style, off: style_off, restyle_label } = if preset.needs_style() {
+            spawn_style_stage(store, &stage_options, &preset, engine, &prompt, &mut wiring)
         } else {
-            None
+            StyleStage::default()
         };
+        let Wiring { disabled, providers, remote } = wiring;
         let plan = LayerPlan::new(&preset, &disabled, style_off);
         let mut renderer = EffectRenderer::new(plan.clone());
         renderer.set_temporal(true);
