@@ -269,6 +269,45 @@ struct Gpu {
     overlay: Overlay,
 }
 
+impl Gpu {
+    /// Blits the finished window image to the surface and presents it; true when the surface
+    /// must be configured again.
+    fn present(&mut self, window: &Window, mut encoder: wgpu::CommandEncoder) -> bool {
+        let (Some(surface), Some(config), Some((_, screen_view))) =
+            (&self.surface, &self.config, &self.screen)
+        else {
+            self.context.queue.submit([encoder.finish()]);
+            return false;
+        };
+        match surface.get_current_texture() {
+            wgpu::CurrentSurfaceTexture::Success(texture)
+            | wgpu::CurrentSurfaceTexture::Suboptimal(texture) => {
+                let view = texture.texture.create_view(&wgpu::TextureViewDescriptor::default());
+                self.presenter.blit(
+                    &self.context,
+                    &mut encoder,
+                    screen_view,
+                    &view,
+                    config.format,
+                    [0.0, 0.0, 1.0, 1.0],
+                );
+                self.context.queue.submit([encoder.finish()]);
+                window.pre_present_notify();
+                self.context.queue.present(texture);
+                false
+            }
+            wgpu::CurrentSurfaceTexture::Outdated | wgpu::CurrentSurfaceTexture::Lost => {
+                self.context.queue.submit([encoder.finish()]);
+                true
+            }
+            _ => {
+                self.context.queue.submit([encoder.finish()]);
+                false
+            }
+        }
+    }
+}
+
 #[derive(Default)]
 struct FpsCounter {
     last: Option<Instant>,
@@ -449,6 +488,54 @@ impl LiveApp {
         Ok(Some(compositor.output_texture().clone()))
     }
 
+    /// What the HUD shows, when the controls are due to be laid out again (something may have
+    /// changed); `None` otherwise or without a window.
+    fn hud_data_if_due(&self) -> Option<panel::HudData> {
+        let (Some(gpu), Some(effects)) = (&self.gpu, &self.effects) else { return None };
+        let (screen, _) = gpu.screen.as_ref()?;
+        if !gpu.overlay.is_due(Instant::now(), [screen.size().width, screen.size().height]) {
+            return None;
+        }
+        Some(panel::HudData {
+            display_fps: self.fps.fps,
+            stages: effects.stage_stats(),
+            providers: effects.providers.clone(),
+            dropped_layers: effects
+                .plan
+                .dropped
+                .iter()
+                .map(|d| format!("{}: {}", d.effect, d.reason))
+                .collect(),
+            banner: match &self.loading {
+                Some(loading) => {
+                    format!(
+                        "{} | loading {}: opening its models…",
+                        self.source.banner(),
+                        loading.preset
+                    )
+                }
+                None => self.source.banner(),
+            },
+            recording: self
+                .recording
+                .as_ref()
+                .map(|r| (r.started.elapsed(), r.recorder.dropped() + r.ring.dropped)),
+            message: self
+                .message
+                .as_ref()
+                .filter(|(_, at)| at.elapsed() < Duration::from_secs(6))
+                .map(|(m, _)| m.clone()),
+            adapter: format!(
+                "{} ({:?})",
+                gpu.context.adapter_info.name, gpu.context.adapter_info.device_type
+            ),
+            restyle_engine: effects.restyle_label.clone(),
+            preset_description: effects.description.clone(),
+            remote: effects.remote.rows(),
+            key_hints: "space: record, s: snapshot, h: HUD, f: fullscreen, Esc: quit",
+        })
+    }
+
     /// The picture letterboxed into the window with the controls and HUD on top, presented;
     /// returns what the controls asked for and whether the surface must be configured again.
     fn draw_window(
@@ -456,7 +543,12 @@ impl LiveApp {
         window: &Window,
         picture: &wgpu::Texture,
     ) -> anyhow::Result<(panel::Actions, bool)> {
+        // The controls, laid out again only when something may have changed.
+        let hud = self.hud_data_if_due();
         let (Some(gpu), Some(effects)) = (&mut self.gpu, &mut self.effects) else {
+            return Ok((panel::Actions::default(), false));
+        };
+        let Some((screen, screen_view)) = gpu.screen.as_ref() else {
             return Ok((panel::Actions::default(), false));
         };
         let picture_view = picture.create_view(&wgpu::TextureViewDescriptor::default());
@@ -464,49 +556,9 @@ impl LiveApp {
             .context
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("window") });
-        let (screen, screen_view) = gpu.screen.as_ref().expect("checked above");
         let size = [screen.size().width, screen.size().height];
         let mut actions = panel::Actions::default();
-        // The controls, laid out again only when something may have changed.
-        if gpu.overlay.is_due(Instant::now(), size) {
-            let hud = panel::HudData {
-                display_fps: self.fps.fps,
-                stages: effects.stage_stats(),
-                providers: effects.providers.clone(),
-                dropped_layers: effects
-                    .plan
-                    .dropped
-                    .iter()
-                    .map(|d| format!("{}: {}", d.effect, d.reason))
-                    .collect(),
-                banner: match &self.loading {
-                    Some(loading) => {
-                        format!(
-                            "{} | loading {}: opening its models…",
-                            self.source.banner(),
-                            loading.preset
-                        )
-                    }
-                    None => self.source.banner(),
-                },
-                recording: self
-                    .recording
-                    .as_ref()
-                    .map(|r| (r.started.elapsed(), r.recorder.dropped() + r.ring.dropped)),
-                message: self
-                    .message
-                    .as_ref()
-                    .filter(|(_, at)| at.elapsed() < Duration::from_secs(6))
-                    .map(|(m, _)| m.clone()),
-                adapter: format!(
-                    "{} ({:?})",
-                    gpu.context.adapter_info.name, gpu.context.adapter_info.device_type
-                ),
-                restyle_engine: effects.restyle_label.clone(),
-                preset_description: effects.description.clone(),
-                remote: effects.remote.rows(),
-                key_hints: "space: record, s: snapshot, h: HUD, f: fullscreen, Esc: quit",
-            };
+        if let Some(hud) = hud {
             let mut layers = effects.renderer.layers().to_vec();
             let picked_layer = &mut self.picked_layer;
             let settings = &mut self.settings;
@@ -548,36 +600,7 @@ impl LiveApp {
             rect,
         );
         gpu.overlay.painter.draw(&mut encoder, screen_view);
-        // To the window.
-        let mut reconfigure = false;
-        if let (Some(surface), Some(config)) = (&gpu.surface, &gpu.config) {
-            match surface.get_current_texture() {
-                wgpu::CurrentSurfaceTexture::Success(texture)
-                | wgpu::CurrentSurfaceTexture::Suboptimal(texture) => {
-                    let view = texture.texture.create_view(&wgpu::TextureViewDescriptor::default());
-                    gpu.presenter.blit(
-                        &gpu.context,
-                        &mut encoder,
-                        screen_view,
-                        &view,
-                        config.format,
-                        [0.0, 0.0, 1.0, 1.0],
-                    );
-                    gpu.context.queue.submit([encoder.finish()]);
-                    window.pre_present_notify();
-                    gpu.context.queue.present(texture);
-                }
-                wgpu::CurrentSurfaceTexture::Outdated | wgpu::CurrentSurfaceTexture::Lost => {
-                    gpu.context.queue.submit([encoder.finish()]);
-                    reconfigure = true;
-                }
-                _ => {
-                    gpu.context.queue.submit([encoder.finish()]);
-                }
-            }
-        } else {
-            gpu.context.queue.submit([encoder.finish()]);
-        }
+        let reconfigure = gpu.present(window, encoder);
         Ok((actions, reconfigure))
     }
 
