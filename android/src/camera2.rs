@@ -18,7 +18,10 @@ use dreamlens::capture::{
     camera2_modes, choose_mode, upright_quarter_turns,
     yuv420::{Plane, Yuv420},
 };
-use ndk::media::image_reader::{AcquireResult, Image, ImageFormat, ImageReader};
+use ndk::{
+    media::image_reader::{AcquireResult, Image, ImageFormat, ImageReader},
+    native_window::NativeWindow,
+};
 use ndk_sys as ffi;
 
 /// How long a read waits for the camera before calling it lost (the capture thread reopens it).
@@ -232,6 +235,106 @@ impl Drop for Session {
     }
 }
 
+impl Session {
+    /// Opens camera `id` and starts a repeating capture request at `fps` into `window`;
+    /// whatever was created is released if a step fails.
+    fn open(
+        manager: &Manager,
+        id: &CStr,
+        callbacks: &mut ffi::ACameraDevice_StateCallbacks,
+        window: &NativeWindow,
+        fps: u32,
+    ) -> Result<Self, CaptureError> {
+        let mut session = Session {
+            device: ptr::null_mut(),
+            outputs: ptr::null_mut(),
+            output: ptr::null_mut(),
+            target: ptr::null_mut(),
+            request: ptr::null_mut(),
+            session: ptr::null_mut(),
+        };
+        let fps_range = [fps as i32, fps as i32];
+        let window = window.ptr().as_ptr();
+        // SAFETY: every out-pointer is a field of `session`, which releases what was created
+        // if a later step fails; the window and the callbacks are owned by the stream, which
+        // keeps them alive as long as the session.
+        unsafe {
+            check(
+                ffi::ACameraManager_openCamera(
+                    manager.0.as_ptr(),
+                    id.as_ptr(),
+                    &mut *callbacks,
+                    &mut session.device,
+                ),
+                "opening the camera",
+            )?;
+            check(
+                ffi::ACaptureSessionOutputContainer_create(&mut session.outputs),
+                "creating the session outputs",
+            )?;
+            check(
+                ffi::ACaptureSessionOutput_create(window, &mut session.output),
+                "creating the session output",
+            )?;
+            check(
+                ffi::ACaptureSessionOutputContainer_add(session.outputs, session.output),
+                "adding the output",
+            )?;
+            check(
+                ffi::ACameraOutputTarget_create(window, &mut session.target),
+                "creating the output target",
+            )?;
+            check(
+                ffi::ACameraDevice_createCaptureRequest(
+                    session.device,
+                    ffi::ACameraDevice_request_template::TEMPLATE_RECORD,
+                    &mut session.request,
+                ),
+                "creating the capture request",
+            )?;
+            check(
+                ffi::ACaptureRequest_addTarget(session.request, session.target),
+                "targeting the reader",
+            )?;
+            check(
+                ffi::ACaptureRequest_setEntry_i32(
+                    session.request,
+                    ffi::acamera_metadata_tag::ACAMERA_CONTROL_AE_TARGET_FPS_RANGE.0,
+                    2,
+                    fps_range.as_ptr(),
+                ),
+                "setting the frame rate",
+            )?;
+            let state = ffi::ACameraCaptureSession_stateCallbacks {
+                context: ptr::null_mut(),
+                onClosed: None,
+                onReady: None,
+                onActive: None,
+            };
+            check(
+                ffi::ACameraDevice_createCaptureSession(
+                    session.device,
+                    session.outputs,
+                    &state,
+                    &mut session.session,
+                ),
+                "starting the capture session",
+            )?;
+            check(
+                ffi::ACameraCaptureSession_setRepeatingRequest(
+                    session.session,
+                    ptr::null_mut(),
+                    1,
+                    &mut session.request,
+                    ptr::null_mut(),
+                ),
+                "starting the stream",
+            )?;
+        }
+        Ok(session)
+    }
+}
+
 unsafe extern "C" fn on_disconnected(context: *mut c_void, _device: *mut ffi::ACameraDevice) {
     // SAFETY: `context` is the `lost` flag the stream keeps alive while the device is open.
     unsafe { (*context.cast::<AtomicBool>()).store(true, Ordering::Relaxed) };
@@ -304,92 +407,7 @@ impl Camera2Stream {
             onDisconnected: Some(on_disconnected),
             onError: Some(on_error),
         });
-        let mut session = Session {
-            device: ptr::null_mut(),
-            outputs: ptr::null_mut(),
-            output: ptr::null_mut(),
-            target: ptr::null_mut(),
-            request: ptr::null_mut(),
-            session: ptr::null_mut(),
-        };
-        let fps_range = [mode.fps as i32, mode.fps as i32];
-        // SAFETY: every out-pointer is a field of `session`, which releases what was created
-        // if a later step fails; the window stays alive with `reader`, the callbacks with
-        // `_callbacks`, both owned by the stream.
-        unsafe {
-            check(
-                ffi::ACameraManager_openCamera(
-                    manager.0.as_ptr(),
-                    id.as_ptr(),
-                    &mut *callbacks,
-                    &mut session.device,
-                ),
-                "opening the camera",
-            )?;
-            let window = window.ptr().as_ptr();
-            check(
-                ffi::ACaptureSessionOutputContainer_create(&mut session.outputs),
-                "creating the session outputs",
-            )?;
-            check(
-                ffi::ACaptureSessionOutput_create(window, &mut session.output),
-                "creating the session output",
-            )?;
-            check(
-                ffi::ACaptureSessionOutputContainer_add(session.outputs, session.output),
-                "adding the output",
-            )?;
-            check(
-                ffi::ACameraOutputTarget_create(window, &mut session.target),
-                "creating the output target",
-            )?;
-            check(
-                ffi::ACameraDevice_createCaptureRequest(
-                    session.device,
-                    ffi::ACameraDevice_request_template::TEMPLATE_RECORD,
-                    &mut session.request,
-                ),
-                "creating the capture request",
-            )?;
-            check(
-                ffi::ACaptureRequest_addTarget(session.request, session.target),
-                "targeting the reader",
-            )?;
-            check(
-                ffi::ACaptureRequest_setEntry_i32(
-                    session.request,
-                    ffi::acamera_metadata_tag::ACAMERA_CONTROL_AE_TARGET_FPS_RANGE.0,
-                    2,
-                    fps_range.as_ptr(),
-                ),
-                "setting the frame rate",
-            )?;
-            let state = ffi::ACameraCaptureSession_stateCallbacks {
-                context: ptr::null_mut(),
-                onClosed: None,
-                onReady: None,
-                onActive: None,
-            };
-            check(
-                ffi::ACameraDevice_createCaptureSession(
-                    session.device,
-                    session.outputs,
-                    &state,
-                    &mut session.session,
-                ),
-                "starting the capture session",
-            )?;
-            check(
-                ffi::ACameraCaptureSession_setRepeatingRequest(
-                    session.session,
-                    ptr::null_mut(),
-                    1,
-                    &mut session.request,
-                    ptr::null_mut(),
-                ),
-                "starting the stream",
-            )?;
-        }
+        let session = Session::open(manager, id, &mut callbacks, &window, mode.fps)?;
         let size =
             if turns % 2 == 1 { (mode.height, mode.width) } else { (mode.width, mode.height) };
         Ok(Self {

@@ -158,36 +158,16 @@ struct Page {
 /// Starts the page: returns once the frame loop runs, or with the reason it cannot.
 pub async fn run() -> Result<(), String> {
     let window = web_sys::window().ok_or("no browser window")?;
-    let document = window.document().ok_or("no document")?;
-    let search = window.location().search().map_err(glue::message)?;
-    let params = web_sys::UrlSearchParams::new_with_str(&search).map_err(glue::message)?;
-    let pairs = js_sys::try_iter(&params)
-        .map_err(glue::message)?
-        .into_iter()
-        .flatten()
-        .filter_map(|entry| entry.ok())
-        .filter_map(|entry| {
-            let pair = entry.dyn_into::<js_sys::Array>().ok()?;
-            Some((pair.get(0).as_string()?, pair.get(1).as_string()?))
-        });
-    let webgpu = js_sys::Reflect::has(&window.navigator(), &"gpu".into()).unwrap_or(false);
-    let options = PageOptions::parse(pairs, webgpu).map_err(|e| e.to_string())?;
+    let options = page_options(&window)?;
     let preset = Preset::load(&options.preset).map_err(|e| e.to_string())?;
 
     glue::set_status("starting the GPU…", "info");
-    let canvas = document
-        .get_element_by_id("picture")
+    let canvas = window
+        .document()
+        .and_then(|document| document.get_element_by_id("picture"))
         .and_then(|e| e.dyn_into::<web_sys::HtmlCanvasElement>().ok())
         .ok_or("the page has no <canvas id=picture>")?;
-    let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
-    descriptor.backends = wgpu::Backends::BROWSER_WEBGPU;
-    let instance = wgpu::Instance::new(descriptor);
-    let surface = instance
-        .create_surface(wgpu::SurfaceTarget::Canvas(canvas.clone()))
-        .map_err(|e| format!("cannot draw on the page: {e}"))?;
-    let context = RenderContext::for_surface_async(instance, &surface).await.map_err(|e| {
-        format!("{e}. This page needs WebGPU: a recent Chrome, Edge or Safari, or Firefox with WebGPU on")
-    })?;
+    let (context, surface) = open_gpu(&canvas).await?;
     let frame_copy =
         options.frame_copy.unwrap_or_else(|| FrameCopy::for_adapter(&context.adapter_info));
 
@@ -201,41 +181,9 @@ pub async fn run() -> Result<(), String> {
         _ => return Err("the camera gave no picture size".into()),
     };
     context.check_size(size.0, size.1).map_err(|e| e.to_string())?;
-    let caps = surface.get_capabilities(&context.adapter);
-    // The browser's preferred canvas format comes first (`getPreferredCanvasFormat`); another
-    // may have no swap-chain backing (Chromium on SwiftShader refuses RGBA8 and loses the
-    // device). The compositor's picture is already sRGB-encoded, so an sRGB view is avoided.
-    let format = caps
-        .formats
-        .first()
-        .copied()
-        .map(|f| f.remove_srgb_suffix())
-        .ok_or("the canvas offers no format")?;
-    let config = wgpu::SurfaceConfiguration {
-        usage: wgpu::TextureUsages::RENDER_ATTACHMENT,
-        format,
-        color_space: wgpu::SurfaceColorSpace::Auto,
-        width: 1,
-        height: 1,
-        present_mode: wgpu::PresentMode::AutoVsync,
-        desired_maximum_frame_latency: 2,
-        alpha_mode: caps.alpha_modes[0],
-        view_formats: vec![],
-    };
+    let config = surface_config(&surface, &context)?;
     let presenter = Presenter::new(&context);
-    let painter = ControlsPainter::new(&context, format);
-    // A press released where it began is a tap however long it lasted, as a phone's buttons
-    // take it; egui's default (0.8 s) would also turn quick taps into nothing when a slow
-    // phone's frames come far apart.
-    painter.egui().options_mut(|o| o.input_options.max_click_duration = f64::INFINITY);
-    if glue::coarse_pointer() {
-        // A fingertip is about 40 CSS px: egui's mouse-sized widgets grow to a touch size.
-        painter.egui().all_styles_mut(|style| {
-            style.spacing.interact_size.y = TOUCH_TARGET_PT;
-            style.spacing.button_padding = egui::vec2(10.0, 8.0);
-            style.spacing.item_spacing = egui::vec2(10.0, 8.0);
-        });
-    }
+    let painter = controls_painter(&context, config.format);
 
     let (stages, disabled) = open_stages(&preset, &options).await;
     let style_off =
@@ -313,13 +261,104 @@ pub async fn run() -> Result<(), String> {
         snapshot: None,
         finished: false,
     }));
-    let summary_page = Rc::clone(&page);
+    listen(&page, &canvas);
+    let seconds = page.borrow().options.record_seconds;
+    if let Some(seconds) = seconds {
+        start_recording(&page, seconds).await;
+    }
+    animate(page);
+    Ok(())
+}
+
+/// The page's options from its address (`?preset=...`); the provider defaults to WebGPU where
+/// the browser has it.
+fn page_options(window: &web_sys::Window) -> Result<PageOptions, String> {
+    let search = window.location().search().map_err(glue::message)?;
+    let params = web_sys::UrlSearchParams::new_with_str(&search).map_err(glue::message)?;
+    let pairs = js_sys::try_iter(&params)
+        .map_err(glue::message)?
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| entry.ok())
+        .filter_map(|entry| {
+            let pair = entry.dyn_into::<js_sys::Array>().ok()?;
+            Some((pair.get(0).as_string()?, pair.get(1).as_string()?))
+        });
+    let webgpu = js_sys::Reflect::has(&window.navigator(), &"gpu".into()).unwrap_or(false);
+    PageOptions::parse(pairs, webgpu).map_err(|e| e.to_string())
+}
+
+/// A WebGPU device and a surface on `canvas`, or what the browser lacks.
+async fn open_gpu(
+    canvas: &web_sys::HtmlCanvasElement,
+) -> Result<(RenderContext, wgpu::Surface<'static>), String> {
+    let mut descriptor = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    descriptor.backends = wgpu::Backends::BROWSER_WEBGPU;
+    let instance = wgpu::Instance::new(descriptor);
+    let surface = instance
+        .create_surface(wgpu::SurfaceTarget::Canvas(canvas.clone()))
+        .map_err(|e| format!("cannot draw on the page: {e}"))?;
+    let context = RenderContext::for_surface_async(instance, &surface).await.map_err(|e| {
+        format!("{e}. This page needs WebGPU: a recent Chrome, Edge or Safari, or Firefox with WebGPU on")
+    })?;
+    Ok((context, surface))
+}
+
+/// The canvas's configuration, sized on the first frame.
+fn surface_config(
+    surface: &wgpu::Surface<'static>,
+    context: &RenderContext,
+) -> Result<wgpu::SurfaceConfiguration, String> {
+    let caps = surface.get_capabilities(&context.adapter);
+    // The browser's preferred canvas format comes first (`getPreferredCanvasFormat`); another
+    // may have no swap-chain backing (Chromium on SwiftShader refuses RGBA8 and loses the
+    // device). The compositor's picture is already sRGB-encoded, so an sRGB view is avoided.
+    let format = caps
+        .formats
+        .first()
+        .copied()
+        .map(|f| f.remove_srgb_suffix())
+        .ok_or("the canvas offers no format")?;
+    Ok(wgpu::SurfaceConfiguration {
+        usage: wgpu::TextureUsages::RENDER_ATTACHMENT,
+        format,
+        color_space: wgpu::SurfaceColorSpace::Auto,
+        width: 1,
+        height: 1,
+        present_mode: wgpu::PresentMode::AutoVsync,
+        desired_maximum_frame_latency: 2,
+        alpha_mode: caps.alpha_modes[0],
+        view_formats: vec![],
+    })
+}
+
+/// The shared controls drawn in `format`, made for fingers where the pointer is one.
+fn controls_painter(context: &RenderContext, format: wgpu::TextureFormat) -> ControlsPainter {
+    let painter = ControlsPainter::new(context, format);
+    // A press released where it began is a tap however long it lasted, as a phone's buttons
+    // take it; egui's default (0.8 s) would also turn quick taps into nothing when a slow
+    // phone's frames come far apart.
+    painter.egui().options_mut(|o| o.input_options.max_click_duration = f64::INFINITY);
+    if glue::coarse_pointer() {
+        // A fingertip is about 40 CSS px: egui's mouse-sized widgets grow to a touch size.
+        painter.egui().all_styles_mut(|style| {
+            style.spacing.interact_size.y = TOUCH_TARGET_PT;
+            style.spacing.button_padding = egui::vec2(10.0, 8.0);
+            style.spacing.item_spacing = egui::vec2(10.0, 8.0);
+        });
+    }
+    painter
+}
+
+/// Publishes `window.dreamlens.summary()` and listens to the keys and the canvas's pointer.
+fn listen(page: &Rc<RefCell<Page>>, canvas: &web_sys::HtmlCanvasElement) {
+    let summary_page = Rc::clone(page);
     let summary = Closure::<dyn Fn() -> String>::new(move || {
         serde_json::to_string(&summary_page.borrow().summary()).unwrap_or_default()
     });
     glue::expose_summary(summary.as_ref().unchecked_ref());
     summary.forget();
-    let key_page = Rc::clone(&page);
+    let key_page = Rc::clone(page);
     let on_key = Closure::<dyn Fn(String)>::new(move |key: String| {
         let mut page = key_page.borrow_mut();
         match key.as_str() {
@@ -335,13 +374,7 @@ pub async fn run() -> Result<(), String> {
     });
     glue::listen_keys(on_key.as_ref().unchecked_ref());
     on_key.forget();
-    glue::listen_pointer(&canvas);
-    let seconds = page.borrow().options.record_seconds;
-    if let Some(seconds) = seconds {
-        start_recording(&page, seconds).await;
-    }
-    animate(page);
-    Ok(())
+    glue::listen_pointer(canvas);
 }
 
 /// Fetches, checks and opens the models the preset needs; a model that cannot be used is
