@@ -204,8 +204,13 @@ fn the_page_repaints_walls_as_native_process_does_records_a_clip_and_stays_on_it
     assert!(foreign.is_empty(), "requests outside the page's origin: {foreign:?}");
     assert!(browser.requests.iter().any(|u| u.contains("/models/")), "no model was fetched");
 
+    check_clip(&browser, &summary["clip"]);
+}
+
+/// The page's clip: H.264 that ffprobe decodes, every frame the page wrote at its time, and the
+/// microphone's tone in the codec the page reports, as long as the pictures.
+fn check_clip(browser: &Browser, clip: &serde_json::Value) {
     // The clip: H.264 that ffprobe decodes, with every frame the page wrote at its time.
-    let clip = &summary["clip"];
     let path = browser.downloaded(clip["name"].as_str().expect("clip name"));
     let probe = Command::new("ffprobe")
         .args(["-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries"])

@@ -12,10 +12,8 @@ use ort::{session::Session, value::Tensor};
 
 use super::{decode, graph_cut, preprocess};
 use crate::{
-    effects::StyleWeight,
     scene::{ClassMap, ScalarMap, Upsampling},
-    store::manifest::{CoarseLogits, Contract, ModelEntry, OutputKind},
-    style_transfer,
+    store::manifest::{CoarseLogits, Contract, InputContract, ModelEntry, OutputKind},
 };
 
 /// Where a model runs in the browser.
@@ -294,17 +292,20 @@ impl WebSession {
         decode::inverse_depth(&raw).map_err(|p| self.run_failed(p))
     }
 
-    /// `frame` stylized by a multistyle network blending the built-in `styles`, at the
-    /// network's working size.
-    pub async fn stylize(
+    /// The main input's contract, for callers that prepare their own input.
+    pub fn input_contract(&self) -> &InputContract {
+        &self.contract.input
+    }
+
+    /// Runs the graph on a prepared main input and the contract's extra input (a style
+    /// network's weights), and decodes its picture output.
+    pub async fn run_picture(
         &mut self,
-        frame: &RgbImage,
-        styles: &[StyleWeight],
+        input: ArrayD<f32>,
+        extra: ArrayD<f32>,
     ) -> Result<RgbaImage, WebInferenceError> {
-        let input = style_transfer::network_input(frame, &self.contract.input).into_dyn();
-        let weights = style_transfer::style_weights(styles);
         let output_name = self.contract.output.name.clone();
-        let raw = self.run_tensors(input, Some(weights), &output_name).await?;
+        let raw = self.run_tensors(input, Some(extra), &output_name).await?;
         decode::picture(&raw, &self.contract.output).map_err(|p| self.run_failed(p))
     }
 

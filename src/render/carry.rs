@@ -5,7 +5,7 @@
 use crate::scene::{ClassMap, Motion, ScalarMap, Stylized};
 
 use super::{
-    compositor::{
+    bindings::{
         Target, Upload, draw_fullscreen, fullscreen_pipeline, target, texture_entry, uniform_entry,
         view_entry,
     },

@@ -3,6 +3,7 @@
 //! Architecture invariant: nothing here depends on `inference`, `store` or `capture`; the
 //! renderer takes plain frames, `scene` maps and `effects` layers.
 
+pub(crate) mod bindings;
 pub mod carry;
 pub mod compositor;
 pub mod context;

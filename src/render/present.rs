@@ -5,9 +5,7 @@
 use std::collections::HashMap;
 
 use super::{
-    compositor::{
-        draw_fullscreen, fullscreen_pipeline, sampler_entry, texture_entry, uniform_entry,
-    },
+    bindings::{draw_fullscreen, fullscreen_pipeline, sampler_entry, texture_entry, uniform_entry},
     context::RenderContext,
     shaders,
 };

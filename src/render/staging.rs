@@ -170,7 +170,7 @@ impl Drop for StagedFrame {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::render::{RenderContext, compositor::target, readback};
+    use crate::render::{RenderContext, bindings::target, readback};
 
     fn made(staging: &FrameStaging) -> usize {
         staging.pool.lock().expect("not poisoned").made

@@ -3,7 +3,7 @@
 //! instead of 4 and the recorder does no colour conversion.
 
 use super::{
-    compositor::{draw_fullscreen, fullscreen_pipeline},
+    bindings::{draw_fullscreen, fullscreen_pipeline},
     context::{RenderContext, RenderError},
     shaders,
 };

@@ -5,7 +5,7 @@
 pub use dreamlens::stages::{STYLE_SKIP_LEVELS, StageKind};
 use std::{cell::RefCell, rc::Rc, sync::Arc, time::Duration};
 
-use dreamlens::effects::StyleWeight;
+use dreamlens::{effects::StyleWeight, style_transfer};
 use dreamlens::{
     inference::web::{WebInferenceError, WebSession},
     projection::Thumbnail,
@@ -117,10 +117,12 @@ impl Stage {
                 }
                 (StageKind::Person, _) => session.person(&frame).await.map(StageOutput::Map),
                 (StageKind::Depth, _) => session.depth(&frame).await.map(StageOutput::Map),
-                (StageKind::Style, Some(styles)) => session
-                    .stylize(&frame, &styles)
-                    .await
-                    .map(|picture| StageOutput::Picture(Arc::new(picture))),
+                (StageKind::Style, Some(styles)) => {
+                    let input = style_transfer::network_input(&frame, session.input_contract());
+                    let weights = style_transfer::style_weights(&styles);
+                    let picture = session.run_picture(input.into_dyn(), weights).await;
+                    picture.map(|picture| StageOutput::Picture(Arc::new(picture)))
+                }
                 (StageKind::Style, None) => Err(WebInferenceError::Run {
                     model: session.model_id().to_owned(),
                     reason: "a style stage was opened without its styles".into(),
@@ -145,7 +147,7 @@ impl Stage {
     /// A style stage's styles as a label reads them ("built-in style 19+5").
     pub fn style_label(&self) -> String {
         self.styles.as_deref().map_or_else(String::new, |styles| {
-            dreamlens::style_transfer::StyleChoice::Builtin(styles.to_vec()).describe()
+            style_transfer::StyleChoice::Builtin(styles.to_vec()).describe()
         })
     }
 

@@ -1,11 +1,8 @@
 //! Guides: the frame averaged down to an analysis map's size. The edge-aware upsampling compares
 //! each pixel against the guide of a map: the colour the model saw there.
 
-use super::{
-    COMPOSITE_FORMAT,
-    bindings::{Target, draw_fullscreen, fullscreen_pipeline, target, view_entry},
-    composite_target, sampler_entry, texture_entry, uniform_entry,
-};
+use super::{COMPOSITE_FORMAT, composite_target, sampler_entry, texture_entry, uniform_entry};
+use crate::render::bindings::{Target, draw_fullscreen, fullscreen_pipeline, target, view_entry};
 use crate::render::{context::RenderContext, shaders};
 
 /// The averaging shader, shared by every guide of a compositor.

@@ -2,11 +2,8 @@
 //! coefficients, fitted and averaged on a grid of 8x8-pixel colour averages. The analysis pass
 //! applies them per pixel.
 
-use super::{
-    D2, FLOAT,
-    bindings::{Target, draw_fullscreen, fullscreen_pipeline, target, view_entry},
-    sampler_entry, texture_entry, uniform_entry,
-};
+use super::{D2, FLOAT, sampler_entry, texture_entry, uniform_entry};
+use crate::render::bindings::{Target, draw_fullscreen, fullscreen_pipeline, target, view_entry};
 use crate::{
     render::{context::RenderContext, shaders},
     scene::{GUIDED_CELL, GUIDED_EPS, GUIDED_RADIUS},

@@ -2,18 +2,12 @@
 //! the GPU. Pipelines and textures are built once; each frame uploads plain data, runs the
 //! analysis upsampling pass and one or more passes per layer, ping-ponging between two textures.
 
-mod bindings;
 mod colour;
 mod guide;
 mod guided;
 mod motion;
 mod plan;
 
-use bindings::{D2, FLOAT, FLOAT_UNFILTERED, check_len};
-pub(crate) use bindings::{
-    Target, Upload, draw_fullscreen, fullscreen_pipeline, sampler_entry, target, texture_entry,
-    uniform_entry, view_entry,
-};
 use colour::{half_size, linear_luminance, region_mean_colour};
 use guide::{Guide, GuideShader};
 use guided::GuidedFilter;
@@ -21,6 +15,10 @@ use motion::MotionGuides;
 use plan::{AnalysisUniform, Pass, Slot};
 
 use super::{
+    bindings::{
+        D2, FLOAT, FLOAT_UNFILTERED, Target, Upload, check_len, draw_fullscreen,
+        fullscreen_pipeline, sampler_entry, target, texture_entry, uniform_entry, view_entry,
+    },
     carry::{self, Carried, Carrier, KeyframeTarget},
     context::{RenderContext, RenderError},
     shaders,

@@ -2,11 +2,8 @@
 //! averaged over 4x4 pixels and compared with the last frame's averages (`motion.wgsl`), so the
 //! full-size analysis pass reads one small texture instead of two full frames per pixel.
 
-use super::{
-    COMPOSITE_FORMAT, D2, FLOAT,
-    bindings::{Target, draw_fullscreen, fullscreen_pipeline, target, view_entry},
-    composite_target, sampler_entry, texture_entry,
-};
+use super::{COMPOSITE_FORMAT, D2, FLOAT, composite_target, sampler_entry, texture_entry};
+use crate::render::bindings::{Target, draw_fullscreen, fullscreen_pipeline, target, view_entry};
 use crate::render::{context::RenderContext, shaders};
 
 /// Two quarter-size targets used in turn: this frame's and the last one's.

@@ -6,9 +6,9 @@ use wgpu::util::DeviceExt as _;
 
 use super::{
     Compositor, MAX_REGION_SETS,
-    bindings::Target,
     colour::{f16_bits, half_size_uniform, srgb_to_linear, srgb4},
 };
+use crate::render::bindings::Target;
 use crate::{
     effects::{Effect, Layer, RegionSelector, lut::Lut},
     render::context::{RenderContext, RenderError},
