@@ -47,6 +47,9 @@ const TAPS: i32 = 2;
 @group(0) @binding(13) var guided1: texture_2d<f32>;
 @group(0) @binding(14) var guided2: texture_2d<f32>;
 @group(0) @binding(15) var guided3: texture_2d<f32>;
+// How the picture moved since the last frame (motion_field.wgsl): the history is read where each
+// pixel's content was, so a panning camera does not drag the old masks across the picture.
+@group(0) @binding(16) var history_flow: texture_2d<f32>;
 
 
 struct Outputs {
@@ -118,13 +121,14 @@ fn fs_main(in: VertexOut) -> Outputs {
         // new mask values (near 0.5) lean on the history more (MediaPipe-style smoothing).
         let moved = textureSampleLevel(motion, frame_sampler, in.uv, 0.0).a;
         let alpha = max(analysis.params.z, moved);
+        let was = in.uv + displacement(history_flow, in.uv);
         if HAS_REGIONS {
-            let old_masks = textureLoad(previous_masks, pixel, 0);
+            let old_masks = textureSampleLevel(previous_masks, frame_sampler, was, 0.0);
             let certainty_masks = abs(masks * 2.0 - 1.0);
             masks = mix(old_masks, masks, alpha * mix(vec4f(0.5), vec4f(1.0), certainty_masks));
         }
         if HAS_PERSON || HAS_DEPTH {
-            let old_pd = textureLoad(previous_person_depth, pixel, 0);
+            let old_pd = textureSampleLevel(previous_person_depth, frame_sampler, was, 0.0);
             let certainty_person = abs(person_depth.r * 2.0 - 1.0);
             person_depth.r = mix(old_pd.r, person_depth.r, alpha * mix(0.5, 1.0, certainty_person));
             person_depth.g = mix(old_pd.g, person_depth.g, alpha);

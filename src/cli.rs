@@ -431,11 +431,13 @@ pub struct RegionsArgs {
     #[arg(long, value_parser = parse_share)]
     pub region_threshold: Option<f32>,
     /// Also measure region flicker over this many consecutive frames at 10 fps, each frame
-    /// alone and fused: the share of pixels whose true surface stays but whose region changes.
+    /// alone, fused, and fused as the window shows it (the compositor's temporal filter on the
+    /// GPU): the share of pixels whose true surface stays but whose region changes.
     #[arg(long, default_value_t = 0)]
     pub flicker: u32,
     /// Print `{"frames", "iou": {wall, floor, ceiling, furniture}, "furniture_painted"}` as JSON
-    /// (with `"flicker": {"alone", "fused"}` when measured).
+    /// (with `"flicker": {"alone", "fused", "displayed"}` when measured, each `{"changed",
+    /// "wall_iou"}`).
     #[arg(long)]
     pub json: bool,
 }

@@ -488,6 +488,9 @@ pub struct MapMotions {
     pub person: Option<Motion>,
     /// Of the depth map.
     pub depth: Option<Motion>,
+    /// Of the last frame composited, to this one: the temporal filter reads its history where
+    /// each pixel's content was (`None`: in place, as for a still camera).
+    pub history: Option<Motion>,
 }
 
 /// A stylized picture and how to carry it onto the frame shown.

@@ -32,7 +32,7 @@ fn every_shader_file_is_listed() {
         .iter()
         .chain(shaders::EFFECTS.iter())
         .map(|(n, _)| *n)
-        .chain(["common", "fullscreen"])
+        .chain(["common", "fullscreen", "motion_field"])
         .collect();
     for entry in
         std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/shaders")).expect("shaders folder")

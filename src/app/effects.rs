@@ -41,6 +41,8 @@ pub(super) struct Effects {
     pub(super) projected_from: Option<u64>,
     /// Thumbnail of the frame last offered to the style stage (near-identical ones are skipped).
     pub(super) style_offered: Option<Thumbnail>,
+    /// The frame last composited: the temporal filter's history moves by the motion since.
+    pub(super) last_composited: Option<(u64, Thumbnail)>,
     /// A new restyle prompt for the style stage to pick up.
     pub(super) prompt: Arc<std::sync::Mutex<Option<String>>>,
     /// Which restyle engine runs and why.
@@ -285,6 +287,7 @@ impl Effects {
             projector: KeyframeProjector::new(DEFAULT_FADE_S),
             projected_from: None,
             style_offered: None,
+            last_composited: None,
             prompt,
             restyle_label,
             epoch: Instant::now(),
@@ -316,6 +319,7 @@ impl Effects {
             projector: KeyframeProjector::new(DEFAULT_FADE_S),
             projected_from: None,
             style_offered: None,
+            last_composited: None,
             prompt: Arc::default(),
             restyle_label: None,
             epoch: Instant::now(),
@@ -379,6 +383,10 @@ impl Effects {
         };
         let person = scalars(&self.person, &mut motions.person);
         let depth = scalars(&self.depth, &mut motions.depth);
+        if let Some((index, thumbnail)) = &self.last_composited {
+            motions.history = motions_to.from(*index, thumbnail);
+        }
+        self.last_composited = Some((frame.frame.index, current.clone()));
         if let Some(result) = self.style.as_ref().and_then(|s| s.latest())
             && self.projected_from != Some(result.frame_index)
         {

@@ -332,8 +332,12 @@ impl GpuStages {
         let mut extra = Vec::new();
         for i in 1..self.frames.len() - 1 {
             let motion = estimate_flow(&Thumbnail::of(&self.frames[i]), &key).to_motion();
-            let motions =
-                MapMotions { classes: motion.clone(), person: motion.clone(), depth: motion };
+            let motions = MapMotions {
+                classes: motion.clone(),
+                person: motion.clone(),
+                depth: motion,
+                history: None,
+            };
             let with = self.render(&mut carrying, i, Some(&motions))?;
             let without = self.render(&mut plain, i, None)?;
             if i > 1 {

@@ -104,7 +104,7 @@ impl KeyframeTarget {
 }
 
 /// Motion fields: two floats per grid point (unfilterable, read with `textureLoad`).
-const FLOW_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rg32Float;
+pub(super) const FLOW_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rg32Float;
 
 /// The carry pipelines, built once.
 pub(super) struct Carrier {
@@ -239,7 +239,7 @@ impl Carrier {
     }
 
     /// A motion field that moves nothing, for keyframes shown on their own frame.
-    fn still_motion() -> Motion {
+    pub(super) fn still_motion() -> Motion {
         Motion { cols: 1, rows: 1, vectors: vec![[0.0, 0.0]] }
     }
 }
@@ -283,7 +283,8 @@ fn oldest(slots: &[KeyframeSlot; 2]) -> usize {
     }
 }
 
-fn write_motion(context: &RenderContext, flow: &mut Upload, motion: &Motion) {
+/// Uploads `motion` into `flow` (a grid of the wrong length moves nothing, with a warning).
+pub(super) fn write_motion(context: &RenderContext, flow: &mut Upload, motion: &Motion) {
     let expected = (motion.cols * motion.rows) as usize;
     let vectors: &[[f32; 2]] = if motion.vectors.len() == expected && expected > 0 {
         &motion.vectors

@@ -1,8 +1,12 @@
 //! WGSL sources, embedded in the binary. Every shader is completed by `fullscreen.wgsl` (the
-//! full-screen triangle); effect shaders also by `common.wgsl` (the bindings every effect sees).
+//! full-screen triangle); effect shaders also by `common.wgsl` (the bindings every effect sees),
+//! and the two that move pictures by motion fields by `motion_field.wgsl`.
 
 /// The full-screen triangle, prepended to every shader.
 pub const FULLSCREEN: &str = include_str!("../../shaders/fullscreen.wgsl");
+
+/// Reading coarse motion fields, prepended to the shaders that move pictures by them.
+pub const MOTION_FIELD: &str = include_str!("../../shaders/motion_field.wgsl");
 
 /// Shared declarations of every effect pass.
 pub const COMMON: &str = include_str!("../../shaders/common.wgsl");
@@ -38,7 +42,10 @@ pub const EFFECTS: [(&str, &str); 12] = [
 /// `motion`, `present`, `i420`).
 pub fn standalone(name: &str) -> String {
     let body = STANDALONE.iter().find(|(n, _)| *n == name).map_or("", |(_, body)| body);
-    format!("{FULLSCREEN}\n{body}")
+    match name {
+        "carry" | "analysis" => format!("{FULLSCREEN}\n{MOTION_FIELD}\n{body}"),
+        _ => format!("{FULLSCREEN}\n{body}"),
+    }
 }
 
 /// The full source of an effect shader.

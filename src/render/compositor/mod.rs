@@ -202,6 +202,8 @@ pub struct Compositor {
     depth_upload: Upload,
     /// Carries maps and keyframes from older frames onto the frame shown.
     carrier: Carrier,
+    /// How the picture moved since the last frame, for the temporal filter's history.
+    history_flow: Upload,
     carried_regions: Carried,
     carried_person: Carried,
     carried_depth: Carried,
@@ -273,6 +275,8 @@ fn analysis_layout(device: &wgpu::Device) -> wgpu::BindGroupLayout {
     entries.extend((3..6).map(|binding| texture_entry(binding, FLOAT_UNFILTERED, D2)));
     // History, motion, guides and the guided filter's coefficients.
     entries.extend((6..16).map(|binding| texture_entry(binding, FLOAT, D2)));
+    // The motion the history is read by (a grid of vectors).
+    entries.push(texture_entry(16, FLOAT_UNFILTERED, D2));
     device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
         label: Some("analysis"),
         entries: &entries,
@@ -353,6 +357,7 @@ impl Compositor {
             person_upload: Upload::new(device, "person", wgpu::TextureFormat::R32Float, 4),
             depth_upload: Upload::new(device, "depth", wgpu::TextureFormat::R32Float, 4),
             carrier: Carrier::new(device, wgpu::TextureFormat::Rgba8Unorm),
+            history_flow: Upload::new(device, "history flow", carry::FLOW_FORMAT, 8),
             carried_regions: Carried::new(
                 device,
                 "carried regions",
@@ -632,6 +637,9 @@ impl Compositor {
         if self.filter.temporal {
             self.motion.render(context, encoder);
         }
+        let still = Carrier::still_motion();
+        let history = input.motions.and_then(|m| m.history.as_ref()).unwrap_or(&still);
+        carry::write_motion(context, &mut self.history_flow, history);
         let uniform = AnalysisUniform {
             size: [width as f32, height as f32, 1.0 / width as f32, 1.0 / height as f32],
             params: [self.filter.sigma_spatial, 0.0, self.filter.temporal_base, 0.0],
@@ -688,6 +696,7 @@ impl Compositor {
                 view_entry(13, guided[1]),
                 view_entry(14, guided[2]),
                 view_entry(15, guided[3]),
+                view_entry(16, &self.history_flow.target.view),
             ],
         });
         draw_fullscreen(
