@@ -8,12 +8,26 @@ use std::path::PathBuf;
 use image::{RgbImage, RgbaImage};
 
 use crate::{
-    diffusion::{AutoencoderChoice, DiffusionOptions, DiffusionPipeline, Img2Img},
+    diffusion::{AutoencoderChoice, DiffusionError, DiffusionOptions, DiffusionPipeline, Img2Img},
     effects::{Effect, StyleWeight},
-    inference::{ModelSession, SessionOptions, remote::CallStats},
+    inference::{InferenceError, ModelSession, SessionOptions, remote::CallStats},
     store::ModelStore,
-    style_transfer::{StyleChoice, StyleEngine},
+    style_transfer::{StyleChoice, StyleEngine, StyleError},
 };
+
+/// Why restyling cannot open or run.
+#[derive(Debug, thiserror::Error)]
+pub enum RestyleError {
+    /// The diffusion pipeline failed.
+    #[error(transparent)]
+    Diffusion(#[from] DiffusionError),
+    /// The style-transfer fallback cannot open.
+    #[error(transparent)]
+    Style(#[from] StyleError),
+    /// The style-transfer fallback failed on a frame.
+    #[error(transparent)]
+    Inference(#[from] InferenceError),
+}
 
 /// Diffusion pipelines the store is searched for, best first.
 pub const DIFFUSION_MODELS: [&str; 2] = ["sd-turbo", "sdxs"];
@@ -102,7 +116,7 @@ impl Restyler {
         options: &SessionOptions,
         request: &RestyleRequest,
         choice: &EngineChoice,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, RestyleError> {
         let diffusion_options = DiffusionOptions {
             session: options.clone(),
             autoencoder: choice.autoencoder.clone(),
@@ -114,8 +128,7 @@ impl Restyler {
             None => installed_pipeline(store),
         };
         if let Some((dir, name)) = installed {
-            let pipeline = DiffusionPipeline::open(&dir, &diffusion_options)
-                .map_err(|e| format!("diffusion model {name}: {e}"))?;
+            let pipeline = DiffusionPipeline::open(&dir, &diffusion_options)?;
             let label = format!(
                 "diffusion: {name} ({} scheduler, {}) on {}",
                 pipeline.scheduler_name(),
@@ -176,15 +189,18 @@ impl Restyler {
     }
 
     /// The restyled picture at the engine's working size (same aspect as `frame`).
-    pub fn restyle(&mut self, frame: &RgbImage) -> Result<RgbaImage, String> {
+    pub fn restyle(&mut self, frame: &RgbImage) -> Result<RgbaImage, RestyleError> {
         match &mut self.engine {
             Engine::Diffusion { pipeline, working_size } => {
-                let picture = pipeline
-                    .restyle(frame, &self.request.img2img, self.request.seed, *working_size)
-                    .map_err(|e| e.to_string())?;
+                let picture = pipeline.restyle(
+                    frame,
+                    &self.request.img2img,
+                    self.request.seed,
+                    *working_size,
+                )?;
                 Ok(image::DynamicImage::ImageRgb8(picture).to_rgba8())
             }
-            Engine::StyleTransfer(engine) => engine.stylize(frame).map_err(|e| e.to_string()),
+            Engine::StyleTransfer(engine) => Ok(engine.stylize(frame)?),
         }
     }
 }

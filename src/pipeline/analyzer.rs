@@ -5,7 +5,7 @@ use image::RgbImage;
 use super::{FrameAnalysis, LayerPlan, PipelineError};
 use crate::{
     effects::{Effect, preset::Preset},
-    inference::{AnalysisModels, InferenceError, ModelSession, SceneAnalyzer, SessionOptions},
+    inference::{AnalysisModels, ModelSession, SceneAnalyzer, SessionOptions},
     restyle::{EngineChoice, RestyleRequest, Restyler},
     scene::{MapMotions, Stylized},
     store::ModelStore,
@@ -50,12 +50,16 @@ impl FrameAnalyzer {
         let mut stylizer = None;
         let mut style_off = None;
         let opened = preset.layers.iter().find_map(|l| match &l.effect {
+            // An engine that cannot open turns its layers off, with the reason shown.
             effect @ Effect::Style { .. } => StyleChoice::of(effect).map(|choice| {
-                StyleEngine::open(store, options, &choice).map(|e| Stylizer::Transfer(Box::new(e)))
+                StyleEngine::open(store, options, &choice)
+                    .map(|e| Stylizer::Transfer(Box::new(e)))
+                    .map_err(|e| e.to_string())
             }),
             effect => RestyleRequest::of(effect).map(|request| {
                 Restyler::open(store, options, &request, engine)
                     .map(|r| Stylizer::Restyle(Box::new(r)))
+                    .map_err(|e| e.to_string())
             }),
         });
         match opened {
@@ -103,16 +107,12 @@ impl FrameAnalyzer {
         &mut self,
         frame: &RgbImage,
         index: u64,
-    ) -> Result<FrameAnalysis, InferenceError> {
+    ) -> Result<FrameAnalysis, PipelineError> {
         let scene = self.analyzer.analyze(frame)?;
         let keyframe = index.is_multiple_of(self.keyframe_every);
         let stylized = match &mut self.stylizer {
             Some(Stylizer::Transfer(engine)) if keyframe => Some(engine.stylize(frame)?),
-            Some(Stylizer::Restyle(restyler)) if keyframe => Some(
-                restyler
-                    .restyle(frame)
-                    .map_err(|reason| InferenceError::Run { model: "restyle".into(), reason })?,
-            ),
+            Some(Stylizer::Restyle(restyler)) if keyframe => Some(restyler.restyle(frame)?),
             _ => None,
         };
         Ok(FrameAnalysis {

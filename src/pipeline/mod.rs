@@ -29,6 +29,10 @@ pub enum PipelineError {
     #[cfg(not(target_family = "wasm"))]
     #[error(transparent)]
     Inference(#[from] crate::inference::InferenceError),
+    /// Restyling failed.
+    #[cfg(not(target_family = "wasm"))]
+    #[error(transparent)]
+    Restyle(#[from] crate::restyle::RestyleError),
     /// The GPU failed.
     #[error(transparent)]
     Render(#[from] RenderError),

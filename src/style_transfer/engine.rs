@@ -8,9 +8,24 @@ use super::{
     style_weights,
 };
 use crate::{
+    capture::CaptureError,
     inference::{InferenceError, ModelSession, SessionOptions, decode},
-    store::ModelStore,
+    store::{ModelStore, StoreError},
 };
+
+/// Why a style engine cannot open.
+#[derive(Debug, thiserror::Error)]
+pub enum StyleError {
+    /// A style model is missing or fails its check.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A style model cannot be opened or run.
+    #[error(transparent)]
+    Inference(#[from] InferenceError),
+    /// The style picture cannot be read.
+    #[error("style image: {0}")]
+    StyleImage(CaptureError),
+}
 
 /// How the `style` layer stylizes frames.
 pub(crate) enum StyleEngine {
@@ -25,22 +40,21 @@ impl StyleEngine {
         store: &ModelStore,
         options: &SessionOptions,
         choice: &StyleChoice,
-    ) -> Result<Self, String> {
-        let open = |id: &str| {
+    ) -> Result<Self, StyleError> {
+        let open = |id: &str| -> Result<ModelSession, StyleError> {
             let model = if options.serves_remotely(id) {
                 store.locate_or_describe(id)
             } else {
                 store.locate(id)
             };
-            let model = model.map_err(|e| e.to_string())?;
-            ModelSession::open(&model, options).map_err(|e| e.to_string())
+            Ok(ModelSession::open(&model?, options)?)
         };
         match choice {
             StyleChoice::Image(path) => {
                 let style = crate::capture::photo::read_photo_logged(std::path::Path::new(path))
-                    .map_err(|e| format!("style image: {e}"))?;
+                    .map_err(StyleError::StyleImage)?;
                 let mut predict = open(STYLE_PREDICT_MODEL)?;
-                let style_vector = predict.run_image(&style).map_err(|e| e.to_string())?;
+                let style_vector = predict.run_image(&style)?;
                 Ok(StyleEngine::Arbitrary { session: open(STYLE_TRANSFORM_MODEL)?, style_vector })
             }
             StyleChoice::Builtin(styles) => Ok(StyleEngine::Multi {

@@ -10,6 +10,8 @@ mod engine;
 
 #[cfg(not(target_family = "wasm"))]
 pub(crate) use engine::StyleEngine;
+#[cfg(not(target_family = "wasm"))]
+pub use engine::StyleError;
 
 use image::RgbImage;
 use ndarray::{Array4, ArrayD};
