@@ -375,11 +375,17 @@ fn checked_files_are_not_hashed_again_until_they_change() {
     let second = open();
     second.locate("toy").expect("found");
     assert_eq!(second.bytes_hashed(), 0, "not hashed again");
-    // The same size, other bytes, a new modification time: hashed again and refused.
-    std::thread::sleep(Duration::from_millis(20));
+    // The same size, other bytes, a new modification time: hashed again and refused. The time
+    // is set a second on, rather than waited for: a file system may keep whole seconds.
+    let checked = std::fs::metadata(&file).and_then(|m| m.modified()).expect("mtime");
     let mut bad = GOOD.to_vec();
     bad[3] ^= 0x55;
     std::fs::write(&file, &bad).expect("write");
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .and_then(|f| f.set_modified(checked + Duration::from_secs(1)))
+        .expect("set the modification time");
     let third = open();
     let error = third.locate("toy").expect_err("corrupt copy refused");
     assert!(matches!(error, StoreError::HashMismatch { .. }), "{error}");
