@@ -75,42 +75,51 @@ pub fn export(repository: &Path, args: &[&str]) {
 }
 
 /// Starts the launcher on `repository` (slow models delayed) and waits until Triton is ready.
+/// The ports are free when chosen but may be taken before Triton binds them (another test
+/// process chose the same): then it starts again on new ones.
 pub fn start(repository: tempfile::TempDir) -> Triton {
-    use std::os::unix::process::CommandExt;
-    let port = free_port();
+    const TRIES: usize = 3;
     let log = repository.path().join("triton.log");
+    for attempt in 1..=TRIES {
+        let (mut child, ready) = launch(repository.path(), &log);
+        if let Some(line) = ready {
+            let url = line["ready ".len()..].trim().to_owned();
+            return Triton { child, url, _repository: repository };
+        }
+        let _ = child.wait();
+        let tail = std::fs::read_to_string(&log).unwrap_or_default();
+        // Triton says "Socket 'ADDRESS' already in use"; Python, "Address already in use".
+        let taken = tail.contains("already in use");
+        if !(taken && attempt < TRIES) {
+            let last: Vec<&str> = tail.lines().rev().take(30).collect();
+            panic!("Triton did not start: {}", last.join("\n"));
+        }
+    }
+    unreachable!("the last try returns or panics")
+}
+
+/// One launch on newly chosen ports: the launcher and its `ready URL` line, if it came.
+fn launch(repository: &Path, log: &Path) -> (Child, Option<String>) {
+    use std::os::unix::process::CommandExt;
     let mut child = Command::new(python())
         .arg(root().join("scripts/serve_triton.py"))
         .arg("--model-repository")
-        .arg(repository.path())
-        .args(["--http-port", &port.to_string()])
+        .arg(repository)
+        .args(["--http-port", &free_port().to_string()])
         .args(["--grpc-port", &free_port().to_string()])
         .args(["--metrics-port", &free_port().to_string()])
         .args(["--delay-ms", &SLOW_DELAY_MS.to_string(), "--delay-prefix", SLOW_PREFIX])
         .arg("--stop-when-stdin-closes")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(&log).expect("log file"))
+        .stderr(std::fs::File::create(log).expect("log file"))
         .process_group(0)
         .spawn()
         .expect("the launcher starts");
     let stdout = child.stdout.take().expect("piped");
     let ready =
         BufReader::new(stdout).lines().map_while(Result::ok).find(|l| l.starts_with("ready "));
-    let Some(line) = ready else {
-        let _ = child.wait();
-        panic!(
-            "Triton did not start: {}",
-            std::fs::read_to_string(&log)
-                .unwrap_or_default()
-                .lines()
-                .rev()
-                .take(30)
-                .collect::<Vec<_>>()
-                .join("\n")
-        );
-    };
-    Triton { child, url: line["ready ".len()..].trim().to_owned(), _repository: repository }
+    (child, ready)
 }
 
 /// The tiny pipeline in a temporary folder with its UNet in half precision.
