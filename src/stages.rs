@@ -110,6 +110,8 @@ pub struct StageStats {
     pub rate_hz: f32,
     /// The last failure, if the last run failed.
     pub error: Option<String>,
+    /// A run is going now.
+    pub running: bool,
 }
 
 impl StageStats {
@@ -165,9 +167,11 @@ impl<F: Send + Sync + 'static, O: Clone + Send + 'static> Stage<F, O> {
         let thread = thread::Builder::new().name(format!("stage-{name}")).spawn(move || {
             let mut last_done: Option<Instant> = None;
             while let Some(job) = thread_input.take() {
+                thread_stats.lock().unwrap_or_else(|e| e.into_inner()).running = true;
                 let result = work(&job.frame);
                 let done = Instant::now();
                 let mut stats = thread_stats.lock().unwrap_or_else(|e| e.into_inner());
+                stats.running = false;
                 match result {
                     Ok(value) => {
                         *thread_output.lock().unwrap_or_else(|e| e.into_inner()) = Some(Stamped {

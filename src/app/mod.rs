@@ -436,7 +436,11 @@ impl LiveApp {
         let (actions, reconfigure) = self.draw_window(&window, &picture)?;
         self.record(&frame, &picture);
         self.displayed += 1;
-        self.meter.frame_shown();
+        let beside_a_run = self
+            .effects
+            .as_ref()
+            .is_some_and(|effects| effects.stage_stats().iter().any(|(_, stats)| stats.running));
+        self.meter.frame_shown(beside_a_run);
         self.fps.tick();
         if reconfigure {
             self.configure_surface();

@@ -19,6 +19,8 @@ pub struct SessionMeter {
     last: Option<Instant>,
     frames: u64,
     max_gap: Duration,
+    /// Frames shown while a model run was going.
+    beside_runs: u64,
     /// The window thread's CPU time when the first frame was shown.
     cpu_at_first: Option<Duration>,
 }
@@ -50,6 +52,9 @@ pub struct SessionSummary {
     pub window_thread_cpu_ms_per_frame: Option<f64>,
     /// Longest time between two shown frames, in milliseconds.
     pub max_frame_gap_ms: f64,
+    /// Frames shown while a model run was going: a window that waited for its models would
+    /// show none.
+    pub frames_beside_model_runs: u64,
     /// Per model stage.
     pub stages: BTreeMap<String, StageSummary>,
     /// Where the last picture was drawn, `[x0, y0, x1, y1]` in window pixels: letterboxed into
@@ -60,9 +65,10 @@ pub struct SessionSummary {
 }
 
 impl SessionMeter {
-    /// Records a frame shown now.
-    pub fn frame_shown(&mut self) {
+    /// Records a frame shown now; `beside_a_run` while a model run was going.
+    pub fn frame_shown(&mut self, beside_a_run: bool) {
         let now = Instant::now();
+        self.beside_runs += u64::from(beside_a_run);
         if self.first.is_none() {
             self.first = Some(now);
             self.cpu_at_first = thread_cpu_time();
@@ -92,6 +98,7 @@ impl SessionMeter {
             display_fps: self.frames as f64 / seconds,
             window_thread_cpu_ms_per_frame: cpu,
             max_frame_gap_ms: self.max_gap.as_secs_f64() * 1e3,
+            frames_beside_model_runs: self.beside_runs,
             stages: stages
                 .iter()
                 .map(|(kind, stats)| {
@@ -144,13 +151,14 @@ mod tests {
     fn frames_gaps_and_stages_are_summed_up() {
         let mut meter = SessionMeter::default();
         assert!(meter.summary(&[]).is_none(), "nothing shown yet");
-        meter.frame_shown();
+        meter.frame_shown(false);
         std::thread::sleep(Duration::from_millis(30));
-        meter.frame_shown();
-        meter.frame_shown();
+        meter.frame_shown(true);
+        meter.frame_shown(true);
         let stats = StageStats { completed: 2, skipped: 5, ..StageStats::default() };
         let summary = meter.summary(&[(StageKind::Style, stats)]).expect("frames shown");
         assert_eq!(summary.frames, 3);
+        assert_eq!(summary.frames_beside_model_runs, 2);
         assert!(summary.max_frame_gap_ms >= 30.0, "{summary:?}");
         assert_eq!(summary.stages["style"].runs, 2);
         assert_eq!(summary.stages["style"].skipped, 5);
