@@ -128,6 +128,20 @@ fn mirror_of(dir: &std::path::Path, folders: &[&str]) {
 }
 
 #[test]
+fn doctor_on_a_machine_without_sound_prints_no_sound_library_errors() {
+    // An empty home: no ALSA configuration of the user's. Where the machine has no sound card
+    // and no sound server (CI's), alsa-lib used to print two dozen error lines.
+    let home = tempfile::tempdir().expect("temp");
+    let output =
+        dreamlens(home.path()).env("HOME", home.path()).arg("doctor").output().expect("runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("ALSA lib"), "sound library noise:\n{stderr}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("Audio inputs"), "no audio section:\n{stdout}");
+}
+
+#[test]
 fn doctor_and_verify_tell_the_truth() {
     let cache = tempfile::tempdir().expect("temp");
     let mirror = tempfile::tempdir().expect("temp");

@@ -16,8 +16,36 @@ use super::{
     audio::{AacProfile, AudioPacket, LiveSound, SoundCodec},
 };
 
+/// True on a Linux machine with no sound card, no sound server and no ALSA device configured:
+/// there alsa-lib prints a screenful of errors for every question cpal asks it, and no
+/// microphone can be found anyway.
+fn no_sound_system() -> bool {
+    if !cfg!(target_os = "linux") {
+        return false;
+    }
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    let configured = std::env::var_os("ALSA_CONFIG_PATH").is_some()
+        || std::path::Path::new("/etc/asound.conf").exists()
+        || home.is_some_and(|home| home.join(".asoundrc").exists());
+    if configured {
+        return false;
+    }
+    let cards = std::fs::read_to_string("/proc/asound/cards").unwrap_or_default();
+    let card =
+        cards.lines().any(|line| line.trim_start().starts_with(|c: char| c.is_ascii_digit()));
+    let runtime = std::env::var_os("XDG_RUNTIME_DIR").map(std::path::PathBuf::from);
+    let server = std::env::var_os("PULSE_SERVER").is_some()
+        || runtime.is_some_and(|dir| {
+            dir.join("pulse/native").exists() || dir.join("pipewire-0").exists()
+        });
+    !card && !server
+}
+
 /// The input devices the platform reports, by name.
 pub fn list() -> Vec<String> {
+    if no_sound_system() {
+        return Vec::new();
+    }
     cpal::default_host()
         .input_devices()
         .map(|devices| devices.filter_map(|d| d.name().ok()).collect())
@@ -50,6 +78,9 @@ impl Microphone {
     pub fn start(device: Option<&str>, origin: Instant) -> Result<(Self, LiveSound), CaptureError> {
         let label = device.unwrap_or("the default microphone").to_owned();
         let error = |problem: String| CaptureError::Open { input: label.clone(), problem };
+        if no_sound_system() {
+            return Err(error("this machine has no sound card and no sound server".into()));
+        }
         let host = cpal::default_host();
         let device = match device {
             None => host.default_input_device(),
