@@ -491,6 +491,9 @@ pub struct MapMotions {
     /// Of the last frame composited, to this one: the temporal filter reads its history where
     /// each pixel's content was (`None`: in place, as for a still camera).
     pub history: Option<Motion>,
+    /// Seconds since the last frame composited: the temporal filter weighs the new frame by the
+    /// time that passed, so it settles as fast at 4 frames a second as at 30 (`None`: 1/30 s).
+    pub since_last_s: Option<f32>,
 }
 
 /// A stylized picture and how to carry it onto the frame shown.

@@ -41,8 +41,9 @@ pub(super) struct Effects {
     pub(super) projected_from: Option<u64>,
     /// Thumbnail of the frame last offered to the style stage (near-identical ones are skipped).
     pub(super) style_offered: Option<Thumbnail>,
-    /// The frame last composited: the temporal filter's history moves by the motion since.
-    pub(super) last_composited: Option<(u64, Thumbnail)>,
+    /// The frame last composited and when it was captured: the temporal filter's history moves
+    /// by the motion since, and weighs by the time since.
+    pub(super) last_composited: Option<(u64, Thumbnail, Instant)>,
     /// A new restyle prompt for the style stage to pick up.
     pub(super) prompt: Arc<std::sync::Mutex<Option<String>>>,
     /// Which restyle engine runs and why.
@@ -383,10 +384,12 @@ impl Effects {
         };
         let person = scalars(&self.person, &mut motions.person);
         let depth = scalars(&self.depth, &mut motions.depth);
-        if let Some((index, thumbnail)) = &self.last_composited {
+        if let Some((index, thumbnail, captured_at)) = &self.last_composited {
             motions.history = motions_to.from(*index, thumbnail);
+            let since_last = frame.captured_at.saturating_duration_since(*captured_at);
+            motions.since_last_s = Some(since_last.as_secs_f32());
         }
-        self.last_composited = Some((frame.frame.index, current.clone()));
+        self.last_composited = Some((frame.frame.index, current.clone(), frame.captured_at));
         if let Some(result) = self.style.as_ref().and_then(|s| s.latest())
             && self.projected_from != Some(result.frame_index)
         {

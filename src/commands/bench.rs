@@ -336,7 +336,7 @@ impl GpuStages {
                 classes: motion.clone(),
                 person: motion.clone(),
                 depth: motion,
-                history: None,
+                ..MapMotions::default()
             };
             let with = self.render(&mut carrying, i, Some(&motions))?;
             let without = self.render(&mut plain, i, None)?;

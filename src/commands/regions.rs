@@ -125,6 +125,8 @@ impl Displayed {
                 .last
                 .as_ref()
                 .and_then(|last| estimate_flow(&thumbnail, last).to_motion()),
+            // The frames are a tenth of a second apart, as a camera at 10 fps gives them.
+            since_last_s: Some(FRAME_GAP_S),
             ..MapMotions::default()
         };
         self.last = Some(thumbnail);

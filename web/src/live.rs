@@ -98,6 +98,8 @@ struct CameraFrame {
     rgba: Option<Vec<u8>>,
     /// Its motion thumbnail, made when a model runs (maps from older frames are carried onto it).
     thumbnail: Option<Rc<Thumbnail>>,
+    /// When it came, on the page's clock.
+    captured_ms: f64,
 }
 
 /// Frames the page lets the GPU work on at once: two keep it busy while the next is prepared,
@@ -136,6 +138,9 @@ struct Page {
     restyle_engine: Option<String>,
     /// The thumbnail of the frame the style stage was last given.
     style_offered: Option<Rc<Thumbnail>>,
+    /// The frame last composited (index, thumbnail, capture time): the temporal filter's
+    /// history moves by the motion since, and weighs by the time since.
+    last_composited: Option<(u64, Rc<Thumbnail>, f64)>,
     frames_captured: u64,
     shown: u64,
     started_ms: f64,
@@ -202,7 +207,9 @@ pub async fn run() -> Result<(), String> {
     let plan = LayerPlan::new(&preset, &disabled, style_off);
     let dropped: Vec<String> =
         plan.dropped.iter().map(|d| format!("{}: {}", d.effect, d.reason)).collect();
-    let renderer = EffectRenderer::new(plan);
+    let mut renderer = EffectRenderer::new(plan);
+    // Camera frames follow each other: masks are smoothed over time, as in the desktop window.
+    renderer.set_temporal(true);
     let status = disabled.iter().map(|d| d.reason.clone()).collect::<Vec<_>>().join("\n");
     glue::set_status(&status, if status.is_empty() { "info" } else { "error" });
     let controls = Controls {
@@ -246,6 +253,7 @@ pub async fn run() -> Result<(), String> {
         keyframes: KeyframeProjector::new(DEFAULT_FADE_S),
         restyle_engine,
         style_offered: None,
+        last_composited: None,
         frames_captured: 0,
         shown: 0,
         started_ms: now_ms(),
@@ -686,7 +694,8 @@ impl Page {
         let copyable = video_size[..] == [self.size.0, self.size.1];
         let rgba = (self.frame_copy == FrameCopy::Cpu || !copyable)
             .then(|| glue::grab_frame(&self.camera, self.size.0, self.size.1).to_vec());
-        self.frame = Some(CameraFrame { index, small, small_size, rgba, thumbnail });
+        self.frame =
+            Some(CameraFrame { index, small, small_size, rgba, thumbnail, captured_ms: captured });
         true
     }
 
@@ -739,6 +748,12 @@ impl Page {
             self.frame.as_ref().map(|frame| (frame.index, frame.thumbnail.as_deref()))
         {
             let mut motions_to = MotionsTo::new(current, index);
+            if let Some((last, thumbnail, captured_ms)) = &self.last_composited {
+                motions.history = motions_to.from(*last, thumbnail);
+                let since_last_ms =
+                    self.frame.as_ref().map_or(0.0, |f| f.captured_ms - captured_ms);
+                motions.since_last_s = Some((since_last_ms / 1e3).max(0.0) as f32);
+            }
             for (kind, result) in &newest {
                 let Some(result) = result else { continue };
                 let motion = motions_to.from(result.index, &result.source);
@@ -752,6 +767,9 @@ impl Page {
         }
         self.analysis.motions = motions;
         self.analysis_onto = onto;
+        self.last_composited = self.frame.as_ref().and_then(|frame| {
+            Some((frame.index, Rc::clone(frame.thumbnail.as_ref()?), frame.captured_ms))
+        });
     }
 
     fn composite_and_present(&mut self) -> Result<(), String> {

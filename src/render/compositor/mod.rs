@@ -111,7 +111,8 @@ pub struct AnalysisFilter {
     pub sigma_range_maps: f32,
     /// Blend video frames with the previous result (off for single images).
     pub temporal: bool,
-    /// Weight of the new analysis on a still picture (1 = no smoothing).
+    /// Weight of the new analysis on a still picture at 30 frames a second (1 = no smoothing);
+    /// frames further apart weigh more (`MapMotions::since_last_s`).
     pub temporal_base: f32,
     /// Membership (0..1: the region's share of the model's probability, refined by the
     /// picture) a pixel needs to belong to a region. Above one half, so pixels the model splits
@@ -230,6 +231,14 @@ impl std::fmt::Debug for Compositor {
             .field("passes", &self.passes.len())
             .finish_non_exhaustive()
     }
+}
+
+/// The new frame's weight in the temporal filter for frames `since_last_s` apart, given its
+/// weight `at_30_fps` for frames 1/30 s apart: the history fades by the same amount per second
+/// whatever the frame rate.
+fn temporal_weight(at_30_fps: f32, since_last_s: Option<f32>) -> f32 {
+    let frames = since_last_s.map_or(1.0, |s| (s * 30.0).clamp(0.0, 300.0));
+    1.0 - (1.0 - at_30_fps.clamp(0.0, 1.0)).powf(frames)
 }
 
 /// Two targets alike, written in turn (`NAME a`, `NAME b`).
@@ -640,9 +649,11 @@ impl Compositor {
         let still = Carrier::still_motion();
         let history = input.motions.and_then(|m| m.history.as_ref()).unwrap_or(&still);
         carry::write_motion(context, &mut self.history_flow, history);
+        let since_last_s = input.motions.and_then(|m| m.since_last_s);
+        let temporal_base = temporal_weight(self.filter.temporal_base, since_last_s);
         let uniform = AnalysisUniform {
             size: [width as f32, height as f32, 1.0 / width as f32, 1.0 / height as f32],
-            params: [self.filter.sigma_spatial, 0.0, self.filter.temporal_base, 0.0],
+            params: [self.filter.sigma_spatial, 0.0, temporal_base, 0.0],
             range: [
                 self.filter.sigma_range_classes,
                 self.filter.sigma_range_maps,
@@ -840,5 +851,25 @@ impl Compositor {
             &self.masks[self.current_history].texture,
             &self.person_depth[self.current_history].texture,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::temporal_weight;
+
+    #[test]
+    fn the_history_fades_by_the_same_amount_per_second_at_any_frame_rate() {
+        let base = 0.12;
+        assert!(
+            (temporal_weight(base, None) - base).abs() < 1e-6,
+            "frames 1/30 s apart by default"
+        );
+        assert!((temporal_weight(base, Some(1.0 / 30.0)) - base).abs() < 1e-6);
+        assert_eq!(temporal_weight(base, Some(0.0)), 0.0, "the same frame again changes nothing");
+        // Three frames at 30 fps or one at 10 fps leave the same share of the history.
+        let kept_at_30 = (1.0 - base).powi(3);
+        assert!((1.0 - temporal_weight(base, Some(0.1)) - kept_at_30).abs() < 1e-6);
+        assert_eq!(temporal_weight(1.0, Some(0.1)), 1.0, "no smoothing stays none");
     }
 }
