@@ -152,38 +152,11 @@ pub fn guided_membership(map: &ClassMap, sets: &[Vec<u8>], frame: &RgbImage) -> 
     let (width, height) = (frame.width() as usize, frame.height() as usize);
     let cell_px = GUIDED_CELL as usize;
     let (gw, gh) = ((width / cell_px).max(1), (height / cell_px).max(1));
-    // The frame averaged over 4x4 blocks, 0..1.
-    let mut colour = vec![[0f32; 3]; gw * gh];
-    for (cell, c) in colour.iter_mut().enumerate() {
-        let (gx, gy) = (cell % gw, cell / gw);
-        let mut n = 0.0;
-        for y in (gy * cell_px..(gy + 1) * cell_px).filter(|&y| y < height) {
-            for x in (gx * cell_px..(gx + 1) * cell_px).filter(|&x| x < width) {
-                let p = frame.get_pixel(x as u32, y as u32).0;
-                for (v, q) in c.iter_mut().zip(p) {
-                    *v += f32::from(q) / 255.0;
-                }
-                n += 1.0;
-            }
-        }
-        c.iter_mut().for_each(|v| *v /= f32::max(n, 1.0));
-    }
+    let colour = cell_colours(frame, (gw, gh), cell_px);
     // Membership sampled bilinearly at each grid cell's centre.
     let (mw, mh) = map.region_grid();
     let low = map.set_membership(sets);
-    let sample =
-        |values: &[f32], (w, h): (usize, usize), per: usize, u: f32, v: f32, out: &mut [f32]| {
-            let x = (u * w as f32 - 0.5).clamp(0.0, (w - 1) as f32);
-            let y = (v * h as f32 - 0.5).clamp(0.0, (h - 1) as f32);
-            let (x0, y0) = (x.floor() as usize, y.floor() as usize);
-            let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
-            let (fx, fy) = (x - x0 as f32, y - y0 as f32);
-            for (s, o) in out.iter_mut().enumerate().take(per) {
-                let at = |xx: usize, yy: usize| values[(yy * w + xx) * per + s];
-                *o = (at(x0, y0) * (1.0 - fx) + at(x1, y0) * fx) * (1.0 - fy)
-                    + (at(x0, y1) * (1.0 - fx) + at(x1, y1) * fx) * fy;
-            }
-        };
+    let sample = sample_bilinear;
     let mut membership = vec![0f32; gw * gh * k];
     for (cell, out) in membership.chunks_exact_mut(k.max(1)).enumerate() {
         let (u, v) =
@@ -264,6 +237,49 @@ pub fn guided_membership(map: &ClassMap, sets: &[Vec<u8>], frame: &RgbImage) -> 
         }
     }
     values
+}
+
+/// `frame` averaged over each `cell_px`-pixel square of a `grid`-cell grid, 0..1.
+fn cell_colours(frame: &RgbImage, (gw, gh): (usize, usize), cell_px: usize) -> Vec<[f32; 3]> {
+    let (width, height) = (frame.width() as usize, frame.height() as usize);
+    let mut colour = vec![[0f32; 3]; gw * gh];
+    for (cell, c) in colour.iter_mut().enumerate() {
+        let (gx, gy) = (cell % gw, cell / gw);
+        let mut n = 0.0;
+        for y in (gy * cell_px..(gy + 1) * cell_px).filter(|&y| y < height) {
+            for x in (gx * cell_px..(gx + 1) * cell_px).filter(|&x| x < width) {
+                let p = frame.get_pixel(x as u32, y as u32).0;
+                for (v, q) in c.iter_mut().zip(p) {
+                    *v += f32::from(q) / 255.0;
+                }
+                n += 1.0;
+            }
+        }
+        c.iter_mut().for_each(|v| *v /= f32::max(n, 1.0));
+    }
+    colour
+}
+
+/// `values` (a `w` x `h` grid of `per` values each, at cell centres) sampled bilinearly at
+/// `(u, v)` (0..1, clamped at the borders) into `out`.
+fn sample_bilinear(
+    values: &[f32],
+    (w, h): (usize, usize),
+    per: usize,
+    u: f32,
+    v: f32,
+    out: &mut [f32],
+) {
+    let x = (u * w as f32 - 0.5).clamp(0.0, (w - 1) as f32);
+    let y = (v * h as f32 - 0.5).clamp(0.0, (h - 1) as f32);
+    let (x0, y0) = (x.floor() as usize, y.floor() as usize);
+    let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
+    let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+    for (s, o) in out.iter_mut().enumerate().take(per) {
+        let at = |xx: usize, yy: usize| values[(yy * w + xx) * per + s];
+        *o = (at(x0, y0) * (1.0 - fx) + at(x1, y0) * fx) * (1.0 - fy)
+            + (at(x0, y1) * (1.0 - fx) + at(x1, y1) * fx) * fy;
+    }
 }
 
 /// The inverse of a 3x3 matrix with a positive determinant (a covariance plus a ridge).

@@ -226,27 +226,7 @@ impl Recorder {
                             // Asked for now; a pipelined encoder delivers it later.
                             last_key = Some(time_s);
                         }
-                        let planes = match frame.pixels {
-                            Pixels::I420(bytes) => {
-                                I420::from_planes(bytes, frame.width, frame.height)
-                                    .filter(|p| (p.width, p.height) == (even_w, even_h))
-                                    .ok_or_else(|| {
-                                        RecordError::Encode(format!(
-                                            "an I420 frame of {}x{} does not fit the {even_w}x{even_h} recording",
-                                            frame.width, frame.height
-                                        ))
-                                    })?
-                            }
-                            Pixels::Rgba(rgba) if (frame.width, frame.height) == (out_w, out_h) => {
-                                I420::from_rgba(&rgba, out_w, out_h)
-                            }
-                            Pixels::Rgba(rgba) => {
-                                let from = (frame.width, frame.height);
-                                let scaled = crate::resize::rgba(&rgba, from, (out_w, out_h))
-                                    .map_err(|e| RecordError::Encode(e.to_string()))?;
-                                I420::from_rgba(&scaled, out_w, out_h)
-                            }
-                        };
+                        let planes = planes_of(frame, (out_w, out_h), (even_w, even_h))?;
                         for (time_s, picture) in encoder.encode(&planes, time_s, keyframe)? {
                             if picture.is_key {
                                 // The encoder's own keyframes (scene cuts) restart the interval.
@@ -323,5 +303,28 @@ impl Recorder {
         drop(self.sender.take());
         let thread = self.thread.take().expect("finish runs once");
         thread.join().map_err(|_| RecordError::Encode("the recorder thread panicked".into()))?
+    }
+}
+
+/// A frame's picture as the encoder's planes: I420 made on the GPU (of the recording's even
+/// size), or RGBA converted here, scaled first when it is not of the output size `out`.
+fn planes_of(frame: RecordFrame, out: (u32, u32), even: (u32, u32)) -> Result<I420, RecordError> {
+    match frame.pixels {
+        Pixels::I420(bytes) => I420::from_planes(bytes, frame.width, frame.height)
+            .filter(|p| (p.width, p.height) == even)
+            .ok_or_else(|| {
+                RecordError::Encode(format!(
+                    "an I420 frame of {}x{} does not fit the {}x{} recording",
+                    frame.width, frame.height, even.0, even.1
+                ))
+            }),
+        Pixels::Rgba(rgba) if (frame.width, frame.height) == out => {
+            Ok(I420::from_rgba(&rgba, out.0, out.1))
+        }
+        Pixels::Rgba(rgba) => {
+            let scaled = crate::resize::rgba(&rgba, (frame.width, frame.height), out)
+                .map_err(|e| RecordError::Encode(e.to_string()))?;
+            Ok(I420::from_rgba(&scaled, out.0, out.1))
+        }
     }
 }

@@ -75,28 +75,7 @@ pub fn download_to(
     if already > 0 {
         request = request.header("Range", &format!("bytes={already}-"));
     }
-    let response = request.call().map_err(|e| match e {
-        ureq::Error::StatusCode(416) => {
-            // The part no longer fits the file the server has: start again next time.
-            let _ = fs::remove_file(&part);
-            StoreError::Network {
-                id: model_id.to_owned(),
-                url: url.to_owned(),
-                message: "the server refused to resume the download; fetch again".into(),
-            }
-        }
-        ureq::Error::StatusCode(status) => {
-            StoreError::Http { id: model_id.to_owned(), url: url.to_owned(), status }
-        }
-        ureq::Error::Timeout(_) => {
-            StoreError::Timeout { id: model_id.to_owned(), url: url.to_owned() }
-        }
-        other => StoreError::Network {
-            id: model_id.to_owned(),
-            url: url.to_owned(),
-            message: other.to_string(),
-        },
-    })?;
+    let response = request.call().map_err(|e| request_error(model_id, url, &part, e))?;
     // 206 continues the part; any other success is the whole file from its first byte.
     let resumed = already > 0 && response.status().as_u16() == 206;
     let start = if resumed { already } else { 0 };
@@ -159,6 +138,23 @@ pub fn download_to(
     }
     fs::rename(&part, dest).map_err(io_error)?;
     Ok(Downloaded { sha256 })
+}
+
+/// Why a download request failed, as the store reports it. A refused resume (416) deletes the
+/// part, so the next attempt starts again.
+fn request_error(model_id: &str, url: &str, part: &Path, error: ureq::Error) -> StoreError {
+    let (id, url) = (model_id.to_owned(), url.to_owned());
+    match error {
+        ureq::Error::StatusCode(416) => {
+            // The part no longer fits the file the server has: start again next time.
+            let _ = fs::remove_file(part);
+            let message = "the server refused to resume the download; fetch again".into();
+            StoreError::Network { id, url, message }
+        }
+        ureq::Error::StatusCode(status) => StoreError::Http { id, url, status },
+        ureq::Error::Timeout(_) => StoreError::Timeout { id, url },
+        other => StoreError::Network { id, url, message: other.to_string() },
+    }
 }
 
 /// Where the bytes of `dest` collect until they are checked.

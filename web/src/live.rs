@@ -193,17 +193,7 @@ pub async fn run() -> Result<(), String> {
     let (stages, disabled) = open_stages(&preset, &options).await;
     let style_off =
         disabled.iter().find(|d| d.stage == StageKind::Style.name()).map(|d| d.reason.clone());
-    let restyle_engine = stages
-        .iter()
-        .find(|s| s.kind == StageKind::Style)
-        .filter(|_| preset.layers.iter().any(|l| matches!(l.effect, Effect::Restyle { .. })))
-        .map(|stage| {
-            format!(
-                "style transfer ({}) on {}: the browser runs no diffusion model, so the prompt is not used",
-                stage.style_label(),
-                stage.provider
-            )
-        });
+    let restyle_engine = restyle_engine(&preset, &stages);
     let plan = LayerPlan::new(&preset, &disabled, style_off);
     let dropped: Vec<String> =
         plan.dropped.iter().map(|d| format!("{}: {}", d.effect, d.reason)).collect();
@@ -276,6 +266,18 @@ pub async fn run() -> Result<(), String> {
     }
     animate(page);
     Ok(())
+}
+
+/// What makes a `restyle` layer's picture here, and why, when the preset has one: style
+/// transfer, as a desktop without a diffusion model does.
+fn restyle_engine(preset: &Preset, stages: &[Stage]) -> Option<String> {
+    let restyles = preset.layers.iter().any(|l| matches!(l.effect, Effect::Restyle { .. }));
+    let stage = stages.iter().find(|s| s.kind == StageKind::Style).filter(|_| restyles)?;
+    Some(format!(
+        "style transfer ({}) on {}: the browser runs no diffusion model, so the prompt is not used",
+        stage.style_label(),
+        stage.provider
+    ))
 }
 
 /// The page's options from its address (`?preset=...`); the provider defaults to WebGPU where

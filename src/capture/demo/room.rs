@@ -321,40 +321,8 @@ pub fn albedo(material: Material, block: Option<&Block>, point: Vec3, normal: Ve
             scale(base, if groove { 0.35 } else { 1.0 })
         }
         Material::Metal => [0.55, 0.55, 0.56],
-        Material::Books => {
-            // Spines 2-5 cm wide in varied colours; above a book's top the shelf's back shows.
-            let spine = (point.x * 30.0).floor();
-            let height = 0.2 + 0.1 * hash(spine, 7.0);
-            let shelf_bottom = (point.y / 0.5).floor() * 0.5 + 0.06;
-            if point.y - shelf_bottom > height {
-                return scale(WALNUT, 0.5);
-            }
-            let palette = [
-                [0.45, 0.1, 0.08],
-                [0.1, 0.18, 0.32],
-                [0.7, 0.62, 0.45],
-                [0.15, 0.3, 0.18],
-                [0.1, 0.1, 0.1],
-                [0.6, 0.4, 0.1],
-            ];
-            let colour =
-                palette[(hash(spine, 1.0) * palette.len() as f32) as usize % palette.len()];
-            let rim = if (point.x * 30.0).rem_euclid(1.0) < 0.08 { 0.6 } else { 1.0 };
-            scale(colour, rim)
-        }
-        Material::Rug => {
-            // A border band around a field with a soft woven pattern.
-            let (u, v) = ((point.x + 1.7) / 3.4, (point.z + 3.0) / 2.1);
-            let border = u.min(1.0 - u).min(v.min(1.0 - v) * 2.1 / 3.4);
-            let pattern = ((u * 24.0).sin() * (v * 16.0).sin()).abs();
-            let tuft = hash((point.x * 150.0).floor(), (point.z * 150.0).floor()) * 0.08;
-            if border < 0.05 {
-                scale([0.28, 0.12, 0.1], 0.92 + tuft)
-            } else {
-                let field = [0.62, 0.55, 0.44];
-                scale(field, 0.84 + 0.12 * pattern + tuft)
-            }
-        }
+        Material::Books => book_spines(point),
+        Material::Rug => rug_weave(point),
         Material::Window => {
             // Bright sky above a band of distant greenery.
             if point.y < 1.25 + 0.08 * (point.z * 9.0).sin() {
@@ -383,5 +351,43 @@ pub fn albedo(material: Material, block: Option<&Block>, point: Vec3, normal: Ve
                 [0.6, 0.5, 0.2 + 0.1 * (u * 30.0).sin()]
             }
         }
+    }
+}
+
+/// The bookcase's books: spines 2-5 cm wide in varied colours; above a book's top the shelf's
+/// back shows.
+fn book_spines(point: Vec3) -> [f32; 3] {
+    // Spines 2-5 cm wide in varied colours; above a book's top the shelf's back shows.
+    let spine = (point.x * 30.0).floor();
+    let height = 0.2 + 0.1 * hash(spine, 7.0);
+    let shelf_bottom = (point.y / 0.5).floor() * 0.5 + 0.06;
+    if point.y - shelf_bottom > height {
+        return scale(WALNUT, 0.5);
+    }
+    let palette = [
+        [0.45, 0.1, 0.08],
+        [0.1, 0.18, 0.32],
+        [0.7, 0.62, 0.45],
+        [0.15, 0.3, 0.18],
+        [0.1, 0.1, 0.1],
+        [0.6, 0.4, 0.1],
+    ];
+    let colour = palette[(hash(spine, 1.0) * palette.len() as f32) as usize % palette.len()];
+    let rim = if (point.x * 30.0).rem_euclid(1.0) < 0.08 { 0.6 } else { 1.0 };
+    scale(colour, rim)
+}
+
+/// The rug: a border band around a field with a soft woven pattern.
+fn rug_weave(point: Vec3) -> [f32; 3] {
+    // A border band around a field with a soft woven pattern.
+    let (u, v) = ((point.x + 1.7) / 3.4, (point.z + 3.0) / 2.1);
+    let border = u.min(1.0 - u).min(v.min(1.0 - v) * 2.1 / 3.4);
+    let pattern = ((u * 24.0).sin() * (v * 16.0).sin()).abs();
+    let tuft = hash((point.x * 150.0).floor(), (point.z * 150.0).floor()) * 0.08;
+    if border < 0.05 {
+        scale([0.28, 0.12, 0.1], 0.92 + tuft)
+    } else {
+        let field = [0.62, 0.55, 0.44];
+        scale(field, 0.84 + 0.12 * pattern + tuft)
     }
 }

@@ -664,10 +664,34 @@ impl Compositor {
         context.queue.write_buffer(&self.analysis_uniform, 0, bytemuck::bytes_of(&uniform));
 
         // Analysis upsampling into the other history slot.
-        let guided = self.guided.views();
         let previous = self.current_history;
         let next = 1 - previous;
-        let analysis_group = context.device.create_bind_group(&wgpu::BindGroupDescriptor {
+        let analysis_group = self.analysis_group(context, regions, moved, previous);
+        draw_fullscreen(
+            encoder,
+            context,
+            "analysis",
+            &[&self.masks[next].view, &self.person_depth[next].view],
+            &self.analysis_pipelines[&variant],
+            &analysis_group,
+        );
+        self.current_history = next;
+        self.history_valid = true;
+
+        next
+    }
+
+    /// The analysis pass's bindings: this frame's maps (`regions`, and the carried person and
+    /// depth maps where `moved`), the history in slot `previous`, the motion and the guides.
+    fn analysis_group(
+        &self,
+        context: &RenderContext,
+        regions: &wgpu::TextureView,
+        moved: [bool; 3],
+        previous: usize,
+    ) -> wgpu::BindGroup {
+        let guided = self.guided.views();
+        context.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some("analysis"),
             layout: &self.analysis_layout,
             entries: &[
@@ -709,19 +733,7 @@ impl Compositor {
                 view_entry(15, guided[3]),
                 view_entry(16, &self.history_flow.target.view),
             ],
-        });
-        draw_fullscreen(
-            encoder,
-            context,
-            "analysis",
-            &[&self.masks[next].view, &self.person_depth[next].view],
-            &self.analysis_pipelines[&variant],
-            &analysis_group,
-        );
-        self.current_history = next;
-        self.history_valid = true;
-
-        next
+        })
     }
 
     /// Each layer's passes over the frame, with this frame's masks in history slot `masks`.

@@ -244,31 +244,7 @@ impl Compositor {
                 single(Shader::Texture, uniform)
             }
             Effect::BackgroundBlur { radius, threshold, feather } => {
-                // Blurred at half resolution: a quarter of the pixels and half the taps; the
-                // composite samples it bilinearly, which a wide blur does not show.
-                let radius = radius * width / 1280.0 / 2.0;
-                let half = LayerUniform { size: half_size_uniform(self.size), ..base };
-                let blur = |params| LayerUniform { params, ..half };
-                vec![
-                    PassPlan::between(
-                        Shader::Blur,
-                        blur([1.0, 0.0, radius, 1.0]),
-                        Slot::Picture,
-                        Slot::BlurA,
-                    ),
-                    PassPlan::between(
-                        Shader::Blur,
-                        blur([0.0, 1.0, radius, 1.0]),
-                        Slot::BlurA,
-                        Slot::BlurB,
-                    ),
-                    PassPlan::on_picture(
-                        Shader::Background,
-                        params([*threshold, *feather, 0.0, 0.0]),
-                        region_slot,
-                    )
-                    .reading(Slot::BlurB),
-                ]
+                self.background_blur(base, region_slot, *radius, [*threshold, *feather])
             }
             Effect::BackgroundReplace { colour, accent, threshold, feather } => single(
                 Shader::Background,
@@ -324,6 +300,38 @@ impl Compositor {
                 single(Shader::Vignette, params([*amount, 0.0, 0.0, 0.0]))
             }
         }
+    }
+
+    /// The background blur's passes: the picture blurred at half resolution (a quarter of the
+    /// pixels and half the taps; the composite samples it bilinearly, which a wide blur does
+    /// not show), one direction at a time, then composited behind the person by `mask`
+    /// (threshold and feather).
+    fn background_blur(
+        &self,
+        base: LayerUniform,
+        region_slot: Option<usize>,
+        radius: f32,
+        mask: [f32; 2],
+    ) -> Vec<PassPlan> {
+        let radius = radius * self.size.0 as f32 / 1280.0 / 2.0;
+        let half = LayerUniform { size: half_size_uniform(self.size), ..base };
+        let blur = |params| LayerUniform { params, ..half };
+        let composite = LayerUniform { params: [mask[0], mask[1], 0.0, 0.0], ..base };
+        vec![
+            PassPlan::between(
+                Shader::Blur,
+                blur([1.0, 0.0, radius, 1.0]),
+                Slot::Picture,
+                Slot::BlurA,
+            ),
+            PassPlan::between(
+                Shader::Blur,
+                blur([0.0, 1.0, radius, 1.0]),
+                Slot::BlurA,
+                Slot::BlurB,
+            ),
+            PassPlan::on_picture(Shader::Background, composite, region_slot).reading(Slot::BlurB),
+        ]
     }
 
     pub(super) fn lut_texture(context: &RenderContext, lut: &Lut) -> Target {
