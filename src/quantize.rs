@@ -403,33 +403,8 @@ pub fn quantize(
         source,
     };
     let scratch = tempfile::tempdir().map_err(|e| io(&std::env::temp_dir(), e))?;
-    // The calibration inputs, exactly as the app feeds the model.
-    let mut listing = Vec::new();
-    let mut hasher = Sha256::new();
-    let mut frames = demo_frames(settings.calibration_frames, 0.0);
-    frames.extend(
-        (0..settings.calibration_frames)
-            .map(|i| natural_noise(FRAME_SIZE.0, FRAME_SIZE.1, u64::from(i) + 1)),
-    );
-    for (index, frame) in frames.iter().enumerate() {
-        let feeds = std::iter::once((contract.input.name.clone(), input_tensor(&contract, frame)))
-            .chain(extra_feeds(&contract, index));
-        let mut item = BTreeMap::new();
-        for (slot, (name, tensor)) in feeds.enumerate() {
-            for value in tensor.iter() {
-                hasher.update(value.to_le_bytes());
-            }
-            let path = scratch.path().join(format!("frame-{index}-{slot}.npy"));
-            write_npy(&path, &tensor).map_err(|e| io(&path, e))?;
-            item.insert(name, path);
-        }
-        listing.push(item);
-    }
-    let listing_path = scratch.path().join("calibration.json");
-    let listing_json = serde_json::to_vec(&listing).map_err(std::io::Error::other);
-    listing_json
-        .and_then(|json| std::fs::write(&listing_path, json))
-        .map_err(|e| io(&listing_path, e))?;
+    let (listing_path, calibration_sha256) =
+        write_calibration(id, &contract, settings, scratch.path())?;
     let made = scratch.path().join("int8.onnx");
     let tools = tools(id)?;
     let op_types = quantized_ops(original.entry.task);
@@ -464,13 +439,56 @@ pub fn quantize(
                 settings.calibration_frames, FRAME_SIZE.0, FRAME_SIZE.1
             ),
             frames: settings.calibration_frames,
-            sha256: hex::encode(hasher.finalize()),
+            sha256: calibration_sha256,
         },
         agreement,
         speed,
     };
     variants::write_record(&record_path, &record).map_err(|e| io(&record_path, e))?;
     Ok(Outcome::Made(record))
+}
+
+/// Writes the calibration inputs into `dir`, exactly as the app feeds the model (demo-room
+/// frames and 1/f noise), with a listing for the quantizer; returns the listing's path and the
+/// inputs' sha256.
+fn write_calibration(
+    id: &str,
+    contract: &Contract,
+    settings: &QuantizeSettings,
+    dir: &Path,
+) -> Result<(PathBuf, String), QuantizeError> {
+    let io = |path: &Path, source: std::io::Error| QuantizeError::Io {
+        id: id.to_owned(),
+        path: path.display().to_string(),
+        source,
+    };
+    let mut listing = Vec::new();
+    let mut hasher = Sha256::new();
+    let mut frames = demo_frames(settings.calibration_frames, 0.0);
+    frames.extend(
+        (0..settings.calibration_frames)
+            .map(|i| natural_noise(FRAME_SIZE.0, FRAME_SIZE.1, u64::from(i) + 1)),
+    );
+    for (index, frame) in frames.iter().enumerate() {
+        let feeds = std::iter::once((contract.input.name.clone(), input_tensor(contract, frame)))
+            .chain(extra_feeds(contract, index));
+        let mut item = BTreeMap::new();
+        for (slot, (name, tensor)) in feeds.enumerate() {
+            for value in tensor.iter() {
+                hasher.update(value.to_le_bytes());
+            }
+            let path = dir.join(format!("frame-{index}-{slot}.npy"));
+            write_npy(&path, &tensor).map_err(|e| io(&path, e))?;
+            item.insert(name, path);
+        }
+        listing.push(item);
+    }
+    let listing_path = dir.join("calibration.json");
+    let listing_json = serde_json::to_vec(&listing).map_err(std::io::Error::other);
+    listing_json
+        .and_then(|json| std::fs::write(&listing_path, json))
+        .map_err(|e| io(&listing_path, e))?;
+    Ok((listing_path, hex::encode(hasher.finalize())))
 }
 
 /// Runs the original and the variant on the validation frames; measures their agreement and

@@ -132,6 +132,28 @@ fn spawn_stage<O: Clone + Send + 'static>(
     .ok()
 }
 
+/// The segmentation stage: consecutive frames' class probabilities are fused over them,
+/// carried by the measured motion, where the graph gives scores.
+fn spawn_segmentation_stage(
+    store: &ModelStore,
+    options: &SessionOptions,
+    model: Option<String>,
+    wiring: &mut Wiring,
+) -> Option<Stage<LiveFrame, Sourced<ClassMap>>> {
+    let only = AnalysisModels { segmentation: model, ..AnalysisModels::none() };
+    let mut fusion = ClassFusion::default();
+    let run = move |analyzer: &mut SceneAnalyzer, live: &LiveFrame| {
+        Ok(match analyzer.class_scores(&live.frame.image)? {
+            Some((scores, scale)) => {
+                let fused = fusion.fuse(&scores, &live.thumbnail);
+                Some(fused.upsampled_argmax(scale).with_probabilities(fused.clone()))
+            }
+            None => analyzer.analyze(&live.frame.image)?.classes,
+        })
+    };
+    spawn_stage(StageKind::Segmentation, store, options, only, run, wiring)
+}
+
 /// The style stage of a preset with `style` or `restyle` layers, or why it is off.
 #[derive(Default)]
 struct StyleStage {
@@ -217,23 +239,8 @@ impl Effects {
         let segmentation = preset
             .needs_segmentation()
             .then(|| {
-                let only = AnalysisModels {
-                    segmentation: models.segmentation.clone(),
-                    ..AnalysisModels::none()
-                };
-                // Consecutive frames: class probabilities are fused over them, carried by the
-                // measured motion, where the graph gives scores.
-                let mut fusion = ClassFusion::default();
-                let run = move |analyzer: &mut SceneAnalyzer, live: &LiveFrame| {
-                    Ok(match analyzer.class_scores(&live.frame.image)? {
-                        Some((scores, scale)) => {
-                            let fused = fusion.fuse(&scores, &live.thumbnail);
-                            Some(fused.upsampled_argmax(scale).with_probabilities(fused.clone()))
-                        }
-                        None => analyzer.analyze(&live.frame.image)?.classes,
-                    })
-                };
-                spawn_stage(StageKind::Segmentation, store, &stage_options, only, run, &mut wiring)
+                let model = models.segmentation.clone();
+                spawn_segmentation_stage(store, &stage_options, model, &mut wiring)
             })
             .flatten();
         let person = preset

@@ -220,22 +220,14 @@ fn flicker(
     })
 }
 
-pub fn run(
-    store: &ModelStore,
-    options: &SessionOptions,
+/// Each measured region's IoU against the exact labels over `args.frames` frames spread along
+/// the camera's sweep, and the share of furniture pixels a wall repaint touches.
+fn accuracy(
+    segmenter: &mut Segmenter,
     args: &RegionsArgs,
-) -> anyhow::Result<ExitCode> {
-    let models =
-        AnalysisModels { segmentation: Some(args.segmentation.clone()), ..AnalysisModels::none() };
-    let (analyzer, disabled) = SceneAnalyzer::open(store, &models, options)?;
-    if let Some(stage) = disabled.first() {
-        anyhow::bail!("the segmentation model cannot run: {}", stage.reason);
-    }
-    let mut segmenter =
-        Segmenter { analyzer, fusion: ClassFusion::default(), model: args.segmentation.clone() };
+    threshold: f32,
+) -> anyhow::Result<(Vec<(&'static str, f64)>, f64)> {
     let (width, height) = args.size;
-    let threshold =
-        args.region_threshold.unwrap_or_else(|| AnalysisFilter::default().region_threshold);
     let mut intersection = [0u64; 4];
     let mut union = [0u64; 4];
     let (mut furniture, mut furniture_as_wall) = (0u64, 0u64);
@@ -265,12 +257,31 @@ pub fn run(
             }
         }
     }
-    let iou: Vec<(&str, f64)> = MEASURED
+    let iou = MEASURED
         .iter()
         .enumerate()
         .map(|(k, (region, _))| (region.name(), intersection[k] as f64 / union[k].max(1) as f64))
         .collect();
-    let painted = furniture_as_wall as f64 / furniture.max(1) as f64;
+    Ok((iou, furniture_as_wall as f64 / furniture.max(1) as f64))
+}
+
+pub fn run(
+    store: &ModelStore,
+    options: &SessionOptions,
+    args: &RegionsArgs,
+) -> anyhow::Result<ExitCode> {
+    let models =
+        AnalysisModels { segmentation: Some(args.segmentation.clone()), ..AnalysisModels::none() };
+    let (analyzer, disabled) = SceneAnalyzer::open(store, &models, options)?;
+    if let Some(stage) = disabled.first() {
+        anyhow::bail!("the segmentation model cannot run: {}", stage.reason);
+    }
+    let mut segmenter =
+        Segmenter { analyzer, fusion: ClassFusion::default(), model: args.segmentation.clone() };
+    let (width, height) = args.size;
+    let threshold =
+        args.region_threshold.unwrap_or_else(|| AnalysisFilter::default().region_threshold);
+    let (iou, painted) = accuracy(&mut segmenter, args, threshold)?;
     let flickers = match args.flicker {
         0 => None,
         count => Some([

@@ -205,7 +205,16 @@ impl Scheduler {
             "sample" | "original_sample" => Prediction::Sample,
             other => return Err(format!("prediction_type `{other}` is not supported")),
         };
-        let kind = if lcm {
+        let kind = Self::kind(config, lcm, &alphas_cumprod)?;
+        Ok(Self { kind, spacing, prediction, steps_offset: config.steps_offset, alphas_cumprod })
+    }
+
+    /// What differs between the two schedulers: LCM's own spacing and final alpha, or Euler's
+    /// final sigma.
+    fn kind(config: &SchedulerConfig, lcm: bool, alphas_cumprod: &[f64]) -> Result<Kind, String> {
+        let refuse = |what: &str| Err(format!("scheduler option `{what}` is not supported"));
+        let n = config.num_train_timesteps;
+        Ok(if lcm {
             // LCM has its own spacing: diffusers ignores `timestep_spacing` for it.
             let original_steps = config.original_inference_steps.unwrap_or(50);
             if original_steps == 0 || original_steps > n {
@@ -237,8 +246,7 @@ impl Scheduler {
                 other => return Err(format!("final_sigmas_type `{other}` is not supported")),
             };
             Kind::Euler { final_sigma_zero }
-        };
-        Ok(Self { kind, spacing, prediction, steps_offset: config.steps_offset, alphas_cumprod })
+        })
     }
 
     /// The scheduler's name for reports.
