@@ -185,7 +185,7 @@ fn the_demo_runs_with_no_input_files() {
 }
 
 #[test]
-fn one_photo_to_one_file_and_clear_errors_otherwise() {
+fn one_photo_goes_to_one_file() {
     let cache = tempfile::tempdir().expect("temp");
     let work = tempfile::tempdir().expect("temp");
     let photo_path = images_dir().join("ADE_val_00000002.jpg");
@@ -204,7 +204,12 @@ fn one_photo_to_one_file_and_clear_errors_otherwise() {
     );
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(image::image_dimensions(&single).expect("png"), (512, 512));
+}
 
+#[test]
+fn bad_inputs_and_presets_get_clear_errors_naming_them() {
+    let cache = tempfile::tempdir().expect("temp");
+    let work = tempfile::tempdir().expect("temp");
     let images = images_dir();
     let cases: Vec<(Vec<String>, &str)> = vec![
         (

@@ -66,6 +66,64 @@ impl std::fmt::Debug for Microphone {
     }
 }
 
+/// The `microphone` thread: encodes the device's chunks as one unbroken AAC track from
+/// `origin` and sends its packets, until the device stops.
+fn encode_chunks(
+    chunks: mpsc::Receiver<Chunk>,
+    mut encoder: AacEncoder,
+    packet_sender: mpsc::Sender<AudioPacket>,
+    rate: u32,
+    device_channels: usize,
+    origin: Instant,
+) {
+    let mut priming: Option<f64> = None;
+    let mut send = |packets: Vec<AudioPacket>| {
+        for mut packet in packets {
+            // The encoder's priming packet starts before zero: shifted to the start,
+            // the sound plays one AAC frame (about 21 ms) late, as for files.
+            let shift = *priming.get_or_insert(-packet.time_s.min(0.0));
+            packet.time_s += shift;
+            if packet_sender.send(packet).is_err() {
+                return;
+            }
+        }
+    };
+    // The track is one unbroken run of samples from the recording's start (MP4
+    // audio has no gaps): silence fills the time before the first samples and any
+    // stretch the device lost.
+    let channels = device_channels.max(1);
+    let mut sent = 0u64;
+    // Silence up to `until_s` (from the origin) when more than 0.1 s is missing.
+    let fill = |encoder: &mut AacEncoder, sent: &mut u64, until_s: f64| {
+        let missing = (until_s * f64::from(rate)) as i64 - *sent as i64;
+        if missing > i64::from(rate / 10) {
+            let silence = vec![0.0; missing as usize * channels];
+            *sent += missing as u64;
+            return encoder.push_interleaved(&silence, channels).is_ok();
+        }
+        true
+    };
+    for chunk in chunks {
+        let frames = (chunk.samples.len() / channels) as u64;
+        let began = chunk.arrived.saturating_duration_since(origin).as_secs_f64()
+            - frames as f64 / f64::from(rate);
+        if !fill(&mut encoder, &mut sent, began)
+            || encoder.push_interleaved(&chunk.samples, channels).is_err()
+        {
+            return;
+        }
+        sent += frames;
+        send(encoder.take_packets());
+    }
+    // Samples the device still held when it stopped are silence, not a short track.
+    if !fill(&mut encoder, &mut sent, origin.elapsed().as_secs_f64()) {
+        return;
+    }
+    if let Ok(rest) = encoder.finish() {
+        send(rest);
+    }
+}
+
 /// Interleaved samples as cpal delivered them, with when they arrived.
 struct Chunk {
     samples: Vec<f32>,
@@ -95,7 +153,7 @@ impl Microphone {
         let rate = config.sample_rate().0;
         let device_channels = usize::from(config.channels());
         let channels = config.channels().clamp(1, 2);
-        let mut encoder = AacEncoder::open(rate, channels)
+        let encoder = AacEncoder::open(rate, channels)
             .map_err(|e| error(format!("cannot start the AAC encoder: {e}")))?;
         let (chunk_sender, chunks) = mpsc::channel::<Chunk>();
         let stream_config: cpal::StreamConfig = config.clone().into();
@@ -123,52 +181,7 @@ impl Microphone {
         let thread = thread::Builder::new()
             .name("microphone".into())
             .spawn(move || {
-                let mut priming: Option<f64> = None;
-                let mut send = |packets: Vec<AudioPacket>| {
-                    for mut packet in packets {
-                        // The encoder's priming packet starts before zero: shifted to the start,
-                        // the sound plays one AAC frame (about 21 ms) late, as for files.
-                        let shift = *priming.get_or_insert(-packet.time_s.min(0.0));
-                        packet.time_s += shift;
-                        if packet_sender.send(packet).is_err() {
-                            return;
-                        }
-                    }
-                };
-                // The track is one unbroken run of samples from the recording's start (MP4
-                // audio has no gaps): silence fills the time before the first samples and any
-                // stretch the device lost.
-                let channels = device_channels.max(1);
-                let mut sent = 0u64;
-                // Silence up to `until_s` (from the origin) when more than 0.1 s is missing.
-                let fill = |encoder: &mut AacEncoder, sent: &mut u64, until_s: f64| {
-                    let missing = (until_s * f64::from(rate)) as i64 - *sent as i64;
-                    if missing > i64::from(rate / 10) {
-                        let silence = vec![0.0; missing as usize * channels];
-                        *sent += missing as u64;
-                        return encoder.push_interleaved(&silence, channels).is_ok();
-                    }
-                    true
-                };
-                for chunk in chunks {
-                    let frames = (chunk.samples.len() / channels) as u64;
-                    let began = chunk.arrived.saturating_duration_since(origin).as_secs_f64()
-                        - frames as f64 / f64::from(rate);
-                    if !fill(&mut encoder, &mut sent, began)
-                        || encoder.push_interleaved(&chunk.samples, channels).is_err()
-                    {
-                        return;
-                    }
-                    sent += frames;
-                    send(encoder.take_packets());
-                }
-                // Samples the device still held when it stopped are silence, not a short track.
-                if !fill(&mut encoder, &mut sent, origin.elapsed().as_secs_f64()) {
-                    return;
-                }
-                if let Ok(rest) = encoder.finish() {
-                    send(rest);
-                }
+                encode_chunks(chunks, encoder, packet_sender, rate, device_channels, origin)
             })
             .map_err(|e| error(format!("cannot start the microphone thread: {e}")))?;
         Ok((

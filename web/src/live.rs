@@ -102,6 +102,26 @@ struct CameraFrame {
     captured_ms: f64,
 }
 
+impl Controls {
+    /// The panel for `preset`, its first region layer picked for taps on the picture.
+    fn new(
+        painter: ControlsPainter,
+        preset: &str,
+        renderer: &EffectRenderer,
+        description: &str,
+    ) -> Self {
+        let picked_layer =
+            renderer.layers().iter().position(|l| l.region.needs_segmentation()).unwrap_or(0);
+        Self {
+            painter,
+            settings: Settings { preset: preset.to_owned(), ..Settings::default() },
+            picked_layer,
+            message: None,
+            description: description.to_owned(),
+        }
+    }
+}
+
 /// Frames the page lets the GPU work on at once: two keep it busy while the next is prepared,
 /// and no more, as WebGPU queues without limit.
 const FRAMES_IN_FLIGHT: u32 = 2;
@@ -202,17 +222,7 @@ pub async fn run() -> Result<(), String> {
     renderer.set_temporal(true);
     let status = disabled.iter().map(|d| d.reason.clone()).collect::<Vec<_>>().join("\n");
     glue::set_status(&status, if status.is_empty() { "info" } else { "error" });
-    let controls = Controls {
-        painter,
-        settings: Settings { preset: options.preset.clone(), ..Settings::default() },
-        picked_layer: renderer
-            .layers()
-            .iter()
-            .position(|l| l.region.needs_segmentation())
-            .unwrap_or(0),
-        message: None,
-        description: preset.description.clone(),
-    };
+    let controls = Controls::new(painter, &options.preset, &renderer, &preset.description);
 
     let page = Rc::new(RefCell::new(Page {
         camera_name: glue::camera_label(&camera),
