@@ -580,7 +580,8 @@ fn mean_difference(a: &RgbImage, b: &RgbImage) -> f64 {
 }
 
 #[test]
-fn the_page_paints_the_room_with_the_style_network_as_native_process_does() {
+fn the_page_paints_the_room_with_the_style_network_as_native_process_does_and_a_prompt_falls_back_to_it()
+ {
     let mut page = demo_page();
     let (browser, origin, dir) = (&mut page.browser, &page.server.origin, page.dir.path());
     let png = dir.join("frame.png");
@@ -634,4 +635,19 @@ fn the_page_paints_the_room_with_the_style_network_as_native_process_does() {
     assert!(painted > 20.0, "native painting barely changed the room: {painted:.1}");
     assert!(from_camera > 0.7 * painted, "the page barely restyled: {from_camera:.1}");
     assert!(from_native < 0.3 * painted, "page and native differ by {from_native:.1} levels");
+
+    // A prompt preset: no diffusion model runs in the page, so its restyle layer takes the
+    // style-transfer fallback, as a desktop without one does, and says so.
+    browser.navigate(&format!("{origin}/?preset=restyle&provider=wasm&quit-after-frames=20"));
+    let summary = browser.wait_for("20 frames with the restyle preset", STALL, |s| {
+        s["finished"] == true && s["stages"]["style"]["runs"].as_u64() >= Some(1)
+    });
+    assert_eq!(summary["stages"]["style"]["model"], "multistyle26", "{summary}");
+    assert_eq!(summary["layers_off"], serde_json::json!([]), "{summary}");
+    let engine = summary["restyle_engine"].as_str().unwrap_or_default();
+    assert!(
+        engine.starts_with("style transfer (built-in style 13)")
+            && engine.contains("prompt is not used"),
+        "{summary}"
+    );
 }

@@ -1057,6 +1057,7 @@ impl Page {
             },
             picture_size: [self.size.0, self.size.1],
             layers_off: self.dropped.clone(),
+            restyle_engine: self.restyle_engine.clone(),
             finished: self.finished,
             clip: self.clip.borrow().clone(),
             snapshot: self.snapshot.clone(),
