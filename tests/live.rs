@@ -582,3 +582,45 @@ fn the_picture_stays_put_when_the_models_rows_appear() {
     eprintln!("picture at {first:?} after 3 frames ({first_runs:?} runs), {later:?} after 40");
     assert_eq!(first, later, "the picture moved while the window ran");
 }
+
+#[test]
+fn the_segmentation_model_chosen_on_the_panel_is_the_one_that_runs() {
+    // The panel's choice is kept in the settings file; the next start runs that model, and a
+    // `--segmentation-model` flag overrides it for one run without changing what is kept.
+    let screen = xvfb();
+    let config = tempfile::tempdir().expect("temp");
+    let folder = config.path().join("dreamlens");
+    std::fs::create_dir_all(&folder).expect("config folder");
+    let settings = folder.join("settings.toml");
+    std::fs::write(
+        &settings,
+        "preset = \"wall-paint\"\nsegmentation_model = \"ade20k-deeplabv3-mnv2\"\n",
+    )
+    .expect("settings");
+    let run = |flag: Option<&str>| {
+        let summary = config.path().join("summary.json");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_dreamlens"));
+        command
+            .env("DISPLAY", &screen.display)
+            .env_remove("WAYLAND_DISPLAY")
+            .env("DREAMLENS_MODEL_DIRS", models_dir())
+            .env("XDG_CONFIG_HOME", config.path())
+            .args(["--input", "demo", "--window-size", "800x512", "--quit-after-frames", "40"])
+            .arg("--summary-json")
+            .arg(&summary);
+        if let Some(model) = flag {
+            command.args(["--segmentation-model", model]);
+        }
+        let output = command.output().expect("runs");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let summary: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&summary).expect("summary")).expect("json");
+        summary["stages"]["segmentation"]["runs_on"].as_str().unwrap_or_default().to_owned()
+    };
+    let chosen = run(None);
+    assert!(chosen.starts_with("ade20k-deeplabv3-mnv2 on "), "{chosen}");
+    let flagged = run(Some("ade20k-mosaic"));
+    assert!(flagged.starts_with("ade20k-mosaic on "), "{flagged}");
+    let kept = std::fs::read_to_string(&settings).expect("settings kept");
+    assert!(kept.contains("segmentation_model = \"ade20k-deeplabv3-mnv2\""), "{kept}");
+}

@@ -25,6 +25,8 @@ use super::{LiveApp, remote_meter, source::LiveFrame};
 /// The models and layers of the current preset.
 pub(super) struct Effects {
     pub(super) preset_name: String,
+    /// The segmentation model asked for when it was opened (`None`: the preset's).
+    pub(super) segmentation_choice: Option<String>,
     /// The camera as it is, shown while the first preset loads.
     pub(super) passthrough: bool,
     /// The preset's description, for the panel.
@@ -284,6 +286,7 @@ impl Effects {
         }
         Ok(Self {
             preset_name: preset_name.to_owned(),
+            segmentation_choice: segmentation_model.map(str::to_owned),
             passthrough: false,
             description: preset.description.clone(),
             renderer,
@@ -316,6 +319,7 @@ impl Effects {
         let plan = LayerPlan::new(&preset, &[], None);
         Self {
             preset_name: String::new(),
+            segmentation_choice: None,
             passthrough: true,
             description: preset.description,
             renderer: EffectRenderer::new(plan.clone()),
@@ -464,7 +468,11 @@ impl LiveApp {
         // The first load waits for the first frame: its size lets the loader build the GPU
         // pipelines too (and there is nothing to show before it).
         let sized = self.frame.is_some() || self.gpu.is_none();
-        if sized && self.effects.as_ref().is_none_or(|e| e.preset_name != self.settings.preset) {
+        let stale = |e: &Effects| {
+            e.preset_name != self.settings.preset
+                || e.segmentation_choice != self.settings.segmentation_model
+        };
+        if sized && self.effects.as_ref().is_none_or(stale) {
             if self.effects.is_none() {
                 self.effects = Some(Effects::passthrough());
             }
@@ -484,7 +492,7 @@ impl LiveApp {
             self.store.clone(),
             self.session_options.clone(),
             self.options.engine.clone(),
-            self.options.segmentation_model.clone(),
+            self.settings.segmentation_model.clone(),
         );
         let name = preset.clone();
         // The GPU and the frame size, when known, so the loader builds the pipelines too.

@@ -186,8 +186,9 @@ impl LiveApp {
         platform: Platform,
     ) -> anyhow::Result<Self> {
         let saved_settings = Settings::load(platform.folders.settings.as_deref());
-        let settings =
-            saved_settings.with_flags(options.preset.as_deref(), options.restyle.as_deref());
+        let settings = saved_settings
+            .with_flags(options.preset.as_deref(), options.restyle.as_deref())
+            .with_segmentation_model(options.segmentation_model.as_deref());
         let staging = FrameStaging::default();
         let source = LiveSource::start(
             options.input.clone(),
@@ -231,7 +232,8 @@ impl LiveApp {
     pub fn finish(mut self) -> anyhow::Result<()> {
         let flags = self
             .saved_settings
-            .with_flags(self.options.preset.as_deref(), self.options.restyle.as_deref());
+            .with_flags(self.options.preset.as_deref(), self.options.restyle.as_deref())
+            .with_segmentation_model(self.options.segmentation_model.as_deref());
         self.settings
             .for_next_start(&self.saved_settings, &flags)
             .save(self.platform.folders.settings.as_deref());
@@ -537,6 +539,7 @@ impl LiveApp {
             preset_description: effects.description.clone(),
             remote: effects.remote.rows(),
             key_hints: "space: record, s: snapshot, h: HUD, f: fullscreen, Esc: quit",
+            segmentation_models: self.store.manifest().segmentation_models(),
         })
     }
 
@@ -790,6 +793,11 @@ impl ApplicationHandler for LiveApp {
         let stages = self.effects.as_ref().map(|e| e.stage_stats()).unwrap_or_default();
         if let Some(mut summary) = self.meter.summary(&stages) {
             summary.picture_rect = self.picture_rect;
+            for (kind, runs_on) in self.effects.iter().flat_map(|e| e.providers.iter()) {
+                if let Some(stage) = summary.stages.get_mut(kind.name()) {
+                    stage.runs_on.clone_from(runs_on);
+                }
+            }
             summary.regions = self
                 .effects
                 .as_ref()

@@ -36,6 +36,8 @@ pub struct StageSummary {
     pub latency_ms: f64,
     /// Frames replaced before the stage took them.
     pub skipped: u64,
+    /// Its models and where each runs ("ade20k-mosaic on cpu (int8)"), as the HUD says.
+    pub runs_on: String,
 }
 
 /// The whole session.
@@ -107,6 +109,7 @@ impl SessionMeter {
                         runs_per_second: stats.completed as f64 / seconds,
                         latency_ms: stats.latency.as_secs_f64() * 1e3,
                         skipped: stats.skipped,
+                        runs_on: String::new(),
                     };
                     (kind.name().to_owned(), summary)
                 })

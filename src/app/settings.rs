@@ -50,7 +50,20 @@ impl Settings {
         if next.restyle_prompt == flags.restyle_prompt {
             next.restyle_prompt.clone_from(&saved.restyle_prompt);
         }
+        if next.segmentation_model == flags.segmentation_model
+            && flags.segmentation_model != saved.segmentation_model
+        {
+            next.segmentation_model.clone_from(&saved.segmentation_model);
+        }
         next
+    }
+
+    /// These settings with `--segmentation-model`'s choice, when the command line made one.
+    pub fn with_segmentation_model(mut self, model: Option<&str>) -> Self {
+        if let Some(model) = model {
+            self.segmentation_model = Some(model.to_owned());
+        }
+        self
     }
 }
 
@@ -75,5 +88,20 @@ mod tests {
         let plain = saved.with_flags(None, None);
         let hidden = Settings { show_hud: false, ..plain.clone() };
         assert_eq!(hidden.for_next_start(&saved, &plain), hidden);
+    }
+
+    #[test]
+    fn the_segmentation_model_flag_is_for_one_run_and_the_panels_choice_is_kept() {
+        let saved = Settings::default();
+        let flags =
+            saved.with_flags(None, None).with_segmentation_model(Some("ade20k-deeplabv3-mnv2"));
+        assert_eq!(flags.segmentation_model.as_deref(), Some("ade20k-deeplabv3-mnv2"));
+        assert_eq!(flags.for_next_start(&saved, &flags).segmentation_model, None);
+        let chosen = Settings { segmentation_model: Some("ade20k-mosaic".into()), ..flags.clone() };
+        let next = chosen.for_next_start(&saved, &flags);
+        assert_eq!(next.segmentation_model.as_deref(), Some("ade20k-mosaic"));
+        // No flag: the saved choice stays.
+        let kept = next.with_segmentation_model(None);
+        assert_eq!(kept.segmentation_model.as_deref(), Some("ade20k-mosaic"));
     }
 }

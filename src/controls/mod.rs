@@ -26,6 +26,9 @@ pub struct Settings {
     /// The share of the model's probability a pixel needs to belong to a region (the
     /// compositor's `region_threshold`): higher leaves more of an uncertain edge unpainted.
     pub region_confidence: f32,
+    /// The segmentation model region layers read, chosen on the panel or by a flag; `None`:
+    /// the preset's, else the default.
+    pub segmentation_model: Option<String>,
 }
 
 impl Settings {
@@ -44,6 +47,7 @@ impl Default for Settings {
             show_panel: true,
             restyle_prompt: String::new(),
             region_confidence: crate::render::AnalysisFilter::default().region_threshold,
+            segmentation_model: None,
         }
     }
 }

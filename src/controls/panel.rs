@@ -37,6 +37,8 @@ pub struct HudData {
     pub remote: Vec<(String, RemoteRow)>,
     /// The platform's keyboard shortcuts, shown under the controls.
     pub key_hints: &'static str,
+    /// The segmentation models the panel offers (ids).
+    pub segmentation_models: Vec<String>,
 }
 
 /// One remote model's last run (a keyframe for the restyler: all its calls together).
@@ -115,6 +117,7 @@ pub fn draw(
                     ui.separator();
                     slider(ui, &mut settings.region_confidence, 0.5..=0.9, "region confidence");
                     ui.small("higher: edges the model is unsure of stay unpainted");
+                    segmentation_model_ui(ui, settings, hud);
                 }
             });
         });
@@ -155,6 +158,20 @@ fn controls_ui(ui: &mut egui::Ui, settings: &mut Settings, hud: &HudData, action
     ui.checkbox(&mut settings.show_hud, "HUD");
     ui.separator();
     ui.small(hud.key_hints);
+}
+
+/// The segmentation model region layers read: the preset's own, or one the user picks.
+fn segmentation_model_ui(ui: &mut egui::Ui, settings: &mut Settings, hud: &HudData) {
+    if hud.segmentation_models.len() < 2 {
+        return;
+    }
+    let shown = settings.segmentation_model.as_deref().unwrap_or("the preset's");
+    egui::ComboBox::from_label("segmentation model").selected_text(shown).show_ui(ui, |ui| {
+        ui.selectable_value(&mut settings.segmentation_model, None, "the preset's");
+        for id in &hud.segmentation_models {
+            ui.selectable_value(&mut settings.segmentation_model, Some(id.clone()), id);
+        }
+    });
 }
 
 fn slider(

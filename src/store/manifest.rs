@@ -337,6 +337,11 @@ pub enum ManifestError {
 }
 
 impl Manifest {
+    /// The ids of the segmentation models, in manifest order.
+    pub fn segmentation_models(&self) -> Vec<String> {
+        self.models.iter().filter(|m| m.task == Task::Segmentation).map(|m| m.id.clone()).collect()
+    }
+
     /// The manifest compiled into the binary.
     pub fn builtin() -> Self {
         // The built-in manifest is checked by a unit test, so failing here is a build defect.

@@ -426,7 +426,7 @@ export function coarsePointer() {
 /** Loads the page again with the URL parameter `name` set to `value` (another preset). */
 export function reloadWith(name, value) {
   const url = new URL(window.location.href);
-  url.searchParams.set(name, value);
+  if (value) url.searchParams.set(name, value); else url.searchParams.delete(name);
   window.location.assign(url.href);
 }
 

@@ -89,7 +89,7 @@ extern "C" {
     /// True when the main pointer is a finger.
     #[wasm_bindgen(js_name = coarsePointer)]
     pub fn coarse_pointer() -> bool;
-    /// Loads the page again with one URL parameter changed.
+    /// Loads the page again with one URL parameter changed (removed when `value` is empty).
     #[wasm_bindgen(js_name = reloadWith)]
     pub fn reload_with(name: &str, value: &str);
     /// Full screen on and off.

@@ -84,6 +84,8 @@ struct Controls {
     /// A passing notice, and when it was given (page clock).
     message: Option<(String, f64)>,
     description: String,
+    /// The segmentation models the panel offers.
+    segmentation_models: Vec<String>,
 }
 
 /// A camera frame, as the models and the compositor take it. The picture itself stays in the
@@ -103,10 +105,11 @@ struct CameraFrame {
 }
 
 impl Controls {
-    /// The panel for `preset`, its first region layer picked for taps on the picture.
+    /// The panel for the page's options, its first region layer picked for taps on the
+    /// picture.
     fn new(
         painter: ControlsPainter,
-        preset: &str,
+        options: &PageOptions,
         renderer: &EffectRenderer,
         description: &str,
     ) -> Self {
@@ -114,10 +117,15 @@ impl Controls {
             renderer.layers().iter().position(|l| l.region.needs_segmentation()).unwrap_or(0);
         Self {
             painter,
-            settings: Settings { preset: preset.to_owned(), ..Settings::default() },
+            settings: Settings {
+                preset: options.preset.clone(),
+                segmentation_model: options.segmentation_model.clone(),
+                ..Settings::default()
+            },
             picked_layer,
             message: None,
             description: description.to_owned(),
+            segmentation_models: Manifest::builtin().segmentation_models(),
         }
     }
 }
@@ -222,7 +230,7 @@ pub async fn run() -> Result<(), String> {
     renderer.set_temporal(true);
     let status = disabled.iter().map(|d| d.reason.clone()).collect::<Vec<_>>().join("\n");
     glue::set_status(&status, if status.is_empty() { "info" } else { "error" });
-    let controls = Controls::new(painter, &options.preset, &renderer, &preset.description);
+    let controls = Controls::new(painter, &options, &renderer, &preset.description);
 
     let page = Rc::new(RefCell::new(Page {
         camera_name: glue::camera_label(&camera),
@@ -940,6 +948,10 @@ impl Page {
             // Another preset needs other models: the page starts again with it (the models
             // already fetched come from the browser's cache).
             glue::reload_with("preset", &self.controls.settings.preset);
+        } else if self.controls.settings.segmentation_model != self.options.segmentation_model {
+            // The same: another model for the regions.
+            let model = self.controls.settings.segmentation_model.as_deref().unwrap_or_default();
+            glue::reload_with("segmentation-model", model);
         }
     }
 
@@ -974,6 +986,7 @@ impl Page {
             preset_description: self.controls.description.clone(),
             remote: Vec::new(),
             key_hints: "space: record, s: snapshot, h: HUD, f: fullscreen",
+            segmentation_models: self.controls.segmentation_models.clone(),
         }
     }
 
