@@ -17,6 +17,8 @@ pub struct EffectRenderer {
     plan: LayerPlan,
     compositor: Option<Compositor>,
     filter: AnalysisFilter,
+    /// Reads each picture back through one staging buffer.
+    reader: readback::Reader,
 }
 
 impl std::fmt::Debug for EffectRenderer {
@@ -30,7 +32,8 @@ impl std::fmt::Debug for EffectRenderer {
 impl EffectRenderer {
     /// A renderer for the planned layers; GPU state is made on the first frame.
     pub fn new(plan: LayerPlan) -> Self {
-        Self { plan, compositor: None, filter: AnalysisFilter::default() }
+        let reader = readback::Reader::default();
+        Self { plan, compositor: None, filter: AnalysisFilter::default(), reader }
     }
 
     /// The layers being drawn.
@@ -155,7 +158,7 @@ impl EffectRenderer {
         frame: &RgbImage,
         analysis: &FrameAnalysis,
     ) -> Result<RgbaImage, PipelineError> {
-        let compositor = self.submit(context, frame, analysis)?;
-        Ok(readback::read_rgba8(context, compositor.output_texture())?)
+        let output = self.submit(context, frame, analysis)?.output_texture().clone();
+        Ok(self.reader.read_rgba8(context, &output)?)
     }
 }

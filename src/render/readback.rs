@@ -2,62 +2,107 @@
 
 use super::context::{RenderContext, RenderError};
 
-/// Copies a 2D texture into tightly packed rows (waits for the GPU).
+/// Blocking readbacks that keep their staging buffer for the next read of the same size: a
+/// renderer reading every frame back would otherwise make a buffer per frame.
+#[derive(Default)]
+pub struct Reader {
+    staging: std::sync::Mutex<Option<(u64, wgpu::Buffer)>>,
+}
+
+impl std::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader").finish_non_exhaustive()
+    }
+}
+
+impl Reader {
+    /// Copies `texture` into the staging buffer and waits for its bytes, rows unpadded.
+    pub fn read_texture(
+        &self,
+        context: &RenderContext,
+        texture: &wgpu::Texture,
+    ) -> Result<Vec<u8>, RenderError> {
+        let size = texture.size();
+        let bytes_per_pixel = texture.format().block_copy_size(None).ok_or_else(|| {
+            RenderError::Readback(format!("format {:?} cannot be copied", texture.format()))
+        })?;
+        let row = size.width * bytes_per_pixel;
+        let padded_row =
+            row.div_ceil(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT) * wgpu::COPY_BYTES_PER_ROW_ALIGNMENT;
+        let length = u64::from(padded_row) * u64::from(size.height);
+        let kept = self.staging.lock().ok().and_then(|mut kept| kept.take());
+        let buffer = match kept {
+            Some((kept_length, buffer)) if kept_length == length => buffer,
+            _ => context.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("readback"),
+                size: length,
+                usage: wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::MAP_READ,
+                mapped_at_creation: false,
+            }),
+        };
+        let mut encoder = context
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("readback") });
+        encoder.copy_texture_to_buffer(
+            texture.as_image_copy(),
+            wgpu::TexelCopyBufferInfo {
+                buffer: &buffer,
+                layout: wgpu::TexelCopyBufferLayout {
+                    offset: 0,
+                    bytes_per_row: Some(padded_row),
+                    rows_per_image: Some(size.height),
+                },
+            },
+            wgpu::Extent3d { width: size.width, height: size.height, depth_or_array_layers: 1 },
+        );
+        context.queue.submit([encoder.finish()]);
+        context.check_errors()?;
+        let slice = buffer.slice(..);
+        let (sender, receiver) = std::sync::mpsc::channel();
+        slice.map_async(wgpu::MapMode::Read, move |result| {
+            let _ = sender.send(result);
+        });
+        context
+            .device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| RenderError::Readback(e.to_string()))?;
+        receiver
+            .recv()
+            .map_err(|e| RenderError::Readback(e.to_string()))?
+            .map_err(|e| RenderError::Readback(e.to_string()))?;
+        let mapped = slice.get_mapped_range().map_err(|e| RenderError::Readback(e.to_string()))?;
+        let mut out = Vec::with_capacity((row * size.height) as usize);
+        for chunk in mapped.chunks(padded_row as usize) {
+            out.extend_from_slice(&chunk[..row as usize]);
+        }
+        drop(mapped);
+        buffer.unmap();
+        if let Ok(mut kept) = self.staging.lock() {
+            *kept = Some((length, buffer));
+        }
+        Ok(out)
+    }
+
+    /// Reads an RGBA8 texture as an image.
+    pub fn read_rgba8(
+        &self,
+        context: &RenderContext,
+        texture: &wgpu::Texture,
+    ) -> Result<image::RgbaImage, RenderError> {
+        let size = texture.size();
+        let data = self.read_texture(context, texture)?;
+        image::RgbaImage::from_raw(size.width, size.height, data)
+            .ok_or_else(|| RenderError::Readback("texture is not RGBA8".into()))
+    }
+}
+
+/// Copies `texture` into a new staging buffer and waits for its bytes, rows unpadded (for
+/// one-off reads; see [`Reader`] for repeated ones).
 pub fn read_texture(
     context: &RenderContext,
     texture: &wgpu::Texture,
 ) -> Result<Vec<u8>, RenderError> {
-    let size = texture.size();
-    let bytes_per_pixel = texture.format().block_copy_size(None).ok_or_else(|| {
-        RenderError::Readback(format!("format {:?} cannot be copied", texture.format()))
-    })?;
-    let row = size.width * bytes_per_pixel;
-    let padded_row =
-        row.div_ceil(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT) * wgpu::COPY_BYTES_PER_ROW_ALIGNMENT;
-    let buffer = context.device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("readback"),
-        size: u64::from(padded_row) * u64::from(size.height),
-        usage: wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::MAP_READ,
-        mapped_at_creation: false,
-    });
-    let mut encoder = context
-        .device
-        .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("readback") });
-    encoder.copy_texture_to_buffer(
-        texture.as_image_copy(),
-        wgpu::TexelCopyBufferInfo {
-            buffer: &buffer,
-            layout: wgpu::TexelCopyBufferLayout {
-                offset: 0,
-                bytes_per_row: Some(padded_row),
-                rows_per_image: Some(size.height),
-            },
-        },
-        wgpu::Extent3d { width: size.width, height: size.height, depth_or_array_layers: 1 },
-    );
-    context.queue.submit([encoder.finish()]);
-    context.check_errors()?;
-    let slice = buffer.slice(..);
-    let (sender, receiver) = std::sync::mpsc::channel();
-    slice.map_async(wgpu::MapMode::Read, move |result| {
-        let _ = sender.send(result);
-    });
-    context
-        .device
-        .poll(wgpu::PollType::wait_indefinitely())
-        .map_err(|e| RenderError::Readback(e.to_string()))?;
-    receiver
-        .recv()
-        .map_err(|e| RenderError::Readback(e.to_string()))?
-        .map_err(|e| RenderError::Readback(e.to_string()))?;
-    let mapped = slice.get_mapped_range().map_err(|e| RenderError::Readback(e.to_string()))?;
-    let mut out = Vec::with_capacity((row * size.height) as usize);
-    for chunk in mapped.chunks(padded_row as usize) {
-        out.extend_from_slice(&chunk[..row as usize]);
-    }
-    drop(mapped);
-    buffer.unmap();
-    Ok(out)
+    Reader::default().read_texture(context, texture)
 }
 
 /// Reads an RGBA8 texture as an image.
@@ -228,5 +273,54 @@ impl<T> ReadbackRing<T> {
     pub fn drain(&mut self, context: &RenderContext) -> Vec<(T, Vec<u8>)> {
         let _ = context.device.poll(wgpu::PollType::wait_indefinitely());
         self.collect(context)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::bindings::target;
+
+    /// One reader reads two pictures of the same size through its one staging buffer, each
+    /// exactly (rows that need padding), and a picture of another size through a new one.
+    #[test]
+    fn a_reader_reuses_its_buffer_and_reads_each_picture_exactly() {
+        let context = RenderContext::headless().expect("a GPU adapter (lavapipe in CI)");
+        let picture = |size: (u32, u32), seed: u8| {
+            let texture = target(
+                &context.device,
+                "picture",
+                size,
+                wgpu::TextureFormat::Rgba8Unorm,
+                wgpu::TextureUsages::COPY_DST | wgpu::TextureUsages::COPY_SRC,
+            );
+            let bytes: Vec<u8> =
+                (0..size.0 * size.1 * 4).map(|i| (i as u8).wrapping_mul(seed)).collect();
+            context.queue.write_texture(
+                texture.texture.as_image_copy(),
+                &bytes,
+                wgpu::TexelCopyBufferLayout {
+                    offset: 0,
+                    bytes_per_row: Some(size.0 * 4),
+                    rows_per_image: Some(size.1),
+                },
+                wgpu::Extent3d { width: size.0, height: size.1, depth_or_array_layers: 1 },
+            );
+            (texture, bytes)
+        };
+        let reader = Reader::default();
+        let kept = |reader: &Reader| reader.staging.lock().expect("lock").clone();
+        let mut buffers = Vec::new();
+        for (size, seed) in [((37, 5), 3), ((37, 5), 7), ((64, 2), 11)] {
+            let (texture, bytes) = picture(size, seed);
+            assert_eq!(reader.read_texture(&context, &texture.texture).expect("read"), bytes);
+            // 37 pixels of 4 bytes pad to 256-byte rows.
+            let padded = u64::from(size.0 * 4).div_ceil(256) * 256 * u64::from(size.1);
+            let (length, buffer) = kept(&reader).expect("the staging buffer is kept");
+            assert_eq!(length, padded);
+            buffers.push(buffer);
+        }
+        assert!(buffers[0] == buffers[1], "the second read of the same size made a new buffer");
+        assert!(buffers[1] != buffers[2], "a read of another size reused a buffer too small");
     }
 }

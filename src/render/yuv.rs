@@ -18,6 +18,8 @@ pub struct I420Converter {
     view: wgpu::TextureView,
     width: u32,
     height: u32,
+    /// Reads each picture back through one staging buffer.
+    reader: super::readback::Reader,
 }
 
 impl std::fmt::Debug for I420Converter {
@@ -94,7 +96,8 @@ impl I420Converter {
             view_formats: &[],
         });
         let view = target.create_view(&wgpu::TextureViewDescriptor::default());
-        Self { layout, pipeline, sampler, uniform, target, view, width, height }
+        let reader = super::readback::Reader::default();
+        Self { layout, pipeline, sampler, uniform, target, view, width, height, reader }
     }
 
     /// The output size (even).
@@ -151,7 +154,7 @@ impl I420Converter {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("i420") });
         self.encode(context, &mut encoder, &view, source_size);
         context.queue.submit([encoder.finish()]);
-        super::readback::read_texture(context, &self.target)
+        self.reader.read_texture(context, &self.target)
     }
 
     /// The I420 picture: `width * height * 3 / 2` bytes once read back.
