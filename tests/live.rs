@@ -57,10 +57,7 @@ fn the_window_shows_the_effect_and_the_controls() {
         .output()
         .expect("runs");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let summary: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(dir.path().join("summary.json")).expect("summary written"),
-    )
-    .expect("json");
+    let summary = read_summary(&dir.path().join("summary.json"));
     assert_eq!(summary["frames"], 15, "{summary}");
     for key in ["seconds", "display_fps", "max_frame_gap_ms", "window_thread_cpu_ms_per_frame"] {
         assert!(summary[key].as_f64().is_some_and(|v| v > 0.0), "{key}: {summary}");
@@ -292,10 +289,7 @@ fn the_window_restyles_from_a_prompt() {
         .expect("runs");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let shot = image::open(&shot).expect("screenshot").to_rgb8();
-    let summary: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(dir.path().join("summary.json")).expect("summary written"),
-    )
-    .expect("json");
+    let summary = read_summary(&dir.path().join("summary.json"));
     let rect = picture_rect(&summary);
 
     let reference_path = dir.path().join("reference.png");
@@ -568,10 +562,7 @@ fn the_picture_stays_put_when_the_models_rows_appear() {
             .output()
             .expect("runs");
         assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-        let summary: serde_json::Value = serde_json::from_slice(
-            &std::fs::read(dir.path().join("summary.json")).expect("summary written"),
-        )
-        .expect("json");
+        let summary = read_summary(&dir.path().join("summary.json"));
         (picture_rect(&summary), summary["stages"]["segmentation"]["runs"].as_u64())
     };
     // Before the segmentation model's first result and well after it: a panel sized to its
@@ -613,8 +604,7 @@ fn the_segmentation_model_chosen_on_the_panel_is_the_one_that_runs() {
         }
         let output = command.output().expect("runs");
         assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-        let summary: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(&summary).expect("summary")).expect("json");
+        let summary = read_summary(&summary);
         summary["stages"]["segmentation"]["runs_on"].as_str().unwrap_or_default().to_owned()
     };
     let chosen = run(None);

@@ -167,6 +167,28 @@ fn edge_aware_upsampling_beats_nearest_and_bilinear_on_a_real_photo() {
     }
 }
 
+/// `frame` composited with `classes` (carried or smoothed by `motions`), and the region masks
+/// read back: four values per pixel, one per region set of the layers.
+fn region_masks(
+    context: &RenderContext,
+    compositor: &mut Compositor,
+    frame: &RgbImage,
+    classes: &ClassMap,
+    motions: Option<&dreamlens::scene::MapMotions>,
+) -> Vec<f32> {
+    let rgba = dreamlens::render::rgba_bytes(frame);
+    let input = CompositorInput {
+        pixels: FramePixels::Rgba(&rgba),
+        classes: Some(classes),
+        person: None,
+        depth: None,
+        motions,
+        stylized: None,
+    };
+    compositor.render(context, &input).expect("renders");
+    readback::read_rgba16f(context, compositor.analysis_textures().0).expect("read")
+}
+
 #[test]
 fn temporal_smoothing_holds_masks_still_on_a_still_noisy_camera() {
     let context = RenderContext::headless().expect("GPU adapter");
@@ -200,19 +222,7 @@ fn temporal_smoothing_holds_masks_still_on_a_still_noisy_camera() {
         compositor.set_filter(AnalysisFilter { temporal, ..AnalysisFilter::default() });
         let mut previous: Option<Vec<f32>> = None;
         for (index, (frame, classes)) in frames.iter().zip(&analyses).enumerate() {
-            let rgba: Vec<u8> =
-                frame.pixels().flat_map(|p| [p.0[0], p.0[1], p.0[2], 255]).collect();
-            let input = CompositorInput {
-                pixels: FramePixels::Rgba(&rgba),
-                classes: Some(classes),
-                person: None,
-                depth: None,
-                motions: None,
-                stylized: None,
-            };
-            compositor.render(&context, &input).expect("renders");
-            let mask: Vec<f32> = readback::read_rgba16f(&context, compositor.analysis_textures().0)
-                .expect("read")
+            let mask: Vec<f32> = region_masks(&context, &mut compositor, frame, classes, None)
                 .chunks(4)
                 .map(|p| p[0])
                 .collect();
@@ -257,17 +267,7 @@ fn the_gpu_region_mask_is_the_one_bench_regions_measures() {
         let cpu = upsample::guided_membership(&classes, &[wall], &frame);
         let mut compositor =
             Compositor::new(&context, 640, 360, &preset.layers, &[]).expect("compositor");
-        let rgba: Vec<u8> = frame.pixels().flat_map(|p| [p.0[0], p.0[1], p.0[2], 255]).collect();
-        let input = CompositorInput {
-            pixels: FramePixels::Rgba(&rgba),
-            classes: Some(&classes),
-            person: None,
-            depth: None,
-            motions: None,
-            stylized: None,
-        };
-        compositor.render(&context, &input).expect("renders");
-        let gpu = readback::read_rgba16f(&context, compositor.analysis_textures().0).expect("read");
+        let gpu = region_masks(&context, &mut compositor, &frame, &classes, None);
         let same = gpu
             .chunks(4)
             .zip(&cpu)
@@ -315,19 +315,7 @@ fn temporal_smoothing_follows_a_panning_camera() {
                 ..MapMotions::default()
             };
             last = Some(thumbnail);
-            let rgba: Vec<u8> =
-                frame.pixels().flat_map(|p| [p.0[0], p.0[1], p.0[2], 255]).collect();
-            let input = CompositorInput {
-                pixels: FramePixels::Rgba(&rgba),
-                classes: Some(classes),
-                person: None,
-                depth: None,
-                motions: Some(&motions),
-                stylized: None,
-            };
-            compositor.render(&context, &input).expect("renders");
-            let mask = readback::read_rgba16f(&context, compositor.analysis_textures().0)
-                .expect("read")
+            let mask = region_masks(&context, &mut compositor, frame, classes, Some(&motions))
                 .chunks(4)
                 .map(|p| p[0] > 0.5)
                 .collect();

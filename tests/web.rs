@@ -79,6 +79,22 @@ fn demo_page() -> DemoPage {
     DemoPage { browser, server, dir, _serial: serial }
 }
 
+/// The native reference: `dreamlens process` with `preset` on the PNG `frame`, in `dir`.
+fn native_process(dir: &Path, frame: &Path, preset: &str) -> RgbImage {
+    let native_png = dir.join("native.png");
+    let output = Command::new(env!("CARGO_BIN_EXE_dreamlens"))
+        .env("DREAMLENS_MODEL_DIRS", common::models_dir())
+        .env("DREAMLENS_CACHE_DIR", dir.join("cache"))
+        .args(["process", "--preset", preset, "--input"])
+        .arg(frame)
+        .arg("--output")
+        .arg(&native_png)
+        .output()
+        .expect("dreamlens runs");
+    assert!(output.status.success(), "process failed: {}", String::from_utf8_lossy(&output.stderr));
+    image::open(&native_png).expect("native output").to_rgb8()
+}
+
 /// Pixels whose largest channel moved by more than 48 levels from the camera frame. The camera
 /// path (YUV 4:2:0 in the Y4M, the browser's conversion back) moves edge pixels by up to about
 /// 30 levels, while the repaint moves a wall by 60 or more, so 48 separates the two.
@@ -117,18 +133,7 @@ fn the_page_repaints_walls_as_native_process_does_records_a_clip_and_stays_on_it
     let (frame, labels, png, y4m) = demo_camera(dir.path());
 
     // The native reference: `process` on the same frame, the same preset and model.
-    let native_png = dir.path().join("native.png");
-    let output = Command::new(env!("CARGO_BIN_EXE_dreamlens"))
-        .env("DREAMLENS_MODEL_DIRS", common::models_dir())
-        .env("DREAMLENS_CACHE_DIR", dir.path().join("cache"))
-        .args(["process", "--preset", "wall-paint", "--input"])
-        .arg(&png)
-        .arg("--output")
-        .arg(&native_png)
-        .output()
-        .expect("dreamlens runs");
-    assert!(output.status.success(), "process failed: {}", String::from_utf8_lossy(&output.stderr));
-    let native = image::open(&native_png).expect("native output").to_rgb8();
+    let native = native_process(dir.path(), &png, "wall-paint");
 
     let server = SiteServer::start(&site);
     let downloads = dir.path().join("downloads");
@@ -588,18 +593,7 @@ fn the_page_paints_the_room_with_the_style_network_as_native_process_does_and_a_
     let frame = image::open(&png).expect("the camera's frame").to_rgb8();
 
     // The native reference: `process` on the same frame with the same preset and network.
-    let native_png = dir.join("native.png");
-    let output = Command::new(env!("CARGO_BIN_EXE_dreamlens"))
-        .env("DREAMLENS_MODEL_DIRS", common::models_dir())
-        .env("DREAMLENS_CACHE_DIR", dir.join("cache"))
-        .args(["process", "--preset", "painting", "--input"])
-        .arg(&png)
-        .arg("--output")
-        .arg(&native_png)
-        .output()
-        .expect("dreamlens runs");
-    assert!(output.status.success(), "process failed: {}", String::from_utf8_lossy(&output.stderr));
-    let native = image::open(&native_png).expect("native output").to_rgb8();
+    let native = native_process(dir, &png, "painting");
 
     browser.navigate(&format!(
         "{origin}/?preset=painting&provider=wasm&quit-after-frames=60&snapshot=true"

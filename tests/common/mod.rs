@@ -201,6 +201,13 @@ pub fn xvfb() -> Xvfb {
     Xvfb { child, display: format!(":{number}") }
 }
 
+/// The JSON a run wrote with `--summary-json PATH`.
+pub fn read_summary(path: &std::path::Path) -> serde_json::Value {
+    let bytes = std::fs::read(path)
+        .unwrap_or_else(|e| panic!("no summary written at {}: {e}", path.display()));
+    serde_json::from_slice(&bytes).expect("the summary is JSON")
+}
+
 /// A session summary's `picture_rect`, `[x0, y0, x1, y1]`: where the picture was drawn (window
 /// pixels natively, CSS pixels in the page), in the area the controls leave free.
 pub fn picture_rect(summary: &serde_json::Value) -> [f64; 4] {
