@@ -1,46 +1,11 @@
 #!/usr/bin/env bash
-# Type-checks the Android app (android/) and the portable core for aarch64-linux-android, and
-# checks that the Android build carries none of the desktop-only libraries.
-#
-# This is type checking only. Without the NDK nothing can be linked: build scripts that compile
-# C (android-activity's glue, ring, oniguruma) are given a compiler shim that writes empty
-# object files and archives, which is all `cargo check` needs. A passing run proves the Android
-# code compiles against the real NDK, winit, wgpu and ONNX Runtime bindings, not that it runs.
+# Type-checks and lints the Android app (android/) and the portable core for aarch64-linux-android,
+# and checks that the Android build carries none of the desktop-only libraries. The app itself
+# is linked, packaged and checked by scripts/build-apk.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
-target=aarch64-linux-android
-if ! rustup target list --installed | grep -qx "$target"; then
-    rustup target add "$target"
-fi
-
-shims=$(mktemp -d)
-trap 'rm -rf "$shims"' EXIT
-cat > "$shims/cc" <<'SHIM'
-#!/bin/sh
-# Type checking only: an empty file wherever an object is asked for.
-out=""
-previous=""
-for arg in "$@"; do
-    [ "$previous" = "-o" ] && out="$arg"
-    previous="$arg"
-done
-[ -n "$out" ] && : > "$out"
-exit 0
-SHIM
-cat > "$shims/ar" <<'SHIM'
-#!/bin/sh
-# Type checking only: an empty archive wherever one is asked for.
-for arg in "$@"; do
-    case "$arg" in
-        *.a) printf '!<arch>\n' > "$arg" ;;
-    esac
-done
-exit 0
-SHIM
-chmod +x "$shims/cc" "$shims/ar"
-export CC_aarch64_linux_android="$shims/cc" CXX_aarch64_linux_android="$shims/cc"
-export AR_aarch64_linux_android="$shims/ar"
+source scripts/android-toolchain.sh
+target=$android_target
 
 echo "== type-checking the portable core for $target"
 cargo check --lib --no-default-features --target "$target"

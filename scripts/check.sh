@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Everything CI checks: formatting, lints, and every test against the real models in
 # ../shared/models (override with DREAMLENS_MODEL_DIRS), a software GPU, a virtual display and
-# a Triton server on 127.0.0.1, and the browser app in headless Chromium; then the Android app and the portable core type-checked for
-# aarch64-linux-android.
+# a Triton server on 127.0.0.1, and the browser app in headless Chromium; then the Android app and the portable core linted for
+# aarch64-linux-android, and the APK linked, packaged and checked.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
@@ -19,3 +19,4 @@ cargo clippy --release --all-targets -- -D warnings
 (cd web && CARGO_TARGET_DIR=../target cargo clippy --release --target wasm32-unknown-unknown -- -D warnings)
 cargo test --release
 ./scripts/check-android.sh
+./scripts/build-apk.sh

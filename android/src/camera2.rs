@@ -24,6 +24,11 @@ use ndk::{
 };
 use ndk_sys as ffi;
 
+// ndk-sys declares the camera functions but links only libandroid and libmediandk; they live in
+// libcamera2ndk (API 24).
+#[link(name = "camera2ndk")]
+unsafe extern "C" {}
+
 /// How long a read waits for the camera before calling it lost (the capture thread reopens it).
 const FRAME_TIMEOUT: Duration = Duration::from_secs(2);
 

@@ -17,6 +17,9 @@ mod permissions;
 
 use std::sync::Arc;
 
+// Linked for its `_Unwind_*` functions, which std calls for backtraces.
+use unwinding as _;
+
 use dreamlens::{
     app::{LiveApp, LiveOptions},
     capture::CameraRequest,
