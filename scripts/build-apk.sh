@@ -7,7 +7,8 @@
 #   its own; `-z defs` fails the link on any symbol the phone would not have. The one C crate
 #   left in the phone build (ring) compiles for real, with clang's own freestanding headers.
 # - The APK is packaged with aapt against Debian's framework resources, aligned with zipalign,
-#   and signed with a debug key made here on the first build.
+#   and signed with a debug key made here on the first build. The models the built-in presets need
+#   go in as assets (scripts/apk_models.py), from the store's folders on this machine.
 # - Checks: the library's needs, symbols and 16 KB page alignment; `aapt dump badging`;
 #   `zipalign -c`; `apksigner verify`.
 #
@@ -50,12 +51,13 @@ library=android/target/$target/release/libdreamlens_android.so
 python3 scripts/android_link.py check --facts android/ndk-symbols.tsv --api "$min_sdk" "$library"
 
 echo "== packaging"
+python3 scripts/apk_models.py "$out/assets/models"
 mkdir -p "$out/root/lib/arm64-v8a"
 cp "$library" "$out/root/lib/arm64-v8a/"
 # aapt takes the package name from the manifest; Gradle takes it from build.gradle.kts.
 sed "s|<manifest |<manifest package=\"$package\" |" android/app/src/main/AndroidManifest.xml \
     > "$out/AndroidManifest.xml"
-aapt package -f -M "$out/AndroidManifest.xml" -I "$framework" \
+aapt package -f -M "$out/AndroidManifest.xml" -I "$framework" -A "$out/assets" \
     --min-sdk-version "$min_sdk" --target-sdk-version "$target_sdk" \
     --version-code "$version_code" --version-name "$version_name" \
     -F "$out/unaligned.apk"
@@ -82,6 +84,9 @@ if grep -q "android.permission.INTERNET" <<< "$badging"; then
     echo "error: the APK asks for INTERNET, which nothing in it uses" >&2
     exit 1
 fi
+packaged=$(find "$out/assets/models" -type f | wc -l)
+listed=$(aapt list "$out/dreamlens.apk" | grep -c '^assets/models/' || true)
+[ "$packaged" -eq "$listed" ] || { echo "error: $packaged models gathered, $listed in the APK" >&2; exit 1; }
 zipalign -c -p 4 "$out/dreamlens.apk"
 apksigner verify --min-sdk-version "$min_sdk" "$out/dreamlens.apk"
-echo "apk built and checked: $out/dreamlens.apk ($(du -h "$out/dreamlens.apk" | cut -f1))"
+echo "apk built and checked: $out/dreamlens.apk ($(du -h "$out/dreamlens.apk" | cut -f1), $listed model files)"

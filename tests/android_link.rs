@@ -65,7 +65,8 @@ fn check(library: &Path, api: u32) -> (bool, String) {
     let out = run(Command::new("python3")
         .args([SCRIPT, "check", "--facts", FACTS, "--api", &api.to_string()])
         .arg(library));
-    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let said =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.success(), said)
 }
 
@@ -73,7 +74,8 @@ fn check(library: &Path, api: u32) -> (bool, String) {
 fn the_check_refuses_a_platform_function_newer_than_the_min_sdk() {
     let dir = tempfile::tempdir().expect("temp dir");
     // Linked against API 30's libc, as a build that ignored the minSdk would be.
-    let library = link(dir.path(), &stubs(dir.path(), 30), CALLS_API_30, 16384).expect("links at 30");
+    let library =
+        link(dir.path(), &stubs(dir.path(), 30), CALLS_API_30, 16384).expect("links at 30");
     let (passed, said) = check(&library, MIN_SDK);
     assert!(!passed, "a call to an API 30 function passed the API 28 check: {said}");
     assert!(said.contains("pthread_cond_clockwait (libc.so) exists only from API 30"), "{said}");
@@ -140,5 +142,8 @@ fn a_library_apps_may_not_use_is_refused() {
     assert!(linked.status.success(), "{}", String::from_utf8_lossy(&linked.stderr));
     let (passed, said) = check(&library, MIN_SDK);
     assert!(!passed, "{said}");
-    assert!(said.contains("needs libcutils.so, which is not a platform library apps may use"), "{said}");
+    assert!(
+        said.contains("needs libcutils.so, which is not a platform library apps may use"),
+        "{said}"
+    );
 }

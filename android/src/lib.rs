@@ -1,12 +1,13 @@
 //! The dreamlens phone app: `android_main` runs the same live app as the desktop
 //! (`dreamlens::app::LiveApp`) on a winit event loop bound to the NativeActivity, with the
 //! phone's side of each platform seam: Camera2 frames, AAudio sound encoded to AAC and H.264
-//! by MediaCodec, the app's internal storage for settings and models, the shared media folder for
-//! clips and snapshots, logs in logcat, and ONNX Runtime's Android library packaged in the APK.
+//! by MediaCodec, the app's internal storage for settings and models (installed from the APK's
+//! assets), the shared media folder for clips and snapshots, logs in logcat, and ONNX Runtime's
+//! Android library packaged in the APK by the Gradle build.
 //!
-//! Verified on the development machine: this crate type-checks for `aarch64-linux-android`
-//! against the real NDK bindings (`scripts/check-android.sh`). Linking and running need the
-//! NDK and a phone; see the README.
+//! Verified on the development machine: `scripts/build-apk.sh` links this crate against stub
+//! platform libraries at the minSdk and packages a signed APK (without ONNX Runtime). Running it
+//! needs a phone; see the README.
 
 mod camera2;
 mod logcat;
@@ -15,7 +16,7 @@ mod media_folder;
 mod microphone;
 mod permissions;
 
-use std::sync::Arc;
+use std::{ffi::CString, sync::Arc};
 
 // Linked for its `_Unwind_*` functions, which std calls for backtraces.
 use unwinding as _;
@@ -25,7 +26,7 @@ use dreamlens::{
     capture::CameraRequest,
     inference::{SessionOptions, runtime},
     platform::{Folders, Platform},
-    store::{Manifest, ModelStore},
+    store::{Manifest, ModelStore, PackagedFile},
 };
 use winit::{
     event_loop::EventLoop,
@@ -39,6 +40,23 @@ const ORT_LIBRARY: &str = "libonnxruntime.so";
 /// The phone's preview size and rate: what the models and the screen need, not the sensor's
 /// full resolution.
 const CAMERA: CameraRequest = CameraRequest { index: 0, size: Some((1280, 720)), fps: Some(30) };
+
+/// Copies the models the presets need from the APK's assets (`assets/models/`, laid out as the
+/// manifest names them) into the cache on first start, checking each against the manifest.
+fn install_packaged_models(app: &AndroidApp, store: &ModelStore) {
+    let assets = app.asset_manager();
+    let fates = store.install_packaged("the APK", |path| {
+        CString::new(format!("models/{path}")).ok().and_then(|name| assets.open(&name))
+    });
+    for (path, fate) in fates {
+        match fate {
+            PackagedFile::AlreadyCached => {}
+            PackagedFile::Installed => tracing::info!("installed {path} from the APK"),
+            PackagedFile::NotPackaged => tracing::warn!("the APK does not hold {path}"),
+            PackagedFile::Refused(error) => tracing::error!("{error}"),
+        }
+    }
+}
 
 /// Entry point called by android-activity's NativeActivity glue on the app's main thread.
 #[unsafe(no_mangle)]
@@ -63,11 +81,13 @@ fn run(app: AndroidApp) -> anyhow::Result<()> {
             folders.outputs.display()
         ),
     }
-    runtime::load_bundled(ORT_LIBRARY)?;
-    // Models are found in the cache or in `mirror/` (adb push on a debuggable build); the app
-    // downloads none yet.
-    let mirror = storage.join("mirror");
-    let store = ModelStore::new(Manifest::builtin(), folders.models.clone(), vec![mirror]);
+    if let Err(error) = runtime::load_bundled(ORT_LIBRARY) {
+        // An APK built without ONNX Runtime (scripts/build-apk.sh) still runs the camera and
+        // the filters; each model layer says on screen why it is off.
+        tracing::error!("{error}");
+    }
+    let store = ModelStore::new(Manifest::builtin(), folders.models.clone(), Vec::new());
+    install_packaged_models(&app, &store);
     let platform = Platform {
         name: "android",
         cameras: Arc::new(camera2::Camera2Cameras::new()?),

@@ -52,6 +52,18 @@ pub enum RuntimeError {
         /// What the loader said.
         reason: String,
     },
+    /// The app's package has no ONNX Runtime (an APK built without it).
+    #[error(
+        "this app was packaged without ONNX Runtime ({name}: {reason}), so the layers that run a \
+         model are off; the camera and the other effects work. Install a build that packages \
+         ONNX Runtime {ORT_VERSION}"
+    )]
+    NotPackaged {
+        /// The library's file name in the package.
+        name: String,
+        /// What the loader said.
+        reason: String,
+    },
 }
 
 /// Where the loaded library came from.
@@ -101,7 +113,14 @@ pub fn load() -> Result<&'static Runtime, RuntimeError> {
 /// calls return this runtime.
 pub fn load_bundled(name: &str) -> Result<&'static Runtime, RuntimeError> {
     LOADED
-        .get_or_init(|| open(PathBuf::from(name), LibrarySource::Bundled))
+        .get_or_init(|| {
+            open(PathBuf::from(name), LibrarySource::Bundled).map_err(|error| match error {
+                RuntimeError::Load { reason, .. } => {
+                    RuntimeError::NotPackaged { name: name.to_owned(), reason }
+                }
+                other => other,
+            })
+        })
         .as_ref()
         .map_err(Clone::clone)
 }

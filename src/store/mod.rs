@@ -10,6 +10,7 @@ mod convert;
 mod digest;
 mod download;
 pub mod manifest;
+mod packaged;
 pub mod variants;
 mod verified;
 mod wheel;
@@ -22,6 +23,7 @@ use std::{
 pub use digest::sha256_file;
 pub use download::DownloadOptions;
 pub use manifest::{Conversion, Manifest, ModelEntry, ModelFile, Precision, Task, WheelMember};
+pub use packaged::PackagedFile;
 
 /// Environment variable overriding the user cache folder.
 pub const CACHE_DIR_ENV: &str = "DREAMLENS_CACHE_DIR";
