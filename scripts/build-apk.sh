@@ -51,6 +51,7 @@ library=android/target/$target/release/libdreamlens_android.so
 python3 scripts/android_link.py check --facts android/ndk-symbols.tsv --api "$min_sdk" "$library"
 
 echo "== packaging"
+mkdir -p "$out/assets/models"
 python3 scripts/apk_models.py "$out/assets/models"
 mkdir -p "$out/root/lib/arm64-v8a"
 cp "$library" "$out/root/lib/arm64-v8a/"

@@ -10,6 +10,7 @@
 //! needs a phone; see the README.
 
 mod camera2;
+mod fatal_screen;
 mod logcat;
 mod media_codec;
 mod media_folder;
@@ -62,8 +63,9 @@ fn install_packaged_models(app: &AndroidApp, store: &ModelStore) {
 #[unsafe(no_mangle)]
 fn android_main(app: AndroidApp) {
     tracing_subscriber::fmt().with_ansi(false).without_time().with_writer(logcat::Logcat).init();
-    if let Err(error) = run(app) {
+    if let Err(error) = run(app.clone()) {
         tracing::error!("dreamlens stopped: {error:#}");
+        fatal_screen::show(&app, &format!("{error:#}"));
     }
 }
 

@@ -3,11 +3,13 @@
 //! platform only turns its own input events into `egui::RawInput` (winit natively, pointer and
 //! key events in the browser) and places the picture in the area the panels leave free.
 
+mod message_picture;
 mod painter;
 pub mod panel;
 
 use serde::{Deserialize, Serialize};
 
+pub use message_picture::message_picture;
 pub use painter::ControlsPainter;
 pub use panel::{Actions, HudData, RemoteRow};
 
