@@ -462,6 +462,28 @@ fn a_ruler_through_the_window_shows_every_column_beside_the_panel() {
 /// shifted by the panel, lands on another class.
 #[test]
 fn a_click_on_the_picture_picks_the_class_under_the_pointer() {
+    picks_the_class_under_the_pointer("1000x600");
+}
+
+/// The same on a portrait surface, as a phone held upright has: the panel moves under the
+/// picture, and the tap (a lifted finger picks through the same mapping as a click) must still
+/// land on the class under it.
+#[test]
+fn a_tap_on_a_portrait_surface_picks_the_class_under_the_finger() {
+    picks_the_class_under_the_pointer("600x1000");
+}
+
+/// Where a picture of `size` goes when letterboxed into a whole `window` ("WxH"), in window
+/// pixels: `[x0, y0, x1, y1]`.
+fn letterboxed(size: (u32, u32), window: &str) -> [f64; 4] {
+    let (w, h) = window.split_once('x').expect("WxH");
+    let (w, h): (f64, f64) = (w.parse().expect("width"), h.parse().expect("height"));
+    let scale = (w / f64::from(size.0)).min(h / f64::from(size.1));
+    let (pw, ph) = (f64::from(size.0) * scale, f64::from(size.1) * scale);
+    [(w - pw) / 2.0, (h - ph) / 2.0, (w + pw) / 2.0, (h + ph) / 2.0]
+}
+
+fn picks_the_class_under_the_pointer(window_size: &str) {
     let screen = xvfb();
     let dir = tempfile::tempdir().expect("temp");
     let photo_path = images_dir().join("ADE_val_00000001.jpg");
@@ -477,8 +499,6 @@ fn a_click_on_the_picture_picks_the_class_under_the_pointer() {
     let classes = image::open(dir.path().join("analysis/ADE_val_00000001.classes.png"))
         .expect("class map")
         .to_luma8();
-    let (u, v, label) = furniture_patch(&classes);
-
     let window = |frames: &str, summary: &Path| {
         let mut command = Command::new(env!("CARGO_BIN_EXE_dreamlens"));
         command
@@ -486,7 +506,7 @@ fn a_click_on_the_picture_picks_the_class_under_the_pointer() {
             .env_remove("WAYLAND_DISPLAY")
             .env("DREAMLENS_MODEL_DIRS", models_dir())
             .env("XDG_CONFIG_HOME", dir.path())
-            .args(["--preset", "wall-paint", "--window-size", "1000x600"])
+            .args(["--preset", "wall-paint", "--window-size", window_size])
             .args(["--quit-after-frames", frames, "--input"])
             .arg(&photo_path)
             .arg("--summary-json")
@@ -494,13 +514,24 @@ fn a_click_on_the_picture_picks_the_class_under_the_pointer() {
         command
     };
     // Where the picture is: a run with the same window and photo, long enough for the panel to
-    // show the segmenter's rows (they widen it).
+    // show the segmenter's rows.
     let first = dir.path().join("first.json");
     let status = window("40", &first).status().expect("runs");
     assert!(status.success());
     let rect = picture_rect(
         &serde_json::from_slice(&std::fs::read(&first).expect("summary")).expect("json"),
     );
+    // A place where a tap mapped against the whole window, as if there were no panel, would
+    // read another class: so the test fails if the panel's place is ignored.
+    let whole = letterboxed(image::image_dimensions(&photo_path).expect("photo size"), window_size);
+    let (u, v, label) = furniture_patch_where(&classes, |u, v, class| {
+        let (x, y) = (rect[0] + u * (rect[2] - rect[0]), rect[1] + v * (rect[3] - rect[1]));
+        let wu = (x - whole[0]) / (whole[2] - whole[0]);
+        let wv = (y - whole[1]) / (whole[3] - whole[1]);
+        let inside = (0.0..1.0).contains(&wu) && (0.0..1.0).contains(&wv);
+        let at = |f: f64, n: u32| ((f * f64::from(n)) as u32).min(n - 1);
+        !inside || classes.get_pixel(at(wu, classes.width()), at(wv, classes.height()))[0] != class
+    });
     let (x, y) = (rect[0] + u * (rect[2] - rect[0]), rect[1] + v * (rect[3] - rect[1]));
 
     let summary_path = dir.path().join("summary.json");

@@ -223,6 +223,14 @@ pub fn picture_rect(summary: &serde_json::Value) -> [f64; 4] {
 /// The centre of a 13x13 patch of one furniture class in `classes` (the model's grid), as
 /// fractions of the picture, with that class's label.
 pub fn furniture_patch(classes: &image::GrayImage) -> (f64, f64, &'static str) {
+    furniture_patch_where(classes, |_, _, _| true)
+}
+
+/// As [`furniture_patch`], the first patch for which `accept(u, v, class)` holds.
+pub fn furniture_patch_where(
+    classes: &image::GrayImage,
+    accept: impl Fn(f64, f64, u8) -> bool,
+) -> (f64, f64, &'static str) {
     let (w, h) = classes.dimensions();
     for cy in (6..h - 6).rev() {
         for cx in 6..w - 6 {
@@ -230,11 +238,12 @@ pub fn furniture_patch(classes: &image::GrayImage) -> (f64, f64, &'static str) {
             let label = ADE_LABELS[usize::from(id)];
             let uniform = (cy - 6..=cy + 6)
                 .all(|yy| (cx - 6..=cx + 6).all(|xx| classes.get_pixel(xx, yy)[0] == id));
+            let u = (f64::from(cx) + 0.5) / f64::from(w);
+            let v = (f64::from(cy) + 0.5) / f64::from(h);
             if dreamlens::scene::Region::of_label(label) == dreamlens::scene::Region::Furniture
                 && uniform
+                && accept(u, v, id)
             {
-                let u = (f64::from(cx) + 0.5) / f64::from(w);
-                let v = (f64::from(cy) + 0.5) / f64::from(h);
                 return (u, v, label);
             }
         }
