@@ -372,7 +372,7 @@ pub fn quantize(
 ) -> Result<Outcome, QuantizeError> {
     let unsupported = |why: &str| QuantizeError::Unsupported { id: id.to_owned(), why: why.into() };
     let original = store.clone().with_precision(Some(Precision::Fp32)).locate(id)?;
-    if original.entry.precision == Precision::Int8 {
+    if original.precision == Precision::Int8 {
         return Ok(Outcome::TrainedInt8);
     }
     let contract =

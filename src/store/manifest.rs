@@ -150,6 +150,10 @@ pub struct Conversion {
     pub sha256: String,
     /// Size of the converter's output in bytes.
     pub size: u64,
+    /// The precision the converted file runs at where it differs from the model's other form
+    /// (a QDQ conversion of an int8 source, beside a float form).
+    #[serde(default)]
+    pub precision: Option<Precision>,
 }
 
 /// The converters the app carries.

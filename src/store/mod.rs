@@ -352,9 +352,11 @@ impl ModelStore {
     /// model trained quantized runs as published whatever is asked: it has no float form.
     fn at_precision(&self, mut model: ResolvedModel) -> Result<ResolvedModel, StoreError> {
         let id = model.entry.id.clone();
-        if model.entry.precision == Precision::Int8 {
+        if model.precision == Precision::Int8 {
             if self.precision == Some(Precision::Fp32) {
-                tracing::info!("{id} is int8 as trained and has no fp32 form; it runs at int8");
+                tracing::info!(
+                    "{id} is int8 here (as trained, or converted so) and has no fp32 form; it runs at int8"
+                );
             }
             return Ok(model);
         }
@@ -482,9 +484,30 @@ impl ModelStore {
             verified &= file_verified;
             paths.push(path);
         }
-        let model =
-            ResolvedModel { entry: entry.clone(), paths, verified, precision: entry.precision };
+        let precision = self.form_precision(id, entry, &paths)?;
+        let model = ResolvedModel { entry: entry.clone(), paths, verified, precision };
         self.at_precision(model)
+    }
+
+    /// The precision of the form found: a converted file may run at another precision than the
+    /// model's published form.
+    fn form_precision(
+        &self,
+        id: &str,
+        entry: &ModelEntry,
+        paths: &[PathBuf],
+    ) -> Result<Precision, StoreError> {
+        let converted = entry.files.first().and_then(|f| f.converted.as_ref());
+        if let (Some(conversion), Some(path)) = (converted, paths.first())
+            && let Some(precision) = conversion.precision
+        {
+            let (sha256, _) =
+                self.verified.sha256(path).map_err(|e| StoreError::io(id, path, e))?;
+            if sha256 == conversion.sha256 {
+                return Ok(precision);
+            }
+        }
+        Ok(entry.precision)
     }
 
     fn searched(&self) -> String {

@@ -3,7 +3,7 @@
 
 Run once (from the project root) to (re)write tests/golden/:
 
-    python3 -m pip install onnxruntime==1.31.1 numpy pillow
+    python3 -m pip install onnxruntime==1.31.1 numpy pillow ai-edge-litert==2.3.0
     python3 tests/golden/make_golden.py ../shared/models ../shared/images/ade20k
 
 (`GOLDEN_OUT=DIR` writes them elsewhere, to compare with the committed ones.)
@@ -11,6 +11,9 @@ Run once (from the project root) to (re)write tests/golden/:
 Preprocessing follows each model's contract independently of the Rust code: PIL bilinear resize
 (area-aware when shrinking), then (px - mean) / std in the stated layout. Outputs are stored as
 PNG (classes 8-bit; maps and images 16-bit) or .npy (latents, style vectors).
+
+The DeepLabV3 class maps named `deeplabv3-tflite.*` come from the published TFLite file itself,
+run by Google's own interpreter (ai-edge-litert): the reference for the app's conversion of it.
 """
 
 import json
@@ -68,6 +71,20 @@ def save_u16(array01, path):
         Image.fromarray(np.concatenate([q[..., c] for c in range(3)], axis=1)).save(path)
 
 
+def tflite_class_maps(source, load):
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(source))
+    interpreter.allocate_tensors()
+    (given,), (taken,) = interpreter.get_input_details(), interpreter.get_output_details()
+    for name in SEGMENTATION_IMAGES:
+        pixels = np.asarray(load(name).resize((512, 512), Image.BILINEAR), dtype=np.uint8)
+        interpreter.set_tensor(given["index"], pixels[None])
+        interpreter.invoke()
+        classes = interpreter.get_tensor(taken["index"])[0].astype(np.uint8)
+        Image.fromarray(classes).save(OUT / f"deeplabv3-tflite.{name}.png")
+
+
 def main():
     models = Path(sys.argv[1])
     images = Path(sys.argv[2])
@@ -104,6 +121,7 @@ def main():
         np.save(OUT / f"vaelight-encoder.{name}.npy", latent.astype(np.float32))
         decoded = session(models, "vaelight/VAEpreview.onnx").run(["output"], {"latent": latent})[0][0]
         save_u16((decoded.transpose(1, 2, 0) + 1.0) / 2.0, OUT / f"vaelight-decoder.{name}.png")
+    tflite_class_maps(models / "sources" / "deeplabv3_mnv2_ade20k_int8.tflite", load)
     index["note"] = "16-bit RGB goldens store the R, G and B planes side by side in one grey image"
     index["onnxruntime"] = ort.__version__
     (OUT / "golden.json").write_text(json.dumps(index, indent=2) + "\n")
