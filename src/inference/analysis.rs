@@ -3,7 +3,7 @@
 use image::RgbImage;
 
 use super::{
-    decode,
+    decode::{self, DecodeError},
     session::{InferenceError, ModelSession, SessionOptions},
 };
 use crate::{
@@ -142,8 +142,8 @@ impl SceneAnalyzer {
     }
 }
 
-fn contract_error(session: &ModelSession, problem: String) -> InferenceError {
-    InferenceError::Run { model: session.model_id().to_owned(), reason: problem }
+fn output_error(session: &ModelSession, source: DecodeError) -> InferenceError {
+    InferenceError::Output { model: session.model_id().to_owned(), source }
 }
 
 /// Runs a segmentation model and returns per-pixel class ids at the model's resolution, read
@@ -155,7 +155,7 @@ pub fn run_segmentation(
     let output = session.contract()?.output.clone();
     if let Some(argmax) = &output.argmax {
         let ids = session.run_image_i64(frame, argmax)?;
-        return decode::class_ids(&ids, &output).map_err(|p| contract_error(session, p));
+        return decode::class_ids(&ids, &output).map_err(|e| output_error(session, e));
     }
     let (scores, upsampling) = run_class_scores(session, frame)?;
     Ok(scores.upsampled_argmax(upsampling).with_probabilities(scores.softmax()))
@@ -170,14 +170,11 @@ pub fn run_class_scores(
     let raw = session.run_image(frame)?;
     let output = &session.contract()?.output;
     if output.kind != OutputKind::Logits {
-        return Err(contract_error(
-            session,
-            format!("segmentation output kind is {:?}, expected logits", output.kind),
-        ));
+        return Err(output_error(session, DecodeError::NotLogits(output.kind)));
     }
     let upsampling =
         output.coarse_logits.as_ref().map_or(Upsampling::NONE, CoarseLogits::upsampling);
-    let scores = decode::class_scores(&raw, output).map_err(|p| contract_error(session, p))?;
+    let scores = decode::class_scores(&raw, output).map_err(|e| output_error(session, e))?;
     Ok((scores, upsampling))
 }
 
@@ -187,7 +184,7 @@ pub fn run_person(
     frame: &RgbImage,
 ) -> Result<crate::scene::PersonMask, InferenceError> {
     let raw = session.run_image(frame)?;
-    decode::probability(&raw, &session.contract()?.output).map_err(|p| contract_error(session, p))
+    decode::probability(&raw, &session.contract()?.output).map_err(|e| output_error(session, e))
 }
 
 /// Runs a depth model and decodes normalised inverse depth.
@@ -196,5 +193,5 @@ pub fn run_depth(
     frame: &RgbImage,
 ) -> Result<crate::scene::DepthMap, InferenceError> {
     let raw = session.run_image(frame)?;
-    decode::inverse_depth(&raw).map_err(|p| contract_error(session, p))
+    decode::inverse_depth(&raw).map_err(|e| output_error(session, e))
 }

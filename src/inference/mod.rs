@@ -15,5 +15,6 @@ pub mod session;
 
 pub use crate::scene::DisabledStage;
 pub use analysis::{AnalysisModels, SceneAnalyzer};
+pub use decode::DecodeError;
 pub use providers::{Provider, ProviderReport};
 pub use session::{ElementType, Feed, InferenceError, ModelSession, SessionOptions, TensorInfo};

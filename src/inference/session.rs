@@ -95,6 +95,14 @@ pub enum InferenceError {
         /// What differs.
         problem: String,
     },
+    /// The model ran, but its output is not what its contract says.
+    #[error("model `{model}`: its output does not match its manifest contract: {source}")]
+    Output {
+        /// Model id.
+        model: String,
+        /// What differs.
+        source: super::decode::DecodeError,
+    },
     /// Running the model failed.
     #[error("model `{model}`: inference failed: {reason}")]
     Run {

@@ -10,7 +10,10 @@ use image::{RgbImage, RgbaImage};
 use ndarray::ArrayD;
 use ort::{session::Session, value::Tensor};
 
-use super::{decode, graph_cut, preprocess};
+use super::{
+    decode::{self, DecodeError},
+    graph_cut, preprocess,
+};
 use crate::{
     scene::{ClassMap, ScalarMap, Upsampling},
     store::manifest::{CoarseLogits, Contract, InputContract, ModelEntry, OutputKind},
@@ -75,7 +78,15 @@ pub enum WebInferenceError {
         /// What failed.
         reason: String,
     },
-    /// A run failed or gave an output that breaks the contract.
+    /// A run's output breaks the contract.
+    #[error("model `{model}`: its output does not match its manifest contract: {source}")]
+    Output {
+        /// Model id.
+        model: String,
+        /// What differs.
+        source: DecodeError,
+    },
+    /// A run failed.
     #[error("model `{model}` failed on a frame: {reason}")]
     Run {
         /// Model id.
@@ -209,6 +220,10 @@ impl WebSession {
         WebInferenceError::Run { model: self.model_id.clone(), reason: reason.to_string() }
     }
 
+    fn output_failed(&self, source: DecodeError) -> WebInferenceError {
+        WebInferenceError::Output { model: self.model_id.clone(), source }
+    }
+
     /// Resizes, normalises and lays out `frame` as the contract says, runs the graph and returns
     /// its main output (the coarse scores where the graph was cut).
     pub async fn run_image(&mut self, frame: &RgbImage) -> Result<ArrayD<f32>, WebInferenceError> {
@@ -273,14 +288,14 @@ impl WebSession {
     pub async fn segment(&mut self, frame: &RgbImage) -> Result<ClassMap, WebInferenceError> {
         let output = self.contract.output.clone();
         if output.kind != OutputKind::Logits {
-            return Err(self.run_failed("not a segmentation model (its output is not logits)"));
+            return Err(self.output_failed(DecodeError::NotLogits(output.kind)));
         }
         if let Some(argmax) = &output.argmax {
             let ids = self.run_output::<i64>(frame, argmax).await?;
-            return decode::class_ids(&ids, &output).map_err(|p| self.run_failed(p));
+            return decode::class_ids(&ids, &output).map_err(|e| self.output_failed(e));
         }
         let raw = self.run_image(frame).await?;
-        let scores = decode::class_scores(&raw, &output).map_err(|p| self.run_failed(p))?;
+        let scores = decode::class_scores(&raw, &output).map_err(|e| self.output_failed(e))?;
         let upsampling =
             output.coarse_logits.as_ref().map_or(Upsampling::NONE, CoarseLogits::upsampling);
         Ok(scores.upsampled_argmax(upsampling).with_probabilities(scores.softmax()))
@@ -289,7 +304,7 @@ impl WebSession {
     /// Normalised inverse depth (1 = closest) at the model's resolution.
     pub async fn depth(&mut self, frame: &RgbImage) -> Result<ScalarMap, WebInferenceError> {
         let raw = self.run_image(frame).await?;
-        decode::inverse_depth(&raw).map_err(|p| self.run_failed(p))
+        decode::inverse_depth(&raw).map_err(|e| self.output_failed(e))
     }
 
     /// The main input's contract, for callers that prepare their own input.
@@ -306,12 +321,12 @@ impl WebSession {
     ) -> Result<RgbaImage, WebInferenceError> {
         let output_name = self.contract.output.name.clone();
         let raw = self.run_tensors(input, Some(extra), &output_name).await?;
-        decode::picture(&raw, &self.contract.output).map_err(|p| self.run_failed(p))
+        decode::picture(&raw, &self.contract.output).map_err(|e| self.output_failed(e))
     }
 
     /// The person probability at the model's resolution.
     pub async fn person(&mut self, frame: &RgbImage) -> Result<ScalarMap, WebInferenceError> {
         let raw = self.run_image(frame).await?;
-        decode::probability(&raw, &self.contract.output).map_err(|p| self.run_failed(p))
+        decode::probability(&raw, &self.contract.output).map_err(|e| self.output_failed(e))
     }
 }

@@ -79,7 +79,9 @@ impl StyleEngine {
         let input = network_input(frame, &contract.input);
         let output = session
             .run_tensor(input.into_dyn(), vec![(contract.extra_inputs[0].clone(), extra)])?;
-        decode::picture(&output, &contract.output)
-            .map_err(|reason| InferenceError::Run { model: session.model_id().to_owned(), reason })
+        decode::picture(&output, &contract.output).map_err(|source| InferenceError::Output {
+            model: session.model_id().to_owned(),
+            source,
+        })
     }
 }
