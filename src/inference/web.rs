@@ -216,10 +216,6 @@ impl WebSession {
         self.provider
     }
 
-    fn run_failed(&self, reason: impl ToString) -> WebInferenceError {
-        WebInferenceError::Run { model: self.model_id.clone(), reason: reason.to_string() }
-    }
-
     fn output_failed(&self, source: DecodeError) -> WebInferenceError {
         WebInferenceError::Output { model: self.model_id.clone(), source }
     }
