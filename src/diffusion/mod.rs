@@ -22,7 +22,7 @@ use ndarray::{Array1, Array3, Array4, ArrayView4, Axis, Ix3, Ix4, concatenate, s
 use autoencoder::Autoencoder;
 pub use autoencoder::AutoencoderChoice;
 pub use noise::{NoiseSource, RecordedNoise, SeededNoise};
-pub use scheduler::{Scheduler, SchedulerConfig};
+pub use scheduler::{Scheduler, SchedulerConfig, SchedulerError};
 use tokenizer::ClipTokenizer;
 
 use crate::inference::{
@@ -71,6 +71,17 @@ pub enum DiffusionError {
     /// The request cannot run (strength, steps, size).
     #[error("{0}")]
     Request(String),
+    /// The scheduler cannot be built, or cannot make the schedule asked for.
+    #[error("scheduler: {0}")]
+    Scheduler(#[from] SchedulerError),
+    /// The pipeline's scheduler config cannot be used.
+    #[error("{path}: {source}")]
+    SchedulerFile {
+        /// The config file.
+        path: PathBuf,
+        /// What is wrong with it.
+        source: SchedulerError,
+    },
     /// The prompt cannot be tokenized.
     #[error("{0}")]
     Prompt(String),
@@ -179,12 +190,11 @@ impl DiffusionPipeline {
             }
         };
         let scheduler = match &options.scheduler {
-            Some(config) => Scheduler::new(config)
-                .map_err(|problem| DiffusionError::Request(format!("scheduler: {problem}")))?,
+            Some(config) => Scheduler::new(config)?,
             None => {
                 let path = require("scheduler/scheduler_config.json")?;
                 Scheduler::new(&SchedulerConfig::load(&path)?)
-                    .map_err(|problem| DiffusionError::file(&path, problem))?
+                    .map_err(|source| DiffusionError::SchedulerFile { path, source })?
             }
         };
         let tokenizer = ClipTokenizer::load(&require("tokenizer")?)?;
@@ -324,10 +334,7 @@ impl DiffusionPipeline {
         request: &Img2Img,
         noise: &mut dyn NoiseSource,
     ) -> Result<Restyled, DiffusionError> {
-        let plan = self
-            .scheduler
-            .plan(request.steps, request.strength)
-            .map_err(DiffusionError::Request)?;
+        let plan = self.scheduler.plan(request.steps, request.strength)?;
         let guided = request.guidance_scale > 1.0;
         let (token_ids, mut embeddings) = self.embed(&request.prompt)?;
         if guided {

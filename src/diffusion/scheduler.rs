@@ -76,17 +76,73 @@ fn default_prediction() -> String {
     "epsilon".into()
 }
 
+/// A scheduler config or request this implementation does not follow, named.
+#[derive(Debug, thiserror::Error)]
+pub enum SchedulerError {
+    /// Not JSON of a diffusers scheduler config.
+    #[error("not a diffusers scheduler config: {0}")]
+    NotAConfig(#[from] serde_json::Error),
+    /// Another scheduler class.
+    #[error("scheduler `{0}` is not supported (EulerDiscreteScheduler and LCMScheduler are)")]
+    Class(String),
+    /// An option that is switched on and not implemented.
+    #[error("scheduler option `{0}` is not supported")]
+    Option(&'static str),
+    /// A setting with a value not implemented.
+    #[error("{setting} `{value}` is not supported")]
+    Value {
+        /// The config key.
+        setting: &'static str,
+        /// Its value.
+        value: String,
+    },
+    /// Too short a training schedule to sample.
+    #[error("num_train_timesteps {0} is too small")]
+    TrainSteps(usize),
+    /// LCM's distillation schedule does not fit the training schedule.
+    #[error("original_inference_steps {steps} must be within 1..={train} (num_train_timesteps)")]
+    OriginalSteps {
+        /// `original_inference_steps`.
+        steps: usize,
+        /// `num_train_timesteps`.
+        train: usize,
+    },
+    /// LCM with a prediction type it does not define.
+    #[error("prediction_type `original_sample` is not supported by LCM")]
+    LcmPrediction,
+    /// No steps asked for.
+    #[error("steps must be at least 1")]
+    NoSteps,
+    /// A strength outside 0..1.
+    #[error("strength {0} is outside 0..1")]
+    Strength(f32),
+    /// More steps than LCM was distilled for.
+    #[error("LCM takes at most {0} steps (its distillation schedule)")]
+    LcmSteps(usize),
+    /// A strength so low that no step runs.
+    #[error(
+        "strength {strength} with {steps} steps leaves no denoising step; raise the strength or the steps"
+    )]
+    NothingToDenoise {
+        /// The strength asked for.
+        strength: f32,
+        /// The steps asked for.
+        steps: usize,
+    },
+}
+
 impl SchedulerConfig {
     /// Reads a `scheduler_config.json`.
     pub fn load(path: &Path) -> Result<Self, DiffusionError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| DiffusionError::file(path, format!("cannot read it: {e}")))?;
-        Self::parse(&text).map_err(|problem| DiffusionError::file(path, problem))
+        Self::parse(&text)
+            .map_err(|source| DiffusionError::SchedulerFile { path: path.to_owned(), source })
     }
 
     /// Parses the JSON text of a scheduler config.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        serde_json::from_str(text).map_err(|e| format!("not a diffusers scheduler config: {e}"))
+    pub fn parse(text: &str) -> Result<Self, SchedulerError> {
+        Ok(serde_json::from_str(text)?)
     }
 }
 
@@ -138,8 +194,8 @@ pub struct Plan {
 
 impl Scheduler {
     /// Builds the scheduler a config names; unsupported classes and options are refused by name.
-    pub fn new(config: &SchedulerConfig) -> Result<Self, String> {
-        let refuse = |what: &str| Err(format!("scheduler option `{what}` is not supported"));
+    pub fn new(config: &SchedulerConfig) -> Result<Self, SchedulerError> {
+        let refuse = |option| Err(SchedulerError::Option(option));
         if config.use_karras_sigmas == Some(true) {
             return refuse("use_karras_sigmas");
         }
@@ -161,11 +217,7 @@ impl Scheduler {
         let lcm = match config.class_name.as_str() {
             "EulerDiscreteScheduler" => false,
             "LCMScheduler" => true,
-            other => {
-                return Err(format!(
-                    "scheduler `{other}` is not supported (EulerDiscreteScheduler and LCMScheduler are)"
-                ));
-            }
+            other => return Err(SchedulerError::Class(other.to_owned())),
         };
         let (beta_start, beta_end, schedule, spacing) = if lcm {
             (0.00085, 0.012, "scaled_linear", "leading")
@@ -176,14 +228,19 @@ impl Scheduler {
         let beta_end = config.beta_end.unwrap_or(beta_end);
         let n = config.num_train_timesteps;
         if n < 2 {
-            return Err(format!("num_train_timesteps {n} is too small"));
+            return Err(SchedulerError::TrainSteps(n));
         }
         let betas: Vec<f64> = match config.beta_schedule.as_deref().unwrap_or(schedule) {
             "linear" => linspace(beta_start, beta_end, n),
             "scaled_linear" => {
                 linspace(beta_start.sqrt(), beta_end.sqrt(), n).into_iter().map(|b| b * b).collect()
             }
-            other => return Err(format!("beta_schedule `{other}` is not supported")),
+            other => {
+                return Err(SchedulerError::Value {
+                    setting: "beta_schedule",
+                    value: other.into(),
+                });
+            }
         };
         let mut product = 1.0;
         let alphas_cumprod = betas
@@ -197,13 +254,23 @@ impl Scheduler {
             "linspace" => Spacing::Linspace,
             "leading" => Spacing::Leading,
             "trailing" => Spacing::Trailing,
-            other => return Err(format!("timestep_spacing `{other}` is not supported")),
+            other => {
+                return Err(SchedulerError::Value {
+                    setting: "timestep_spacing",
+                    value: other.into(),
+                });
+            }
         };
         let prediction = match config.prediction_type.as_str() {
             "epsilon" => Prediction::Epsilon,
             "v_prediction" => Prediction::V,
             "sample" | "original_sample" => Prediction::Sample,
-            other => return Err(format!("prediction_type `{other}` is not supported")),
+            other => {
+                return Err(SchedulerError::Value {
+                    setting: "prediction_type",
+                    value: other.into(),
+                });
+            }
         };
         let kind = Self::kind(config, lcm, &alphas_cumprod)?;
         Ok(Self { kind, spacing, prediction, steps_offset: config.steps_offset, alphas_cumprod })
@@ -211,19 +278,21 @@ impl Scheduler {
 
     /// What differs between the two schedulers: LCM's own spacing and final alpha, or Euler's
     /// final sigma.
-    fn kind(config: &SchedulerConfig, lcm: bool, alphas_cumprod: &[f64]) -> Result<Kind, String> {
-        let refuse = |what: &str| Err(format!("scheduler option `{what}` is not supported"));
+    fn kind(
+        config: &SchedulerConfig,
+        lcm: bool,
+        alphas_cumprod: &[f64],
+    ) -> Result<Kind, SchedulerError> {
+        let refuse = |option| Err(SchedulerError::Option(option));
         let n = config.num_train_timesteps;
         Ok(if lcm {
             // LCM has its own spacing: diffusers ignores `timestep_spacing` for it.
             let original_steps = config.original_inference_steps.unwrap_or(50);
             if original_steps == 0 || original_steps > n {
-                return Err(format!(
-                    "original_inference_steps {original_steps} must be within 1..={n} (num_train_timesteps)"
-                ));
+                return Err(SchedulerError::OriginalSteps { steps: original_steps, train: n });
             }
             if config.prediction_type == "original_sample" {
-                return Err("prediction_type `original_sample` is not supported by LCM".into());
+                return Err(SchedulerError::LcmPrediction);
             }
             let final_alpha =
                 if config.set_alpha_to_one.unwrap_or(true) { 1.0 } else { alphas_cumprod[0] };
@@ -243,7 +312,12 @@ impl Scheduler {
             let final_sigma_zero = match config.final_sigmas_type.as_deref().unwrap_or("zero") {
                 "zero" => true,
                 "sigma_min" => false,
-                other => return Err(format!("final_sigmas_type `{other}` is not supported")),
+                other => {
+                    return Err(SchedulerError::Value {
+                        setting: "final_sigmas_type",
+                        value: other.into(),
+                    });
+                }
             };
             Kind::Euler { final_sigma_zero }
         })
@@ -259,21 +333,19 @@ impl Scheduler {
 
     /// The full schedule of `steps` timesteps, then the img2img cut: with `strength` s only the
     /// last floor(steps * s) steps run, starting from the image noised to the first of them.
-    pub fn plan(&self, steps: usize, strength: f32) -> Result<Plan, String> {
+    pub fn plan(&self, steps: usize, strength: f32) -> Result<Plan, SchedulerError> {
         if steps == 0 {
-            return Err("steps must be at least 1".into());
+            return Err(SchedulerError::NoSteps);
         }
         if !(0.0..=1.0).contains(&strength) || strength.is_nan() {
-            return Err(format!("strength {strength} is outside 0..1"));
+            return Err(SchedulerError::Strength(strength));
         }
         let train = self.alphas_cumprod.len();
         let full: Vec<f64> = match self.kind {
             Kind::Euler { .. } => self.euler_timesteps(steps),
             Kind::Lcm { original_steps, .. } => {
                 if steps > original_steps {
-                    return Err(format!(
-                        "LCM takes at most {original_steps} steps (its distillation schedule)"
-                    ));
+                    return Err(SchedulerError::LcmSteps(original_steps));
                 }
                 let k = train / original_steps;
                 let origin: Vec<usize> = (1..=original_steps).map(|i| i * k - 1).rev().collect();
@@ -288,9 +360,7 @@ impl Scheduler {
         // diffusers computes int(steps * strength) on a float32 strength promoted to double.
         let kept = ((steps as f64 * f64::from(strength)).floor() as usize).min(steps);
         if kept == 0 {
-            return Err(format!(
-                "strength {strength} with {steps} steps leaves no denoising step; raise the strength or the steps"
-            ));
+            return Err(SchedulerError::NothingToDenoise { strength, steps });
         }
         let begin = steps - kept;
         let sigmas = match self.kind {
@@ -508,13 +578,13 @@ mod tests {
             .expect("parse"),
         )
         .expect_err("karras must be refused");
-        assert!(err.contains("use_karras_sigmas"), "{err}");
+        assert!(matches!(err, SchedulerError::Option("use_karras_sigmas")), "{err}");
         let err = Scheduler::new(
             &SchedulerConfig::parse(r#"{"_class_name": "DPMSolverMultistepScheduler"}"#)
                 .expect("parse"),
         )
         .expect_err("unknown class");
-        assert!(err.contains("DPMSolverMultistepScheduler"), "{err}");
+        assert!(err.to_string().contains("DPMSolverMultistepScheduler"), "{err}");
         let err = Scheduler::new(
             &SchedulerConfig::parse(
                 r#"{"_class_name": "LCMScheduler", "original_inference_steps": 0}"#,
@@ -522,6 +592,6 @@ mod tests {
             .expect("parse"),
         )
         .expect_err("a zero-length distillation schedule");
-        assert!(err.contains("original_inference_steps"), "{err}");
+        assert!(matches!(err, SchedulerError::OriginalSteps { steps: 0, .. }), "{err}");
     }
 }
