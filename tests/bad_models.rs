@@ -6,7 +6,7 @@ use std::path::Path;
 
 use common::*;
 use dreamlens::{
-    inference::{InferenceError, ModelSession, SessionOptions},
+    inference::{ContractMismatch, InferenceError, ModelSession, SessionOptions},
     store::{Manifest, ModelStore},
 };
 
@@ -73,7 +73,14 @@ fn a_file_that_is_not_onnx_is_a_load_error() {
 #[test]
 fn a_model_with_another_input_shape_breaks_the_contract() {
     let error = open_error(&selfie_bytes(), 512);
-    assert!(matches!(error, InferenceError::Contract { .. }), "{error}");
+    let InferenceError::Contract { source, .. } = &error else { panic!("{error}") };
+    assert!(
+        matches!(
+            **source,
+            ContractMismatch::InputSize { axis: "height", found: 256, expected: 512, .. }
+        ),
+        "{error}"
+    );
     let text = error.to_string();
     assert!(text.contains("height is 256, the manifest says 512"), "{text}");
 }

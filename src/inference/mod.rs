@@ -17,4 +17,6 @@ pub use crate::scene::DisabledStage;
 pub use analysis::{AnalysisModels, SceneAnalyzer};
 pub use decode::DecodeError;
 pub use providers::{Provider, ProviderReport};
-pub use session::{ElementType, Feed, InferenceError, ModelSession, SessionOptions, TensorInfo};
+pub use session::{
+    ContractMismatch, ElementType, Feed, InferenceError, ModelSession, SessionOptions, TensorInfo,
+};

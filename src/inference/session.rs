@@ -86,14 +86,14 @@ pub enum InferenceError {
         reason: String,
     },
     /// The graph does not match the manifest contract.
-    #[error("model `{model}` at {path} does not match its manifest contract: {problem}")]
+    #[error("model `{model}` at {path} does not match its manifest contract: {source}")]
     Contract {
         /// Model id.
         model: String,
         /// The file.
         path: PathBuf,
-        /// What differs.
-        problem: String,
+        /// What differs (boxed: it is large, and rare).
+        source: Box<ContractMismatch>,
     },
     /// The model ran, but its output is not what its contract says.
     #[error("model `{model}`: its output does not match its manifest contract: {source}")]
@@ -178,11 +178,11 @@ impl ModelSession {
                 }
                 None => contract.output.coarse_logits = None,
             }
-            check_contract(&opened.signature, contract).map_err(|problem| {
+            check_contract(&opened.signature, contract).map_err(|source| {
                 InferenceError::Contract {
                     model: model.entry.id.clone(),
                     path: path.to_owned(),
-                    problem,
+                    source: Box::new(source),
                 }
             })?;
         }
@@ -719,20 +719,87 @@ impl ElementType {
     }
 }
 
+/// How a graph differs from its manifest contract.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ContractMismatch {
+    /// The image input is missing.
+    #[error("no input named `{name}` (the graph has {found:?})")]
+    NoInput {
+        /// The contract's input name.
+        name: String,
+        /// The graph's inputs.
+        found: Vec<String>,
+    },
+    /// The image input is not float.
+    #[error("input `{name}` is {element:?}, not a float image")]
+    InputNotFloat {
+        /// The input.
+        name: String,
+        /// Its element type.
+        element: ElementType,
+    },
+    /// The image input is not four-dimensional.
+    #[error("input `{name}` has rank {rank}, expected 4")]
+    InputRank {
+        /// The input.
+        name: String,
+        /// Its rank.
+        rank: usize,
+    },
+    /// No three-channel axis where the layout puts it.
+    #[error("input `{name}` shape {shape:?} has no 3-channel axis where layout {layout:?} puts it")]
+    InputChannels {
+        /// The input.
+        name: String,
+        /// Its shape.
+        shape: Vec<i64>,
+        /// The contract's layout.
+        layout: Layout,
+    },
+    /// A fixed height or width other than the manifest's.
+    #[error("input `{name}` shape {shape:?}: {axis} is {found}, the manifest says {expected}")]
+    InputSize {
+        /// The input.
+        name: String,
+        /// Its shape.
+        shape: Vec<i64>,
+        /// "height" or "width".
+        axis: &'static str,
+        /// The graph's size.
+        found: i64,
+        /// The manifest's.
+        expected: u32,
+    },
+    /// The main output is missing.
+    #[error("no output named `{name}` (the graph has {found:?})")]
+    NoOutput {
+        /// The contract's output name.
+        name: String,
+        /// The graph's outputs.
+        found: Vec<String>,
+    },
+    /// An extra input the contract names is missing.
+    #[error("no extra input named `{0}`")]
+    NoExtraInput(String),
+}
+
 /// Checks names, element types, rank, channel position and fixed sizes of the image input and
 /// the output.
-fn check_contract(signature: &Signature, contract: &Contract) -> Result<(), String> {
+fn check_contract(signature: &Signature, contract: &Contract) -> Result<(), ContractMismatch> {
     let input = &contract.input;
     let names = |specs: &[TensorInfo]| specs.iter().map(|s| s.name.clone()).collect::<Vec<_>>();
     let outlet = signature.inputs.iter().find(|i| i.name == input.name).ok_or_else(|| {
-        format!("no input named `{}` (the graph has {:?})", input.name, names(&signature.inputs))
+        ContractMismatch::NoInput { name: input.name.clone(), found: names(&signature.inputs) }
     })?;
     if !matches!(outlet.element, ElementType::F32 | ElementType::F16) {
-        return Err(format!("input `{}` is {:?}, not a float image", input.name, outlet.element));
+        return Err(ContractMismatch::InputNotFloat {
+            name: input.name.clone(),
+            element: outlet.element,
+        });
     }
     let shape = &outlet.shape;
     if shape.len() != 4 {
-        return Err(format!("input `{}` has rank {}, expected 4", input.name, shape.len()));
+        return Err(ContractMismatch::InputRank { name: input.name.clone(), rank: shape.len() });
     }
     let (channel_axis, height_axis, width_axis) = match input.layout {
         Layout::Nchw => (1, 2, 3),
@@ -740,10 +807,11 @@ fn check_contract(signature: &Signature, contract: &Contract) -> Result<(), Stri
     };
     let fixed = |axis: usize| (shape[axis] > 0).then_some(shape[axis]);
     if fixed(channel_axis).is_some_and(|c| c != 3) {
-        return Err(format!(
-            "input `{}` shape {:?} has no 3-channel axis where layout {:?} puts it",
-            input.name, shape, input.layout
-        ));
+        return Err(ContractMismatch::InputChannels {
+            name: input.name.clone(),
+            shape: shape.clone(),
+            layout: input.layout,
+        });
     }
     for (axis, want, what) in
         [(height_axis, input.height, "height"), (width_axis, input.width, "width")]
@@ -751,23 +819,25 @@ fn check_contract(signature: &Signature, contract: &Contract) -> Result<(), Stri
         if let (Some(got), Some(want)) = (fixed(axis), want)
             && got != i64::from(want)
         {
-            return Err(format!(
-                "input `{}` shape {:?}: {what} is {got}, the manifest says {want}",
-                input.name, shape
-            ));
+            return Err(ContractMismatch::InputSize {
+                name: input.name.clone(),
+                shape: shape.clone(),
+                axis: what,
+                found: got,
+                expected: want,
+            });
         }
     }
     if !signature.outputs.iter().any(|o| o.name == contract.output.name) {
-        return Err(format!(
-            "no output named `{}` (the graph has {:?})",
-            contract.output.name,
-            names(&signature.outputs)
-        ));
+        return Err(ContractMismatch::NoOutput {
+            name: contract.output.name.clone(),
+            found: names(&signature.outputs),
+        });
     }
-    for name in &contract.extra_inputs {
-        if !signature.inputs.iter().any(|i| &i.name == name) {
-            return Err(format!("no extra input named `{name}`"));
-        }
+    if let Some(name) =
+        contract.extra_inputs.iter().find(|name| !signature.inputs.iter().any(|i| &i.name == *name))
+    {
+        return Err(ContractMismatch::NoExtraInput(name.clone()));
     }
     Ok(())
 }
