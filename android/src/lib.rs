@@ -101,5 +101,5 @@ fn run(app: AndroidApp) -> anyhow::Result<()> {
     let event_loop = EventLoop::builder().with_android_app(app).build()?;
     let mut live = LiveApp::new(store, SessionOptions::default(), options, platform)?;
     event_loop.run_app(&mut live)?;
-    live.finish()
+    Ok(live.finish()?)
 }

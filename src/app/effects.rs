@@ -7,6 +7,7 @@ use std::{
     time::Instant,
 };
 
+use crate::effects::PresetError;
 use crate::{
     effects::{Effect, preset::Preset},
     fusion::ClassFusion,
@@ -70,7 +71,7 @@ pub(super) struct Wiring {
 /// A preset's effects being opened on the `effects-loader` thread.
 pub(super) struct Loading {
     pub(super) preset: String,
-    pub(super) result: mpsc::Receiver<anyhow::Result<Effects>>,
+    pub(super) result: mpsc::Receiver<Result<Effects, PresetError>>,
 }
 
 /// Stops `effects`' stage threads on a thread of their own: a stage may be inside a run of
@@ -222,7 +223,7 @@ impl Effects {
         engine: &EngineChoice,
         segmentation_model: Option<&str>,
         gpu: Option<(&RenderContext, (u32, u32))>,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self, PresetError> {
         let mut preset = Preset::load(preset_name)?;
         let models = &AnalysisModels {
             segmentation: Some(preset.segmentation_model_or(segmentation_model)),

@@ -6,6 +6,7 @@
 //! older frames), draws egui on top and presents; `recorder` encodes what is recorded.
 
 mod effects;
+mod error;
 mod frame_gate;
 mod output_names;
 mod overlay;
@@ -21,7 +22,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::Context as _;
 use winit::{
     application::ApplicationHandler,
     event::{ElementState, KeyEvent, StartCause, TouchPhase, WindowEvent},
@@ -45,6 +45,8 @@ use crate::{
     restyle::EngineChoice,
     store::ModelStore,
 };
+pub use error::LiveError;
+
 use effects::{Effects, Loading};
 use frame_gate::FrameGate;
 use overlay::Overlay;
@@ -100,22 +102,14 @@ pub fn run(
     store: ModelStore,
     session_options: SessionOptions,
     options: LiveOptions,
-) -> anyhow::Result<()> {
+) -> Result<(), LiveError> {
     #[cfg(all(unix, not(target_os = "macos")))]
     if std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
-        anyhow::bail!(
-            "no display to open a window on (neither DISPLAY nor WAYLAND_DISPLAY is set). To edit \
-             photos or videos without a window use `dreamlens process --input ... --output ...`"
-        );
+        return Err(LiveError::NoDisplay);
     }
-    let event_loop = winit::event_loop::EventLoop::new().map_err(|e| {
-        anyhow::anyhow!(
-            "cannot connect to the display ({e}). To edit photos or videos without a window use \
-             `dreamlens process --input ... --output ...`"
-        )
-    })?;
+    let event_loop = winit::event_loop::EventLoop::new().map_err(LiveError::Display)?;
     let mut app = LiveApp::new(store, session_options, options, Platform::desktop())?;
-    event_loop.run_app(&mut app).context("the window's event loop failed")?;
+    event_loop.run_app(&mut app).map_err(LiveError::EventLoop)?;
     app.finish()
 }
 
@@ -173,7 +167,7 @@ pub struct LiveApp {
     fps: FpsCounter,
     recording: Option<Recording>,
     message: Option<(String, Instant)>,
-    failure: Option<anyhow::Error>,
+    failure: Option<LiveError>,
 }
 
 impl LiveApp {
@@ -184,7 +178,7 @@ impl LiveApp {
         session_options: SessionOptions,
         options: LiveOptions,
         platform: Platform,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self, LiveError> {
         let saved_settings = Settings::load(platform.folders.settings.as_deref());
         let settings = saved_settings
             .with_flags(options.preset.as_deref(), options.restyle.as_deref())
@@ -229,7 +223,7 @@ impl LiveApp {
     }
 
     /// Saves the settings and returns what stopped the app, if something failed.
-    pub fn finish(mut self) -> anyhow::Result<()> {
+    pub fn finish(mut self) -> Result<(), LiveError> {
         let flags = self
             .saved_settings
             .with_flags(self.options.preset.as_deref(), self.options.restyle.as_deref())
@@ -328,7 +322,7 @@ impl FpsCounter {
 }
 
 impl LiveApp {
-    fn fail(&mut self, event_loop: &ActiveEventLoop, error: anyhow::Error) {
+    fn fail(&mut self, event_loop: &ActiveEventLoop, error: LiveError) {
         self.failure = Some(error);
         event_loop.exit();
     }
@@ -427,7 +421,7 @@ impl LiveApp {
     /// composited with the newest results, the window drawn with the controls and presented,
     /// the frame recorded, the counters kept.
     /// Says whether a frame was shown.
-    fn redraw(&mut self, event_loop: &ActiveEventLoop) -> anyhow::Result<bool> {
+    fn redraw(&mut self, event_loop: &ActiveEventLoop) -> Result<bool, LiveError> {
         let Some(window) = self.window.clone() else { return Ok(false) };
         self.load_effects();
         let Some(frame) = self.take_frame() else { return Ok(false) };
@@ -478,7 +472,7 @@ impl LiveApp {
 
     /// The frame composited with the newest maps and keyframes (carried to it on the GPU);
     /// `None` while there is no window surface to show it on.
-    fn composite(&mut self, frame: &LiveFrame) -> anyhow::Result<Option<wgpu::Texture>> {
+    fn composite(&mut self, frame: &LiveFrame) -> Result<Option<wgpu::Texture>, LiveError> {
         let (Some(gpu), Some(effects)) = (&mut self.gpu, &mut self.effects) else {
             return Ok(None);
         };
@@ -549,7 +543,7 @@ impl LiveApp {
         &mut self,
         window: &Window,
         picture: &wgpu::Texture,
-    ) -> anyhow::Result<(panel::Actions, bool)> {
+    ) -> Result<(panel::Actions, bool), LiveError> {
         // The controls, laid out again only when something may have changed.
         let hud = self.hud_data_if_due();
         let (Some(gpu), Some(effects)) = (&mut self.gpu, &mut self.effects) else {
@@ -612,7 +606,7 @@ impl LiveApp {
     }
 
     /// After `--quit-after-frames` frames: the screenshot, if asked for, and the exit.
-    fn quit_when_done(&mut self, event_loop: &ActiveEventLoop) -> anyhow::Result<bool> {
+    fn quit_when_done(&mut self, event_loop: &ActiveEventLoop) -> Result<bool, LiveError> {
         if let Some(limit) = self.options.quit_after_frames
             && self.displayed >= limit
         {
@@ -620,9 +614,7 @@ impl LiveApp {
                 let gpu = self.gpu.as_ref().expect("present");
                 let (screen, _) = gpu.screen.as_ref().expect("present");
                 let image = readback::read_rgba8(&gpu.context, screen)?;
-                image
-                    .save(&path)
-                    .with_context(|| format!("cannot write screenshot {}", path.display()))?;
+                image.save(&path).map_err(|error| LiveError::Screenshot { path, error })?;
             }
             event_loop.exit();
             return Ok(true);
@@ -650,7 +642,7 @@ impl ApplicationHandler for LiveApp {
             match event_loop.create_window(attributes) {
                 Ok(window) => self.window = Some(Arc::new(window)),
                 Err(error) => {
-                    return self.fail(event_loop, anyhow::anyhow!("cannot open a window: {error}"));
+                    return self.fail(event_loop, LiveError::Window(error));
                 }
             }
         }
@@ -663,8 +655,7 @@ impl ApplicationHandler for LiveApp {
         let surface = match instance.create_surface(Arc::clone(&window)) {
             Ok(surface) => surface,
             Err(error) => {
-                return self
-                    .fail(event_loop, anyhow::anyhow!("cannot draw to the window: {error}"));
+                return self.fail(event_loop, LiveError::Surface(error));
             }
         };
         if self.gpu.is_none() {

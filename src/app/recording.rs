@@ -7,6 +7,7 @@ use std::{
     time::Instant,
 };
 
+use super::LiveError;
 use crate::{
     capture::{MicrophoneStream, audio::Sound},
     record::{Pixels, RecordFrame, RecordOptions, Recorder},
@@ -143,10 +144,12 @@ impl LiveApp {
         let result = effects
             .renderer
             .render(&gpu.context, &frame.frame.image, &analysis)
-            .map_err(anyhow::Error::from)
+            .map_err(LiveError::from)
             .and_then(|image| {
                 let path = claim_in(&outputs, "png")?;
-                image.save_with_format(&path, image::ImageFormat::Png)?;
+                image
+                    .save_with_format(&path, image::ImageFormat::Png)
+                    .map_err(LiveError::Snapshot)?;
                 Ok(path)
             });
         match result {
@@ -192,8 +195,8 @@ impl LiveApp {
 }
 
 /// A new file `dreamlens-<time>.<extension>` in `folder`, made first if it is missing.
-fn claim_in(folder: &Path, extension: &str) -> anyhow::Result<PathBuf> {
+fn claim_in(folder: &Path, extension: &str) -> Result<PathBuf, LiveError> {
     std::fs::create_dir_all(folder)
         .and_then(|()| output_names::claim(folder, output_names::stamp_now(), extension))
-        .map_err(|error| anyhow::anyhow!("cannot write into {}: {error}", folder.display()))
+        .map_err(|error| LiveError::Outputs { folder: folder.to_owned(), error })
 }

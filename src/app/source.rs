@@ -10,6 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use super::LiveError;
 use crate::{
     capture::{self, CameraRequest, Cameras, Frame},
     projection::Thumbnail,
@@ -99,7 +100,7 @@ impl LiveSource {
         camera: CameraRequest,
         devices: Arc<dyn Cameras>,
         staging: FrameStaging,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self, LiveError> {
         let cameras = if input.is_none() { devices.list() } else { Vec::new() };
         let wanted = cameras.get(camera.index as usize);
         let banner = Arc::new(Mutex::new(match (&input, wanted) {
@@ -127,21 +128,24 @@ impl LiveSource {
         let paused = Arc::new(AtomicBool::new(false));
         let (thread_frames, thread_banner) = (Arc::clone(&frames), Arc::clone(&banner));
         let control = Control { stop: Arc::clone(&stop), paused: Arc::clone(&paused) };
-        let thread = thread::Builder::new().name("capture".into()).spawn(move || {
-            let mut index = 0u64;
-            let publish = |frame: Frame, index: &mut u64| {
-                let frame = Frame { index: *index, ..frame };
-                thread_frames.put(Arc::new(LiveFrame::new(frame, Instant::now(), &staging)));
-                *index += 1;
-            };
-            if use_camera {
-                run_camera(devices.as_ref(), &camera, &control, &thread_banner, |frame| {
-                    publish(frame, &mut index);
-                });
-            } else {
-                run_file(&name, &control, |frame| publish(frame, &mut index));
-            }
-        })?;
+        let thread = thread::Builder::new()
+            .name("capture".into())
+            .spawn(move || {
+                let mut index = 0u64;
+                let publish = |frame: Frame, index: &mut u64| {
+                    let frame = Frame { index: *index, ..frame };
+                    thread_frames.put(Arc::new(LiveFrame::new(frame, Instant::now(), &staging)));
+                    *index += 1;
+                };
+                if use_camera {
+                    run_camera(devices.as_ref(), &camera, &control, &thread_banner, |frame| {
+                        publish(frame, &mut index);
+                    });
+                } else {
+                    run_file(&name, &control, |frame| publish(frame, &mut index));
+                }
+            })
+            .map_err(LiveError::Thread)?;
         Ok(Self { frames, stop, paused, thread: Some(thread), banner })
     }
 
