@@ -59,6 +59,7 @@ cp "$library" "$out/root/lib/arm64-v8a/"
 sed "s|<manifest |<manifest package=\"$package\" |" android/app/src/main/AndroidManifest.xml \
     > "$out/AndroidManifest.xml"
 aapt package -f -M "$out/AndroidManifest.xml" -I "$framework" -A "$out/assets" \
+    -S android/app/src/main/res \
     --min-sdk-version "$min_sdk" --target-sdk-version "$target_sdk" \
     --version-code "$version_code" --version-name "$version_name" \
     -F "$out/unaligned.apk"
@@ -78,7 +79,8 @@ badging=$(aapt dump badging "$out/dreamlens.apk")
 for line in "package: name='$package'" "sdkVersion:'$min_sdk'" \
     "launchable-activity: name='android.app.NativeActivity'" \
     "uses-permission: name='android.permission.CAMERA'" \
-    "uses-permission: name='android.permission.RECORD_AUDIO'" "native-code: 'arm64-v8a'"; do
+    "uses-permission: name='android.permission.RECORD_AUDIO'" "native-code: 'arm64-v8a'" \
+    "application-icon-160:'res/drawable/ic_launcher.xml'"; do
     grep -qF "$line" <<< "$badging" || { echo "error: aapt dump badging lacks: $line" >&2; exit 1; }
 done
 if grep -q "android.permission.INTERNET" <<< "$badging"; then
