@@ -60,6 +60,15 @@ pub struct RestyleRequest {
 }
 
 impl RestyleRequest {
+    /// The style transfer's style where no diffusion model runs.
+    fn fallback_style(&self) -> StyleChoice {
+        StyleChoice::restyle_fallback(
+            &self.styles,
+            self.style_image.as_deref(),
+            &self.img2img.prompt,
+        )
+    }
+
     /// The request of a `restyle` layer; `None` for other effects.
     pub fn of(effect: &Effect) -> Option<Self> {
         let Effect::Restyle {
@@ -141,13 +150,9 @@ impl Restyler {
                 label,
             });
         }
-        let choice = StyleChoice::restyle_fallback(&request.styles, request.style_image.as_deref());
+        let choice = request.fallback_style();
         let engine = StyleEngine::open(store, options, &choice)?;
-        let style = choice.describe();
-        let label = format!(
-            "style transfer ({style}) on {}: no diffusion model is installed, so the prompt is not used (`dreamlens models fetch sd-turbo --allow-unverified`, or --diffusion-model DIR)",
-            engine.session().providers()
-        );
+        let label = fallback_label(&choice, &engine);
         Ok(Self {
             engine: Engine::StyleTransfer(Box::new(engine)),
             request: request.clone(),
@@ -183,9 +188,17 @@ impl Restyler {
             .collect()
     }
 
-    /// Changes the prompt (cheap: embeddings are cached per prompt).
+    /// Changes the prompt (cheap: embeddings are cached per prompt). Without a diffusion model
+    /// the prompt picks the built-in style its words name, and the label says which.
     pub fn set_prompt(&mut self, prompt: &str) {
         self.request.img2img.prompt = prompt.to_owned();
+        if let Engine::StyleTransfer(engine) = &mut self.engine {
+            let choice = self.request.fallback_style();
+            if let StyleChoice::Builtin(styles) = &choice {
+                engine.set_styles(styles);
+            }
+            self.label = fallback_label(&choice, engine);
+        }
     }
 
     /// The restyled picture at the engine's working size (same aspect as `frame`).
@@ -203,6 +216,15 @@ impl Restyler {
             Engine::StyleTransfer(engine) => Ok(engine.stylize(frame)?),
         }
     }
+}
+
+/// The label of the style-transfer fallback.
+fn fallback_label(choice: &StyleChoice, engine: &StyleEngine) -> String {
+    format!(
+        "style transfer ({}) on {}: no diffusion model is installed, so the prompt only chooses among the built-in styles (`dreamlens models fetch sd-turbo --allow-unverified`, or --diffusion-model DIR)",
+        choice.describe(),
+        engine.session().providers()
+    )
 }
 
 /// The folder and id of the first diffusion pipeline the store holds.

@@ -84,7 +84,9 @@ fn without_a_diffusion_model_restyle_uses_style_transfer_and_says_so() {
     let output = restyle(cache.path(), &out, &[]);
     assert!(output.status.success(), "{}", stderr(&output));
     let log = stderr(&output);
-    assert!(log.contains("style transfer") && log.contains("prompt is not used"), "{log}");
+    assert!(log.contains("style transfer") && log.contains("prompt only chooses"), "{log}");
+    // "... teal walls" names the default style's colours.
+    assert!(log.contains("built-in style 13 (cubist)"), "{log}");
     let styled = image::open(&out).expect("png").to_rgb8();
     // Visibly restyled: style 13 repaints the photo in flat bright colours (measured: 57 levels
     // from the photo on average; a mild colour filter stays under 15).
@@ -100,6 +102,37 @@ fn without_a_diffusion_model_restyle_uses_style_transfer_and_says_so() {
     assert!(stderr(&output).contains("ADE_val_00000002.jpg"), "{}", stderr(&output));
     let styled2 = image::open(&out2).expect("png").to_rgb8();
     assert!(mean_level_difference(&styled2, &styled) > 10.0, "the style image made no difference");
+}
+
+#[test]
+fn without_a_diffusion_model_the_prompt_picks_the_built_in_style_it_names() {
+    let cache = tempfile::tempdir().expect("temp");
+    let work = tempfile::tempdir().expect("temp");
+    let run = |prompt: &str, name: &str| {
+        let out = work.path().join(name);
+        let photo = photo_path();
+        let output = dreamlens(
+            cache.path(),
+            &[
+                "restyle",
+                "--input",
+                photo.to_str().expect("utf8"),
+                "--prompt",
+                prompt,
+                "--output",
+                out.to_str().expect("utf8"),
+            ],
+        );
+        assert!(output.status.success(), "{}", stderr(&output));
+        (stderr(&output), image::open(&out).expect("png").to_rgb8())
+    };
+    let (log, starry) = run("the room as Van Gogh's Starry Night", "starry.png");
+    assert!(log.contains("built-in style 19 (swirling night)"), "{log}");
+    let (log, unnamed) = run("a cyberpunk city at dawn", "default.png");
+    assert!(log.contains("built-in style 13 (cubist)"), "{log}");
+    let difference = mean_level_difference(&starry, &unnamed);
+    eprintln!("style 19 against style 13: {difference:.1} levels");
+    assert!(difference > 15.0, "the named style looks like the default: {difference:.1}");
 }
 
 #[test]

@@ -631,7 +631,8 @@ fn the_page_paints_the_room_with_the_style_network_as_native_process_does_and_a_
     assert!(from_native < 0.3 * painted, "page and native differ by {from_native:.1} levels");
 
     // A prompt preset: no diffusion model runs in the page, so its restyle layer takes the
-    // style-transfer fallback, as a desktop without one does, and says so.
+    // style-transfer fallback, as a desktop without one does, and says so. Its prompt ("... warm
+    // oil colours") picks the built-in style its words name.
     browser.navigate(&format!("{origin}/?preset=restyle&provider=wasm&quit-after-frames=20"));
     let summary = browser.wait_for("20 frames with the restyle preset", STALL, |s| {
         s["finished"] == true && s["stages"]["style"]["runs"].as_u64() >= Some(1)
@@ -640,8 +641,8 @@ fn the_page_paints_the_room_with_the_style_network_as_native_process_does_and_a_
     assert_eq!(summary["layers_off"], serde_json::json!([]), "{summary}");
     let engine = summary["restyle_engine"].as_str().unwrap_or_default();
     assert!(
-        engine.starts_with("style transfer (built-in style 13)")
-            && engine.contains("prompt is not used"),
+        engine.starts_with("style transfer (built-in style 5 (warm impressionist))")
+            && engine.contains("prompt only chooses among the built-in styles"),
         "{summary}"
     );
 }

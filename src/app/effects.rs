@@ -49,8 +49,9 @@ pub(super) struct Effects {
     pub(super) last_composited: Option<(u64, Thumbnail, Instant)>,
     /// A new restyle prompt for the style stage to pick up.
     pub(super) prompt: Arc<std::sync::Mutex<Option<String>>>,
-    /// Which restyle engine runs and why.
-    pub(super) restyle_label: Option<String>,
+    /// Which restyle engine runs and why (the style stage updates it when a new prompt picks
+    /// another built-in style).
+    pub(super) restyle_label: SharedLabel,
     /// Time base of the projector's fades.
     pub(super) epoch: Instant,
     /// Which execution provider each model runs on.
@@ -164,8 +165,11 @@ struct StyleStage {
     /// Why the preset's style layers are off.
     off: Option<String>,
     /// Which restyle engine runs and why.
-    restyle_label: Option<String>,
+    restyle_label: SharedLabel,
 }
+
+/// A label one thread writes and another reads.
+pub(super) type SharedLabel = Arc<std::sync::Mutex<Option<String>>>;
 
 /// Opens the engine of `preset`'s style layers on a stage thread; it picks up a new restyle
 /// prompt from `prompt` before its next run.
@@ -194,12 +198,17 @@ fn spawn_style_stage(
         return StyleStage { off: Some(dropped.reason.clone()), ..StyleStage::default() };
     }
     wiring.providers.push((StageKind::Style, describe(analyzer.sessions())));
-    let restyle_label = analyzer.restyle_label().map(str::to_owned);
+    let restyle_label: SharedLabel =
+        Arc::new(std::sync::Mutex::new(analyzer.restyle_label().map(str::to_owned)));
     let (new_prompt, meter) = (Arc::clone(prompt), wiring.remote.clone());
+    let label = Arc::clone(&restyle_label);
     let stage = Stage::spawn(StageKind::Style.name(), move |live: &LiveFrame| {
         let pending = new_prompt.lock().ok().and_then(|mut p| p.take());
         if let Some(text) = pending {
             analyzer.set_prompt(&text);
+            if let Ok(mut label) = label.lock() {
+                *label = analyzer.restyle_label().map(str::to_owned);
+            }
         }
         let before = remote_meter::totals(analyzer.sessions());
         let analysis = analyzer.analyze(&live.frame.image, 0).map_err(|e| e.to_string())?;
@@ -334,7 +343,7 @@ impl Effects {
             style_offered: None,
             last_composited: None,
             prompt: Arc::default(),
-            restyle_label: None,
+            restyle_label: SharedLabel::default(),
             epoch: Instant::now(),
             providers: Vec::new(),
             remote: remote_meter::RemoteMeter::default(),

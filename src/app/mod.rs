@@ -529,7 +529,7 @@ impl LiveApp {
                 "{} ({:?})",
                 gpu.context.adapter_info.name, gpu.context.adapter_info.device_type
             ),
-            restyle_engine: effects.restyle_label.clone(),
+            restyle_engine: effects.restyle_label.lock().ok().and_then(|label| label.clone()),
             preset_description: effects.description.clone(),
             remote: effects.remote.rows(),
             key_hints: "space: record, s: snapshot, h: HUD, f: fullscreen, Esc: quit",

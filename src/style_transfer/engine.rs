@@ -9,6 +9,7 @@ use super::{
 };
 use crate::{
     capture::CaptureError,
+    effects::StyleWeight,
     inference::{InferenceError, ModelSession, SessionOptions, decode},
     store::{ModelStore, StoreError},
 };
@@ -67,6 +68,14 @@ impl StyleEngine {
     pub(crate) fn session(&self) -> &ModelSession {
         match self {
             StyleEngine::Multi { session, .. } | StyleEngine::Arbitrary { session, .. } => session,
+        }
+    }
+
+    /// Blends other built-in styles from the next frame on (the arbitrary-style pair keeps its
+    /// picture's style).
+    pub(crate) fn set_styles(&mut self, styles: &[StyleWeight]) {
+        if let StyleEngine::Multi { weights, .. } = self {
+            *weights = style_weights(styles);
         }
     }
 

@@ -7,11 +7,13 @@
 
 #[cfg(not(target_family = "wasm"))]
 mod engine;
+mod names;
 
 #[cfg(not(target_family = "wasm"))]
 pub(crate) use engine::StyleEngine;
 #[cfg(not(target_family = "wasm"))]
 pub use engine::StyleError;
+pub use names::{STYLE_NAMES, StyleName, style_for_prompt};
 
 use image::RgbImage;
 use ndarray::{Array4, ArrayD};
@@ -30,7 +32,8 @@ pub const STYLE_PREDICT_MODEL: &str = "arbitrary-style-predict";
 pub const STYLE_TRANSFORM_MODEL: &str = "arbitrary-style-transform";
 /// Styles `multistyle26` blends.
 pub const STYLE_COUNT: usize = 26;
-/// The built-in style a `restyle` layer falls back to when it names none.
+/// The built-in style a `restyle` layer falls back to when it names none and its prompt names
+/// none either.
 pub const FALLBACK_STYLE: usize = 13;
 /// Width the style network runs at (its cost grows with the pixel count).
 const STYLE_WIDTH: u32 = 512;
@@ -53,28 +56,35 @@ impl StyleChoice {
                 Some(path) => StyleChoice::Image(path.clone()),
                 None => StyleChoice::Builtin(styles.clone()),
             }),
-            Effect::Restyle { styles, image, .. } => {
-                Some(Self::restyle_fallback(styles, image.as_deref()))
+            Effect::Restyle { styles, image, prompt, .. } => {
+                Some(Self::restyle_fallback(styles, image.as_deref(), prompt))
             }
             _ => None,
         }
     }
 
-    /// A `restyle` layer's style when no diffusion model runs: its image, else its styles,
-    /// else [`FALLBACK_STYLE`].
-    pub fn restyle_fallback(styles: &[StyleWeight], image: Option<&str>) -> Self {
+    /// A `restyle` layer's style when no diffusion model runs: its image, else its styles, else
+    /// the built-in style its prompt's words name, else [`FALLBACK_STYLE`].
+    pub fn restyle_fallback(styles: &[StyleWeight], image: Option<&str>, prompt: &str) -> Self {
         match image {
             Some(path) => StyleChoice::Image(path.to_owned()),
             None if styles.is_empty() => {
-                StyleChoice::Builtin(vec![StyleWeight { style: FALLBACK_STYLE, weight: 1.0 }])
+                let style = style_for_prompt(prompt).unwrap_or(FALLBACK_STYLE);
+                StyleChoice::Builtin(vec![StyleWeight { style, weight: 1.0 }])
             }
             None => StyleChoice::Builtin(styles.to_vec()),
         }
     }
 
-    /// How the choice reads in a label: "built-in style 19+5" or "the style of NAME".
+    /// How the choice reads in a label: "built-in style 19 (swirling night)", "built-in style
+    /// 19+5" or "the style of NAME".
     pub fn describe(&self) -> String {
         match self {
+            StyleChoice::Builtin(styles) if styles.len() == 1 => {
+                let style = styles[0].style;
+                let name = STYLE_NAMES.get(style).map_or("", |s| s.name);
+                format!("built-in style {style} ({name})")
+            }
             StyleChoice::Builtin(styles) => format!(
                 "built-in style {}",
                 styles.iter().map(|s| s.style.to_string()).collect::<Vec<_>>().join("+")

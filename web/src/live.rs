@@ -292,7 +292,7 @@ fn restyle_engine(preset: &Preset, stages: &[Stage]) -> Option<String> {
     let restyles = preset.layers.iter().any(|l| matches!(l.effect, Effect::Restyle { .. }));
     let stage = stages.iter().find(|s| s.kind == StageKind::Style).filter(|_| restyles)?;
     Some(format!(
-        "style transfer ({}) on {}: the browser runs no diffusion model, so the prompt is not used",
+        "style transfer ({}) on {}: the browser runs no diffusion model, so the prompt only chooses among the built-in styles",
         stage.style_label(),
         stage.provider
     ))
