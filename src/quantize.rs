@@ -99,6 +99,14 @@ pub enum QuantizeError {
         /// What went wrong.
         problem: String,
     },
+    /// The pinned tools could not be installed, or the quantizer script failed.
+    #[error("model `{id}`: the quantizer failed: {problem}")]
+    Python {
+        /// Model id.
+        id: String,
+        /// What went wrong.
+        problem: crate::python::PythonError,
+    },
     /// The variant does not agree with its original closely enough.
     #[error(
         "model `{id}`: the int8 variant was refused: {measure} {mean:.4} on average (worst frame {worst:.4}), {threshold} needed; the model keeps running at fp32",
@@ -329,7 +337,7 @@ fn tools(id: &str) -> Result<PathBuf, QuantizeError> {
     let complete = |dir: &Path| dir.join("onnxruntime").join("quantization").is_dir();
     if !complete(&target) {
         python::install_with_pip(&target, TOOLS, "the quantization tools", complete)
-            .map_err(|problem| QuantizeError::Tool { id: id.to_owned(), problem })?;
+            .map_err(|problem| QuantizeError::Python { id: id.to_owned(), problem })?;
     }
     Ok(target)
 }
@@ -357,7 +365,8 @@ fn run_quantizer(
         "--op-types".as_ref(),
         op_types.as_ref(),
     ];
-    let versions = python::run_script(tools, &script, &args).map_err(tool)?;
+    let versions = python::run_script(tools, &script, &args)
+        .map_err(|problem| QuantizeError::Python { id: id.to_owned(), problem })?;
     serde_json::from_str(&versions)
         .map_err(|e| tool(format!("unreadable tool versions ({e}): {versions}")))
 }

@@ -30,15 +30,15 @@ pub enum RuntimeError {
     EnvPathMissing(String),
     /// Not found and could not be installed.
     #[error(
-        "ONNX Runtime {ORT_VERSION} was not found ({searched}) and installing it failed: {reason}. \
+        "ONNX Runtime {ORT_VERSION} was not found ({searched}) and installing it failed: {problem}. \
          Fix: `python3 -m pip install --target {target} onnxruntime=={ORT_VERSION}`, or set \
          {ORT_DYLIB_ENV} to an existing libonnxruntime {ORT_VERSION}"
     )]
     Install {
         /// Places searched.
         searched: String,
-        /// Why pip failed.
-        reason: String,
+        /// Why pip failed (boxed: it is large, and rare).
+        problem: Box<InstallProblem>,
         /// Where dreamlens looks for it.
         target: String,
     },
@@ -64,6 +64,17 @@ pub enum RuntimeError {
         /// What the loader said.
         reason: String,
     },
+}
+
+/// Why installing ONNX Runtime's wheel gave no library.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum InstallProblem {
+    /// pip could not install it.
+    #[error(transparent)]
+    Pip(#[from] crate::python::PythonError),
+    /// pip installed a wheel without a library for this platform.
+    #[error("pip succeeded but the wheel holds no library for this platform")]
+    NoLibrary,
 }
 
 /// Where the loaded library came from.
@@ -217,19 +228,19 @@ fn locate() -> Result<(PathBuf, LibrarySource), RuntimeError> {
         return Ok((path, LibrarySource::DataFolder));
     }
     searched.push(data.display().to_string());
-    let install_error = |reason: String| RuntimeError::Install {
+    let install_error = |problem: InstallProblem| RuntimeError::Install {
         searched: searched.join(", "),
-        reason,
+        problem: Box::new(problem),
         target: data.display().to_string(),
     };
     let what = format!("ONNX Runtime {ORT_VERSION}");
     crate::python::install_with_pip(&data, WHEEL_REQUIREMENTS, &what, |dir| {
         wheel_library(dir).is_some()
     })
-    .map_err(install_error)?;
-    wheel_library(&data).map(|path| (path, LibrarySource::InstalledNow)).ok_or_else(|| {
-        install_error("pip succeeded but the wheel holds no library for this platform".into())
-    })
+    .map_err(|error| install_error(error.into()))?;
+    wheel_library(&data)
+        .map(|path| (path, LibrarySource::InstalledNow))
+        .ok_or_else(|| install_error(InstallProblem::NoLibrary))
 }
 
 #[cfg(test)]
@@ -265,7 +276,7 @@ mod tests {
         let wrong = format!("onnxruntime=={ORT_VERSION} --hash=sha256:{}\n", "0".repeat(64));
         let error = crate::python::install_with_pip(&target, &wrong, "ONNX Runtime", |_| false)
             .expect_err("refused");
-        assert!(error.contains("sha256 does not match"), "{error}");
+        assert!(matches!(error, crate::python::PythonError::WheelRefused { .. }), "{error}");
         assert!(!target.exists(), "nothing installed");
     }
 

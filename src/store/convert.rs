@@ -7,12 +7,17 @@ use std::{
 };
 
 use super::manifest::{Conversion, Converter};
+use crate::python::PythonError;
 
 const TFLITE_SEGMENTER: &str = include_str!("../../assets/convert/tflite_segmenter.py");
 const TOOLS: &str = include_str!("../../assets/convert/requirements.txt");
 
 /// Converts `source` into `output` as `conversion` says; returns why it could not.
-pub(super) fn run(conversion: &Conversion, source: &Path, output: &Path) -> Result<(), String> {
+pub(super) fn run(
+    conversion: &Conversion,
+    source: &Path,
+    output: &Path,
+) -> Result<(), PythonError> {
     let tools = tools()?;
     let (name, script) = match conversion.converter {
         Converter::TfliteSegmenter => ("tflite_segmenter.py", TFLITE_SEGMENTER),
@@ -22,9 +27,11 @@ pub(super) fn run(conversion: &Conversion, source: &Path, output: &Path) -> Resu
         .prefix(".converter-")
         .suffix(name)
         .tempfile_in(folder)
-        .map_err(|e| format!("cannot write the converter into {}: {e}", folder.display()))?;
-    std::fs::write(script_file.path(), script)
-        .map_err(|e| format!("cannot write the converter: {e}"))?;
+        .map_err(|e| PythonError::Write { path: folder.to_owned(), reason: e.to_string() })?;
+    std::fs::write(script_file.path(), script).map_err(|e| PythonError::Write {
+        path: script_file.path().to_owned(),
+        reason: e.to_string(),
+    })?;
     let mut args: Vec<&OsStr> = vec![source.as_os_str(), output.as_os_str()];
     args.extend(conversion.arguments.iter().map(OsStr::new));
     let versions = crate::python::run_script(&tools, script_file.path(), &args)?;
@@ -33,7 +40,7 @@ pub(super) fn run(conversion: &Conversion, source: &Path, output: &Path) -> Resu
 }
 
 /// The converter's pinned packages, installed on first use.
-fn tools() -> Result<PathBuf, String> {
+fn tools() -> Result<PathBuf, PythonError> {
     let target = crate::python::tools_dir("convert", TOOLS);
     let complete = |dir: &Path| dir.join("onnx").is_dir() && dir.join("tflite").is_dir();
     if !complete(&target) {

@@ -102,8 +102,8 @@ pub enum StoreError {
         id: String,
         /// The file converted.
         source_file: String,
-        /// What went wrong.
-        problem: String,
+        /// What went wrong (boxed: it is large, and rare).
+        problem: Box<crate::python::PythonError>,
     },
     /// The server answered with an HTTP error.
     #[error(
@@ -644,7 +644,7 @@ impl ModelStore {
             StoreError::Conversion {
                 id: id.to_owned(),
                 source_file: source.display().to_string(),
-                problem,
+                problem: Box::new(problem),
             }
         })?;
         let location = format!("the conversion of {}", source.display());
