@@ -1,9 +1,12 @@
 //! What differs between the desktop and the phone, gathered in one value the shared live app
 //! is given: where camera frames come from, where sound comes from, which H.264 encoder records,
-//! and where settings and models live. The desktop's is [`Platform::desktop`]; the Android app
+//! where settings and models live, and where finished clips and stills are shown. The desktop's is [`Platform::desktop`]; the Android app
 //! (`android/`) builds its own from Camera2, MediaCodec and the app's internal storage.
 
-use std::{path::PathBuf, sync::Arc};
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
 use crate::{
     capture::{Cameras, Microphones},
@@ -75,6 +78,27 @@ impl Folders {
     }
 }
 
+/// What a finished file is, for the gallery that takes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaKind {
+    /// An MP4 recording.
+    Video,
+    /// A PNG snapshot.
+    Picture,
+}
+
+/// Where finished recordings and snapshots are shown beyond the outputs folder: a phone's
+/// gallery. The files are written into the outputs folder first, so a clip being recorded
+/// survives the app being killed; only a finished one is handed over.
+pub trait Gallery: Send + Sync {
+    /// Moves the finished `file` into the gallery; returns where it now is, in the user's words.
+    fn publish(
+        &self,
+        file: &Path,
+        kind: MediaKind,
+    ) -> Result<String, Box<dyn std::error::Error + Send + Sync>>;
+}
+
 /// The platform's devices and folders.
 #[derive(Clone)]
 pub struct Platform {
@@ -88,6 +112,9 @@ pub struct Platform {
     pub video_encoders: Arc<dyn VideoEncoders>,
     /// Where files live.
     pub folders: Folders,
+    /// The gallery finished files go to, where there is one (the desktop leaves them in
+    /// `folders.outputs`).
+    pub gallery: Option<Arc<dyn Gallery>>,
 }
 
 impl std::fmt::Debug for Platform {
@@ -109,6 +136,7 @@ impl Platform {
             microphones: Arc::new(crate::capture::microphone::DesktopMicrophones),
             video_encoders: Arc::new(crate::record::OpenH264Encoders),
             folders: Folders::desktop(),
+            gallery: None,
         }
     }
 }

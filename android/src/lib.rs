@@ -14,6 +14,7 @@ mod fatal_screen;
 mod logcat;
 mod media_codec;
 mod media_folder;
+mod media_store;
 mod microphone;
 mod permissions;
 
@@ -26,7 +27,7 @@ use dreamlens::{
     app::{LiveApp, LiveOptions},
     capture::CameraRequest,
     inference::{SessionOptions, runtime},
-    platform::{Folders, Platform},
+    platform::{Folders, Gallery, Platform},
     store::{Manifest, ModelStore, PackagedFile},
 };
 use winit::{
@@ -90,12 +91,21 @@ fn run(app: AndroidApp) -> anyhow::Result<()> {
     }
     let store = ModelStore::new(Manifest::builtin(), folders.models.clone(), Vec::new());
     install_packaged_models(&app, &store);
+    // Clips and snapshots stay in the media folder where MediaStore cannot take them.
+    let gallery = match media_store::MediaStoreGallery::new(&app) {
+        Ok(gallery) => gallery.map(|g| Arc::new(g) as Arc<dyn Gallery>),
+        Err(error) => {
+            tracing::warn!("no gallery ({error:#}); clips stay in {}", folders.outputs.display());
+            None
+        }
+    };
     let platform = Platform {
         name: "android",
         cameras: Arc::new(camera2::Camera2Cameras::new()?),
         microphones: Arc::new(microphone::AAudioMicrophones),
         video_encoders: Arc::new(media_codec::MediaCodecEncoders),
         folders,
+        gallery,
     };
     let options = LiveOptions { camera: CAMERA, model_every: 1, ..LiveOptions::default() };
     let event_loop = EventLoop::builder().with_android_app(app).build()?;

@@ -10,6 +10,7 @@ use std::{
 use super::LiveError;
 use crate::{
     capture::{MicrophoneStream, audio::Sound},
+    platform::{Gallery, MediaKind},
     record::{Pixels, RecordFrame, RecordOptions, Recorder},
     render::{RenderContext, readback::ReadbackRing, yuv::I420Converter},
 };
@@ -71,12 +72,15 @@ impl LiveApp {
 
     pub(super) fn toggle_recording_to(&mut self, path: Option<PathBuf>) {
         if let Some(recording) = self.recording.take() {
-            let path = recording.path.display().to_string();
+            let path = recording.path.clone();
             match recording.finish(self.gpu.as_ref().map(|g| &g.context)) {
-                Ok(stats) => self.notify(format!(
-                    "Saved {path}: {} frames, {} dropped",
-                    stats.frames, stats.dropped
-                )),
+                Ok(stats) => {
+                    let place = shelve(self.platform.gallery.as_deref(), &path, MediaKind::Video);
+                    self.notify(format!(
+                        "Saved {place}: {} frames, {} dropped",
+                        stats.frames, stats.dropped
+                    ));
+                }
                 Err(error) => self.notify(error.to_string()),
             }
             return;
@@ -153,7 +157,10 @@ impl LiveApp {
                 Ok(path)
             });
         match result {
-            Ok(path) => self.notify(format!("Snapshot saved to {}", path.display())),
+            Ok(path) => {
+                let place = shelve(self.platform.gallery.as_deref(), &path, MediaKind::Picture);
+                self.notify(format!("Snapshot saved to {place}"));
+            }
             Err(error) => self.notify(format!("Snapshot failed: {error}")),
         }
     }
@@ -194,9 +201,63 @@ impl LiveApp {
     }
 }
 
+/// Hands a finished file to the platform's gallery, where there is one; says where it is.
+fn shelve(gallery: Option<&dyn Gallery>, path: &Path, kind: MediaKind) -> String {
+    match gallery.map(|gallery| gallery.publish(path, kind)) {
+        None => path.display().to_string(),
+        Some(Ok(place)) => place,
+        // The file stays in the outputs folder, whole: only the gallery's copy failed.
+        Some(Err(error)) => {
+            format!("{} (the gallery could not take it: {error})", path.display())
+        }
+    }
+}
+
 /// A new file `dreamlens-<time>.<extension>` in `folder`, made first if it is missing.
 fn claim_in(folder: &Path, extension: &str) -> Result<PathBuf, LiveError> {
     std::fs::create_dir_all(folder)
         .and_then(|()| output_names::claim(folder, output_names::stamp_now(), extension))
         .map_err(|error| LiveError::Outputs { folder: folder.to_owned(), error })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// A gallery that takes files or refuses them, and remembers what it was handed.
+    struct Shelf {
+        refuse: bool,
+        handed: Mutex<Vec<(PathBuf, MediaKind)>>,
+    }
+
+    impl Gallery for Shelf {
+        fn publish(
+            &self,
+            file: &Path,
+            kind: MediaKind,
+        ) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+            self.handed.lock().expect("lock").push((file.to_owned(), kind));
+            if self.refuse {
+                return Err("no room".into());
+            }
+            Ok(format!("Movies/dreamlens/{}", file.file_name().expect("name").display()))
+        }
+    }
+
+    #[test]
+    fn a_finished_file_goes_to_the_gallery_and_the_message_says_where() {
+        let clip = Path::new("outputs/dreamlens-1.mp4");
+        assert_eq!(shelve(None, clip, MediaKind::Video), "outputs/dreamlens-1.mp4");
+        let shelf = Shelf { refuse: false, handed: Mutex::default() };
+        assert_eq!(
+            shelve(Some(&shelf), clip, MediaKind::Video),
+            "Movies/dreamlens/dreamlens-1.mp4"
+        );
+        assert_eq!(*shelf.handed.lock().expect("lock"), [(clip.to_owned(), MediaKind::Video)]);
+        let full = Shelf { refuse: true, handed: Mutex::default() };
+        let said = shelve(Some(&full), clip, MediaKind::Picture);
+        assert_eq!(said, "outputs/dreamlens-1.mp4 (the gallery could not take it: no room)");
+    }
 }
