@@ -26,6 +26,34 @@ const WIRE_I64: u8 = 1;
 const WIRE_LEN: u8 = 2;
 const WIRE_I32: u8 = 5;
 
+/// Why a graph could not be cut: the file is not the ONNX it claims to be, or lacks the tensor.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GraphCutError {
+    /// The bytes end inside a number or a field.
+    #[error("the file ends inside a field")]
+    Truncated,
+    /// A varint longer than 64 bits.
+    #[error("a number longer than 64 bits")]
+    NumberTooLong,
+    /// A wire type protobuf does not use for ONNX's fields.
+    #[error("field {field} has wire type {wire}, not one ONNX uses")]
+    WireType {
+        /// The field's number.
+        field: u32,
+        /// Its wire type.
+        wire: u8,
+    },
+    /// A tensor name that is not UTF-8.
+    #[error("a tensor name is not UTF-8")]
+    NotUtf8,
+    /// No `graph` field.
+    #[error("the file has no graph")]
+    NoGraph,
+    /// No node makes the tensor asked for.
+    #[error("no node makes a tensor named `{0}`")]
+    NoSuchTensor(String),
+}
+
 /// One field of a protobuf message.
 struct Field<'a> {
     number: u32,
@@ -36,20 +64,20 @@ struct Field<'a> {
     payload: &'a [u8],
 }
 
-fn read_varint(bytes: &[u8], pos: &mut usize) -> Result<u64, String> {
+fn read_varint(bytes: &[u8], pos: &mut usize) -> Result<u64, GraphCutError> {
     let mut value = 0u64;
     for shift in (0..64).step_by(7) {
-        let byte = *bytes.get(*pos).ok_or("the file ends inside a number")?;
+        let byte = *bytes.get(*pos).ok_or(GraphCutError::Truncated)?;
         *pos += 1;
         value |= u64::from(byte & 0x7f) << shift;
         if byte & 0x80 == 0 {
             return Ok(value);
         }
     }
-    Err("a number longer than 64 bits".into())
+    Err(GraphCutError::NumberTooLong)
 }
 
-fn fields(bytes: &[u8]) -> Result<Vec<Field<'_>>, String> {
+fn fields(bytes: &[u8]) -> Result<Vec<Field<'_>>, GraphCutError> {
     let mut out = Vec::new();
     let mut pos = 0;
     while pos < bytes.len() {
@@ -66,19 +94,17 @@ fn fields(bytes: &[u8]) -> Result<Vec<Field<'_>>, String> {
             WIRE_I32 => 4,
             WIRE_LEN => {
                 let len = usize::try_from(read_varint(bytes, &mut pos)?)
-                    .map_err(|_| "a field longer than memory")?;
+                    .map_err(|_| GraphCutError::Truncated)?;
                 payload =
-                    bytes.get(pos..pos.saturating_add(len)).ok_or("a field runs past the end")?;
+                    bytes.get(pos..pos.saturating_add(len)).ok_or(GraphCutError::Truncated)?;
                 len
             }
-            other => {
-                return Err(format!("field {number} has wire type {other}, not one ONNX uses"));
-            }
+            wire => return Err(GraphCutError::WireType { field: number, wire }),
         };
         pos = pos
             .checked_add(skip)
             .filter(|&end| end <= bytes.len())
-            .ok_or("a field runs past the end")?;
+            .ok_or(GraphCutError::Truncated)?;
         out.push(Field { number, wire, raw: &bytes[start..pos], payload });
     }
     Ok(out)
@@ -99,24 +125,22 @@ fn write_bytes(out: &mut Vec<u8>, number: u32, payload: &[u8]) {
 }
 
 /// The strings of a repeated string field.
-fn strings<'a>(message: &[Field<'a>], number: u32) -> Result<Vec<&'a str>, String> {
+fn strings<'a>(message: &[Field<'a>], number: u32) -> Result<Vec<&'a str>, GraphCutError> {
     message
         .iter()
         .filter(|f| f.number == number && f.wire == WIRE_LEN)
-        .map(|f| {
-            std::str::from_utf8(f.payload).map_err(|_| "a tensor name is not UTF-8".to_string())
-        })
+        .map(|f| std::str::from_utf8(f.payload).map_err(|_| GraphCutError::NotUtf8))
         .collect()
 }
 
 /// `model` (ONNX bytes) with only the nodes `tensor` depends on, and `tensor` (a float tensor)
 /// as its one output.
-pub fn cut_at(model: &[u8], tensor: &str) -> Result<Vec<u8>, String> {
+pub fn cut_at(model: &[u8], tensor: &str) -> Result<Vec<u8>, GraphCutError> {
     let top = fields(model)?;
     let graph = top
         .iter()
         .find(|f| f.number == MODEL_GRAPH && f.wire == WIRE_LEN)
-        .ok_or("the file has no graph")?;
+        .ok_or(GraphCutError::NoGraph)?;
     let graph_fields = fields(graph.payload)?;
     let mut nodes = Vec::new();
     for field in graph_fields.iter().filter(|f| f.number == GRAPH_NODE) {
@@ -124,7 +148,7 @@ pub fn cut_at(model: &[u8], tensor: &str) -> Result<Vec<u8>, String> {
         nodes.push((strings(&node, NODE_INPUT)?, strings(&node, NODE_OUTPUT)?));
     }
     if !nodes.iter().any(|(_, outputs)| outputs.contains(&tensor)) {
-        return Err(format!("no node makes a tensor named `{tensor}`"));
+        return Err(GraphCutError::NoSuchTensor(tensor.to_owned()));
     }
     // ONNX keeps nodes in topological order: one walk back from the end finds every ancestor.
     let mut needed: HashSet<&str> = HashSet::from([tensor]);
@@ -229,9 +253,9 @@ mod tests {
     #[test]
     fn unknown_tensors_and_broken_files_are_errors() {
         let m = model(&[node(&["in"], &["a"])]);
-        assert!(cut_at(&m, "nowhere").expect_err("no such tensor").contains("`nowhere`"));
-        assert!(cut_at(&m[..m.len() - 3], "a").is_err(), "truncated");
-        assert!(cut_at(b"\x0f", "a").is_err(), "wire type 7");
-        assert!(cut_at(&[], "a").expect_err("empty").contains("no graph"));
+        assert_eq!(cut_at(&m, "nowhere"), Err(GraphCutError::NoSuchTensor("nowhere".into())));
+        assert_eq!(cut_at(&m[..m.len() - 3], "a"), Err(GraphCutError::Truncated));
+        assert_eq!(cut_at(b"\x0f", "a"), Err(GraphCutError::WireType { field: 1, wire: 7 }));
+        assert_eq!(cut_at(&[], "a"), Err(GraphCutError::NoGraph));
     }
 }

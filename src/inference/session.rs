@@ -252,7 +252,7 @@ impl ModelSession {
         let cut = cut_at.and_then(|tensor| {
             std::fs::read(path)
                 .map_err(|e| e.to_string())
-                .and_then(|bytes| graph_cut::cut_at(&bytes, tensor))
+                .and_then(|bytes| graph_cut::cut_at(&bytes, tensor).map_err(|e| e.to_string()))
                 .inspect_err(|reason| {
                     tracing::warn!(model = model_id, reason, "runs the graph's own head")
                 })
