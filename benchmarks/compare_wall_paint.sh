@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Side-by-side throughput of `dreamlens process --preset wall-paint` and the Python baseline
 # running the same segmentation model on the same 1280x720 H.264 clip, alternating runs in one
-# session so all see the same machine. The default model is MOSAIC, int8 as trained (one
-# `process` run per round); with SEGMENTATION=ade20k-deeplabv3-mnv2, `process` runs at fp32 and
-# as the int8 variant `dreamlens models quantize` makes.
+# session so all see the same machine. The default model is MOSAIC, int8 as trained: `process`
+# runs it on every frame, and on every third with the regions carried between by the measured
+# motion (`--segment-every 3`, or SEGMENT_EVERY), whose agreement with the every-frame run is
+# printed at the end. With SEGMENTATION=ade20k-deeplabv3-mnv2, `process` runs at fp32 and as the
+# int8 variant `dreamlens models quantize` makes.
 #
-#   [SEGMENTATION=ID] ./benchmarks/compare_wall_paint.sh [ROUNDS]
+#   [SEGMENTATION=ID] [SEGMENT_EVERY=N] ./benchmarks/compare_wall_paint.sh [ROUNDS]
 #
 # Needs: the release binary (cargo build --release), ffmpeg, python3 with onnxruntime==1.31.1,
 # opencv-python-headless and numpy, and the models in DREAMLENS_MODEL_DIRS (default
@@ -14,9 +16,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds="${1:-3}"
 segmentation="${SEGMENTATION:-ade20k-mosaic}"
+every="${SEGMENT_EVERY:-3}"
 case "$segmentation" in
-  ade20k-mosaic) onnx=ade20k-mosaic/ade20k32_mosaic_r3_512.onnx; precisions=(default) ;;
-  ade20k-deeplabv3-mnv2) onnx=ade20k-deeplabv3-mnv2/ade20k32_deeplabv3_mnv2_512.onnx; precisions=(fp32 int8) ;;
+  ade20k-mosaic) onnx=ade20k-mosaic/ade20k32_mosaic_r3_512.onnx; variants=(default "every$every") ;;
+  ade20k-deeplabv3-mnv2) onnx=ade20k-deeplabv3-mnv2/ade20k32_deeplabv3_mnv2_512.onnx; variants=(fp32 int8) ;;
   *) echo "SEGMENTATION must be ade20k-mosaic or ade20k-deeplabv3-mnv2" >&2; exit 2 ;;
 esac
 models="${DREAMLENS_MODEL_DIRS:-$(cd .. && pwd)/shared/models}"
@@ -32,21 +35,25 @@ frames=$(ffprobe -v error -count_frames -select_streams v:0 -show_entries stream
 echo "clip: $frames frames, 1280x720"
 # The int8 variant of a float model lives in this run's own cache.
 export DREAMLENS_CACHE_DIR="$work/cache"
-if [ "${#precisions[@]}" -gt 1 ]; then
+if [[ " ${variants[*]} " == *" int8 "* ]]; then
   ./target/release/dreamlens models quantize "$segmentation" --keep-slower
 fi
 dreamlens() {
-  local start precision=()
-  [ "$1" = default ] || precision=(--precision "$1")
+  local start flags=()
+  case "$1" in
+    default) ;;
+    every*) flags=(--segment-every "${1#every}") ;;
+    *) flags=(--precision "$1") ;;
+  esac
   start=$(date +%s.%N)
-  ./target/release/dreamlens process "${precision[@]}" --segmentation-model "$segmentation" \
+  ./target/release/dreamlens process "${flags[@]}" --segmentation-model "$segmentation" \
     --input "$clip" --output "$work/rust-$1" --preset wall-paint 2>/dev/null
   echo "$(date +%s.%N) - $start" | bc
 }
 for round in $(seq "$rounds"); do
   times=()
-  for precision in "${precisions[@]}"; do
-    times+=("$precision" "$(dreamlens "$precision")")
+  for variant in "${variants[@]}"; do
+    times+=("$variant" "$(dreamlens "$variant")")
   done
   start=$(date +%s.%N)
   python3 benchmarks/wall_paint_baseline.py "$models/$onnx" "$clip" "$work/python" >/dev/null
@@ -58,3 +65,15 @@ for round in $(seq "$rounds"); do
   done
   printf '%s python %.2f s (%.2f fps)\n' "$line" "$python" "$(echo "$frames / $python" | bc -l)"
 done
+if [ -d "$work/rust-every$every" ]; then
+  python3 - "$work/rust-default" "$work/rust-every$every" <<'PY'
+# Pixels whose repaint agrees between every-frame and carried regions: a pixel disagrees where
+# the two pictures differ by more than 40 levels in a channel (tests/process.rs uses the same).
+import sys, pathlib, cv2, numpy as np
+each, carried = (sorted(pathlib.Path(d).glob("*.png")) for d in sys.argv[1:3])
+shares = [1 - (np.abs(cv2.imread(str(a)).astype(int) - cv2.imread(str(b)).astype(int)).max(axis=2) > 40).mean()
+          for a, b in zip(each, carried)]
+print(f"carried regions agree with every-frame analysis on {100 * np.mean(shares):.2f}% of pixels "
+      f"(worst frame {100 * min(shares):.2f}%, {len(shares)} frames)")
+PY
+fi

@@ -271,6 +271,11 @@ pub struct ProcessArgs {
     /// carried along by the measured motion. 1 restyles every frame.
     #[arg(long, default_value_t = 1)]
     pub restyle_every: u64,
+    /// Run the region models (segmentation, person, depth) only on every Nth frame of a video;
+    /// the frames between get their maps carried along by the measured motion, as the live
+    /// window does. 1 analyses every frame. BENCHMARKS.md has the agreement and the speed-up.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=30))]
+    pub segment_every: u64,
 }
 
 /// `restyle` options.

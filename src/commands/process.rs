@@ -18,7 +18,7 @@ use dreamlens::{
     capture::{self, Frame},
     effects::{Effect, preset::Preset},
     inference::{AnalysisModels, SessionOptions},
-    pipeline::{EffectRenderer, FrameAnalysis, FrameAnalyzer, LayerPlan},
+    pipeline::{CarriedMaps, EffectRenderer, FrameAnalysis, FrameAnalyzer, LayerPlan},
     projection::{DEFAULT_FADE_S, KeyframeProjector, Thumbnail},
     record::{Pixels, RecordFrame, RecordOptions, Recorder},
     render::{RenderContext, yuv::I420Converter},
@@ -163,7 +163,14 @@ pub fn run(
     let default_jobs = if restyles { 1 } else { cores.min(4) };
     let jobs =
         args.jobs.unwrap_or(default_jobs).max(1).min(total.unwrap_or(u64::MAX).max(1) as usize);
-    let (analyzers, plan) = open_analyzers(store, options, engine, &preset, args, jobs)?;
+    // Photos are unrelated pictures: each gets its own maps.
+    let maps_every = if is_sequence { args.segment_every.max(1) } else { 1 };
+    if maps_every != args.segment_every.max(1) {
+        eprintln!("note: --segment-every applies to videos; each photo is analysed");
+    }
+    let (analyzers, plan) =
+        open_analyzers(store, options, engine, &preset, args, jobs, maps_every)?;
+    let carried = (maps_every > 1).then(|| CarriedMaps::new(maps_every));
     let keyframe_every = args.restyle_every.max(1);
     // Between keyframes (and across restyled frames, which would flicker), the stylized picture
     // is carried along by the measured motion and each new one fades in.
@@ -207,7 +214,8 @@ pub fn run(
     {
         progress.set_style(style);
     }
-    let mut compositing = Compositing { context, renderer, converter, projector, is_sequence };
+    let mut compositing =
+        Compositing { context, renderer, converter, projector, carried, is_sequence };
     let (next, failure) = compositing.in_order(results, &picture_sender, &progress);
     // Stop the output (its channel closes) before joining.
     drop(picture_sender);
@@ -316,6 +324,7 @@ fn open_analyzers(
     preset: &Preset,
     args: &ProcessArgs,
     jobs: usize,
+    maps_every: u64,
 ) -> anyhow::Result<(Vec<FrameAnalyzer>, LayerPlan)> {
     let worker_options =
         SessionOptions { threads: (options.threads / jobs).max(1), ..options.clone() };
@@ -343,10 +352,12 @@ fn open_analyzers(
     }
     let keyframe_every = args.restyle_every.max(1);
     first.set_keyframe_every(keyframe_every);
+    first.set_maps_every(maps_every);
     let mut analyzers = vec![first];
     for _ in 1..jobs {
         let mut analyzer = FrameAnalyzer::open(store, &worker_options, preset, &models, engine)?.0;
         analyzer.set_keyframe_every(keyframe_every);
+        analyzer.set_maps_every(maps_every);
         analyzers.push(analyzer);
     }
     Ok((analyzers, plan))
@@ -425,6 +436,8 @@ struct Compositing {
     converter: Option<I420Converter>,
     /// Carries stylized keyframes onto the frames between them.
     projector: Option<KeyframeProjector>,
+    /// Carries the region maps onto the frames the models skipped (`--segment-every`).
+    carried: Option<CarriedMaps>,
     is_sequence: bool,
 }
 
@@ -466,8 +479,12 @@ impl Compositing {
         mut analysis: FrameAnalysis,
         position: u64,
     ) -> anyhow::Result<RecordFrame> {
-        if let Some(projector) = &mut self.projector {
-            let thumbnail = Thumbnail::of(&frame.image);
+        let thumbnail = (self.projector.is_some() || self.carried.is_some())
+            .then(|| Thumbnail::of(&frame.image));
+        if let (Some(carried), Some(thumbnail)) = (&mut self.carried, &thumbnail) {
+            carried.fill(frame.index, thumbnail, &mut analysis);
+        }
+        if let (Some(projector), Some(thumbnail)) = (&mut self.projector, thumbnail) {
             if let Some(keyframe) = analysis.stylized.take() {
                 projector.set_keyframe(keyframe.current.picture, thumbnail.clone(), frame.time_s);
             }

@@ -7,7 +7,7 @@ use crate::{
     effects::{Effect, preset::Preset},
     inference::{AnalysisModels, ModelSession, SceneAnalyzer, SessionOptions},
     restyle::{EngineChoice, RestyleRequest, Restyler},
-    scene::{MapMotions, Stylized},
+    scene::{MapMotions, SceneAnalysis, Stylized},
     store::ModelStore,
     style_transfer::{StyleChoice, StyleEngine},
 };
@@ -23,6 +23,7 @@ pub struct FrameAnalyzer {
     analyzer: SceneAnalyzer,
     stylizer: Option<Stylizer>,
     keyframe_every: u64,
+    maps_every: u64,
 }
 
 impl std::fmt::Debug for FrameAnalyzer {
@@ -68,13 +69,20 @@ impl FrameAnalyzer {
             None => {}
         }
         let plan = LayerPlan::new(preset, &disabled, style_off);
-        Ok((Self { analyzer, stylizer, keyframe_every: 1 }, plan))
+        Ok((Self { analyzer, stylizer, keyframe_every: 1, maps_every: 1 }, plan))
     }
 
     /// Makes the stylized picture only for every `n`th frame (keyframes); the frames between
     /// get it projected by motion. 1 (the default) stylizes every frame.
     pub fn set_keyframe_every(&mut self, n: u64) {
         self.keyframe_every = n.max(1);
+    }
+
+    /// Runs the region models (segmentation, person, depth) only on every `n`th frame; the
+    /// frames between get their maps carried by motion ([`super::CarriedMaps`]). 1 (the
+    /// default) runs them on every frame.
+    pub fn set_maps_every(&mut self, n: u64) {
+        self.maps_every = n.max(1);
     }
 
     /// The model sessions in use, for reporting providers.
@@ -108,7 +116,11 @@ impl FrameAnalyzer {
         frame: &RgbImage,
         index: u64,
     ) -> Result<FrameAnalysis, PipelineError> {
-        let scene = self.analyzer.analyze(frame)?;
+        let scene = if index.is_multiple_of(self.maps_every) {
+            self.analyzer.analyze(frame)?
+        } else {
+            SceneAnalysis::default()
+        };
         let keyframe = index.is_multiple_of(self.keyframe_every);
         let stylized = match &mut self.stylizer {
             Some(Stylizer::Transfer(engine)) if keyframe => Some(engine.stylize(frame)?),

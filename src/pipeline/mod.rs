@@ -9,11 +9,13 @@
 
 #[cfg(not(target_family = "wasm"))]
 mod analyzer;
+mod carried;
 mod plan;
 mod renderer;
 
 #[cfg(not(target_family = "wasm"))]
 pub use analyzer::FrameAnalyzer;
+pub use carried::CarriedMaps;
 pub use plan::{DroppedLayer, LayerPlan};
 pub use renderer::EffectRenderer;
 
