@@ -630,19 +630,43 @@ fn the_page_paints_the_room_with_the_style_network_as_native_process_does_and_a_
     assert!(from_camera > 0.7 * painted, "the page barely restyled: {from_camera:.1}");
     assert!(from_native < 0.3 * painted, "page and native differ by {from_native:.1} levels");
 
-    // A prompt preset: no diffusion model runs in the page, so its restyle layer takes the
-    // style-transfer fallback, as a desktop without one does, and says so. Its prompt ("... warm
-    // oil colours") picks the built-in style its words name.
-    browser.navigate(&format!("{origin}/?preset=restyle&provider=wasm&quit-after-frames=20"));
-    let summary = browser.wait_for("20 frames with the restyle preset", STALL, |s| {
-        s["finished"] == true && s["stages"]["style"]["runs"].as_u64() >= Some(1)
+    // A prompt from the address, as the desktop's `--restyle` gives it, means the restyle
+    // preset. No diffusion model runs in the page, so its restyle layer takes the style-transfer
+    // fallback, as a desktop without one does, and says so; the prompt picks the built-in style
+    // its words name.
+    let first_prompt = "a room in watercolour";
+    browser.navigate(&format!("{origin}/?restyle=a+room+in+watercolour&provider=wasm"));
+    let summary = browser.wait_for("a style run and the prompt's field", STALL, |s| {
+        s["stages"]["style"]["runs"].as_u64() >= Some(1) && s["prompt_field"].is_array()
     });
     assert_eq!(summary["stages"]["style"]["model"], "multistyle26", "{summary}");
     assert_eq!(summary["layers_off"], serde_json::json!([]), "{summary}");
     let engine = summary["restyle_engine"].as_str().unwrap_or_default();
     assert!(
-        engine.starts_with("style transfer (built-in style 5 (warm impressionist))")
+        engine.starts_with("style transfer (built-in style 12 (watercolour))")
             && engine.contains("prompt only chooses among the built-in styles"),
         "{summary}"
     );
+
+    // The panel's prompt field takes typing as a phone's keyboard gives it: a finger on the
+    // field, editing keys, committed words, Enter. The new prompt names another style, and the
+    // still camera is stylized again in it. A space typed there is text, not the page's
+    // record shortcut.
+    let field: Vec<f64> = serde_json::from_value(summary["prompt_field"].clone()).expect("rect");
+    let runs = summary["stages"]["style"]["runs"].as_u64().unwrap_or_default();
+    browser.touch((field[0] + field[2]) / 2.0, (field[1] + field[3]) / 2.0);
+    browser.key("End");
+    for _ in first_prompt.chars() {
+        browser.key("Backspace");
+    }
+    browser.type_text("Van Gogh's starry night");
+    browser.key("Enter");
+    let summary = browser.wait_for("a style run in the typed prompt's style", STALL, |s| {
+        s["stages"]["style"]["runs"].as_u64() > Some(runs)
+            && s["restyle_engine"].as_str().is_some_and(|e| {
+                e.starts_with("style transfer (built-in style 19 (swirling night))")
+            })
+    });
+    assert_eq!(summary["stages"]["style"]["error"], serde_json::Value::Null, "{summary}");
+    assert_eq!(summary["recording"], false, "typing started a recording: {summary}");
 }

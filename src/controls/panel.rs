@@ -65,6 +65,9 @@ pub struct Actions {
     pub restyle: bool,
     /// Enter or leave fullscreen.
     pub fullscreen: bool,
+    /// The visible part of the restyle prompt's field, where the panel shows one (a page
+    /// takes typing there through a text element of its own).
+    pub prompt_field: Option<egui::Rect>,
 }
 
 /// The side panel's width in points for a screen `screen_width` points wide: fixed, a quarter
@@ -200,6 +203,8 @@ fn restyle_ui(ui: &mut egui::Ui, settings: &mut Settings, hud: &HudData, actions
         egui::TextEdit::singleline(&mut settings.restyle_prompt)
             .hint_text("mid-century modern living room, teal walls"),
     );
+    let visible = edit.rect.intersect(ui.clip_rect());
+    actions.prompt_field = visible.is_positive().then_some(visible);
     let entered = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
     if ui.button("Restyle").clicked() || entered {
         actions.restyle = true;

@@ -219,6 +219,19 @@ impl Browser {
         self.call("Input.dispatchTouchEvent", json!({"type": "touchEnd", "touchPoints": []}));
     }
 
+    /// A key pressed and released (`key` as the DOM names it: "Enter", "Backspace", "s").
+    pub fn key(&mut self, key: &str) {
+        for kind in ["keyDown", "keyUp"] {
+            self.call("Input.dispatchKeyEvent", json!({"type": kind, "key": key}));
+        }
+    }
+
+    /// `text` typed into the focused element, as a phone's keyboard or an input method commits
+    /// it.
+    pub fn type_text(&mut self, text: &str) {
+        self.call("Input.insertText", json!({"text": text}));
+    }
+
     /// The file the page saved as `name`, once the browser has finished writing it (it writes
     /// to a temporary name and renames it when complete).
     pub fn downloaded(&self, name: &str) -> PathBuf {

@@ -399,9 +399,83 @@ export function listenPointer(canvas) {
   }, { passive: false });
 }
 
-/** True when pointer events wait for the frame loop. */
+/** Typing for the controls' text fields. A canvas takes no text, and a phone shows its keyboard
+ *  only for a focused text element, so a transparent <input> over the field stands in while a
+ *  field edits text, and what reaches it is queued for the frame loop as `[kind, value]` pairs:
+ *  `text` (characters typed or composed) or `key` (an editing key). Keys typed there never reach
+ *  the page's shortcuts (a space in a prompt does not start a recording). */
+const typedQueue = [];
+const EDITING_KEYS = new Set(['Backspace', 'Delete', 'Enter', 'Escape', 'Tab', 'ArrowLeft',
+  'ArrowRight', 'ArrowUp', 'ArrowDown', 'Home', 'End']);
+let textAgent = null;
+let textFields = [];
+function typingAgent(canvas) {
+  if (textAgent) return textAgent;
+  const input = document.createElement('input');
+  input.type = 'text';
+  input.setAttribute('autocomplete', 'off');
+  input.setAttribute('autocapitalize', 'off');
+  input.setAttribute('aria-label', 'text of the field being edited');
+  input.spellcheck = false;
+  // 16px: smaller text makes a phone zoom the page when the field takes focus.
+  Object.assign(input.style, { position: 'fixed', width: '1px', height: '1px', opacity: '0',
+    border: '0', padding: '0', fontSize: '16px', left: '0', top: '0' });
+  const flush = () => {
+    if (input.value) typedQueue.push('text', input.value);
+    input.value = '';
+  };
+  input.addEventListener('input', (event) => { if (!event.isComposing) flush(); });
+  input.addEventListener('compositionend', flush);
+  // A phone's keyboard may delete through the input events alone (its key reads 'Unidentified').
+  input.addEventListener('beforeinput', (event) => {
+    if (event.inputType === 'deleteContentBackward') {
+      event.preventDefault();
+      typedQueue.push('key', 'Backspace');
+    }
+  });
+  input.addEventListener('keydown', (event) => {
+    event.stopPropagation();
+    if (EDITING_KEYS.has(event.key)) {
+      event.preventDefault();
+      typedQueue.push('key', event.key);
+    }
+  });
+  document.body.appendChild(input);
+  canvas.addEventListener('pointerup', (event) => {
+    // Focused inside the finger's own event, as phones show the keyboard only then.
+    const box = canvas.getBoundingClientRect();
+    const [x, y] = [event.clientX - box.left, event.clientY - box.top];
+    const field = textFields.find(([x0, y0, x1, y1]) => x >= x0 && x < x1 && y >= y0 && y < y1);
+    if (field) focusAgent(canvas, field);
+  });
+  textAgent = input;
+  return input;
+}
+function focusAgent(canvas, [x0, y0]) {
+  const box = canvas.getBoundingClientRect();
+  Object.assign(textAgent.style, { left: `${box.left + x0}px`, top: `${box.top + y0}px` });
+  if (document.activeElement !== textAgent) textAgent.focus({ preventScroll: true });
+}
+
+/** Where the controls' text fields are, `[x0, y0, x1, y1]` each (one after another) in CSS pixels from the canvas's
+ *  top-left corner, and whether one of them edits text now: the typing agent takes focus
+ *  (a tap on a field focuses it at once) or gives it back. */
+export function setTextFields(canvas, fields, editing) {
+  const agent = typingAgent(canvas);
+  textFields = [];
+  for (let i = 0; i + 4 <= fields.length; i += 4) textFields.push(fields.slice(i, i + 4));
+  if (editing && fields.length > 0) focusAgent(canvas, fields[0]);
+  else if (!editing && document.activeElement === agent) agent.blur();
+}
+
+/** The typing queued since the last call, as `[kind, value]` pairs (see `setTextFields`). */
+export function takeTyped() {
+  return typedQueue.splice(0);
+}
+
+/** True when pointer events or typing wait for the frame loop. */
 export function hasPointerEvents() {
-  return pointerQueue.length > 0;
+  return pointerQueue.length > 0 || typedQueue.length > 0;
 }
 
 /** The pointer events queued since the last call (see `listenPointer`). */

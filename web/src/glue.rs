@@ -77,12 +77,20 @@ extern "C" {
     /// Queues the canvas's pointer events (mouse, pen, touch) for `take_pointer_events`.
     #[wasm_bindgen(js_name = listenPointer)]
     pub fn listen_pointer(canvas: &web_sys::HtmlCanvasElement);
-    /// True when pointer events wait in the queue.
+    /// True when pointer events or typing wait in the queues.
     #[wasm_bindgen(js_name = hasPointerEvents)]
     pub fn has_pointer_events() -> bool;
     /// The queued pointer events as `[kind, x, y]` triples (see `glue.js`).
     #[wasm_bindgen(js_name = takePointerEvents)]
     pub fn take_pointer_events() -> Vec<f64>;
+    /// Where the controls' text fields are (`x0, y0, x1, y1` each, CSS pixels) and whether
+    /// one edits text: a hidden text element then takes the keyboard (on a phone, brings it up).
+    #[wasm_bindgen(js_name = setTextFields)]
+    pub fn set_text_fields(canvas: &web_sys::HtmlCanvasElement, fields: &[f64], editing: bool);
+    /// The typing queued as `[kind, value]` pairs: `text` and the characters, or `key` and an
+    /// editing key's name.
+    #[wasm_bindgen(js_name = takeTyped)]
+    pub fn take_typed() -> Vec<String>;
     /// `[width, height, device pixels per CSS pixel]` of the canvas on the page.
     #[wasm_bindgen(js_name = canvasLayout)]
     pub fn canvas_layout(canvas: &web_sys::HtmlCanvasElement) -> Vec<f64>;

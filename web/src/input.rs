@@ -1,6 +1,6 @@
-//! The page's pointer events (`glue.js`'s queue) as egui input: mouse, pen and touch all arrive
-//! as pointer events, so a finger presses the panel's buttons and drags its sliders as a mouse
-//! does.
+//! The page's pointer events and typing (`glue.js`'s queues) as egui input: mouse, pen and
+//! touch all arrive as pointer events, so a finger presses the panel's buttons and drags its
+//! sliders as a mouse does; text comes from the typing agent that stands in for a focused field.
 
 /// Kinds in the queue's `[kind, x, y]` triples (`glue.js`, `listenPointer`).
 const MOVED: f64 = 0.0;
@@ -10,9 +10,11 @@ const GONE: f64 = 3.0;
 const WHEEL: f64 = 4.0;
 
 /// egui's input for one layout of a `screen` (device pixels) canvas with `pixels_per_point`
-/// device pixels per CSS pixel (egui's points are the page's CSS pixels).
+/// device pixels per CSS pixel (egui's points are the page's CSS pixels): the pointer `queue`,
+/// then the `typed` pairs.
 pub fn raw_input(
     queue: &[f64],
+    typed: &[String],
     screen: [u32; 2],
     pixels_per_point: f32,
     time_s: f64,
@@ -23,7 +25,7 @@ pub fn raw_input(
         screen_rect: Some(egui::Rect::from_min_size(egui::Pos2::ZERO, size)),
         time: Some(time_s),
         max_texture_side: Some(max_texture_side),
-        events: queue.chunks_exact(3).filter_map(event).collect(),
+        events: queue.chunks_exact(3).filter_map(event).chain(typed_events(typed)).collect(),
         ..egui::RawInput::default()
     };
     input.viewports.entry(egui::ViewportId::ROOT).or_default().native_pixels_per_point =
@@ -54,5 +56,20 @@ fn event(triple: &[f64]) -> Option<egui::Event> {
             modifiers: egui::Modifiers::default(),
         },
         _ => return None,
+    })
+}
+
+/// `glue.js`'s typing pairs (`text`, characters; `key`, a key's name) as egui events.
+fn typed_events(typed: &[String]) -> impl Iterator<Item = egui::Event> + '_ {
+    typed.chunks_exact(2).filter_map(|pair| match pair[0].as_str() {
+        "text" => Some(egui::Event::Text(pair[1].clone())),
+        "key" => Some(egui::Event::Key {
+            key: egui::Key::from_name(&pair[1])?,
+            physical_key: None,
+            pressed: true,
+            repeat: false,
+            modifiers: egui::Modifiers::default(),
+        }),
+        _ => None,
     })
 }

@@ -15,7 +15,7 @@ use std::{
 
 use dreamlens::{
     controls::{Actions, ControlsPainter, HudData, Settings, panel},
-    effects::{Effect, RegionSelector, preset::Preset},
+    effects::{Effect, Layer, RegionSelector, preset::Preset},
     inference::web::{self, WebSession},
     pipeline::{EffectRenderer, FrameAnalysis, LayerPlan},
     projection::{DEFAULT_FADE_S, KeyframeProjector, MotionsTo, Thumbnail},
@@ -86,6 +86,8 @@ struct Controls {
     description: String,
     /// The segmentation models the panel offers.
     segmentation_models: Vec<String>,
+    /// Where the restyle prompt's field is, in points (CSS pixels), when the panel shows one.
+    prompt_field: Option<egui::Rect>,
 }
 
 /// A camera frame, as the models and the compositor take it. The picture itself stays in the
@@ -113,19 +115,29 @@ impl Controls {
         renderer: &EffectRenderer,
         description: &str,
     ) -> Self {
-        let picked_layer =
-            renderer.layers().iter().position(|l| l.region.needs_segmentation()).unwrap_or(0);
+        let layers = renderer.layers();
+        let picked_layer = layers.iter().position(|l| l.region.needs_segmentation()).unwrap_or(0);
+        // The field starts with the prompt the picture is restyled from now.
+        let restyle_prompt = layers
+            .iter()
+            .find_map(|l| match &l.effect {
+                Effect::Restyle { prompt, .. } => Some(prompt.clone()),
+                _ => None,
+            })
+            .unwrap_or_default();
         Self {
             painter,
             settings: Settings {
                 preset: options.preset.clone(),
                 segmentation_model: options.segmentation_model.clone(),
+                restyle_prompt,
                 ..Settings::default()
             },
             picked_layer,
             message: None,
             description: description.to_owned(),
             segmentation_models: Manifest::builtin().segmentation_models(),
+            prompt_field: None,
         }
     }
 }
@@ -192,7 +204,10 @@ struct Page {
 pub async fn run() -> Result<(), String> {
     let window = web_sys::window().ok_or("no browser window")?;
     let options = page_options(&window)?;
-    let preset = Preset::load(&options.preset).map_err(|e| e.to_string())?;
+    let mut preset = Preset::load(&options.preset).map_err(|e| e.to_string())?;
+    if let Some(prompt) = &options.restyle {
+        preset = preset.with_restyle(prompt).map_err(|e| e.to_string())?;
+    }
 
     glue::set_status("starting the GPU…", "info");
     let canvas = window
@@ -221,7 +236,7 @@ pub async fn run() -> Result<(), String> {
     let (stages, disabled) = open_stages(&preset, &options).await;
     let style_off =
         disabled.iter().find(|d| d.stage == StageKind::Style.name()).map(|d| d.reason.clone());
-    let restyle_engine = restyle_engine(&preset, &stages);
+    let restyle_engine = restyle_engine(&preset.layers, &stages);
     let plan = LayerPlan::new(&preset, &disabled, style_off);
     let dropped: Vec<String> =
         plan.dropped.iter().map(|d| format!("{}: {}", d.effect, d.reason)).collect();
@@ -286,10 +301,10 @@ pub async fn run() -> Result<(), String> {
     Ok(())
 }
 
-/// What makes a `restyle` layer's picture here, and why, when the preset has one: style
+/// What makes a `restyle` layer's picture here, and why, when `layers` have one: style
 /// transfer, as a desktop without a diffusion model does.
-fn restyle_engine(preset: &Preset, stages: &[Stage]) -> Option<String> {
-    let restyles = preset.layers.iter().any(|l| matches!(l.effect, Effect::Restyle { .. }));
+fn restyle_engine(layers: &[Layer], stages: &[Stage]) -> Option<String> {
+    let restyles = layers.iter().any(|l| matches!(l.effect, Effect::Restyle { .. }));
     let stage = stages.iter().find(|s| s.kind == StageKind::Style).filter(|_| restyles)?;
     Some(format!(
         "style transfer ({}) on {}: the browser runs no diffusion model, so the prompt only chooses among the built-in styles",
@@ -891,8 +906,9 @@ impl Page {
     /// (not on the controls) picks its region.
     fn update_controls(&mut self, encoder: &mut wgpu::CommandEncoder) -> Actions {
         let events = glue::take_pointer_events();
+        let typed = glue::take_typed();
         let screen = [self.gpu.config.width, self.gpu.config.height];
-        if !events.is_empty() {
+        if !events.is_empty() || !typed.is_empty() {
             self.controls.painter.invalidate();
         }
         if !self.controls.painter.is_due(web_time::Instant::now(), screen) {
@@ -900,6 +916,7 @@ impl Page {
         }
         let input = input::raw_input(
             &events,
+            &typed,
             screen,
             self.gpu.pixels_per_point,
             now_ms() / 1e3,
@@ -919,6 +936,10 @@ impl Page {
                 tap = response.interact_pointer_pos();
             }
         });
+        self.take_typing_for(actions.prompt_field);
+        if actions.restyle {
+            actions.layers_changed |= self.restyle(&mut layers);
+        }
         if actions.layers_changed
             && let Err(error) = self.renderer.set_layers(&self.gpu.context, layers)
         {
@@ -935,6 +956,46 @@ impl Page {
             self.notify(message);
         }
         actions
+    }
+
+    /// Lets the page's typing agent take the keyboard while a text field edits, and tells it
+    /// where the prompt's field is (a tap there brings a phone's keyboard up).
+    fn take_typing_for(&mut self, prompt_field: Option<egui::Rect>) {
+        let editing = self.controls.painter.egui().text_edit_focused();
+        let fields: Vec<f64> = prompt_field
+            .iter()
+            .flat_map(|r| [r.min.x, r.min.y, r.max.x, r.max.y].map(f64::from))
+            .collect();
+        glue::set_text_fields(&self.gpu.canvas, &fields, editing);
+        self.controls.prompt_field = prompt_field;
+    }
+
+    /// Applies the panel's prompt to `layers`' restyle layers and gives the style stage the
+    /// built-in style its words name; true when the layers changed.
+    fn restyle(&mut self, layers: &mut [Layer]) -> bool {
+        let prompt = self.controls.settings.restyle_prompt.trim().to_owned();
+        if prompt.is_empty() {
+            self.notify("Type what the picture should become".into());
+            return false;
+        }
+        for layer in layers.iter_mut() {
+            if let Effect::Restyle { prompt: p, .. } = &mut layer.effect {
+                p.clone_from(&prompt);
+            }
+        }
+        let stage = self.stages.iter().find(|s| s.kind == StageKind::Style);
+        if let (Some(stage), Some(StyleChoice::Builtin(styles))) =
+            (stage, layers.iter().find_map(|l| StyleChoice::of(&l.effect)))
+        {
+            if stage.set_styles(styles) {
+                // A still camera is stylized again, in the new style.
+                self.style_offered = None;
+            }
+            self.restyle_engine = restyle_engine(layers, &self.stages);
+            let message = format!("Restyling with {}", stage.style_label());
+            self.notify(message);
+        }
+        true
     }
 
     /// Does what the controls asked for.
@@ -1072,10 +1133,15 @@ impl Page {
             layers_off: self.dropped.clone(),
             restyle_engine: self.restyle_engine.clone(),
             finished: self.finished,
+            recording: self.recording.is_some(),
             clip: self.clip.borrow().clone(),
             snapshot: self.snapshot.clone(),
             regions: self.renderer.layers().iter().map(|l| format!("{:?}", l.region)).collect(),
             picture_rect: self.picture_rect_on_page(),
+            prompt_field: self
+                .controls
+                .prompt_field
+                .map(|r| [r.min.x, r.min.y, r.max.x, r.max.y].map(f64::from)),
         }
     }
 }

@@ -8,6 +8,9 @@ use dreamlens::inference::web::WebProvider;
 pub struct PageOptions {
     /// The preset (built-in name).
     pub preset: String,
+    /// The restyle prompt (the desktop's `--restyle`): sets the preset's restyle layer, or adds
+    /// a full-frame one; alone, it means the `restyle` preset.
+    pub restyle: Option<String>,
     /// Stop drawing after this many shown frames (automation).
     pub quit_after_frames: Option<u64>,
     /// Record this many seconds from the first frame, then save the clip.
@@ -67,6 +70,7 @@ impl PageOptions {
     ) -> Result<Self, BadParameter> {
         let mut options = Self {
             preset: "wall-paint".into(),
+            restyle: None,
             quit_after_frames: None,
             record_seconds: None,
             provider: if webgpu_available { WebProvider::WebGpu } else { WebProvider::Wasm },
@@ -76,10 +80,20 @@ impl PageOptions {
             frame_copy: None,
             microphone: true,
         };
+        let mut preset_named = false;
         for (name, value) in pairs {
             let bad = |what: &str| BadParameter(format!("URL parameter `{name}={value}`: {what}"));
             match name.as_str() {
-                "preset" => options.preset = value.clone(),
+                "preset" => {
+                    options.preset = value.clone();
+                    preset_named = true;
+                }
+                "restyle" => {
+                    if value.trim().is_empty() {
+                        return Err(bad("say what the picture should become"));
+                    }
+                    options.restyle = Some(value.trim().to_owned());
+                }
                 "quit-after-frames" => {
                     options.quit_after_frames =
                         Some(value.parse().map_err(|_| bad("expected a whole number"))?)
@@ -125,6 +139,9 @@ impl PageOptions {
                 }
                 _ => return Err(bad("unknown parameter")),
             }
+        }
+        if options.restyle.is_some() && !preset_named {
+            "restyle".clone_into(&mut options.preset);
         }
         Ok(options)
     }

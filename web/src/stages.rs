@@ -44,6 +44,8 @@ struct StageState {
     last_result_ms: Option<f64>,
     newest: Option<StageResult>,
     stats: StageStats,
+    /// A style stage's blend of built-in styles; a new prompt can change it between runs.
+    styles: Option<Rc<[StyleWeight]>>,
 }
 
 /// One model stage.
@@ -55,8 +57,6 @@ pub struct Stage {
     pub model: String,
     /// The provider it runs on.
     pub provider: &'static str,
-    /// A style stage's blend of built-in styles.
-    styles: Option<Rc<[StyleWeight]>>,
     state: Rc<RefCell<StageState>>,
 }
 
@@ -80,12 +80,12 @@ impl Stage {
             kind,
             model: session.model_id().to_owned(),
             provider: session.provider().name(),
-            styles,
             state: Rc::new(RefCell::new(StageState {
                 session: Some(session),
                 last_result_ms: None,
                 newest: None,
                 stats: StageStats::default(),
+                styles,
             })),
         }
     }
@@ -107,9 +107,9 @@ impl Stage {
             state.stats.skipped += 1;
             return;
         };
+        let styles = state.styles.clone();
         drop(state);
         let (kind, state) = (self.kind, Rc::clone(&self.state));
-        let styles = self.styles.clone();
         spawn_local(async move {
             let result = match (kind, styles) {
                 (StageKind::Segmentation, _) => {
@@ -146,9 +146,20 @@ impl Stage {
 
     /// A style stage's styles as a label reads them ("built-in style 19+5").
     pub fn style_label(&self) -> String {
-        self.styles.as_deref().map_or_else(String::new, |styles| {
+        self.state.borrow().styles.as_deref().map_or_else(String::new, |styles| {
             style_transfer::StyleChoice::Builtin(styles.to_vec()).describe()
         })
+    }
+
+    /// Gives a style stage another blend of styles for its next run (a run going on keeps the
+    /// blend it started with). False when the blend is the one it has.
+    pub fn set_styles(&self, styles: Vec<StyleWeight>) -> bool {
+        let mut state = self.state.borrow_mut();
+        if state.styles.as_deref() == Some(&styles[..]) {
+            return false;
+        }
+        state.styles = Some(styles.into());
+        true
     }
 
     /// True while a run is going.

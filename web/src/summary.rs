@@ -51,6 +51,8 @@ pub struct PageSummary {
     pub restyle_engine: Option<String>,
     /// True once `quit-after-frames` was reached.
     pub finished: bool,
+    /// True while a clip is being recorded.
+    pub recording: bool,
     /// The saved clip, once saved.
     pub clip: Option<crate::recording::SavedClip>,
     /// Each layer's region, as picked.
@@ -60,4 +62,6 @@ pub struct PageSummary {
     /// Where the picture is on the page, `[x0, y0, x1, y1]` in CSS pixels from the canvas's
     /// top-left corner (the controls take the rest).
     pub picture_rect: [f64; 4],
+    /// Where the restyle prompt's field is, as `picture_rect`, while the panel shows one.
+    pub prompt_field: Option<[f64; 4]>,
 }
