@@ -382,6 +382,9 @@ export function listenPointer(canvas) {
   };
   canvas.addEventListener('pointermove', (event) => pointerQueue.push(0, ...at(event)));
   canvas.addEventListener('pointerdown', (event) => {
+    // No compatibility mouse events: their focus change would take the keyboard away from a
+    // text field a tap just focused.
+    event.preventDefault();
     canvas.setPointerCapture(event.pointerId);
     pointerQueue.push(0, ...at(event), 1, ...at(event));
   });
@@ -464,7 +467,7 @@ export function setTextFields(canvas, fields, editing) {
   const agent = typingAgent(canvas);
   textFields = [];
   for (let i = 0; i + 4 <= fields.length; i += 4) textFields.push(fields.slice(i, i + 4));
-  if (editing && fields.length > 0) focusAgent(canvas, fields[0]);
+  if (editing && textFields.length > 0) focusAgent(canvas, textFields[0]);
   else if (!editing && document.activeElement === agent) agent.blur();
 }
 

@@ -59,17 +59,22 @@ fn event(triple: &[f64]) -> Option<egui::Event> {
     })
 }
 
-/// `glue.js`'s typing pairs (`text`, characters; `key`, a key's name) as egui events.
+/// `glue.js`'s typing pairs (`text`, characters; `key`, a key's name) as egui events; a key is
+/// pressed and released at once, as the page sees only its press.
 fn typed_events(typed: &[String]) -> impl Iterator<Item = egui::Event> + '_ {
-    typed.chunks_exact(2).filter_map(|pair| match pair[0].as_str() {
-        "text" => Some(egui::Event::Text(pair[1].clone())),
-        "key" => Some(egui::Event::Key {
-            key: egui::Key::from_name(&pair[1])?,
-            physical_key: None,
-            pressed: true,
-            repeat: false,
-            modifiers: egui::Modifiers::default(),
+    typed.chunks_exact(2).flat_map(|pair| match pair[0].as_str() {
+        "text" => vec![egui::Event::Text(pair[1].clone())],
+        "key" => egui::Key::from_name(&pair[1]).map_or_else(Vec::new, |key| {
+            [true, false]
+                .map(|pressed| egui::Event::Key {
+                    key,
+                    physical_key: None,
+                    pressed,
+                    repeat: false,
+                    modifiers: egui::Modifiers::default(),
+                })
+                .to_vec()
         }),
-        _ => None,
+        _ => Vec::new(),
     })
 }

@@ -396,8 +396,14 @@ fn controls_painter(context: &RenderContext, format: wgpu::TextureFormat) -> Con
 /// Publishes `window.dreamlens.summary()` and listens to the keys and the canvas's pointer.
 fn listen(page: &Rc<RefCell<Page>>, canvas: &web_sys::HtmlCanvasElement) {
     let summary_page = Rc::clone(page);
+    let last_summary = RefCell::new(String::from("null"));
+    // Automation may ask in the middle of a frame (DevTools runs its calls inside running
+    // script): the page is busy then, and the last summary answers.
     let summary = Closure::<dyn Fn() -> String>::new(move || {
-        serde_json::to_string(&summary_page.borrow().summary()).unwrap_or_default()
+        if let Ok(page) = summary_page.try_borrow() {
+            *last_summary.borrow_mut() = serde_json::to_string(&page.summary()).unwrap_or_default();
+        }
+        last_summary.borrow().clone()
     });
     glue::expose_summary(summary.as_ref().unchecked_ref());
     summary.forget();
@@ -906,7 +912,9 @@ impl Page {
     /// (not on the controls) picks its region.
     fn update_controls(&mut self, encoder: &mut wgpu::CommandEncoder) -> Actions {
         let events = glue::take_pointer_events();
-        let typed = glue::take_typed();
+        // Typing waits for a pass without pointer events: a tap that focuses a field must have
+        // focused it before the field can take what was typed after the tap.
+        let typed = if events.is_empty() { glue::take_typed() } else { Vec::new() };
         let screen = [self.gpu.config.width, self.gpu.config.height];
         if !events.is_empty() || !typed.is_empty() {
             self.controls.painter.invalidate();
@@ -1131,6 +1139,7 @@ impl Page {
             },
             picture_size: [self.size.0, self.size.1],
             layers_off: self.dropped.clone(),
+            restyle_prompt: self.controls.settings.restyle_prompt.clone(),
             restyle_engine: self.restyle_engine.clone(),
             finished: self.finished,
             recording: self.recording.is_some(),

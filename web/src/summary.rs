@@ -47,6 +47,8 @@ pub struct PageSummary {
     pub picture_size: [u32; 2],
     /// Layers turned off, with the reason.
     pub layers_off: Vec<String>,
+    /// The panel's restyle prompt, as typed so far.
+    pub restyle_prompt: String,
     /// What makes a `restyle` layer's picture here, and why (the HUD's line).
     pub restyle_engine: Option<String>,
     /// True once `quit-after-frames` was reached.
