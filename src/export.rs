@@ -8,12 +8,12 @@ use crate::scene::{ClassMap, DepthMap, PersonMask, Region};
 
 /// Errors writing an output file.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot write {path}: {source}")]
+#[error("cannot write {path}: {cause}")]
 pub struct ExportError {
     /// The file.
     pub path: String,
     /// The encoder or I/O error.
-    pub source: image::ImageError,
+    pub cause: image::ImageError,
 }
 
 fn save<P, C>(image: &ImageBuffer<P, C>, path: &Path) -> Result<(), ExportError>
@@ -22,7 +22,7 @@ where
     [P::Subpixel]: image::EncodableLayout,
     C: std::ops::Deref<Target = [P::Subpixel]>,
 {
-    image.save(path).map_err(|source| ExportError { path: path.display().to_string(), source })
+    image.save(path).map_err(|cause| ExportError { path: path.display().to_string(), cause })
 }
 
 /// 8-bit grey image whose pixel value is the class id.

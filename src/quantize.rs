@@ -134,14 +134,14 @@ pub enum QuantizeError {
         speed: Speed,
     },
     /// A file could not be written.
-    #[error("model `{id}`: cannot write {path}: {source}")]
+    #[error("model `{id}`: cannot write {path}: {cause}")]
     Io {
         /// Model id.
         id: String,
         /// The file.
         path: String,
         /// The error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -409,7 +409,7 @@ pub fn quantize(
     let io = |path: &Path, source: std::io::Error| QuantizeError::Io {
         id: id.to_owned(),
         path: path.display().to_string(),
-        source,
+        cause: source,
     };
     let scratch = tempfile::tempdir().map_err(|e| io(&std::env::temp_dir(), e))?;
     let (listing_path, calibration_sha256) =
@@ -469,7 +469,7 @@ fn write_calibration(
     let io = |path: &Path, source: std::io::Error| QuantizeError::Io {
         id: id.to_owned(),
         path: path.display().to_string(),
-        source,
+        cause: source,
     };
     let mut listing = Vec::new();
     let mut hasher = Sha256::new();

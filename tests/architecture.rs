@@ -1,7 +1,8 @@
 //! The rules ARCHITECTURE.md and CODE_STYLE.md state, checked on the sources so they stay true:
 //! each heavy library is named only by the module that owns it, the renderer knows nothing of
-//! models, the store or capture, no function is longer than a screen, and no two modules use
-//! each other in a circle. Each rule is shown to catch a planted violation.
+//! models, the store or capture, no function is longer than a screen, no two modules use each
+//! other in a circle, and no error message prints a cause its `source()` returns as well. Each
+//! rule is shown to catch a planted violation.
 
 use std::path::{Path, PathBuf};
 
@@ -426,4 +427,55 @@ fn the_circle_rule_sees_a_planted_circle() {
         cycle.contains(&"render::b".into()) && cycle.contains(&"render::c".into()),
         "{cycle:?}"
     );
+}
+
+/// `#[error]` messages that print a cause which `source()` also returns (a field named
+/// `source`, or `{0}` of a `#[from]` or `#[source]` field): `{:#}`, which the CLI prints errors
+/// with, and every chain walker would show that cause twice. Returns each one's line.
+fn causes_printed_twice(source: &str) -> Vec<usize> {
+    let lines: Vec<&str> = source.lines().collect();
+    let mut found = Vec::new();
+    for (index, line) in lines.iter().enumerate() {
+        if !line.trim_start().starts_with("#[error(") {
+            continue;
+        }
+        // The attribute may span lines; it ends where its `)]` does.
+        let end = (index..lines.len()).find(|&i| lines[i].trim_end().ends_with(")]"));
+        let attribute = lines[index..=end.unwrap_or(index)].join(" ");
+        let item = lines.get(end.unwrap_or(index) + 1).copied().unwrap_or_default();
+        let tuple_source = item.contains("#[from]") || item.contains("#[source]");
+        if attribute.contains("{source}") || (attribute.contains("{0}") && tuple_source) {
+            found.push(index + 1);
+        }
+    }
+    found
+}
+
+#[test]
+fn error_messages_carry_their_cause_once() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    for dir in ["src", "web/src", "android/src"] {
+        sources(&root.join(dir), &mut files);
+    }
+    let mut twice = Vec::new();
+    for file in &files {
+        let source = std::fs::read_to_string(file).expect("source");
+        for line in causes_printed_twice(&source) {
+            let relative = file.strip_prefix(&root).expect("under root").display().to_string();
+            twice.push(format!("{relative}:{line}"));
+        }
+    }
+    assert!(
+        twice.is_empty(),
+        "these messages print a cause their source() returns too; name the field `cause` (or \
+         drop #[from]) so it is printed once:\n{}",
+        twice.join("\n")
+    );
+}
+
+#[test]
+fn the_cause_rule_sees_a_cause_printed_twice() {
+    let planted = "enum E {\n    #[error(\"cannot read {path}: {source}\")]\n    Read { path: String, source: io::Error },\n    #[error(\"scheduler: {0}\")]\n    Scheduler(#[from] SchedulerError),\n    #[error(\"cannot read {path}: {cause}\")]\n    Fine { path: String, cause: io::Error },\n    #[error(\"thread: {0}\")]\n    Thread(io::Error),\n    #[error(transparent)]\n    Wrapped(#[from] Other),\n}\n";
+    assert_eq!(causes_printed_twice(planted), [2, 4]);
 }

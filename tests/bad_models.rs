@@ -73,10 +73,10 @@ fn a_file_that_is_not_onnx_is_a_load_error() {
 #[test]
 fn a_model_with_another_input_shape_breaks_the_contract() {
     let error = open_error(&selfie_bytes(), 512);
-    let InferenceError::Contract { source, .. } = &error else { panic!("{error}") };
+    let InferenceError::Contract { cause, .. } = &error else { panic!("{error}") };
     assert!(
         matches!(
-            **source,
+            **cause,
             ContractMismatch::InputSize { axis: "height", found: 256, expected: 512, .. }
         ),
         "{error}"

@@ -72,15 +72,15 @@ pub enum DiffusionError {
     #[error("{0}")]
     Request(String),
     /// The scheduler cannot be built, or cannot make the schedule asked for.
-    #[error("scheduler: {0}")]
+    #[error(transparent)]
     Scheduler(#[from] SchedulerError),
     /// The pipeline's scheduler config cannot be used.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     SchedulerFile {
         /// The config file.
         path: PathBuf,
         /// What is wrong with it.
-        source: SchedulerError,
+        cause: SchedulerError,
     },
     /// The prompt cannot be tokenized.
     #[error("{0}")]
@@ -194,7 +194,7 @@ impl DiffusionPipeline {
             None => {
                 let path = require("scheduler/scheduler_config.json")?;
                 Scheduler::new(&SchedulerConfig::load(&path)?)
-                    .map_err(|source| DiffusionError::SchedulerFile { path, source })?
+                    .map_err(|cause| DiffusionError::SchedulerFile { path, cause })?
             }
         };
         let tokenizer = ClipTokenizer::load(&require("tokenizer")?)?;

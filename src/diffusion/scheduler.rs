@@ -81,7 +81,7 @@ fn default_prediction() -> String {
 pub enum SchedulerError {
     /// Not JSON of a diffusers scheduler config.
     #[error("not a diffusers scheduler config: {0}")]
-    NotAConfig(#[from] serde_json::Error),
+    NotAConfig(serde_json::Error),
     /// Another scheduler class.
     #[error("scheduler `{0}` is not supported (EulerDiscreteScheduler and LCMScheduler are)")]
     Class(String),
@@ -137,12 +137,12 @@ impl SchedulerConfig {
         let text = std::fs::read_to_string(path)
             .map_err(|e| DiffusionError::file(path, format!("cannot read it: {e}")))?;
         Self::parse(&text)
-            .map_err(|source| DiffusionError::SchedulerFile { path: path.to_owned(), source })
+            .map_err(|cause| DiffusionError::SchedulerFile { path: path.to_owned(), cause })
     }
 
     /// Parses the JSON text of a scheduler config.
     pub fn parse(text: &str) -> Result<Self, SchedulerError> {
-        Ok(serde_json::from_str(text)?)
+        serde_json::from_str(text).map_err(SchedulerError::NotAConfig)
     }
 }
 

@@ -143,7 +143,7 @@ impl SceneAnalyzer {
 }
 
 fn output_error(session: &ModelSession, source: DecodeError) -> InferenceError {
-    InferenceError::Output { model: session.model_id().to_owned(), source }
+    InferenceError::Output { model: session.model_id().to_owned(), cause: source }
 }
 
 /// Runs a segmentation model and returns per-pixel class ids at the model's resolution, read

@@ -66,12 +66,12 @@ pub enum InferenceError {
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
     /// No usable execution provider.
-    #[error("model `{model}`: {source}")]
+    #[error("model `{model}`: {cause}")]
     Provider {
         /// Model id.
         model: String,
         /// The provider failure.
-        source: NoProviderError,
+        cause: NoProviderError,
     },
     /// The file is not a loadable ONNX graph (truncated, not ONNX, unsupported operator).
     #[error(
@@ -86,22 +86,22 @@ pub enum InferenceError {
         reason: String,
     },
     /// The graph does not match the manifest contract.
-    #[error("model `{model}` at {path} does not match its manifest contract: {source}")]
+    #[error("model `{model}` at {path} does not match its manifest contract: {cause}")]
     Contract {
         /// Model id.
         model: String,
         /// The file.
         path: PathBuf,
         /// What differs (boxed: it is large, and rare).
-        source: Box<ContractMismatch>,
+        cause: Box<ContractMismatch>,
     },
     /// The model ran, but its output is not what its contract says.
-    #[error("model `{model}`: its output does not match its manifest contract: {source}")]
+    #[error("model `{model}`: its output does not match its manifest contract: {cause}")]
     Output {
         /// Model id.
         model: String,
         /// What differs.
-        source: super::decode::DecodeError,
+        cause: super::decode::DecodeError,
     },
     /// Running the model failed.
     #[error("model `{model}`: inference failed: {reason}")]
@@ -112,12 +112,12 @@ pub enum InferenceError {
         reason: String,
     },
     /// The inference server failed or does not serve the model as needed.
-    #[error("model `{model}`: {source}")]
+    #[error("model `{model}`: {cause}")]
     Remote {
         /// Model id.
         model: String,
         /// What the server did.
-        source: RemoteError,
+        cause: RemoteError,
     },
 }
 
@@ -182,7 +182,7 @@ impl ModelSession {
                 InferenceError::Contract {
                     model: model.entry.id.clone(),
                     path: path.to_owned(),
-                    source: Box::new(source),
+                    cause: Box::new(source),
                 }
             })?;
         }
@@ -215,7 +215,7 @@ impl ModelSession {
     ) -> Result<(Self, bool), InferenceError> {
         if let Some(remote) = options.remote.as_ref().filter(|r| r.serves(model_id)) {
             let model = RemoteModel::open(remote, model_id)
-                .map_err(|source| InferenceError::Remote { model: model_id.to_owned(), source })?;
+                .map_err(|cause| InferenceError::Remote { model: model_id.to_owned(), cause })?;
             let signature = Signature::of_remote(&model);
             let local = (remote.fallback_local && path.is_file())
                 .then(|| (path.to_owned(), SessionOptions { remote: None, ..options.clone() }));
@@ -246,7 +246,7 @@ impl ModelSession {
                 .map_err(|e| load_error(e.to_string()))?;
         }
         let providers = providers::register(&mut builder, &options.providers)
-            .map_err(|source| InferenceError::Provider { model: model_id.to_owned(), source })?;
+            .map_err(|cause| InferenceError::Provider { model: model_id.to_owned(), cause })?;
         // A graph another tool rewrote (an int8 variant, say) may have lost the tensor; then
         // its own head runs.
         let cut = cut_at.and_then(|tensor| {
@@ -440,7 +440,7 @@ impl ModelSession {
                         self.run_with(inputs, outputs, to_half)
                     }
                     Err(source) => {
-                        Err(InferenceError::Remote { model: self.model_id.clone(), source })
+                        Err(InferenceError::Remote { model: self.model_id.clone(), cause: source })
                     }
                 }
             }

@@ -79,12 +79,12 @@ pub enum WebInferenceError {
         reason: String,
     },
     /// A run's output breaks the contract.
-    #[error("model `{model}`: its output does not match its manifest contract: {source}")]
+    #[error("model `{model}`: its output does not match its manifest contract: {cause}")]
     Output {
         /// Model id.
         model: String,
         /// What differs.
-        source: DecodeError,
+        cause: DecodeError,
     },
     /// A run failed.
     #[error("model `{model}` failed on a frame: {reason}")]
@@ -216,8 +216,8 @@ impl WebSession {
         self.provider
     }
 
-    fn output_failed(&self, source: DecodeError) -> WebInferenceError {
-        WebInferenceError::Output { model: self.model_id.clone(), source }
+    fn output_failed(&self, cause: DecodeError) -> WebInferenceError {
+        WebInferenceError::Output { model: self.model_id.clone(), cause }
     }
 
     /// Resizes, normalises and lays out `frame` as the contract says, runs the graph and returns

@@ -39,12 +39,12 @@ pub enum RecordError {
         path: String,
     },
     /// Another write failure.
-    #[error("recording to {path} failed: {source}. Everything recorded until then is kept")]
+    #[error("recording to {path} failed: {cause}. Everything recorded until then is kept")]
     Write {
         /// The output file.
         path: String,
         /// The I/O error.
-        source: io::Error,
+        cause: io::Error,
     },
     /// The output cannot be created at all.
     #[error("cannot record to {path}: {reason}; choose a writable .mp4 path")]
@@ -65,7 +65,7 @@ impl RecordError {
         if source.kind() == io::ErrorKind::StorageFull || source.raw_os_error() == Some(28) {
             RecordError::DiskFull { path }
         } else {
-            RecordError::Write { path, source }
+            RecordError::Write { path, cause: source }
         }
     }
 }

@@ -313,20 +313,20 @@ pub struct Contract {
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
     /// The file could not be read.
-    #[error("cannot read model manifest {path}: {source}")]
+    #[error("cannot read model manifest {path}: {cause}")]
     Read {
         /// The manifest path.
         path: String,
         /// The I/O error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The TOML is malformed or has unknown fields.
-    #[error("model manifest {origin} is invalid: {source}")]
+    #[error("model manifest {origin} is invalid: {cause}")]
     Parse {
         /// Where the text came from.
         origin: String,
         /// The parse error, with line and column.
-        source: Box<toml::de::Error>,
+        cause: Box<toml::de::Error>,
     },
     /// A semantic problem (duplicate id, bad hash, missing file list).
     #[error("model manifest {origin}: model `{id}`: {problem}")]
@@ -356,7 +356,7 @@ impl Manifest {
     /// Reads and validates a manifest file.
     pub fn load(path: &Path) -> Result<Self, ManifestError> {
         let text = std::fs::read_to_string(path)
-            .map_err(|source| ManifestError::Read { path: path.display().to_string(), source })?;
+            .map_err(|cause| ManifestError::Read { path: path.display().to_string(), cause })?;
         Self::parse(&text, &path.display().to_string())
     }
 
@@ -364,7 +364,7 @@ impl Manifest {
     pub fn parse(text: &str, origin: &str) -> Result<Self, ManifestError> {
         let manifest: Manifest = toml::from_str(text).map_err(|source| ManifestError::Parse {
             origin: origin.to_owned(),
-            source: Box::new(source),
+            cause: Box::new(source),
         })?;
         manifest.validate(origin)?;
         Ok(manifest)

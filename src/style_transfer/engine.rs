@@ -90,7 +90,7 @@ impl StyleEngine {
             .run_tensor(input.into_dyn(), vec![(contract.extra_inputs[0].clone(), extra)])?;
         decode::picture(&output, &contract.output).map_err(|source| InferenceError::Output {
             model: session.model_id().to_owned(),
-            source,
+            cause: source,
         })
     }
 }
