@@ -171,6 +171,56 @@ fn recording_from_the_window_gives_a_clip_ffprobe_accepts() {
     assert_eq!(stream_codecs(&clip), ["h264"], "no audio device, no audio track");
 }
 
+/// Photos of two shapes played as the camera: the picture turns from 320x240 to 240x320 as a
+/// phone's does when it turns. The clip keeps one size, so the recording ends at the turn and
+/// what was recorded is saved whole, a clip ffprobe decodes at the first shape.
+#[test]
+fn a_recording_ends_whole_when_the_picture_turns() {
+    let screen = xvfb();
+    let dir = tempfile::tempdir().expect("temp");
+    let photos = dir.path().join("photos");
+    std::fs::create_dir(&photos).expect("photos folder");
+    let room = image::imageops::resize(
+        &common::photo("ADE_val_00000001"),
+        320,
+        240,
+        image::imageops::FilterType::Triangle,
+    );
+    room.save(photos.join("a-landscape.png")).expect("landscape photo");
+    image::imageops::rotate90(&room).save(photos.join("b-portrait.png")).expect("portrait photo");
+    let clip = dir.path().join("turned.mp4");
+    let output = Command::new(env!("CARGO_BIN_EXE_dreamlens"))
+        .env("DISPLAY", &screen.display)
+        .env_remove("WAYLAND_DISPLAY")
+        .env("DREAMLENS_MODEL_DIRS", models_dir())
+        .env("XDG_CONFIG_HOME", dir.path())
+        .env("HOME", dir.path())
+        // The notices the window shows are logged at info.
+        .env("RUST_LOG", "info")
+        .args(["--preset", "film", "--window-size", "640x400", "--quit-after-frames", "20"])
+        .arg("--input")
+        .arg(&photos)
+        .arg("--record-to")
+        .arg(&clip)
+        .output()
+        .expect("runs");
+    let log = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{log}");
+    assert!(log.contains("The picture turned to 240x320, so the clip ends"), "{log}");
+    let probe = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries"])
+        .args(["stream=codec_name,width,height,nb_read_frames", "-of", "csv=p=0"])
+        .arg(&clip)
+        .output()
+        .expect("ffprobe");
+    let text = String::from_utf8_lossy(&probe.stdout);
+    assert!(probe.status.success(), "{}", String::from_utf8_lossy(&probe.stderr));
+    let fields: Vec<&str> = text.trim().split(',').collect();
+    assert_eq!(fields[..3], ["h264", "320", "240"], "{text}");
+    let frames: u32 = fields[3].parse().expect("count");
+    assert!(frames >= 1, "the clip lost what was recorded: {text}");
+}
+
 fn stream_codecs(clip: &Path) -> Vec<String> {
     let probe = Command::new("ffprobe")
         .args(["-v", "error", "-show_entries", "stream=codec_name", "-of", "csv=p=0"])

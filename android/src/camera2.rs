@@ -23,6 +23,9 @@ use ndk::{
     native_window::NativeWindow,
 };
 use ndk_sys as ffi;
+use winit::platform::android::activity::AndroidApp;
+
+use crate::display::DisplayRotation;
 
 // ndk-sys declares the camera functions but links only libandroid and libmediandk; they live in
 // libcamera2ndk (API 24).
@@ -72,15 +75,17 @@ struct Characteristics {
 /// The phone's cameras.
 pub struct Camera2Cameras {
     manager: Arc<Manager>,
+    /// Read by each stream to turn its frames upright for the way the phone is held.
+    app: AndroidApp,
 }
 
 impl Camera2Cameras {
-    /// Connects to the camera service.
-    pub fn new() -> anyhow::Result<Self> {
+    /// Connects to the camera service; `app`'s display rotation turns the frames upright.
+    pub fn new(app: AndroidApp) -> anyhow::Result<Self> {
         // SAFETY: no preconditions; a null result is handled.
         let manager = NonNull::new(unsafe { ffi::ACameraManager_create() })
             .ok_or_else(|| anyhow::anyhow!("the camera service is not available"))?;
-        Ok(Self { manager: Arc::new(Manager(manager)) })
+        Ok(Self { manager: Arc::new(Manager(manager)), app })
     }
 
     /// Camera ids, back cameras first (index 0 is the main back camera).
@@ -189,9 +194,8 @@ impl Cameras for Camera2Cameras {
                 input: format!("camera {}", id.to_string_lossy()),
                 problem: "it offers no YUV_420_888 output".into(),
             })?;
-        // The app runs in portrait (AndroidManifest.xml), so the display is not rotated.
-        let turns = upright_quarter_turns(characteristics.sensor_degrees, 0, characteristics.front);
-        Ok(Box::new(Camera2Stream::start(&self.manager, &id, mode, turns, characteristics.front)?))
+        let display = DisplayRotation::new(self.app.clone());
+        Ok(Box::new(Camera2Stream::start(&self.manager, &id, mode, characteristics, display)?))
     }
 }
 
@@ -357,8 +361,13 @@ unsafe extern "C" fn on_error(
 /// One streaming camera.
 struct Camera2Stream {
     name: String,
-    size: (u32, u32),
+    /// The sensor's picture size, before turning.
+    sensor_size: (u32, u32),
+    /// Quarter turns that make the frames upright for the display's rotation now.
     turns: u8,
+    sensor_degrees: i32,
+    front: bool,
+    display: DisplayRotation,
     /// Declared before the reader: the session stops writing into the reader's window first.
     _session: Session,
     reader: ImageReader,
@@ -381,9 +390,10 @@ impl Camera2Stream {
         manager: &Arc<Manager>,
         id: &CStr,
         mode: CameraMode,
-        turns: u8,
-        front: bool,
+        characteristics: Characteristics,
+        mut display: DisplayRotation,
     ) -> Result<Self, CaptureError> {
+        let Characteristics { front, sensor_degrees, .. } = characteristics;
         let name =
             format!("{} camera {}", if front { "front" } else { "back" }, id.to_string_lossy());
         let error = |problem: String| CaptureError::Open { input: name.clone(), problem };
@@ -413,12 +423,14 @@ impl Camera2Stream {
             onError: Some(on_error),
         });
         let session = Session::open(manager, id, &mut callbacks, &window, mode.fps)?;
-        let size =
-            if turns % 2 == 1 { (mode.height, mode.width) } else { (mode.width, mode.height) };
+        let turns = upright_quarter_turns(sensor_degrees, display.degrees(), front);
         Ok(Self {
             name,
-            size,
+            sensor_size: (mode.width, mode.height),
             turns,
+            sensor_degrees,
+            front,
+            display,
             _session: session,
             reader,
             arrivals,
@@ -489,6 +501,10 @@ impl FrameSource for Camera2Stream {
                 Ok(AcquireResult::NoBufferAvailable | AcquireResult::MaxImagesAcquired) => continue,
                 Err(e) => return Err(self.read_error(format!("cannot take the picture: {e}"))),
             };
+            // The phone may have turned since the last frame: the picture turns with it (and
+            // changes shape between portrait and landscape).
+            self.turns =
+                upright_quarter_turns(self.sensor_degrees, self.display.degrees(), self.front);
             let rgb = self.convert(&image)?;
             let timestamp = image.timestamp().unwrap_or_default();
             let first = *self.first_timestamp.get_or_insert(timestamp);
@@ -503,7 +519,8 @@ impl FrameSource for Camera2Stream {
     }
 
     fn size(&self) -> (u32, u32) {
-        self.size
+        let (width, height) = self.sensor_size;
+        if self.turns % 2 == 1 { (height, width) } else { (width, height) }
     }
 
     fn frame_count(&self) -> Option<u64> {

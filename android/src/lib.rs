@@ -1,6 +1,7 @@
 //! The dreamlens phone app: `android_main` runs the same live app as the desktop
 //! (`dreamlens::app::LiveApp`) on a winit event loop bound to the NativeActivity, with the
-//! phone's side of each platform seam: Camera2 frames, AAudio sound encoded to AAC and H.264
+//! phone's side of each platform seam: Camera2 frames (upright for the display's rotation, read
+//! through JNI by `display.rs`), AAudio sound encoded to AAC and H.264
 //! by MediaCodec, the app's internal storage for settings and models (installed from the APK's
 //! assets), the shared media folder for clips and snapshots, logs in logcat, and ONNX Runtime's
 //! Android library packaged in the APK by the Gradle build.
@@ -10,6 +11,7 @@
 //! needs a phone; see the README.
 
 mod camera2;
+mod display;
 mod fatal_screen;
 mod logcat;
 mod media_codec;
@@ -101,7 +103,7 @@ fn run(app: AndroidApp) -> anyhow::Result<()> {
     };
     let platform = Platform {
         name: "android",
-        cameras: Arc::new(camera2::Camera2Cameras::new()?),
+        cameras: Arc::new(camera2::Camera2Cameras::new(app.clone())?),
         microphones: Arc::new(microphone::AAudioMicrophones),
         video_encoders: Arc::new(media_codec::MediaCodecEncoders),
         folders,

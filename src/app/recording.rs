@@ -28,6 +28,8 @@ pub(super) struct Recording {
     pub(super) ring: ReadbackRing<f64>,
     /// Size of the pictures in the ring (the converter's, or the edited picture's).
     pub(super) size: (u32, u32),
+    /// The edited picture's size when the recording started: a clip keeps one size.
+    pub(super) picture_size: (u32, u32),
     /// The last captured frame recorded.
     pub(super) last_frame: Option<u64>,
     pub(super) path: PathBuf,
@@ -71,18 +73,8 @@ impl LiveApp {
     }
 
     pub(super) fn toggle_recording_to(&mut self, path: Option<PathBuf>) {
-        if let Some(recording) = self.recording.take() {
-            let path = recording.path.clone();
-            match recording.finish(self.gpu.as_ref().map(|g| &g.context)) {
-                Ok(stats) => {
-                    let place = shelve(self.platform.gallery.as_deref(), &path, MediaKind::Video);
-                    self.notify(format!(
-                        "Saved {place}: {} frames, {} dropped",
-                        stats.frames, stats.dropped
-                    ));
-                }
-                Err(error) => self.notify(error.to_string()),
-            }
+        if self.recording.is_some() {
+            self.stop_recording("");
             return;
         }
         let Some(frame) = &self.frame else { return };
@@ -130,12 +122,30 @@ impl LiveApp {
                     converter,
                     ring,
                     size,
+                    picture_size: (width, height),
                     last_frame: None,
                     path,
                     started,
                 });
             }
             Err(error) => self.notify(error.to_string()),
+        }
+    }
+
+    /// Ends the recording and saves the clip, saying where; `why` comes first when it ended by
+    /// itself.
+    fn stop_recording(&mut self, why: &str) {
+        let Some(recording) = self.recording.take() else { return };
+        let path = recording.path.clone();
+        match recording.finish(self.gpu.as_ref().map(|g| &g.context)) {
+            Ok(stats) => {
+                let place = shelve(self.platform.gallery.as_deref(), &path, MediaKind::Video);
+                self.notify(format!(
+                    "{why}Saved {place}: {} frames, {} dropped",
+                    stats.frames, stats.dropped
+                ));
+            }
+            Err(error) => self.notify(format!("{why}{error}")),
         }
     }
 
@@ -167,6 +177,16 @@ impl LiveApp {
 
     /// Hands the picture to the recording, once per captured frame.
     pub(super) fn record(&mut self, frame: &LiveFrame, picture: &wgpu::Texture) {
+        let shape = (picture.size().width, picture.size().height);
+        if self.recording.as_ref().is_some_and(|r| r.picture_size != shape) {
+            // A clip has one picture size; the picture changed shape (the phone turned, another
+            // camera mode): the clip so far is saved whole.
+            let (width, height) = shape;
+            self.stop_recording(&format!(
+                "The picture turned to {width}x{height}, so the clip ends. "
+            ));
+            return;
+        }
         let Some(gpu) = &self.gpu else { return };
         // Recording takes the edited picture without the UI, read back asynchronously: neither
         // the GPU copy nor the encoder ever holds the display back (busy means dropped).
