@@ -397,8 +397,8 @@ fn controls_painter(context: &RenderContext, format: wgpu::TextureFormat) -> Con
 fn listen(page: &Rc<RefCell<Page>>, canvas: &web_sys::HtmlCanvasElement) {
     let summary_page = Rc::clone(page);
     let last_summary = RefCell::new(String::from("null"));
-    // Automation may ask in the middle of a frame (DevTools runs its calls inside running
-    // script): the page is busy then, and the last summary answers.
+    // A frame that a script error cut short leaves the page borrowed (the exception unwinds
+    // through the wasm frame): the last summary answers then, rather than a panic.
     let summary = Closure::<dyn Fn() -> String>::new(move || {
         if let Ok(page) = summary_page.try_borrow() {
             *last_summary.borrow_mut() = serde_json::to_string(&page.summary()).unwrap_or_default();
