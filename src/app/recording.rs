@@ -12,7 +12,7 @@ use crate::{
     capture::{MicrophoneStream, audio::Sound},
     platform::{Gallery, MediaKind},
     record::{Pixels, RecordFrame, RecordOptions, Recorder},
-    render::{RenderContext, readback::ReadbackRing, yuv::I420Converter},
+    render::{RenderContext, present::fit_rect_within, readback::ReadbackRing, yuv::I420Converter},
 };
 
 use super::{LiveApp, output_names, source::LiveFrame};
@@ -30,6 +30,10 @@ pub(super) struct Recording {
     pub(super) size: (u32, u32),
     /// The edited picture's size when the recording started: a clip keeps one size.
     pub(super) picture_size: (u32, u32),
+    /// Where a picture of another shape is fitted into the clip's, made on the first one.
+    pub(super) fitted: Option<wgpu::Texture>,
+    /// True while pictures are fitted (the notice is given when this changes).
+    pub(super) fitting: bool,
     /// The last captured frame recorded.
     pub(super) last_frame: Option<u64>,
     pub(super) path: PathBuf,
@@ -74,7 +78,7 @@ impl LiveApp {
 
     pub(super) fn toggle_recording_to(&mut self, path: Option<PathBuf>) {
         if self.recording.is_some() {
-            self.stop_recording("");
+            self.stop_recording();
             return;
         }
         let Some(frame) = &self.frame else { return };
@@ -123,6 +127,8 @@ impl LiveApp {
                     ring,
                     size,
                     picture_size: (width, height),
+                    fitted: None,
+                    fitting: false,
                     last_frame: None,
                     path,
                     started,
@@ -132,20 +138,19 @@ impl LiveApp {
         }
     }
 
-    /// Ends the recording and saves the clip, saying where; `why` comes first when it ended by
-    /// itself.
-    fn stop_recording(&mut self, why: &str) {
+    /// Ends the recording and saves the clip, saying where.
+    fn stop_recording(&mut self) {
         let Some(recording) = self.recording.take() else { return };
         let path = recording.path.clone();
         match recording.finish(self.gpu.as_ref().map(|g| &g.context)) {
             Ok(stats) => {
                 let place = shelve(self.platform.gallery.as_deref(), &path, MediaKind::Video);
                 self.notify(format!(
-                    "{why}Saved {place}: {} frames, {} dropped",
+                    "Saved {place}: {} frames, {} dropped",
                     stats.frames, stats.dropped
                 ));
             }
-            Err(error) => self.notify(format!("{why}{error}")),
+            Err(error) => self.notify(error.to_string()),
         }
     }
 
@@ -177,48 +182,85 @@ impl LiveApp {
 
     /// Hands the picture to the recording, once per captured frame.
     pub(super) fn record(&mut self, frame: &LiveFrame, picture: &wgpu::Texture) {
-        let shape = (picture.size().width, picture.size().height);
-        if self.recording.as_ref().is_some_and(|r| r.picture_size != shape) {
-            // A clip has one picture size; the picture changed shape (the phone turned, another
-            // camera mode): the clip so far is saved whole.
-            let (width, height) = shape;
-            self.stop_recording(&format!(
-                "The picture turned to {width}x{height}, so the clip ends. "
-            ));
-            return;
-        }
-        let Some(gpu) = &self.gpu else { return };
+        let Some(gpu) = &mut self.gpu else { return };
         // Recording takes the edited picture without the UI, read back asynchronously: neither
         // the GPU copy nor the encoder ever holds the display back (busy means dropped).
         // Each captured frame is recorded once: the display may show one twice when the source
         // is slower than the screen, and two pictures cannot share a capture time.
-        if let Some(recording) = self
+        let Some(recording) = self
             .recording
             .as_mut()
             .filter(|r| r.last_frame.is_none_or(|last| last != frame.frame.index))
-        {
-            recording.last_frame = Some(frame.frame.index);
-            let frame_time =
-                frame.captured_at.duration_since(recording.started).as_secs_f64().max(0.0);
-            match &recording.converter {
-                Some(converter) => {
-                    let mut encoder = gpu.context.device.create_command_encoder(
-                        &wgpu::CommandEncoderDescriptor { label: Some("recording") },
-                    );
-                    let size = (picture.size().width, picture.size().height);
-                    let picture_view = picture.create_view(&wgpu::TextureViewDescriptor::default());
-                    converter.encode(&gpu.context, &mut encoder, &picture_view, size);
-                    gpu.context.queue.submit([encoder.finish()]);
-                    recording.ring.submit(&gpu.context, converter.target(), frame_time);
-                }
-                None => {
-                    recording.ring.submit(&gpu.context, picture, frame_time);
-                }
+        else {
+            return;
+        };
+        recording.last_frame = Some(frame.frame.index);
+        let frame_time = frame.captured_at.duration_since(recording.started).as_secs_f64().max(0.0);
+        let shape = (picture.size().width, picture.size().height);
+        let turned = shape != recording.picture_size;
+        let mut notice = None;
+        if turned != recording.fitting {
+            recording.fitting = turned;
+            let (width, height) = recording.picture_size;
+            notice = Some(if turned {
+                format!("The picture turned: the clip keeps its {width}x{height}, letterboxed")
+            } else {
+                format!("The picture is {width}x{height} again, as the clip")
+            });
+        }
+        let mut encoder = gpu
+            .context
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("recording") });
+        // A clip has one shape: a picture of another (the phone turned, another camera mode)
+        // is fitted into it, letterboxed, and the clip goes on.
+        let picture = if turned {
+            let fitted = recording
+                .fitted
+                .get_or_insert_with(|| fitted_texture(&gpu.context, recording.picture_size));
+            let rect = fit_rect_within(shape, recording.picture_size, [0.0, 0.0, 1.0, 1.0]);
+            let source = picture.create_view(&wgpu::TextureViewDescriptor::default());
+            let target = fitted.create_view(&wgpu::TextureViewDescriptor::default());
+            let format = wgpu::TextureFormat::Rgba8Unorm;
+            gpu.presenter.blit(&gpu.context, &mut encoder, &source, &target, format, rect);
+            &*fitted
+        } else {
+            picture
+        };
+        match &recording.converter {
+            Some(converter) => {
+                let picture_view = picture.create_view(&wgpu::TextureViewDescriptor::default());
+                converter.encode(&gpu.context, &mut encoder, &picture_view, recording.picture_size);
+                gpu.context.queue.submit([encoder.finish()]);
+                recording.ring.submit(&gpu.context, converter.target(), frame_time);
             }
-            let finished = recording.ring.collect(&gpu.context);
-            recording.feed(finished);
+            None => {
+                gpu.context.queue.submit([encoder.finish()]);
+                recording.ring.submit(&gpu.context, picture, frame_time);
+            }
+        }
+        let finished = recording.ring.collect(&gpu.context);
+        recording.feed(finished);
+        if let Some(notice) = notice {
+            self.notify(notice);
         }
     }
+}
+
+/// A texture of the clip's shape that turned pictures are fitted into.
+fn fitted_texture(context: &RenderContext, (width, height): (u32, u32)) -> wgpu::Texture {
+    context.device.create_texture(&wgpu::TextureDescriptor {
+        label: Some("recording fitted"),
+        size: wgpu::Extent3d { width, height, depth_or_array_layers: 1 },
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format: wgpu::TextureFormat::Rgba8Unorm,
+        usage: wgpu::TextureUsages::RENDER_ATTACHMENT
+            | wgpu::TextureUsages::TEXTURE_BINDING
+            | wgpu::TextureUsages::COPY_SRC,
+        view_formats: &[],
+    })
 }
 
 /// Hands a finished file to the platform's gallery, where there is one; says where it is.
