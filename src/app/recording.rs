@@ -12,7 +12,7 @@ use crate::{
     capture::{MicrophoneStream, audio::Sound},
     platform::{Gallery, MediaKind},
     record::{Pixels, RecordFrame, RecordOptions, Recorder},
-    render::{RenderContext, present::fit_rect_within, readback::ReadbackRing, yuv::I420Converter},
+    render::{RenderContext, present::Letterbox, readback::ReadbackRing, yuv::I420Converter},
 };
 
 use super::{LiveApp, output_names, source::LiveFrame};
@@ -30,8 +30,8 @@ pub(super) struct Recording {
     pub(super) size: (u32, u32),
     /// The edited picture's size when the recording started: a clip keeps one size.
     pub(super) picture_size: (u32, u32),
-    /// Where a picture of another shape is fitted into the clip's, made on the first one.
-    pub(super) fitted: Option<wgpu::Texture>,
+    /// Where a picture of another shape is fitted into the clip's.
+    pub(super) letterbox: Letterbox,
     /// True while pictures are fitted (the notice is given when this changes).
     pub(super) fitting: bool,
     /// The last captured frame recorded.
@@ -127,7 +127,7 @@ impl LiveApp {
                     ring,
                     size,
                     picture_size: (width, height),
-                    fitted: None,
+                    letterbox: Letterbox::new((width, height)),
                     fitting: false,
                     last_frame: None,
                     path,
@@ -214,19 +214,8 @@ impl LiveApp {
             .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("recording") });
         // A clip has one shape: a picture of another (the phone turned, another camera mode)
         // is fitted into it, letterboxed, and the clip goes on.
-        let picture = if turned {
-            let fitted = recording
-                .fitted
-                .get_or_insert_with(|| fitted_texture(&gpu.context, recording.picture_size));
-            let rect = fit_rect_within(shape, recording.picture_size, [0.0, 0.0, 1.0, 1.0]);
-            let source = picture.create_view(&wgpu::TextureViewDescriptor::default());
-            let target = fitted.create_view(&wgpu::TextureViewDescriptor::default());
-            let format = wgpu::TextureFormat::Rgba8Unorm;
-            gpu.presenter.blit(&gpu.context, &mut encoder, &source, &target, format, rect);
-            &*fitted
-        } else {
-            picture
-        };
+        let picture =
+            recording.letterbox.fit(&gpu.context, &mut gpu.presenter, &mut encoder, picture);
         match &recording.converter {
             Some(converter) => {
                 let picture_view = picture.create_view(&wgpu::TextureViewDescriptor::default());
@@ -245,22 +234,6 @@ impl LiveApp {
             self.notify(notice);
         }
     }
-}
-
-/// A texture of the clip's shape that turned pictures are fitted into.
-fn fitted_texture(context: &RenderContext, (width, height): (u32, u32)) -> wgpu::Texture {
-    context.device.create_texture(&wgpu::TextureDescriptor {
-        label: Some("recording fitted"),
-        size: wgpu::Extent3d { width, height, depth_or_array_layers: 1 },
-        mip_level_count: 1,
-        sample_count: 1,
-        dimension: wgpu::TextureDimension::D2,
-        format: wgpu::TextureFormat::Rgba8Unorm,
-        usage: wgpu::TextureUsages::RENDER_ATTACHMENT
-            | wgpu::TextureUsages::TEXTURE_BINDING
-            | wgpu::TextureUsages::COPY_SRC,
-        view_formats: &[],
-    })
 }
 
 /// Hands a finished file to the platform's gallery, where there is one; says where it is.

@@ -1,6 +1,6 @@
 //! Putting pictures on screen: a blit of a texture into a rectangle of a target, used to
-//! letterbox the edited picture in the window and to copy the finished window image to the
-//! surface.
+//! letterbox the edited picture in the window, to copy the finished window image to the
+//! surface, and to keep a clip's shape when the picture turns (`Letterbox`).
 
 use std::collections::HashMap;
 
@@ -139,6 +139,58 @@ impl Presenter {
         });
         let pipeline = self.pipeline(context, target_format).clone();
         draw_fullscreen(encoder, context, "present", &[target], &pipeline, &group);
+    }
+}
+
+/// A picture of one fixed shape: pictures of another shape (the phone turned, the camera
+/// changed mode) are letterboxed into it, so a clip keeps the shape it started with.
+#[derive(Debug)]
+pub struct Letterbox {
+    size: (u32, u32),
+    /// Made on the first picture of another shape.
+    texture: Option<wgpu::Texture>,
+}
+
+impl Letterbox {
+    /// Keeps pictures at `size`.
+    pub fn new(size: (u32, u32)) -> Self {
+        Self { size, texture: None }
+    }
+
+    /// `picture` itself when it has the shape; else `picture` letterboxed into a texture of
+    /// the shape, drawn by `presenter` into `encoder` (RGBA8, like the compositor's output).
+    pub fn fit<'a>(
+        &'a mut self,
+        context: &RenderContext,
+        presenter: &mut Presenter,
+        encoder: &mut wgpu::CommandEncoder,
+        picture: &'a wgpu::Texture,
+    ) -> &'a wgpu::Texture {
+        let shape = (picture.size().width, picture.size().height);
+        if shape == self.size {
+            return picture;
+        }
+        let (width, height) = self.size;
+        let texture = self.texture.get_or_insert_with(|| {
+            context.device.create_texture(&wgpu::TextureDescriptor {
+                label: Some("letterbox"),
+                size: wgpu::Extent3d { width, height, depth_or_array_layers: 1 },
+                mip_level_count: 1,
+                sample_count: 1,
+                dimension: wgpu::TextureDimension::D2,
+                format: wgpu::TextureFormat::Rgba8Unorm,
+                usage: wgpu::TextureUsages::RENDER_ATTACHMENT
+                    | wgpu::TextureUsages::TEXTURE_BINDING
+                    | wgpu::TextureUsages::COPY_SRC,
+                view_formats: &[],
+            })
+        });
+        let rect = fit_rect_within(shape, self.size, [0.0, 0.0, 1.0, 1.0]);
+        let source = picture.create_view(&wgpu::TextureViewDescriptor::default());
+        let target = texture.create_view(&wgpu::TextureViewDescriptor::default());
+        let format = wgpu::TextureFormat::Rgba8Unorm;
+        presenter.blit(context, encoder, &source, &target, format, rect);
+        texture
     }
 }
 
