@@ -582,6 +582,65 @@ fn a_clip_goes_to_the_share_sheet_where_there_is_one_and_is_downloaded_when_shar
 }
 
 /// Mean absolute difference per channel, in levels.
+/// A phone turned while the page records: the camera's track changes to a portrait shape (the
+/// browser crops and scales the same camera to 404x720, as a turned phone's camera gives a
+/// portrait picture). The page takes the new shape instead of stretching it into the old one,
+/// and the clip goes on in its first shape with the turned pictures letterboxed: dark grey
+/// bars beside the picture in its last frames, the room to the edge in its first.
+#[test]
+fn a_turned_camera_keeps_its_aspect_and_the_clip_goes_on_letterboxed() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let site = site();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (_, _, _, y4m) = demo_camera(dir.path());
+    let server = SiteServer::start(&site);
+    let mut browser = Browser::start(&y4m, dir.path());
+    // The page's camera stream, kept where the test can change its constraints.
+    browser.call(
+        "Page.addScriptToEvaluateOnNewDocument",
+        serde_json::json!({"source": "const open = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices); navigator.mediaDevices.getUserMedia = async (c) => (window.testCamera = await open(c));"}),
+    );
+    browser.navigate(&format!(
+        "{}/?preset=film&provider=wasm&microphone=none&record-seconds=4",
+        server.origin
+    ));
+    browser.wait_for("frames before the turn", STALL, |s| s["frames"].as_u64() >= Some(10));
+    let turned = browser.eval(
+        "window.testCamera.getVideoTracks()[0].applyConstraints({width: {exact: 404}, \
+         height: {exact: 720}, resizeMode: 'crop-and-scale'}).then(() => 'turned', e => e.name)",
+    );
+    assert_eq!(turned, "turned", "the camera track did not take the portrait shape");
+    browser.wait_for("the portrait picture", STALL, |s| {
+        s["picture_size"] == serde_json::json!([404, 720])
+    });
+    let summary = browser.wait_for("the clip", STALL, |s| s["clip"].is_object());
+    let path = browser.downloaded(summary["clip"]["name"].as_str().expect("clip name"));
+    let decoded = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(&path)
+        .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .expect("ffmpeg");
+    assert!(decoded.status.success(), "{}", String::from_utf8_lossy(&decoded.stderr));
+    let frame_bytes = (WIDTH * HEIGHT * 3) as usize;
+    assert_eq!(decoded.stdout.len() % frame_bytes, 0, "every frame at the clip's {WIDTH}x{HEIGHT}");
+    // The left 200 columns: a fitted 404x720 picture spans x 438..842, so they are the
+    // letterbox's dark grey (15 levels) after the turn, and the demo room before it.
+    let left_band: Vec<f64> = decoded
+        .stdout
+        .chunks_exact(frame_bytes)
+        .map(|frame| {
+            let sum: f64 = (0..HEIGHT as usize)
+                .flat_map(|y| (0..200).map(move |x| (y * WIDTH as usize + x) * 3))
+                .map(|p| f64::from(frame[p]) + f64::from(frame[p + 1]) + f64::from(frame[p + 2]))
+                .sum();
+            sum / (f64::from(HEIGHT) * 200.0 * 3.0)
+        })
+        .collect();
+    let (first, last) = (left_band[0], left_band[left_band.len() - 1]);
+    assert!(first > 40.0 && last < 25.0, "left band from {first:.0} to {last:.0}: {left_band:.0?}");
+}
+
 fn mean_difference(a: &RgbImage, b: &RgbImage) -> f64 {
     let total: u64 =
         a.as_raw().iter().zip(b.as_raw()).map(|(x, y)| u64::from(x.abs_diff(*y))).sum();

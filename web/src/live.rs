@@ -699,6 +699,7 @@ impl Page {
             return false;
         }
         self.camera_frames_seen = frames;
+        self.follow_camera_shape();
         let index = self.frames_captured;
         self.frames_captured += 1;
         let captured = now_ms();
@@ -738,6 +739,30 @@ impl Page {
         self.frame =
             Some(CameraFrame { index, small, small_size, rgba, thumbnail, captured_ms: captured });
         true
+    }
+
+    /// Takes the camera's new shape when it changed (the phone turned, or the browser chose
+    /// another mode): the picture keeps the camera's aspect, never stretched; a clip being
+    /// recorded keeps its own shape, letterboxed.
+    fn follow_camera_shape(&mut self) {
+        let [width, height] = glue::camera_size(&self.camera)[..] else { return };
+        if width == 0 || height == 0 || (width, height) == self.size {
+            return;
+        }
+        if let Err(error) = self.gpu.context.check_size(width, height) {
+            self.notify(format!(
+                "The camera's new {width}x{height} picture cannot be shown: {error}"
+            ));
+            return;
+        }
+        self.size = (width, height);
+        // Sized to the old shape.
+        self.snapshot_ring = None;
+        self.last_picture = None;
+        self.last_composited = None;
+        let clip =
+            if self.recording.is_some() { "; the clip keeps its shape, letterboxed" } else { "" };
+        self.notify(format!("The picture turned to {width}x{height}{clip}"));
     }
 
     /// True when the controls are due to be laid out again (the HUD's refresh, a new size).
@@ -846,7 +871,7 @@ impl Page {
         self.present(&output)?;
         self.last_picture = Some(output.clone());
         if let Some(recording) = &mut self.recording {
-            recording.add_frame(&self.gpu.context, &output, now_ms());
+            recording.add_frame(&self.gpu.context, &mut self.gpu.presenter, &output, now_ms());
         }
         if self.options.quit_after_frames.is_some_and(|limit| self.shown + 1 >= limit) {
             // The last frame of a scripted run is the one its snapshot shows.

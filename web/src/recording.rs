@@ -9,7 +9,7 @@ use std::{cell::RefCell, path::Path, rc::Rc, sync::mpsc, time::Duration};
 use dreamlens::{
     capture::audio::{AacProfile, AudioPacket, LiveSound, Sound, SoundCodec},
     record::{EncodedPicture, Mp4Writer, annexb},
-    render::{RenderContext, readback::ReadbackRing},
+    render::{RenderContext, present::Letterbox, present::Presenter, readback::ReadbackRing},
 };
 use wasm_bindgen::{JsCast, prelude::*};
 use wasm_bindgen_futures::{JsFuture, spawn_local};
@@ -89,6 +89,8 @@ pub struct Recording {
     failure: Rc<RefCell<Option<String>>>,
     ring: ReadbackRing<f64>,
     size: (u32, u32),
+    /// Pictures of another shape (the phone turned) go into the clip letterboxed.
+    letterbox: Letterbox,
     seconds: f64,
     started_ms: Option<f64>,
     last_ms: f64,
@@ -156,6 +158,7 @@ impl Recording {
             failure,
             ring,
             size,
+            letterbox: Letterbox::new(size),
             seconds,
             started_ms: None,
             last_ms: 0.0,
@@ -171,8 +174,15 @@ impl Recording {
         &self.sound
     }
 
-    /// Queues a copy of the picture shown at `now_ms`, and encodes the copies that arrived.
-    pub fn add_frame(&mut self, context: &RenderContext, picture: &wgpu::Texture, now_ms: f64) {
+    /// Queues a copy of the picture shown at `now_ms` (letterboxed by `presenter` into the
+    /// clip's shape when it has another), and encodes the copies that arrived.
+    pub fn add_frame(
+        &mut self,
+        context: &RenderContext,
+        presenter: &mut Presenter,
+        picture: &wgpu::Texture,
+        now_ms: f64,
+    ) {
         if self.started_ms.is_none()
             && let Some(writer) = self.writer.borrow_mut().as_mut()
         {
@@ -180,6 +190,16 @@ impl Recording {
             writer.set_origin(now_ms / 1e3);
         }
         let started = *self.started_ms.get_or_insert(now_ms);
+        let picture = if (picture.size().width, picture.size().height) == self.size {
+            picture
+        } else {
+            let mut encoder = context
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("clip") });
+            let fitted = self.letterbox.fit(context, presenter, &mut encoder, picture);
+            context.queue.submit([encoder.finish()]);
+            fitted
+        };
         if self.ring.submit(context, picture, (now_ms - started) * 1000.0) {
             self.last_ms = now_ms;
         }
