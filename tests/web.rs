@@ -697,7 +697,6 @@ fn the_page_paints_the_room_with_the_style_network_as_native_process_does_and_a_
     // preset. No diffusion model runs in the page, so its restyle layer takes the style-transfer
     // fallback, as a desktop without one does, and says so; the prompt picks the built-in style
     // its words name.
-    let first_prompt = "a room in watercolour";
     browser.navigate(&format!("{origin}/?restyle=a+room+in+watercolour&provider=wasm"));
     let summary = browser.wait_for("a style run and the prompt's field", STALL, |s| {
         s["stages"]["style"]["runs"].as_u64() >= Some(1) && s["prompt_field"].is_array()
@@ -712,9 +711,9 @@ fn the_page_paints_the_room_with_the_style_network_as_native_process_does_and_a_
     );
 
     // The panel's prompt field takes typing as a phone's keyboard gives it: a finger on the
-    // field, editing keys, committed words, Enter. The new prompt names another style, and the
-    // still camera is stylized again in it. A space typed there is text, not the page's
-    // record shortcut.
+    // field selects the prompt, committed words replace it, editing keys change them, Enter
+    // applies them. The new prompt names another style, and the still camera is stylized again
+    // in it. A space typed there is text, not the page's record shortcut.
     let field: Vec<f64> = serde_json::from_value(summary["prompt_field"].clone()).expect("rect");
     let runs = summary["stages"]["style"]["runs"].as_u64().unwrap_or_default();
     // Each step waits for the page, as a person's typing does.
@@ -725,13 +724,18 @@ fn the_page_paints_the_room_with_the_style_network_as_native_process_does_and_a_
         assert!(start.elapsed() < STALL, "a tap on the prompt's field gave it no keyboard");
         std::thread::sleep(Duration::from_millis(50));
     }
-    browser.key("End");
-    for _ in first_prompt.chars() {
+    browser.type_text("Van Gogh's starry sky");
+    browser.wait_for("the typed words in place of the prompt", STALL, |s| {
+        s["restyle_prompt"] == "Van Gogh's starry sky"
+    });
+    for _ in "sky".chars() {
         browser.key("Backspace");
     }
+    browser.key("ArrowLeft");
+    browser.key("End");
+    browser.type_text("night");
     let prompt = "Van Gogh's starry night";
-    browser.type_text(prompt);
-    browser.wait_for("the typed prompt in the field", STALL, |s| s["restyle_prompt"] == prompt);
+    browser.wait_for("the edited prompt in the field", STALL, |s| s["restyle_prompt"] == prompt);
     browser.key("Enter");
     let summary = browser.wait_for("a style run in the typed prompt's style", STALL, |s| {
         s["stages"]["style"]["runs"].as_u64() > Some(runs)

@@ -203,6 +203,15 @@ fn restyle_ui(ui: &mut egui::Ui, settings: &mut Settings, hud: &HudData, actions
         egui::TextEdit::singleline(&mut settings.restyle_prompt)
             .hint_text("mid-century modern living room, teal walls"),
     );
+    if edit.gained_focus()
+        && let Some(mut state) = egui::TextEdit::load_state(ui.ctx(), edit.id)
+    {
+        // A tap or click into the prompt selects all of it, so what is typed replaces it (a
+        // phone has no quick way to select); a second tap places the cursor.
+        let all = egui::text_selection::CCursorRange::select_all_str(&settings.restyle_prompt);
+        state.cursor.set_char_range(Some(all));
+        state.store(ui.ctx(), edit.id);
+    }
     let visible = edit.rect.intersect(ui.clip_rect());
     actions.prompt_field = visible.is_positive().then_some(visible);
     let entered = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
