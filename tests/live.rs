@@ -171,8 +171,8 @@ fn recording_from_the_window_gives_a_clip_ffprobe_accepts() {
     assert_eq!(stream_codecs(&clip), ["h264"], "no audio device, no audio track");
 }
 
-/// Photos of two shapes played as the camera: the picture turns from 320x240 to 240x320 as a
-/// phone's does when it turns. The clip keeps its first shape and goes on: a turned picture is
+/// Photos of two shapes played as the camera: the picture turns between 320x240 and 240x320 as
+/// a phone's does when it turns. The clip keeps its first shape and goes on: a turned picture is
 /// fitted into it, letterboxed, so the clip holds frames with black bars beside the picture as
 /// well as frames filled to the edge, all at 320x240.
 #[test]
@@ -187,8 +187,13 @@ fn a_recording_goes_on_letterboxed_when_the_picture_turns() {
         240,
         image::imageops::FilterType::Triangle,
     );
-    room.save(photos.join("a-landscape.png")).expect("landscape photo");
-    image::imageops::rotate90(&room).save(photos.join("b-portrait.png")).expect("portrait photo");
+    // Five of each shape in a row (the source shows 30 a second), so however fast the window
+    // draws, it shows both shapes in turn.
+    let turned = image::imageops::rotate90(&room);
+    for i in 0..5 {
+        room.save(photos.join(format!("a-landscape-{i}.png"))).expect("landscape photo");
+        turned.save(photos.join(format!("b-portrait-{i}.png"))).expect("portrait photo");
+    }
     let clip = dir.path().join("turned.mp4");
     let output = Command::new(env!("CARGO_BIN_EXE_dreamlens"))
         .env("DISPLAY", &screen.display)

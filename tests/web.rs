@@ -601,18 +601,25 @@ fn a_turned_camera_keeps_its_aspect_and_the_clip_goes_on_letterboxed() {
         serde_json::json!({"source": "const open = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices); navigator.mediaDevices.getUserMedia = async (c) => (window.testCamera = await open(c));"}),
     );
     browser.navigate(&format!(
-        "{}/?preset=film&provider=wasm&microphone=none&record-seconds=4",
+        "{}/?preset=film&provider=wasm&microphone=none&record-seconds=600",
         server.origin
     ));
-    browser.wait_for("frames before the turn", STALL, |s| s["frames"].as_u64() >= Some(10));
+    // Turned a few frames into the recording, and stopped (space) a few frames after the turn,
+    // whatever the machine's speed.
+    browser.wait_for("frames recorded before the turn", STALL, |s| {
+        s["recording"] == true && s["frames"].as_u64() >= Some(3)
+    });
     let turned = browser.eval(
         "window.testCamera.getVideoTracks()[0].applyConstraints({width: {exact: 404}, \
          height: {exact: 720}, resizeMode: 'crop-and-scale'}).then(() => 'turned', e => e.name)",
     );
     assert_eq!(turned, "turned", "the camera track did not take the portrait shape");
-    browser.wait_for("the portrait picture", STALL, |s| {
+    let portrait = browser.wait_for("the portrait picture", STALL, |s| {
         s["picture_size"] == serde_json::json!([404, 720])
     });
+    let frames = portrait["frames"].as_u64().unwrap_or_default();
+    browser.wait_for("frames after the turn", STALL, |s| s["frames"].as_u64() >= Some(frames + 3));
+    browser.key(" ");
     let summary = browser.wait_for("the clip", STALL, |s| s["clip"].is_object());
     let path = browser.downloaded(summary["clip"]["name"].as_str().expect("clip name"));
     let decoded = Command::new("ffmpeg")
