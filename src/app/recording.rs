@@ -208,23 +208,21 @@ impl LiveApp {
                 format!("The picture is {width}x{height} again, as the clip")
             });
         }
-        let mut encoder = gpu
-            .context
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("recording") });
         // A clip has one shape: a picture of another (the phone turned, another camera mode)
         // is fitted into it, letterboxed, and the clip goes on.
-        let picture =
-            recording.letterbox.fit(&gpu.context, &mut gpu.presenter, &mut encoder, picture);
+        let picture = recording.letterbox.fit(&gpu.context, &mut gpu.presenter, picture);
         match &recording.converter {
             Some(converter) => {
+                let mut encoder =
+                    gpu.context.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                        label: Some("recording"),
+                    });
                 let picture_view = picture.create_view(&wgpu::TextureViewDescriptor::default());
                 converter.encode(&gpu.context, &mut encoder, &picture_view, recording.picture_size);
                 gpu.context.queue.submit([encoder.finish()]);
                 recording.ring.submit(&gpu.context, converter.target(), frame_time);
             }
             None => {
-                gpu.context.queue.submit([encoder.finish()]);
                 recording.ring.submit(&gpu.context, picture, frame_time);
             }
         }

@@ -5,7 +5,10 @@
 use std::collections::HashMap;
 
 use super::{
-    bindings::{draw_fullscreen, fullscreen_pipeline, sampler_entry, texture_entry, uniform_entry},
+    bindings::{
+        Target, draw_fullscreen, fullscreen_pipeline, sampler_entry, target, texture_entry,
+        uniform_entry,
+    },
     context::RenderContext,
     shaders,
 };
@@ -144,53 +147,45 @@ impl Presenter {
 
 /// A picture of one fixed shape: pictures of another shape (the phone turned, the camera
 /// changed mode) are letterboxed into it, so a clip keeps the shape it started with.
-#[derive(Debug)]
 pub struct Letterbox {
     size: (u32, u32),
     /// Made on the first picture of another shape.
-    texture: Option<wgpu::Texture>,
+    target: Option<Target>,
 }
 
 impl Letterbox {
     /// Keeps pictures at `size`.
     pub fn new(size: (u32, u32)) -> Self {
-        Self { size, texture: None }
+        Self { size, target: None }
     }
 
-    /// `picture` itself when it has the shape; else `picture` letterboxed into a texture of
-    /// the shape, drawn by `presenter` into `encoder` (RGBA8, like the compositor's output).
+    /// `picture` itself when it has the shape; else `picture` letterboxed by `presenter` into
+    /// a texture of the shape (RGBA8, like the compositor's output), drawn before anything
+    /// submitted after this call.
     pub fn fit<'a>(
         &'a mut self,
         context: &RenderContext,
         presenter: &mut Presenter,
-        encoder: &mut wgpu::CommandEncoder,
         picture: &'a wgpu::Texture,
     ) -> &'a wgpu::Texture {
         let shape = (picture.size().width, picture.size().height);
         if shape == self.size {
             return picture;
         }
-        let (width, height) = self.size;
-        let texture = self.texture.get_or_insert_with(|| {
-            context.device.create_texture(&wgpu::TextureDescriptor {
-                label: Some("letterbox"),
-                size: wgpu::Extent3d { width, height, depth_or_array_layers: 1 },
-                mip_level_count: 1,
-                sample_count: 1,
-                dimension: wgpu::TextureDimension::D2,
-                format: wgpu::TextureFormat::Rgba8Unorm,
-                usage: wgpu::TextureUsages::RENDER_ATTACHMENT
-                    | wgpu::TextureUsages::TEXTURE_BINDING
-                    | wgpu::TextureUsages::COPY_SRC,
-                view_formats: &[],
-            })
-        });
-        let rect = fit_rect_within(shape, self.size, [0.0, 0.0, 1.0, 1.0]);
-        let source = picture.create_view(&wgpu::TextureViewDescriptor::default());
-        let target = texture.create_view(&wgpu::TextureViewDescriptor::default());
         let format = wgpu::TextureFormat::Rgba8Unorm;
-        presenter.blit(context, encoder, &source, &target, format, rect);
-        texture
+        let usage = wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::COPY_SRC;
+        let size = self.size;
+        let fitted = self
+            .target
+            .get_or_insert_with(|| target(&context.device, "letterbox", size, format, usage));
+        let rect = fit_rect_within(shape, size, [0.0, 0.0, 1.0, 1.0]);
+        let source = picture.create_view(&wgpu::TextureViewDescriptor::default());
+        let mut encoder = context
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("letterbox") });
+        presenter.blit(context, &mut encoder, &source, &fitted.view, format, rect);
+        context.queue.submit([encoder.finish()]);
+        &fitted.texture
     }
 }
 

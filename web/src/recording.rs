@@ -190,16 +190,7 @@ impl Recording {
             writer.set_origin(now_ms / 1e3);
         }
         let started = *self.started_ms.get_or_insert(now_ms);
-        let picture = if (picture.size().width, picture.size().height) == self.size {
-            picture
-        } else {
-            let mut encoder = context
-                .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("clip") });
-            let fitted = self.letterbox.fit(context, presenter, &mut encoder, picture);
-            context.queue.submit([encoder.finish()]);
-            fitted
-        };
+        let picture = self.letterbox.fit(context, presenter, picture);
         if self.ring.submit(context, picture, (now_ms - started) * 1000.0) {
             self.last_ms = now_ms;
         }
