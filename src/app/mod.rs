@@ -33,7 +33,7 @@ use winit::{
 use crate::{
     capture::CameraRequest,
     controls::{Settings, panel},
-    effects::Effect,
+    effects::set_restyle_prompt,
     inference::SessionOptions,
     platform::Platform,
     render::{
@@ -570,11 +570,7 @@ impl LiveApp {
                 self.message = Some(("Type what the picture should become".into(), Instant::now()));
             } else if actions.restyle {
                 effects.set_prompt(&self.settings.restyle_prompt);
-                for layer in &mut layers {
-                    if let Effect::Restyle { prompt, .. } = &mut layer.effect {
-                        prompt.clone_from(&self.settings.restyle_prompt);
-                    }
-                }
+                set_restyle_prompt(&mut layers, &self.settings.restyle_prompt);
                 actions.layers_changed = true;
             }
             if actions.layers_changed {

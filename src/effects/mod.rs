@@ -376,6 +376,18 @@ pub struct Layer {
     pub effect: Effect,
 }
 
+/// Gives every `restyle` layer of `layers` the prompt `prompt`; false when there is none.
+pub fn set_restyle_prompt(layers: &mut [Layer], prompt: &str) -> bool {
+    let mut found = false;
+    for layer in layers {
+        if let Effect::Restyle { prompt: p, .. } = &mut layer.effect {
+            prompt.clone_into(p);
+            found = true;
+        }
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

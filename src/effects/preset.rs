@@ -72,13 +72,7 @@ impl Preset {
                 problem: "the restyle prompt is empty; say what the picture should become".into(),
             });
         }
-        let mut found = false;
-        for layer in &mut self.layers {
-            if let Effect::Restyle { prompt: p, .. } = &mut layer.effect {
-                *p = prompt.to_owned();
-                found = true;
-            }
-        }
+        let found = super::set_restyle_prompt(&mut self.layers, prompt);
         if !found {
             let layer: Layer = toml::from_str(&format!(
                 "effect = \"restyle\"\nprompt = {}",

@@ -15,7 +15,7 @@ use std::{
 
 use dreamlens::{
     controls::{Actions, ControlsPainter, HudData, Settings, panel},
-    effects::{Effect, Layer, RegionSelector, preset::Preset},
+    effects::{Effect, Layer, RegionSelector, preset::Preset, set_restyle_prompt},
     inference::web::{self, WebSession},
     pipeline::{EffectRenderer, FrameAnalysis, LayerPlan},
     projection::{DEFAULT_FADE_S, KeyframeProjector, MotionsTo, Thumbnail},
@@ -1011,11 +1011,7 @@ impl Page {
             self.notify("Type what the picture should become".into());
             return false;
         }
-        for layer in layers.iter_mut() {
-            if let Effect::Restyle { prompt: p, .. } = &mut layer.effect {
-                p.clone_from(&prompt);
-            }
-        }
+        set_restyle_prompt(layers, &prompt);
         let stage = self.stages.iter().find(|s| s.kind == StageKind::Style);
         if let (Some(stage), Some(StyleChoice::Builtin(styles))) =
             (stage, layers.iter().find_map(|l| StyleChoice::of(&l.effect)))
