@@ -29,17 +29,25 @@ fn mean_difference_in_rect(
     sum / f64::from(count.max(1))
 }
 
+/// The app on the virtual display `screen`, with the real models and its settings in `config`
+/// (never the user's).
+fn window_command(screen: &Xvfb, config: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_dreamlens"));
+    command
+        .env("DISPLAY", &screen.display)
+        .env_remove("WAYLAND_DISPLAY")
+        .env("DREAMLENS_MODEL_DIRS", models_dir())
+        .env("XDG_CONFIG_HOME", config);
+    command
+}
+
 #[test]
 fn the_window_shows_the_effect_and_the_controls() {
     let screen = xvfb();
     let dir = tempfile::tempdir().expect("temp");
     let shot = dir.path().join("shot.png");
     let photo_path = images_dir().join("ADE_val_00000002.jpg");
-    let output = Command::new(env!("CARGO_BIN_EXE_dreamlens"))
-        .env("DISPLAY", &screen.display)
-        .env_remove("WAYLAND_DISPLAY")
-        .env("DREAMLENS_MODEL_DIRS", models_dir())
-        .env("XDG_CONFIG_HOME", dir.path())
+    let output = window_command(&screen, dir.path())
         .args([
             "--preset",
             "toon",
@@ -127,11 +135,7 @@ fn recording_from_the_window_gives_a_clip_ffprobe_accepts() {
     let screen = xvfb();
     let dir = tempfile::tempdir().expect("temp");
     let clip = dir.path().join("live.mp4");
-    let output = Command::new(env!("CARGO_BIN_EXE_dreamlens"))
-        .env("DISPLAY", &screen.display)
-        .env_remove("WAYLAND_DISPLAY")
-        .env("DREAMLENS_MODEL_DIRS", models_dir())
-        .env("XDG_CONFIG_HOME", dir.path())
+    let output = window_command(&screen, dir.path())
         // No ALSA configuration and no sound card: the recording is video-only.
         .env("HOME", dir.path())
         .args([
@@ -195,11 +199,7 @@ fn a_recording_goes_on_letterboxed_when_the_picture_turns() {
         turned.save(photos.join(format!("b-portrait-{i}.png"))).expect("portrait photo");
     }
     let clip = dir.path().join("turned.mp4");
-    let output = Command::new(env!("CARGO_BIN_EXE_dreamlens"))
-        .env("DISPLAY", &screen.display)
-        .env_remove("WAYLAND_DISPLAY")
-        .env("DREAMLENS_MODEL_DIRS", models_dir())
-        .env("XDG_CONFIG_HOME", dir.path())
+    let output = window_command(&screen, dir.path())
         .env("HOME", dir.path())
         // The notices the window shows are logged at info.
         .env("RUST_LOG", "info")
@@ -299,11 +299,7 @@ fn recording_from_the_window_takes_the_microphone() {
     )
     .expect("asoundrc");
     let clip = dir.path().join("with_sound.mp4");
-    let output = Command::new(env!("CARGO_BIN_EXE_dreamlens"))
-        .env("DISPLAY", &screen.display)
-        .env_remove("WAYLAND_DISPLAY")
-        .env("DREAMLENS_MODEL_DIRS", models_dir())
-        .env("XDG_CONFIG_HOME", dir.path())
+    let output = window_command(&screen, dir.path())
         .env("HOME", dir.path())
         .args(["--preset", "toon", "--window-size", "640x400", "--quit-after-frames", "20"])
         .arg("--record-to")
@@ -458,11 +454,7 @@ fn frames_keep_coming_while_models_open() {
     let screen = xvfb();
     let dir = tempfile::tempdir().expect("temp");
     let summary_path = dir.path().join("summary.json");
-    let output = Command::new(env!("CARGO_BIN_EXE_dreamlens"))
-        .env("DISPLAY", &screen.display)
-        .env_remove("WAYLAND_DISPLAY")
-        .env("DREAMLENS_MODEL_DIRS", models_dir())
-        .env("XDG_CONFIG_HOME", dir.path())
+    let output = window_command(&screen, dir.path())
         // A client timeout past the server's hold: a window that waited would wait it out.
         .args(["--remote", &url, "--remote-timeout", "300", "--restyle", "a teal room"])
         .arg("--diffusion-model")
@@ -675,11 +667,7 @@ fn the_picture_stays_put_when_the_models_rows_appear() {
     let screen = xvfb();
     let rect_after = |frames: u32| {
         let dir = tempfile::tempdir().expect("temp");
-        let output = Command::new(env!("CARGO_BIN_EXE_dreamlens"))
-            .env("DISPLAY", &screen.display)
-            .env_remove("WAYLAND_DISPLAY")
-            .env("DREAMLENS_MODEL_DIRS", models_dir())
-            .env("XDG_CONFIG_HOME", dir.path())
+        let output = window_command(&screen, dir.path())
             .args(["--input", "demo", "--preset", "wall-paint", "--window-size", "1280x720"])
             .args(["--quit-after-frames", &frames.to_string(), "--summary-json"])
             .arg(dir.path().join("summary.json"))
