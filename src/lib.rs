@@ -28,6 +28,7 @@ pub mod inference {
     pub(crate) mod decode;
     pub mod graph_cut;
     pub mod preprocess;
+    pub mod run_failure;
     pub mod web;
 }
 pub mod pipeline;

@@ -154,10 +154,11 @@ impl<F, O> std::fmt::Debug for Stage<F, O> {
 }
 
 impl<F: Send + Sync + 'static, O: Clone + Send + 'static> Stage<F, O> {
-    /// Starts `work` on a thread named `stage-NAME`.
-    pub fn spawn(
+    /// Starts `work` on a thread named `stage-NAME`. A failed run's error is kept, as text for
+    /// the HUD, until the next run succeeds.
+    pub fn spawn<E: std::fmt::Display>(
         name: &str,
-        mut work: impl FnMut(&F) -> Result<O, String> + Send + 'static,
+        mut work: impl FnMut(&F) -> Result<O, E> + Send + 'static,
     ) -> std::io::Result<Self> {
         let input: Arc<Latest<StageInput<F>>> = Arc::default();
         let output = Arc::new(Mutex::new(None));
@@ -182,7 +183,7 @@ impl<F: Send + Sync + 'static, O: Clone + Send + 'static> Stage<F, O> {
                         stats.count_result(done - job.captured_at, last_done.map(|l| done - l));
                         last_done = Some(done);
                     }
-                    Err(error) => stats.error = Some(error),
+                    Err(error) => stats.error = Some(error.to_string()),
                 }
             }
         })?;
@@ -251,7 +252,7 @@ mod tests {
             started_sender.send(*frame).map_err(|e| e.to_string())?;
             // A generous bound so a broken stage fails the test instead of hanging it.
             gate.recv_timeout(Duration::from_secs(60)).map_err(|e| e.to_string())?;
-            Ok(*frame * 10)
+            Ok::<_, String>(*frame * 10)
         })
         .expect("spawns");
         stage.offer(Arc::new(0), 0, Instant::now());
@@ -271,8 +272,9 @@ mod tests {
 
     #[test]
     fn results_carry_their_frame_and_counters_add_up() {
+        use std::convert::Infallible;
         let stage: Stage<u64, u64> =
-            Stage::spawn("echo", |frame: &u64| Ok(*frame + 1)).expect("spawns");
+            Stage::spawn("echo", |frame: &u64| Ok::<_, Infallible>(*frame + 1)).expect("spawns");
         stage.offer(Arc::new(41), 7, Instant::now());
         let result = loop {
             if let Some(result) = stage.latest() {

@@ -1,8 +1,9 @@
 //! The rules ARCHITECTURE.md and CODE_STYLE.md state, checked on the sources so they stay true:
 //! each heavy library is named only by the module that owns it, the renderer knows nothing of
 //! models, the store or capture, no function is longer than a screen, no two modules use each
-//! other in a circle, and no error message prints a cause its `source()` returns as well. Each
-//! rule is shown to catch a planted violation.
+//! other in a circle, no error message prints a cause its `source()` returns as well, and no
+//! library function returns its error as a `String`. Each rule is shown to catch a planted
+//! violation.
 
 use std::path::{Path, PathBuf};
 
@@ -478,4 +479,53 @@ fn error_messages_carry_their_cause_once() {
 fn the_cause_rule_sees_a_cause_printed_twice() {
     let planted = "enum E {\n    #[error(\"cannot read {path}: {source}\")]\n    Read { path: String, source: io::Error },\n    #[error(\"scheduler: {0}\")]\n    Scheduler(#[from] SchedulerError),\n    #[error(\"cannot read {path}: {cause}\")]\n    Fine { path: String, cause: io::Error },\n    #[error(\"thread: {0}\")]\n    Thread(io::Error),\n    #[error(transparent)]\n    Wrapped(#[from] Other),\n}\n";
     assert_eq!(causes_printed_twice(planted), [2, 4]);
+}
+
+/// Lines of functions that return `Result<_, String>`: an error flattened to text, its cause's
+/// type lost. Fields and closures that hold such results are not returns and pass.
+fn text_errors(source: &str) -> Vec<usize> {
+    let mut found = Vec::new();
+    for (index, line) in source.lines().enumerate() {
+        let Some(returned) = line.split_once("-> Result<").map(|(_, rest)| rest) else {
+            continue;
+        };
+        let Some(end) = returned.rfind('>') else { continue };
+        let error = returned[..end].rsplit(',').next().unwrap_or("").trim();
+        if error == "String" {
+            found.push(index + 1);
+        }
+    }
+    found
+}
+
+#[test]
+fn library_functions_return_typed_errors() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    sources(&root.join("src"), &mut files);
+    // The binary's layer reports errors as text, and clap's value parsers take text errors.
+    let text_allowed = ["src/main.rs", "src/commands/", "src/cli.rs"];
+    let mut flattened = Vec::new();
+    for file in &files {
+        let relative = file.strip_prefix(&root).expect("under root").display().to_string();
+        if text_allowed.iter().any(|allowed| relative.starts_with(allowed)) {
+            continue;
+        }
+        let source = std::fs::read_to_string(file).expect("source");
+        for line in text_errors(&source) {
+            flattened.push(format!("{relative}:{line}"));
+        }
+    }
+    assert!(
+        flattened.is_empty(),
+        "these library functions return their error as a String; return a thiserror enum that \
+         keeps the cause's type:\n{}",
+        flattened.join("\n")
+    );
+}
+
+#[test]
+fn the_typed_error_rule_sees_a_string_error() {
+    let planted = "fn check(x: u8) -> Result<(), String> {\n}\nfn read() -> Result<Vec<(u8, u8)>, String> {\n}\nfn fine() -> Result<Vec<String>, ReadError> {\n}\nstruct Report {\n    ready: Result<(), String>,\n}\nfn typed() -> Result<u8, StringError> {\n}\n";
+    assert_eq!(text_errors(planted), [1, 3]);
 }

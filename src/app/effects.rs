@@ -12,7 +12,7 @@ use crate::{
     effects::{Effect, preset::Preset},
     fusion::ClassFusion,
     inference::{AnalysisModels, DisabledStage, InferenceError, SceneAnalyzer, SessionOptions},
-    pipeline::{EffectRenderer, FrameAnalysis, FrameAnalyzer, LayerPlan},
+    pipeline::{EffectRenderer, FrameAnalysis, FrameAnalyzer, LayerPlan, PipelineError},
     projection::{DEFAULT_FADE_S, KeyframeProjector, MotionsTo, Thumbnail},
     render::RenderContext,
     restyle::EngineChoice,
@@ -92,6 +92,17 @@ fn describe<'a>(sessions: impl Iterator<Item = &'a crate::inference::ModelSessio
     parts.join(", ")
 }
 
+/// Why one run of a live stage gave nothing to show; the HUD shows it until a run succeeds.
+#[derive(Debug, thiserror::Error)]
+enum StageError {
+    #[error(transparent)]
+    Inference(#[from] InferenceError),
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+    #[error("the model gave no output")]
+    NoOutput,
+}
+
 /// A stage result and the thumbnail of the frame it was made from, so it can be carried onto
 /// later frames by the motion since.
 #[derive(Clone)]
@@ -126,11 +137,11 @@ fn spawn_stage<O: Clone + Send + 'static>(
     }
     providers.push((kind, describe(analyzer.sessions())));
     let meter = meter.clone();
-    Stage::spawn(kind.name(), move |live: &LiveFrame| {
+    Stage::spawn(kind.name(), move |live: &LiveFrame| -> Result<_, StageError> {
         let before = remote_meter::totals(analyzer.sessions());
-        let value = run(&mut analyzer, live).map_err(|e| e.to_string())?;
+        let value = run(&mut analyzer, live)?;
         meter.record(&before, &remote_meter::totals(analyzer.sessions()));
-        let value = value.ok_or_else(|| "the model gave no output".to_owned())?;
+        let value = value.ok_or(StageError::NoOutput)?;
         Ok(Sourced { value, source: live.thumbnail.clone() })
     })
     .ok()
@@ -202,24 +213,23 @@ fn spawn_style_stage(
         Arc::new(std::sync::Mutex::new(analyzer.restyle_label().map(str::to_owned)));
     let (new_prompt, meter) = (Arc::clone(prompt), wiring.remote.clone());
     let label = Arc::clone(&restyle_label);
-    let stage = Stage::spawn(StageKind::Style.name(), move |live: &LiveFrame| {
-        let pending = new_prompt.lock().ok().and_then(|mut p| p.take());
-        if let Some(text) = pending {
-            analyzer.set_prompt(&text);
-            if let Ok(mut label) = label.lock() {
-                *label = analyzer.restyle_label().map(str::to_owned);
+    let stage =
+        Stage::spawn(StageKind::Style.name(), move |live: &LiveFrame| -> Result<_, StageError> {
+            let pending = new_prompt.lock().ok().and_then(|mut p| p.take());
+            if let Some(text) = pending {
+                analyzer.set_prompt(&text);
+                if let Ok(mut label) = label.lock() {
+                    *label = analyzer.restyle_label().map(str::to_owned);
+                }
             }
-        }
-        let before = remote_meter::totals(analyzer.sessions());
-        let analysis = analyzer.analyze(&live.frame.image, 0).map_err(|e| e.to_string())?;
-        meter.record(&before, &remote_meter::totals(analyzer.sessions()));
-        let picture = analysis
-            .stylized
-            .map(|s| s.current.picture)
-            .ok_or_else(|| "no stylized frame".to_owned())?;
-        Ok(Sourced { value: picture, source: live.thumbnail.clone() })
-    })
-    .ok();
+            let before = remote_meter::totals(analyzer.sessions());
+            let analysis = analyzer.analyze(&live.frame.image, 0)?;
+            meter.record(&before, &remote_meter::totals(analyzer.sessions()));
+            let picture =
+                analysis.stylized.map(|s| s.current.picture).ok_or(StageError::NoOutput)?;
+            Ok(Sourced { value: picture, source: live.thumbnail.clone() })
+        })
+        .ok();
     StyleStage { stage, off: None, restyle_label }
 }
 

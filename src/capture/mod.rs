@@ -62,6 +62,14 @@ pub enum CaptureError {
         /// What is wrong.
         problem: String,
     },
+    /// A camera picture's planes do not hold the picture they describe.
+    #[error("input {input}: {cause}")]
+    Picture {
+        /// The input.
+        input: String,
+        /// What is wrong.
+        cause: yuv420::YuvError,
+    },
 }
 
 /// Anything that produces frames: files, videos, the demo, cameras.

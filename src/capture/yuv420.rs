@@ -22,22 +22,58 @@ pub struct Plane<'a> {
 impl Plane<'_> {
     /// Checks that every sample of a `columns` x `rows` plane lies inside the data: the last row
     /// may end right after its last sample (Android's interleaved chroma planes do).
-    fn check(&self, name: &str, columns: usize, rows: usize) -> Result<(), String> {
-        if self.pixel_stride == 0 || self.row_stride < (columns - 1) * self.pixel_stride + 1 {
-            return Err(format!(
-                "the {name} plane's strides (row {}, pixel {}) do not fit {columns} samples a row",
-                self.row_stride, self.pixel_stride
-            ));
+    fn check(&self, plane: &'static str, columns: usize, rows: usize) -> Result<(), YuvError> {
+        let (row_stride, pixel_stride) = (self.row_stride, self.pixel_stride);
+        if pixel_stride == 0 || row_stride < (columns - 1) * pixel_stride + 1 {
+            return Err(YuvError::Strides { plane, row_stride, pixel_stride, columns });
         }
-        let needed = (rows - 1) * self.row_stride + (columns - 1) * self.pixel_stride + 1;
+        let needed = (rows - 1) * row_stride + (columns - 1) * pixel_stride + 1;
         if self.data.len() < needed {
-            return Err(format!(
-                "the {name} plane holds {} bytes, {columns}x{rows} samples need {needed}",
-                self.data.len()
-            ));
+            return Err(YuvError::Short { plane, bytes: self.data.len(), columns, rows, needed });
         }
         Ok(())
     }
+}
+
+/// Why a camera's 4:2:0 picture cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum YuvError {
+    /// A picture with no pixels.
+    #[error("the camera delivered a {width}x{height} picture")]
+    Empty {
+        /// Its width.
+        width: usize,
+        /// Its height.
+        height: usize,
+    },
+    /// A plane whose strides cannot hold a row.
+    #[error(
+        "the {plane} plane's strides (row {row_stride}, pixel {pixel_stride}) do not fit {columns} samples a row"
+    )]
+    Strides {
+        /// Y, U or V.
+        plane: &'static str,
+        /// Bytes from row to row.
+        row_stride: usize,
+        /// Bytes from sample to sample.
+        pixel_stride: usize,
+        /// Samples a row.
+        columns: usize,
+    },
+    /// A plane with fewer bytes than its samples need.
+    #[error("the {plane} plane holds {bytes} bytes, {columns}x{rows} samples need {needed}")]
+    Short {
+        /// Y, U or V.
+        plane: &'static str,
+        /// Bytes it holds.
+        bytes: usize,
+        /// Samples a row.
+        columns: usize,
+        /// Rows.
+        rows: usize,
+        /// Bytes they need.
+        needed: usize,
+    },
 }
 
 /// A 4:2:0 picture as three strided planes; chroma is `ceil(width/2)` x `ceil(height/2)`.
@@ -70,9 +106,9 @@ impl Yuv420<'_> {
     /// orientation relative to the upright device), so the models see the room upright.
     pub fn to_rgb(&self, quarter_turns: u8) -> Result<RgbImage, CaptureError> {
         let (w, h) = (self.width as usize, self.height as usize);
-        let error = |problem: String| CaptureError::Read { input: "camera".into(), problem };
+        let error = |cause| CaptureError::Picture { input: "camera".into(), cause };
         if w == 0 || h == 0 {
-            return Err(error(format!("the camera delivered a {w}x{h} picture")));
+            return Err(error(YuvError::Empty { width: w, height: h }));
         }
         let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
         self.y.check("Y", w, h).map_err(error)?;
@@ -102,8 +138,8 @@ impl Yuv420<'_> {
                 out[at..at + 3].copy_from_slice(&pixel);
             }
         }
-        RgbImage::from_raw(out_w as u32, out_h as u32, out)
-            .ok_or_else(|| error("the converted picture has the wrong size".into()))
+        Ok(RgbImage::from_raw(out_w as u32, out_h as u32, out)
+            .expect("the buffer holds out_w x out_h RGB pixels by construction"))
     }
 }
 

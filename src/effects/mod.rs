@@ -58,10 +58,22 @@ pub enum RegionSelector {
     Named(Vec<String>),
 }
 
+/// A name in a preset's `regions` that is neither a region nor a class of the segmentation
+/// model.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "`{name}` is neither a region ({regions}) nor a class of the segmentation model",
+    regions = Region::ALL.map(|r| r.name()).join(", ")
+)]
+pub struct UnknownRegion {
+    /// The name as the preset gives it.
+    pub name: String,
+}
+
 impl RegionSelector {
     /// Class ids selected, for a segmentation model with these labels. Names that are neither a
     /// region nor a label are returned as errors so presets fail loudly.
-    pub fn class_ids(&self, labels: &[String]) -> Result<Vec<u8>, String> {
+    pub fn class_ids(&self, labels: &[String]) -> Result<Vec<u8>, UnknownRegion> {
         let RegionSelector::Named(names) = self else {
             return Ok((0..labels.len().min(256) as u16).map(|i| i as u8).collect());
         };
@@ -78,10 +90,7 @@ impl RegionSelector {
                 .map(|(i, _)| i as u8)
                 .collect();
             if matched.is_empty() && region.is_none() {
-                return Err(format!(
-                    "`{name}` is neither a region ({}) nor a class of the segmentation model",
-                    Region::ALL.map(|r| r.name()).join(", ")
-                ));
+                return Err(UnknownRegion { name: name.clone() });
             }
             ids.extend(matched);
         }
@@ -404,7 +413,7 @@ mod tests {
         assert_eq!(floor.class_ids(&labels()), Ok(vec![2, 3, 4]));
         assert_eq!(RegionSelector::Everything.class_ids(&labels()).map(|v| v.len()), Ok(5));
         let bad = RegionSelector::Named(vec!["walls".into()]);
-        assert!(bad.class_ids(&labels()).expect_err("unknown").contains("`walls`"));
+        assert!(bad.class_ids(&labels()).expect_err("unknown").to_string().contains("`walls`"));
     }
 
     #[test]

@@ -248,34 +248,73 @@ fn load_lut(file: &str, dir: Option<&Path>) -> Result<Lut, LutLoad> {
     }
 }
 
-fn validate(effect: &Effect) -> Result<(), String> {
-    let unit = |name: &str, v: f32| {
-        if (0.0..=1.0).contains(&v) {
-            Ok(())
-        } else {
-            Err(format!("`{name}` must be within 0..1, got {v}"))
-        }
-    };
+/// Why a layer's settings cannot be used.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum LayerProblem {
+    /// A setting outside the range it takes.
+    #[error("`{setting}` must be within {range}, got {value}")]
+    OutOfRange {
+        /// The setting's name in the preset.
+        setting: &'static str,
+        /// The range it takes.
+        range: &'static str,
+        /// What the preset gives.
+        value: f32,
+    },
+    /// A texture scale of zero or less.
+    #[error("`scale` must be positive, got {0}")]
+    ScaleNotPositive(f32),
+    /// A restyle layer with no prompt.
+    #[error("`prompt` is empty; say what the picture should become")]
+    EmptyPrompt,
+    /// A step count outside 1..50.
+    #[error("`steps` must be within 1..50, got {0}")]
+    Steps(usize),
+    /// Both built-in styles and a style picture.
+    #[error("give either `styles` or `image`, not both")]
+    StylesAndImage,
+    /// A style picture that is not there.
+    #[error("style image {0} not found")]
+    NoStyleImage(String),
+    /// A style layer with neither styles nor a picture.
+    #[error("`styles` needs at least one {{ style = N, weight = W }}, or give `image`")]
+    NoStyles,
+    /// A built-in style number that does not exist.
+    #[error("style {0} does not exist (0..25)")]
+    NoSuchStyle(usize),
+    /// Style weights that add up to nothing.
+    #[error("style weights must sum to more than 0")]
+    ZeroWeights,
+}
+
+/// `value` within `low..=high`, else the problem naming `setting` and `range`.
+fn within(
+    setting: &'static str,
+    range: &'static str,
+    (low, high): (f32, f32),
+    value: f32,
+) -> Result<(), LayerProblem> {
+    if (low..=high).contains(&value) {
+        Ok(())
+    } else {
+        Err(LayerProblem::OutOfRange { setting, range, value })
+    }
+}
+
+fn validate(effect: &Effect) -> Result<(), LayerProblem> {
+    let unit = |setting, value| within(setting, "0..1", (0.0, 1.0), value);
     match effect {
         Effect::Repaint { strength, .. } | Effect::Lut { strength, .. } => {
             unit("strength", *strength)
         }
         Effect::Texture { strength, scale, .. } => {
             unit("strength", *strength)?;
-            if *scale <= 0.0 {
-                Err(format!("`scale` must be positive, got {scale}"))
-            } else {
-                Ok(())
-            }
+            if *scale <= 0.0 { Err(LayerProblem::ScaleNotPositive(*scale)) } else { Ok(()) }
         }
         Effect::BackgroundBlur { threshold, feather, radius } => {
             unit("threshold", *threshold)?;
             unit("feather", *feather)?;
-            if *radius < 0.0 || *radius > 64.0 {
-                Err(format!("`radius` must be within 0..64, got {radius}"))
-            } else {
-                Ok(())
-            }
+            within("radius", "0..64", (0.0, 64.0), *radius)
         }
         Effect::BackgroundReplace { threshold, feather, .. } => {
             unit("threshold", *threshold)?;
@@ -285,25 +324,19 @@ fn validate(effect: &Effect) -> Result<(), String> {
             if let Some(f) = focus_depth {
                 unit("focus_depth", *f)?;
             }
-            if *strength < 0.0 || *strength > 48.0 {
-                Err(format!("`strength` must be within 0..48, got {strength}"))
-            } else {
-                Ok(())
-            }
+            within("strength", "0..48", (0.0, 48.0), *strength)
         }
         Effect::DepthFog { density, .. } => unit("density", *density),
         Effect::Restyle { prompt, denoise, steps, guidance, styles, image, strength, .. } => {
             unit("strength", *strength)?;
             unit("denoise", *denoise)?;
             if prompt.trim().is_empty() {
-                return Err("`prompt` is empty; say what the picture should become".into());
+                return Err(LayerProblem::EmptyPrompt);
             }
             if *steps == 0 || *steps > 50 {
-                return Err(format!("`steps` must be within 1..50, got {steps}"));
+                return Err(LayerProblem::Steps(*steps));
             }
-            if !(0.0..=30.0).contains(guidance) {
-                return Err(format!("`guidance` must be within 0..30, got {guidance}"));
-            }
+            within("guidance", "0..30", (0.0, 30.0), *guidance)?;
             validate_styles(styles, image.as_deref(), true)
         }
         Effect::Style { styles, image, strength } => {
@@ -312,11 +345,7 @@ fn validate(effect: &Effect) -> Result<(), String> {
         }
         Effect::Toon { levels, edges } => {
             unit("edges", *edges)?;
-            if *levels < 2.0 || *levels > 32.0 {
-                Err(format!("`levels` must be within 2..32, got {levels}"))
-            } else {
-                Ok(())
-            }
+            within("levels", "2..32", (2.0, 32.0), *levels)
         }
         Effect::Grain { amount } | Effect::Vignette { amount } => unit("amount", *amount),
     }
@@ -342,28 +371,24 @@ fn validate_styles(
     styles: &[StyleWeight],
     image: Option<&str>,
     optional: bool,
-) -> Result<(), String> {
+) -> Result<(), LayerProblem> {
     if let Some(image) = image {
         if !styles.is_empty() {
-            return Err("give either `styles` or `image`, not both".into());
+            return Err(LayerProblem::StylesAndImage);
         }
         if !Path::new(image).is_file() {
-            return Err(format!("style image {image} not found"));
+            return Err(LayerProblem::NoStyleImage(image.to_owned()));
         }
         return Ok(());
     }
     if styles.is_empty() {
-        return if optional {
-            Ok(())
-        } else {
-            Err("`styles` needs at least one { style = N, weight = W }, or give `image`".into())
-        };
+        return if optional { Ok(()) } else { Err(LayerProblem::NoStyles) };
     }
     if let Some(s) = styles.iter().find(|s| s.style >= 26) {
-        return Err(format!("style {} does not exist (0..25)", s.style));
+        return Err(LayerProblem::NoSuchStyle(s.style));
     }
     if styles.iter().map(|s| s.weight).sum::<f32>() <= 0.0 {
-        return Err("style weights must sum to more than 0".into());
+        return Err(LayerProblem::ZeroWeights);
     }
     Ok(())
 }

@@ -10,6 +10,7 @@ mod graph_cut;
 pub mod preprocess;
 pub mod providers;
 pub mod remote;
+pub mod run_failure;
 pub mod runtime;
 pub mod session;
 
@@ -17,6 +18,7 @@ pub use crate::scene::DisabledStage;
 pub use analysis::{AnalysisModels, SceneAnalyzer};
 pub use decode::DecodeError;
 pub use providers::{Provider, ProviderReport};
+pub use run_failure::RunFailure;
 pub use session::{
     ContractMismatch, ElementType, Feed, InferenceError, ModelSession, SessionOptions, TensorInfo,
 };

@@ -22,6 +22,7 @@ use super::{
         CallStats, RemoteConfig, RemoteError, RemoteModel,
         protocol::{DataType, RawTensor},
     },
+    run_failure::RunFailure,
     runtime::{self, RuntimeError},
 };
 use crate::store::{
@@ -104,12 +105,12 @@ pub enum InferenceError {
         cause: super::decode::DecodeError,
     },
     /// Running the model failed.
-    #[error("model `{model}`: inference failed: {reason}")]
+    #[error("model `{model}`: inference failed: {cause}")]
     Run {
         /// Model id.
         model: String,
-        /// ONNX Runtime's reason.
-        reason: String,
+        /// What failed.
+        cause: RunFailure,
     },
     /// The inference server failed or does not serve the model as needed.
     #[error("model `{model}`: {cause}")]
@@ -289,7 +290,7 @@ impl ModelSession {
     pub fn contract(&self) -> Result<&Contract, InferenceError> {
         self.contract.as_ref().ok_or_else(|| InferenceError::Run {
             model: self.model_id.clone(),
-            reason: "the manifest gives this model no image contract".into(),
+            cause: RunFailure::NoContract,
         })
     }
 
@@ -380,14 +381,14 @@ impl ModelSession {
 
     fn convert<T: OutputElement>(
         &self,
-        results: Vec<OutputTensor>,
+        results: Vec<(String, OutputTensor)>,
         widen_half: bool,
     ) -> Result<Vec<ArrayD<T>>, InferenceError> {
         results
             .into_iter()
-            .map(|output| T::from_output(output, widen_half))
+            .map(|(name, output)| T::from_output(name, output, widen_half))
             .collect::<Result<_, _>>()
-            .map_err(|reason| InferenceError::Run { model: self.model_id.clone(), reason })
+            .map_err(|cause| InferenceError::Run { model: self.model_id.clone(), cause })
     }
 
     /// Runs with `inputs` (float ones converted to half where the graph wants half, when
@@ -397,7 +398,7 @@ impl ModelSession {
         inputs: &[(String, Feed<'_>)],
         outputs: &[&str],
         to_half: bool,
-    ) -> Result<Vec<OutputTensor>, InferenceError> {
+    ) -> Result<Vec<(String, OutputTensor)>, InferenceError> {
         let half_inputs: Vec<&str> = if to_half {
             let inputs = self.signature.inputs.iter();
             inputs.filter(|i| i.element == ElementType::F16).map(|i| i.name.as_str()).collect()
@@ -405,7 +406,7 @@ impl ModelSession {
             Vec::new()
         };
         let model_id = self.model_id.clone();
-        let run_error = |reason: String| InferenceError::Run { model: model_id.clone(), reason };
+        let run_error = |cause: RunFailure| InferenceError::Run { model: model_id.clone(), cause };
         match &mut self.backend {
             Backend::Local(session) => {
                 run_local(session, inputs, outputs, &half_inputs).map_err(run_error)
@@ -420,7 +421,7 @@ impl ModelSession {
                 match model.infer(&raw, outputs) {
                     Ok(results) => results
                         .into_iter()
-                        .map(OutputTensor::from_raw)
+                        .map(|raw| Ok((raw.name.clone(), OutputTensor::from_raw(raw)?)))
                         .collect::<Result<_, _>>()
                         .map_err(run_error),
                     Err(error) if error.is_server_failure() && local.is_some() => {
@@ -472,7 +473,7 @@ fn run_local(
     inputs: &[(String, Feed<'_>)],
     outputs: &[&str],
     half_inputs: &[&str],
-) -> Result<Vec<OutputTensor>, String> {
+) -> Result<Vec<(String, OutputTensor)>, RunFailure> {
     let mut feeds: Vec<(String, SessionInputValue<'_>)> = Vec::with_capacity(inputs.len());
     for (name, value) in inputs {
         let value: SessionInputValue<'_> = match value {
@@ -483,17 +484,16 @@ fn run_local(
             Feed::I64(a) => TensorRef::from_array_view(a.view()).map(Into::into),
             Feed::I32(a) => TensorRef::from_array_view(a.view()).map(Into::into),
         }
-        .map_err(|e| e.to_string())?;
+        .map_err(RunFailure::runtime)?;
         feeds.push((name.clone(), value));
     }
-    let results = session.run(feeds).map_err(|e| e.to_string())?;
+    let results = session.run(feeds).map_err(RunFailure::runtime)?;
     outputs
         .iter()
-        .map(|name| {
-            let value = results
-                .get(*name)
-                .ok_or_else(|| format!("the model has no output named `{name}`"))?;
-            OutputTensor::from_value(value).map_err(|e| format!("output `{name}`: {e}"))
+        .map(|&name| {
+            let value =
+                results.get(name).ok_or_else(|| RunFailure::NoOutput { name: name.to_owned() })?;
+            Ok((name.to_owned(), OutputTensor::from_value(name, value)?))
         })
         .collect()
 }
@@ -542,12 +542,12 @@ pub enum OutputTensor {
 }
 
 impl OutputTensor {
-    fn from_value(value: &DynValue) -> Result<Self, String> {
+    fn from_value(name: &str, value: &DynValue) -> Result<Self, RunFailure> {
         fn owned<T: PrimitiveTensorElementType + Clone + std::fmt::Debug>(
             value: &DynValue,
-        ) -> Result<ArrayD<T>, String> {
-            let view = value.try_extract_array::<T>().map_err(|e| e.to_string())?;
-            view.to_owned().into_dimensionality::<IxDyn>().map_err(|e| e.to_string())
+        ) -> Result<ArrayD<T>, RunFailure> {
+            let view = value.try_extract_array::<T>().map_err(RunFailure::runtime)?;
+            Ok(view.to_owned().into_dyn())
         }
         match value.dtype() {
             ValueType::Tensor { ty: TensorElementType::Float32, .. } => owned(value).map(Self::F32),
@@ -555,18 +555,20 @@ impl OutputTensor {
             ValueType::Tensor { ty: TensorElementType::Int64, .. } => owned(value).map(Self::I64),
             ValueType::Tensor { ty: TensorElementType::Int32, .. } => owned(value).map(Self::I32),
             ValueType::Tensor { ty: TensorElementType::Uint8, .. } => owned(value).map(Self::U8),
-            other => Err(format!("an output of type {other:?} cannot be read")),
+            other => {
+                Err(RunFailure::Unreadable { name: name.to_owned(), kind: format!("{other:?}") })
+            }
         }
     }
 
-    fn from_raw(raw: RawTensor) -> Result<Self, String> {
+    fn from_raw(raw: RawTensor) -> Result<Self, RunFailure> {
         fn values<T, const N: usize>(data: &[u8], from_le: impl Fn([u8; N]) -> T) -> Vec<T> {
             data.chunks_exact(N)
                 .map(|c| from_le(c.try_into().expect("chunks_exact gives N bytes")))
                 .collect()
         }
         let shape = IxDyn(&raw.shape);
-        let shaped = |e: ndarray::ShapeError| format!("output `{}`: {e}", raw.name);
+        let shaped = |cause| RunFailure::Shape { name: raw.name.clone(), cause };
         Ok(match raw.datatype {
             DataType::Fp32 => Self::F32(
                 ArrayD::from_shape_vec(shape, values(&raw.data, f32::from_le_bytes))
@@ -601,25 +603,37 @@ impl OutputTensor {
 
 /// Element types a caller can ask outputs as.
 pub trait OutputElement: Sized {
-    /// The output as this type; half floats widen to f32 only when `widen_half`.
-    fn from_output(output: OutputTensor, widen_half: bool) -> Result<ArrayD<Self>, String>;
+    /// The output `name` as this type; half floats widen to f32 only when `widen_half`.
+    fn from_output(
+        name: String,
+        output: OutputTensor,
+        widen_half: bool,
+    ) -> Result<ArrayD<Self>, RunFailure>;
 }
 
 impl OutputElement for f32 {
-    fn from_output(output: OutputTensor, widen_half: bool) -> Result<ArrayD<Self>, String> {
+    fn from_output(
+        name: String,
+        output: OutputTensor,
+        widen_half: bool,
+    ) -> Result<ArrayD<Self>, RunFailure> {
         match output {
             OutputTensor::F32(a) => Ok(a),
             OutputTensor::F16(a) if widen_half => Ok(a.mapv(half::f16::to_f32)),
-            other => Err(format!("the output holds {} values, not f32", other.kind())),
+            other => Err(RunFailure::ElementType { name, found: other.kind(), wanted: "f32" }),
         }
     }
 }
 
 impl OutputElement for i64 {
-    fn from_output(output: OutputTensor, _: bool) -> Result<ArrayD<Self>, String> {
+    fn from_output(
+        name: String,
+        output: OutputTensor,
+        _: bool,
+    ) -> Result<ArrayD<Self>, RunFailure> {
         match output {
             OutputTensor::I64(a) => Ok(a),
-            other => Err(format!("the output holds {} values, not i64", other.kind())),
+            other => Err(RunFailure::ElementType { name, found: other.kind(), wanted: "i64" }),
         }
     }
 }

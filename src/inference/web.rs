@@ -13,6 +13,7 @@ use ort::{session::Session, value::Tensor};
 use super::{
     decode::{self, DecodeError},
     graph_cut, preprocess,
+    run_failure::RunFailure,
 };
 use crate::{
     scene::{ClassMap, ScalarMap, Upsampling},
@@ -53,14 +54,14 @@ impl WebProvider {
 pub enum WebInferenceError {
     /// onnxruntime-web's scripts could not be loaded.
     #[error(
-        "ONNX Runtime for the web could not be loaded from {url}: {reason}. The page serves it \
+        "ONNX Runtime for the web could not be loaded from {url}: {cause}. The page serves it \
          itself; rebuild the site with scripts/build-web.sh"
     )]
     Runtime {
         /// Where its scripts were looked for.
         url: String,
         /// What failed.
-        reason: String,
+        cause: ort_web::Error,
     },
     /// The model's manifest entry has no contract to run it by.
     #[error("model `{model}` has no input/output contract in the manifest")]
@@ -69,14 +70,14 @@ pub enum WebInferenceError {
         model: String,
     },
     /// The model could not be opened on the provider asked for.
-    #[error("model `{model}` cannot run on {provider}: {reason}")]
+    #[error("model `{model}` cannot run on {provider}: {cause}")]
     Open {
         /// Model id.
         model: String,
         /// The provider asked for.
         provider: &'static str,
-        /// What failed.
-        reason: String,
+        /// ONNX Runtime's error.
+        cause: ort::Error,
     },
     /// A run's output breaks the contract.
     #[error("model `{model}`: its output does not match its manifest contract: {cause}")]
@@ -86,13 +87,21 @@ pub enum WebInferenceError {
         /// What differs.
         cause: DecodeError,
     },
+    /// A run's outputs could not be brought back from where the provider wrote them.
+    #[error("model `{model}`: its outputs could not be read back: {cause}")]
+    Sync {
+        /// Model id.
+        model: String,
+        /// onnxruntime-web's error.
+        cause: ort_web::Error,
+    },
     /// A run failed.
-    #[error("model `{model}` failed on a frame: {reason}")]
+    #[error("model `{model}` failed on a frame: {cause}")]
     Run {
         /// Model id.
         model: String,
         /// What failed.
-        reason: String,
+        cause: RunFailure,
     },
 }
 
@@ -100,26 +109,23 @@ pub enum WebInferenceError {
 /// package's `dist/` files) and installs it as ort's backend, with telemetry off. Call once
 /// before opening sessions.
 pub async fn load_runtime(base_url: &str, script_name: &str) -> Result<(), WebInferenceError> {
-    let failed = |reason: String| WebInferenceError::Runtime { url: base_url.to_owned(), reason };
     let dist = ort_web::Dist::new(base_url).with_script_name(script_name);
-    let api = ort_web::api(dist).await.map_err(|e| failed(e.to_string()))?;
+    let api = ort_web::api(dist)
+        .await
+        .map_err(|cause| WebInferenceError::Runtime { url: base_url.to_owned(), cause })?;
     ort::set_api(api);
     Ok(())
 }
 
 /// The ort environment every session shares, made once (ort allows one per page): telemetry
 /// off, as nothing may leave the device.
-fn environment() -> Result<&'static ort::environment::Environment, String> {
+fn environment() -> ort::Result<&'static ort::environment::Environment> {
     static ENVIRONMENT: std::sync::OnceLock<ort::environment::Environment> =
         std::sync::OnceLock::new();
     if let Some(env) = ENVIRONMENT.get() {
         return Ok(env);
     }
-    let env = ort::init()
-        .with_name("dreamlens")
-        .with_telemetry(false)
-        .build()
-        .map_err(|e| e.to_string())?;
+    let env = ort::init().with_name("dreamlens").with_telemetry(false).build()?;
     Ok(ENVIRONMENT.get_or_init(|| env))
 }
 
@@ -182,10 +188,10 @@ impl WebSession {
             .contract
             .clone()
             .ok_or_else(|| WebInferenceError::NoContract { model: model.clone() })?;
-        let open_failed = |reason: String| WebInferenceError::Open {
+        let open_failed = |cause| WebInferenceError::Open {
             model: model.clone(),
             provider: provider.name(),
-            reason,
+            cause,
         };
         let cut = contract
             .output
@@ -196,13 +202,13 @@ impl WebSession {
             Some(_) => contract.output.argmax = None,
             None => contract.output.coarse_logits = None,
         }
-        let env = environment().map_err(&open_failed)?;
-        let mut builder = Session::builder(env).map_err(|e| open_failed(e.to_string()))?;
-        append_provider(&mut builder, provider).map_err(|e| open_failed(e.to_string()))?;
+        let env = environment().map_err(open_failed)?;
+        let mut builder = Session::builder(env).map_err(open_failed)?;
+        append_provider(&mut builder, provider).map_err(open_failed)?;
         let session = builder
             .commit_from_memory(cut.as_deref().unwrap_or(bytes))
             .await
-            .map_err(|e| open_failed(e.to_string()))?;
+            .map_err(open_failed)?;
         Ok(Self { model_id: model, contract, provider, session })
     }
 
@@ -251,31 +257,31 @@ impl WebSession {
         output_name: &str,
     ) -> Result<ArrayD<T>, WebInferenceError> {
         let model = self.model_id.clone();
-        let failed = |reason: String| WebInferenceError::Run { model: model.clone(), reason };
+        let failed = |cause| WebInferenceError::Run { model: model.clone(), cause };
+        let runtime = |cause| failed(RunFailure::runtime(cause));
         // Runs awaited on the page take owned inputs: the run may outlive this stack frame.
         let mut inputs = vec![(
             self.contract.input.name.clone(),
-            Tensor::from_array(tensor).map_err(|e| failed(e.to_string()))?.into_dyn(),
+            Tensor::from_array(tensor).map_err(runtime)?.into_dyn(),
         )];
         if let Some(extra) = extra {
-            let name = self.contract.extra_inputs.first().ok_or_else(|| {
-                failed("the contract names no extra input for the style weights".into())
-            })?;
-            inputs.push((
-                name.clone(),
-                Tensor::from_array(extra).map_err(|e| failed(e.to_string()))?.into_dyn(),
-            ));
+            let name = self
+                .contract
+                .extra_inputs
+                .first()
+                .ok_or_else(|| failed(RunFailure::NoExtraInput))?;
+            inputs.push((name.clone(), Tensor::from_array(extra).map_err(runtime)?.into_dyn()));
         }
-        let options = ort::session::RunOptions::new().map_err(|e| failed(e.to_string()))?;
-        let mut outputs =
-            self.session.run_async(inputs, &options).await.map_err(|e| failed(e.to_string()))?;
+        let options = ort::session::RunOptions::new().map_err(runtime)?;
+        let mut outputs = self.session.run_async(inputs, &options).await.map_err(runtime)?;
         // ort-web leaves outputs where the provider wrote them (the GPU for WebGPU).
-        ort_web::sync_outputs(&mut outputs).await.map_err(|e| failed(e.to_string()))?;
+        ort_web::sync_outputs(&mut outputs)
+            .await
+            .map_err(|cause| WebInferenceError::Sync { model: model.clone(), cause })?;
         let output = outputs
             .get(output_name)
-            .ok_or_else(|| failed(format!("the graph has no output `{output_name}`")))?;
-        let array = output.try_extract_array::<T>().map(|a| a.to_owned());
-        array.map_err(|e| failed(e.to_string()))
+            .ok_or_else(|| failed(RunFailure::NoOutput { name: output_name.to_owned() }))?;
+        output.try_extract_array::<T>().map(|a| a.to_owned()).map_err(runtime)
     }
 
     /// Class ids at the model's resolution: the graph's own argmax when it was not cut, else

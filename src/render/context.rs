@@ -16,19 +16,25 @@ pub enum RenderError {
         backends: String,
     },
     /// The adapter refused to create a device.
-    #[error("GPU adapter {adapter} could not create a device: {reason}")]
+    #[error("GPU adapter {adapter} could not create a device: {cause}")]
     Device {
         /// Adapter name.
         adapter: String,
-        /// wgpu's reason.
-        reason: String,
+        /// wgpu's account.
+        cause: wgpu::RequestDeviceError,
     },
     /// Reading a rendered picture back failed.
-    #[error("reading the rendered frame back from the GPU failed: {0}")]
-    Readback(String),
+    #[error("reading the rendered frame back from the GPU failed: {cause}")]
+    Readback {
+        /// What failed.
+        cause: ReadbackFailure,
+    },
     /// The effect stack cannot be built as asked.
     #[error("{0}")]
     Setup(String),
+    /// A layer names a region the segmentation model does not have.
+    #[error(transparent)]
+    Region(#[from] crate::effects::UnknownRegion),
     /// The GPU refused a command (a validation error or out of memory).
     #[error("the GPU refused the work: {0}")]
     Gpu(String),
@@ -44,6 +50,44 @@ pub enum RenderError {
         /// The adapter's limit per side.
         max: u32,
     },
+}
+
+/// Why a picture could not be read back from the GPU.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadbackFailure {
+    /// The texture's format has no fixed bytes per pixel.
+    #[error("format {0:?} cannot be copied")]
+    Format(wgpu::TextureFormat),
+    /// Waiting for the GPU failed.
+    #[error("waiting for the GPU failed: {cause}")]
+    Poll {
+        /// wgpu's account.
+        cause: wgpu::PollError,
+    },
+    /// The staging buffer could not be mapped.
+    #[error("the staging buffer could not be mapped: {cause}")]
+    Map {
+        /// wgpu's account.
+        cause: wgpu::BufferAsyncError,
+    },
+    /// The mapped bytes could not be viewed.
+    #[error("the mapped bytes could not be viewed: {cause}")]
+    View {
+        /// wgpu's account.
+        cause: wgpu::MapRangeError,
+    },
+    /// The device went away before the mapping finished.
+    #[error("the GPU dropped the buffer mapping before it finished")]
+    Dropped,
+    /// The texture holds other pixels than the caller reads.
+    #[error("the texture is not {0}")]
+    NotFormat(&'static str),
+}
+
+impl From<ReadbackFailure> for RenderError {
+    fn from(cause: ReadbackFailure) -> Self {
+        Self::Readback { cause }
+    }
 }
 
 /// A device and queue on the best adapter available. Clones are handles to the same device, so
@@ -165,10 +209,7 @@ impl RenderContext {
                 trace: wgpu::Trace::Off,
             })
             .await
-            .map_err(|e| RenderError::Device {
-                adapter: adapter_info.name.clone(),
-                reason: e.to_string(),
-            })?;
+            .map_err(|cause| RenderError::Device { adapter: adapter_info.name.clone(), cause })?;
         let uncaptured = Arc::new(Mutex::new(None::<String>));
         let sink = Arc::clone(&uncaptured);
         device.on_uncaptured_error(Arc::new(move |error: wgpu::Error| {
@@ -205,7 +246,7 @@ impl RenderContext {
         self.device
             .poll(wgpu::PollType::wait_indefinitely())
             .map(drop)
-            .map_err(|e| RenderError::Readback(e.to_string()))
+            .map_err(|cause| ReadbackFailure::Poll { cause }.into())
     }
 
     /// True when the adapter renders on the CPU.

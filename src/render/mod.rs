@@ -14,7 +14,7 @@ pub mod staging;
 pub mod yuv;
 
 pub use compositor::{AnalysisFilter, Compositor, CompositorInput, FramePixels, ReferencePixels};
-pub use context::{RenderContext, RenderError};
+pub use context::{ReadbackFailure, RenderContext, RenderError};
 
 /// One GPU adapter wgpu can see.
 #[derive(Debug, Clone, serde::Serialize)]

@@ -1,6 +1,6 @@
 //! Copying rendered textures back to the CPU (headless output, tests, snapshots).
 
-use super::context::{RenderContext, RenderError};
+use super::context::{ReadbackFailure, RenderContext, RenderError};
 
 /// Blocking readbacks that keep their staging buffer for the next read of the same size: a
 /// renderer reading every frame back would otherwise make a buffer per frame.
@@ -23,9 +23,10 @@ impl Reader {
         texture: &wgpu::Texture,
     ) -> Result<Vec<u8>, RenderError> {
         let size = texture.size();
-        let bytes_per_pixel = texture.format().block_copy_size(None).ok_or_else(|| {
-            RenderError::Readback(format!("format {:?} cannot be copied", texture.format()))
-        })?;
+        let bytes_per_pixel = texture
+            .format()
+            .block_copy_size(None)
+            .ok_or_else(|| RenderError::from(ReadbackFailure::Format(texture.format())))?;
         let row = size.width * bytes_per_pixel;
         let padded_row =
             row.div_ceil(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT) * wgpu::COPY_BYTES_PER_ROW_ALIGNMENT;
@@ -65,12 +66,12 @@ impl Reader {
         context
             .device
             .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| RenderError::Readback(e.to_string()))?;
+            .map_err(|cause| ReadbackFailure::Poll { cause })?;
         receiver
             .recv()
-            .map_err(|e| RenderError::Readback(e.to_string()))?
-            .map_err(|e| RenderError::Readback(e.to_string()))?;
-        let mapped = slice.get_mapped_range().map_err(|e| RenderError::Readback(e.to_string()))?;
+            .map_err(|_| ReadbackFailure::Dropped)?
+            .map_err(|cause| ReadbackFailure::Map { cause })?;
+        let mapped = slice.get_mapped_range().map_err(|cause| ReadbackFailure::View { cause })?;
         let mut out = Vec::with_capacity((row * size.height) as usize);
         for chunk in mapped.chunks(padded_row as usize) {
             out.extend_from_slice(&chunk[..row as usize]);
@@ -92,7 +93,7 @@ impl Reader {
         let size = texture.size();
         let data = self.read_texture(context, texture)?;
         image::RgbaImage::from_raw(size.width, size.height, data)
-            .ok_or_else(|| RenderError::Readback("texture is not RGBA8".into()))
+            .ok_or(ReadbackFailure::NotFormat("RGBA8").into())
     }
 }
 
@@ -113,7 +114,7 @@ pub fn read_rgba8(
     let size = texture.size();
     let data = read_texture(context, texture)?;
     image::RgbaImage::from_raw(size.width, size.height, data)
-        .ok_or_else(|| RenderError::Readback("texture is not RGBA8".into()))
+        .ok_or(ReadbackFailure::NotFormat("RGBA8").into())
 }
 
 /// Reads an RGBA16F texture as f32 values, four per pixel.

@@ -80,14 +80,35 @@ pub fn paths(cache_dir: &Path, id: &str, precision: Precision) -> (PathBuf, Path
     )
 }
 
-/// Reads a record; `None` when there is none, an error text when it is unreadable.
-pub fn read_record(path: &Path) -> Result<Option<VariantRecord>, String> {
+/// Why a variant's record cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// The file is there but is not a record.
+    #[error("unreadable variant record {}: {cause}", path.display())]
+    NotARecord {
+        /// The record's file.
+        path: PathBuf,
+        /// serde's account.
+        cause: serde_json::Error,
+    },
+    /// The file cannot be read.
+    #[error("cannot read {}: {cause}", path.display())]
+    Io {
+        /// The record's file.
+        path: PathBuf,
+        /// The operating system's account.
+        cause: std::io::Error,
+    },
+}
+
+/// Reads a record; `None` when there is none.
+pub fn read_record(path: &Path) -> Result<Option<VariantRecord>, RecordError> {
     match std::fs::read_to_string(path) {
         Ok(text) => serde_json::from_str(&text)
             .map(Some)
-            .map_err(|e| format!("unreadable variant record {}: {e}", path.display())),
+            .map_err(|cause| RecordError::NotARecord { path: path.to_owned(), cause }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+        Err(cause) => Err(RecordError::Io { path: path.to_owned(), cause }),
     }
 }
 

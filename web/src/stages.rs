@@ -7,7 +7,10 @@ use std::{cell::RefCell, rc::Rc, sync::Arc, time::Duration};
 
 use dreamlens::{effects::StyleWeight, style_transfer};
 use dreamlens::{
-    inference::web::{WebInferenceError, WebSession},
+    inference::{
+        run_failure::RunFailure,
+        web::{WebInferenceError, WebSession},
+    },
     projection::Thumbnail,
     scene::{ClassMap, ScalarMap},
     stages::StageStats,
@@ -125,7 +128,7 @@ impl Stage {
                 }
                 (StageKind::Style, None) => Err(WebInferenceError::Run {
                     model: session.model_id().to_owned(),
-                    reason: "a style stage was opened without its styles".into(),
+                    cause: RunFailure::NoStyles,
                 }),
             };
             let ended = now_ms();

@@ -14,7 +14,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use protocol::{DataType, ModelMetadata, RawTensor};
+use protocol::{DataType, ModelMetadata, ProtocolProblem, RawTensor};
 
 /// The graphs of a diffusion pipeline, by their Optimum sub-folder names (TAESD's parts by
 /// the names the pipeline gives them).
@@ -115,7 +115,7 @@ impl RemoteSelection {
 
 /// Why a remote model cannot be used. Every message names the server and, where there is one,
 /// the model.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum RemoteError {
     /// The options are wrong.
     #[error("{0}")]
@@ -151,8 +151,8 @@ pub enum RemoteError {
         url: String,
         /// Model name on the server.
         model: String,
-        /// What is wrong.
-        problem: String,
+        /// What is wrong (boxed: it is large, and rare).
+        problem: Box<ProtocolProblem>,
     },
 }
 
@@ -229,18 +229,16 @@ impl RemoteModel {
         };
         model.check_ready()?;
         let body = model.get(&config.model_url(&model.name))?;
-        model.metadata = serde_json::from_slice(&body).map_err(|e| {
-            model.protocol_error(format!(
-                "the model metadata is not the protocol's ({e}): {}",
-                protocol::error_message(&body)
-            ))
+        model.metadata = serde_json::from_slice(&body).map_err(|cause| {
+            let message = protocol::error_message(&body);
+            model.protocol_error(ProtocolProblem::NotMetadata { cause, message })
         })?;
         for tensor in model.metadata.inputs.iter().chain(&model.metadata.outputs) {
             if DataType::parse(&tensor.datatype).is_none() {
-                return Err(model.protocol_error(format!(
-                    "`{}` has datatype {}, which the app cannot send or read",
-                    tensor.name, tensor.datatype
-                )));
+                return Err(model.protocol_error(ProtocolProblem::Datatype {
+                    name: tensor.name.clone(),
+                    datatype: tensor.datatype.clone(),
+                }));
             }
         }
         Ok(model)
@@ -302,7 +300,7 @@ impl RemoteModel {
             .iter()
             .map(|name| {
                 let at = decoded.iter().position(|t| t.name == *name).ok_or_else(|| {
-                    self.protocol_error(format!("the answer has no output `{name}`"))
+                    self.protocol_error(ProtocolProblem::NoOutput((*name).to_owned()))
                 })?;
                 Ok(decoded.swap_remove(at))
             })
@@ -359,9 +357,7 @@ impl RemoteModel {
             response.body_mut().with_config().limit(MAX_RESPONSE_BYTES).read_to_vec().map_err(
                 |error| match error {
                     ureq::Error::Timeout(_) => self.transport_error(&error),
-                    other => self.protocol_error(format!(
-                        "the answer is cut short or unreadable (HTTP {status}): {other}"
-                    )),
+                    cause => self.protocol_error(ProtocolProblem::Unreadable { status, cause }),
                 },
             )?;
         if !(200..300).contains(&status) {
@@ -387,7 +383,8 @@ impl RemoteModel {
         }
     }
 
-    fn protocol_error(&self, problem: String) -> RemoteError {
+    fn protocol_error(&self, problem: ProtocolProblem) -> RemoteError {
+        let problem = Box::new(problem);
         RemoteError::Protocol { url: self.config.url.clone(), model: self.name.clone(), problem }
     }
 }

@@ -168,71 +168,147 @@ pub fn encode_request(inputs: &[RawTensor], outputs: &[&str]) -> (Vec<u8>, usize
     (body, header_length)
 }
 
+/// What is wrong with a server's answer, in the protocol's terms.
+#[derive(Debug, thiserror::Error)]
+pub enum ProtocolProblem {
+    /// The body ends before what its header or an output says it holds.
+    #[error("the answer is cut short: {needed} bytes are needed, the body has {body}")]
+    CutShort {
+        /// Bytes the header or the outputs account for.
+        needed: usize,
+        /// Bytes the body has.
+        body: usize,
+    },
+    /// The JSON is not an inference response.
+    #[error("the answer is not an inference response ({cause}): {preview}")]
+    NotAResponse {
+        /// serde's account.
+        cause: serde_json::Error,
+        /// The start of the body.
+        preview: String,
+    },
+    /// The model metadata is not the protocol's.
+    #[error("the model metadata is not the protocol's ({cause}): {message}")]
+    NotMetadata {
+        /// serde's account.
+        cause: serde_json::Error,
+        /// The server's words, or the start of the body.
+        message: String,
+    },
+    /// A tensor of an element type the app cannot send or read.
+    #[error("`{name}` has datatype {datatype}, which the app cannot send or read")]
+    Datatype {
+        /// The tensor.
+        name: String,
+        /// Its datatype as the server spells it.
+        datatype: String,
+    },
+    /// An output with a negative dimension.
+    #[error("output `{name}` has a negative dimension: {shape:?}")]
+    NegativeDimension {
+        /// The output.
+        name: String,
+        /// Its shape as sent.
+        shape: Vec<i64>,
+    },
+    /// An output whose size overflows.
+    #[error("output `{name}` shape {shape:?} is too large")]
+    TooLarge {
+        /// The output.
+        name: String,
+        /// Its shape.
+        shape: Vec<usize>,
+    },
+    /// An output sent as JSON numbers: the server ignores the binary tensor extension.
+    #[error(
+        "output `{name}` came as JSON, not binary data; the server ignores the binary tensor extension"
+    )]
+    NotBinary {
+        /// The output.
+        name: String,
+    },
+    /// An output's byte count does not match its shape.
+    #[error("output `{name}` has {size} bytes, but {shape:?} of {datatype} needs {expected}")]
+    WrongSize {
+        /// The output.
+        name: String,
+        /// Bytes sent.
+        size: usize,
+        /// Its shape.
+        shape: Vec<usize>,
+        /// Its element type.
+        datatype: &'static str,
+        /// Bytes its shape needs.
+        expected: usize,
+    },
+    /// Bytes after the last output.
+    #[error("{0} unexplained bytes after the last output")]
+    Trailing(usize),
+    /// An output asked for is missing from the answer.
+    #[error("the answer has no output `{0}`")]
+    NoOutput(String),
+    /// The body could not be read in full.
+    #[error("the answer is cut short or unreadable (HTTP {status}): {cause}")]
+    Unreadable {
+        /// The HTTP status.
+        status: u16,
+        /// The transport's account.
+        cause: ureq::Error,
+    },
+}
+
 /// Reads a binary infer response: the JSON header (`header_length` bytes, or the whole body when
 /// the server sent plain JSON) and each output's bytes after it, in order. Every inconsistency
 /// is an error saying what is wrong.
 pub fn decode_response(
     body: &[u8],
     header_length: Option<usize>,
-) -> Result<Vec<RawTensor>, String> {
+) -> Result<Vec<RawTensor>, ProtocolProblem> {
     let header_length = header_length.unwrap_or(body.len());
     if header_length > body.len() {
-        return Err(format!(
-            "the answer is cut short: its header says {header_length} bytes of JSON, the body has {}",
-            body.len()
-        ));
+        return Err(ProtocolProblem::CutShort { needed: header_length, body: body.len() });
     }
-    let response: Response = serde_json::from_slice(&body[..header_length]).map_err(|e| {
-        format!(
-            "the answer is not an inference response ({e}): {}",
-            preview(&body[..header_length])
-        )
-    })?;
+    let header = &body[..header_length];
+    let response: Response = serde_json::from_slice(header)
+        .map_err(|cause| ProtocolProblem::NotAResponse { cause, preview: preview(header) })?;
     let mut offset = header_length;
     let mut tensors = Vec::with_capacity(response.outputs.len());
     for output in response.outputs {
-        let datatype = DataType::parse(&output.datatype).ok_or_else(|| {
-            format!(
-                "output `{}` has datatype {}, which the app cannot read",
-                output.name, output.datatype
-            )
-        })?;
-        let shape: Vec<usize> =
-            output.shape.iter().map(|&d| usize::try_from(d)).collect::<Result<_, _>>().map_err(
-                |_| {
-                    format!("output `{}` has a negative dimension: {:?}", output.name, output.shape)
-                },
-            )?;
-        let expected = shape
-            .iter()
-            .try_fold(datatype.size(), |n, &d| n.checked_mul(d))
-            .ok_or_else(|| format!("output `{}` shape {shape:?} is too large", output.name))?;
+        let Some(datatype) = DataType::parse(&output.datatype) else {
+            return Err(ProtocolProblem::Datatype { name: output.name, datatype: output.datatype });
+        };
+        let Ok(shape) = output.shape.iter().map(|&d| usize::try_from(d)).collect::<Result<_, _>>()
+        else {
+            return Err(ProtocolProblem::NegativeDimension {
+                name: output.name,
+                shape: output.shape,
+            });
+        };
+        let shape: Vec<usize> = shape;
+        let Some(expected) = shape.iter().try_fold(datatype.size(), |n, &d| n.checked_mul(d))
+        else {
+            return Err(ProtocolProblem::TooLarge { name: output.name, shape });
+        };
         let Some(size) = output.parameters.and_then(|p| p.binary_data_size) else {
-            return Err(format!(
-                "output `{}` came as JSON, not binary data; the server ignores the binary tensor extension",
-                output.name
-            ));
+            return Err(ProtocolProblem::NotBinary { name: output.name });
         };
         if size != expected {
-            return Err(format!(
-                "output `{}` has {size} bytes, but {shape:?} of {} needs {expected}",
-                output.name,
-                datatype.name()
-            ));
+            return Err(ProtocolProblem::WrongSize {
+                name: output.name,
+                size,
+                shape,
+                datatype: datatype.name(),
+                expected,
+            });
         }
-        let data = body.get(offset..offset + size).ok_or_else(|| {
-            format!(
-                "the answer is cut short: output `{}` needs bytes {offset}..{}, the body has {}",
-                output.name,
-                offset + size,
-                body.len()
-            )
-        })?;
+        let data = body
+            .get(offset..offset + size)
+            .ok_or(ProtocolProblem::CutShort { needed: offset + size, body: body.len() })?;
         offset += size;
         tensors.push(RawTensor { name: output.name, datatype, shape, data: data.to_vec() });
     }
     if offset != body.len() {
-        return Err(format!("{} unexplained bytes after the last output", body.len() - offset));
+        return Err(ProtocolProblem::Trailing(body.len() - offset));
     }
     Ok(tensors)
 }
@@ -321,27 +397,35 @@ mod tests {
     fn broken_responses_are_explained() {
         let outputs = [tensor("out", DataType::Fp32, &[2, 2], 3)];
         let (body, header) = response(&outputs);
-        let cut = decode_response(&body[..body.len() - 5], Some(header)).expect_err("cut");
+        let cut =
+            decode_response(&body[..body.len() - 5], Some(header)).expect_err("cut").to_string();
         assert!(cut.contains("cut short"), "{cut}");
-        let header_past_end = decode_response(&body[..10], Some(header)).expect_err("short");
+        let header_past_end =
+            decode_response(&body[..10], Some(header)).expect_err("short").to_string();
         assert!(header_past_end.contains("cut short"), "{header_past_end}");
-        let html = decode_response(b"<html>502 Bad Gateway</html>", None).expect_err("html");
+        let html =
+            decode_response(b"<html>502 Bad Gateway</html>", None).expect_err("html").to_string();
         assert!(html.contains("not an inference response") && html.contains("502"), "{html}");
         let mut extra = body.clone();
         extra.extend_from_slice(&[0; 3]);
-        assert!(decode_response(&extra, Some(header)).expect_err("extra").contains("unexplained"));
+        assert!(
+            decode_response(&extra, Some(header))
+                .expect_err("extra")
+                .to_string()
+                .contains("unexplained")
+        );
         let wrong_size = String::from_utf8_lossy(&body[..header])
             .replace("\"binary_data_size\":16", "\"binary_data_size\":12");
         let mut bad = wrong_size.into_bytes();
         let bad_header = bad.len();
         bad.extend_from_slice(&body[header..]);
-        let text = decode_response(&bad, Some(bad_header)).expect_err("size");
+        let text = decode_response(&bad, Some(bad_header)).expect_err("size").to_string();
         assert!(text.contains("has 12 bytes"), "{text}");
         let json_only =
             br#"{"outputs":[{"name":"out","datatype":"FP32","shape":[1],"data":[1.0]}]}"#;
-        assert!(decode_response(json_only, None).expect_err("json").contains("binary"));
+        assert!(decode_response(json_only, None).expect_err("json").to_string().contains("binary"));
         let strange = br#"{"outputs":[{"name":"out","datatype":"BYTES","shape":[1]}]}"#;
-        assert!(decode_response(strange, None).expect_err("bytes").contains("BYTES"));
+        assert!(decode_response(strange, None).expect_err("bytes").to_string().contains("BYTES"));
     }
 
     #[test]

@@ -427,8 +427,7 @@ impl Compositor {
                 .region_sets
                 .iter()
                 .map(|set| set.class_ids(labels))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(RenderError::Setup)?;
+                .collect::<Result<Vec<_>, _>>()?;
             self.resolved = Some(ResolvedRegions { labels: labels.clone(), class_ids: sets });
             self.membership_of = None;
         }
