@@ -7,14 +7,25 @@ use image::RgbImage;
 
 /// Pixels that cannot be resized as given.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot resize a {from_w}x{from_h} picture of {bytes} bytes to {to_w}x{to_h}: {reason}")]
+#[error("cannot resize a {from_w}x{from_h} picture of {bytes} bytes to {to_w}x{to_h}: {cause}")]
 pub struct ResizeError {
     from_w: u32,
     from_h: u32,
     bytes: usize,
     to_w: u32,
     to_h: u32,
-    reason: String,
+    cause: ResizeFailure,
+}
+
+/// What the resizer refused.
+#[derive(Debug, thiserror::Error)]
+enum ResizeFailure {
+    #[error("the target size is empty")]
+    EmptyTarget,
+    #[error("{0}")]
+    Pixels(fast_image_resize::ImageBufferError),
+    #[error("{0}")]
+    Resize(fast_image_resize::ResizeError),
 }
 
 /// `pixels` (tightly packed, `kind` per pixel) at `from`, resized to `to`.
@@ -24,22 +35,23 @@ fn convolve(
     to: (u32, u32),
     kind: PixelType,
 ) -> Result<Vec<u8>, ResizeError> {
-    let error = |reason: String| ResizeError {
+    let error = |cause| ResizeError {
         from_w: from.0,
         from_h: from.1,
         bytes: pixels.len(),
         to_w: to.0,
         to_h: to.1,
-        reason,
+        cause,
     };
     if to.0 == 0 || to.1 == 0 {
-        return Err(error("the target size is empty".into()));
+        return Err(error(ResizeFailure::EmptyTarget));
     }
     let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear));
-    let source =
-        images::ImageRef::new(from.0, from.1, pixels, kind).map_err(|e| error(e.to_string()))?;
+    let source = images::ImageRef::new(from.0, from.1, pixels, kind)
+        .map_err(|e| error(ResizeFailure::Pixels(e)))?;
     let mut target = images::Image::new(to.0, to.1, kind);
-    Resizer::new().resize(&source, &mut target, &options).map_err(|e| error(e.to_string()))?;
+    let resized = Resizer::new().resize(&source, &mut target, &options);
+    resized.map_err(|e| error(ResizeFailure::Resize(e)))?;
     Ok(target.into_vec())
 }
 

@@ -49,7 +49,8 @@ pub enum RuntimeError {
     Load {
         /// The library file.
         path: String,
-        /// What the loader said.
+        /// What the loader said (text: the error is kept for every later call, and ONNX
+        /// Runtime's own error cannot be copied).
         reason: String,
     },
     /// The app's package has no ONNX Runtime (an APK built without it).

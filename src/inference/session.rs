@@ -76,15 +76,15 @@ pub enum InferenceError {
     },
     /// The file is not a loadable ONNX graph (truncated, not ONNX, unsupported operator).
     #[error(
-        "model `{model}`: cannot load {path} as an ONNX model: {reason}. Re-fetch it with `dreamlens models fetch {model}`"
+        "model `{model}`: cannot load {path} as an ONNX model: {cause}. Re-fetch it with `dreamlens models fetch {model}`"
     )]
     Load {
         /// Model id.
         model: String,
         /// The file.
         path: PathBuf,
-        /// ONNX Runtime's reason.
-        reason: String,
+        /// ONNX Runtime's account.
+        cause: ort::Error,
     },
     /// The graph does not match the manifest contract.
     #[error("model `{model}` at {path} does not match its manifest contract: {cause}")]
@@ -230,40 +230,38 @@ impl ModelSession {
             return Ok((opened, false));
         }
         let runtime = runtime::load()?;
-        let load_error = |reason: String| InferenceError::Load {
+        let load_error = |cause: ort::Error| InferenceError::Load {
             model: model_id.to_owned(),
             path: path.to_owned(),
-            reason,
+            cause,
         };
         let mut builder = Session::builder(&runtime.env)
-            .map_err(|e| load_error(e.to_string()))?
+            .map_err(load_error)?
             .with_optimization_level(GraphOptimizationLevel::All)
-            .map_err(|e| load_error(e.to_string()))?
+            .map_err(|e| load_error(e.into()))?
             .with_intra_threads(options.threads.max(1))
-            .map_err(|e| load_error(e.to_string()))?;
+            .map_err(|e| load_error(e.into()))?;
         if fold_dequantize {
             builder = builder
                 .with_config_entry("session.disable_quant_qdq", "1")
-                .map_err(|e| load_error(e.to_string()))?;
+                .map_err(|e| load_error(e.into()))?;
         }
         let providers = providers::register(&mut builder, &options.providers)
             .map_err(|cause| InferenceError::Provider { model: model_id.to_owned(), cause })?;
         // A graph another tool rewrote (an int8 variant, say) may have lost the tensor; then
         // its own head runs.
+        let own_head = |error: &dyn std::fmt::Display| {
+            tracing::warn!(model = model_id, %error, "runs the graph's own head");
+        };
         let cut = cut_at.and_then(|tensor| {
-            std::fs::read(path)
-                .map_err(|e| e.to_string())
-                .and_then(|bytes| graph_cut::cut_at(&bytes, tensor).map_err(|e| e.to_string()))
-                .inspect_err(|reason| {
-                    tracing::warn!(model = model_id, reason, "runs the graph's own head")
-                })
-                .ok()
+            let bytes = std::fs::read(path).inspect_err(|e| own_head(e)).ok()?;
+            graph_cut::cut_at(&bytes, tensor).inspect_err(|e| own_head(e)).ok()
         });
         let session = match &cut {
             Some(bytes) => builder.commit_from_memory(bytes),
             None => builder.commit_from_file(path),
         }
-        .map_err(|e| load_error(e.to_string()))?;
+        .map_err(load_error)?;
         if providers.fell_back_to_cpu() {
             tracing::warn!(
                 model = model_id,

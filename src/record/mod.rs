@@ -47,16 +47,72 @@ pub enum RecordError {
         cause: io::Error,
     },
     /// The output cannot be created at all.
-    #[error("cannot record to {path}: {reason}; choose a writable .mp4 path")]
+    #[error("cannot record to {path}: {cause}; choose a writable .mp4 path")]
     Unwritable {
         /// The output file.
         path: String,
         /// Why.
-        reason: String,
+        cause: Unwritable,
     },
-    /// The encoder or muxer refused the data.
-    #[error("recording failed while encoding: {0}")]
-    Encode(String),
+    /// The recording cannot start with these pictures.
+    #[error("cannot record {width}x{height} pictures at {out_w}x{out_h}: at least 2x2 is needed")]
+    TooSmall {
+        /// The pictures' width.
+        width: u32,
+        /// Their height.
+        height: u32,
+        /// The clip's width.
+        out_w: u32,
+        /// The clip's height.
+        out_h: u32,
+    },
+    /// The encoder refused a picture.
+    #[error("recording failed while encoding: {cause}")]
+    Encode {
+        /// The platform encoder's account.
+        cause: encoder::EncodeError,
+    },
+    /// The MP4 muxer refused a sample.
+    #[error("recording failed while writing MP4 samples: {cause}")]
+    Mux {
+        /// The muxer's account.
+        cause: muxide::fragmented::FragmentedError,
+    },
+    /// A picture could not be scaled to the clip's size.
+    #[error("recording failed while scaling a picture: {cause}")]
+    Scale {
+        /// The resizer's account.
+        cause: crate::resize::ResizeError,
+    },
+    /// A planar picture of another size than the clip.
+    #[error("an I420 frame of {width}x{height} does not fit the {out_w}x{out_h} recording")]
+    FrameSize {
+        /// The frame's width.
+        width: u32,
+        /// Its height.
+        height: u32,
+        /// The clip's width.
+        out_w: u32,
+        /// The clip's height.
+        out_h: u32,
+    },
+    /// The encoder's first keyframe lacks the parameter sets an MP4 needs.
+    #[error("recording failed: the first keyframe carries no SPS/PPS")]
+    NoParameterSets,
+    /// The recorder thread panicked; what it wrote before plays.
+    #[error("the recorder thread panicked; what was written before it plays")]
+    Panicked,
+}
+
+/// Why the output file cannot be recorded to.
+#[derive(Debug, thiserror::Error)]
+pub enum Unwritable {
+    /// The file cannot be created.
+    #[error("{0}")]
+    Create(io::Error),
+    /// The recorder thread cannot start.
+    #[error("cannot start the recorder thread: {0}")]
+    Thread(io::Error),
 }
 
 impl RecordError {
@@ -71,8 +127,8 @@ impl RecordError {
 }
 
 impl From<encoder::EncodeError> for RecordError {
-    fn from(error: encoder::EncodeError) -> Self {
-        RecordError::Encode(error.0)
+    fn from(cause: encoder::EncodeError) -> Self {
+        RecordError::Encode { cause }
     }
 }
 
@@ -178,13 +234,10 @@ impl Recorder {
         encoders: &dyn VideoEncoders,
     ) -> Result<Self, RecordError> {
         let unwritable =
-            |reason: String| RecordError::Unwritable { path: path.display().to_string(), reason };
-        if width < 2 || height < 2 {
-            return Err(unwritable(format!("frames of {width}x{height} are too small to encode")));
-        }
+            |cause| RecordError::Unwritable { path: path.display().to_string(), cause };
         let (out_w, out_h) = options.output_size.unwrap_or((width, height));
-        if out_w < 2 || out_h < 2 {
-            return Err(unwritable(format!("an output size of {out_w}x{out_h} is too small")));
+        if width < 2 || height < 2 || out_w < 2 || out_h < 2 {
+            return Err(RecordError::TooSmall { width, height, out_w, out_h });
         }
         let (even_w, even_h) = (out_w & !1, out_h & !1);
         let mut writer = Mp4Writer::create(
@@ -194,7 +247,10 @@ impl Recorder {
             (options.keyframe_interval_s * 1000.0).round().max(100.0) as u32,
             audio,
         )
-        .map_err(|e| unwritable(e.to_string()))?;
+        .map_err(|error| match error {
+            RecordError::Write { cause, .. } => unwritable(Unwritable::Create(cause)),
+            other => other,
+        })?;
         let settings = EncoderSettings {
             bitrate_bps: options
                 .bitrate_bps
@@ -251,7 +307,7 @@ impl Recorder {
                     duration_s: last_time,
                 })
             })
-            .map_err(|e| unwritable(format!("cannot start the recorder thread: {e}")))?;
+            .map_err(|e| unwritable(Unwritable::Thread(e)))?;
         Ok(Self {
             sender: Some(sender),
             thread: Some(thread),
@@ -302,7 +358,7 @@ impl Recorder {
     pub fn finish(mut self) -> Result<RecordStats, RecordError> {
         drop(self.sender.take());
         let thread = self.thread.take().expect("finish runs once");
-        thread.join().map_err(|_| RecordError::Encode("the recorder thread panicked".into()))?
+        thread.join().map_err(|_| RecordError::Panicked)?
     }
 }
 
@@ -312,18 +368,18 @@ fn planes_of(frame: RecordFrame, out: (u32, u32), even: (u32, u32)) -> Result<I4
     match frame.pixels {
         Pixels::I420(bytes) => I420::from_planes(bytes, frame.width, frame.height)
             .filter(|p| (p.width, p.height) == even)
-            .ok_or_else(|| {
-                RecordError::Encode(format!(
-                    "an I420 frame of {}x{} does not fit the {}x{} recording",
-                    frame.width, frame.height, even.0, even.1
-                ))
+            .ok_or(RecordError::FrameSize {
+                width: frame.width,
+                height: frame.height,
+                out_w: even.0,
+                out_h: even.1,
             }),
         Pixels::Rgba(rgba) if (frame.width, frame.height) == out => {
             Ok(I420::from_rgba(&rgba, out.0, out.1))
         }
         Pixels::Rgba(rgba) => {
             let scaled = crate::resize::rgba(&rgba, (frame.width, frame.height), out)
-                .map_err(|e| RecordError::Encode(e.to_string()))?;
+                .map_err(|cause| RecordError::Scale { cause })?;
             Ok(I420::from_rgba(&scaled, out.0, out.1))
         }
     }

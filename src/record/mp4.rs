@@ -239,7 +239,7 @@ impl<S: FragmentSink> Mp4Writer<S> {
             self.fragment_starts.1.get_or_insert(pts);
             muxer
                 .write_audio(pts, pts, &packet.data)
-                .map_err(|e| RecordError::Encode(e.to_string()))?;
+                .map_err(|cause| RecordError::Mux { cause })?;
         }
         // Written packets are not needed again (a live recording would keep them all).
         self.audio_packets.drain(..written);
@@ -281,7 +281,7 @@ impl<S: FragmentSink> Mp4Writer<S> {
                     .cloned()
             };
             let (Some(sps), Some(pps)) = (find(NAL_SPS), find(NAL_PPS)) else {
-                return Err(RecordError::Encode("the first keyframe carries no SPS/PPS".into()));
+                return Err(RecordError::NoParameterSets);
             };
             let mut config = FragmentConfig::new(self.width, self.height, TIMESCALE)
                 .with_fragment_duration_ms(self.fragment_ms);
@@ -300,7 +300,7 @@ impl<S: FragmentSink> Mp4Writer<S> {
                 }
                 None => FragmentedMuxer::new(config),
             }
-            .map_err(|e| RecordError::Encode(e.to_string()))?;
+            .map_err(|cause| RecordError::Mux { cause })?;
             let init = muxer.init_segment();
             let init = with_colour_box(&init).unwrap_or_else(|| {
                 tracing::warn!("the MP4 init segment has an unexpected layout; no colr box added");
@@ -335,7 +335,7 @@ impl<S: FragmentSink> Mp4Writer<S> {
         let muxer = self.muxer.as_mut().expect("created above");
         muxer
             .write_video(pts, pts, &sample, picture.is_key)
-            .map_err(|e| RecordError::Encode(e.to_string()))?;
+            .map_err(|cause| RecordError::Mux { cause })?;
         self.last_pts = Some(pts);
         self.samples += 1;
         Ok(())
