@@ -14,6 +14,8 @@ struct AnalysisUniform {
     // x: range sigma (0..1 colour) for class votes, y: for soft maps, z: the membership a
     // pixel needs to belong to a region
     range: vec4f,
+    // 1 for each region set people stay out of (where the person mask says someone is)
+    spare: vec4f,
 }
 
 // Which inputs this pipeline variant reads. Pipeline constants rather than uniforms, so unused
@@ -133,6 +135,11 @@ fn fs_main(in: VertexOut) -> Outputs {
             person_depth.r = mix(old_pd.r, person_depth.r, alpha * mix(0.5, 1.0, certainty_person));
             person_depth.g = mix(old_pd.g, person_depth.g, alpha);
         }
+    }
+    if HAS_REGIONS && HAS_PERSON {
+        // A person in front of a wall keeps their own pixels, whatever the segmentation model
+        // reads there: the person model is the one that knows people.
+        masks *= 1.0 - analysis.spare * smoothstep(0.35, 0.65, person_depth.r);
     }
     var out: Outputs;
     out.masks = masks;

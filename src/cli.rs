@@ -440,7 +440,8 @@ pub struct RegionsArgs {
     /// GPU): the share of pixels whose true surface stays but whose region changes.
     #[arg(long, default_value_t = 0)]
     pub flicker: u32,
-    /// Print `{"frames", "iou": {wall, floor, ceiling, furniture}, "furniture_painted"}` as JSON
+    /// Print `{"frames", "iou": {wall, floor, ceiling, furniture}, "furniture_painted",
+    /// "person_painted"}` as JSON
     /// (with `"flicker": {"alone", "fused", "displayed"}` when measured, each `{"changed",
     /// "wall_iou"}`).
     #[arg(long)]

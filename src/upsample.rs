@@ -142,6 +142,22 @@ pub fn upsample_scalar(map: &ScalarMap, guide: &RgbImage, filter: JointBilateral
     ScalarMap { width: guide.width(), height: guide.height(), values }
 }
 
+/// Keeps people out of the region sets that spare them (`spares[k]`), as the compositor's
+/// analysis pass does: each such set's membership (`spares.len()` values per pixel) is scaled
+/// down where the frame-size person mask says someone is.
+pub fn spare_people(membership: &mut [f32], spares: &[bool], person: &ScalarMap) {
+    let k = spares.len().max(1);
+    for (pixel, &p) in membership.chunks_exact_mut(k).zip(&person.values) {
+        let t = ((p - 0.35) / 0.3).clamp(0.0, 1.0);
+        let someone = t * t * (3.0 - 2.0 * t);
+        for (value, &spare) in pixel.iter_mut().zip(spares) {
+            if spare {
+                *value *= 1.0 - someone;
+            }
+        }
+    }
+}
+
 /// Region membership of every pixel of `frame` in each class set, refined by the picture: a
 /// fast guided filter (He and Sun 2015) of the map's [`ClassMap::set_membership`] against the
 /// frame's colour, fitted on a grid of `GUIDED_CELL`-pixel square averages and applied per pixel. The CPU twin

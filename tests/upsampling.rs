@@ -341,3 +341,63 @@ fn temporal_smoothing_follows_a_panning_camera() {
     assert!(trailing > 0.002, "the pan must move the masks for this test to mean anything");
     assert!(following < trailing * 0.7, "the history does not follow the picture");
 }
+
+/// A person (the person model's mask) in front of a wall and a sofa: the wall layer's region
+/// leaves their pixels alone, whatever the class map says there, while the sofa layer keeps
+/// every pixel of the sofa (people are kept out of the surfaces behind them only). The CPU twin
+/// that `bench regions` measures with agrees with the GPU.
+#[test]
+fn a_wall_layer_leaves_a_person_in_front_of_it_alone_and_a_sofa_layer_keeps_its_pixels() {
+    let (picture, truth) = composite();
+    let person = ScalarMap { width: LOW, height: LOW, values: low_res(&truth) };
+    // The left half of the picture is wall, the right half sofa; the person stands across both.
+    let classes = ClassMap {
+        width: LOW,
+        height: LOW,
+        classes: (0..LOW * LOW).map(|i| if i % LOW < LOW / 2 { 1 } else { 2 }).collect(),
+        labels: labels(),
+        probabilities: None,
+    };
+    let context = RenderContext::headless().expect("GPU adapter");
+    let preset = Preset::parse(
+        "[[layer]]\neffect = \"repaint\"\nregion = [\"wall\"]\ncolour = \"#ff0000\"\n\
+         [[layer]]\neffect = \"repaint\"\nregion = [\"sofa\"]\ncolour = \"#00ff00\"\n",
+        "t",
+        "t",
+        None,
+    )
+    .expect("preset");
+    let mut compositor =
+        Compositor::new(&context, SIZE, SIZE, &preset.layers, &[]).expect("compositor");
+    let rgba = RgbaImage::from_fn(SIZE, SIZE, |x, y| {
+        let p = picture.get_pixel(x, y).0;
+        image::Rgba([p[0], p[1], p[2], 255])
+    });
+    let input = CompositorInput {
+        pixels: FramePixels::Rgba(rgba.as_raw()),
+        classes: Some(&classes),
+        person: Some(&person),
+        depth: None,
+        motions: None,
+        stylized: None,
+    };
+    compositor.render(&context, &input).expect("renders");
+    let masks = readback::read_rgba16f(&context, compositor.analysis_textures().0).expect("read");
+    let mask = |set: u32, x: u32, y: u32| masks[((y * SIZE + x) * 4 + set) as usize];
+    // Deep inside the person, on each half; outside them, on each half.
+    assert!(mask(0, 170, 270) < 0.05, "the wall layer paints the person: {}", mask(0, 170, 270));
+    assert!(mask(0, 30, 270) > 0.95, "the wall beside the person: {}", mask(0, 30, 270));
+    assert!(mask(1, 340, 270) > 0.95, "the sofa under the person: {}", mask(1, 340, 270));
+    assert!(mask(1, 480, 270) > 0.95, "the sofa beside the person: {}", mask(1, 480, 270));
+
+    let sets = [vec![1u8], vec![2u8]];
+    let mut cpu = upsample::guided_membership(&classes, &sets, &picture);
+    let full = upsample::upsample_scalar(&person, &picture, JointBilateral::for_maps());
+    upsample::spare_people(&mut cpu, &[true, false], &full);
+    let threshold = dreamlens::render::AnalysisFilter::default().region_threshold;
+    let differ = (0..(SIZE * SIZE) as usize)
+        .filter(|&i| (cpu[i * 2] >= threshold) != (masks[i * 4] > 0.5))
+        .count();
+    let share = differ as f64 / f64::from(SIZE * SIZE);
+    assert!(share < 0.02, "the CPU twin's wall differs from the GPU's on {share:.4} of pixels");
+}

@@ -346,6 +346,9 @@ fn open_analyzers(
     for layer in &plan.dropped {
         eprintln!("note: the {} layer is off: {}", layer.effect, layer.reason);
     }
+    if let Some(reason) = &plan.unspared {
+        eprintln!("note: people are not kept out of the walls, floor and ceiling: {reason}");
+    }
     super::report_providers(first.sessions());
     if let Some(label) = first.restyle_label() {
         eprintln!("restyle engine: {label}");

@@ -8,14 +8,15 @@ use std::process::ExitCode;
 
 use dreamlens::{
     capture::demo::{self, DemoSurface},
+    effects::RegionSelector,
     effects::preset::Preset,
     fusion::ClassFusion,
     inference::{AnalysisModels, SceneAnalyzer, SessionOptions},
     projection::{Thumbnail, estimate_flow},
     render::{AnalysisFilter, Compositor, CompositorInput, FramePixels, RenderContext, readback},
-    scene::{ClassMap, MapMotions, Region},
+    scene::{ClassMap, MapMotions, Region, ScalarMap},
     store::ModelStore,
-    upsample,
+    upsample::{self, JointBilateral},
 };
 use image::RgbImage;
 
@@ -33,14 +34,24 @@ const FRAME_GAP_S: f32 = 0.1;
 /// Where the flicker measure starts along the camera's sweep, in seconds.
 const FLICKER_START_S: f32 = 3.0;
 
-/// The segmentation model, with fusion over consecutive frames when asked.
+/// The segmentation model, with fusion over consecutive frames when asked, and the person
+/// model that keeps people out of the regions, as region layers do where it is installed.
 struct Segmenter {
     analyzer: SceneAnalyzer,
+    people: Option<SceneAnalyzer>,
     fusion: ClassFusion,
     model: String,
 }
 
 impl Segmenter {
+    /// The person mask of `frame`, where the person model runs.
+    fn person(&mut self, frame: &RgbImage) -> anyhow::Result<Option<ScalarMap>> {
+        match &mut self.people {
+            Some(people) => Ok(people.analyze(frame)?.person),
+            None => Ok(None),
+        }
+    }
+
     /// The class map of `frame`; `fused` blends its class probabilities with the history of
     /// the frames given before it.
     fn classes(&mut self, frame: &RgbImage, fused: bool) -> anyhow::Result<ClassMap> {
@@ -62,7 +73,12 @@ impl Segmenter {
 /// Which measured regions every pixel of `frame` belongs to, one bit each (bit k for
 /// `MEASURED[k]`): each region's membership from its class map, upsampled edge-aware, against
 /// `threshold`, as a region layer takes it.
-fn regions_of(classes: &ClassMap, frame: &RgbImage, threshold: f32) -> Vec<u8> {
+fn regions_of(
+    classes: &ClassMap,
+    person: Option<&ScalarMap>,
+    frame: &RgbImage,
+    threshold: f32,
+) -> Vec<u8> {
     let sets: Vec<Vec<u8>> = MEASURED
         .iter()
         .map(|(region, _)| {
@@ -72,7 +88,12 @@ fn regions_of(classes: &ClassMap, frame: &RgbImage, threshold: f32) -> Vec<u8> {
                 .collect()
         })
         .collect();
-    let membership = upsample::guided_membership(classes, &sets, frame);
+    let mut membership = upsample::guided_membership(classes, &sets, frame);
+    if let Some(person) = person {
+        let person = upsample::upsample_scalar(person, frame, JointBilateral::for_maps());
+        let spares = MEASURED.map(|(region, _)| RegionSelector::Named(vec![region.name().into()]));
+        upsample::spare_people(&mut membership, &spares.map(|r| r.spares_people()), &person);
+    }
     membership
         .chunks_exact(MEASURED.len())
         .map(|cell| {
@@ -117,7 +138,12 @@ impl Displayed {
     /// The measured regions of `frame` as the window shows them (bit k for `MEASURED[k]`, set
     /// where the region's mask is over a half): `classes` refined by the picture, against the
     /// threshold, smoothed over the frames before.
-    fn regions(&mut self, frame: &RgbImage, classes: &ClassMap) -> anyhow::Result<Vec<u8>> {
+    fn regions(
+        &mut self,
+        frame: &RgbImage,
+        classes: &ClassMap,
+        person: Option<&ScalarMap>,
+    ) -> anyhow::Result<Vec<u8>> {
         let rgba = dreamlens::render::rgba_bytes(frame);
         let thumbnail = Thumbnail::of(frame);
         let motions = MapMotions {
@@ -133,7 +159,7 @@ impl Displayed {
         let input = CompositorInput {
             pixels: FramePixels::Rgba(&rgba),
             classes: Some(classes),
-            person: None,
+            person,
             depth: None,
             motions: Some(&motions),
             stylized: None,
@@ -194,9 +220,10 @@ fn flicker(
         let frame = demo::render(size.0, size.1, t_s);
         let truth = demo::labels(size.0, size.1, t_s);
         let classes = segmenter.classes(&frame, of != FlickerOf::Alone)?;
+        let person = segmenter.person(&frame)?;
         let regions = match &mut displayed {
-            Some(displayed) => displayed.regions(&frame, &classes)?,
-            None => regions_of(&classes, &frame, threshold),
+            Some(displayed) => displayed.regions(&frame, &classes, person.as_ref())?,
+            None => regions_of(&classes, person.as_ref(), &frame, threshold),
         };
         for (&bits, &surface) in regions.iter().zip(&truth) {
             let (predicted, wall) = (bits & 1 != 0, surface == DemoSurface::Wall);
@@ -220,17 +247,24 @@ fn flicker(
     })
 }
 
+/// What a wall repaint must leave alone: the share of each such surface's pixels it touches.
+struct Spared {
+    furniture: f64,
+    person: f64,
+}
+
 /// Each measured region's IoU against the exact labels over `args.frames` frames spread along
-/// the camera's sweep, and the share of furniture pixels a wall repaint touches.
+/// the camera's sweep, and the shares of furniture and person pixels a wall repaint touches.
 fn accuracy(
     segmenter: &mut Segmenter,
     args: &RegionsArgs,
     threshold: f32,
-) -> anyhow::Result<(Vec<(&'static str, f64)>, f64)> {
+) -> anyhow::Result<(Vec<(&'static str, f64)>, Spared)> {
     let (width, height) = args.size;
     let mut intersection = [0u64; 4];
     let mut union = [0u64; 4];
     let (mut furniture, mut furniture_as_wall) = (0u64, 0u64);
+    let (mut people, mut people_as_wall) = (0u64, 0u64);
     // The camera's pan repeats about every 18 s: spread the frames over one sweep.
     for i in 0..args.frames {
         let t_s = i as f32 * 18.0 / args.frames as f32;
@@ -243,17 +277,26 @@ fn accuracy(
         let frame = demo::render(width, height, t_s);
         let truth = demo::labels(width, height, t_s);
         let classes = segmenter.classes(&frame, args.fused_frames > 0)?;
-        let regions = regions_of(&classes, &frame, threshold);
+        let person = segmenter.person(&frame)?;
+        let regions = regions_of(&classes, person.as_ref(), &frame, threshold);
         for (&predicted, &surface) in regions.iter().zip(&truth) {
             for (k, (_, exact)) in MEASURED.iter().enumerate() {
                 let (p, t) = (predicted & (1 << k) != 0, surface == *exact);
                 intersection[k] += u64::from(p && t);
                 union[k] += u64::from(p || t);
             }
-            if surface == DemoSurface::Furniture {
-                furniture += 1;
-                // Bit 0: the wall.
-                furniture_as_wall += u64::from(predicted & 1 != 0);
+            // Bit 0: the wall.
+            let as_wall = u64::from(predicted & 1 != 0);
+            match surface {
+                DemoSurface::Furniture => {
+                    furniture += 1;
+                    furniture_as_wall += as_wall;
+                }
+                DemoSurface::Person => {
+                    people += 1;
+                    people_as_wall += as_wall;
+                }
+                _ => {}
             }
         }
     }
@@ -262,7 +305,12 @@ fn accuracy(
         .enumerate()
         .map(|(k, (region, _))| (region.name(), intersection[k] as f64 / union[k].max(1) as f64))
         .collect();
-    Ok((iou, furniture_as_wall as f64 / furniture.max(1) as f64))
+    let share = |part: u64, whole: u64| part as f64 / whole.max(1) as f64;
+    let spared = Spared {
+        furniture: share(furniture_as_wall, furniture),
+        person: share(people_as_wall, people),
+    };
+    Ok((iou, spared))
 }
 
 pub fn run(
@@ -276,8 +324,19 @@ pub fn run(
     if let Some(stage) = disabled.first() {
         anyhow::bail!("the segmentation model cannot run: {}", stage.reason);
     }
-    let mut segmenter =
-        Segmenter { analyzer, fusion: ClassFusion::default(), model: args.segmentation.clone() };
+    let people =
+        AnalysisModels { person: AnalysisModels::default().person, ..AnalysisModels::none() };
+    let (people, people_off) = SceneAnalyzer::open(store, &people, options)?;
+    let people = match people_off.first() {
+        Some(stage) => {
+            eprintln!("note: people are not kept out of the regions: {}", stage.reason);
+            None
+        }
+        None => Some(people),
+    };
+    let fusion = ClassFusion::default();
+    let model = args.segmentation.clone();
+    let mut segmenter = Segmenter { analyzer, people, fusion, model };
     let (width, height) = args.size;
     let threshold =
         args.region_threshold.unwrap_or_else(|| AnalysisFilter::default().region_threshold);
@@ -294,7 +353,8 @@ pub fn run(
         let mut report = serde_json::json!({
             "frames": args.frames,
             "iou": iou.iter().map(|(k, v)| (k.to_string(), serde_json::json!(v))).collect::<serde_json::Map<_, _>>(),
-            "furniture_painted": painted,
+            "furniture_painted": painted.furniture,
+            "person_painted": painted.person,
         });
         if let Some([alone, fused, displayed]) = flickers {
             let entry =
@@ -320,7 +380,8 @@ pub fn run(
     for (name, value) in &iou {
         println!("{:<40} {value:>8.3}", format!("IoU {name}"));
     }
-    println!("{:<40} {painted:>8.3}", "furniture a wall repaint touches");
+    println!("{:<40} {:>8.3}", "furniture a wall repaint touches", painted.furniture);
+    println!("{:<40} {:>8.3}", "people a wall repaint touches", painted.person);
     if let Some([alone, fused, displayed]) = flickers {
         println!(
             "region flicker over {} frames at 10 fps (share of steady pixels that change region; wall IoU over them):",

@@ -103,6 +103,21 @@ impl RegionSelector {
     pub fn needs_segmentation(&self) -> bool {
         matches!(self, RegionSelector::Named(_))
     }
+
+    /// True when people must stay out of the selected pixels, where a person mask is at hand: a
+    /// layer on the room's surfaces behind them (walls, floor, ceiling) never paints a person
+    /// standing in front, whatever the segmentation model reads there. Layers on furniture keep
+    /// every pixel the model gives them: the person model's false alarms on upholstery would cut
+    /// holes in a re-textured sofa.
+    pub fn spares_people(&self) -> bool {
+        let RegionSelector::Named(names) = self else { return false };
+        let behind_people = |name: &String| {
+            let region = Region::ALL.into_iter().find(|r| r.name() == name);
+            let region = region.unwrap_or_else(|| Region::of_label(name));
+            matches!(region, Region::Wall | Region::Floor | Region::Ceiling)
+        };
+        !names.is_empty() && names.iter().all(behind_people)
+    }
 }
 
 /// Procedural surface patterns the project draws itself.
@@ -403,6 +418,17 @@ mod tests {
 
     fn labels() -> Vec<String> {
         ["other", "wall", "floor", "sofa", "rug"].map(String::from).to_vec()
+    }
+
+    #[test]
+    fn people_stay_out_of_the_surfaces_behind_them_only() {
+        let named =
+            |names: &[&str]| RegionSelector::Named(names.iter().map(|n| (*n).into()).collect());
+        assert!(named(&["wall"]).spares_people());
+        assert!(named(&["wall", "floor", "rug"]).spares_people());
+        assert!(!named(&["furniture"]).spares_people());
+        assert!(!named(&["wall", "person"]).spares_people());
+        assert!(!RegionSelector::Everything.spares_people());
     }
 
     #[test]

@@ -190,7 +190,7 @@ impl Preset {
 
     /// True when some layer needs the person mask.
     pub fn needs_person(&self) -> bool {
-        self.layers.iter().any(|l| l.effect.needs_person())
+        self.layers.iter().any(|l| l.effect.needs_person() || l.region.spares_people())
     }
 
     /// True when some layer needs depth.

@@ -23,6 +23,9 @@ pub struct LayerPlan {
     pub luts: Vec<Lut>,
     /// Layers turned off, with the reason.
     pub dropped: Vec<DroppedLayer>,
+    /// Why people are not kept out of the walls, floor and ceiling, when layers on them run
+    /// without the person model.
+    pub unspared: Option<String>,
 }
 
 impl LayerPlan {
@@ -31,7 +34,10 @@ impl LayerPlan {
     pub fn new(preset: &Preset, disabled: &[DisabledStage], style_off: Option<String>) -> Self {
         let stage_off =
             |stage: &str| disabled.iter().find(|d| d.stage == stage).map(|d| d.reason.clone());
-        let mut plan = LayerPlan { layers: Vec::new(), luts: Vec::new(), dropped: Vec::new() };
+        let spares = preset.layers.iter().any(|l| l.region.spares_people());
+        let unspared = spares.then(|| stage_off("person")).flatten();
+        let mut plan =
+            LayerPlan { layers: Vec::new(), luts: Vec::new(), dropped: Vec::new(), unspared };
         let mut luts = preset.luts.iter();
         for layer in &preset.layers {
             let lut = matches!(layer.effect, Effect::Lut { .. }).then(|| luts.next()).flatten();

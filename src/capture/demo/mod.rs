@@ -2,10 +2,12 @@
 //! slowly moving virtual camera. It needs no files and no camera, so every effect can be seen with
 //! zero set-up, and it knows the surface of every pixel, so region analysis can be measured on it.
 
+mod person;
 mod room;
 
 use glam::Vec3;
 use image::RgbImage;
+use person::Person;
 use room::{Block, Material, Piece, ROOM_MAX, ROOM_MIN};
 
 /// The virtual camera at time `t_s`: a slow sway and pan around the room.
@@ -98,8 +100,8 @@ struct Hit<'a> {
     block: Option<&'a Block>,
 }
 
-/// The nearest surface along `dir` from `eye`.
-fn cast<'a>(eye: Vec3, dir: Vec3, pieces: &'a [Piece]) -> Hit<'a> {
+/// The nearest surface along `dir` from `eye`, the person (when one walks by) included.
+fn cast<'a>(eye: Vec3, dir: Vec3, pieces: &'a [Piece], person: Option<&Person>) -> Hit<'a> {
     let inv = dir.recip();
     let (distance, normal) = hit_room(eye, inv);
     let material = if normal.y > 0.5 {
@@ -123,6 +125,10 @@ fn cast<'a>(eye: Vec3, dir: Vec3, pieces: &'a [Piece]) -> Hit<'a> {
             }
         }
     }
+    if let Some((distance, limb)) = person.and_then(|p| p.hit(eye, dir, hit.distance)) {
+        let normal = limb.normal(eye + dir * distance);
+        hit = Hit { distance, normal, material: limb.material, block: None };
+    }
     hit
 }
 
@@ -134,9 +140,27 @@ fn to_box(point: Vec3, min: Vec3, max: Vec3) -> (f32, Vec3) {
 
 /// How much of the sky a surface point sees past nearby furniture, 0 (none) to 1: soft contact
 /// shadows under and behind every piece, in closed form per box instead of by sampling rays.
-fn ambient_visibility(point: Vec3, normal: Vec3, pieces: &[Piece], own: Option<&Block>) -> f32 {
+fn ambient_visibility(
+    point: Vec3,
+    normal: Vec3,
+    pieces: &[Piece],
+    own: Option<&Block>,
+    person: Option<&Person>,
+) -> f32 {
     const REACH: f32 = 0.45;
     let mut occlusion = 0.0;
+    let mut occlude = |distance: f32, nearest: Vec3| {
+        if (1e-5..REACH).contains(&distance) {
+            let facing = normal.dot((nearest - point) / distance).max(0.0);
+            let closeness = 1.0 - distance / REACH;
+            occlusion += closeness * closeness * facing;
+        }
+    };
+    // The person darkens the floor under their feet (their own limbs each other a little).
+    for limb in person.iter().flat_map(|p| &p.limbs) {
+        let (distance, nearest) = limb.to_surface(point);
+        occlude(distance, nearest);
+    }
     for piece in pieces {
         if to_box(point, piece.min, piece.max).0 > REACH {
             continue;
@@ -146,12 +170,7 @@ fn ambient_visibility(point: Vec3, normal: Vec3, pieces: &[Piece], own: Option<&
                 continue;
             }
             let (distance, nearest) = to_box(point, block.min, block.max);
-            if !(1e-5..REACH).contains(&distance) {
-                continue;
-            }
-            let facing = normal.dot((nearest - point) / distance).max(0.0);
-            let closeness = 1.0 - distance / REACH;
-            occlusion += closeness * closeness * facing;
+            occlude(distance, nearest);
         }
     }
     // Corners of the room darken too.
@@ -205,23 +224,28 @@ pub enum DemoSurface {
     Window,
     /// The painting on the wall.
     Picture,
+    /// The person who walks by now and then.
+    Person,
 }
 
 /// The exact surface of every pixel of [`render`]`(width, height, t_s)`, row by row: the truth
 /// region analysis is measured against.
 pub fn labels(width: u32, height: u32, t_s: f32) -> Vec<DemoSurface> {
     let pieces = room::pieces();
+    let person = Person::at(t_s);
     let camera = Camera::at(width, height, t_s);
-    const ALL: [DemoSurface; 6] = [
+    const ALL: [DemoSurface; 7] = [
         DemoSurface::Wall,
         DemoSurface::Floor,
         DemoSurface::Ceiling,
         DemoSurface::Furniture,
         DemoSurface::Window,
         DemoSurface::Picture,
+        DemoSurface::Person,
     ];
     let codes = per_pixel(width, height, 1, |index, out| {
-        let surface = cast(camera.eye, camera.ray(index), &pieces).material.surface();
+        let hit = cast(camera.eye, camera.ray(index), &pieces, person.as_ref());
+        let surface = hit.material.surface();
         out[0] = ALL.iter().position(|s| *s == surface).expect("every surface is listed") as u8;
     });
     codes.into_iter().map(|c| ALL[c as usize]).collect()
@@ -250,6 +274,7 @@ impl Gamma {
 /// Renders the demo room at time `t_s` seconds.
 pub fn render(width: u32, height: u32, t_s: f32) -> RgbImage {
     let pieces = room::pieces();
+    let person = Person::at(t_s);
     let camera = Camera::at(width, height, t_s);
     let gamma = Gamma::new();
     // A recessed ceiling light shining down, and daylight from the window.
@@ -257,13 +282,14 @@ pub fn render(width: u32, height: u32, t_s: f32) -> RgbImage {
     let window_centre = Vec3::new(-3.1, 1.55, -2.0);
     let pixels = per_pixel(width, height, 3, |index, px| {
         let dir = camera.ray(index);
-        let hit = cast(camera.eye, dir, &pieces);
+        let hit = cast(camera.eye, dir, &pieces, person.as_ref());
         let point = camera.eye + dir * hit.distance;
         let base = room::albedo(hit.material, hit.block, point, hit.normal);
         let colour = if hit.material == Material::Window {
             base
         } else {
-            let ambient = ambient_visibility(point, hit.normal, &pieces, hit.block);
+            let ambient =
+                ambient_visibility(point, hit.normal, &pieces, hit.block, person.as_ref());
             let to_lamp = lamp - point;
             let lamp_distance = to_lamp.length();
             let downward = (-to_lamp.y / lamp_distance).max(0.0).sqrt();
@@ -328,6 +354,28 @@ mod tests {
         assert_eq!(at(300, 80), DemoSurface::Wall);
         assert_eq!(at(240, 100), DemoSurface::Furniture);
         assert_eq!(labels.len(), 320 * 180);
+    }
+
+    /// The person walking by, checked by eye on the 320x180 view at t = 8.5 s: head, shirt and
+    /// jeans, with the wall beside and the floor in front still theirs; between walks nobody is
+    /// there.
+    #[test]
+    fn the_person_walking_by_is_labelled_where_the_picture_shows_them() {
+        let labels = labels(320, 180, 8.5);
+        let at = |x: usize, y: usize| labels[y * 320 + x];
+        assert_eq!(at(165, 50), DemoSurface::Person, "head");
+        assert_eq!(at(168, 80), DemoSurface::Person, "shirt");
+        assert_eq!(at(165, 130), DemoSurface::Person, "jeans");
+        assert_eq!(at(156, 80), DemoSurface::Wall);
+        assert_eq!(at(165, 175), DemoSurface::Floor);
+        let people = |t_s| labels_at(t_s).iter().filter(|s| **s == DemoSurface::Person).count();
+        let (walking, between) = (people(8.5), people(2.0));
+        assert!(walking > 320 * 180 / 40, "the person covers {walking} pixels");
+        assert_eq!(between, 0, "nobody walks at t = 2 s");
+    }
+
+    fn labels_at(t_s: f32) -> Vec<DemoSurface> {
+        labels(320, 180, t_s)
     }
 
     #[test]

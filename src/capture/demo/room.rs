@@ -32,6 +32,14 @@ pub enum Material {
     WindowFrame,
     Curtain([f32; 3]),
     Painting,
+    /// The walking person's clothes and shoes.
+    Clothes([f32; 3]),
+    /// The person's hands and neck.
+    Skin([f32; 3]),
+    /// The person's head: face and hair around its centre.
+    Head {
+        centre: Vec3,
+    },
 }
 
 impl Material {
@@ -49,6 +57,7 @@ impl Material {
             | Material::Books => DemoSurface::Furniture,
             Material::Window | Material::WindowFrame | Material::Curtain(_) => DemoSurface::Window,
             Material::Painting => DemoSurface::Picture,
+            Material::Clothes(_) | Material::Skin(_) | Material::Head { .. } => DemoSurface::Person,
         }
     }
 }
@@ -332,6 +341,14 @@ pub fn albedo(material: Material, block: Option<&Block>, point: Vec3, normal: Ve
             }
         }
         Material::WindowFrame => [0.9, 0.9, 0.88],
+        Material::Clothes(colour) => {
+            let weave =
+                hash((point.y * 160.0).floor(), (point.x * 160.0 + point.z * 160.0).floor());
+            let folds = value_noise(point.y * 9.0, point.x * 9.0 + point.z * 9.0) * 0.15;
+            scale(colour, 0.9 + 0.06 * weave - folds)
+        }
+        Material::Skin(colour) => colour,
+        Material::Head { centre } => super::person::head_albedo(centre, point),
         Material::Curtain(colour) => {
             let fold = (point.z * 40.0).sin() * 0.5 + 0.5;
             scale(colour, 0.7 + 0.3 * fold)

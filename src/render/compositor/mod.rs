@@ -659,6 +659,10 @@ impl Compositor {
                 self.filter.region_threshold,
                 0.0,
             ],
+            spare: std::array::from_fn(|k| {
+                let set = self.region_sets.get(k);
+                f32::from(u8::from(set.is_some_and(RegionSelector::spares_people)))
+            }),
         };
         context.queue.write_buffer(&self.analysis_uniform, 0, bytemuck::bytes_of(&uniform));
 

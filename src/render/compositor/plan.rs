@@ -36,6 +36,8 @@ pub(super) struct AnalysisUniform {
     pub(super) size: [f32; 4],
     pub(super) params: [f32; 4],
     pub(super) range: [f32; 4],
+    /// 1 for each region set that people stay out of (`RegionSelector::spares_people`).
+    pub(super) spare: [f32; 4],
 }
 
 /// Which shader a pass runs.
