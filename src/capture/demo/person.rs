@@ -146,7 +146,8 @@ impl Person {
         let neck = Vec3::new(x - 0.01, hip_y + 0.55, WALK_Z);
         limb(neck, neck + Vec3::Y * 0.08, 0.05, Material::Skin(SKIN));
         let head = neck + Vec3::new(-0.02, 0.2, 0.0);
-        limb(head - Vec3::Y * 0.03, head + Vec3::Y * 0.03, 0.1, Material::Head { centre: head });
+        let head_material = Material::Head { centre: head, skin: SKIN, hair: HAIR };
+        limb(head - Vec3::Y * 0.03, head + Vec3::Y * 0.03, 0.1, head_material);
         let min = limbs.iter().fold(Vec3::INFINITY, |m, l| m.min(l.a.min(l.b) - l.radius));
         let max = limbs.iter().fold(Vec3::NEG_INFINITY, |m, l| m.max(l.a.max(l.b) + l.radius));
         Some(Self { limbs, min, max })
@@ -162,12 +163,4 @@ impl Person {
             .filter(|(t, _)| *t < limit)
             .min_by(|a, b| a.0.total_cmp(&b.0))
     }
-}
-
-/// A head's colour at `point`: hair on the crown and the back of the head, skin on the face.
-pub fn head_albedo(centre: Vec3, point: Vec3) -> [f32; 3] {
-    let offset = (point - centre).normalize_or_zero();
-    // The face looks where the person walks (-x); hair covers what is above the brow and behind.
-    let hair = offset.y > 0.35 || offset.x > 0.2 - offset.y * 0.3;
-    if hair { HAIR } else { SKIN }
 }

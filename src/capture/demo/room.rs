@@ -36,9 +36,11 @@ pub enum Material {
     Clothes([f32; 3]),
     /// The person's hands and neck.
     Skin([f32; 3]),
-    /// The person's head: face and hair around its centre.
+    /// The person's head: a face of `skin` looking along -x, `hair` on the crown and behind.
     Head {
         centre: Vec3,
+        skin: [f32; 3],
+        hair: [f32; 3],
     },
 }
 
@@ -348,7 +350,11 @@ pub fn albedo(material: Material, block: Option<&Block>, point: Vec3, normal: Ve
             scale(colour, 0.9 + 0.06 * weave - folds)
         }
         Material::Skin(colour) => colour,
-        Material::Head { centre } => super::person::head_albedo(centre, point),
+        Material::Head { centre, skin, hair } => {
+            // Hair covers what is above the brow and the back of the head.
+            let offset = (point - centre).normalize_or_zero();
+            if offset.y > 0.35 || offset.x > 0.2 - offset.y * 0.3 { hair } else { skin }
+        }
         Material::Curtain(colour) => {
             let fold = (point.z * 40.0).sin() * 0.5 + 0.5;
             scale(colour, 0.7 + 0.3 * fold)
