@@ -139,7 +139,7 @@ fn fs_main(in: VertexOut) -> Outputs {
     if HAS_REGIONS && HAS_PERSON {
         // A person in front of a wall keeps their own pixels, whatever the segmentation model
         // reads there: the person model is the one that knows people.
-        masks *= 1.0 - analysis.spare * smoothstep(0.35, 0.65, person_depth.r);
+        masks *= 1.0 - analysis.spare * smoothstep(0.5, 0.8, person_depth.r);
     }
     var out: Outputs;
     out.masks = masks;

@@ -200,9 +200,10 @@ fn analyze_with_no_usable_model_fails_and_writes_nothing() {
 }
 
 /// The default model's regions, taken as the region layers take them, on the demo room's sweep:
-/// measured 2.6% of the furniture under a wall repaint and wall IoU 0.948 here (10.5% and 0.922
-/// when the layers took the class ids, unrefined). The bounds leave room for another CPU's int8
-/// kernels, which move a few border pixels, not whole pieces of furniture.
+/// measured 3.5% of the furniture under a wall repaint and wall IoU 0.941 here, with the person
+/// walking through five of the twelve frames (2.6% and 0.948 in the room without them; 10.5% and
+/// 0.922 when the layers took the class ids, unrefined). The bounds leave room for another CPU's
+/// int8 kernels, which move a few border pixels, not whole pieces of furniture.
 #[test]
 fn a_wall_repaint_keeps_off_the_demo_rooms_furniture() {
     let cache = tempfile::tempdir().expect("temp");
@@ -212,8 +213,8 @@ fn a_wall_repaint_keeps_off_the_demo_rooms_furniture() {
     let report: serde_json::Value =
         serde_json::from_slice(&output.stdout).expect("one JSON object");
     let painted = report["furniture_painted"].as_f64().unwrap_or(1.0);
-    assert!(painted < 0.04, "{report}");
-    assert!(report["iou"]["wall"].as_f64().unwrap_or(0.0) > 0.93, "{report}");
+    assert!(painted < 0.05, "{report}");
+    assert!(report["iou"]["wall"].as_f64().unwrap_or(0.0) > 0.925, "{report}");
 }
 
 #[test]
