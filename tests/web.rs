@@ -167,14 +167,16 @@ fn the_page_repaints_walls_as_native_process_does_records_a_clip_and_stays_on_it
     assert_eq!(summary["frame_copy"], "cpu", "{summary}");
     // The wasm kernels run in onnxruntime-web's worker, so the page keeps showing frames while
     // a model runs. With the kernels on the page's own thread no frame begins during a run
-    // (measured: none beside 40 runs). A run here lasts about as long as a frame or longer, both
-    // scaling with the same CPU, so frames begin beside at least every second run: measured 31
-    // beside 9 runs on one machine, 18-19 beside 21-22 on a faster one.
+    // (measured: none of 40 frames). Runs and frames both scale with the same CPU, and a model
+    // runs most of the time here, so a good share of the frames begin beside a run: measured 31
+    // of 40 on one machine, 18-19 on a faster one, and 12 once wall-paint also ran the person
+    // model (to keep people off the walls; its input is prepared on the page's thread). The
+    // bound, an eighth of the frames, stays far from both.
     let beside = summary["frames_beside_model_runs"].as_u64().unwrap_or(0);
-    let runs = summary["stages"]["segmentation"]["runs"].as_u64().unwrap_or(0);
+    let frames = summary["frames"].as_u64().unwrap_or(0);
     assert!(
-        runs > 0 && 2 * beside >= runs,
-        "{beside} frames shown beside {runs} model runs: runs hold the page"
+        frames > 0 && 8 * beside >= frames,
+        "{beside} of {frames} frames shown beside model runs: runs hold the page"
     );
 
     // The page's picture: its last frame, read back from the compositor as a PNG snapshot.
