@@ -42,7 +42,8 @@ python3 - "$out" <<'PY'
 # a model not found is left out (the page then says so and runs without it).
 import hashlib, os, pathlib, shutil, sys, tomllib, struct, zlib
 out = pathlib.Path(sys.argv[1])
-wanted = ["ade20k-mosaic", "ade20k-deeplabv3-mnv2", "selfie-segmentation", "tcmonodepth-small", "multistyle26"]
+wanted = ["ade20k-mosaic", "ade20k-deeplabv3-mnv2", "selfie-segmentation", "tcmonodepth-small", "multistyle26",
+          "arbitrary-style-predict", "arbitrary-style-transform"]
 cache = os.environ.get("DREAMLENS_CACHE_DIR") or os.path.join(
     os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "dreamlens", "models")
 roots = [pathlib.Path(cache)] + [pathlib.Path(p) for p in os.environ.get("DREAMLENS_MODEL_DIRS", "").split(os.pathsep) if p]

@@ -755,3 +755,71 @@ fn the_page_paints_the_room_with_the_style_network_as_native_process_does_and_a_
     assert_eq!(summary["stages"]["style"]["error"], serde_json::Value::Null, "{summary}");
     assert_eq!(summary["recording"], false, "typing started a recording: {summary}");
 }
+
+/// A picture chosen as the style, as a phone's gallery gives it to the page's picture chooser:
+/// the arbitrary-style pair reads the picture's style once and paints the room in it, landing
+/// near native `process` with a preset whose style layer names the same picture.
+#[test]
+fn a_picture_chosen_as_the_style_paints_the_room_as_native_process_does() {
+    let mut page = demo_page();
+    let (browser, origin, dir) = (&mut page.browser, &page.server.origin, page.dir.path());
+    let png = dir.join("frame.png");
+    let frame = image::open(&png).expect("the camera's frame").to_rgb8();
+    // A real photo as the style, as a PNG so the page and native decode the same pixels.
+    let style = dir.join("style.png");
+    common::photo("ADE_val_00000002").save(&style).expect("write style.png");
+    let preset = dir.join("picture-style.toml");
+    std::fs::write(
+        &preset,
+        "description = \"the room in the style of a picture\"\n\n\
+         [[layer]]\neffect = \"style\"\nimage = \"style.png\"\nstrength = 0.85\n",
+    )
+    .expect("write the preset");
+    let native = native_process(dir, &png, preset.to_str().expect("a UTF-8 path"));
+
+    browser.navigate(&format!("{origin}/?preset=painting&provider=wasm"));
+    browser.wait_for("the built-in style's first run", STALL, |s| {
+        s["stages"]["style"]["runs"].as_u64() >= Some(1)
+    });
+    // The chooser's element takes the file as a person's choice would fill it.
+    let document = browser.call("DOM.getDocument", serde_json::json!({}));
+    let chooser = browser.call(
+        "DOM.querySelector",
+        serde_json::json!({"nodeId": document["root"]["nodeId"], "selector": "#style-picture"}),
+    );
+    assert!(chooser["nodeId"].as_u64() > Some(0), "the page has no picture chooser: {chooser}");
+    browser.call(
+        "DOM.setFileInputFiles",
+        serde_json::json!({"nodeId": chooser["nodeId"], "files": [style]}),
+    );
+    let summary = browser.wait_for("a run in the picture's style", STALL, |s| {
+        s["stages"]["style"]["model"] == "arbitrary-style-transform"
+            && s["stages"]["style"]["runs"].as_u64() >= Some(1)
+    });
+    let style_stage = &summary["stages"]["style"];
+    assert_eq!(style_stage["execution_provider"], "wasm", "{summary}");
+    assert_eq!(style_stage["error"], serde_json::Value::Null, "{summary}");
+    // The new keyframe fades in over a fraction of a second of the page's frames.
+    let shown = summary["frames"].as_u64().unwrap_or_default();
+    browser.wait_for("the picture's style faded in", STALL, |s| {
+        s["frames"].as_u64() >= Some(shown + 10)
+    });
+    browser.key("s");
+    let summary = browser.wait_for("a snapshot", STALL, |s| s["snapshot"].is_string());
+    let snapshot = browser.downloaded(summary["snapshot"].as_str().expect("snapshot name"));
+    let shown = image::open(&snapshot).expect("the snapshot is a PNG").to_rgb8();
+    assert_eq!(shown.dimensions(), frame.dimensions());
+    let painted = mean_difference(&native, &frame);
+    let from_native = mean_difference(&shown, &native);
+    let from_camera = mean_difference(&shown, &frame);
+    eprintln!(
+        "the picture's style moves the room by {painted:.1} levels natively; the page's picture \
+         is {from_camera:.1} from the camera and {from_native:.1} from native"
+    );
+    // As for the built-in styles: the camera path and WebAssembly's float kernels move the
+    // network's input and arithmetic by a few levels, which its smooth output follows, far
+    // less than the style moves the room.
+    assert!(painted > 20.0, "native barely changed the room: {painted:.1}");
+    assert!(from_camera > 0.7 * painted, "the page barely restyled: {from_camera:.1}");
+    assert!(from_native < 0.3 * painted, "page and native differ by {from_native:.1} levels");
+}

@@ -497,6 +497,7 @@ impl LiveApp {
             return None;
         }
         Some(panel::HudData {
+            style_picker: None,
             display_fps: self.fps.fps,
             stages: effects.stage_stats(),
             providers: effects.providers.clone(),

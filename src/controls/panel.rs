@@ -39,6 +39,8 @@ pub struct HudData {
     pub key_hints: &'static str,
     /// The segmentation models the panel offers (ids).
     pub segmentation_models: Vec<String>,
+    /// Where the platform lets the user pick a picture as the style: the style in use.
+    pub style_picker: Option<String>,
 }
 
 /// One remote model's last run (a keyframe for the restyler: all its calls together).
@@ -63,6 +65,8 @@ pub struct Actions {
     pub snapshot: bool,
     /// Apply the prompt in `Settings::restyle_prompt`.
     pub restyle: bool,
+    /// Open the platform's picture chooser for a style picture.
+    pub pick_style_picture: bool,
     /// Enter or leave fullscreen.
     pub fullscreen: bool,
     /// The visible part of the restyle prompt's field, where the panel shows one (a page
@@ -114,6 +118,15 @@ pub fn draw(
                 controls_ui(ui, settings, hud, actions);
                 if layers.iter().any(|l| matches!(l.effect, Effect::Restyle { .. })) {
                     restyle_ui(ui, settings, hud, actions);
+                }
+                if let Some(style) = &hud.style_picker
+                    && layers.iter().any(|l| l.effect.needs_style())
+                {
+                    ui.separator();
+                    ui.label(format!("Style: {style}"));
+                    if ui.button("Style from a picture…").clicked() {
+                        actions.pick_style_picture = true;
+                    }
                 }
                 layers_ui(ui, hud, layers, picked_layer, actions);
                 if layers.iter().any(|l| l.region.needs_segmentation()) {

@@ -327,6 +327,47 @@ export function sleep(ms) {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** The picture chooser for a style picture: a hidden file input, so a phone offers its gallery
+ *  and camera. `onPicture(name, width, height, rgba)` gets each chosen picture decoded upright
+ *  (its EXIF orientation applied), at most `STYLE_PICTURE_MAX` pixels on its longer side;
+ *  `onPicture(name, 0, 0, null, reason)` a picture the browser cannot read. */
+const STYLE_PICTURE_MAX = 1024;
+let stylePictureInput = null;
+
+export function listenStylePicture(onPicture) {
+  stylePictureInput = document.createElement('input');
+  stylePictureInput.type = 'file';
+  stylePictureInput.accept = 'image/*';
+  stylePictureInput.id = 'style-picture';
+  stylePictureInput.hidden = true;
+  document.body.append(stylePictureInput);
+  stylePictureInput.addEventListener('change', async () => {
+    const file = stylePictureInput.files && stylePictureInput.files[0];
+    if (!file) return;
+    try {
+      const bitmap = await createImageBitmap(file, { imageOrientation: 'from-image' });
+      const scale = Math.min(1, STYLE_PICTURE_MAX / Math.max(bitmap.width, bitmap.height));
+      const width = Math.max(1, Math.round(bitmap.width * scale));
+      const height = Math.max(1, Math.round(bitmap.height * scale));
+      const context = new OffscreenCanvas(width, height).getContext('2d');
+      context.imageSmoothingQuality = 'high';
+      context.drawImage(bitmap, 0, 0, width, height);
+      bitmap.close();
+      const rgba = new Uint8Array(context.getImageData(0, 0, width, height).data.buffer);
+      onPicture(file.name, width, height, rgba, '');
+    } catch (error) {
+      onPicture(file.name, 0, 0, null, String(error && error.message || error));
+    }
+    // The same file chosen again is a new choice.
+    stylePictureInput.value = '';
+  });
+}
+
+/** Opens the picture chooser; call while handling the user's tap or click. */
+export function pickStylePicture() {
+  if (stylePictureInput) stylePictureInput.click();
+}
+
 /** Calls `onKey(key)` for each key pressed on the page. */
 export function listenKeys(onKey) {
   window.addEventListener('keydown', (event) => { if (!event.repeat) onKey(event.key); });

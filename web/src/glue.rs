@@ -64,6 +64,14 @@ extern "C" {
     pub fn close_microphone(microphone: &JsValue) -> Promise;
     /// Resolves after `ms` milliseconds.
     pub fn sleep(ms: u32) -> Promise;
+    /// Adds the hidden picture chooser for style pictures; each chosen picture reaches
+    /// `on_picture(name, width, height, rgba, reason)` decoded upright (no bytes and the reason
+    /// when the browser cannot read it).
+    #[wasm_bindgen(js_name = listenStylePicture)]
+    pub fn listen_style_picture(on_picture: &Function);
+    /// Opens the picture chooser (within the user's tap or click).
+    #[wasm_bindgen(js_name = pickStylePicture)]
+    pub fn pick_style_picture();
     /// Calls `on_key(key)` for each key pressed.
     #[wasm_bindgen(js_name = listenKeys)]
     pub fn listen_keys(on_key: &Function);

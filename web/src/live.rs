@@ -24,7 +24,7 @@ use dreamlens::{
     },
     scene::{DisabledStage, MapMotions, SceneAnalysis},
     store::manifest::{DEFAULT_DEPTH_MODEL, DEFAULT_PERSON_MODEL, Manifest},
-    style_transfer::{STYLE_MODEL, StyleChoice},
+    style_transfer::{STYLE_MODEL, STYLE_PREDICT_MODEL, STYLE_TRANSFORM_MODEL, StyleChoice},
 };
 use image::RgbImage;
 use js_sys::Uint8Array;
@@ -423,7 +423,66 @@ fn listen(page: &Rc<RefCell<Page>>, canvas: &web_sys::HtmlCanvasElement) {
     });
     glue::listen_keys(on_key.as_ref().unchecked_ref());
     on_key.forget();
+    let picture_page = Rc::clone(page);
+    let on_picture = Closure::<dyn Fn(String, u32, u32, Option<Vec<u8>>, String)>::new(
+        move |name: String, width: u32, height: u32, rgba: Option<Vec<u8>>, reason: String| {
+            let picture = rgba.and_then(|rgba| image::RgbaImage::from_raw(width, height, rgba));
+            let Some(picture) = picture else {
+                let message = format!("Cannot read {name} as a picture: {reason}");
+                picture_page.borrow_mut().notify(message);
+                return;
+            };
+            let picture = image::DynamicImage::ImageRgba8(picture).into_rgb8();
+            wasm_bindgen_futures::spawn_local(paint_in_the_style_of(
+                Rc::clone(&picture_page),
+                name,
+                picture,
+            ));
+        },
+    );
+    glue::listen_style_picture(on_picture.as_ref().unchecked_ref());
+    on_picture.forget();
     glue::listen_pointer(canvas);
+}
+
+/// Switches the style stage to the style of `picture` (chosen by the user as `name`): the
+/// arbitrary-style pair's predictor reads its style once, and its transformer paints every
+/// frame from then on, as the desktop's `image` style layers do.
+async fn paint_in_the_style_of(page: Rc<RefCell<Page>>, name: String, picture: RgbImage) {
+    let provider = page.borrow().options.provider;
+    page.borrow_mut().notify(format!("Reading the style of {name}…"));
+    match picture_style_stage(&name, &picture, provider).await {
+        Ok(stage) => {
+            let mut page = page.borrow_mut();
+            let label = stage.style_label();
+            match page.stages.iter().position(|s| s.kind == StageKind::Style) {
+                Some(at) => page.stages[at] = stage,
+                None => page.stages.push(stage),
+            }
+            // A still camera is stylized again, in the new style.
+            page.style_offered = None;
+            let layers = page.renderer.layers().to_vec();
+            page.restyle_engine = restyle_engine(&layers, &page.stages);
+            page.notify(format!("Painting in {label}"));
+        }
+        Err(reason) => {
+            page.borrow_mut().notify(format!("Cannot paint in the style of {name}: {reason}"))
+        }
+    }
+}
+
+/// A style stage painting in the style of `picture`.
+async fn picture_style_stage(
+    name: &str,
+    picture: &RgbImage,
+    provider: web::WebProvider,
+) -> Result<Stage, String> {
+    let manifest = Manifest::builtin();
+    let mut predict = open_model(&manifest, STYLE_PREDICT_MODEL, provider).await?;
+    let vector = predict.run_image(picture).await.map_err(|e| e.to_string())?;
+    let transform = open_model(&manifest, STYLE_TRANSFORM_MODEL, provider).await?;
+    glue::set_progress("", -1.0);
+    Ok(Stage::styling_as_picture(transform, vector, name))
 }
 
 /// Fetches, checks and opens the models the preset needs; a model that cannot be used is
@@ -440,7 +499,7 @@ async fn open_stages(preset: &Preset, options: &PageOptions) -> (Vec<Stage>, Vec
             disabled.push(DisabledStage {
                 stage: StageKind::Style.name(),
                 reason: format!(
-                    "{} cannot be read in the browser yet: use built-in styles here, or the desktop app",
+                    "{} is a file of the desktop, which the page cannot read: pick the picture with \"Style from a picture…\" in the painting preset",
                     choice.describe()
                 ),
             });
@@ -1031,6 +1090,10 @@ impl Page {
     fn act_on(&mut self, actions: Actions) {
         self.record_wanted |= actions.record;
         self.snapshot_wanted |= actions.snapshot;
+        if actions.pick_style_picture {
+            // Still inside the tap's handling: browsers open a chooser only for the user.
+            glue::pick_style_picture();
+        }
         if actions.fullscreen {
             glue::toggle_fullscreen();
         }
@@ -1077,6 +1140,11 @@ impl Page {
             remote: Vec::new(),
             key_hints: "space: record, s: snapshot, h: HUD, f: fullscreen",
             segmentation_models: self.controls.segmentation_models.clone(),
+            style_picker: self
+                .stages
+                .iter()
+                .find(|s| s.kind == StageKind::Style)
+                .map(Stage::style_label),
         }
     }
 

@@ -5,7 +5,10 @@
 pub use dreamlens::stages::{STYLE_SKIP_LEVELS, StageKind};
 use std::{cell::RefCell, rc::Rc, sync::Arc, time::Duration};
 
-use dreamlens::{effects::StyleWeight, style_transfer};
+use dreamlens::{
+    effects::StyleWeight,
+    style_transfer::{self, StyleChoice},
+};
 use dreamlens::{
     inference::{
         run_failure::RunFailure,
@@ -16,6 +19,7 @@ use dreamlens::{
     stages::StageStats,
 };
 use image::{RgbImage, RgbaImage};
+use ndarray::ArrayD;
 use wasm_bindgen_futures::spawn_local;
 
 /// One stage's newest result.
@@ -47,8 +51,35 @@ struct StageState {
     last_result_ms: Option<f64>,
     newest: Option<StageResult>,
     stats: StageStats,
-    /// A style stage's blend of built-in styles; a new prompt can change it between runs.
-    styles: Option<Rc<[StyleWeight]>>,
+    /// A style stage's style; a new prompt can change a blend of built-in styles between runs.
+    style: Option<StyleInput>,
+}
+
+/// What a style stage gives its network beside the frame.
+#[derive(Debug, Clone)]
+enum StyleInput {
+    /// multistyle26's built-in styles, blended.
+    Builtin(Rc<[StyleWeight]>),
+    /// The arbitrary-style transformer's style vector, predicted once from the picture `name`.
+    Picture { vector: Rc<ArrayD<f32>>, name: String },
+}
+
+impl StyleInput {
+    /// The network's second input.
+    fn extra(&self) -> ArrayD<f32> {
+        match self {
+            Self::Builtin(styles) => style_transfer::style_weights(styles),
+            Self::Picture { vector, .. } => ArrayD::clone(vector),
+        }
+    }
+
+    /// How a label reads it: "built-in style 19 (swirling night)", "the style of NAME".
+    fn describe(&self) -> String {
+        match self {
+            Self::Builtin(styles) => StyleChoice::Builtin(styles.to_vec()).describe(),
+            Self::Picture { name, .. } => StyleChoice::Image(name.clone()).describe(),
+        }
+    }
 }
 
 /// One model stage.
@@ -66,19 +97,22 @@ pub struct Stage {
 impl Stage {
     /// A segmentation, person or depth stage running `session`.
     pub fn new(kind: StageKind, session: WebSession) -> Self {
-        Self::with_styles(kind, session, None)
+        Self::with_style(kind, session, None)
     }
 
     /// A style stage: `session`'s multistyle network blending the built-in `styles`.
     pub fn styling(session: WebSession, styles: Vec<StyleWeight>) -> Self {
-        Self::with_styles(StageKind::Style, session, Some(styles.into()))
+        Self::with_style(StageKind::Style, session, Some(StyleInput::Builtin(styles.into())))
     }
 
-    fn with_styles(
-        kind: StageKind,
-        session: WebSession,
-        styles: Option<Rc<[StyleWeight]>>,
-    ) -> Self {
+    /// A style stage in the style of a picture: `session` is the arbitrary-style transformer,
+    /// `vector` the style its predictor read from the picture `name`.
+    pub fn styling_as_picture(session: WebSession, vector: ArrayD<f32>, name: &str) -> Self {
+        let style = StyleInput::Picture { vector: Rc::new(vector), name: name.to_owned() };
+        Self::with_style(StageKind::Style, session, Some(style))
+    }
+
+    fn with_style(kind: StageKind, session: WebSession, style: Option<StyleInput>) -> Self {
         Self {
             kind,
             model: session.model_id().to_owned(),
@@ -88,7 +122,7 @@ impl Stage {
                 last_result_ms: None,
                 newest: None,
                 stats: StageStats::default(),
-                styles,
+                style,
             })),
         }
     }
@@ -110,20 +144,19 @@ impl Stage {
             state.stats.skipped += 1;
             return;
         };
-        let styles = state.styles.clone();
+        let style = state.style.clone();
         drop(state);
         let (kind, state) = (self.kind, Rc::clone(&self.state));
         spawn_local(async move {
-            let result = match (kind, styles) {
+            let result = match (kind, style) {
                 (StageKind::Segmentation, _) => {
                     session.segment(&frame).await.map(StageOutput::Classes)
                 }
                 (StageKind::Person, _) => session.person(&frame).await.map(StageOutput::Map),
                 (StageKind::Depth, _) => session.depth(&frame).await.map(StageOutput::Map),
-                (StageKind::Style, Some(styles)) => {
+                (StageKind::Style, Some(style)) => {
                     let input = style_transfer::network_input(&frame, session.input_contract());
-                    let weights = style_transfer::style_weights(&styles);
-                    let picture = session.run_picture(input.into_dyn(), weights).await;
+                    let picture = session.run_picture(input.into_dyn(), style.extra()).await;
                     picture.map(|picture| StageOutput::Picture(Arc::new(picture)))
                 }
                 (StageKind::Style, None) => Err(WebInferenceError::Run {
@@ -147,22 +180,23 @@ impl Stage {
         });
     }
 
-    /// A style stage's styles as a label reads them ("built-in style 19+5").
+    /// A style stage's style as a label reads it ("built-in style 19+5", "the style of NAME").
     pub fn style_label(&self) -> String {
-        self.state.borrow().styles.as_deref().map_or_else(String::new, |styles| {
-            style_transfer::StyleChoice::Builtin(styles.to_vec()).describe()
-        })
+        self.state.borrow().style.as_ref().map_or_else(String::new, StyleInput::describe)
     }
 
-    /// Gives a style stage another blend of styles for its next run (a run going on keeps the
-    /// blend it started with). False when the blend is the one it has.
+    /// Gives a style stage of built-in styles another blend for its next run (a run going on
+    /// keeps the blend it started with). False when the blend is the one it has, or when the
+    /// stage paints in a picture's style, which keeps it.
     pub fn set_styles(&self, styles: Vec<StyleWeight>) -> bool {
         let mut state = self.state.borrow_mut();
-        if state.styles.as_deref() == Some(&styles[..]) {
-            return false;
+        match &state.style {
+            Some(StyleInput::Builtin(now)) if **now != styles[..] => {
+                state.style = Some(StyleInput::Builtin(styles.into()));
+                true
+            }
+            _ => false,
         }
-        state.styles = Some(styles.into());
-        true
     }
 
     /// True while a run is going.
