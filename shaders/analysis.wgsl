@@ -9,7 +9,8 @@
 struct AnalysisUniform {
     // width, height, 1/width, 1/height of the frame
     size: vec4f,
-    // x: spatial sigma (low-res pixels), z: temporal base weight of the new frame
+    // x: spatial sigma (low-res pixels), z: temporal base weight of the new frame; y..w: the
+    // person mask's range over which people leave the regions behind them (SPARED_PERSON)
     params: vec4f,
     // x: range sigma (0..1 colour) for class votes, y: for soft maps, z: the membership a
     // pixel needs to belong to a region
@@ -139,7 +140,7 @@ fn fs_main(in: VertexOut) -> Outputs {
     if HAS_REGIONS && HAS_PERSON {
         // A person in front of a wall keeps their own pixels, whatever the segmentation model
         // reads there: the person model is the one that knows people.
-        masks *= 1.0 - analysis.spare * smoothstep(0.5, 0.8, person_depth.r);
+        masks *= 1.0 - analysis.spare * smoothstep(analysis.params.y, analysis.params.w, person_depth.r);
     }
     var out: Outputs;
     out.masks = masks;

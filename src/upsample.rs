@@ -148,7 +148,8 @@ pub fn upsample_scalar(map: &ScalarMap, guide: &RgbImage, filter: JointBilateral
 pub fn spare_people(membership: &mut [f32], spares: &[bool], person: &ScalarMap) {
     let k = spares.len().max(1);
     for (pixel, &p) in membership.chunks_exact_mut(k).zip(&person.values) {
-        let t = ((p - 0.5) / 0.3).clamp(0.0, 1.0);
+        let (from, to) = crate::render::SPARED_PERSON;
+        let t = ((p - from) / (to - from)).clamp(0.0, 1.0);
         let someone = t * t * (3.0 - 2.0 * t);
         for (value, &spare) in pixel.iter_mut().zip(spares) {
             if spare {

@@ -123,13 +123,19 @@ impl EffectRenderer {
         size: (u32, u32),
         analysis: &FrameAnalysis,
     ) -> Result<&Compositor, PipelineError> {
+        // A person mask that only keeps people off the walls is left out where it finds nobody:
+        // the regions are the same without it, and the GPU skips its upsampling.
+        let person_shown = self.plan.layers.iter().any(|l| l.effect.needs_person());
+        let person = analysis.scene.person.as_ref().filter(|person| {
+            person_shown || person.values.iter().any(|&p| p > crate::render::SPARED_PERSON.0)
+        });
         let compositor = self.compositor_for(context, size)?;
         compositor.render(
             context,
             &CompositorInput {
                 pixels,
                 classes: analysis.scene.classes.as_ref(),
-                person: analysis.scene.person.as_ref(),
+                person,
                 depth: analysis.scene.depth.as_ref(),
                 motions: Some(&analysis.motions),
                 stylized: analysis.stylized.as_ref(),

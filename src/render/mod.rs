@@ -13,7 +13,9 @@ pub mod shaders;
 pub mod staging;
 pub mod yuv;
 
-pub use compositor::{AnalysisFilter, Compositor, CompositorInput, FramePixels, ReferencePixels};
+pub use compositor::{
+    AnalysisFilter, Compositor, CompositorInput, FramePixels, ReferencePixels, SPARED_PERSON,
+};
 pub use context::{ReadbackFailure, RenderContext, RenderError};
 
 /// One GPU adapter wgpu can see.

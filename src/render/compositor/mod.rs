@@ -99,6 +99,10 @@ pub struct ReferencePixels<'a> {
     pub size: (u32, u32),
 }
 
+/// The person mask's range over which people are taken out of the regions behind them (none
+/// below, all above): only a confident mask, as the person model fires weakly on upholstery.
+pub const SPARED_PERSON: (f32, f32) = (0.5, 0.8);
+
 /// Filter settings of the analysis upsampling pass.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AnalysisFilter {
@@ -652,7 +656,7 @@ impl Compositor {
         let temporal_base = temporal_weight(self.filter.temporal_base, since_last_s);
         let uniform = AnalysisUniform {
             size: [width as f32, height as f32, 1.0 / width as f32, 1.0 / height as f32],
-            params: [self.filter.sigma_spatial, 0.0, temporal_base, 0.0],
+            params: [self.filter.sigma_spatial, SPARED_PERSON.0, temporal_base, SPARED_PERSON.1],
             range: [
                 self.filter.sigma_range_classes,
                 self.filter.sigma_range_maps,
