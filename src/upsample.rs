@@ -142,15 +142,28 @@ pub fn upsample_scalar(map: &ScalarMap, guide: &RgbImage, filter: JointBilateral
     ScalarMap { width: guide.width(), height: guide.height(), values }
 }
 
+/// GLSL's and WGSL's `smoothstep`.
+fn smoothstep(from: f32, to: f32, x: f32) -> f32 {
+    let t = ((x - from) / (to - from)).clamp(0.0, 1.0);
+    t * t * (3.0 - 2.0 * t)
+}
+
+/// Region masks from region membership, as the compositor's analysis pass makes them: a short
+/// anti-aliased transition around `threshold`. A pixel is in a region where its mask passes 0.5.
+pub fn region_masks(membership: &mut [f32], threshold: f32) {
+    for value in membership {
+        *value = smoothstep(threshold - 0.05, threshold + 0.05, *value);
+    }
+}
+
 /// Keeps people out of the region sets that spare them (`spares[k]`), as the compositor's
-/// analysis pass does: each such set's membership (`spares.len()` values per pixel) is scaled
-/// down where the frame-size person mask says someone is.
-pub fn spare_people(membership: &mut [f32], spares: &[bool], person: &ScalarMap) {
+/// analysis pass does: each such set's mask (from [`region_masks`], `spares.len()` values per
+/// pixel) is scaled down where the frame-size person mask says someone is.
+pub fn spare_people(masks: &mut [f32], spares: &[bool], person: &ScalarMap) {
     let k = spares.len().max(1);
-    for (pixel, &p) in membership.chunks_exact_mut(k).zip(&person.values) {
-        let (from, to) = crate::render::SPARED_PERSON;
-        let t = ((p - from) / (to - from)).clamp(0.0, 1.0);
-        let someone = t * t * (3.0 - 2.0 * t);
+    let (from, to) = crate::render::SPARED_PERSON;
+    for (pixel, &p) in masks.chunks_exact_mut(k).zip(&person.values) {
+        let someone = smoothstep(from, to, p);
         for (value, &spare) in pixel.iter_mut().zip(spares) {
             if spare {
                 *value *= 1.0 - someone;

@@ -88,18 +88,17 @@ fn regions_of(
                 .collect()
         })
         .collect();
-    let mut membership = upsample::guided_membership(classes, &sets, frame);
+    let mut masks = upsample::guided_membership(classes, &sets, frame);
+    upsample::region_masks(&mut masks, threshold);
     if let Some(person) = person {
         let person = upsample::upsample_scalar(person, frame, JointBilateral::for_maps());
         let spares = MEASURED.map(|(region, _)| RegionSelector::Named(vec![region.name().into()]));
-        upsample::spare_people(&mut membership, &spares.map(|r| r.spares_people()), &person);
+        upsample::spare_people(&mut masks, &spares.map(|r| r.spares_people()), &person);
     }
-    membership
+    masks
         .chunks_exact(MEASURED.len())
         .map(|cell| {
-            cell.iter()
-                .enumerate()
-                .fold(0u8, |bits, (k, &v)| bits | (u8::from(v >= threshold) << k))
+            cell.iter().enumerate().fold(0u8, |bits, (k, &v)| bits | (u8::from(v > 0.5) << k))
         })
         .collect()
 }

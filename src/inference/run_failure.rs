@@ -26,6 +26,14 @@ pub enum RunFailure {
         /// What the caller reads.
         wanted: &'static str,
     },
+    /// ONNX Runtime could not hand an output over.
+    #[error("output `{name}` cannot be read: {cause}")]
+    Read {
+        /// The output.
+        name: String,
+        /// ONNX Runtime's error.
+        cause: ort::Error,
+    },
     /// An output of a kind the app does not read (not a tensor, or an unsupported element type).
     #[error("output `{name}` is a {kind}, which the app cannot read")]
     Unreadable {

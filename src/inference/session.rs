@@ -542,17 +542,30 @@ pub enum OutputTensor {
 impl OutputTensor {
     fn from_value(name: &str, value: &DynValue) -> Result<Self, RunFailure> {
         fn owned<T: PrimitiveTensorElementType + Clone + std::fmt::Debug>(
+            name: &str,
             value: &DynValue,
         ) -> Result<ArrayD<T>, RunFailure> {
-            let view = value.try_extract_array::<T>().map_err(RunFailure::runtime)?;
+            let view = value
+                .try_extract_array::<T>()
+                .map_err(|cause| RunFailure::Read { name: name.to_owned(), cause })?;
             Ok(view.to_owned().into_dyn())
         }
         match value.dtype() {
-            ValueType::Tensor { ty: TensorElementType::Float32, .. } => owned(value).map(Self::F32),
-            ValueType::Tensor { ty: TensorElementType::Float16, .. } => owned(value).map(Self::F16),
-            ValueType::Tensor { ty: TensorElementType::Int64, .. } => owned(value).map(Self::I64),
-            ValueType::Tensor { ty: TensorElementType::Int32, .. } => owned(value).map(Self::I32),
-            ValueType::Tensor { ty: TensorElementType::Uint8, .. } => owned(value).map(Self::U8),
+            ValueType::Tensor { ty: TensorElementType::Float32, .. } => {
+                owned(name, value).map(Self::F32)
+            }
+            ValueType::Tensor { ty: TensorElementType::Float16, .. } => {
+                owned(name, value).map(Self::F16)
+            }
+            ValueType::Tensor { ty: TensorElementType::Int64, .. } => {
+                owned(name, value).map(Self::I64)
+            }
+            ValueType::Tensor { ty: TensorElementType::Int32, .. } => {
+                owned(name, value).map(Self::I32)
+            }
+            ValueType::Tensor { ty: TensorElementType::Uint8, .. } => {
+                owned(name, value).map(Self::U8)
+            }
             other => {
                 Err(RunFailure::Unreadable { name: name.to_owned(), kind: format!("{other:?}") })
             }

@@ -47,7 +47,7 @@ pub enum RecordError {
         cause: io::Error,
     },
     /// The output cannot be created at all.
-    #[error("cannot record to {path}: {cause}; choose a writable .mp4 path")]
+    #[error("cannot record to {path}: {cause}")]
     Unwritable {
         /// The output file.
         path: String,
@@ -108,7 +108,7 @@ pub enum RecordError {
 #[derive(Debug, thiserror::Error)]
 pub enum Unwritable {
     /// The file cannot be created.
-    #[error("{0}")]
+    #[error("{0}; choose a writable .mp4 path")]
     Create(io::Error),
     /// The recorder thread cannot start.
     #[error("cannot start the recorder thread: {0}")]

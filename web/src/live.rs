@@ -306,8 +306,13 @@ pub async fn run() -> Result<(), String> {
 fn restyle_engine(layers: &[Layer], stages: &[Stage]) -> Option<String> {
     let restyles = layers.iter().any(|l| matches!(l.effect, Effect::Restyle { .. }));
     let stage = stages.iter().find(|s| s.kind == StageKind::Style).filter(|_| restyles)?;
+    let prompt = if stage.paints_a_picture() {
+        "the picture chosen sets the style, not the prompt"
+    } else {
+        "so the prompt only chooses among the built-in styles"
+    };
     Some(format!(
-        "style transfer ({}) on {}: the browser runs no diffusion model, so the prompt only chooses among the built-in styles",
+        "style transfer ({}) on {}: the browser runs no diffusion model, {prompt}",
         stage.style_label(),
         stage.provider
     ))
@@ -451,14 +456,17 @@ fn listen(page: &Rc<RefCell<Page>>, canvas: &web_sys::HtmlCanvasElement) {
 async fn paint_in_the_style_of(page: Rc<RefCell<Page>>, name: String, picture: RgbImage) {
     let provider = page.borrow().options.provider;
     page.borrow_mut().notify(format!("Reading the style of {name}…"));
-    match picture_style_stage(&name, &picture, provider).await {
+    let made = picture_style_stage(&name, &picture, provider).await;
+    glue::set_progress("", -1.0);
+    match made {
         Ok(stage) => {
             let mut page = page.borrow_mut();
             let label = stage.style_label();
-            match page.stages.iter().position(|s| s.kind == StageKind::Style) {
-                Some(at) => page.stages[at] = stage,
-                None => page.stages.push(stage),
-            }
+            // The chooser is offered only beside a running style stage (`hud_data`).
+            let Some(at) = page.stages.iter().position(|s| s.kind == StageKind::Style) else {
+                return;
+            };
+            page.stages[at] = stage;
             // A still camera is stylized again, in the new style.
             page.style_offered = None;
             let layers = page.renderer.layers().to_vec();
@@ -481,7 +489,6 @@ async fn picture_style_stage(
     let mut predict = open_model(&manifest, STYLE_PREDICT_MODEL, provider).await?;
     let vector = predict.run_image(picture).await.map_err(|e| e.to_string())?;
     let transform = open_model(&manifest, STYLE_TRANSFORM_MODEL, provider).await?;
-    glue::set_progress("", -1.0);
     Ok(Stage::styling_as_picture(transform, vector, name))
 }
 
@@ -495,12 +502,11 @@ async fn open_stages(preset: &Preset, options: &PageOptions) -> (Vec<Stage>, Vec
     // takes its style-transfer fallback, as a desktop without a diffusion model does.
     let styles = match preset.layers.iter().find_map(|l| StyleChoice::of(&l.effect)) {
         Some(StyleChoice::Builtin(styles)) => Some(styles),
-        Some(choice @ StyleChoice::Image(_)) => {
+        Some(StyleChoice::Image(path)) => {
             disabled.push(DisabledStage {
                 stage: StageKind::Style.name(),
                 reason: format!(
-                    "{} is a file of the desktop, which the page cannot read: pick the picture with \"Style from a picture…\" in the painting preset",
-                    choice.describe()
+                    "style image {path} is a file of the desktop, which the page cannot read: pick a picture with \"Style from a picture…\" in the painting preset"
                 ),
             });
             None
@@ -1091,7 +1097,8 @@ impl Page {
         self.record_wanted |= actions.record;
         self.snapshot_wanted |= actions.snapshot;
         if actions.pick_style_picture {
-            // Still inside the tap's handling: browsers open a chooser only for the user.
+            // Browsers open a chooser only for the user: this frame handles the tap that asked,
+            // within the short time a tap still counts as the user's action.
             glue::pick_style_picture();
         }
         if actions.fullscreen {

@@ -185,6 +185,11 @@ impl Stage {
         self.state.borrow().style.as_ref().map_or_else(String::new, StyleInput::describe)
     }
 
+    /// True for a style stage painting in a chosen picture's style.
+    pub fn paints_a_picture(&self) -> bool {
+        matches!(self.state.borrow().style, Some(StyleInput::Picture { .. }))
+    }
+
     /// Gives a style stage of built-in styles another blend for its next run (a run going on
     /// keeps the blend it started with). False when the blend is the one it has, or when the
     /// stage paints in a picture's style, which keeps it.

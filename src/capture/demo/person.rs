@@ -1,23 +1,23 @@
-//! A person who walks across the demo room now and then, close to the camera, so portrait
-//! effects (background blur, background replacement) have someone to find. The figure is made
-//! of capsules (limbs, torso, head) that swing as a walk does; like the room, it is ray cast, and
-//! its pixels are labelled exactly.
+//! A person who walks into the demo room now and then and back out, so portrait effects
+//! (background blur, background replacement) have someone to find. They come from behind the
+//! camera on the right, walk away from it towards the sofa, turn, and walk back past the camera on
+//! its left, so they enter and leave the picture across its edges, never appearing in the middle
+//! of it. The figure is made of capsules (limbs, torso, head) that swing as a walk does; like the
+//! room, it is ray cast, and its pixels are labelled exactly.
 
-use glam::Vec3;
+use glam::{Vec2, Vec3};
 
 use super::room::Material;
 
 /// The walk repeats with this period.
 const PERIOD_S: f32 = 20.0;
-/// When, within each period, the person starts walking (from outside the picture on the right).
+/// When, within each period, the person starts walking.
 const START_S: f32 = 6.0;
 /// Walking speed, metres a second.
-const SPEED: f32 = 0.8;
-/// Where the walk starts and ends across the room (x), and its depth (z): about 2.2 m in front
-/// of the camera, so the person fills most of the picture's height as a portrait subject would.
-const FROM_X: f32 = 3.0;
-const TO_X: f32 = -3.0;
-const WALK_Z: f32 = 1.4;
+const SPEED: f32 = 1.0;
+/// The walk's corners on the floor (x, z): behind the camera on the right (the camera stands
+/// near z = 3.6), the turn in front of the coffee table, behind the camera on the left.
+const PATH: [Vec2; 3] = [Vec2::new(1.3, 4.4), Vec2::new(0.3, 0.0), Vec2::new(-1.5, 4.4)];
 /// One stride (a step with each foot), metres.
 const STRIDE: f32 = 1.3;
 
@@ -27,11 +27,34 @@ const SHIRT: [f32; 3] = [0.55, 0.08, 0.07];
 const JEANS: [f32; 3] = [0.07, 0.1, 0.2];
 const SHOES: [f32; 3] = [0.04, 0.04, 0.04];
 
+/// Where on [`PATH`] the person is after walking `walked` metres, and which way they face;
+/// `None` before the walk and after it.
+fn on_path(walked: f32) -> Option<(Vec2, Vec2)> {
+    if walked < 0.0 {
+        return None;
+    }
+    let mut left = walked;
+    for leg in PATH.windows(2) {
+        let (from, to) = (leg[0], leg[1]);
+        let length = from.distance(to);
+        let heading = (to - from) / length;
+        if left < length {
+            return Some((from + heading * left, heading));
+        }
+        left -= length;
+    }
+    None
+}
+
 /// A segment from `a` to `b` thickened by `radius`.
 pub struct Limb {
+    /// One end of its axis.
     pub a: Vec3,
+    /// The other end.
     pub b: Vec3,
+    /// Its thickness around the axis, metres.
     pub radius: f32,
+    /// What it is made of (clothes, skin, the head).
     pub material: Material,
 }
 
@@ -95,8 +118,11 @@ impl Limb {
 
 /// The walking person at time `t_s`, or nothing while they are out of the room.
 pub struct Person {
+    /// The figure's capsules.
     pub limbs: Vec<Limb>,
+    /// The corner of the box around them with the smallest coordinates.
     pub min: Vec3,
+    /// The opposite corner.
     pub max: Vec3,
 }
 
@@ -104,12 +130,12 @@ impl Person {
     /// Where the person is at `t_s`; `None` between walks.
     pub fn at(t_s: f32) -> Option<Self> {
         let walked = (t_s.rem_euclid(PERIOD_S) - START_S) * SPEED;
-        if !(0.0..=(FROM_X - TO_X)).contains(&walked) {
-            return None;
-        }
-        let x = FROM_X - walked;
+        let (position, heading) = on_path(walked)?;
         let phase = walked / STRIDE * std::f32::consts::TAU;
-        let forward = Vec3::NEG_X;
+        let forward = Vec3::new(heading.x, 0.0, heading.y);
+        // The person's left-to-right across their body.
+        let side_of = forward.cross(Vec3::Y);
+        let at = |side: f32, y: f32| Vec3::new(position.x, y, position.y) + side_of * side;
         let mut limbs = Vec::new();
         let mut limb = |a: Vec3, b: Vec3, radius: f32, material: Material| {
             limbs.push(Limb { a, b, radius, material });
@@ -119,16 +145,16 @@ impl Person {
         let hip_y = 0.93 + bob;
         for (side, swing) in [(-1.0f32, phase.sin()), (1.0, -phase.sin())] {
             // Legs: thigh and shin, the knee bending as the leg swings back.
-            let hip = Vec3::new(x, hip_y, WALK_Z + side * 0.09);
+            let hip = at(side * 0.09, hip_y);
             let thigh = 0.45 * swing;
             let knee = hip + (forward * thigh.sin() - Vec3::Y * thigh.cos()) * 0.45;
-            let shin = thigh - 0.35 * (1.0 - swing).max(0.0);
+            let shin = thigh - 0.35 * (1.0 - swing);
             let ankle = knee + (forward * shin.sin() - Vec3::Y * shin.cos()) * 0.42;
             limb(hip, knee, 0.075, Material::Clothes(JEANS));
             limb(knee, ankle, 0.06, Material::Clothes(JEANS));
             limb(ankle, ankle + forward * 0.16, 0.045, Material::Clothes(SHOES));
             // Arms swing against the leg on their side.
-            let shoulder = Vec3::new(x, hip_y + 0.5, WALK_Z + side * 0.2);
+            let shoulder = at(side * 0.2, hip_y + 0.5);
             let arm = -0.35 * swing;
             let elbow = shoulder + (forward * arm.sin() - Vec3::Y * arm.cos()) * 0.3;
             let forearm = arm + 0.25;
@@ -139,14 +165,14 @@ impl Person {
         }
         // Torso (two capsules side by side for the shoulders' width), neck and head.
         for side in [-1.0f32, 1.0] {
-            let (low, high) = (hip_y + 0.05, hip_y + 0.47);
-            let z = WALK_Z + side * 0.08;
-            limb(Vec3::new(x, low, z), Vec3::new(x, high, z), 0.13, Material::Clothes(SHIRT));
+            let (low, high) = (at(side * 0.08, hip_y + 0.05), at(side * 0.08, hip_y + 0.47));
+            limb(low, high, 0.13, Material::Clothes(SHIRT));
         }
-        let neck = Vec3::new(x - 0.01, hip_y + 0.55, WALK_Z);
+        let neck = at(0.0, hip_y + 0.55) + forward * 0.01;
         limb(neck, neck + Vec3::Y * 0.08, 0.05, Material::Skin(SKIN));
-        let head = neck + Vec3::new(-0.02, 0.2, 0.0);
-        let head_material = Material::Head { centre: head, skin: SKIN, hair: HAIR };
+        let head = neck + Vec3::Y * 0.2 + forward * 0.02;
+        let head_material =
+            Material::Head { centre: head, facing: forward, skin: SKIN, hair: HAIR };
         limb(head - Vec3::Y * 0.03, head + Vec3::Y * 0.03, 0.1, head_material);
         let min = limbs.iter().fold(Vec3::INFINITY, |m, l| m.min(l.a.min(l.b) - l.radius));
         let max = limbs.iter().fold(Vec3::NEG_INFINITY, |m, l| m.max(l.a.max(l.b) + l.radius));

@@ -36,9 +36,11 @@ pub enum Material {
     Clothes([f32; 3]),
     /// The person's hands and neck.
     Skin([f32; 3]),
-    /// The person's head: a face of `skin` looking along -x, `hair` on the crown and behind.
+    /// The person's head: a face of `skin` looking along `facing`, `hair` on the crown and
+    /// behind.
     Head {
         centre: Vec3,
+        facing: Vec3,
         skin: [f32; 3],
         hair: [f32; 3],
     },
@@ -350,10 +352,11 @@ pub fn albedo(material: Material, block: Option<&Block>, point: Vec3, normal: Ve
             scale(colour, 0.9 + 0.06 * weave - folds)
         }
         Material::Skin(colour) => colour,
-        Material::Head { centre, skin, hair } => {
+        Material::Head { centre, facing, skin, hair } => {
             // Hair covers what is above the brow and the back of the head.
             let offset = (point - centre).normalize_or_zero();
-            if offset.y > 0.35 || offset.x > 0.2 - offset.y * 0.3 { hair } else { skin }
+            let ahead = offset.dot(facing);
+            if offset.y > 0.35 || ahead < offset.y * 0.3 - 0.2 { hair } else { skin }
         }
         Material::Curtain(colour) => {
             let fold = (point.z * 40.0).sin() * 0.5 + 0.5;

@@ -277,14 +277,13 @@ pub fn decode_response(
         let Some(datatype) = DataType::parse(&output.datatype) else {
             return Err(ProtocolProblem::Datatype { name: output.name, datatype: output.datatype });
         };
-        let Ok(shape) = output.shape.iter().map(|&d| usize::try_from(d)).collect::<Result<_, _>>()
-        else {
+        let dimensions = output.shape.iter().map(|&d| usize::try_from(d));
+        let Ok(shape) = dimensions.collect::<Result<Vec<usize>, _>>() else {
             return Err(ProtocolProblem::NegativeDimension {
                 name: output.name,
                 shape: output.shape,
             });
         };
-        let shape: Vec<usize> = shape;
         let Some(expected) = shape.iter().try_fold(datatype.size(), |n, &d| n.checked_mul(d))
         else {
             return Err(ProtocolProblem::TooLarge { name: output.name, shape });
