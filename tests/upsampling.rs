@@ -90,6 +90,38 @@ fn labels() -> Arc<[String]> {
     ["other", "wall", "sofa"].map(String::from).to_vec().into()
 }
 
+/// The compositor's analysis of `picture` with the preset `layers` (TOML), the class map and the
+/// person mask: its region masks and its person/depth channels, four values a pixel each.
+fn analysis_on_gpu(
+    layers: &str,
+    picture: &RgbImage,
+    classes: &ClassMap,
+    person: &ScalarMap,
+) -> (Vec<f32>, Vec<f32>) {
+    let context = RenderContext::headless().expect("GPU adapter");
+    let preset = Preset::parse(layers, "t", "t", None).expect("preset");
+    let (width, height) = picture.dimensions();
+    let mut compositor =
+        Compositor::new(&context, width, height, &preset.layers, &[]).expect("compositor");
+    let rgba = RgbaImage::from_fn(width, height, |x, y| {
+        let p = picture.get_pixel(x, y).0;
+        image::Rgba([p[0], p[1], p[2], 255])
+    });
+    let input = CompositorInput {
+        pixels: FramePixels::Rgba(rgba.as_raw()),
+        classes: Some(classes),
+        person: Some(person),
+        depth: None,
+        motions: None,
+        stylized: None,
+    };
+    compositor.render(&context, &input).expect("renders");
+    let (masks, person_depth) = compositor.analysis_textures();
+    let masks = readback::read_rgba16f(&context, masks).expect("read");
+    let person_depth = readback::read_rgba16f(&context, person_depth).expect("read");
+    (masks, person_depth)
+}
+
 #[test]
 fn edge_aware_upsampling_beats_nearest_and_bilinear_on_a_real_photo() {
     let (picture, truth) = composite();
@@ -112,32 +144,8 @@ fn edge_aware_upsampling_beats_nearest_and_bilinear_on_a_real_photo() {
         boundary_error(|x, y| low[((y * LOW / SIZE) * LOW + x * LOW / SIZE) as usize], &truth);
 
     // The GPU path used by every effect: region mask (class map) and person channel (scalar map).
-    let context = RenderContext::headless().expect("GPU adapter");
-    let preset = Preset::parse(
-        "[[layer]]\neffect = \"repaint\"\nregion = [\"sofa\"]\ncolour = \"#ff0000\"\n",
-        "t",
-        "t",
-        None,
-    )
-    .expect("preset");
-    let mut compositor =
-        Compositor::new(&context, SIZE, SIZE, &preset.layers, &[]).expect("compositor");
-    let rgba = RgbaImage::from_fn(SIZE, SIZE, |x, y| {
-        let p = picture.get_pixel(x, y).0;
-        image::Rgba([p[0], p[1], p[2], 255])
-    });
-    let input = CompositorInput {
-        pixels: FramePixels::Rgba(rgba.as_raw()),
-        classes: Some(&classes),
-        person: Some(&mask),
-        depth: None,
-        motions: None,
-        stylized: None,
-    };
-    compositor.render(&context, &input).expect("renders");
-    let (masks, person_depth) = compositor.analysis_textures();
-    let region = readback::read_rgba16f(&context, masks).expect("read");
-    let person = readback::read_rgba16f(&context, person_depth).expect("read");
+    let layers = "[[layer]]\neffect = \"repaint\"\nregion = [\"sofa\"]\ncolour = \"#ff0000\"\n";
+    let (region, person) = analysis_on_gpu(layers, &picture, &classes, &mask);
     let gpu_region = boundary_error(|x, y| region[((y * SIZE + x) * 4) as usize], &truth);
     let gpu_scalar = boundary_error(|x, y| person[((y * SIZE + x) * 4) as usize], &truth);
 
@@ -358,31 +366,9 @@ fn a_wall_layer_leaves_a_person_in_front_of_it_alone_and_a_sofa_layer_keeps_its_
         labels: labels(),
         probabilities: None,
     };
-    let context = RenderContext::headless().expect("GPU adapter");
-    let preset = Preset::parse(
-        "[[layer]]\neffect = \"repaint\"\nregion = [\"wall\"]\ncolour = \"#ff0000\"\n\
-         [[layer]]\neffect = \"repaint\"\nregion = [\"sofa\"]\ncolour = \"#00ff00\"\n",
-        "t",
-        "t",
-        None,
-    )
-    .expect("preset");
-    let mut compositor =
-        Compositor::new(&context, SIZE, SIZE, &preset.layers, &[]).expect("compositor");
-    let rgba = RgbaImage::from_fn(SIZE, SIZE, |x, y| {
-        let p = picture.get_pixel(x, y).0;
-        image::Rgba([p[0], p[1], p[2], 255])
-    });
-    let input = CompositorInput {
-        pixels: FramePixels::Rgba(rgba.as_raw()),
-        classes: Some(&classes),
-        person: Some(&person),
-        depth: None,
-        motions: None,
-        stylized: None,
-    };
-    compositor.render(&context, &input).expect("renders");
-    let masks = readback::read_rgba16f(&context, compositor.analysis_textures().0).expect("read");
+    let layers = "[[layer]]\neffect = \"repaint\"\nregion = [\"wall\"]\ncolour = \"#ff0000\"\n\
+                  [[layer]]\neffect = \"repaint\"\nregion = [\"sofa\"]\ncolour = \"#00ff00\"\n";
+    let (masks, _) = analysis_on_gpu(layers, &picture, &classes, &person);
     let mask = |set: u32, x: u32, y: u32| masks[((y * SIZE + x) * 4 + set) as usize];
     // Deep inside the person, on each half; outside them, on each half.
     assert!(mask(0, 170, 270) < 0.05, "the wall layer paints the person: {}", mask(0, 170, 270));
