@@ -656,6 +656,26 @@ fn mean_difference(a: &RgbImage, b: &RgbImage) -> f64 {
     total as f64 / a.as_raw().len().max(1) as f64
 }
 
+/// The page's snapshot restyles the camera's `frame` as much as native `process` did, and lands
+/// near native's picture. What differs: the camera path's colour loss (a few levels), the
+/// browser's shrinking of the frame before the network (the network's input is not the same
+/// resize), and the page's float kernels against the CPU's. A style network's output follows
+/// its input smoothly, so these move it by a few levels, far less than the style moves the room.
+fn restyled_as_native_does(snapshot: &Path, native: &RgbImage, frame: &RgbImage) {
+    let shown = image::open(snapshot).expect("the snapshot is a PNG").to_rgb8();
+    assert_eq!(shown.dimensions(), frame.dimensions());
+    let painted = mean_difference(native, frame);
+    let from_native = mean_difference(&shown, native);
+    let from_camera = mean_difference(&shown, frame);
+    eprintln!(
+        "the style moves the room by {painted:.1} levels natively; the page's picture is \
+         {from_camera:.1} from the camera and {from_native:.1} from native"
+    );
+    assert!(painted > 20.0, "native barely changed the room: {painted:.1}");
+    assert!(from_camera > 0.7 * painted, "the page barely restyled: {from_camera:.1}");
+    assert!(from_native < 0.3 * painted, "page and native differ by {from_native:.1} levels");
+}
+
 #[test]
 fn the_page_paints_the_room_with_the_style_network_as_native_process_does_and_a_prompt_falls_back_to_it()
  {
@@ -684,23 +704,7 @@ fn the_page_paints_the_room_with_the_style_network_as_native_process_does_and_a_
     assert_eq!(style["runs"].as_u64(), Some(1), "{summary}");
 
     let snapshot = browser.downloaded(summary["snapshot"].as_str().expect("snapshot name"));
-    let shown = image::open(&snapshot).expect("the snapshot is a PNG").to_rgb8();
-    assert_eq!(shown.dimensions(), frame.dimensions());
-    let painted = mean_difference(&native, &frame);
-    let from_native = mean_difference(&shown, &native);
-    let from_camera = mean_difference(&shown, &frame);
-    eprintln!(
-        "painting moves the room by {painted:.1} levels natively; the page's picture is \
-         {from_camera:.1} from the camera and {from_native:.1} from native"
-    );
-    // The page must restyle as much as native does, and land near native's picture. What
-    // differs: the camera path's colour loss (a few levels), the browser's shrinking of the
-    // frame before the network (the network's input is not the same resize), and WebGPU's
-    // float kernels against the CPU's. The network's output follows its input smoothly, so
-    // these move it by a few levels, far less than the style moves the room.
-    assert!(painted > 20.0, "native painting barely changed the room: {painted:.1}");
-    assert!(from_camera > 0.7 * painted, "the page barely restyled: {from_camera:.1}");
-    assert!(from_native < 0.3 * painted, "page and native differ by {from_native:.1} levels");
+    restyled_as_native_does(&snapshot, &native, &frame);
 
     // A prompt from the address, as the desktop's `--restyle` gives it, means the restyle
     // preset. No diffusion model runs in the page, so its restyle layer takes the style-transfer
@@ -807,19 +811,5 @@ fn a_picture_chosen_as_the_style_paints_the_room_as_native_process_does() {
     browser.key("s");
     let summary = browser.wait_for("a snapshot", STALL, |s| s["snapshot"].is_string());
     let snapshot = browser.downloaded(summary["snapshot"].as_str().expect("snapshot name"));
-    let shown = image::open(&snapshot).expect("the snapshot is a PNG").to_rgb8();
-    assert_eq!(shown.dimensions(), frame.dimensions());
-    let painted = mean_difference(&native, &frame);
-    let from_native = mean_difference(&shown, &native);
-    let from_camera = mean_difference(&shown, &frame);
-    eprintln!(
-        "the picture's style moves the room by {painted:.1} levels natively; the page's picture \
-         is {from_camera:.1} from the camera and {from_native:.1} from native"
-    );
-    // As for the built-in styles: the camera path and WebAssembly's float kernels move the
-    // network's input and arithmetic by a few levels, which its smooth output follows, far
-    // less than the style moves the room.
-    assert!(painted > 20.0, "native barely changed the room: {painted:.1}");
-    assert!(from_camera > 0.7 * painted, "the page barely restyled: {from_camera:.1}");
-    assert!(from_native < 0.3 * painted, "page and native differ by {from_native:.1} levels");
+    restyled_as_native_does(&snapshot, &native, &frame);
 }
