@@ -14,7 +14,9 @@ use std::{
     time::Duration,
 };
 
-use dreamlens::store::{DownloadOptions, Manifest, ModelStore, StoreError, sha256_file};
+use dreamlens::store::{
+    DownloadOptions, DownloadProgress, Manifest, ModelStore, StoreError, sha256_file,
+};
 
 const GOOD: &[u8] = b"pretend this is an onnx graph, 64 bytes long..................!!";
 
@@ -30,12 +32,15 @@ fn sha256(bytes: &[u8]) -> String {
     sha256_file(&path).expect("hash").0
 }
 
-/// A tiny HTTP/1.1 server: `/good`, `/corrupt`, `/big`, `/resumable` (sends half, then closes,
-/// and answers a range request with the rest),
+/// A tiny HTTP/1.1 server: `/good`, `/corrupt`, `/big` (also to HEAD), `/resumable` (sends
+/// half, then closes, and answers a range request with the rest), `/trickle` (`/big` in 16 KiB
+/// pieces 50 ms apart, from any range start),
 /// `/slow` (headers, then silence), anything else 404. Counts requests.
 struct Server {
     base: String,
     hits: Arc<AtomicUsize>,
+    /// The start of the last range asked for.
+    last_range: Arc<AtomicUsize>,
 }
 
 fn serve() -> Server {
@@ -43,16 +48,20 @@ fn serve() -> Server {
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let hits = Arc::new(AtomicUsize::new(0));
     let counter = hits.clone();
+    let last_range = Arc::new(AtomicUsize::new(0));
+    let ranges = last_range.clone();
     thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(mut stream) = stream else { continue };
             counter.fetch_add(1, Ordering::SeqCst);
+            let ranges = ranges.clone();
             thread::spawn(move || {
                 let mut request = [0u8; 2048];
                 let n = stream.read(&mut request).unwrap_or(0);
                 let line =
                     String::from_utf8_lossy(&request[..n]).lines().next().unwrap_or("").to_owned();
                 let path = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                let head = line.starts_with("HEAD ");
                 let range_start = String::from_utf8_lossy(&request[..n])
                     .lines()
                     .find_map(|l| {
@@ -78,7 +87,29 @@ fn serve() -> Server {
                     "/big" => {
                         let big = big_file();
                         let _ = stream.write_all(header(big.len()).as_bytes());
-                        let _ = stream.write_all(&big);
+                        if !head {
+                            let _ = stream.write_all(&big);
+                        }
+                    }
+                    "/trickle" => {
+                        let big = big_file();
+                        let start = range_start.unwrap_or(0);
+                        ranges.store(start, Ordering::SeqCst);
+                        let rest = &big[start..];
+                        let status = if start > 0 { "206 Partial Content" } else { "200 OK" };
+                        let _ = stream.write_all(format!(
+                            "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                            rest.len()
+                        ).as_bytes());
+                        if head {
+                            return;
+                        }
+                        for piece in rest.chunks(16 * 1024) {
+                            if stream.write_all(piece).and_then(|()| stream.flush()).is_err() {
+                                break;
+                            }
+                            thread::sleep(Duration::from_millis(50));
+                        }
                     }
                     "/resumable" => {
                         // Cut off halfway the first time; a range request gets the rest.
@@ -114,7 +145,7 @@ fn serve() -> Server {
             });
         }
     });
-    Server { base, hits }
+    Server { base, hits, last_range }
 }
 
 /// A one-model manifest whose file comes from `urls`.
@@ -134,6 +165,7 @@ fn store(manifest: Manifest, cache: &Path, mirrors: Vec<std::path::PathBuf>) -> 
         connect_timeout: Duration::from_secs(2),
         read_timeout: Duration::from_millis(700),
         progress: false,
+        watch: None,
     })
 }
 
@@ -219,6 +251,54 @@ fn a_truncated_download_is_refused_and_resumed_where_it_stopped() {
     let model = store.fetch("toy", false).expect("resumed");
     assert_eq!(std::fs::read(model.main_path()).expect("read"), big);
     assert!(!part.exists());
+}
+
+#[test]
+fn a_download_shows_its_size_first_and_a_paused_one_resumes_where_it_stopped() {
+    let server = serve();
+    let cache = tempfile::tempdir().expect("temp");
+    let big = big_file();
+    // No pinned hash or size, as the diffusion models' entries have: the server gives the size.
+    let store = store(manifest(&[format!("{}/trickle", server.base)], None), cache.path(), vec![]);
+    let size = store.download_size("toy").expect("the server says its size");
+    assert_eq!((size.files, size.bytes, size.unknown), (1, big.len() as u64, false));
+    assert_eq!((size.resumable, size.unverified), (0, true));
+    assert!(
+        files_under(cache.path()).iter().all(|f| !f.contains("model.onnx")),
+        "sizing downloaded"
+    );
+
+    let watching = |progress: &Arc<DownloadProgress>| {
+        store.clone().with_download_options(DownloadOptions {
+            connect_timeout: Duration::from_secs(2),
+            read_timeout: Duration::from_secs(2),
+            progress: false,
+            watch: Some(Arc::clone(progress)),
+        })
+    };
+    let first = Arc::new(DownloadProgress::default());
+    let fetching = {
+        let store = watching(&first);
+        thread::spawn(move || store.fetch("toy", true))
+    };
+    while first.received() < 32 * 1024 {
+        thread::sleep(Duration::from_millis(5));
+    }
+    first.pause();
+    let error = fetching.join().expect("no panic").expect_err("paused");
+    assert!(matches!(error, StoreError::Paused { .. }), "{error}");
+    let part = cache.path().join("toy/model.onnx.part");
+    let kept = std::fs::metadata(&part).expect("the part is kept").len();
+    assert!(kept >= 32 * 1024 && kept < big.len() as u64, "kept {kept} bytes");
+    assert!(!cache.path().join("toy/model.onnx").exists());
+    assert_eq!(store.download_size("toy").expect("sized").resumable, kept);
+
+    let second = Arc::new(DownloadProgress::default());
+    let model = watching(&second).fetch("toy", true).expect("resumed");
+    assert_eq!(std::fs::read(model.main_path()).expect("read"), big);
+    assert_eq!(server.last_range.load(Ordering::SeqCst), kept as usize, "asked only for the rest");
+    assert_eq!(second.received(), big.len() as u64, "the bar counts the kept part too");
+    assert_eq!(store.download_size("toy").expect("sized").files, 0, "nothing left to fetch");
 }
 
 #[test]

@@ -7,6 +7,10 @@ use std::{
     fs::{self, File, OpenOptions},
     io::{self, Read, Write},
     path::{Path, PathBuf},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
@@ -23,6 +27,36 @@ pub struct DownloadOptions {
     pub read_timeout: Duration,
     /// Draw a progress bar on stderr.
     pub progress: bool,
+    /// Counts the bytes that arrive and can pause the download (an app's progress bar).
+    pub watch: Option<Arc<DownloadProgress>>,
+}
+
+/// A download's progress, shared with whoever shows it. Pausing keeps what has arrived, and
+/// the next fetch resumes from there.
+#[derive(Debug, Default)]
+pub struct DownloadProgress {
+    received: AtomicU64,
+    paused: AtomicBool,
+}
+
+impl DownloadProgress {
+    /// Bytes of the model's missing files on this device so far, resumed parts included.
+    pub fn received(&self) -> u64 {
+        self.received.load(Ordering::Relaxed)
+    }
+
+    /// Asks the download to stop after its current read.
+    pub fn pause(&self) {
+        self.paused.store(true, Ordering::Relaxed);
+    }
+
+    fn paused(&self) -> bool {
+        self.paused.load(Ordering::Relaxed)
+    }
+
+    fn add(&self, bytes: u64) {
+        self.received.fetch_add(bytes, Ordering::Relaxed);
+    }
 }
 
 impl Default for DownloadOptions {
@@ -31,6 +65,7 @@ impl Default for DownloadOptions {
             connect_timeout: Duration::from_secs(20),
             read_timeout: Duration::from_secs(30),
             progress: true,
+            watch: None,
         }
     }
 }
@@ -65,13 +100,7 @@ pub fn download_to(
         already
     };
 
-    let agent: ureq::Agent = crate::http::agent_config()
-        .timeout_connect(Some(options.connect_timeout))
-        .timeout_recv_response(Some(options.connect_timeout))
-        .timeout_per_read(Some(options.read_timeout))
-        .build()
-        .into();
-    let mut request = agent.get(url);
+    let mut request = agent(options).get(url);
     if already > 0 {
         request = request.header("Range", &format!("bytes={already}-"));
     }
@@ -91,9 +120,16 @@ pub fn download_to(
     };
     let bar = progress_bar(options.progress, total, dest);
     bar.set_position(start);
+    let watch = options.watch.as_deref();
+    watch.inspect(|w| w.add(start));
     let mut size = start;
     let mut buffer = vec![0u8; 1 << 16];
     loop {
+        if watch.is_some_and(DownloadProgress::paused) {
+            // Kept, synced, for the next fetch to resume.
+            file.sync_all().map_err(io_error)?;
+            return Err(StoreError::Paused { id: model_id.to_owned() });
+        }
         // A network failure keeps the part for the next attempt; a local one does not.
         let read = body.read(&mut buffer).map_err(|e| read_error(model_id, url, e))?;
         if read == 0 {
@@ -106,6 +142,7 @@ pub fn download_to(
         }
         size += read as u64;
         bar.set_position(size);
+        watch.inspect(|w| w.add(read as u64));
     }
     file.sync_all().map_err(io_error)?;
     drop(file);
@@ -140,17 +177,49 @@ pub fn download_to(
     Ok(Downloaded { sha256 })
 }
 
+/// How many bytes `url` holds, asked with a HEAD request (after redirects); `None` when the
+/// server does not say.
+pub(super) fn remote_size(
+    model_id: &str,
+    url: &str,
+    options: &DownloadOptions,
+) -> Result<Option<u64>, StoreError> {
+    let response =
+        agent(options).head(url).call().map_err(|error| call_error(model_id, url, error))?;
+    let length = response.headers().get("content-length");
+    Ok(length.and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok()))
+}
+
+/// Bytes an earlier attempt left for `dest`, which the next fetch resumes from.
+pub(super) fn partial_size(dest: &Path) -> u64 {
+    fs::metadata(part_path(dest)).map_or(0, |m| m.len())
+}
+
+fn agent(options: &DownloadOptions) -> ureq::Agent {
+    crate::http::agent_config()
+        .timeout_connect(Some(options.connect_timeout))
+        .timeout_recv_response(Some(options.connect_timeout))
+        .timeout_per_read(Some(options.read_timeout))
+        .build()
+        .into()
+}
+
 /// Why a download request failed, as the store reports it. A refused resume (416) deletes the
 /// part, so the next attempt starts again.
 fn request_error(model_id: &str, url: &str, part: &Path, error: ureq::Error) -> StoreError {
+    if let ureq::Error::StatusCode(416) = error {
+        // The part no longer fits the file the server has: start again next time.
+        let _ = fs::remove_file(part);
+        let message = "the server refused to resume the download; fetch again".into();
+        return StoreError::Network { id: model_id.to_owned(), url: url.to_owned(), message };
+    }
+    call_error(model_id, url, error)
+}
+
+/// A failed request as the store reports it: the status, a timeout, or the network's error.
+fn call_error(model_id: &str, url: &str, error: ureq::Error) -> StoreError {
     let (id, url) = (model_id.to_owned(), url.to_owned());
     match error {
-        ureq::Error::StatusCode(416) => {
-            // The part no longer fits the file the server has: start again next time.
-            let _ = fs::remove_file(part);
-            let message = "the server refused to resume the download; fetch again".into();
-            StoreError::Network { id, url, message }
-        }
         ureq::Error::StatusCode(status) => StoreError::Http { id, url, status },
         ureq::Error::Timeout(_) => StoreError::Timeout { id, url },
         other => StoreError::Network { id, url, message: other.to_string() },

@@ -21,7 +21,7 @@ use std::{
 };
 
 pub use digest::sha256_file;
-pub use download::DownloadOptions;
+pub use download::{DownloadOptions, DownloadProgress};
 pub use manifest::{Conversion, Manifest, ModelEntry, ModelFile, Precision, Task, WheelMember};
 pub use packaged::PackagedFile;
 
@@ -175,6 +175,12 @@ pub enum StoreError {
         /// Size found.
         actual: u64,
     },
+    /// The user paused the download; what arrived is kept for the next fetch to resume.
+    #[error("model `{id}`: download paused; start it again to resume where it stopped")]
+    Paused {
+        /// Model id.
+        id: String,
+    },
     /// The disk is full.
     #[error(
         "model `{id}`: no space left on the disk holding {path}; free some space and fetch again"
@@ -205,6 +211,22 @@ impl StoreError {
             Self::Io { id: id.to_owned(), path: path.display().to_string(), cause: source }
         }
     }
+}
+
+/// What fetching a model would download ([`ModelStore::download_size`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DownloadSize {
+    /// Files to download.
+    pub files: usize,
+    /// Their bytes, where the manifest or the server says.
+    pub bytes: u64,
+    /// Some server did not say how large its file is.
+    pub unknown: bool,
+    /// Bytes already on the device from an earlier, unfinished attempt.
+    pub resumable: u64,
+    /// Some file's sha256 is not pinned by the manifest: it is pinned on the device after
+    /// download, and only fetched with the user's consent.
+    pub unverified: bool,
 }
 
 /// Where a resolved file was found.
@@ -449,6 +471,35 @@ impl ModelStore {
     /// not pin are only downloaded when `allow_unverified` is set.
     pub fn fetch(&self, id: &str, allow_unverified: bool) -> Result<ResolvedModel, StoreError> {
         self.resolve(id, Some(allow_unverified))
+    }
+
+    /// What fetching `id` would download, asked of its servers (HEAD requests, so call it only
+    /// on the user's request): the files no local folder holds, their bytes, and the bytes
+    /// earlier attempts left to resume from.
+    pub fn download_size(&self, id: &str) -> Result<DownloadSize, StoreError> {
+        let entry = self.entry(id)?;
+        let mut size = DownloadSize::default();
+        for file in &entry.files {
+            if matches!(self.find_local(id, file)?, Local::Found(..)) {
+                continue;
+            }
+            let url = file.urls.first().ok_or_else(|| StoreError::NoSource {
+                id: id.to_owned(),
+                file: file.path.clone(),
+                searched: self.searched(),
+                cache: self.cache_dir.display().to_string(),
+            })?;
+            let bytes = match file.size {
+                Some(bytes) => Some(bytes),
+                None => download::remote_size(id, url, &self.download)?,
+            };
+            size.files += 1;
+            size.unknown |= bytes.is_none();
+            size.bytes += bytes.unwrap_or(0);
+            size.resumable += download::partial_size(&self.cache_dir.join(&file.path));
+            size.unverified |= !file.is_verified();
+        }
+        Ok(size)
     }
 
     fn resolve(&self, id: &str, download: Option<bool>) -> Result<ResolvedModel, StoreError> {
@@ -787,9 +838,11 @@ impl ModelStore {
                     }
                     return Ok(dest);
                 }
-                Err(error @ (StoreError::DiskFull { .. } | StoreError::Io { .. })) => {
-                    return Err(error);
-                }
+                Err(
+                    error @ (StoreError::DiskFull { .. }
+                    | StoreError::Io { .. }
+                    | StoreError::Paused { .. }),
+                ) => return Err(error),
                 Err(error) => last_error = Some(error),
             }
         }
