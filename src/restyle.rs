@@ -227,6 +227,17 @@ fn fallback_label(choice: &StyleChoice, engine: &StyleEngine) -> String {
     )
 }
 
+/// The first diffusion model whose every file can be downloaded, on a device that holds none.
+pub fn downloadable_pipeline(store: &ModelStore) -> Option<&'static str> {
+    if installed_pipeline(store).is_some() {
+        return None;
+    }
+    DIFFUSION_MODELS.into_iter().find(|id| {
+        let entry = store.manifest().get(id);
+        entry.is_some_and(|e| e.files.iter().all(crate::store::ModelFile::has_public_source))
+    })
+}
+
 /// The folder and id of the first diffusion pipeline the store holds.
 pub fn installed_pipeline(store: &ModelStore) -> Option<(PathBuf, String)> {
     DIFFUSION_MODELS.iter().find_map(|id| {

@@ -11,11 +11,14 @@ use crate::effects::PresetError;
 use crate::{
     effects::{Effect, preset::Preset},
     fusion::ClassFusion,
-    inference::{AnalysisModels, DisabledStage, InferenceError, SceneAnalyzer, SessionOptions},
+    inference::{
+        AnalysisModels, DisabledStage, InferenceError, SceneAnalyzer, SessionOptions,
+        remote::DIFFUSION_PARTS,
+    },
     pipeline::{EffectRenderer, FrameAnalysis, FrameAnalyzer, LayerPlan, PipelineError},
     projection::{DEFAULT_FADE_S, KeyframeProjector, MotionsTo, Thumbnail},
     render::RenderContext,
-    restyle::EngineChoice,
+    restyle::{EngineChoice, downloadable_pipeline},
     scene::{ClassMap, MapMotions, Motion, ScalarMap, SceneAnalysis},
     stages::{STYLE_SKIP_LEVELS, Stage, StageKind, StageStats},
     store::ModelStore,
@@ -58,6 +61,8 @@ pub(super) struct Effects {
     pub(super) providers: Vec<(StageKind, String)>,
     /// What the models on an inference server cost per run.
     pub(super) remote: remote_meter::RemoteMeter,
+    /// The diffusion model the restyle layers would use, were it on this device.
+    pub(super) diffusion_offer: Option<String>,
 }
 
 /// What opening the model stages reports: stages turned off, each model's provider, and the
@@ -254,6 +259,13 @@ impl Effects {
         {
             preset = preset.with_restyle(prompt)?;
         }
+        let restyles = preset.layers.iter().any(|l| matches!(l.effect, Effect::Restyle { .. }));
+        let diffusion_offer = (restyles
+            && engine.diffusion_dir.is_none()
+            && !DIFFUSION_PARTS.iter().any(|part| options.serves_remotely(part)))
+        .then(|| downloadable_pipeline(store))
+        .flatten()
+        .map(str::to_owned);
         // One session thread per stage; each gets one core's worth of threads.
         let stage_options =
             SessionOptions { threads: (options.threads / 2).max(1), ..options.clone() };
@@ -324,6 +336,7 @@ impl Effects {
             epoch: Instant::now(),
             providers,
             remote,
+            diffusion_offer,
         })
     }
 
@@ -357,6 +370,7 @@ impl Effects {
             epoch: Instant::now(),
             providers: Vec::new(),
             remote: remote_meter::RemoteMeter::default(),
+            diffusion_offer: None,
         }
     }
 
@@ -489,7 +503,8 @@ impl LiveApp {
         // pipelines too (and there is nothing to show before it).
         let sized = self.frame.is_some() || self.gpu.is_none();
         let stale = |e: &Effects| {
-            e.preset_name != self.settings.preset
+            self.models_changed
+                || e.preset_name != self.settings.preset
                 || e.segmentation_choice != self.settings.segmentation_model
         };
         if sized && self.effects.as_ref().is_none_or(stale) {
@@ -501,6 +516,7 @@ impl LiveApp {
     }
 
     pub(super) fn start_loading(&mut self) {
+        self.models_changed = false;
         // `--restyle` adds a restyle layer to any preset; a saved prompt only fills one.
         let restyle = match &self.options.restyle {
             Some(prompt) => Some((prompt.clone(), true)),

@@ -8,6 +8,8 @@
 mod effects;
 mod error;
 mod frame_gate;
+mod hybrid;
+mod model_download;
 mod output_names;
 mod overlay;
 mod recording;
@@ -168,6 +170,12 @@ pub struct LiveApp {
     recording: Option<Recording>,
     message: Option<(String, Instant)>,
     failure: Option<LiveError>,
+    /// The diffusion model offered for download, once the restyle layers would use one.
+    download: Option<model_download::ModelDownload>,
+    /// A model arrived or moved to or from a server: the effects are opened again.
+    models_changed: bool,
+    /// The server `--remote` named for this run.
+    remote_flag: Option<String>,
 }
 
 impl LiveApp {
@@ -180,9 +188,19 @@ impl LiveApp {
         platform: Platform,
     ) -> Result<Self, LiveError> {
         let saved_settings = Settings::load(platform.folders.settings.as_deref());
+        let remote_flag = session_options.remote.as_ref().map(|r| r.url.clone());
         let settings = saved_settings
             .with_flags(options.preset.as_deref(), options.restyle.as_deref())
-            .with_segmentation_model(options.segmentation_model.as_deref());
+            .with_segmentation_model(options.segmentation_model.as_deref())
+            .with_inference_server(remote_flag.as_deref());
+        let mut session_options = session_options;
+        if session_options.remote.is_none() {
+            // The server saved from the panel; a bad one is reported, and nothing goes out.
+            match hybrid::remote_for(&settings.inference_server, None) {
+                Ok(remote) => session_options.remote = remote,
+                Err(error) => tracing::warn!("{error}; everything runs on this device"),
+            }
+        }
         let staging = FrameStaging::default();
         let source = LiveSource::start(
             options.input.clone(),
@@ -219,6 +237,9 @@ impl LiveApp {
             recording: None,
             message: None,
             failure: None,
+            download: None,
+            models_changed: false,
+            remote_flag,
         })
     }
 
@@ -227,7 +248,8 @@ impl LiveApp {
         let flags = self
             .saved_settings
             .with_flags(self.options.preset.as_deref(), self.options.restyle.as_deref())
-            .with_segmentation_model(self.options.segmentation_model.as_deref());
+            .with_segmentation_model(self.options.segmentation_model.as_deref())
+            .with_inference_server(self.remote_flag.as_deref());
         self.settings
             .for_next_start(&self.saved_settings, &flags)
             .save(self.platform.folders.settings.as_deref());
@@ -423,6 +445,7 @@ impl LiveApp {
     /// Says whether a frame was shown.
     fn redraw(&mut self, event_loop: &ActiveEventLoop) -> Result<bool, LiveError> {
         let Some(window) = self.window.clone() else { return Ok(false) };
+        self.follow_download();
         self.load_effects();
         let Some(frame) = self.take_frame() else { return Ok(false) };
         if let Some(path) = self.options.record_to.take() {
@@ -453,7 +476,30 @@ impl LiveApp {
         if actions.fullscreen {
             toggle_fullscreen(&window);
         }
+        if let (Some(ask), Some(download)) = (actions.download, &mut self.download) {
+            download.ask(ask, &self.store);
+        }
+        if actions.inference_server {
+            self.use_inference_server();
+        }
         Ok(true)
+    }
+
+    /// Offers the diffusion model the effects would use, and opens the effects again once
+    /// its download has arrived.
+    fn follow_download(&mut self) {
+        let offered = self.effects.as_ref().and_then(|e| e.diffusion_offer.as_deref());
+        if let Some(id) = offered
+            && self.download.as_ref().is_none_or(|d| d.id() != id)
+        {
+            self.download = Some(model_download::ModelDownload::new(id));
+        }
+        let arrived = self.download.as_mut().and_then(|d| d.poll().then(|| d.id().to_owned()));
+        if let Some(id) = arrived {
+            self.notify(format!("{id} is on this device: the restyle layers use it now"));
+            self.download = None;
+            self.models_changed = true;
+        }
     }
 
     /// The newest frame from the capture thread (offered to the models when the gate lets it
@@ -498,6 +544,10 @@ impl LiveApp {
         }
         Some(panel::HudData {
             style_picker: None,
+            model_offer: self.download.as_ref().map(model_download::ModelDownload::offer),
+            inference_server: Some(
+                self.session_options.remote.as_ref().map(|r| r.url.clone()).unwrap_or_default(),
+            ),
             display_fps: self.fps.fps,
             stages: effects.stage_stats(),
             providers: effects.providers.clone(),

@@ -55,7 +55,20 @@ impl Settings {
         {
             next.segmentation_model.clone_from(&saved.segmentation_model);
         }
+        if next.inference_server == flags.inference_server
+            && flags.inference_server != saved.inference_server
+        {
+            next.inference_server.clone_from(&saved.inference_server);
+        }
         next
+    }
+
+    /// These settings with `--remote`'s server, when the command line named one.
+    pub fn with_inference_server(mut self, url: Option<&str>) -> Self {
+        if let Some(url) = url {
+            url.clone_into(&mut self.inference_server);
+        }
+        self
     }
 
     /// These settings with `--segmentation-model`'s choice, when the command line made one.
@@ -103,5 +116,17 @@ mod tests {
         // No flag: the saved choice stays.
         let kept = next.with_segmentation_model(None);
         assert_eq!(kept.segmentation_model.as_deref(), Some("ade20k-mosaic"));
+    }
+
+    #[test]
+    fn the_remote_flag_is_for_one_run_and_the_panels_server_is_kept() {
+        let saved =
+            Settings { inference_server: "http://gpu-box:8000".into(), ..Settings::default() };
+        let flags = saved.with_flags(None, None).with_inference_server(Some("http://other:8000"));
+        assert_eq!(flags.inference_server, "http://other:8000");
+        assert_eq!(flags.for_next_start(&saved, &flags), saved);
+        let local = Settings { inference_server: String::new(), ..flags.clone() };
+        assert_eq!(local.for_next_start(&saved, &flags).inference_server, "");
+        assert_eq!(saved.clone().with_inference_server(None), saved);
     }
 }

@@ -31,6 +31,9 @@ pub struct Settings {
     /// The segmentation model region layers read, chosen on the panel or by a flag; `None`:
     /// the preset's, else the default.
     pub segmentation_model: Option<String>,
+    /// Hybrid mode: the inference server the diffusion model runs on (`http(s)://host:port`);
+    /// empty keeps everything on the device.
+    pub inference_server: String,
 }
 
 impl Settings {
@@ -50,6 +53,7 @@ impl Default for Settings {
             restyle_prompt: String::new(),
             region_confidence: crate::render::AnalysisFilter::default().region_threshold,
             segmentation_model: None,
+            inference_server: String::new(),
         }
     }
 }

@@ -41,6 +41,62 @@ pub struct HudData {
     pub segmentation_models: Vec<String>,
     /// Where the platform lets the user pick a picture as the style: the style in use.
     pub style_picker: Option<String>,
+    /// A diffusion model the restyle layers would use, offered for download.
+    pub model_offer: Option<ModelOffer>,
+    /// Where the platform offers hybrid mode: the inference server the diffusion model runs
+    /// on now (empty: this device).
+    pub inference_server: Option<String>,
+}
+
+/// A model that is not on this device, offered for download on the user's request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelOffer {
+    /// The model's id.
+    pub name: String,
+    /// How far its download has come.
+    pub state: OfferState,
+}
+
+/// How far an offered download has come.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OfferState {
+    /// Nothing asked: nothing has gone over the network.
+    NotAsked,
+    /// Its size is being asked of its server.
+    Sizing,
+    /// Its size is known; the download waits for the user.
+    Sized {
+        /// Bytes of the files to download.
+        bytes: u64,
+        /// False when some server did not say its file's size (`bytes` is then a lower bound).
+        known: bool,
+        /// Bytes an earlier attempt left, which the download resumes from.
+        resumable: u64,
+        /// Some file's sha256 is not pinned by the app; it is pinned on this device.
+        unverified: bool,
+    },
+    /// Downloading: bytes on the device so far, of `total` (0: unknown).
+    Running {
+        /// Bytes received, resumed parts included.
+        received: u64,
+        /// Bytes in all.
+        total: u64,
+    },
+    /// Paused or failed, with why; a new start resumes.
+    Stopped(String),
+}
+
+/// What the user pressed on an offered download.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DownloadAsk {
+    /// Ask the server how large it is.
+    Size,
+    /// Download it (resuming what an earlier attempt left).
+    Start,
+    /// Stop after the current read, keeping what arrived.
+    Pause,
+    /// Not now.
+    Dismiss,
 }
 
 /// One remote model's last run (a keyframe for the restyler: all its calls together).
@@ -67,6 +123,10 @@ pub struct Actions {
     pub restyle: bool,
     /// Open the platform's picture chooser for a style picture.
     pub pick_style_picture: bool,
+    /// What the user pressed on the offered model download.
+    pub download: Option<DownloadAsk>,
+    /// Use the inference server in `Settings::inference_server` (empty: this device only).
+    pub inference_server: bool,
     /// Enter or leave fullscreen.
     pub fullscreen: bool,
     /// The visible part of the restyle prompt's field, where the panel shows one (a page
@@ -234,6 +294,92 @@ fn restyle_ui(ui: &mut egui::Ui, settings: &mut Settings, hud: &HudData, actions
     if let Some(engine) = &hud.restyle_engine {
         ui.small(format!("Engine: {engine}"));
     }
+    if let Some(offer) = &hud.model_offer {
+        model_offer_ui(ui, offer, actions);
+    }
+    if let Some(in_use) = &hud.inference_server {
+        hybrid_ui(ui, settings, in_use, actions);
+    }
+}
+
+/// Hybrid mode: the diffusion model on an inference server the user names, the camera and
+/// everything else on the device.
+fn hybrid_ui(ui: &mut egui::Ui, settings: &mut Settings, in_use: &str, actions: &mut Actions) {
+    egui::CollapsingHeader::new("Hybrid mode").default_open(!in_use.is_empty()).show(ui, |ui| {
+        ui.small(match in_use {
+            "" => "Everything runs on this device.".to_owned(),
+            url => format!(
+                "The diffusion model runs on {url}; the camera and the other models stay here."
+            ),
+        });
+        ui.add(
+            egui::TextEdit::singleline(&mut settings.inference_server)
+                .hint_text("http://gpu-box:8000"),
+        );
+        ui.horizontal(|ui| {
+            actions.inference_server |= ui.button("Use server").clicked();
+            if ui.button("This device only").clicked() {
+                settings.inference_server.clear();
+                actions.inference_server = true;
+            }
+        });
+    });
+}
+
+/// The offered diffusion model: its size first, then its download with a progress bar.
+fn model_offer_ui(ui: &mut egui::Ui, offer: &ModelOffer, actions: &mut Actions) {
+    let name = &offer.name;
+    let mut ask = |ui: &mut egui::Ui, label: &str, what: DownloadAsk| {
+        if ui.button(label).clicked() {
+            actions.download = Some(what);
+        }
+    };
+    match &offer.state {
+        OfferState::NotAsked => {
+            ui.small(format!("{name} restyles by the prompt itself; it is not on this device."));
+            ask(ui, &format!("Download {name}…"), DownloadAsk::Size);
+        }
+        OfferState::Sizing => {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.small(format!("asking {name}'s server for its size…"));
+            });
+        }
+        OfferState::Sized { bytes, known, resumable, unverified } => {
+            let at_least = if *known { "" } else { "at least " };
+            let mut text = format!("{name}: {at_least}{} to download", human_bytes(*bytes));
+            if *resumable > 0 {
+                text += &format!(" ({} already here)", human_bytes(*resumable));
+            }
+            ui.label(text);
+            if *unverified {
+                ui.small("Its sha256 is not pinned by dreamlens: it is pinned on this device when the download ends.");
+            }
+            ui.horizontal(|ui| {
+                ask(ui, "Download", DownloadAsk::Start);
+                ask(ui, "Not now", DownloadAsk::Dismiss);
+            });
+        }
+        OfferState::Running { received, total } => {
+            let fraction = if *total > 0 { *received as f32 / *total as f32 } else { 0.0 };
+            let shown = match total {
+                0 => human_bytes(*received),
+                total => format!("{} of {}", human_bytes(*received), human_bytes(*total)),
+            };
+            ui.add(egui::ProgressBar::new(fraction.min(1.0)).text(format!("{name}: {shown}")));
+            ask(ui, "Pause", DownloadAsk::Pause);
+            // The bar moves without input.
+            ui.ctx().request_repaint_after(std::time::Duration::from_millis(250));
+        }
+        OfferState::Stopped(reason) => {
+            ui.colored_label(egui::Color32::from_rgb(250, 200, 80), reason);
+            // Sized again first: the user sees what is left before more bytes flow.
+            ui.horizontal(|ui| {
+                ask(ui, "Continue…", DownloadAsk::Size);
+                ask(ui, "Not now", DownloadAsk::Dismiss);
+            });
+        }
+    }
 }
 
 /// Where a restyle or style layer acts: everything, or one of the common regions.
@@ -395,11 +541,136 @@ fn hud_ui(ui: &mut egui::Ui, hud: &HudData) {
     }
 }
 
-/// `1.2 MB`, `640 kB`, `12 B`.
+/// `2.6 GB`, `1.2 MB`, `640 kB`, `12 B`.
 fn human_bytes(bytes: u64) -> String {
     match bytes {
+        b if b >= 1_000_000_000 => format!("{:.1} GB", b as f64 / 1e9),
         b if b >= 1_000_000 => format!("{:.1} MB", b as f64 / 1e6),
         b if b >= 1_000 => format!("{:.0} kB", b as f64 / 1e3),
         b => format!("{b} B"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hud(state: OfferState) -> HudData {
+        HudData {
+            display_fps: 30.0,
+            stages: Vec::new(),
+            providers: Vec::new(),
+            dropped_layers: Vec::new(),
+            banner: String::new(),
+            recording: None,
+            message: None,
+            adapter: String::new(),
+            restyle_engine: Some("style transfer".into()),
+            preset_description: String::new(),
+            remote: Vec::new(),
+            key_hints: "",
+            segmentation_models: Vec::new(),
+            style_picker: None,
+            model_offer: Some(ModelOffer { name: "sd-turbo".into(), state }),
+            inference_server: Some(String::new()),
+        }
+    }
+
+    /// Every text drawn, with where it was drawn.
+    fn texts(shapes: impl IntoIterator<Item = egui::Shape>, out: &mut Vec<(String, egui::Rect)>) {
+        for shape in shapes {
+            match shape {
+                egui::Shape::Text(text) => {
+                    let rect = text.galley.rect.translate(text.pos.to_vec2());
+                    out.push((text.galley.text().to_owned(), rect));
+                }
+                egui::Shape::Vec(inner) => texts(inner, out),
+                _ => {}
+            }
+        }
+    }
+
+    /// The `restyle` preset's panel laid out once with `events`: what it asked for, and its
+    /// texts.
+    fn frame(
+        ctx: &egui::Context,
+        hud: &HudData,
+        events: Vec<egui::Event>,
+        seconds: f64,
+    ) -> (Actions, Vec<(String, egui::Rect)>) {
+        let screen = egui::Rect::from_min_size(egui::Pos2::ZERO, egui::vec2(1280.0, 720.0));
+        let time = Some(ctx.input(|i| i.time) + seconds);
+        let input =
+            egui::RawInput { screen_rect: Some(screen), events, time, ..Default::default() };
+        let mut settings = Settings::default();
+        let mut layers = Preset::load("restyle").expect("built in").layers;
+        let mut actions = Actions::default();
+        let output = ctx.run_ui(input, |ui| {
+            draw(ui, &mut settings, hud, &mut layers, &mut 0, &mut actions);
+        });
+        let mut drawn = Vec::new();
+        texts(output.shapes.into_iter().map(|clipped| clipped.shape), &mut drawn);
+        (actions, drawn)
+    }
+
+    /// Presses the button labelled `label` as a finger or mouse does, in two frames.
+    fn press(hud: &HudData, label: &str) -> (Actions, Vec<String>) {
+        press_on(&egui::Context::default(), hud, label)
+    }
+
+    fn press_on(ctx: &egui::Context, hud: &HudData, label: &str) -> (Actions, Vec<String>) {
+        // A second after the last frame: animations (a header opening) have ended.
+        let (_, drawn) = frame(ctx, hud, Vec::new(), 1.0);
+        let shown: Vec<String> = drawn.iter().map(|(text, _)| text.clone()).collect();
+        let Some((_, rect)) = drawn.iter().find(|(text, _)| text == label) else {
+            panic!("no {label:?} on the panel: {shown:?}");
+        };
+        let (pos, modifiers) = (rect.center(), egui::Modifiers::NONE);
+        let button = |pressed| egui::Event::PointerButton {
+            pos,
+            button: egui::PointerButton::Primary,
+            pressed,
+            modifiers,
+        };
+        frame(ctx, hud, vec![egui::Event::PointerMoved(pos), button(true)], 0.05);
+        let (actions, _) = frame(ctx, hud, vec![button(false)], 0.05);
+        (actions, shown)
+    }
+
+    #[test]
+    fn an_offered_model_shows_its_size_before_its_download_and_its_progress_during_it() {
+        let (Actions { download: ask, .. }, _) =
+            press(&hud(OfferState::NotAsked), "Download sd-turbo…");
+        assert_eq!(ask, Some(DownloadAsk::Size));
+
+        let sized = OfferState::Sized {
+            bytes: 2_600_000_000,
+            known: true,
+            resumable: 400_000_000,
+            unverified: true,
+        };
+        let (Actions { download: ask, .. }, shown) = press(&hud(sized), "Download");
+        assert_eq!(ask, Some(DownloadAsk::Start));
+        let size = "sd-turbo: 2.6 GB to download (400.0 MB already here)";
+        assert!(shown.iter().any(|t| t == size), "{shown:?}");
+        assert!(shown.iter().any(|t| t.contains("not pinned")), "{shown:?}");
+
+        let running = OfferState::Running { received: 1_300_000_000, total: 2_600_000_000 };
+        let (Actions { download: ask, .. }, shown) = press(&hud(running), "Pause");
+        assert_eq!(ask, Some(DownloadAsk::Pause));
+        assert!(shown.iter().any(|t| t == "sd-turbo: 1.3 GB of 2.6 GB"), "{shown:?}");
+
+        let (Actions { download: ask, .. }, _) =
+            press(&hud(OfferState::Stopped("paused".into())), "Continue…");
+        assert_eq!(ask, Some(DownloadAsk::Size));
+    }
+
+    #[test]
+    fn hybrid_mode_is_a_setting_on_the_panel() {
+        let (ctx, hud) = (egui::Context::default(), hud(OfferState::NotAsked));
+        press_on(&ctx, &hud, "Hybrid mode");
+        let (actions, shown) = press_on(&ctx, &hud, "Use server");
+        assert!(actions.inference_server && actions.download.is_none());
+        assert!(shown.iter().any(|t| t == "Everything runs on this device."), "{shown:?}");
     }
 }

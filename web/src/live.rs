@@ -1147,6 +1147,8 @@ impl Page {
             remote: Vec::new(),
             key_hints: "space: record, s: snapshot, h: HUD, f: fullscreen",
             segmentation_models: self.controls.segmentation_models.clone(),
+            model_offer: None,
+            inference_server: None,
             style_picker: self
                 .stages
                 .iter()
