@@ -353,10 +353,7 @@ pub fn albedo(material: Material, block: Option<&Block>, point: Vec3, normal: Ve
         }
         Material::Skin(colour) => colour,
         Material::Head { centre, facing, skin, hair } => {
-            // Hair covers what is above the brow and the back of the head.
-            let offset = (point - centre).normalize_or_zero();
-            let ahead = offset.dot(facing);
-            if offset.y > 0.35 || ahead < offset.y * 0.3 - 0.2 { hair } else { skin }
+            head_colour((point - centre).normalize_or_zero(), facing, skin, hair)
         }
         Material::Curtain(colour) => {
             let fold = (point.z * 40.0).sin() * 0.5 + 0.5;
@@ -377,6 +374,38 @@ pub fn albedo(material: Material, block: Option<&Block>, point: Vec3, normal: Ve
                 [0.6, 0.5, 0.2 + 0.1 * (u * 30.0).sin()]
             }
         }
+    }
+}
+
+/// The head at direction `offset` from its centre (unit length), looking along `facing`: hair
+/// above the brow, over the temples and behind; a face with eyes, brows, a nose's shadow and
+/// lips in front.
+fn head_colour(offset: Vec3, facing: Vec3, skin: [f32; 3], hair: [f32; 3]) -> [f32; 3] {
+    let ahead = offset.dot(facing);
+    let across = offset.dot(facing.cross(Vec3::Y).normalize_or_zero());
+    let up = offset.y;
+    let temples = across.abs() > 0.75 && up > -0.05;
+    if up > 0.35 || ahead < up * 0.3 - 0.2 || temples {
+        return hair;
+    }
+    if ahead < 0.55 {
+        return skin;
+    }
+    // Features by their place on the face: `eye` is how far from either eye's centre line.
+    let eye = (across.abs() - 0.32).abs();
+    match up {
+        _ if (0.21..0.27).contains(&up) && eye < 0.13 => hair,
+        _ if (0.06..0.16).contains(&up) && eye < 0.09 => {
+            if eye < 0.035 {
+                [0.12, 0.08, 0.05]
+            } else {
+                [0.86, 0.83, 0.8]
+            }
+        }
+        _ if (-0.19..-0.11).contains(&up) && across.abs() < 0.08 => scale(skin, 0.7),
+        _ if (-0.42..-0.34).contains(&up) && across.abs() < 0.2 => [0.6, 0.26, 0.24],
+        // The cheeks and chin turn away from the light a little.
+        _ => scale(skin, 0.92 + 0.08 * ahead),
     }
 }
 
