@@ -367,3 +367,33 @@ fn the_live_window_keeps_its_pace_with_a_slow_server() {
     let mean = sum as f64 / (350.0 * 400.0 * 3.0);
     assert!(mean > 10.0, "the late keyframe is not shown ({mean:.1} levels from the photo)");
 }
+
+#[test]
+fn a_server_saved_from_the_panel_runs_the_restyler_in_the_window() {
+    let server = triton::shared();
+    let dir = tempfile::tempdir().expect("temp");
+    // What "Hybrid mode" on the panel saves, as the phone app keeps it (it has no flags).
+    let settings = dir.path().join("dreamlens/settings.toml");
+    std::fs::create_dir_all(settings.parent().expect("folder")).expect("folder");
+    std::fs::write(&settings, format!("inference_server = \"{}\"\n", server.url)).expect("write");
+    let display = xvfb();
+    let summary = dir.path().join("summary.json");
+    let output = dreamlens(dir.path())
+        .env("DISPLAY", &display.display)
+        .env("XDG_CONFIG_HOME", dir.path())
+        .args(["--diffusion-model", &tiny(), "--restyle-size", "64", "--restyle", "teal walls"])
+        .args(["--window-size", "640x400", "--quit-after-frames", "40", "--input"])
+        .arg(photo_path())
+        .arg("--summary-json")
+        .arg(&summary)
+        .output()
+        .expect("runs");
+    drop(display);
+    let log = stderr(&output);
+    assert!(output.status.success(), "{log}");
+    let summary = read_summary(&summary);
+    let runs_on = summary["stages"]["style"]["runs_on"].as_str().unwrap_or_default().to_owned();
+    assert!(runs_on.contains(&format!("remote ({})", server.url)), "runs on: {runs_on}\n{log}");
+    let kept = std::fs::read_to_string(&settings).expect("settings kept");
+    assert!(kept.contains(&server.url), "the saved server was dropped: {kept}");
+}
