@@ -3,7 +3,10 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use dreamlens::{inference::Provider, store::manifest::DEFAULT_SEGMENTATION_MODEL};
+use dreamlens::{
+    inference::{Provider, SegmentationPasses},
+    store::manifest::DEFAULT_SEGMENTATION_MODEL,
+};
 
 /// dreamlens: restyle a room live with on-device models, or process photos headless.
 ///
@@ -87,6 +90,11 @@ pub struct GlobalOptions {
     /// Threads per model session (default: the number of cores, at most 8).
     #[arg(long, global = true)]
     pub threads: Option<usize>,
+    /// How the segmentation model reads a frame: `mirrored` also reads its mirror image and
+    /// averages the two (cleaner region borders, twice the model's time); `once` gives the
+    /// model's own answer.
+    #[arg(long, global = true, value_enum, default_value_t = SegmentationPasses::Mirrored)]
+    pub segmentation_passes: SegmentationPasses,
     /// Model precision: `fp32` runs the manifest's files, `int8` only int8 variants made by
     /// `dreamlens models quantize` (a model without one is an error). Default: the int8 variant
     /// where one exists.

@@ -216,9 +216,28 @@ fn a_wall_repaint_keeps_off_the_demo_rooms_furniture_and_people() {
         serde_json::from_slice(&output.stdout).expect("one JSON object");
     let painted = report["furniture_painted"].as_f64().unwrap_or(1.0);
     assert!(painted < 0.055, "{report}");
-    assert!(report["iou"]["wall"].as_f64().unwrap_or(0.0) > 0.92, "{report}");
+    assert!(report["iou"]["wall"].as_f64().unwrap_or(0.0) > 0.94, "{report}");
     let people = report["person_painted"].as_f64().unwrap_or(1.0);
     assert!(people < 0.2, "{report}");
+}
+
+#[test]
+fn reading_the_mirror_image_too_finds_more_of_the_wall() {
+    let cache = tempfile::tempdir().expect("temp");
+    let wall_iou = |passes: &str| {
+        let output = dreamlens(cache.path())
+            .args(["--segmentation-passes", passes, "bench", "regions", "--json"])
+            .output()
+            .expect("runs");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let report: serde_json::Value =
+            serde_json::from_slice(&output.stdout).expect("one JSON object");
+        report["iou"]["wall"].as_f64().unwrap_or(0.0)
+    };
+    let (once, mirrored) = (wall_iou("once"), wall_iou("mirrored"));
+    // Measured 0.934 and 0.950. Both runs use this CPU's kernels, which move a border pixel
+    // here and there; the gain is the model's left-right bias cancelling, several times more.
+    assert!(mirrored > once + 0.008, "once {once:.3}, mirrored {mirrored:.3}");
 }
 
 #[test]

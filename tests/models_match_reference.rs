@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use dreamlens::{
     inference::{
-        ModelSession, SessionOptions,
+        ModelSession, SegmentationPasses, SessionOptions,
         analysis::{run_depth, run_person, run_segmentation},
         preprocess,
     },
@@ -59,7 +59,8 @@ fn class_agreement(model: &ResolvedModel, photo_name: &str) -> f32 {
 
 /// The share of pixels where `model` reads the class the golden `{reference}.{photo}.png` has.
 fn agreement_with(model: &ResolvedModel, reference: &str, photo_name: &str) -> f32 {
-    let classes = run_segmentation(&mut open(model), &photo(photo_name)).expect("runs");
+    let classes = run_segmentation(&mut open(model), &photo(photo_name), SegmentationPasses::Once)
+        .expect("runs");
     let reference =
         image::open(golden(&format!("{reference}.{photo_name}.png"))).expect("golden").to_luma8();
     assert_eq!((classes.width, classes.height), reference.dimensions());
@@ -207,9 +208,10 @@ fn the_cut_segmentation_graph_gives_the_full_graphs_class_map() {
         for name in PHOTOS {
             let frame = photo(name);
             let (a, b, wrong) = (
-                run_segmentation(&mut cut, &frame).expect("cut runs"),
-                run_segmentation(&mut whole, &frame).expect("whole runs"),
-                run_segmentation(&mut misread, &frame).expect("misread runs"),
+                run_segmentation(&mut cut, &frame, SegmentationPasses::Once).expect("cut runs"),
+                run_segmentation(&mut whole, &frame, SegmentationPasses::Once).expect("whole runs"),
+                run_segmentation(&mut misread, &frame, SegmentationPasses::Once)
+                    .expect("misread runs"),
             );
             assert_eq!((a.width, a.height), (b.width, b.height));
             let differ = a.classes.iter().zip(&b.classes).filter(|(x, y)| x != y).count();
@@ -232,8 +234,10 @@ fn the_cut_segmentation_graph_gives_the_full_graphs_class_map() {
     assert_eq!(renamed.contract().expect("contract").output.argmax.as_deref(), Some("class_map"));
     let frame = photo(PHOTOS[0]);
     assert_eq!(
-        run_segmentation(&mut renamed, &frame).expect("runs whole").classes,
-        run_segmentation(&mut whole, &frame).expect("whole runs").classes
+        run_segmentation(&mut renamed, &frame, SegmentationPasses::Once)
+            .expect("runs whole")
+            .classes,
+        run_segmentation(&mut whole, &frame, SegmentationPasses::Once).expect("whole runs").classes
     );
 }
 

@@ -10,7 +10,7 @@ use std::{
 
 use common::*;
 use dreamlens::{
-    inference::{ModelSession, SessionOptions, analysis::run_segmentation},
+    inference::{ModelSession, SegmentationPasses, SessionOptions, analysis::run_segmentation},
     store::manifest::DEFAULT_SEGMENTATION_MODEL,
 };
 
@@ -64,7 +64,8 @@ fn wall_paint_on_real_photos_repaints_walls_and_leaves_the_rest() {
     assert_eq!(edited.dimensions(), original.dimensions());
     let model = mirror_store(cache.path()).locate(DEFAULT_SEGMENTATION_MODEL).expect("model");
     let mut session = ModelSession::open(&model, &SessionOptions::default()).expect("session");
-    let classes = run_segmentation(&mut session, &original).expect("runs");
+    let classes =
+        run_segmentation(&mut session, &original, SegmentationPasses::default()).expect("runs");
     let (w, h) = original.dimensions();
     let wall_at =
         |x: u32, y: u32| classes.class_at(x * classes.width / w, y * classes.height / h) == 1;

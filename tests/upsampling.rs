@@ -10,7 +10,7 @@ use common::*;
 use dreamlens::{
     capture::demo,
     effects::preset::Preset,
-    inference::{ModelSession, SessionOptions, analysis::run_segmentation},
+    inference::{ModelSession, SegmentationPasses, SessionOptions, analysis::run_segmentation},
     render::{AnalysisFilter, Compositor, CompositorInput, FramePixels, RenderContext, readback},
     scene::{ClassMap, ScalarMap},
     store::manifest::DEFAULT_SEGMENTATION_MODEL,
@@ -220,8 +220,10 @@ fn temporal_smoothing_holds_masks_still_on_a_still_noisy_camera() {
             })
         })
         .collect();
-    let analyses: Vec<ClassMap> =
-        frames.iter().map(|f| run_segmentation(&mut session, f).expect("runs")).collect();
+    let analyses: Vec<ClassMap> = frames
+        .iter()
+        .map(|f| run_segmentation(&mut session, f, SegmentationPasses::default()).expect("runs"))
+        .collect();
     let preset = Preset::load("wall-paint").expect("preset");
     let mut change = [0f32; 2];
     for (slot, temporal) in [false, true].into_iter().enumerate() {
@@ -267,7 +269,8 @@ fn the_gpu_region_mask_is_the_one_bench_regions_measures() {
     let threshold = AnalysisFilter::default().region_threshold;
     for t_s in [0.0, 6.0] {
         let frame = demo::render(640, 360, t_s);
-        let classes = run_segmentation(&mut session, &frame).expect("runs");
+        let classes =
+            run_segmentation(&mut session, &frame, SegmentationPasses::default()).expect("runs");
         assert!(classes.probabilities.is_some(), "the cut graph gives probabilities");
         let wall: Vec<u8> = (0..classes.labels.len() as u8)
             .filter(|&id| classes.labels[id as usize] == "wall")
@@ -307,8 +310,10 @@ fn temporal_smoothing_follows_a_panning_camera() {
     // The demo camera pans; 0.3 s apart its picture moves by several pixels a frame.
     let frames: Vec<RgbImage> =
         (0..8).map(|i| demo::render(width, height, 3.0 + 0.3 * i as f32)).collect();
-    let analyses: Vec<ClassMap> =
-        frames.iter().map(|f| run_segmentation(&mut session, f).expect("runs")).collect();
+    let analyses: Vec<ClassMap> = frames
+        .iter()
+        .map(|f| run_segmentation(&mut session, f, SegmentationPasses::default()).expect("runs"))
+        .collect();
     let masks = |temporal: bool, reproject: bool| -> Vec<Vec<bool>> {
         let mut compositor =
             Compositor::new(&context, width, height, &preset.layers, &[]).expect("compositor");

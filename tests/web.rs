@@ -85,6 +85,8 @@ fn native_process(dir: &Path, frame: &Path, preset: &str) -> RgbImage {
     let output = Command::new(env!("CARGO_BIN_EXE_dreamlens"))
         .env("DREAMLENS_MODEL_DIRS", common::models_dir())
         .env("DREAMLENS_CACHE_DIR", dir.join("cache"))
+        // The page reads each frame once (its model time is its bottleneck): so does this.
+        .args(["--segmentation-passes", "once"])
         .args(["process", "--preset", preset, "--input"])
         .arg(frame)
         .arg("--output")
@@ -380,6 +382,7 @@ fn a_second_visit_works_offline_and_touch_drives_the_controls_and_picks_the_regi
     let output = Command::new(env!("CARGO_BIN_EXE_dreamlens"))
         .env("DREAMLENS_MODEL_DIRS", common::models_dir())
         .env("DREAMLENS_CACHE_DIR", dir.path().join("cache"))
+        .args(["--segmentation-passes", "once"])
         .args(["analyze", "--person", "none", "--depth", "none", "--input"])
         .arg(&png)
         .arg("--output")

@@ -194,7 +194,8 @@ fn time_models(
             let mut scene = SceneAnalysis::default();
             match stage {
                 "segmentation" => {
-                    scene.classes = Some(analysis::run_segmentation(&mut session, frame)?)
+                    let passes = options.segmentation_passes;
+                    scene.classes = Some(analysis::run_segmentation(&mut session, frame, passes)?)
                 }
                 "person" => scene.person = Some(analysis::run_person(&mut session, frame)?),
                 _ => scene.depth = Some(analysis::run_depth(&mut session, frame)?),

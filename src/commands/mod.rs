@@ -86,8 +86,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 fn session_options(global: &GlobalOptions) -> anyhow::Result<SessionOptions> {
-    let mut options =
-        SessionOptions { providers: global.providers.clone(), ..SessionOptions::default() };
+    let mut options = SessionOptions {
+        providers: global.providers.clone(),
+        segmentation_passes: global.segmentation_passes,
+        ..SessionOptions::default()
+    };
     if let Some(threads) = global.threads {
         options.threads = threads.max(1);
     }

@@ -4,7 +4,7 @@ use image::RgbImage;
 
 use super::{
     decode::{self, DecodeError},
-    session::{InferenceError, ModelSession, SessionOptions},
+    session::{InferenceError, ModelSession, SegmentationPasses, SessionOptions},
 };
 use crate::{
     scene::{ClassScores, DisabledStage, SceneAnalysis, Upsampling},
@@ -52,6 +52,7 @@ pub struct SceneAnalyzer {
     segmentation: Option<ModelSession>,
     person: Option<ModelSession>,
     depth: Option<ModelSession>,
+    passes: SegmentationPasses,
 }
 
 /// Opens one stage's model; a missing or broken model disables the stage instead of failing.
@@ -104,7 +105,8 @@ impl SceneAnalyzer {
         )?;
         let person = open_stage(store, options, "person", models.person.as_deref(), &mut disabled)?;
         let depth = open_stage(store, options, "depth", models.depth.as_deref(), &mut disabled)?;
-        Ok((Self { segmentation, person, depth }, disabled))
+        let passes = options.segmentation_passes;
+        Ok((Self { segmentation, person, depth, passes }, disabled))
     }
 
     /// The open sessions, for reports (model id and provider).
@@ -123,14 +125,14 @@ impl SceneAnalyzer {
         if session.contract()?.output.argmax.is_some() {
             return Ok(None);
         }
-        run_class_scores(session, frame).map(Some)
+        run_class_scores(session, frame, self.passes).map(Some)
     }
 
     /// Runs every enabled stage on one frame.
     pub fn analyze(&mut self, frame: &RgbImage) -> Result<SceneAnalysis, InferenceError> {
         let mut analysis = SceneAnalysis::default();
         if let Some(session) = &mut self.segmentation {
-            analysis.classes = Some(run_segmentation(session, frame)?);
+            analysis.classes = Some(run_segmentation(session, frame, self.passes)?);
         }
         if let Some(session) = &mut self.person {
             analysis.person = Some(run_person(session, frame)?);
@@ -151,30 +153,39 @@ fn output_error(session: &ModelSession, source: DecodeError) -> InferenceError {
 pub fn run_segmentation(
     session: &mut ModelSession,
     frame: &RgbImage,
+    passes: SegmentationPasses,
 ) -> Result<crate::scene::ClassMap, InferenceError> {
     let output = session.contract()?.output.clone();
     if let Some(argmax) = &output.argmax {
         let ids = session.run_image_i64(frame, argmax)?;
         return decode::class_ids(&ids, &output).map_err(|e| output_error(session, e));
     }
-    let (scores, upsampling) = run_class_scores(session, frame)?;
+    let (scores, upsampling) = run_class_scores(session, frame, passes)?;
     Ok(scores.upsampled_argmax(upsampling).with_probabilities(scores.softmax()))
 }
 
-/// Runs a segmentation model for its class scores, and says how they are to be upsampled for
-/// the class map (as the head would, where the graph was cut before it; not at all otherwise).
+/// Runs a segmentation model for its class scores (on the mirror image too, averaged, when
+/// `passes` asks), and says how they are to be upsampled for the class map (as the head would,
+/// where the graph was cut before it; not at all otherwise).
 pub fn run_class_scores(
     session: &mut ModelSession,
     frame: &RgbImage,
+    passes: SegmentationPasses,
 ) -> Result<(ClassScores, Upsampling), InferenceError> {
-    let raw = session.run_image(frame)?;
-    let output = &session.contract()?.output;
+    let output = session.contract()?.output.clone();
     if output.kind != OutputKind::Logits {
         return Err(output_error(session, DecodeError::NotLogits(output.kind)));
     }
     let upsampling =
         output.coarse_logits.as_ref().map_or(Upsampling::NONE, CoarseLogits::upsampling);
-    let scores = decode::class_scores(&raw, output).map_err(|e| output_error(session, e))?;
+    let mut read = |frame: &RgbImage| {
+        let raw = session.run_image(frame)?;
+        decode::class_scores(&raw, &output).map_err(|e| output_error(session, e))
+    };
+    let mut scores = read(frame)?;
+    if passes == SegmentationPasses::Mirrored {
+        scores.average_mirrored(&read(&image::imageops::flip_horizontal(frame))?);
+    }
     Ok((scores, upsampling))
 }
 

@@ -20,5 +20,6 @@ pub use decode::DecodeError;
 pub use providers::{Provider, ProviderReport};
 pub use run_failure::RunFailure;
 pub use session::{
-    ContractMismatch, ElementType, Feed, InferenceError, ModelSession, SessionOptions, TensorInfo,
+    ContractMismatch, ElementType, Feed, InferenceError, ModelSession, SegmentationPasses,
+    SessionOptions, TensorInfo,
 };

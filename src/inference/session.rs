@@ -40,12 +40,30 @@ pub struct SessionOptions {
     /// The inference server for the models it selects; `None` keeps everything local (and
     /// then no model opens a network connection).
     pub remote: Option<Arc<RemoteConfig>>,
+    /// How a segmentation model reads each frame.
+    pub segmentation_passes: SegmentationPasses,
 }
 
 impl Default for SessionOptions {
     fn default() -> Self {
-        Self { providers: Vec::new(), threads: default_threads(), remote: None }
+        Self {
+            providers: Vec::new(),
+            threads: default_threads(),
+            remote: None,
+            segmentation_passes: SegmentationPasses::default(),
+        }
     }
+}
+
+/// How a segmentation model reads a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum SegmentationPasses {
+    /// The frame as it is: the model's own answer, at the model's cost.
+    Once,
+    /// The frame and its mirror image, their class scores averaged: cleaner region borders
+    /// (the model's left-right biases cancel) at twice the model's time.
+    #[default]
+    Mirrored,
 }
 
 impl SessionOptions {
