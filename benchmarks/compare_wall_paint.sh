@@ -4,8 +4,10 @@
 # session so all see the same machine. The default model is MOSAIC, int8 as trained: `process`
 # runs it on every frame, and on every third with the regions carried between by the measured
 # motion (`--segment-every 3`, or SEGMENT_EVERY), whose agreement with the every-frame run is
-# printed at the end. With SEGMENTATION=ade20k-deeplabv3-mnv2, `process` runs at fp32 and as the
-# int8 variant `dreamlens models quantize` makes.
+# printed at the end, and on every third reading each frame once instead of with its mirror
+# image (`once-every3`; the Python baseline reads once). With
+# SEGMENTATION=ade20k-deeplabv3-mnv2, `process` runs at fp32 and as the int8 variant
+# `dreamlens models quantize` makes.
 #
 #   [SEGMENTATION=ID] [SEGMENT_EVERY=N] ./benchmarks/compare_wall_paint.sh [ROUNDS]
 #
@@ -18,7 +20,7 @@ rounds="${1:-3}"
 segmentation="${SEGMENTATION:-ade20k-mosaic}"
 every="${SEGMENT_EVERY:-3}"
 case "$segmentation" in
-  ade20k-mosaic) onnx=ade20k-mosaic/ade20k32_mosaic_r3_512.onnx; variants=(default "every$every") ;;
+  ade20k-mosaic) onnx=ade20k-mosaic/ade20k32_mosaic_r3_512.onnx; variants=(default "every$every" "once-every$every") ;;
   ade20k-deeplabv3-mnv2) onnx=ade20k-deeplabv3-mnv2/ade20k32_deeplabv3_mnv2_512.onnx; variants=(fp32 int8) ;;
   *) echo "SEGMENTATION must be ade20k-mosaic or ade20k-deeplabv3-mnv2" >&2; exit 2 ;;
 esac
@@ -43,6 +45,7 @@ dreamlens() {
   case "$1" in
     default) ;;
     every*) flags=(--segment-every "${1#every}") ;;
+    once-every*) flags=(--segmentation-passes once --segment-every "${1#once-every}") ;;
     *) flags=(--precision "$1") ;;
   esac
   start=$(date +%s.%N)
