@@ -4,7 +4,7 @@
 
 use std::{
     io::{Read, Write},
-    net::TcpListener,
+    net::{TcpListener, TcpStream},
     path::Path,
     sync::{
         Arc,
@@ -91,26 +91,7 @@ fn serve() -> Server {
                             let _ = stream.write_all(&big);
                         }
                     }
-                    "/trickle" => {
-                        let big = big_file();
-                        let start = range_start.unwrap_or(0);
-                        ranges.store(start, Ordering::SeqCst);
-                        let rest = &big[start..];
-                        let status = if start > 0 { "206 Partial Content" } else { "200 OK" };
-                        let _ = stream.write_all(format!(
-                            "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                            rest.len()
-                        ).as_bytes());
-                        if head {
-                            return;
-                        }
-                        for piece in rest.chunks(16 * 1024) {
-                            if stream.write_all(piece).and_then(|()| stream.flush()).is_err() {
-                                break;
-                            }
-                            thread::sleep(Duration::from_millis(50));
-                        }
-                    }
+                    "/trickle" => trickle(&mut stream, head, range_start, &ranges),
                     "/resumable" => {
                         // Cut off halfway the first time; a range request gets the rest.
                         let big = big_file();
@@ -146,6 +127,28 @@ fn serve() -> Server {
         }
     });
     Server { base, hits, last_range }
+}
+
+/// `/trickle`: the big file from `range_start` on, in 16 KiB pieces 50 ms apart, noting where
+/// the range started.
+fn trickle(stream: &mut TcpStream, head: bool, range_start: Option<usize>, ranges: &AtomicUsize) {
+    let big = big_file();
+    let start = range_start.unwrap_or(0);
+    ranges.store(start, Ordering::SeqCst);
+    let rest = &big[start..];
+    let status = if start > 0 { "206 Partial Content" } else { "200 OK" };
+    let header =
+        format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", rest.len());
+    let _ = stream.write_all(header.as_bytes());
+    if head {
+        return;
+    }
+    for piece in rest.chunks(16 * 1024) {
+        if stream.write_all(piece).and_then(|()| stream.flush()).is_err() {
+            break;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// A one-model manifest whose file comes from `urls`.

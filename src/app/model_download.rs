@@ -47,7 +47,7 @@ impl ModelDownload {
             (DownloadAsk::Size, _) => {
                 match self.spawn(store, |store, id| store.download_size(id)) {
                     Ok(result) => State::Sizing(result),
-                    Err(reason) => State::Stopped(reason),
+                    Err(error) => State::Stopped(not_started(&error)),
                 }
             }
             (DownloadAsk::Start, State::Sized(size)) => self.start(store, size.bytes),
@@ -118,7 +118,7 @@ impl ModelDownload {
         // by the manifest: that is the consent `models fetch --allow-unverified` asks for.
         match self.spawn(&watched, |store, id| store.fetch(id, true).map(drop)) {
             Ok(done) => State::Running { progress, total, done },
-            Err(reason) => State::Stopped(reason),
+            Err(error) => State::Stopped(not_started(&error)),
         }
     }
 
@@ -127,17 +127,18 @@ impl ModelDownload {
         &self,
         store: &ModelStore,
         work: impl FnOnce(&ModelStore, &str) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<mpsc::Receiver<Result<T, StoreError>>, String> {
+    ) -> std::io::Result<mpsc::Receiver<Result<T, StoreError>>> {
         let (sender, receiver) = mpsc::channel();
         let (store, id) = (store.clone(), self.id.clone());
-        thread::Builder::new()
-            .name("model-download".into())
-            .spawn(move || {
-                let _ = sender.send(work(&store, &id));
-            })
-            .map_err(|error| format!("cannot start the download: {error}"))?;
+        thread::Builder::new().name("model-download".into()).spawn(move || {
+            let _ = sender.send(work(&store, &id));
+        })?;
         Ok(receiver)
     }
+}
+
+fn not_started(error: &std::io::Error) -> String {
+    format!("cannot start the download: {error}")
 }
 
 fn stopped() -> String {
