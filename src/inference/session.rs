@@ -55,7 +55,8 @@ impl Default for SessionOptions {
     }
 }
 
-/// How a segmentation model reads a frame.
+/// How a segmentation model reads a frame. A graph that gives class ids only (one served whole
+/// by an inference server, head included) is read once either way: ids cannot be averaged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum SegmentationPasses {
     /// The frame as it is: the model's own answer, at the model's cost.
