@@ -3,7 +3,7 @@
 //! says which one runs and why; an explicitly named diffusion model that fails is an error, never
 //! a quiet fallback.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use image::{RgbImage, RgbaImage};
 
@@ -11,7 +11,7 @@ use crate::{
     diffusion::{AutoencoderChoice, DiffusionError, DiffusionOptions, DiffusionPipeline, Img2Img},
     effects::{Effect, StyleWeight},
     inference::{InferenceError, ModelSession, SessionOptions, remote::CallStats},
-    store::ModelStore,
+    store::{ModelFile, ModelStore},
     style_transfer::{StyleChoice, StyleEngine, StyleError},
 };
 
@@ -134,7 +134,7 @@ impl Restyler {
         let working_size = choice.working_size.unwrap_or(DEFAULT_WORKING_SIZE);
         let installed = match &choice.diffusion_dir {
             Some(dir) => Some((dir.clone(), dir.display().to_string())),
-            None => installed_pipeline(store),
+            None => installed_pipeline(store, options),
         };
         if let Some((dir, name)) = installed {
             let pipeline = DiffusionPipeline::open(&dir, &diffusion_options)?;
@@ -227,21 +227,36 @@ fn fallback_label(choice: &StyleChoice, engine: &StyleEngine) -> String {
     )
 }
 
-/// The first diffusion model whose every file can be downloaded, on a device that holds none.
-pub fn downloadable_pipeline(store: &ModelStore) -> Option<&'static str> {
-    if installed_pipeline(store).is_some() {
+/// The first diffusion model with files to download, on a device that holds none: every file
+/// but the graphs an inference server runs for `options` (hybrid mode needs only the pipeline's
+/// small files here).
+pub fn downloadable_pipeline(store: &ModelStore, options: &SessionOptions) -> Option<&'static str> {
+    if installed_pipeline(store, options).is_some() {
         return None;
     }
     DIFFUSION_MODELS.into_iter().find(|id| {
         let entry = store.manifest().get(id);
-        entry.is_some_and(|e| e.files.iter().all(crate::store::ModelFile::has_public_source))
+        entry.is_some_and(|e| e.files.iter().all(ModelFile::has_public_source))
     })
 }
 
-/// The folder and id of the first diffusion pipeline the store holds.
-pub fn installed_pipeline(store: &ModelStore) -> Option<(PathBuf, String)> {
+/// True when `file` is a pipeline graph (`PART/model.onnx`) that `options` sends to the
+/// inference server, so it need not be on this device.
+pub fn served_remotely(file: &ModelFile, options: &SessionOptions) -> bool {
+    let path = Path::new(&file.path);
+    let part = path.parent().and_then(Path::file_name).and_then(|name| name.to_str());
+    path.extension().is_some_and(|e| e == "onnx")
+        && part.is_some_and(|p| options.serves_remotely(p))
+}
+
+/// The folder and id of the first diffusion pipeline the store holds: all of it, or, in hybrid
+/// mode, all but the graphs the server runs.
+pub fn installed_pipeline(
+    store: &ModelStore,
+    options: &SessionOptions,
+) -> Option<(PathBuf, String)> {
     DIFFUSION_MODELS.iter().find_map(|id| {
-        let model = store.locate(id).ok()?;
+        let model = store.locate_except(id, &|file| served_remotely(file, options)).ok()?;
         let index = model.paths.iter().find(|p| p.ends_with("model_index.json"))?;
         Some((index.parent()?.to_owned(), (*id).to_owned()))
     })

@@ -197,8 +197,12 @@ impl ClassScores {
 
     /// Averages these scores with those of the mirrored picture, mirrored back: the model's
     /// left-right biases cancel, so region borders sit closer to the picture's own.
+    /// Readings of another size (not the same model's) are left out.
     pub fn average_mirrored(&mut self, mirrored: &ClassScores) {
         let width = self.width as usize;
+        if width == 0 || (mirrored.width, mirrored.height) != (self.width, self.height) {
+            return;
+        }
         for (row, mirrored_row) in
             self.scores.chunks_exact_mut(width).zip(mirrored.scores.chunks_exact(width))
         {

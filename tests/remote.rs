@@ -371,19 +371,37 @@ fn the_live_window_keeps_its_pace_with_a_slow_server() {
 }
 
 #[test]
-fn a_server_saved_from_the_panel_runs_the_restyler_in_the_window() {
+fn a_server_saved_from_the_panel_runs_the_restyler_with_only_the_pipelines_small_files_here() {
     let server = triton::shared();
     let dir = tempfile::tempdir().expect("temp");
     // What "Hybrid mode" on the panel saves, as the phone app keeps it (it has no flags).
     let settings = dir.path().join("dreamlens/settings.toml");
     std::fs::create_dir_all(settings.parent().expect("folder")).expect("folder");
     std::fs::write(&settings, format!("inference_server = \"{}\"\n", server.url)).expect("write");
+    // The pipeline's small files on this device, as the panel's download fetches them in hybrid
+    // mode; its graphs are the server's alone.
+    let mirror = dir.path().join("mirror");
+    for file in [
+        "model_index.json",
+        "scheduler/scheduler_config.json",
+        "tokenizer/vocab.json",
+        "tokenizer/merges.txt",
+        "tokenizer/tokenizer_config.json",
+        "tokenizer/special_tokens_map.json",
+        "vae_decoder/config.json",
+    ] {
+        let to = mirror.join("sd-turbo").join(file);
+        std::fs::create_dir_all(to.parent().expect("folder")).expect("folder");
+        std::fs::copy(Path::new(&tiny()).join(file), &to).expect("copy");
+    }
+    let mirrors = std::env::join_paths([models_dir(), mirror]).expect("paths");
     let display = xvfb();
     let summary = dir.path().join("summary.json");
     let output = dreamlens(dir.path())
+        .env("DREAMLENS_MODEL_DIRS", mirrors)
         .env("DISPLAY", &display.display)
         .env("XDG_CONFIG_HOME", dir.path())
-        .args(["--diffusion-model", &tiny(), "--restyle-size", "64", "--restyle", "teal walls"])
+        .args(["--restyle-size", "64", "--restyle", "teal walls"])
         .args(["--window-size", "640x400", "--quit-after-frames", "40", "--input"])
         .arg(photo_path())
         .arg("--summary-json")
@@ -395,6 +413,7 @@ fn a_server_saved_from_the_panel_runs_the_restyler_in_the_window() {
     assert!(output.status.success(), "{log}");
     let summary = read_summary(&summary);
     let runs_on = summary["stages"]["style"]["runs_on"].as_str().unwrap_or_default().to_owned();
+    assert!(runs_on.contains("unet on remote"), "runs on: {runs_on}\n{log}");
     assert!(runs_on.contains(&format!("remote ({})", server.url)), "runs on: {runs_on}\n{log}");
     let kept = std::fs::read_to_string(&settings).expect("settings kept");
     assert!(kept.contains(&server.url), "the saved server was dropped: {kept}");

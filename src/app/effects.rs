@@ -11,10 +11,7 @@ use crate::effects::PresetError;
 use crate::{
     effects::{Effect, preset::Preset},
     fusion::ClassFusion,
-    inference::{
-        AnalysisModels, DisabledStage, InferenceError, SceneAnalyzer, SessionOptions,
-        remote::DIFFUSION_PARTS,
-    },
+    inference::{AnalysisModels, DisabledStage, InferenceError, SceneAnalyzer, SessionOptions},
     pipeline::{EffectRenderer, FrameAnalysis, FrameAnalyzer, LayerPlan, PipelineError},
     projection::{DEFAULT_FADE_S, KeyframeProjector, MotionsTo, Thumbnail},
     render::RenderContext,
@@ -260,12 +257,10 @@ impl Effects {
             preset = preset.with_restyle(prompt)?;
         }
         let restyles = preset.layers.iter().any(|l| matches!(l.effect, Effect::Restyle { .. }));
-        let diffusion_offer = (restyles
-            && engine.diffusion_dir.is_none()
-            && !DIFFUSION_PARTS.iter().any(|part| options.serves_remotely(part)))
-        .then(|| downloadable_pipeline(store))
-        .flatten()
-        .map(str::to_owned);
+        let diffusion_offer = (restyles && engine.diffusion_dir.is_none())
+            .then(|| downloadable_pipeline(store, options))
+            .flatten()
+            .map(str::to_owned);
         // One session thread per stage; each gets one core's worth of threads.
         let stage_options =
             SessionOptions { threads: (options.threads / 2).max(1), ..options.clone() };

@@ -8,7 +8,8 @@ use crate::inference::remote::{RemoteConfig, RemoteError};
 use super::LiveApp;
 
 /// The server configuration for `url`, keeping `template`'s other choices (which models go,
-/// prefix, token, timeouts: `--remote-*`); `None` for an empty URL (everything local).
+/// prefix, token, timeouts: `--remote-*`), else the defaults with `DREAMLENS_REMOTE_TOKEN`;
+/// `None` for an empty URL (everything local).
 pub(super) fn remote_for(
     url: &str,
     template: Option<&RemoteConfig>,
@@ -19,17 +20,21 @@ pub(super) fn remote_for(
     let named = RemoteConfig::new(url)?;
     let config = match template {
         Some(template) => RemoteConfig { url: named.url, ..template.clone() },
-        None => named,
+        None => RemoteConfig {
+            token: std::env::var("DREAMLENS_REMOTE_TOKEN").ok().filter(|t| !t.is_empty()),
+            ..named
+        },
     };
     Ok(Some(Arc::new(config)))
 }
 
 impl LiveApp {
-    /// Uses the server in the settings (or none), and opens the effects again with it.
-    pub(super) fn use_inference_server(&mut self) {
-        let template = self.session_options.remote.as_deref();
-        match remote_for(&self.settings.inference_server, template) {
+    /// Uses the server `url` names (none when empty), keeps it in the settings, and opens the
+    /// effects again with it; a URL that is no server's is a notice, and nothing changes.
+    pub(super) fn use_inference_server(&mut self, url: &str) {
+        match remote_for(url, self.remote_template.as_deref()) {
             Ok(remote) => {
+                url.clone_into(&mut self.settings.inference_server);
                 self.notify(match &remote {
                     Some(config) => {
                         format!("Hybrid mode: the diffusion model runs on {}", config.url)
@@ -38,6 +43,10 @@ impl LiveApp {
                 });
                 self.session_options.remote = remote;
                 self.models_changed = true;
+                // What is downloaded depends on what the server runs: offer it afresh.
+                if !self.download.as_ref().is_some_and(|d| d.is_busy()) {
+                    self.download = None;
+                }
             }
             Err(error) => self.notify(format!("{error}")),
         }

@@ -176,6 +176,9 @@ pub struct LiveApp {
     models_changed: bool,
     /// The server `--remote` named for this run.
     remote_flag: Option<String>,
+    /// The command line's `--remote-*` choices (models, prefix, token, timeouts), kept for a
+    /// server chosen on the panel.
+    remote_template: Option<Arc<crate::inference::remote::RemoteConfig>>,
 }
 
 impl LiveApp {
@@ -189,6 +192,7 @@ impl LiveApp {
     ) -> Result<Self, LiveError> {
         let saved_settings = Settings::load(platform.folders.settings.as_deref());
         let remote_flag = session_options.remote.as_ref().map(|r| r.url.clone());
+        let remote_template = session_options.remote.clone();
         let settings = saved_settings
             .with_flags(options.preset.as_deref(), options.restyle.as_deref())
             .with_segmentation_model(options.segmentation_model.as_deref())
@@ -240,6 +244,7 @@ impl LiveApp {
             download: None,
             models_changed: false,
             remote_flag,
+            remote_template,
         })
     }
 
@@ -479,8 +484,8 @@ impl LiveApp {
         if let (Some(ask), Some(download)) = (actions.download, &mut self.download) {
             download.ask(ask, &self.store);
         }
-        if actions.inference_server {
-            self.use_inference_server();
+        if let Some(url) = &actions.inference_server {
+            self.use_inference_server(url);
         }
         Ok(true)
     }
@@ -488,17 +493,23 @@ impl LiveApp {
     /// Offers the diffusion model the effects would use, and opens the effects again once
     /// its download has arrived.
     fn follow_download(&mut self) {
-        let offered = self.effects.as_ref().and_then(|e| e.diffusion_offer.as_deref());
-        if let Some(id) = offered
-            && self.download.as_ref().is_none_or(|d| d.id() != id)
-        {
-            self.download = Some(model_download::ModelDownload::new(id));
-        }
         let arrived = self.download.as_mut().and_then(|d| d.poll().then(|| d.id().to_owned()));
         if let Some(id) = arrived {
             self.notify(format!("{id} is on this device: the restyle layers use it now"));
             self.download = None;
             self.models_changed = true;
+            return;
+        }
+        // While other effects load, the old ones' offer may be stale.
+        if self.loading.is_some() || self.models_changed {
+            return;
+        }
+        let offered = self.effects.as_ref().and_then(|e| e.diffusion_offer.clone());
+        let current =
+            |d: &model_download::ModelDownload| d.is_busy() || offered.as_deref() == Some(d.id());
+        if !self.download.as_ref().is_some_and(current) {
+            let options = &self.session_options;
+            self.download = offered.map(|id| model_download::ModelDownload::new(&id, options));
         }
     }
 

@@ -9,12 +9,16 @@ use std::{
 
 use crate::{
     controls::panel::{DownloadAsk, ModelOffer, OfferState},
+    inference::SessionOptions,
+    restyle::served_remotely,
     store::{DownloadOptions, DownloadProgress, DownloadSize, ModelStore, StoreError},
 };
 
 /// One model offered for download, and how far its download has come.
 pub(super) struct ModelDownload {
     id: String,
+    /// Its graphs that an inference server runs are not downloaded (hybrid mode).
+    options: SessionOptions,
     state: State,
 }
 
@@ -31,9 +35,15 @@ enum State {
 }
 
 impl ModelDownload {
-    /// Offers `id`; nothing goes over the network until the user asks.
-    pub(super) fn new(id: &str) -> Self {
-        Self { id: id.to_owned(), state: State::NotAsked }
+    /// Offers `id`, as the models run with `options`; nothing goes over the network until the
+    /// user asks.
+    pub(super) fn new(id: &str, options: &SessionOptions) -> Self {
+        Self { id: id.to_owned(), options: options.clone(), state: State::NotAsked }
+    }
+
+    /// True while bytes are coming in (or its size is being asked).
+    pub(super) fn is_busy(&self) -> bool {
+        matches!(self.state, State::Sizing(_) | State::Running { .. })
     }
 
     /// The model offered.
@@ -41,21 +51,26 @@ impl ModelDownload {
         &self.id
     }
 
-    /// Acts on what the user pressed on the panel.
+    /// Acts on what the user pressed on the panel. A download under way only takes Pause (a
+    /// second writer on its part file would spoil it); it starts only once its size was shown.
     pub(super) fn ask(&mut self, ask: DownloadAsk, store: &ModelStore) {
         self.state = match (ask, std::mem::replace(&mut self.state, State::NotAsked)) {
+            (DownloadAsk::Pause, State::Running { progress, total, done }) => {
+                progress.pause();
+                State::Running { progress, total, done }
+            }
+            (_, busy @ (State::Sizing(_) | State::Running { .. })) => busy,
             (DownloadAsk::Size, _) => {
-                match self.spawn(store, |store, id| store.download_size(id)) {
+                let options = self.options.clone();
+                let size = move |store: &ModelStore, id: &str| {
+                    store.download_size_except(id, &|file| served_remotely(file, &options))
+                };
+                match self.spawn(store, size) {
                     Ok(result) => State::Sizing(result),
                     Err(error) => State::Stopped(not_started(&error)),
                 }
             }
             (DownloadAsk::Start, State::Sized(size)) => self.start(store, size.bytes),
-            (DownloadAsk::Start, _) => self.start(store, 0),
-            (DownloadAsk::Pause, State::Running { progress, total, done }) => {
-                progress.pause();
-                State::Running { progress, total, done }
-            }
             (DownloadAsk::Dismiss, _) => State::NotAsked,
             (_, state) => state,
         };
@@ -116,7 +131,11 @@ impl ModelDownload {
         });
         // The user asked for this model in the panel, which showed that its hash is not pinned
         // by the manifest: that is the consent `models fetch --allow-unverified` asks for.
-        match self.spawn(&watched, |store, id| store.fetch(id, true).map(drop)) {
+        let options = self.options.clone();
+        let fetch = move |store: &ModelStore, id: &str| {
+            store.fetch_except(id, true, &|file| served_remotely(file, &options)).map(drop)
+        };
+        match self.spawn(&watched, fetch) {
             Ok(done) => State::Running { progress, total, done },
             Err(error) => State::Stopped(not_started(&error)),
         }
@@ -151,7 +170,6 @@ mod tests {
         io::{Read, Write},
         net::TcpListener,
         sync::atomic::{AtomicUsize, Ordering},
-        time::{Duration, Instant},
     };
 
     use super::*;
@@ -182,18 +200,32 @@ mod tests {
         (url, requests)
     }
 
-    fn poll_until(download: &mut ModelDownload, done: impl Fn(&OfferState) -> bool) -> bool {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if download.poll() {
-                return true;
-            }
-            if done(&download.offer().state) {
-                return false;
-            }
-            thread::sleep(Duration::from_millis(10));
+    /// Waits for the worker's answer without a clock (it is put back for `poll`), then polls:
+    /// true when the model has arrived.
+    fn settle(download: &mut ModelDownload) -> bool {
+        fn requeue<T>(answer: T) -> mpsc::Receiver<T> {
+            let (sender, receiver) = mpsc::channel();
+            sender.send(answer).expect("the receiver is here");
+            receiver
         }
-        panic!("the download is stuck at {:?}", download.offer().state);
+        download.state = match std::mem::replace(&mut download.state, State::NotAsked) {
+            State::Sizing(result) => State::Sizing(requeue(result.recv().expect("an answer"))),
+            State::Running { progress, total, done } => {
+                State::Running { progress, total, done: requeue(done.recv().expect("an answer")) }
+            }
+            other => other,
+        };
+        download.poll()
+    }
+
+    fn manifest(files: &[(&str, &str)]) -> Manifest {
+        let mut text = "[[model]]\nid = \"big\"\ntask = \"diffusion\"\nname = \"Big\"\n\
+                        license = \"MIT\"\nsource = \"test\"\n"
+            .to_owned();
+        for (path, url) in files {
+            text += &format!("[[model.files]]\npath = \"{path}\"\nurls = [\"{url}\"]\n");
+        }
+        Manifest::parse(&text, "test").expect("valid")
     }
 
     #[test]
@@ -201,20 +233,22 @@ mod tests {
         let body: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
         let (url, requests) = serve(body.clone());
         let cache = tempfile::tempdir().expect("temp");
-        let text = format!(
-            "[[model]]\nid = \"big\"\ntask = \"diffusion\"\nname = \"Big\"\nlicense = \"MIT\"\n\
-             source = \"test\"\n[[model.files]]\npath = \"big/unet/model.onnx\"\nurls = [\"{url}\"]\n"
-        );
-        let manifest = Manifest::parse(&text, "test").expect("valid");
+        let manifest = manifest(&[("big/unet/model.onnx", &url)]);
         let store = ModelStore::new(manifest, cache.path().to_owned(), Vec::new());
 
-        let mut download = ModelDownload::new("big");
+        let mut download = ModelDownload::new("big", &SessionOptions::default());
         assert!(!download.poll());
         assert_eq!(download.offer().state, OfferState::NotAsked);
+        download.ask(DownloadAsk::Start, &store);
+        assert_eq!(
+            download.offer().state,
+            OfferState::NotAsked,
+            "started before its size was shown"
+        );
         assert_eq!(requests.load(Ordering::SeqCst), 0, "offering it went over the network");
 
         download.ask(DownloadAsk::Size, &store);
-        assert!(!poll_until(&mut download, |s| matches!(s, OfferState::Sized { .. })));
+        assert!(!settle(&mut download));
         let sized = OfferState::Sized {
             bytes: body.len() as u64,
             known: true,
@@ -227,34 +261,55 @@ mod tests {
 
         download.ask(DownloadAsk::Start, &store);
         assert!(matches!(download.offer().state, OfferState::Running { total: 300_000, .. }));
-        assert!(poll_until(&mut download, |_| false), "the download arrives");
+        download.ask(DownloadAsk::Size, &store);
+        assert!(download.is_busy(), "a running download took another order than Pause");
+        assert!(settle(&mut download), "the download arrives");
         let path = cache.path().join("big/unet/model.onnx");
         assert_eq!(std::fs::read(&path).expect("downloaded"), body);
         assert!(store.locate("big").is_ok(), "pinned on the device, so the store finds it");
     }
 
     #[test]
-    fn a_failed_download_says_why_and_can_be_started_again() {
+    fn in_hybrid_mode_the_graphs_the_server_runs_are_not_downloaded() {
+        let small = b"{\"_class_name\": \"StableDiffusionPipeline\"}".to_vec();
+        let (url, _) = serve(small.clone());
+        let cache = tempfile::tempdir().expect("temp");
+        let unet = url.replace("model.onnx", "unet.onnx");
+        let manifest = manifest(&[("big/unet/model.onnx", &unet), ("big/model_index.json", &url)]);
+        let store = ModelStore::new(manifest, cache.path().to_owned(), Vec::new());
+        let remote =
+            crate::inference::remote::RemoteConfig::new("http://gpu-box:8000").expect("url");
+        let options =
+            SessionOptions { remote: Some(Arc::new(remote)), ..SessionOptions::default() };
+
+        let mut download = ModelDownload::new("big", &options);
+        download.ask(DownloadAsk::Size, &store);
+        assert!(!settle(&mut download));
+        let OfferState::Sized { bytes, .. } = download.offer().state else { panic!("not sized") };
+        assert_eq!(bytes, small.len() as u64, "only the pipeline's small file is counted");
+        download.ask(DownloadAsk::Start, &store);
+        assert!(settle(&mut download), "the download arrives");
+        assert!(cache.path().join("big/model_index.json").is_file());
+        assert!(!cache.path().join("big/unet/model.onnx").exists(), "the server's graph came too");
+    }
+
+    #[test]
+    fn a_failed_sizing_says_why_and_the_offer_can_be_set_aside() {
         let cache = tempfile::tempdir().expect("temp");
         // Nothing listens on this port once the listener is dropped.
         let url = {
             let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
             format!("http://{}/model.onnx", listener.local_addr().expect("address"))
         };
-        let text = format!(
-            "[[model]]\nid = \"big\"\ntask = \"diffusion\"\nname = \"Big\"\nlicense = \"MIT\"\n\
-             source = \"test\"\n[[model.files]]\npath = \"big/unet/model.onnx\"\nurls = [\"{url}\"]\n"
-        );
-        let store = ModelStore::new(
-            Manifest::parse(&text, "test").expect("valid"),
-            cache.path().to_owned(),
-            Vec::new(),
-        );
-        let mut download = ModelDownload::new("big");
-        download.ask(DownloadAsk::Start, &store);
-        assert!(!poll_until(&mut download, |s| matches!(s, OfferState::Stopped(_))));
-        let OfferState::Stopped(reason) = download.offer().state else { unreachable!() };
+        let manifest = manifest(&[("big/unet/model.onnx", &url)]);
+        let store = ModelStore::new(manifest, cache.path().to_owned(), Vec::new());
+        let mut download = ModelDownload::new("big", &SessionOptions::default());
+        download.ask(DownloadAsk::Size, &store);
+        assert!(!settle(&mut download));
+        let OfferState::Stopped(reason) = download.offer().state else { panic!("not stopped") };
         assert!(reason.contains("big") && reason.contains("network"), "{reason}");
+        download.ask(DownloadAsk::Start, &store);
+        assert!(matches!(download.offer().state, OfferState::Stopped(_)), "started unsized");
         download.ask(DownloadAsk::Dismiss, &store);
         assert_eq!(download.offer().state, OfferState::NotAsked);
     }

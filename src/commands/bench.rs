@@ -408,7 +408,7 @@ pub fn diffusion(
 ) -> anyhow::Result<ExitCode> {
     let dir = match args.model.clone().or_else(|| engine.diffusion_dir.clone()) {
         Some(dir) => dir,
-        None => dreamlens::restyle::installed_pipeline(store)
+        None => dreamlens::restyle::installed_pipeline(store, options)
             .map(|(dir, _)| dir)
             .ok_or_else(|| {
                 anyhow::anyhow!(

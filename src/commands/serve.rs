@@ -36,7 +36,10 @@ pub fn export(
     let pipeline = global
         .diffusion_model
         .clone()
-        .or_else(|| restyle::installed_pipeline(store).map(|(dir, _)| dir));
+        // The graphs themselves are exported, so all of the pipeline must be here.
+        .or_else(|| {
+            restyle::installed_pipeline(store, &SessionOptions::default()).map(|(dir, _)| dir)
+        });
     if let Some(dir) = &pipeline {
         for part in ["text_encoder", "unet", "vae_encoder", "vae_decoder"] {
             let folder = dir.join(part);

@@ -125,8 +125,8 @@ pub struct Actions {
     pub pick_style_picture: bool,
     /// What the user pressed on the offered model download.
     pub download: Option<DownloadAsk>,
-    /// Use the inference server in `Settings::inference_server` (empty: this device only).
-    pub inference_server: bool,
+    /// Use this inference server for hybrid mode (empty: this device only).
+    pub inference_server: Option<String>,
     /// Enter or leave fullscreen.
     pub fullscreen: bool,
     /// The visible part of the restyle prompt's field, where the panel shows one (a page
@@ -298,13 +298,13 @@ fn restyle_ui(ui: &mut egui::Ui, settings: &mut Settings, hud: &HudData, actions
         model_offer_ui(ui, offer, actions);
     }
     if let Some(in_use) = &hud.inference_server {
-        hybrid_ui(ui, settings, in_use, actions);
+        hybrid_ui(ui, in_use, actions);
     }
 }
 
 /// Hybrid mode: the diffusion model on an inference server the user names, the camera and
-/// everything else on the device.
-fn hybrid_ui(ui: &mut egui::Ui, settings: &mut Settings, in_use: &str, actions: &mut Actions) {
+/// everything else on the device. The URL being typed is the panel's own until "Use server".
+fn hybrid_ui(ui: &mut egui::Ui, in_use: &str, actions: &mut Actions) {
     egui::CollapsingHeader::new("Hybrid mode").default_open(!in_use.is_empty()).show(ui, |ui| {
         ui.small(match in_use {
             "" => "Everything runs on this device.".to_owned(),
@@ -312,17 +312,20 @@ fn hybrid_ui(ui: &mut egui::Ui, settings: &mut Settings, in_use: &str, actions: 
                 "The diffusion model runs on {url}; the camera and the other models stay here."
             ),
         });
-        ui.add(
-            egui::TextEdit::singleline(&mut settings.inference_server)
-                .hint_text("http://gpu-box:8000"),
-        );
+        let id = ui.scope_id().with("server being typed");
+        let mut draft =
+            ui.data_mut(|d| d.get_temp::<String>(id)).unwrap_or_else(|| in_use.to_owned());
+        ui.add(egui::TextEdit::singleline(&mut draft).hint_text("http://gpu-box:8000"));
         ui.horizontal(|ui| {
-            actions.inference_server |= ui.button("Use server").clicked();
+            if ui.button("Use server").clicked() {
+                actions.inference_server = Some(draft.trim().to_owned());
+            }
             if ui.button("This device only").clicked() {
-                settings.inference_server.clear();
-                actions.inference_server = true;
+                draft.clear();
+                actions.inference_server = Some(String::new());
             }
         });
+        ui.data_mut(|d| d.insert_temp(id, draft));
     });
 }
 
@@ -670,7 +673,8 @@ mod tests {
         let (ctx, hud) = (egui::Context::default(), hud(OfferState::NotAsked));
         press_on(&ctx, &hud, "Hybrid mode");
         let (actions, shown) = press_on(&ctx, &hud, "Use server");
-        assert!(actions.inference_server && actions.download.is_none());
+        assert_eq!(actions.inference_server.as_deref(), Some(""));
+        assert!(actions.download.is_none());
         assert!(shown.iter().any(|t| t == "Everything runs on this device."), "{shown:?}");
     }
 }

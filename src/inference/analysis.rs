@@ -172,19 +172,23 @@ pub fn run_class_scores(
     frame: &RgbImage,
     passes: SegmentationPasses,
 ) -> Result<(ClassScores, Upsampling), InferenceError> {
-    let output = session.contract()?.output.clone();
+    let raw = session.run_image(frame)?;
+    let mirrored = match passes {
+        SegmentationPasses::Mirrored => {
+            Some(session.run_image(&image::imageops::flip_horizontal(frame))?)
+        }
+        SegmentationPasses::Once => None,
+    };
+    let output = &session.contract()?.output;
     if output.kind != OutputKind::Logits {
         return Err(output_error(session, DecodeError::NotLogits(output.kind)));
     }
     let upsampling =
         output.coarse_logits.as_ref().map_or(Upsampling::NONE, CoarseLogits::upsampling);
-    let mut read = |frame: &RgbImage| {
-        let raw = session.run_image(frame)?;
-        decode::class_scores(&raw, &output).map_err(|e| output_error(session, e))
-    };
-    let mut scores = read(frame)?;
-    if passes == SegmentationPasses::Mirrored {
-        scores.average_mirrored(&read(&image::imageops::flip_horizontal(frame))?);
+    let read = |raw| decode::class_scores(raw, output).map_err(|e| output_error(session, e));
+    let mut scores = read(&raw)?;
+    if let Some(mirrored) = &mirrored {
+        scores.average_mirrored(&read(mirrored)?);
     }
     Ok((scores, upsampling))
 }

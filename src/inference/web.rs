@@ -286,7 +286,8 @@ impl WebSession {
 
     /// Class ids at the model's resolution: the graph's own argmax when it was not cut, else
     /// the coarse scores upsampled and reduced to their argmax, as native
-    /// `analysis::run_segmentation` does.
+    /// `analysis::run_segmentation` does reading once (`SegmentationPasses::Once`; the page
+    /// does not read the mirror image: its model time is its bottleneck).
     pub async fn segment(&mut self, frame: &RgbImage) -> Result<ClassMap, WebInferenceError> {
         let output = self.contract.output.clone();
         if output.kind != OutputKind::Logits {

@@ -35,17 +35,21 @@ pub struct DownloadOptions {
 /// the next fetch resumes from there.
 #[derive(Debug, Default)]
 pub struct DownloadProgress {
-    received: AtomicU64,
+    /// Bytes of the files finished so far.
+    finished: AtomicU64,
+    /// Bytes of the file being downloaded now (its resumed part included); a file tried again,
+    /// from another URL or from its start, starts this count again rather than adding to it.
+    current: AtomicU64,
     paused: AtomicBool,
 }
 
 impl DownloadProgress {
     /// Bytes of the model's missing files on this device so far, resumed parts included.
     pub fn received(&self) -> u64 {
-        self.received.load(Ordering::Relaxed)
+        self.finished.load(Ordering::Relaxed) + self.current.load(Ordering::Relaxed)
     }
 
-    /// Asks the download to stop after its current read.
+    /// Asks the download to stop before its next read.
     pub fn pause(&self) {
         self.paused.store(true, Ordering::Relaxed);
     }
@@ -54,8 +58,13 @@ impl DownloadProgress {
         self.paused.load(Ordering::Relaxed)
     }
 
-    fn add(&self, bytes: u64) {
-        self.received.fetch_add(bytes, Ordering::Relaxed);
+    fn at(&self, bytes: u64) {
+        self.current.store(bytes, Ordering::Relaxed);
+    }
+
+    fn file_done(&self, bytes: u64) {
+        self.finished.fetch_add(bytes, Ordering::Relaxed);
+        self.current.store(0, Ordering::Relaxed);
     }
 }
 
@@ -87,6 +96,10 @@ pub fn download_to(
     expected_size: Option<u64>,
     options: &DownloadOptions,
 ) -> Result<Downloaded, StoreError> {
+    let watch = options.watch.as_deref();
+    if watch.is_some_and(DownloadProgress::paused) {
+        return Err(StoreError::Paused { id: model_id.to_owned() });
+    }
     let parent = dest.parent().unwrap_or(Path::new("."));
     let io_error = |source: io::Error| StoreError::io(model_id, parent, source);
     fs::create_dir_all(parent).map_err(io_error)?;
@@ -120,8 +133,7 @@ pub fn download_to(
     };
     let bar = progress_bar(options.progress, total, dest);
     bar.set_position(start);
-    let watch = options.watch.as_deref();
-    watch.inspect(|w| w.add(start));
+    watch.inspect(|w| w.at(start));
     let mut size = start;
     let mut buffer = vec![0u8; 1 << 16];
     loop {
@@ -142,39 +154,50 @@ pub fn download_to(
         }
         size += read as u64;
         bar.set_position(size);
-        watch.inspect(|w| w.add(read as u64));
+        watch.inspect(|w| w.at(size));
     }
     file.sync_all().map_err(io_error)?;
     drop(file);
     bar.finish_and_clear();
 
-    let refuse = |error: StoreError| {
+    let sha256 = hex::encode(hasher.finalize());
+    if let Err(error) = check(model_id, url, (size, &sha256), (expected_size, expected_sha256)) {
         let _ = fs::remove_file(&part);
-        Err(error)
-    };
+        return Err(error);
+    }
+    fs::rename(&part, dest).map_err(io_error)?;
+    watch.inspect(|w| w.file_done(size));
+    Ok(Downloaded { sha256 })
+}
+
+/// Whether the `(size, sha256)` downloaded from `url` are the ones pinned, where pinned.
+fn check(
+    model_id: &str,
+    url: &str,
+    (size, sha256): (u64, &str),
+    (expected_size, expected_sha256): (Option<u64>, Option<&str>),
+) -> Result<(), StoreError> {
     if let Some(expected) = expected_size
         && expected != size
     {
-        return refuse(StoreError::SizeMismatch {
+        return Err(StoreError::SizeMismatch {
             id: model_id.to_owned(),
             location: url.to_owned(),
             expected,
             actual: size,
         });
     }
-    let sha256 = hex::encode(hasher.finalize());
     if let Some(expected) = expected_sha256
         && expected != sha256
     {
-        return refuse(StoreError::HashMismatch {
+        return Err(StoreError::HashMismatch {
             id: model_id.to_owned(),
             location: url.to_owned(),
             expected: expected.to_owned(),
-            actual: sha256,
+            actual: sha256.to_owned(),
         });
     }
-    fs::rename(&part, dest).map_err(io_error)?;
-    Ok(Downloaded { sha256 })
+    Ok(())
 }
 
 /// How many bytes `url` holds, asked with a HEAD request (after redirects); `None` when the

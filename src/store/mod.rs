@@ -464,34 +464,74 @@ impl ModelStore {
 
     /// Finds every file of `id` locally (cache, then mirrors), without downloading.
     pub fn locate(&self, id: &str) -> Result<ResolvedModel, StoreError> {
-        self.resolve(id, None)
+        self.resolve(id, None, &|_| false)
     }
 
     /// Finds every file of `id`, downloading what is missing. Files whose hash the manifest does
     /// not pin are only downloaded when `allow_unverified` is set.
     pub fn fetch(&self, id: &str, allow_unverified: bool) -> Result<ResolvedModel, StoreError> {
-        self.resolve(id, Some(allow_unverified))
+        self.resolve(id, Some(allow_unverified), &|_| false)
+    }
+
+    /// [`ModelStore::locate`], except that the files `elsewhere` picks (the graphs an inference
+    /// server runs) need not be on this device: they get the paths they would have in the cache.
+    pub fn locate_except(
+        &self,
+        id: &str,
+        elsewhere: &dyn Fn(&ModelFile) -> bool,
+    ) -> Result<ResolvedModel, StoreError> {
+        self.resolve(id, None, elsewhere)
+    }
+
+    /// [`ModelStore::fetch`], except the files `elsewhere` picks, which are not downloaded.
+    pub fn fetch_except(
+        &self,
+        id: &str,
+        allow_unverified: bool,
+        elsewhere: &dyn Fn(&ModelFile) -> bool,
+    ) -> Result<ResolvedModel, StoreError> {
+        self.resolve(id, Some(allow_unverified), elsewhere)
     }
 
     /// What fetching `id` would download, asked of its servers (HEAD requests, so call it only
     /// on the user's request): the files no local folder holds, their bytes, and the bytes
     /// earlier attempts left to resume from.
     pub fn download_size(&self, id: &str) -> Result<DownloadSize, StoreError> {
+        self.download_size_except(id, &|_| false)
+    }
+
+    /// [`ModelStore::download_size`] without the files `elsewhere` picks, as
+    /// [`ModelStore::fetch_except`] leaves them.
+    pub fn download_size_except(
+        &self,
+        id: &str,
+        elsewhere: &dyn Fn(&ModelFile) -> bool,
+    ) -> Result<DownloadSize, StoreError> {
         let entry = self.entry(id)?;
         let mut size = DownloadSize::default();
         for file in &entry.files {
-            if matches!(self.find_local(id, file)?, Local::Found(..)) {
+            if elsewhere(file) || matches!(self.find_local(id, file)?, Local::Found(..)) {
                 continue;
             }
-            let url = file.urls.first().ok_or_else(|| StoreError::NoSource {
-                id: id.to_owned(),
-                file: file.path.clone(),
-                searched: self.searched(),
-                cache: self.cache_dir.display().to_string(),
-            })?;
-            let bytes = match file.size {
-                Some(bytes) => Some(bytes),
-                None => download::remote_size(id, url, &self.download)?,
+            // A server that will not say (no HEAD, a refusing redirect) leaves the size
+            // unknown rather than blocking the download; a network that is down is an error.
+            let bytes = match (file.size, file.urls.first()) {
+                (Some(bytes), _) => Some(bytes),
+                (None, Some(url)) => match download::remote_size(id, url, &self.download) {
+                    Ok(bytes) => bytes,
+                    Err(StoreError::Http { .. }) => None,
+                    Err(error) => return Err(error),
+                },
+                // Taken from a wheel or converted: its size is not known before.
+                (None, None) if file.has_public_source() => None,
+                (None, None) => {
+                    return Err(StoreError::NoSource {
+                        id: id.to_owned(),
+                        file: file.path.clone(),
+                        searched: self.searched(),
+                        cache: self.cache_dir.display().to_string(),
+                    });
+                }
             };
             size.files += 1;
             size.unknown |= bytes.is_none();
@@ -502,11 +542,21 @@ impl ModelStore {
         Ok(size)
     }
 
-    fn resolve(&self, id: &str, download: Option<bool>) -> Result<ResolvedModel, StoreError> {
+    fn resolve(
+        &self,
+        id: &str,
+        download: Option<bool>,
+        elsewhere: &dyn Fn(&ModelFile) -> bool,
+    ) -> Result<ResolvedModel, StoreError> {
         let entry = self.entry(id)?;
         let mut paths = Vec::with_capacity(entry.files.len());
         let mut verified = true;
         for file in &entry.files {
+            if elsewhere(file) {
+                paths.push(self.cache_dir.join(&file.path));
+                verified = false;
+                continue;
+            }
             let (path, file_verified) = match (self.find_local(id, file)?, download) {
                 // A fetch keeps its own copy, so later runs need no mirror folder.
                 (Local::Found(path, verified), Some(_)) if !path.starts_with(&self.cache_dir) => {
