@@ -629,8 +629,14 @@ fn picks_the_class_under_the_pointer(window_size: &str) {
             .expect("xdotool is installed (scripts/install-deps.sh)");
         String::from_utf8_lossy(&output.stdout).trim().to_owned()
     };
-    let id = xdotool(&["search", "--sync", "--name", "dreamlens"]);
-    let id = id.lines().next().expect("the window").to_owned();
+    // xdotool gives up with an X error (and no output) when a window goes away while it looks
+    // through them, as one may while the app starts: look again.
+    let id = (0..5)
+        .find_map(|_| {
+            let found = xdotool(&["search", "--sync", "--name", "dreamlens"]);
+            found.lines().next().map(str::to_owned)
+        })
+        .expect("the window");
     // Time for the segmenter's first result (about a second here), with room for a busy machine.
     std::thread::sleep(Duration::from_secs(12));
     let (x, y) = (format!("{}", x.round()), format!("{}", y.round()));
