@@ -448,10 +448,16 @@ pub struct RegionsArgs {
     /// GPU): the share of pixels whose true surface stays but whose region changes.
     #[arg(long, default_value_t = 0)]
     pub flicker: u32,
+    /// Also measure the regions as the window shows them while the person walks through (7 to
+    /// 13.9 s, at 10 fps), with the segmentation map this many frames older than the frame
+    /// shown and the person mask one frame older, each carried by the measured motion, as the
+    /// live window's stages lag behind the camera.
+    #[arg(long)]
+    pub walking_lag: Option<u32>,
     /// Print `{"frames", "iou": {wall, floor, ceiling, furniture}, "furniture_painted",
     /// "person_painted"}` as JSON
     /// (with `"flicker": {"alone", "fused", "displayed"}` when measured, each `{"changed",
-    /// "wall_iou"}`).
+    /// "wall_iou"}`, and `"walking": {"wall_iou", "person_painted"}`).
     #[arg(long)]
     pub json: bool,
 }

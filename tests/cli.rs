@@ -262,7 +262,7 @@ fn bench_regions_json_reports_iou_against_the_exact_demo_labels() {
     // Fused with the frames before, as the live window does: the same report.
     let fused = dreamlens(cache.path())
         .args(["bench", "regions", "--json", "--frames", "2", "--size", "320x180"])
-        .args(["--fused-frames", "2", "--flicker", "3"])
+        .args(["--fused-frames", "2", "--flicker", "3", "--walking-lag", "2"])
         .output()
         .expect("runs");
     assert!(fused.status.success(), "{}", String::from_utf8_lossy(&fused.stderr));
@@ -274,6 +274,11 @@ fn bench_regions_json_reports_iou_against_the_exact_demo_labels() {
             assert!((0.0..=1.0).contains(&share), "{way} {measure}: {fused}");
         }
     }
+    // While the person walks through, with the maps behind the camera as in the window: most
+    // of the wall is still found.
+    assert!(fused["walking"]["wall_iou"].as_f64().unwrap_or(0.0) > 0.5, "{fused}");
+    let people = fused["walking"]["person_painted"].as_f64().unwrap_or(-1.0);
+    assert!((0.0..=1.0).contains(&people), "{fused}");
 }
 
 /// The README's first command, run as a newcomer would: an empty home folder (so an empty user

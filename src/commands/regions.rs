@@ -140,12 +140,17 @@ impl Displayed {
     fn regions(
         &mut self,
         frame: &RgbImage,
-        classes: &ClassMap,
-        person: Option<&ScalarMap>,
+        (classes, classes_from): (&ClassMap, Option<&Thumbnail>),
+        (person, person_from): (Option<&ScalarMap>, Option<&Thumbnail>),
     ) -> anyhow::Result<Vec<u8>> {
         let rgba = dreamlens::render::rgba_bytes(frame);
         let thumbnail = Thumbnail::of(frame);
+        let moved_since = |from: Option<&Thumbnail>| {
+            from.and_then(|from| estimate_flow(&thumbnail, from).to_motion())
+        };
         let motions = MapMotions {
+            classes: moved_since(classes_from),
+            person: moved_since(person_from),
             history: self
                 .last
                 .as_ref()
@@ -221,7 +226,9 @@ fn flicker(
         let classes = segmenter.classes(&frame, of != FlickerOf::Alone)?;
         let person = segmenter.person(&frame)?;
         let regions = match &mut displayed {
-            Some(displayed) => displayed.regions(&frame, &classes, person.as_ref())?,
+            Some(displayed) => {
+                displayed.regions(&frame, (&classes, None), (person.as_ref(), None))?
+            }
             None => regions_of(&classes, person.as_ref(), &frame, threshold),
         };
         for (&bits, &surface) in regions.iter().zip(&truth) {
@@ -243,6 +250,62 @@ fn flicker(
         changed: flips as f64 / steady.max(1) as f64,
         wall_iou: wall_both as f64 / wall_either.max(1) as f64,
         truth_changed: 1.0 - steady as f64 / (f64::from(count - 1) * pixels as f64).max(1.0),
+    })
+}
+
+/// The regions as the window shows them while the person walks through.
+struct Walking {
+    wall_iou: f64,
+    person_painted: f64,
+}
+
+/// Where the person is in view, and the step between the frames measured.
+const WALKING_S: (f32, f32) = (7.0, 13.9);
+
+/// Wall IoU and the share of the person a wall repaint touches, as the window shows them while
+/// the person walks through: the segmentation map `lag` frames older than the frame shown, the
+/// person mask one frame older, each carried by the measured motion.
+fn walking(
+    segmenter: &mut Segmenter,
+    size: (u32, u32),
+    lag: u32,
+    threshold: f32,
+) -> anyhow::Result<Walking> {
+    segmenter.fusion.reset();
+    let mut displayed = Displayed::new(size, threshold)?;
+    let mut maps: std::collections::VecDeque<(ClassMap, Thumbnail)> = Default::default();
+    let mut person_before: Option<(Option<ScalarMap>, Thumbnail)> = None;
+    let (mut wall_both, mut wall_either, mut people, mut people_painted) = (0u64, 0, 0, 0);
+    let frames = ((WALKING_S.1 - WALKING_S.0) / FRAME_GAP_S) as u32;
+    for i in 0..frames {
+        let t_s = WALKING_S.0 + i as f32 * FRAME_GAP_S;
+        let frame = demo::render(size.0, size.1, t_s);
+        let thumbnail = Thumbnail::of(&frame);
+        maps.push_back((segmenter.classes(&frame, true)?, thumbnail.clone()));
+        if maps.len() > lag as usize + 1 {
+            maps.pop_front();
+        }
+        let (classes, classes_from) = maps.front().expect("this frame's map at least");
+        let person_now = (segmenter.person(&frame)?, thumbnail);
+        let (person, person_from) = person_before.as_ref().unwrap_or(&person_now);
+        let classes = (classes, Some(classes_from));
+        let regions = displayed.regions(&frame, classes, (person.as_ref(), Some(person_from)))?;
+        person_before = Some(person_now);
+        let truth = demo::labels(size.0, size.1, t_s);
+
+        for (&bits, &surface) in regions.iter().zip(&truth) {
+            let (painted, wall) = (bits & 1 != 0, surface == DemoSurface::Wall);
+            wall_both += u64::from(painted && wall);
+            wall_either += u64::from(painted || wall);
+            if surface == DemoSurface::Person {
+                people += 1;
+                people_painted += u64::from(painted);
+            }
+        }
+    }
+    Ok(Walking {
+        wall_iou: wall_both as f64 / wall_either.max(1) as f64,
+        person_painted: people_painted as f64 / people.max(1) as f64,
     })
 }
 
@@ -348,6 +411,10 @@ pub fn run(
             flicker(&mut segmenter, args.size, count, FlickerOf::Displayed, threshold)?,
         ]),
     };
+    let walked = match args.walking_lag {
+        Some(lag) => Some(walking(&mut segmenter, args.size, lag, threshold)?),
+        None => None,
+    };
     if args.json {
         let mut report = serde_json::json!({
             "frames": args.frames,
@@ -364,6 +431,10 @@ pub fn run(
                 "fused": entry(fused),
                 "displayed": entry(displayed),
             });
+        }
+        if let Some(w) = &walked {
+            report["walking"] =
+                serde_json::json!({ "wall_iou": w.wall_iou, "person_painted": w.person_painted });
         }
         println!("{report}");
         return Ok(ExitCode::SUCCESS);
@@ -397,6 +468,13 @@ pub fn run(
             "{:<40} {:>8.4}",
             "  true surface changed (boundaries' sweep)", displayed.truth_changed
         );
+    }
+    if let (Some(w), Some(lag)) = (&walked, args.walking_lag) {
+        println!(
+            "as the window shows the person walking through, segmentation {lag} frames behind:"
+        );
+        println!("{:<40} {:>8.3}", "  IoU wall", w.wall_iou);
+        println!("{:<40} {:>8.3}", "  people a wall repaint touches", w.person_painted);
     }
     Ok(ExitCode::SUCCESS)
 }
