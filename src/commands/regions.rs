@@ -399,7 +399,6 @@ pub fn run(
     let fusion = ClassFusion::default();
     let model = args.segmentation.clone();
     let mut segmenter = Segmenter { analyzer, people, fusion, model };
-    let (width, height) = args.size;
     let threshold =
         args.region_threshold.unwrap_or_else(|| AnalysisFilter::default().region_threshold);
     let (iou, painted) = accuracy(&mut segmenter, args, threshold)?;
@@ -415,30 +414,54 @@ pub fn run(
         Some(lag) => Some(walking(&mut segmenter, args.size, lag, threshold)?),
         None => None,
     };
+    let measured = Measured { iou, painted, flickers, walked, threshold };
     if args.json {
-        let mut report = serde_json::json!({
-            "frames": args.frames,
-            "iou": iou.iter().map(|(k, v)| (k.to_string(), serde_json::json!(v))).collect::<serde_json::Map<_, _>>(),
-            "furniture_painted": painted.furniture,
-            "person_painted": painted.person,
-        });
-        if let Some([alone, fused, displayed]) = flickers {
-            let entry =
-                |f: Flicker| serde_json::json!({ "changed": f.changed, "wall_iou": f.wall_iou });
-            report["truth_changed"] = serde_json::json!(displayed.truth_changed);
-            report["flicker"] = serde_json::json!({
-                "alone": entry(alone),
-                "fused": entry(fused),
-                "displayed": entry(displayed),
-            });
-        }
-        if let Some(w) = &walked {
-            report["walking"] =
-                serde_json::json!({ "wall_iou": w.wall_iou, "person_painted": w.person_painted });
-        }
-        println!("{report}");
-        return Ok(ExitCode::SUCCESS);
+        println!("{}", json_report(args, &measured));
+    } else {
+        print_report(args, &measured);
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Everything `bench regions` measured.
+struct Measured {
+    iou: Vec<(&'static str, f64)>,
+    painted: Spared,
+    flickers: Option<[Flicker; 3]>,
+    walked: Option<Walking>,
+    threshold: f32,
+}
+
+/// The report as one JSON object.
+fn json_report(args: &RegionsArgs, measured: &Measured) -> serde_json::Value {
+    let Measured { iou, painted, flickers, walked, .. } = measured;
+    let mut report = serde_json::json!({
+        "frames": args.frames,
+        "iou": iou.iter().map(|(k, v)| (k.to_string(), serde_json::json!(v))).collect::<serde_json::Map<_, _>>(),
+        "furniture_painted": painted.furniture,
+        "person_painted": painted.person,
+    });
+    if let Some([alone, fused, displayed]) = *flickers {
+        let entry =
+            |f: Flicker| serde_json::json!({ "changed": f.changed, "wall_iou": f.wall_iou });
+        report["truth_changed"] = serde_json::json!(displayed.truth_changed);
+        report["flicker"] = serde_json::json!({
+            "alone": entry(alone),
+            "fused": entry(fused),
+            "displayed": entry(displayed),
+        });
+    }
+    if let Some(w) = walked {
+        report["walking"] =
+            serde_json::json!({ "wall_iou": w.wall_iou, "person_painted": w.person_painted });
+    }
+    report
+}
+
+/// The report as text.
+fn print_report(args: &RegionsArgs, measured: &Measured) {
+    let Measured { iou, painted, flickers, walked, threshold } = measured;
+    let (width, height) = args.size;
     let fused = match args.fused_frames {
         0 => String::new(),
         n => format!(", each fused with the {n} frames before it"),
@@ -447,12 +470,12 @@ pub fn run(
         "{} demo frames at {width}x{height}, {} upsampled edge-aware{fused}, regions at membership {threshold}, against the exact labels",
         args.frames, args.segmentation
     );
-    for (name, value) in &iou {
+    for (name, value) in iou {
         println!("{:<40} {value:>8.3}", format!("IoU {name}"));
     }
     println!("{:<40} {:>8.3}", "furniture a wall repaint touches", painted.furniture);
     println!("{:<40} {:>8.3}", "people a wall repaint touches", painted.person);
-    if let Some([alone, fused, displayed]) = flickers {
+    if let Some([alone, fused, displayed]) = *flickers {
         println!(
             "region flicker over {} frames at 10 fps (share of steady pixels that change region; wall IoU over them):",
             args.flicker
@@ -469,12 +492,11 @@ pub fn run(
             "  true surface changed (boundaries' sweep)", displayed.truth_changed
         );
     }
-    if let (Some(w), Some(lag)) = (&walked, args.walking_lag) {
+    if let (Some(w), Some(lag)) = (walked, args.walking_lag) {
         println!(
             "as the window shows the person walking through, segmentation {lag} frames behind:"
         );
         println!("{:<40} {:>8.3}", "  IoU wall", w.wall_iou);
         println!("{:<40} {:>8.3}", "  people a wall repaint touches", w.person_painted);
     }
-    Ok(ExitCode::SUCCESS)
 }
