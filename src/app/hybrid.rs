@@ -20,10 +20,7 @@ pub(super) fn remote_for(
     let named = RemoteConfig::new(url)?;
     let config = match template {
         Some(template) => RemoteConfig { url: named.url, ..template.clone() },
-        None => RemoteConfig {
-            token: std::env::var("DREAMLENS_REMOTE_TOKEN").ok().filter(|t| !t.is_empty()),
-            ..named
-        },
+        None => RemoteConfig { token: RemoteConfig::token_from_env(), ..named },
     };
     Ok(Some(Arc::new(config)))
 }

@@ -504,12 +504,12 @@ impl LiveApp {
         if self.loading.is_some() || self.models_changed {
             return;
         }
-        let offered = self.effects.as_ref().and_then(|e| e.diffusion_offer.clone());
-        let current =
-            |d: &model_download::ModelDownload| d.is_busy() || offered.as_deref() == Some(d.id());
+        // Read every frame: borrowed, nothing is copied unless the offer changes.
+        let offered = self.effects.as_ref().and_then(|e| e.diffusion_offer.as_deref());
+        let current = |d: &model_download::ModelDownload| d.is_busy() || offered == Some(d.id());
         if !self.download.as_ref().is_some_and(current) {
             let options = &self.session_options;
-            self.download = offered.map(|id| model_download::ModelDownload::new(&id, options));
+            self.download = offered.map(|id| model_download::ModelDownload::new(id, options));
         }
     }
 

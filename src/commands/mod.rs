@@ -99,7 +99,7 @@ fn session_options(global: &GlobalOptions) -> anyhow::Result<SessionOptions> {
         remote.models = RemoteSelection::parse(&global.remote_models);
         remote.prefix = global.remote_prefix.clone();
         remote.version = global.remote_version.clone();
-        remote.token = std::env::var("DREAMLENS_REMOTE_TOKEN").ok().filter(|t| !t.is_empty());
+        remote.token = RemoteConfig::token_from_env();
         remote.fallback_local = global.remote_fallback == RemoteFallback::Local;
         anyhow::ensure!(
             global.remote_timeout.is_finite() && global.remote_timeout > 0.0,

@@ -21,6 +21,9 @@ use protocol::{DataType, ModelMetadata, ProtocolProblem, RawTensor};
 pub const DIFFUSION_PARTS: [&str; 6] =
     ["text_encoder", "unet", "vae_encoder", "vae_decoder", "taesd_encoder", "taesd_decoder"];
 
+/// Environment variable holding the bearer token sent to the inference server.
+pub const TOKEN_ENV: &str = "DREAMLENS_REMOTE_TOKEN";
+
 /// Where remote models are served and which ones go there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteConfig {
@@ -62,6 +65,11 @@ impl RemoteConfig {
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(60),
         })
+    }
+
+    /// The bearer token `DREAMLENS_REMOTE_TOKEN` holds, if any.
+    pub fn token_from_env() -> Option<String> {
+        std::env::var(TOKEN_ENV).ok().filter(|t| !t.is_empty())
     }
 
     /// True when `model_id` runs on the server.
