@@ -269,7 +269,7 @@ fn bench_regions_json_reports_iou_against_the_exact_demo_labels() {
     let fused: serde_json::Value = serde_json::from_slice(&fused.stdout).expect("one JSON object");
     assert!(fused["iou"]["floor"].as_f64().unwrap_or(0.0) > 0.5, "{fused}");
     for way in ["alone", "fused", "displayed"] {
-        for measure in ["changed", "wall_iou"] {
+        for measure in ["changed", "along_motion", "wall_iou"] {
             let share = fused["flicker"][way][measure].as_f64().unwrap_or(-1.0);
             assert!((0.0..=1.0).contains(&share), "{way} {measure}: {fused}");
         }
