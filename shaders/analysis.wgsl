@@ -17,6 +17,12 @@ struct AnalysisUniform {
     range: vec4f,
     // 1 for each region set people stay out of (where the person mask says someone is)
     spare: vec4f,
+    // Per region set painted one colour (region_colour.rs): its mean colour, and the columns
+    // of its colour covariance's inverse (zero without a colour model: every pixel is kept).
+    colour_mean: array<vec4f, 4>,
+    colour_inverse: array<vec4f, 12>,
+    // x, y: the squared distances from the set's colour over which a pixel leaves it
+    colour_outlier: vec4f,
 }
 
 // Which inputs this pipeline variant reads. Pipeline constants rather than uniforms, so unused
@@ -26,6 +32,8 @@ override HAS_PERSON: bool = true;
 override HAS_DEPTH: bool = true;
 // Blend with the previous frame's result.
 override TEMPORAL: bool = false;
+// One bit per region set painted one colour, whose colour model applies.
+override PAINTED_SETS: u32 = 15u;
 
 const TAPS: i32 = 2;
 
@@ -58,6 +66,19 @@ const TAPS: i32 = 2;
 struct Outputs {
     @location(0) masks: vec4f,
     @location(1) person_depth: vec4f,
+}
+
+// The share of its membership in region set `k` a pixel of `colour` keeps: all of it within
+// the set's colour, none far outside it.
+fn colour_keep(k: i32, colour: vec3f) -> f32 {
+    let d = colour - analysis.colour_mean[k].rgb;
+    let inverse = mat3x3f(
+        analysis.colour_inverse[k * 3].xyz,
+        analysis.colour_inverse[k * 3 + 1].xyz,
+        analysis.colour_inverse[k * 3 + 2].xyz,
+    );
+    let outlier = analysis.colour_outlier;
+    return 1.0 - smoothstep(outlier.x, outlier.y, dot(d, inverse * d));
 }
 
 // Position of this pixel in a low-resolution map, in that map's texel units.
@@ -110,8 +131,23 @@ fn fs_main(in: VertexOut) -> Outputs {
             dot(g2.rgb, colour) + g2.a,
             dot(g3.rgb, colour) + g3.a,
         );
+        // Walls and ceilings keep only the pixels of their own colour: what the model's coarse
+        // scores reached over in front of them (a sofa's side, a shirt) leaves.
+        var keep = vec4f(1.0);
+        if (PAINTED_SETS & 1u) != 0u {
+            keep.x = colour_keep(0, colour);
+        }
+        if (PAINTED_SETS & 2u) != 0u {
+            keep.y = colour_keep(1, colour);
+        }
+        if (PAINTED_SETS & 4u) != 0u {
+            keep.z = colour_keep(2, colour);
+        }
+        if (PAINTED_SETS & 8u) != 0u {
+            keep.w = colour_keep(3, colour);
+        }
         let threshold = vec4f(analysis.range.z);
-        masks = smoothstep(threshold - 0.05, threshold + 0.05, votes);
+        masks = smoothstep(threshold - 0.05, threshold + 0.05, votes * keep);
     }
     if HAS_PERSON {
         person_depth.r = upsample(person, person_guide, in.uv, colour, analysis.range.y).r;

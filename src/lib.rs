@@ -40,6 +40,7 @@ pub mod python;
 #[cfg(not(target_family = "wasm"))]
 pub mod quantize;
 pub mod record;
+pub mod region_colour;
 pub mod render;
 pub mod resize;
 #[cfg(not(target_family = "wasm"))]

@@ -7,9 +7,11 @@
 //! (range Gaussian). Class maps use the same weights as a weighted vote, so borders follow the
 //! picture's edges instead of the model's coarse grid.
 
+use glam::Vec3;
 use image::RgbImage;
 
 use crate::{
+    region_colour::RegionColour,
     resize,
     scene::{ClassMap, GUIDED_CELL, GUIDED_EPS, GUIDED_RADIUS, ScalarMap},
 };
@@ -153,6 +155,26 @@ fn smoothstep(from: f32, to: f32, x: f32) -> f32 {
 pub fn region_masks(membership: &mut [f32], threshold: f32) {
     for value in membership {
         *value = smoothstep(threshold - 0.05, threshold + 0.05, *value);
+    }
+}
+
+/// Takes out of each region set with a colour model (`models[k]`) the pixels whose colour is
+/// unlike its colour, as the compositor's analysis pass does: each set's membership (from
+/// [`guided_membership`], `models.len()` values per pixel) scaled by what
+/// [`RegionColour::keep`] keeps, before [`region_masks`].
+pub fn keep_region_colours(
+    membership: &mut [f32],
+    models: &[Option<RegionColour>],
+    frame: &RgbImage,
+) {
+    let k = models.len().max(1);
+    for (pixel, rgb) in membership.chunks_exact_mut(k).zip(frame.pixels()) {
+        let colour = Vec3::from_array(rgb.0.map(|c| f32::from(c) / 255.0));
+        for (value, model) in pixel.iter_mut().zip(models) {
+            if let Some(model) = model {
+                *value *= model.keep(colour);
+            }
+        }
     }
 }
 

@@ -200,12 +200,12 @@ fn analyze_with_no_usable_model_fails_and_writes_nothing() {
 }
 
 /// The default model's regions, taken as the region layers take them, on the demo room's sweep:
-/// measured 4.1% of the furniture under a wall repaint and wall IoU 0.932 here, with the person
-/// walking through five of the twelve frames (2.6% and 0.948 in the room without them; 10.5% and
-/// 0.922 when the layers took the class ids, unrefined). The person model keeps people off the
-/// walls: 8.4% of the person's pixels painted, against 53.8% without it. The bounds leave room
-/// for another CPU's int8 kernels, which move a few border pixels, not whole pieces of furniture
-/// or whole people.
+/// measured 1.6% of the furniture under a wall repaint and wall IoU 0.956 here, with the person
+/// walking through five of the twelve frames. Without the wall's colour model (`region_colour`)
+/// it was 4.1% and 0.950: the sofa beside the walking person, read as wall by the model, is not
+/// the wall's colour. The person model keeps people off the walls: 6.0% of the person's pixels
+/// painted, against 53.8% without it. The bounds leave room for another CPU's int8 kernels,
+/// which move a few border pixels, not whole pieces of furniture or whole people.
 #[test]
 fn a_wall_repaint_keeps_off_the_demo_rooms_furniture_and_people() {
     let cache = tempfile::tempdir().expect("temp");
@@ -215,8 +215,8 @@ fn a_wall_repaint_keeps_off_the_demo_rooms_furniture_and_people() {
     let report: serde_json::Value =
         serde_json::from_slice(&output.stdout).expect("one JSON object");
     let painted = report["furniture_painted"].as_f64().unwrap_or(1.0);
-    assert!(painted < 0.055, "{report}");
-    assert!(report["iou"]["wall"].as_f64().unwrap_or(0.0) > 0.94, "{report}");
+    assert!(painted < 0.03, "{report}");
+    assert!(report["iou"]["wall"].as_f64().unwrap_or(0.0) > 0.945, "{report}");
     let people = report["person_painted"].as_f64().unwrap_or(1.0);
     assert!(people < 0.2, "{report}");
 }

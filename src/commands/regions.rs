@@ -13,6 +13,7 @@ use dreamlens::{
     fusion::ClassFusion,
     inference::{AnalysisModels, SceneAnalyzer, SessionOptions},
     projection::{Thumbnail, estimate_flow},
+    region_colour::RegionColour,
     render::{AnalysisFilter, Compositor, CompositorInput, FramePixels, RenderContext, readback},
     scene::{ClassMap, MapMotions, Region, ScalarMap},
     store::ModelStore,
@@ -89,6 +90,18 @@ fn regions_of(
         })
         .collect();
     let mut masks = upsample::guided_membership(classes, &sets, frame);
+    let membership = classes.set_membership(&sets);
+    let models: Vec<Option<RegionColour>> = MEASURED
+        .iter()
+        .enumerate()
+        .map(|(k, (region, _))| {
+            let painted = RegionSelector::Named(vec![region.name().into()]).painted_one_colour();
+            let plane: Vec<f32> = membership.iter().skip(k).step_by(sets.len()).copied().collect();
+            let (grid, size) = (classes.region_grid(), frame.dimensions());
+            painted.then(|| RegionColour::of(&plane, grid, frame.as_raw(), 3, size)).flatten()
+        })
+        .collect();
+    upsample::keep_region_colours(&mut masks, &models, frame);
     upsample::region_masks(&mut masks, threshold);
     if let Some(person) = person {
         let person = upsample::upsample_scalar(person, frame, JointBilateral::for_maps());

@@ -110,13 +110,26 @@ impl RegionSelector {
     /// every pixel the model gives them: the person model's false alarms on upholstery would cut
     /// holes in a re-textured sofa.
     pub fn spares_people(&self) -> bool {
+        self.all_named(|region| matches!(region, Region::Wall | Region::Floor | Region::Ceiling))
+    }
+
+    /// True when the selected surfaces are painted one colour (walls, ceilings): a pixel whose
+    /// colour lies far from the colour of their interior is something in front of them, and
+    /// leaves the selection ([`crate::region_colour`]). Floors (planks, rugs) and furniture
+    /// (a cushion on a sofa) have many colours.
+    pub fn painted_one_colour(&self) -> bool {
+        self.all_named(|region| matches!(region, Region::Wall | Region::Ceiling))
+    }
+
+    /// True when regions are named, and each name (a region or a class label) is a region that
+    /// `is` holds for.
+    fn all_named(&self, is: impl Fn(Region) -> bool) -> bool {
         let RegionSelector::Named(names) = self else { return false };
-        let behind_people = |name: &String| {
+        let region_of = |name: &String| {
             let region = Region::ALL.into_iter().find(|r| r.name() == name);
-            let region = region.unwrap_or_else(|| Region::of_label(name));
-            matches!(region, Region::Wall | Region::Floor | Region::Ceiling)
+            region.unwrap_or_else(|| Region::of_label(name))
         };
-        !names.is_empty() && names.iter().all(behind_people)
+        !names.is_empty() && names.iter().all(|name| is(region_of(name)))
     }
 }
 

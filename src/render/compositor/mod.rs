@@ -26,8 +26,10 @@ use super::{
 };
 use crate::{
     effects::{Layer, RegionSelector, lut::Lut},
+    region_colour::{COLOUR_OUTLIER, RegionColour},
     scene::{ClassMap, MapMotions, ScalarMap, Stylized},
 };
+use glam::Mat3;
 
 /// Region sets one frame can use (the four channels of the region-mask texture).
 const MAX_REGION_SETS: usize = 4;
@@ -42,6 +44,15 @@ fn composite_target() -> [Option<wgpu::ColorTargetState>; 1] {
     })]
 }
 const ANALYSIS_FORMAT: wgpu::TextureFormat = wgpu::TextureFormat::Rgba16Float;
+
+/// One analysis-pass variant: which maps it upsamples (regions, person, depth), whether it blends
+/// with the previous frame, and which region sets it keeps to their colour (one bit each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct AnalysisVariant {
+    maps: [bool; 3],
+    temporal: bool,
+    painted_sets: u32,
+}
 
 /// Everything one frame is composited from. Maps may have any resolution; they are upsampled to
 /// the frame on the GPU.
@@ -182,8 +193,8 @@ pub struct Compositor {
     effect_layout: wgpu::BindGroupLayout,
     effect_pipelines: Vec<wgpu::RenderPipeline>,
     analysis_layout: wgpu::BindGroupLayout,
-    /// Analysis pipelines by (regions, person, depth, temporal), built on first use.
-    analysis_pipelines: std::collections::HashMap<[bool; 4], wgpu::RenderPipeline>,
+    /// Analysis pipelines by variant, built on first use.
+    analysis_pipelines: std::collections::HashMap<AnalysisVariant, wgpu::RenderPipeline>,
     analysis_uniform: wgpu::Buffer,
     guide_shader: GuideShader,
     /// Guides for the region refinement's grid, the person mask and the depth map.
@@ -203,6 +214,8 @@ pub struct Compositor {
     membership: Vec<u8>,
     /// The class map `membership` was made from.
     membership_of: Option<MembershipSource>,
+    /// The colour of each region set painted one colour, on the last frame.
+    region_colours: [Option<RegionColour>; MAX_REGION_SETS],
     person_upload: Upload,
     depth_upload: Upload,
     /// Carries maps and keyframes from older frames onto the frame shown.
@@ -380,6 +393,7 @@ impl Compositor {
             carried_depth: Carried::new(device, "carried depth", wgpu::TextureFormat::R32Float),
             keyframes: KeyframeTarget::new(device),
             membership: Vec::new(),
+            region_colours: [None; MAX_REGION_SETS],
             membership_of: None,
             luts: Vec::new(),
             lut_sizes: Vec::new(),
@@ -557,6 +571,7 @@ impl Compositor {
                 self.regions_upload.write(context, (grid_w, grid_h), &self.membership);
                 self.membership_of = Some(MembershipSource::of(classes));
             }
+            self.region_colours = self.painted_colours(classes.region_grid(), reference_pixels);
         }
         if let Some(person) = input.person {
             self.person_upload.write(
@@ -573,6 +588,21 @@ impl Compositor {
             );
         }
         Ok(references)
+    }
+
+    /// The colour of each region set painted one colour, from its membership on the model's
+    /// `grid` (as uploaded) and the frame's pixels.
+    fn painted_colours(
+        &self,
+        grid: (u32, u32),
+        pixels: ReferencePixels<'_>,
+    ) -> [Option<RegionColour>; MAX_REGION_SETS] {
+        std::array::from_fn(|k| {
+            self.region_sets.get(k).filter(|set| set.painted_one_colour())?;
+            let plane: Vec<f32> =
+                self.membership.iter().skip(k).step_by(4).map(|&m| f32::from(m) / 255.0).collect();
+            RegionColour::of(&plane, grid, pixels.bytes, pixels.channels, pixels.size)
+        })
     }
 
     /// Moves maps and keyframes made on older frames to where the scene is now; says which of
@@ -633,12 +663,11 @@ impl Compositor {
                 guide.render(context, encoder, &self.guide_shader, map_size);
             }
         }
-        let variant = [
-            input.classes.is_some(),
-            input.person.is_some(),
-            input.depth.is_some(),
-            self.filter.temporal && self.history_valid,
-        ];
+        let variant = AnalysisVariant {
+            maps: [input.classes.is_some(), input.person.is_some(), input.depth.is_some()],
+            temporal: self.filter.temporal && self.history_valid,
+            painted_sets: self.painted_sets(),
+        };
         self.ensure_analysis_pipeline(&context.device, variant);
         let regions =
             if moved[0] { self.carried_regions.view() } else { &self.regions_upload.target.view };
@@ -667,6 +696,14 @@ impl Compositor {
                 let set = self.region_sets.get(k);
                 f32::from(u8::from(set.is_some_and(RegionSelector::spares_people)))
             }),
+            colour_mean: self
+                .region_colours
+                .map(|c| c.map_or([0.0; 4], |c| c.mean.extend(0.0).into())),
+            colour_inverse: std::array::from_fn(|i| {
+                let inverse = self.region_colours[i / 3].map_or(Mat3::ZERO, |c| c.inverse);
+                inverse.col(i % 3).extend(0.0).into()
+            }),
+            colour_outlier: [COLOUR_OUTLIER.0, COLOUR_OUTLIER.1, 0.0, 0.0],
         };
         context.queue.write_buffer(&self.analysis_uniform, 0, bytemuck::bytes_of(&uniform));
 
@@ -827,21 +864,34 @@ impl Compositor {
                 continue;
             }
             for temporal in [false, true] {
-                let [regions, person, depth] = present;
-                self.ensure_analysis_pipeline(device, [regions, person, depth, temporal]);
+                let painted_sets = self.painted_sets();
+                let variant = AnalysisVariant { maps: present, temporal, painted_sets };
+                self.ensure_analysis_pipeline(device, variant);
             }
         }
     }
 
-    /// The analysis pipeline for `variant` (regions, person, depth, temporal), built on first
-    /// use as pipeline constants, so absent inputs compile out.
-    fn ensure_analysis_pipeline(&mut self, device: &wgpu::Device, variant: [bool; 4]) {
+    /// One bit per region set painted one colour (`RegionSelector::painted_one_colour`).
+    fn painted_sets(&self) -> u32 {
+        let painted = self.region_sets.iter().map(RegionSelector::painted_one_colour);
+        painted.enumerate().fold(0, |bits, (k, on)| bits | (u32::from(on) << k))
+    }
+
+    /// The analysis pipeline for `variant`, built on first use as pipeline constants, so absent
+    /// inputs and colour models compile out.
+    fn ensure_analysis_pipeline(&mut self, device: &wgpu::Device, variant: AnalysisVariant) {
         if self.analysis_pipelines.contains_key(&variant) {
             return;
         }
-        let names = ["HAS_REGIONS", "HAS_PERSON", "HAS_DEPTH", "TEMPORAL"];
-        let constants: Vec<(&str, f64)> =
-            names.iter().zip(variant).map(|(n, on)| (*n, f64::from(u8::from(on)))).collect();
+        let flag = |on: bool| f64::from(u8::from(on));
+        let [regions, person, depth] = variant.maps;
+        let constants = [
+            ("HAS_REGIONS", flag(regions)),
+            ("HAS_PERSON", flag(person)),
+            ("HAS_DEPTH", flag(depth)),
+            ("TEMPORAL", flag(variant.temporal)),
+            ("PAINTED_SETS", f64::from(variant.painted_sets)),
+        ];
         let target = Some(wgpu::ColorTargetState {
             format: ANALYSIS_FORMAT,
             blend: None,

@@ -38,6 +38,13 @@ pub(super) struct AnalysisUniform {
     pub(super) range: [f32; 4],
     /// 1 for each region set that people stay out of (`RegionSelector::spares_people`).
     pub(super) spare: [f32; 4],
+    /// Per region set painted one colour (`region_colour`): its mean colour, and the columns
+    /// of its colour covariance's inverse (zero where the set has no colour model: every
+    /// pixel keeps its membership).
+    pub(super) colour_mean: [[f32; 4]; 4],
+    pub(super) colour_inverse: [[f32; 4]; 12],
+    /// x, y: the squared distances over which a pixel leaves a painted region.
+    pub(super) colour_outlier: [f32; 4],
 }
 
 /// Which shader a pass runs.
