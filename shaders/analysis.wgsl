@@ -23,6 +23,8 @@ struct AnalysisUniform {
     colour_inverse: array<vec4f, 12>,
     // x, y: the squared distances from the set's colour over which a pixel leaves it
     colour_outlier: vec4f,
+    // x: 1 where the region map was made on this frame, y: the person mask and depth map
+    fresh: vec4f,
 }
 
 // Which inputs this pipeline variant reads. Pipeline constants rather than uniforms, so unused
@@ -157,9 +159,13 @@ fn fs_main(in: VertexOut) -> Outputs {
     }
     if TEMPORAL {
         // Take the new value fast where the picture moved, slowly where it is still; uncertain
-        // new mask values (near 0.5) lean on the history more (MediaPipe-style smoothing).
+        // new mask values (near 0.5) lean on the history more (MediaPipe-style smoothing). Fast
+        // only for maps made on this frame: a map carried from an older one is stale exactly
+        // where the picture moved (where a walking person just was), and taken fast there it
+        // leaves their trail on the wall.
         let moved = textureSampleLevel(motion, frame_sampler, in.uv, 0.0).a;
-        let alpha = max(analysis.params.z, moved);
+        let alpha = max(analysis.params.z, moved * analysis.fresh.x);
+        let alpha_pd = max(analysis.params.z, moved * analysis.fresh.y);
         let was = in.uv + displacement(history_flow, in.uv);
         if HAS_REGIONS {
             let old_masks = textureSampleLevel(previous_masks, frame_sampler, was, 0.0);
@@ -169,8 +175,8 @@ fn fs_main(in: VertexOut) -> Outputs {
         if HAS_PERSON || HAS_DEPTH {
             let old_pd = textureSampleLevel(previous_person_depth, frame_sampler, was, 0.0);
             let certainty_person = abs(person_depth.r * 2.0 - 1.0);
-            person_depth.r = mix(old_pd.r, person_depth.r, alpha * mix(0.5, 1.0, certainty_person));
-            person_depth.g = mix(old_pd.g, person_depth.g, alpha);
+            person_depth.r = mix(old_pd.r, person_depth.r, alpha_pd * mix(0.5, 1.0, certainty_person));
+            person_depth.g = mix(old_pd.g, person_depth.g, alpha_pd);
         }
     }
     if HAS_REGIONS && HAS_PERSON {

@@ -14,7 +14,7 @@ use common::ADE_LABELS;
 use dreamlens::{
     effects::{Layer, lut::Lut, preset::Preset},
     render::{AnalysisFilter, Compositor, CompositorInput, FramePixels, RenderContext, readback},
-    scene::{ClassMap, ClassScores, ScalarMap, Stylized},
+    scene::{ClassMap, ClassScores, MapMotions, Motion, ScalarMap, Stylized},
 };
 use image::{Rgba, RgbaImage};
 
@@ -382,14 +382,28 @@ fn red_with_frame_and_mask(
     grey: u8,
     person: f32,
 ) -> u8 {
+    red_with_carried_mask(context, compositor, grey, person, false)
+}
+
+/// [`red_with_frame_and_mask`], the mask made on an older frame and `carried` to this one (by
+/// a still motion) when asked.
+fn red_with_carried_mask(
+    context: &RenderContext,
+    compositor: &mut Compositor,
+    grey: u8,
+    person: f32,
+    carried: bool,
+) -> u8 {
     let frame: Vec<u8> = (0..64 * 48).flat_map(|_| [grey, grey, grey, 255]).collect();
     let mask = ScalarMap { width: 16, height: 12, values: vec![person; 16 * 12] };
+    let still = Motion { cols: 1, rows: 1, vectors: vec![[0.0, 0.0]] };
+    let motions = MapMotions { person: carried.then_some(still), ..MapMotions::default() };
     let input = CompositorInput {
         pixels: FramePixels::Rgba(&frame),
         classes: None,
         person: Some(&mask),
         depth: None,
-        motions: None,
+        motions: Some(&motions),
         stylized: None,
     };
     compositor.render(context, &input).expect("renders");
@@ -434,6 +448,34 @@ fn temporal_filter_blends_masks_over_frames_and_reset_forgets_them() {
         assert_eq!(red_with_frame_and_mask(&context, &mut moving, 128, 1.0), 128);
     }
     assert_eq!(red_with_frame_and_mask(&context, &mut moving, 20, 0.0), 255, "motion: new mask");
+}
+
+/// A mask carried from an older frame still shows a walking person where they were. Where the
+/// picture moved, only a mask made on this frame counts at once: the carried one would keep the
+/// person's old place and fade it slowly, a trail on the wall behind them.
+#[test]
+fn a_carried_mask_where_the_picture_moved_does_not_leave_a_trail() {
+    let context = RenderContext::headless().expect("GPU adapter");
+    let text =
+        "[[layer]]\neffect = \"background-replace\"\ncolour = \"#ff0000\"\naccent = \"#ff0000\"\n";
+    let preset = Preset::parse(text, "test", "red backdrop", None).expect("preset");
+    let mut compositor =
+        Compositor::new(&context, 64, 48, &preset.layers, &preset.luts).expect("new");
+    compositor.set_filter(AnalysisFilter { temporal: true, ..AnalysisFilter::default() });
+    // Nobody for a few frames: the backdrop everywhere.
+    for _ in 0..3 {
+        assert_eq!(red_with_carried_mask(&context, &mut compositor, 128, 0.0, false), 255);
+    }
+    // The picture changes and an old mask, carried here, says someone stands there: it moves
+    // the history only part of the way, not past the switch.
+    assert_eq!(red_with_carried_mask(&context, &mut compositor, 20, 1.0, true), 255, "carried");
+    // Made on this frame, the same mask counts at once.
+    let mut fresh = Compositor::new(&context, 64, 48, &preset.layers, &preset.luts).expect("new");
+    fresh.set_filter(AnalysisFilter { temporal: true, ..AnalysisFilter::default() });
+    for _ in 0..3 {
+        assert_eq!(red_with_carried_mask(&context, &mut fresh, 128, 0.0, false), 255);
+    }
+    assert_eq!(red_with_carried_mask(&context, &mut fresh, 20, 1.0, false), 20, "made now");
 }
 
 #[test]
