@@ -23,7 +23,7 @@ struct AnalysisUniform {
     colour_inverse: array<vec4f, 12>,
     // x, y: the squared distances from the set's colour over which a pixel leaves it
     colour_outlier: vec4f,
-    // x: 1 where the region map was made on this frame, y: the person mask and depth map
+    // x: 1 when the person mask and depth map were made on this frame, 0 when carried
     fresh: vec4f,
 }
 
@@ -159,13 +159,15 @@ fn fs_main(in: VertexOut) -> Outputs {
     }
     if TEMPORAL {
         // Take the new value fast where the picture moved, slowly where it is still; uncertain
-        // new mask values (near 0.5) lean on the history more (MediaPipe-style smoothing). Fast
-        // only for maps made on this frame: a map carried from an older one is stale exactly
-        // where the picture moved (where a walking person just was), and taken fast there it
-        // leaves their trail on the wall.
+        // new mask values (near 0.5) lean on the history more (MediaPipe-style smoothing). The
+        // person mask and depth only when made on this frame: carried from an older one, they
+        // still show a walking person where they were, and taken fast wherever the picture
+        // moved they left the person's trail on the wall. Region maps keep the fast path: it is
+        // what makes a carried map follow a panning camera where the history is not moved
+        // (`process`).
         let moved = textureSampleLevel(motion, frame_sampler, in.uv, 0.0).a;
-        let alpha = max(analysis.params.z, moved * analysis.fresh.x);
-        let alpha_pd = max(analysis.params.z, moved * analysis.fresh.y);
+        let alpha = max(analysis.params.z, moved);
+        let alpha_pd = max(analysis.params.z, moved * analysis.fresh.x);
         let was = in.uv + displacement(history_flow, in.uv);
         if HAS_REGIONS {
             let old_masks = textureSampleLevel(previous_masks, frame_sampler, was, 0.0);

@@ -683,8 +683,9 @@ impl Compositor {
         carry::write_motion(context, &mut self.history_flow, history);
         let since_last_s = input.motions.and_then(|m| m.since_last_s);
         let temporal_base = temporal_weight(self.filter.temporal_base, since_last_s);
-        // Moved maps were made on an older frame: no fast path for them (analysis.wgsl).
-        let fresh = |carried: bool| f32::from(u8::from(!carried));
+        // Person masks and depth maps moved here were made on an older frame: no fast path for
+        // them (analysis.wgsl).
+        let fresh = f32::from(u8::from(!moved[1] && !moved[2]));
         let uniform = AnalysisUniform {
             size: [width as f32, height as f32, 1.0 / width as f32, 1.0 / height as f32],
             params: [self.filter.sigma_spatial, SPARED_PERSON.0, temporal_base, SPARED_PERSON.1],
@@ -706,7 +707,7 @@ impl Compositor {
                 inverse.col(i % 3).extend(0.0).into()
             }),
             colour_outlier: [COLOUR_OUTLIER.0, COLOUR_OUTLIER.1, 0.0, 0.0],
-            fresh: [fresh(moved[0]), fresh(moved[1] || moved[2]), 0.0, 0.0],
+            fresh: [fresh, 0.0, 0.0, 0.0],
         };
         context.queue.write_buffer(&self.analysis_uniform, 0, bytemuck::bytes_of(&uniform));
 

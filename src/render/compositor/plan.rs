@@ -45,8 +45,8 @@ pub(super) struct AnalysisUniform {
     pub(super) colour_inverse: [[f32; 4]; 12],
     /// x, y: the squared distances over which a pixel leaves a painted region.
     pub(super) colour_outlier: [f32; 4],
-    /// x: 1 where the region map was made on this frame, y: the person mask and depth map
-    /// (0 where they were carried from an older one).
+    /// x: 1 when the person mask and depth map were made on this frame, 0 when carried from
+    /// an older one (analysis.wgsl: only fresh ones take the temporal filter's fast path).
     pub(super) fresh: [f32; 4],
 }
 
