@@ -8,6 +8,8 @@ mod guided;
 mod motion;
 mod plan;
 
+use glam::Mat3;
+
 use colour::{half_size, linear_luminance, region_mean_colour};
 use guide::{Guide, GuideShader};
 use guided::GuidedFilter;
@@ -29,7 +31,6 @@ use crate::{
     region_colour::{COLOUR_OUTLIER, RegionColour},
     scene::{ClassMap, MapMotions, ScalarMap, Stylized},
 };
-use glam::Mat3;
 
 /// Region sets one frame can use (the four channels of the region-mask texture).
 const MAX_REGION_SETS: usize = 4;
