@@ -413,17 +413,22 @@ fn red_with_carried_mask(
         .0[0]
 }
 
-#[test]
-fn temporal_filter_blends_masks_over_frames_and_reset_forgets_them() {
-    let context = RenderContext::headless().expect("GPU adapter");
+/// A 64x48 compositor replacing what is not a person by a pure red backdrop, its temporal
+/// filter on or off.
+fn red_backdrop(context: &RenderContext, temporal: bool) -> Compositor {
     let text =
         "[[layer]]\neffect = \"background-replace\"\ncolour = \"#ff0000\"\naccent = \"#ff0000\"\n";
     let preset = Preset::parse(text, "test", "red backdrop", None).expect("preset");
-    let compositor = |temporal: bool| {
-        let mut c = Compositor::new(&context, 64, 48, &preset.layers, &preset.luts).expect("new");
-        c.set_filter(AnalysisFilter { temporal, ..AnalysisFilter::default() });
-        c
-    };
+    let mut compositor =
+        Compositor::new(context, 64, 48, &preset.layers, &preset.luts).expect("new");
+    compositor.set_filter(AnalysisFilter { temporal, ..AnalysisFilter::default() });
+    compositor
+}
+
+#[test]
+fn temporal_filter_blends_masks_over_frames_and_reset_forgets_them() {
+    let context = RenderContext::headless().expect("GPU adapter");
+    let compositor = |temporal: bool| red_backdrop(&context, temporal);
     let (mut instant, mut smoothed, mut reset) =
         (compositor(false), compositor(true), compositor(true));
     // Frame 1: all person, so the grey frame shows everywhere.
@@ -456,12 +461,7 @@ fn temporal_filter_blends_masks_over_frames_and_reset_forgets_them() {
 #[test]
 fn a_carried_mask_where_the_picture_moved_does_not_leave_a_trail() {
     let context = RenderContext::headless().expect("GPU adapter");
-    let text =
-        "[[layer]]\neffect = \"background-replace\"\ncolour = \"#ff0000\"\naccent = \"#ff0000\"\n";
-    let preset = Preset::parse(text, "test", "red backdrop", None).expect("preset");
-    let mut compositor =
-        Compositor::new(&context, 64, 48, &preset.layers, &preset.luts).expect("new");
-    compositor.set_filter(AnalysisFilter { temporal: true, ..AnalysisFilter::default() });
+    let mut compositor = red_backdrop(&context, true);
     // Nobody for a few frames: the backdrop everywhere.
     for _ in 0..3 {
         assert_eq!(red_with_carried_mask(&context, &mut compositor, 128, 0.0, false), 255);
@@ -470,8 +470,7 @@ fn a_carried_mask_where_the_picture_moved_does_not_leave_a_trail() {
     // the history only part of the way, not past the switch.
     assert_eq!(red_with_carried_mask(&context, &mut compositor, 20, 1.0, true), 255, "carried");
     // Made on this frame, the same mask counts at once.
-    let mut fresh = Compositor::new(&context, 64, 48, &preset.layers, &preset.luts).expect("new");
-    fresh.set_filter(AnalysisFilter { temporal: true, ..AnalysisFilter::default() });
+    let mut fresh = red_backdrop(&context, true);
     for _ in 0..3 {
         assert_eq!(red_with_carried_mask(&context, &mut fresh, 128, 0.0, false), 255);
     }

@@ -192,17 +192,6 @@ impl Displayed {
     }
 }
 
-/// How the flicker measure takes each frame's regions.
-#[derive(Clone, Copy, PartialEq)]
-enum FlickerOf {
-    /// Each frame's segmentation alone.
-    Alone,
-    /// Fused with the frames before.
-    Fused,
-    /// Fused, then as the window shows it (the compositor's temporal filter).
-    Displayed,
-}
-
 /// What the flicker measure found.
 #[derive(Clone, Copy)]
 struct Flicker {
@@ -255,60 +244,113 @@ fn unexplained_changes(
     (changed, measured)
 }
 
-/// Region flicker over `count` consecutive frames, with the wall's accuracy over them.
+/// The frame before, as a frame's regions are compared with it: its exact labels, and where each
+/// pixel of this frame was in it ([`demo::positions_before`]).
+#[derive(Clone, Copy)]
+struct FrameBefore<'a> {
+    truth: &'a [DemoSurface],
+    positions: &'a [Option<[f32; 2]>],
+}
+
+/// One way of taking the regions, counted over consecutive frames.
+#[derive(Default)]
+struct FlickerCounts {
+    flips: u64,
+    steady: u64,
+    wall_both: u64,
+    wall_either: u64,
+    unexplained: u64,
+    followed: u64,
+    /// The frame before's regions.
+    before: Option<Vec<u8>>,
+}
+
+impl FlickerCounts {
+    /// Counts one frame's `regions` against its exact labels `truth` and the frame `before`.
+    fn add(
+        &mut self,
+        regions: Vec<u8>,
+        truth: &[DemoSurface],
+        before: Option<FrameBefore<'_>>,
+        width: u32,
+    ) {
+        for (&bits, &surface) in regions.iter().zip(truth) {
+            let (predicted, wall) = (bits & 1 != 0, surface == DemoSurface::Wall);
+            self.wall_both += u64::from(predicted && wall);
+            self.wall_either += u64::from(predicted || wall);
+        }
+        if let (Some(regions_before), Some(FrameBefore { truth: truth_before, positions })) =
+            (&self.before, before)
+        {
+            for k in 0..regions.len() {
+                if truth_before[k] == truth[k] {
+                    self.steady += 1;
+                    self.flips += u64::from(regions_before[k] != regions[k]);
+                }
+            }
+            let (changed, measured) = unexplained_changes(
+                width,
+                (regions_before, truth_before),
+                (&regions, truth),
+                positions,
+            );
+            self.unexplained += changed;
+            self.followed += measured;
+        }
+        self.before = Some(regions);
+    }
+
+    /// The measure over `count` frames of `pixels` pixels each.
+    fn flicker(&self, count: u32, pixels: u64) -> Flicker {
+        Flicker {
+            changed: self.flips as f64 / self.steady.max(1) as f64,
+            wall_iou: self.wall_both as f64 / self.wall_either.max(1) as f64,
+            truth_changed: 1.0
+                - self.steady as f64 / (f64::from(count - 1) * pixels as f64).max(1.0),
+            along_motion: self.unexplained as f64 / self.followed.max(1) as f64,
+        }
+    }
+}
+
+/// Region flicker over `count` consecutive frames, with the wall's accuracy over them, for
+/// each frame's segmentation alone, fused with the frames before, and fused as the window shows
+/// it (the compositor's temporal filter), in one pass over the frames.
 fn flicker(
     segmenter: &mut Segmenter,
     size: (u32, u32),
     count: u32,
-    of: FlickerOf,
     threshold: f32,
-) -> anyhow::Result<Flicker> {
+) -> anyhow::Result<[Flicker; 3]> {
     segmenter.fusion.reset();
-    let mut displayed =
-        if of == FlickerOf::Displayed { Some(Displayed::new(size, threshold)?) } else { None };
-    let mut previous: Option<(Vec<u8>, Vec<DemoSurface>)> = None;
-    let (mut flips, mut steady) = (0u64, 0u64);
-    let (mut wall_both, mut wall_either) = (0u64, 0u64);
-    let (mut unexplained, mut followed) = (0u64, 0u64);
-    let pixels = u64::from(size.0) * u64::from(size.1);
+    let mut displayed = Displayed::new(size, threshold)?;
+    let mut counts: [FlickerCounts; 3] = Default::default();
+    let mut truth_before: Option<Vec<DemoSurface>> = None;
     for i in 0..count {
         let t_s = FLICKER_START_S + i as f32 * FRAME_GAP_S;
         let frame = demo::render(size.0, size.1, t_s);
         let truth = demo::labels(size.0, size.1, t_s);
-        let classes = segmenter.classes(&frame, of != FlickerOf::Alone)?;
+        let alone = segmenter.classes(&frame, false)?;
+        let fused = segmenter.classes(&frame, true)?;
         let person = segmenter.person(&frame)?;
-        let regions = match &mut displayed {
-            Some(displayed) => {
-                displayed.regions(&frame, (&classes, None), (person.as_ref(), None))?
-            }
-            None => regions_of(&classes, person.as_ref(), &frame, threshold),
-        };
-        for (&bits, &surface) in regions.iter().zip(&truth) {
-            let (predicted, wall) = (bits & 1 != 0, surface == DemoSurface::Wall);
-            wall_both += u64::from(predicted && wall);
-            wall_either += u64::from(predicted || wall);
+        let regions = [
+            regions_of(&alone, person.as_ref(), &frame, threshold),
+            regions_of(&fused, person.as_ref(), &frame, threshold),
+            displayed.regions(&frame, (&fused, None), (person.as_ref(), None))?,
+        ];
+        let positions = truth_before
+            .is_some()
+            .then(|| demo::positions_before(size.0, size.1, t_s, t_s - FRAME_GAP_S));
+        let before = truth_before
+            .as_deref()
+            .zip(positions.as_deref())
+            .map(|(truth, positions)| FrameBefore { truth, positions });
+        for (way, regions) in counts.iter_mut().zip(regions) {
+            way.add(regions, &truth, before, size.0);
         }
-        if let Some((before, truth_before)) = &previous {
-            for k in 0..regions.len() {
-                if truth_before[k] == truth[k] {
-                    steady += 1;
-                    flips += u64::from(before[k] != regions[k]);
-                }
-            }
-            let positions = demo::positions_before(size.0, size.1, t_s, t_s - FRAME_GAP_S);
-            let (changed, measured) =
-                unexplained_changes(size.0, (before, truth_before), (&regions, &truth), &positions);
-            unexplained += changed;
-            followed += measured;
-        }
-        previous = Some((regions, truth));
+        truth_before = Some(truth);
     }
-    Ok(Flicker {
-        changed: flips as f64 / steady.max(1) as f64,
-        wall_iou: wall_both as f64 / wall_either.max(1) as f64,
-        truth_changed: 1.0 - steady as f64 / (f64::from(count - 1) * pixels as f64).max(1.0),
-        along_motion: unexplained as f64 / followed.max(1) as f64,
-    })
+    let pixels = u64::from(size.0) * u64::from(size.1);
+    Ok(counts.map(|way| way.flicker(count, pixels)))
 }
 
 /// The regions as the window shows them while the person walks through.
@@ -462,11 +504,7 @@ pub fn run(
     let (iou, painted) = accuracy(&mut segmenter, args, threshold)?;
     let flickers = match args.flicker {
         0 => None,
-        count => Some([
-            flicker(&mut segmenter, args.size, count, FlickerOf::Alone, threshold)?,
-            flicker(&mut segmenter, args.size, count, FlickerOf::Fused, threshold)?,
-            flicker(&mut segmenter, args.size, count, FlickerOf::Displayed, threshold)?,
-        ]),
+        count => Some(flicker(&mut segmenter, args.size, count, threshold)?),
     };
     let walked = match args.walking_lag {
         Some(lag) => Some(walking(&mut segmenter, args.size, lag, threshold)?),
