@@ -23,8 +23,9 @@ struct AnalysisUniform {
     colour_inverse: array<vec4f, 12>,
     // x, y: the squared distances from the set's colour over which a pixel leaves it
     colour_outlier: vec4f,
-    // x: 1 when the person mask and depth map were made on this frame, 0 when carried
-    fresh: vec4f,
+    // x: 1 when the person mask and depth map were made on this frame, 0 when carried; y: the
+    // share of the last frame's remembered motion that still counts on this one
+    temporal: vec4f,
 }
 
 // Which inputs this pipeline variant reads. Pipeline constants rather than uniforms, so unused
@@ -66,7 +67,9 @@ const TAPS: i32 = 2;
 
 
 struct Outputs {
+    // One region set per channel.
     @location(0) masks: vec4f,
+    // r: the person mask, g: depth, b: the temporal filter's memory of motion.
     @location(1) person_depth: vec4f,
 }
 
@@ -159,23 +162,34 @@ fn fs_main(in: VertexOut) -> Outputs {
     }
     if TEMPORAL {
         // Take the new value fast where the picture moved, slowly where it is still; uncertain
-        // new mask values (near 0.5) lean on the history more (MediaPipe-style smoothing). The
-        // person mask and depth only when made on this frame: carried from an older one, they
-        // still show a walking person where they were, and taken fast wherever the picture
-        // moved they left the person's trail on the wall. Region maps keep the fast path: it is
-        // what makes a carried map follow a panning camera where the history is not moved
-        // (`process`).
-        let moved = textureSampleLevel(motion, frame_sampler, in.uv, 0.0).a;
-        let alpha = max(analysis.params.z, moved);
-        let alpha_pd = max(analysis.params.z, moved * analysis.fresh.x);
+        // new mask values (near 0.5) lean on the history more (MediaPipe-style smoothing).
+        // "Moved" reaches a few pixels past where the picture changed and lasts a few frames
+        // (person_depth.b): the maps' soft edges reach past the pixels that changed colour,
+        // and the maps lag the picture (coarse, fused over frames). Held by the slow path,
+        // each frame's lagging edge of a person walking past a plain wall left an arc on it.
+        // The person mask and depth only when made on this frame: carried from an older one,
+        // they still show a walking person where they were, and taken fast wherever the
+        // picture moved they left the person's trail on the wall. Region maps keep the fast
+        // path: it is what makes a carried map follow a panning camera where the history is
+        // not moved (`process`).
         let was = in.uv + displacement(history_flow, in.uv);
+        let old_pd = textureSampleLevel(previous_person_depth, frame_sampler, was, 0.0);
+        let quarter = 4.0 * analysis.size.zw;
+        var moved_now = 0.0;
+        for (var k = 0; k < 4; k++) {
+            let offset = (vec2f(f32(k & 1), f32(k >> 1u)) * 2.0 - 1.0) * quarter;
+            moved_now = max(moved_now, textureSampleLevel(motion, frame_sampler, in.uv + offset, 0.0).a);
+        }
+        let moved = max(moved_now, old_pd.b * analysis.temporal.y);
+        person_depth.b = moved;
+        let alpha = max(analysis.params.z, moved);
+        let alpha_pd = max(analysis.params.z, moved * analysis.temporal.x);
         if HAS_REGIONS {
             let old_masks = textureSampleLevel(previous_masks, frame_sampler, was, 0.0);
             let certainty_masks = abs(masks * 2.0 - 1.0);
             masks = mix(old_masks, masks, alpha * mix(vec4f(0.5), vec4f(1.0), certainty_masks));
         }
         if HAS_PERSON || HAS_DEPTH {
-            let old_pd = textureSampleLevel(previous_person_depth, frame_sampler, was, 0.0);
             let certainty_person = abs(person_depth.r * 2.0 - 1.0);
             person_depth.r = mix(old_pd.r, person_depth.r, alpha_pd * mix(0.5, 1.0, certainty_person));
             person_depth.g = mix(old_pd.g, person_depth.g, alpha_pd);

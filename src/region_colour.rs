@@ -23,7 +23,11 @@ const SHADING: f64 = 0.3;
 const CONFIDENT: f32 = 0.8;
 
 /// The fewest interior samples a colour model is made from.
-const FEWEST_SAMPLES: u32 = 32;
+const FEWEST_SAMPLES: usize = 32;
+
+/// The share of a region's interior that must be of another colour, and for how long, before
+/// that colour is taken as the region's own ([`ColourTrack`]).
+const OTHER_COLOUR: (f64, f32) = (0.25, 1.0);
 
 /// A painted region's colour: mean and spread of the frame's colour (sRGB, 0..1) over the
 /// region's confident interior on the model's grid.
@@ -49,40 +53,20 @@ impl RegionColour {
         channels: usize,
         size: (u32, u32),
     ) -> Option<Self> {
-        let ((grid_w, grid_h), (width, height)) = (grid, size);
-        let step = (grid_w.max(grid_h) / 64).max(1);
-        let confident = |x: i64, y: i64| {
-            let (x, y) = (x.clamp(0, i64::from(grid_w) - 1), y.clamp(0, i64::from(grid_h) - 1));
-            membership[(y * i64::from(grid_w) + x) as usize] >= CONFIDENT
-        };
-        let (mut count, mut sum, mut outer) = (0u32, DVec3::ZERO, DMat3::ZERO);
-        for y in (0..grid_h).step_by(step as usize) {
-            let fy = ((y as f32 + 0.5) * height as f32 / grid_h as f32) as u32;
-            for x in (0..grid_w).step_by(step as usize) {
-                let (cx, cy, s) = (i64::from(x), i64::from(y), i64::from(step));
-                let interior = [(0, 0), (-s, 0), (s, 0), (0, -s), (0, s)]
-                    .iter()
-                    .all(|(dx, dy)| confident(cx + dx, cy + dy));
-                if !interior {
-                    continue;
-                }
-                let fx = ((x as f32 + 0.5) * width as f32 / grid_w as f32) as u32;
-                let i = ((fy.min(height - 1) * width + fx.min(width - 1)) as usize) * channels;
-                let colour = DVec3::new(
-                    f64::from(pixels[i]),
-                    f64::from(pixels[i + 1]),
-                    f64::from(pixels[i + 2]),
-                ) / 255.0;
-                count += 1;
-                sum += colour;
-                outer += DMat3::from_cols(colour * colour.x, colour * colour.y, colour * colour.z);
-            }
-        }
-        if count < FEWEST_SAMPLES {
+        Self::from_samples(&interior_samples(membership, grid, pixels, channels, size))
+    }
+
+    /// Mean and spread of `samples`, widened by [`SHADING`] and [`LEAST_SPREAD`].
+    fn from_samples(samples: &[DVec3]) -> Option<Self> {
+        if samples.len() < FEWEST_SAMPLES {
             return None;
         }
-        let n = f64::from(count);
-        let mean = sum / n;
+        let n = samples.len() as f64;
+        let mean = samples.iter().sum::<DVec3>() / n;
+        let outer = samples
+            .iter()
+            .map(|c| DMat3::from_cols(*c * c.x, *c * c.y, *c * c.z))
+            .fold(DMat3::ZERO, |sum, m| sum + m);
         let along_mean = DMat3::from_cols(mean * mean.x, mean * mean.y, mean * mean.z);
         let covariance = outer * (1.0 / n) - along_mean
             + along_mean * (SHADING * SHADING)
@@ -102,6 +86,94 @@ impl RegionColour {
         let t = ((self.distance_squared(colour) - from) / (to - from)).clamp(0.0, 1.0);
         1.0 - t * t * (3.0 - 2.0 * t)
     }
+}
+
+/// A painted region's colour followed through a video. A region does not change colour from
+/// one frame to the next: a shirt that comes so close that the model takes it for the wall
+/// (both the segmentation and the person model miss a back filling half the picture) is not
+/// the wall's colour while the wall is still in view. Another colour that fills a share of the
+/// region for [`OTHER_COLOUR`]'s second is its own (a second wall painted differently, or the
+/// light changed); so is any colour once the old one has left the picture.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ColourTrack {
+    colour: Option<RegionColour>,
+    /// Seconds another colour has filled at least its share of the region's interior.
+    other_s: f32,
+}
+
+impl ColourTrack {
+    /// The region's colour on this frame (arguments as [`RegionColour::of`]), following its
+    /// colour on the frames before, `since_last_s` ago.
+    pub fn follow(
+        &mut self,
+        membership: &[f32],
+        grid: (u32, u32),
+        pixels: &[u8],
+        channels: usize,
+        size: (u32, u32),
+        since_last_s: f32,
+    ) -> Option<RegionColour> {
+        let samples = interior_samples(membership, grid, pixels, channels, size);
+        let (_, outlier) = COLOUR_OUTLIER;
+        let own: Vec<DVec3> = match self.colour {
+            Some(before) => samples
+                .iter()
+                .filter(|c| before.distance_squared(c.as_vec3()) <= outlier)
+                .copied()
+                .collect(),
+            None => Vec::new(),
+        };
+        let (other_share, other_for_s) = OTHER_COLOUR;
+        let other = samples.len() - own.len();
+        let other_fills = other as f64 >= other_share * samples.len().max(1) as f64;
+        self.other_s = if other_fills { self.other_s + since_last_s } else { 0.0 };
+        let keeps_own = own.len() >= FEWEST_SAMPLES && self.other_s < other_for_s;
+        self.colour = RegionColour::from_samples(if keeps_own { &own } else { &samples });
+        if !keeps_own {
+            self.other_s = 0.0;
+        }
+        self.colour
+    }
+
+    /// The colour found on the last frame.
+    pub fn colour(&self) -> Option<RegionColour> {
+        self.colour
+    }
+}
+
+/// The frame's colours (0..1) at the lattice cells of `membership`'s confident interior (see
+/// [`RegionColour::of`]).
+fn interior_samples(
+    membership: &[f32],
+    grid: (u32, u32),
+    pixels: &[u8],
+    channels: usize,
+    size: (u32, u32),
+) -> Vec<DVec3> {
+    let ((grid_w, grid_h), (width, height)) = (grid, size);
+    let step = (grid_w.max(grid_h) / 64).max(1);
+    let confident = |x: i64, y: i64| {
+        let (x, y) = (x.clamp(0, i64::from(grid_w) - 1), y.clamp(0, i64::from(grid_h) - 1));
+        membership[(y * i64::from(grid_w) + x) as usize] >= CONFIDENT
+    };
+    let mut samples = Vec::new();
+    for y in (0..grid_h).step_by(step as usize) {
+        let fy = ((y as f32 + 0.5) * height as f32 / grid_h as f32) as u32;
+        for x in (0..grid_w).step_by(step as usize) {
+            let (cx, cy, s) = (i64::from(x), i64::from(y), i64::from(step));
+            let interior = [(0, 0), (-s, 0), (s, 0), (0, -s), (0, s)]
+                .iter()
+                .all(|(dx, dy)| confident(cx + dx, cy + dy));
+            if !interior {
+                continue;
+            }
+            let fx = ((x as f32 + 0.5) * width as f32 / grid_w as f32) as u32;
+            let i = ((fy.min(height - 1) * width + fx.min(width - 1)) as usize) * channels;
+            let rgb = [pixels[i], pixels[i + 1], pixels[i + 2]].map(f64::from);
+            samples.push(DVec3::from_array(rgb) / 255.0);
+        }
+    }
+    samples
 }
 
 #[cfg(test)]
@@ -183,5 +255,78 @@ mod tests {
         let sliver =
             ClassMap { classes: (0..64 * 64).map(|i| u8::from(i % 64 == 5)).collect(), ..classes };
         assert!(colour_of(&sliver, 1, &pixels).is_none());
+    }
+
+    /// A 64x64 map read all wall, over a 128x128 picture of the greige wall with light falling
+    /// off whose columns from `other_from` on are of colour `other` (something in front of the
+    /// wall, or another wall).
+    fn read_as_wall(other_from: u32, other: [u8; 3]) -> (ClassMap, Vec<u8>) {
+        let (classes, _) = wall_and_sofa();
+        let classes = ClassMap { classes: vec![1; 64 * 64], ..classes };
+        let pixels = (0..128 * 128)
+            .flat_map(|i: u32| {
+                let (x, y) = (i % 128, i / 128);
+                let light = 0.7 + 0.3 * y as f32 / 128.0;
+                let wall = [(200.0 * light) as u8, (190.0 * light) as u8, (170.0 * light) as u8];
+                if x < other_from { wall } else { other }
+            })
+            .collect();
+        (classes, pixels)
+    }
+
+    /// One frame, 1/30 s after the last, of a video read all wall.
+    fn follow(track: &mut ColourTrack, (classes, pixels): (ClassMap, Vec<u8>)) -> RegionColour {
+        let membership = classes.set_membership(&[vec![1]]);
+        let grid = (classes.width, classes.height);
+        track.follow(&membership, grid, &pixels, 3, (128, 128), 1.0 / 30.0).expect("a model")
+    }
+
+    const SHIRT: [u8; 3] = [150, 35, 35];
+    const BLUE_WALL: [u8; 3] = [70, 90, 130];
+
+    fn colour(rgb: [u8; 3]) -> Vec3 {
+        Vec3::from_array(rgb.map(|c| f32::from(c) / 255.0))
+    }
+
+    #[test]
+    fn a_close_shirt_the_model_reads_as_wall_does_not_become_the_walls_colour() {
+        let mut track = ColourTrack::default();
+        follow(&mut track, read_as_wall(128, SHIRT));
+        // The shirt fills 62% of the picture and the model reads it all as wall, for half a
+        // second.
+        for _ in 0..15 {
+            let wall = follow(&mut track, read_as_wall(48, SHIRT));
+            assert_eq!(wall.keep(colour(SHIRT)), 0.0);
+            assert_eq!(wall.keep(colour([140, 133, 119])), 1.0, "the wall's own shade");
+        }
+        // Without the frames before (a photo), the shirt is part of the wall's colour.
+        let (classes, pixels) = read_as_wall(48, SHIRT);
+        let alone = colour_of(&classes, 1, &pixels).expect("a model");
+        assert!(alone.keep(colour(SHIRT)) > 0.5, "{}", alone.distance_squared(colour(SHIRT)));
+    }
+
+    #[test]
+    fn another_colour_that_stays_a_second_becomes_the_regions_own() {
+        let mut track = ColourTrack::default();
+        follow(&mut track, read_as_wall(128, BLUE_WALL));
+        // A second wall painted blue comes into view, 40% of the picture: not the wall's colour
+        // for most of a second, then the region's own, as the first wall's colour is.
+        for frame in 0..25 {
+            let wall = follow(&mut track, read_as_wall(77, BLUE_WALL));
+            assert_eq!(wall.keep(colour(BLUE_WALL)), 0.0, "frame {frame}");
+        }
+        let walls = (0..10)
+            .map(|_| follow(&mut track, read_as_wall(77, BLUE_WALL)))
+            .find(|walls| walls.keep(colour(BLUE_WALL)) == 1.0)
+            .expect("the blue wall taken by a third of a second later");
+        assert_eq!(walls.keep(colour([140, 133, 119])), 1.0, "the first wall's own shade");
+    }
+
+    #[test]
+    fn once_the_old_colour_has_left_the_picture_the_new_one_is_taken_at_once() {
+        let mut track = ColourTrack::default();
+        follow(&mut track, read_as_wall(128, SHIRT));
+        let wall = follow(&mut track, read_as_wall(0, BLUE_WALL));
+        assert_eq!(wall.keep(colour(BLUE_WALL)), 1.0);
     }
 }

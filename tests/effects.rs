@@ -396,21 +396,48 @@ fn red_with_carried_mask(
 ) -> u8 {
     let frame: Vec<u8> = (0..64 * 48).flat_map(|_| [grey, grey, grey, 255]).collect();
     let mask = ScalarMap { width: 16, height: 12, values: vec![person; 16 * 12] };
+    composite_64x48(context, compositor, &frame, &mask, carried).get_pixel(32, 24).0[0]
+}
+
+/// The red channel along row 24 after compositing a 64x48 frame whose columns left of
+/// `dark_to` are dark (grey 20) and the rest mid-grey, with a person mask on 16x12 texels (4
+/// pixels each) of 1 on the texel columns left of `person_to` and 0 on the rest.
+fn red_row_with_dark_person(
+    context: &RenderContext,
+    compositor: &mut Compositor,
+    dark_to: u32,
+    person_to: u32,
+) -> Vec<u8> {
+    let frame: Vec<u8> = (0..64 * 48)
+        .flat_map(|i| if i % 64 < dark_to { [20, 20, 20, 255] } else { [128, 128, 128, 255] })
+        .collect();
+    let values = (0..16 * 12).map(|i| f32::from(u8::from(i % 16 < person_to))).collect();
+    let mask = ScalarMap { width: 16, height: 12, values };
+    let picture = composite_64x48(context, compositor, &frame, &mask, false);
+    (0..64).map(|x| picture.get_pixel(x, 24).0[0]).collect()
+}
+
+/// Composites a 64x48 RGBA `frame` with the person `mask`, made on an older frame and
+/// `carried` to this one (by a still motion) when asked, and reads the picture back.
+fn composite_64x48(
+    context: &RenderContext,
+    compositor: &mut Compositor,
+    frame: &[u8],
+    mask: &ScalarMap,
+    carried: bool,
+) -> RgbaImage {
     let still = Motion { cols: 1, rows: 1, vectors: vec![[0.0, 0.0]] };
     let motions = MapMotions { person: carried.then_some(still), ..MapMotions::default() };
     let input = CompositorInput {
-        pixels: FramePixels::Rgba(&frame),
+        pixels: FramePixels::Rgba(frame),
         classes: None,
-        person: Some(&mask),
+        person: Some(mask),
         depth: None,
         motions: Some(&motions),
         stylized: None,
     };
     compositor.render(context, &input).expect("renders");
-    readback::read_rgba8(context, compositor.output_texture())
-        .expect("reads back")
-        .get_pixel(32, 24)
-        .0[0]
+    readback::read_rgba8(context, compositor.output_texture()).expect("reads back")
 }
 
 /// A 64x48 compositor replacing what is not a person by a pure red backdrop, its temporal
@@ -475,6 +502,103 @@ fn a_carried_mask_where_the_picture_moved_does_not_leave_a_trail() {
         assert_eq!(red_with_carried_mask(&context, &mut fresh, 128, 0.0, false), 255);
     }
     assert_eq!(red_with_carried_mask(&context, &mut fresh, 20, 1.0, false), 20, "made now");
+}
+
+/// The wall-paint result on a 160x120 frame of a greige wall with light falling off whose
+/// columns from `shirt_from` on are a red shirt, all read as wall by the model.
+fn paint_read_as_wall(
+    context: &RenderContext,
+    compositor: &mut Compositor,
+    shirt_from: u32,
+) -> RgbaImage {
+    let frame = RgbaImage::from_fn(160, 120, |x, y| {
+        let light = 0.7 + 0.3 * y as f32 / 120.0;
+        let wall = [200.0 * light, 190.0 * light, 170.0 * light].map(|c| c as u8);
+        Rgba(if x < shirt_from { [wall[0], wall[1], wall[2], 255] } else { [150, 35, 35, 255] })
+    });
+    let labels: Arc<[String]> = ADE_LABELS.iter().map(|s| s.to_string()).collect();
+    let classes =
+        ClassMap { width: 40, height: 30, classes: vec![1; 40 * 30], labels, probabilities: None };
+    let input = CompositorInput {
+        pixels: FramePixels::Rgba(frame.as_raw()),
+        classes: Some(&classes),
+        person: None,
+        depth: None,
+        motions: None,
+        stylized: None,
+    };
+    compositor.render(context, &input).expect("renders");
+    readback::read_rgba8(context, compositor.output_texture()).expect("reads back")
+}
+
+/// A shirt so close that it fills most of the picture, read as wall by the segmentation (and
+/// missed by the person model): in a video the wall's colour on the frames before keeps it
+/// out of the paint; a photo alone has no such colour to go by.
+#[test]
+fn in_a_video_a_close_shirt_read_as_wall_keeps_its_colour() {
+    let context = RenderContext::headless().expect("GPU adapter");
+    let preset = Preset::load("wall-paint").expect("preset");
+    let compositor = |temporal: bool| {
+        let mut compositor =
+            Compositor::new(&context, 160, 120, &preset.layers, &preset.luts).expect("new");
+        compositor.set_filter(AnalysisFilter { temporal, ..AnalysisFilter::default() });
+        compositor
+    };
+    let (shirt, wall) = ((130, 60), (20, 60));
+    let is_painted = |picture: &RgbaImage, (x, y): (u32, u32)| {
+        let [r, g, b, _] = picture.get_pixel(x, y).0;
+        g > r.saturating_add(8) && g > b.saturating_add(8)
+    };
+    let mut video = compositor(true);
+    let first = paint_read_as_wall(&context, &mut video, 160);
+    assert!(is_painted(&first, wall) && is_painted(&first, shirt), "the wall alone");
+    let close = paint_read_as_wall(&context, &mut video, 60);
+    assert!(is_painted(&close, wall), "{:?}", close.get_pixel(wall.0, wall.1));
+    let [r, g, b, _] = close.get_pixel(shirt.0, shirt.1).0;
+    assert!(r.abs_diff(150) <= 2 && g.abs_diff(35) <= 2 && b.abs_diff(35) <= 2, "{r} {g} {b}");
+    let photo = paint_read_as_wall(&context, &mut compositor(false), 60);
+    assert!(is_painted(&photo, shirt), "{:?}", photo.get_pixel(shirt.0, shirt.1));
+}
+
+/// A coarse mask reaches a few pixels past the person's edge onto the plain wall beside them.
+/// Those pixels do not change when the person steps away, yet the mask there must follow at
+/// once: held by the slow path, each frame's edge of a person walking past left a line.
+#[test]
+fn a_person_stepping_off_a_plain_wall_leaves_no_line_where_their_edge_was() {
+    let context = RenderContext::headless().expect("GPU adapter");
+    let mut compositor = red_backdrop(&context, true);
+    // A dark-clad person on the left half; their mask reaches one texel (pixels 32..36) onto
+    // the grey wall.
+    for _ in 0..3 {
+        let row = red_row_with_dark_person(&context, &mut compositor, 32, 9);
+        assert_eq!(row[33], 128, "the mask's reach shows the picture: {row:?}");
+    }
+    // They step out of the picture: the wall everywhere, nobody in the mask.
+    let row = red_row_with_dark_person(&context, &mut compositor, 0, 0);
+    assert!(row[32..36].iter().all(|&red| red == 255), "a line where the edge was: {row:?}");
+}
+
+/// The maps lag the picture: the frame where the picture changes can still have the old
+/// reading, and the reading that follows a frame later must count as fast, though the picture
+/// did not change again.
+#[test]
+fn a_map_that_catches_up_a_frame_after_the_picture_changed_counts_at_once() {
+    let context = RenderContext::headless().expect("GPU adapter");
+    let mut compositor = red_backdrop(&context, true);
+    for _ in 0..3 {
+        assert_eq!(red_with_frame_and_mask(&context, &mut compositor, 128, 1.0), 128);
+    }
+    // The picture changes; the mask still says a person stands there.
+    assert_eq!(red_with_frame_and_mask(&context, &mut compositor, 20, 1.0), 20, "lagging map");
+    // A frame later the mask catches up: nobody.
+    assert_eq!(red_with_frame_and_mask(&context, &mut compositor, 20, 0.0), 255, "caught up");
+    // Where the picture has long been still, the same new reading moves the history only part
+    // of the way (the smoothing this keeps).
+    let mut still = red_backdrop(&context, true);
+    for _ in 0..6 {
+        assert_eq!(red_with_frame_and_mask(&context, &mut still, 20, 1.0), 20);
+    }
+    assert_eq!(red_with_frame_and_mask(&context, &mut still, 20, 0.0), 20, "history holds");
 }
 
 #[test]

@@ -362,6 +362,10 @@ struct Walking {
 /// Where the person is in view, and the step between the frames measured.
 const WALKING_S: (f32, f32) = (7.0, 13.9);
 
+/// Frames the window shows before the person comes into view, not measured: the window has been
+/// running (its temporal filter and the walls' colour have a history).
+const WALKING_BEFORE: u32 = 5;
+
 /// Wall IoU and the share of the person a wall repaint touches, as the window shows them while
 /// the person walks through: the segmentation map `lag` frames older than the frame shown, the
 /// person mask one frame older, each carried by the measured motion.
@@ -376,9 +380,9 @@ fn walking(
     let mut maps: std::collections::VecDeque<(ClassMap, Thumbnail)> = Default::default();
     let mut person_before: Option<(Option<ScalarMap>, Thumbnail)> = None;
     let (mut wall_both, mut wall_either, mut people, mut people_painted) = (0u64, 0, 0, 0);
-    let frames = ((WALKING_S.1 - WALKING_S.0) / FRAME_GAP_S) as u32;
+    let frames = ((WALKING_S.1 - WALKING_S.0) / FRAME_GAP_S) as u32 + WALKING_BEFORE;
     for i in 0..frames {
-        let t_s = WALKING_S.0 + i as f32 * FRAME_GAP_S;
+        let t_s = WALKING_S.0 + (i as f32 - WALKING_BEFORE as f32) * FRAME_GAP_S;
         let frame = demo::render(size.0, size.1, t_s);
         let thumbnail = Thumbnail::of(&frame);
         maps.push_back((segmenter.classes(&frame, true)?, thumbnail.clone()));
@@ -391,6 +395,9 @@ fn walking(
         let classes = (classes, Some(classes_from));
         let regions = displayed.regions(&frame, classes, (person.as_ref(), Some(person_from)))?;
         person_before = Some(person_now);
+        if i < WALKING_BEFORE {
+            continue;
+        }
         let truth = demo::labels(size.0, size.1, t_s);
 
         for (&bits, &surface) in regions.iter().zip(&truth) {

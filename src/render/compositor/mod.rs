@@ -28,7 +28,7 @@ use super::{
 };
 use crate::{
     effects::{Layer, RegionSelector, lut::Lut},
-    region_colour::{COLOUR_OUTLIER, RegionColour},
+    region_colour::{COLOUR_OUTLIER, ColourTrack},
     scene::{ClassMap, MapMotions, ScalarMap, Stylized},
 };
 
@@ -114,6 +114,10 @@ pub struct ReferencePixels<'a> {
 /// The person mask's range over which people are taken out of the regions behind them (none
 /// below, all above): only a confident mask, as the person model fires weakly on upholstery.
 pub const SPARED_PERSON: (f32, f32) = (0.5, 0.8);
+
+/// The share of a pixel's motion the temporal filter still counts one frame (1/30 s) later: the
+/// maps lag the picture by a few frames, and their correction must come in fast too.
+const MOTION_MEMORY: f32 = 0.7;
 
 /// Filter settings of the analysis upsampling pass.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -216,7 +220,7 @@ pub struct Compositor {
     /// The class map `membership` was made from.
     membership_of: Option<MembershipSource>,
     /// The colour of each region set painted one colour, on the last frame.
-    region_colours: [Option<RegionColour>; MAX_REGION_SETS],
+    region_colours: [ColourTrack; MAX_REGION_SETS],
     person_upload: Upload,
     depth_upload: Upload,
     /// Carries maps and keyframes from older frames onto the frame shown.
@@ -394,7 +398,7 @@ impl Compositor {
             carried_depth: Carried::new(device, "carried depth", wgpu::TextureFormat::R32Float),
             keyframes: KeyframeTarget::new(device),
             membership: Vec::new(),
-            region_colours: [None; MAX_REGION_SETS],
+            region_colours: [ColourTrack::default(); MAX_REGION_SETS],
             membership_of: None,
             luts: Vec::new(),
             lut_sizes: Vec::new(),
@@ -572,7 +576,8 @@ impl Compositor {
                 self.regions_upload.write(context, (grid_w, grid_h), &self.membership);
                 self.membership_of = Some(MembershipSource::of(classes));
             }
-            self.region_colours = self.painted_colours(classes.region_grid(), reference_pixels);
+            let since_last_s = input.motions.and_then(|m| m.since_last_s).unwrap_or(1.0 / 30.0);
+            self.follow_painted_colours(classes.region_grid(), reference_pixels, since_last_s);
         }
         if let Some(person) = input.person {
             self.person_upload.write(
@@ -591,19 +596,33 @@ impl Compositor {
         Ok(references)
     }
 
-    /// The colour of each region set painted one colour, from its membership on the model's
-    /// `grid` (as uploaded) and the frame's pixels.
-    fn painted_colours(
-        &self,
+    /// Finds the colour of each region set painted one colour, from its membership on the
+    /// model's `grid` (as uploaded) and the frame's pixels; in a video, following its colour on
+    /// the frames before, `since_last_s` ago.
+    fn follow_painted_colours(
+        &mut self,
         grid: (u32, u32),
         pixels: ReferencePixels<'_>,
-    ) -> [Option<RegionColour>; MAX_REGION_SETS] {
-        std::array::from_fn(|k| {
-            self.region_sets.get(k).filter(|set| set.painted_one_colour())?;
-            let plane: Vec<f32> =
-                self.membership.iter().skip(k).step_by(4).map(|&m| f32::from(m) / 255.0).collect();
-            RegionColour::of(&plane, grid, pixels.bytes, pixels.channels, pixels.size)
-        })
+        since_last_s: f32,
+    ) {
+        let video = self.filter.temporal && self.history_valid;
+        for (k, track) in self.region_colours.iter_mut().enumerate() {
+            let painted = self.region_sets.get(k).is_some_and(RegionSelector::painted_one_colour);
+            if !video || !painted {
+                *track = ColourTrack::default();
+            }
+            if painted {
+                let plane: Vec<f32> = self
+                    .membership
+                    .iter()
+                    .skip(k)
+                    .step_by(4)
+                    .map(|&m| f32::from(m) / 255.0)
+                    .collect();
+                let (bytes, channels, size) = (pixels.bytes, pixels.channels, pixels.size);
+                track.follow(&plane, grid, bytes, channels, size, since_last_s);
+            }
+        }
     }
 
     /// Moves maps and keyframes made on older frames to where the scene is now; says which of
@@ -687,6 +706,7 @@ impl Compositor {
         // Person masks and depth maps moved here were made on an older frame: no fast path for
         // them (analysis.wgsl).
         let fresh = f32::from(u8::from(!moved[1] && !moved[2]));
+        let memory = 1.0 - temporal_weight(1.0 - MOTION_MEMORY, since_last_s);
         let uniform = AnalysisUniform {
             size: [width as f32, height as f32, 1.0 / width as f32, 1.0 / height as f32],
             params: [self.filter.sigma_spatial, SPARED_PERSON.0, temporal_base, SPARED_PERSON.1],
@@ -702,13 +722,14 @@ impl Compositor {
             }),
             colour_mean: self
                 .region_colours
-                .map(|c| c.map_or([0.0; 4], |c| c.mean.extend(0.0).into())),
+                .map(|t| t.colour().map_or([0.0; 4], |c| c.mean.extend(0.0).into())),
             colour_inverse: std::array::from_fn(|i| {
-                let inverse = self.region_colours[i / 3].map_or(Mat3::ZERO, |c| c.inverse);
+                let colour = self.region_colours[i / 3].colour();
+                let inverse = colour.map_or(Mat3::ZERO, |c| c.inverse);
                 inverse.col(i % 3).extend(0.0).into()
             }),
             colour_outlier: [COLOUR_OUTLIER.0, COLOUR_OUTLIER.1, 0.0, 0.0],
-            fresh: [fresh, 0.0, 0.0, 0.0],
+            temporal: [fresh, memory, 0.0, 0.0],
         };
         context.queue.write_buffer(&self.analysis_uniform, 0, bytemuck::bytes_of(&uniform));
 

@@ -46,8 +46,9 @@ pub(super) struct AnalysisUniform {
     /// x, y: the squared distances over which a pixel leaves a painted region.
     pub(super) colour_outlier: [f32; 4],
     /// x: 1 when the person mask and depth map were made on this frame, 0 when carried from
-    /// an older one (analysis.wgsl: only fresh ones take the temporal filter's fast path).
-    pub(super) fresh: [f32; 4],
+    /// an older one (analysis.wgsl: only fresh ones take the temporal filter's fast path);
+    /// y: the share of the last frame's remembered motion that still counts on this one.
+    pub(super) temporal: [f32; 4],
 }
 
 /// Which shader a pass runs.
@@ -215,6 +216,7 @@ impl Compositor {
         self.luts = luts.iter().map(|lut| Self::lut_texture(context, lut)).collect();
         self.lut_sizes = luts.iter().map(|l| l.size).collect();
         self.region_sets = region_sets;
+        self.region_colours = Default::default();
         self.resolved = None;
         self.membership_of = None;
         Ok(())
