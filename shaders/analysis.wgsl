@@ -49,7 +49,8 @@ const TAPS: i32 = 2;
 @group(0) @binding(5) var depth: texture_2d<f32>;
 @group(0) @binding(6) var previous_masks: texture_2d<f32>;
 @group(0) @binding(7) var previous_person_depth: texture_2d<f32>;
-// Quarter size; alpha: how much the picture moved since the last frame (motion.wgsl).
+// Quarter size; alpha: how much the picture moved since the last frame within a texel around
+// (motion.wgsl, motion_near.wgsl).
 @group(0) @binding(8) var motion: texture_2d<f32>;
 // The frame averaged over each texel of the class, person and depth maps.
 @group(0) @binding(9) var class_guide: texture_2d<f32>;
@@ -174,12 +175,7 @@ fn fs_main(in: VertexOut) -> Outputs {
         // not moved (`process`).
         let was = in.uv + displacement(history_flow, in.uv);
         let old_pd = textureSampleLevel(previous_person_depth, frame_sampler, was, 0.0);
-        let quarter = 4.0 * analysis.size.zw;
-        var moved_now = 0.0;
-        for (var k = 0; k < 4; k++) {
-            let offset = (vec2f(f32(k & 1), f32(k >> 1u)) * 2.0 - 1.0) * quarter;
-            moved_now = max(moved_now, textureSampleLevel(motion, frame_sampler, in.uv + offset, 0.0).a);
-        }
+        let moved_now = textureSampleLevel(motion, frame_sampler, in.uv, 0.0).a;
         let moved = max(moved_now, old_pd.b * analysis.temporal.y);
         person_depth.b = moved;
         let alpha = max(analysis.params.z, moved);

@@ -255,11 +255,11 @@ fn regions_carried_between_analysed_frames_agree_with_analysing_every_frame() {
     );
     assert!(mean >= 0.98, "carried regions agree on only {:.2}% of pixels", mean * 100.0);
     // Regions left where the analysed frame had them, not moved with the picture, agree on
-    // 97.96% here and on 95.1% in the worst frame: the motion is what keeps each frame right.
-    // The worst frame is one where the model reads the armchair's arm as wall on the analysed
-    // frame and not on the next two: analysing every frame leaves the arm alone there, the
-    // carried map still paints it (96.5% here).
-    assert!(worst >= 0.96, "a carried frame agrees on only {:.2}% of pixels", worst * 100.0);
+    // 98.2% here and on 93.1% in the worst frame: the motion is what keeps each frame right.
+    // Carried, the worst frame (96.3% here) is one where the model reads the armchair's arm as
+    // wall on the analysed frame and not on the next two: analysing every frame leaves the arm
+    // alone there, the carried map still paints it.
+    assert!(worst >= 0.95, "a carried frame agrees on only {:.2}% of pixels", worst * 100.0);
 }
 
 #[test]

@@ -12,12 +12,13 @@ pub const MOTION_FIELD: &str = include_str!("../../shaders/motion_field.wgsl");
 pub const COMMON: &str = include_str!("../../shaders/common.wgsl");
 
 /// Shaders that stand alone besides the triangle: (name, body).
-pub const STANDALONE: [(&str, &str); 7] = [
+pub const STANDALONE: [(&str, &str); 8] = [
     ("carry", include_str!("../../shaders/carry.wgsl")),
     ("analysis", include_str!("../../shaders/analysis.wgsl")),
     ("guide", include_str!("../../shaders/guide.wgsl")),
     ("guided", include_str!("../../shaders/guided.wgsl")),
     ("motion", include_str!("../../shaders/motion.wgsl")),
+    ("motion_near", include_str!("../../shaders/motion_near.wgsl")),
     ("present", include_str!("../../shaders/present.wgsl")),
     ("i420", include_str!("../../shaders/i420.wgsl")),
 ];
@@ -39,7 +40,7 @@ pub const EFFECTS: [(&str, &str); 12] = [
 ];
 
 /// The full source of a stand-alone shader by name (`carry`, `analysis`, `guide`, `guided`,
-/// `motion`, `present`, `i420`).
+/// `motion`, `motion_near`, `present`, `i420`).
 pub fn standalone(name: &str) -> String {
     let body = STANDALONE.iter().find(|(n, _)| *n == name).map_or("", |(_, body)| body);
     match name {

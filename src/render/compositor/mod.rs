@@ -793,7 +793,7 @@ impl Compositor {
                 ),
                 view_entry(6, &self.masks[previous].view),
                 view_entry(7, &self.person_depth[previous].view),
-                view_entry(8, self.motion.view()),
+                view_entry(8, self.motion.near_view()),
                 view_entry(9, &self.guides[0].target.view),
                 view_entry(10, &self.guides[1].target.view),
                 view_entry(11, &self.guides[2].target.view),
