@@ -215,7 +215,6 @@ mod tests {
     fn a_wall_keeps_its_own_shades_and_drops_a_colour_unlike_it() {
         let (classes, pixels) = wall_and_sofa();
         let wall = colour_of(&classes, 1, &pixels).expect("a model");
-        let colour = |rgb: [u8; 3]| Vec3::from_array(rgb.map(|c| f32::from(c) / 255.0));
         // The wall's own shades, the darkest and the brightest, are kept whole.
         assert_eq!(wall.keep(colour([140, 133, 119])), 1.0);
         assert_eq!(wall.keep(colour([199, 189, 169])), 1.0);
