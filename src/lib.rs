@@ -31,6 +31,7 @@ pub mod inference {
     pub mod run_failure;
     pub mod web;
 }
+pub mod person_extent;
 pub mod pipeline;
 #[cfg(not(target_family = "wasm"))]
 pub mod platform;

@@ -560,6 +560,30 @@ fn in_a_video_a_close_shirt_read_as_wall_keeps_its_colour() {
     assert!(is_painted(&photo, shirt), "{:?}", photo.get_pixel(shirt.0, shirt.1));
 }
 
+/// The person model is often unsure of a head above the body it is sure of: the head is the
+/// person all the same, kept in front of the backdrop; as weak a response on its own is not.
+#[test]
+fn a_weak_head_on_a_sure_body_is_kept_and_a_weak_blob_alone_is_not() {
+    let context = RenderContext::headless().expect("GPU adapter");
+    let frame: Vec<u8> = (0..64 * 48).flat_map(|_| [128, 128, 128, 255]).collect();
+    let values = (0..16 * 12)
+        .map(|i| match (i % 16, i / 16) {
+            (4..=7, 4..) => 1.0,      // the body
+            (5..=6, 1..=3) => 0.42,   // the head above it
+            (12..=14, 4..=6) => 0.42, // a weak blob on its own
+            _ => 0.0,
+        })
+        .collect();
+    let mask = ScalarMap { width: 16, height: 12, values };
+    let picture =
+        composite_64x48(&context, &mut red_backdrop(&context, false), &frame, &mask, false);
+    assert_eq!(picture.get_pixel(24, 30).0[0], 128, "the body");
+    assert_eq!(picture.get_pixel(24, 10).0[0], 128, "the head");
+    // Mostly backdrop: 0.42 is within the layer's feather (0.3 to 0.7).
+    let blob = picture.get_pixel(54, 22).0[0];
+    assert!(blob > 200, "the blob: {blob}");
+}
+
 /// A coarse mask reaches a few pixels past the person's edge onto the plain wall beside them.
 /// Those pixels do not change when the person steps away, yet the mask there must follow at
 /// once: held by the slow path, each frame's edge of a person walking past left a line.

@@ -12,6 +12,7 @@ use dreamlens::{
     effects::preset::Preset,
     fusion::ClassFusion,
     inference::{AnalysisModels, SceneAnalyzer, SessionOptions},
+    person_extent,
     projection::{Thumbnail, estimate_flow},
     region_colour::RegionColour,
     render::{AnalysisFilter, Compositor, CompositorInput, FramePixels, RenderContext, readback},
@@ -104,7 +105,8 @@ fn regions_of(
     upsample::keep_region_colours(&mut masks, &models, frame);
     upsample::region_masks(&mut masks, threshold);
     if let Some(person) = person {
-        let person = upsample::upsample_scalar(person, frame, JointBilateral::for_maps());
+        let person = person_extent::joined(person);
+        let person = upsample::upsample_scalar(&person, frame, JointBilateral::for_maps());
         let spares = MEASURED.map(|(region, _)| RegionSelector::Named(vec![region.name().into()]));
         upsample::spare_people(&mut masks, &spares.map(|r| r.spares_people()), &person);
     }

@@ -28,6 +28,7 @@ use super::{
 };
 use crate::{
     effects::{Layer, RegionSelector, lut::Lut},
+    person_extent,
     region_colour::{COLOUR_OUTLIER, ColourTrack},
     scene::{ClassMap, MapMotions, ScalarMap, Stylized},
 };
@@ -112,8 +113,9 @@ pub struct ReferencePixels<'a> {
 }
 
 /// The person mask's range over which people are taken out of the regions behind them (none
-/// below, all above): only a confident mask, as the person model fires weakly on upholstery.
-pub const SPARED_PERSON: (f32, f32) = (0.5, 0.8);
+/// below, all above): only a confident mask, as the person model fires weakly on upholstery
+/// (weaker responses joined to a person are raised to the top, `person_extent`).
+pub const SPARED_PERSON: (f32, f32) = (0.5, person_extent::SURE);
 
 /// The share of a pixel's motion the temporal filter still counts one frame (1/30 s) later: the
 /// maps lag the picture by a few frames, and their correction must come in fast too.
@@ -580,6 +582,7 @@ impl Compositor {
             self.follow_painted_colours(classes.region_grid(), reference_pixels, since_last_s);
         }
         if let Some(person) = input.person {
+            let person = person_extent::joined(person);
             self.person_upload.write(
                 context,
                 (person.width, person.height),
