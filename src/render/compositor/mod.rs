@@ -221,7 +221,7 @@ pub struct Compositor {
     membership: Vec<u8>,
     /// The class map `membership` was made from.
     membership_of: Option<MembershipSource>,
-    /// The colour of each region set painted one colour, on the last frame.
+    /// The colour of each region set painted one colour, followed through the frames.
     region_colours: [ColourTrack; MAX_REGION_SETS],
     person_upload: Upload,
     depth_upload: Upload,
